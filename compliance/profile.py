@@ -188,8 +188,22 @@ def validate(data: Any, codes: Mapping[str, frozenset[str]], file: str = "<dict>
         _schema_problem(e, file) for e in schema_errors
         if e.validator != "uniqueItems"   # repeats are named one by one by the semantic checks
     ]
+    problems += _non_finite(data, (), file)
     problems.sort(key=lambda p: [str(x) for x in p.path])
     return problems + semantic_problems(data, codes, file)
+
+
+def _non_finite(node: Any, path: tuple[PathItem, ...], file: str, depth: int = 0) -> list[Problem]:
+    """NaN and infinities, which range keywords cannot catch (NaN compares false to everything)."""
+    if isinstance(node, float):
+        return [] if math.isfinite(node) else [Problem(f"{node!r} is not a finite number", path, file)]
+    if depth > 64:
+        return []
+    if isinstance(node, dict):
+        return [p for k, v in node.items() for p in _non_finite(v, path + (str(k),), file, depth + 1)]
+    if isinstance(node, list):
+        return [p for i, v in enumerate(node) for p in _non_finite(v, path + (i,), file, depth + 1)]
+    return []
 
 
 def load_profile(

@@ -25,6 +25,7 @@ from .errors import PathItem, Problem, _ProblemsError
 
 MAX_BYTES = 1 << 20          # 1 MiB: a real profile is about 2 KB
 MAX_NODES = 100_000          # nodes after alias expansion
+MAX_DEPTH = 64               # a profile nests 4 deep; PyYAML's composer recurses on the C stack
 
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _YAML_TYPES = {
@@ -69,6 +70,8 @@ _StrictLoader.yaml_constructors = {
     tag: fn for tag, fn in _BaseLoader.yaml_constructors.items() if tag in _YAML_TYPES
 }
 _StrictLoader.yaml_constructors["tag:yaml.org,2002:map"] = _StrictLoader.construct_yaml_map
+# Without this fallback PyYAML quietly reads an unknown tag's scalar as a string.
+_StrictLoader.yaml_constructors[None] = _BaseLoader.construct_undefined
 _StrictLoader.yaml_multi_constructors = {}
 # Dates stay strings: the profile contract says ISO date *strings*.
 _StrictLoader.yaml_implicit_resolvers = {
@@ -116,8 +119,13 @@ def _decode(raw: bytes, name: str, error: type[_ProblemsError]) -> str:
         ) from None
 
 
-def _check_aliases(text: str, name: str, error: type[_ProblemsError]) -> None:
-    """Refuse documents whose aliases expand past MAX_NODES (billion laughs)."""
+def _check_shape(text: str, name: str, error: type[_ProblemsError]) -> None:
+    """Refuse YAML nested deeper than MAX_DEPTH or whose aliases expand past MAX_NODES.
+
+    Runs on the parser's event stream, before anything is composed: a "billion
+    laughs" file or ``[[[[…]]]]`` is refused in milliseconds instead of
+    exhausting memory or the C stack.
+    """
     sizes: dict[str, int] = {}
     stack: list[list] = [[None, 0]]
     total = 0
@@ -125,6 +133,9 @@ def _check_aliases(text: str, name: str, error: type[_ProblemsError]) -> None:
         if isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             stack.append([ev.anchor, 1])
             total += 1
+            if len(stack) > MAX_DEPTH:
+                raise error(f"is nested more than {MAX_DEPTH} levels deep; refused", file=name,
+                            problems=[Problem("nested too deeply", file=name, line=ev.start_mark.line + 1)])
         elif isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
             anchor, n = stack.pop()
             if anchor:
@@ -140,11 +151,10 @@ def _check_aliases(text: str, name: str, error: type[_ProblemsError]) -> None:
             stack[-1][1] += n
             total += n
         if total > MAX_NODES:
-            line = ev.start_mark.line + 1 if ev.start_mark else None
             raise error(
                 f"expands to more than {MAX_NODES:,} values through YAML aliases; refused",
                 file=name,
-                problems=[Problem("alias expansion too large", file=name, line=line)],
+                problems=[Problem("alias expansion too large", file=name, line=ev.start_mark.line + 1)],
             )
 
 
@@ -185,8 +195,7 @@ def parse(raw: bytes, name: str, error: type[_ProblemsError], *, json_only: bool
                 ) from None
             except ValueError as exc:
                 raise error(f"is not valid JSON: {exc}", file=name) from None
-        if "*" in text:
-            _check_aliases(text, name, error)
+        _check_shape(text, name, error)
         return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - strict safe loader above
     except yaml.YAMLError as exc:
         problem = _yaml_problem(exc, name)

@@ -52,12 +52,15 @@ def measured_text(finding: Finding, lang: str) -> str:
     ctype = clause.check_type
     if isinstance(value, bool):
         return ({True: "是", False: "否"} if lang == "zh" else {True: "yes", False: "no"})[value]
-    if ctype in ("has_code", "has_all"):
+    if ctype == "has_code":
+        present = finding.status is Status.PASS
+        return ({True: "有", False: "无"} if lang == "zh" else {True: "present", False: "absent"})[present]
+    if ctype == "has_all":
         n = len(clause.threshold)
         have = n - (len(finding.shortfall.missing) if finding.shortfall else 0)
         return f"{have}/{n}" + (" 项" if lang == "zh" else "")
     if clause.measure:
-        return clause.measure[lang].format(value=f"{value:.1f}")
+        return clause.measure[lang].format(value=fmt_number(value) if isinstance(value, int) else f"{value:.1f}")
     if ctype == "area_ratio" or (isinstance(clause.threshold, float) and clause.threshold <= 1):
         return fmt_pct(value)
     return fmt_number(value)
@@ -67,7 +70,9 @@ def threshold_text(finding: Finding, lang: str) -> str:
     clause = finding.clause
     ctype = clause.check_type
     t = clause.threshold
-    if ctype in ("has_code", "has_all"):
+    if ctype == "has_code":
+        return "有" if lang == "zh" else "present"
+    if ctype == "has_all":
         return f"{len(t)} 项齐全" if lang == "zh" else f"all {len(t)}"
     if ctype == "flag":
         return "是" if lang == "zh" else "yes"

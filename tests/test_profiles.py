@@ -1,0 +1,214 @@
+"""Profile loading and validation: every bad-input class gets a ProfileError with its path."""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+import compliance
+from compliance import ProfileError
+
+from conftest import BASE, DELETE, EXAMPLES, profile
+
+
+def problems_of(source, **kw) -> list[compliance.Problem]:
+    with pytest.raises(ProfileError) as info:
+        compliance.load_profile(source, **kw)
+    return list(info.value.problems)
+
+
+def paths(problems) -> list[str]:
+    return [p.json_path for p in problems]
+
+
+def test_all_examples_are_valid():
+    files = sorted(EXAMPLES.rglob("*.yaml"))
+    assert len(files) >= 7
+    for f in files:
+        assert compliance.load_profile(f).id
+
+
+def test_yaml_and_json_give_the_same_profile(tmp_path):
+    (tmp_path / "c.json").write_text(json.dumps(BASE, ensure_ascii=False), encoding="utf-8")
+    assert compliance.load_profile(tmp_path / "c.json").data == BASE
+
+
+def test_dates_stay_iso_strings():
+    p = compliance.load_profile(EXAMPLES / "haiyue.yaml")
+    assert p.data["center"]["assessed_on"] == "2026-11-01"
+
+
+def test_every_problem_of_a_file_is_reported_at_once_with_its_path_and_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "schema_version: 1\n"
+        "center: {id: X1, name: 坏中心, setting: urbn}\n"
+        "population: {households: -5, residents: 100}\n"
+        "space:\n"
+        "  total_area_m2: 100\n"
+        "  zones:\n"
+        "    - {kind: ofice, area_m2: 80}\n"
+        "    - {kind: service_hall, area_m2: 40}\n"
+        "signage: [facade_nameplate, facade_nameplate, grid_mapp]\n"
+        "staff: {community_workers: 3, certified_social_workers: 4}\n"
+        "services: {grid_coverage: 1.2, weekly_opening_hours: 200}\n",
+        encoding="utf-8")
+    found = {p.json_path: p for p in problems_of(path)}
+    assert set(found) == {
+        "$.center.setting", "$.population.households", "$.space.zones[0].kind", "$.space.zones",
+        "$.signage[1]", "$.signage[2]", "$.staff.certified_social_workers", "$.services.grid_coverage",
+        "$.services.weekly_opening_hours",
+    }
+    assert "did you mean 'urban'?" in found["$.center.setting"].message
+    assert found["$.space.zones[0].kind"].message == "'ofice' is not a zone kind; did you mean 'office'?"
+    assert "did you mean 'grid_map'?" in found["$.signage[2]"].message
+    assert "listed twice" in found["$.signage[1]"].message
+    assert "120.0 m²" in found["$.space.zones"].message
+    assert found["$.space.zones[0].kind"].line == 7
+    assert found["$.services.grid_coverage"].line == 11
+    assert all(p.file == str(path) for p in found.values())
+
+
+@pytest.mark.parametrize("changes, path, words", [
+    ({"schema_version": 2}, "$.schema_version", "not a supported schema_version"),
+    ({"center__id": DELETE}, "$.center", "required key 'id'"),
+    ({"center__name": ""}, "$.center.name", ""),
+    ({"center__setting": "town"}, "$.center.setting", "is not one of"),
+    ({"center__assessed_on": "2026-13-01"}, "$.center.assessed_on", "ISO date"),
+    ({"population__households": 12.5}, "$.population.households", "integer"),
+    ({"population__households": True}, "$.population.households", "integer"),
+    ({"population__residents": "5200"}, "$.population.residents", "integer"),
+    ({"population__residents": 10 ** 400}, "$.population.residents", "at most"),
+    ({"space__total_area_m2": 0}, "$.space.total_area_m2", "more than 0"),
+    ({"space__total_area_m2": float("inf")}, "$.space.total_area_m2", "at most"),
+    ({"space__total_area_m2": float("nan")}, "$.space.total_area_m2", ""),
+    ({"space__zones": DELETE}, "$.space", "required key 'zones'"),
+    ({"space__zones": [{"kind": "office"}]}, "$.space.zones[0]", "required key 'area_m2'"),
+    ({"space__zones": [{"kind": "office", "area_m2": -1}]}, "$.space.zones[0].area_m2", "at least 0"),
+    ({"space__open_plan": "yes"}, "$.space.open_plan", "boolean"),
+    ({"space__zones": [{"kind": "office", "area_m2": 561}]}, "$.space.zones", "more than total_area_m2"),
+    ({"amenities": ["wi_fi"]}, "$.amenities[0]", "did you mean 'wifi'?"),
+    ({"amenities": "wifi"}, "$.amenities", "array"),
+    ({"staff__college_educated": 19}, "$.staff.college_educated", "more than the 18"),
+    ({"services__feedback_loop": ["collect", "analyze"]}, "$.services.feedback_loop[1]", "did you mean 'analyse'?"),
+    ({"services__feedback_loop": ["collect", "collect"]}, "$.services.feedback_loop[1]", "listed twice"),
+    ({"services__satisfaction_rate": 93}, "$.services.satisfaction_rate", "at most 1"),
+    ({"services__weekly_opening_hours": -1}, "$.services.weekly_opening_hours", "at least 0"),
+])
+def test_each_kind_of_invalid_profile_is_reported_at_its_path(changes, path, words):
+    found = problems_of(profile(**changes))
+    assert path in paths(found)
+    assert words in next(p.message for p in found if p.json_path == path)
+
+
+def test_zone_areas_within_half_a_square_metre_of_the_total_are_accepted():
+    zones = [{"kind": "service_hall", "area_m2": 500}, {"kind": "office", "area_m2": 60.5}]
+    assert compliance.load_profile(profile(space__zones=zones))
+
+
+def _write(tmp_path: Path, name: str, data: bytes | str) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
+    return path
+
+
+@pytest.mark.parametrize("name, content, words", [
+    ("broken.yaml", "schema_version: 1\ncenter: {id: x\n", "line 3"),
+    ("tab.yaml", "center:\n\t- id\n", "line 2"),
+    ("python.yaml", "x: !!python/object/apply:os.system ['echo hi']\n", "could not determine a constructor"),
+    ("pyname.yaml", "x: !!python/name:os.system\n", "could not determine a constructor"),
+    ("binary-tag.yaml", "x: !!binary aGVsbG8=\n", "could not determine a constructor"),
+    ("set.yaml", "x: !!set {a, b}\n", "could not determine a constructor"),
+    ("dupe.yaml", "schema_version: 1\nschema_version: 1\n", "duplicate key 'schema_version'"),
+    ("intkey.yaml", "1: a\n", "is not a string"),
+    ("twodocs.yaml", "a: 1\n---\nb: 2\n", "single document"),
+    ("empty.yaml", "", "is empty"),
+    ("blank.yaml", "  \n\n", "is empty"),
+    ("list.yaml", "- a\n- b\n", "not a mapping"),
+    ("scalar.yaml", "hello\n", "not a mapping"),
+    ("latin1.yaml", b"name: \xe9t\xe9\n", "not UTF-8"),
+    ("nul.yaml", b"a: \x00\n", "not valid YAML"),
+    ("bad.json", '{"a": 1,}', "not valid JSON"),
+    ("nan.json", '{"a": NaN}', "not a JSON number"),
+    ("dupe.json", '{"a": 1, "a": 2}', "duplicate key"),
+    ("deep.json", "[" * 100000 + "]" * 100000, "nested too deeply"),
+    ("deep.yaml", "[" * 100000 + "]" * 100000, "nested more than 64 levels"),
+    ("deep-block.yaml", "- " * 100000 + "x\n", "nested more than 64 levels"),
+    ("bigint.yaml", "a: " + "9" * 5000 + "\n", "cannot be read"),
+])
+def test_broken_and_hostile_files_are_refused_with_a_clear_error(tmp_path, name, content, words):
+    path = _write(tmp_path, name, content)
+    with pytest.raises(ProfileError) as info:
+        compliance.load_profile(path)
+    text = str(info.value)
+    assert str(path) in text
+    assert words in text
+    assert "Traceback" not in text
+
+
+def test_a_billion_laughs_file_is_refused_quickly(tmp_path):
+    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for i in range(1, 10):
+        refs = ",".join([f"*a{i - 1}"] * 10)
+        lines.append(f"a{i}: &a{i} [{refs}]")
+    path = _write(tmp_path, "lol.yaml", "\n".join(lines) + "\n")
+    start = time.perf_counter()
+    with pytest.raises(ProfileError, match="aliases"):
+        compliance.load_profile(path)
+    assert time.perf_counter() - start < 2.0   # generous: a bound on a hang, not a speed target
+
+
+def test_a_few_aliases_are_fine(tmp_path):
+    text = Path(EXAMPLES / "haiyue.yaml").read_text(encoding="utf-8")
+    text = text.replace("  open_plan: true", "  open_plan: &yes true").replace("  ab_backup: true", "  ab_backup: *yes")
+    assert compliance.load_profile(_write(tmp_path, "alias.yaml", text)).data["staff"]["ab_backup"] is True
+
+
+def test_an_oversized_file_is_refused_before_it_is_parsed(tmp_path):
+    path = _write(tmp_path, "huge.yaml", b"# " + b"x" * (2 << 20) + b"\n")
+    with pytest.raises(ProfileError, match="limit"):
+        compliance.load_profile(path)
+
+
+def test_missing_file_directory_and_device_are_refused(tmp_path):
+    with pytest.raises(ProfileError, match="no such file"):
+        compliance.load_profile(tmp_path / "nope.yaml")
+    with pytest.raises(ProfileError, match="directory"):
+        compliance.load_profile(tmp_path)
+    with pytest.raises(ProfileError, match="not a regular file"):
+        compliance.load_profile("/dev/zero")
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(ProfileError, match="not a regular file"):
+        compliance.load_profile(fifo)
+
+
+def test_a_dict_is_validated_like_a_file():
+    with pytest.raises(ProfileError) as info:
+        compliance.load_profile({"schema_version": 1})
+    assert {"$"} == set(paths(info.value.problems))
+    assert len(info.value.problems) == 3     # center, population, space
+    assert info.value.file == "<dict>"
+
+
+def test_odd_python_objects_in_a_dict_are_refused_not_crashed():
+    import datetime
+    found = problems_of(profile(center__assessed_on=datetime.date(2026, 11, 1)))
+    assert "$.center.assessed_on" in paths(found)
+    found = problems_of({1: "x", "schema_version": 1})
+    assert found
+
+
+def test_a_bom_is_accepted(tmp_path):
+    raw = (EXAMPLES / "haiyue.yaml").read_bytes()
+    assert compliance.load_profile(_write(tmp_path, "bom.yaml", b"\xef\xbb\xbf" + raw)).id == "330212-SN-0103"
+
+
+def test_profile_sha256_is_of_the_file_bytes(tmp_path):
+    import hashlib
+    raw = (EXAMPLES / "haiyue.yaml").read_bytes()
+    assert compliance.load_profile(EXAMPLES / "haiyue.yaml").sha256 == hashlib.sha256(raw).hexdigest()
+    assert len(compliance.load_profile(BASE).sha256) == 64

@@ -1,0 +1,89 @@
+"""Property-based tests: whatever the document, the loader raises only the project's own error."""
+from __future__ import annotations
+
+import copy
+import json
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import compliance
+from compliance import ProfileError
+
+from conftest import BASE
+
+json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
+json_docs = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=5)
+                         | st.dictionaries(st.text(max_size=12), inner, max_size=5), max_leaves=30)
+SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def _load_or_refuse(source):
+    try:
+        return compliance.load_profile(source)
+    except ProfileError as exc:
+        assert str(exc)
+        return None
+
+
+@SETTINGS
+@given(st.binary(max_size=400))
+def test_any_bytes_as_a_yaml_file(tmp_path, data):
+    path = tmp_path / "p.yaml"
+    path.write_bytes(data)
+    _load_or_refuse(path)
+
+
+@SETTINGS
+@given(st.text(alphabet=st.sampled_from(list("ab: -[]{}&*!#'\"\n\t|>?%@`,.0123456789")), max_size=200))
+def test_any_yaml_like_text(tmp_path, text):
+    path = tmp_path / "p.yaml"
+    path.write_text(text, encoding="utf-8")
+    _load_or_refuse(path)
+
+
+@SETTINGS
+@given(st.binary(max_size=300))
+def test_any_bytes_as_a_json_file(tmp_path, data):
+    path = tmp_path / "p.json"
+    path.write_bytes(data)
+    _load_or_refuse(path)
+
+
+@SETTINGS
+@given(json_docs)
+def test_any_json_document_as_a_dict(doc):
+    _load_or_refuse(doc if isinstance(doc, dict) else {"x": doc})
+
+
+def _paths(node, prefix=()):
+    yield prefix
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _paths(v, prefix + (k,))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _paths(v, prefix + (i,))
+
+
+ALL_PATHS = [p for p in _paths(BASE) if p]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(ALL_PATHS), json_scalars | json_docs), min_size=1, max_size=4))
+def test_a_mutated_profile_is_refused_or_scored(mutations):
+    doc = copy.deepcopy(BASE)
+    for path, value in mutations:
+        node = doc
+        try:
+            for key in path[:-1]:
+                node = node[key]
+            node[path[-1]] = value
+        except (KeyError, IndexError, TypeError):
+            continue
+    profile = _load_or_refuse(doc)
+    if profile is not None:
+        result = compliance.evaluate(profile, "yinzhou")
+        assert 0.0 <= result.score <= 100.0
+        json.dumps(result.to_dict())      # the result document is always serialisable
+        compliance.render(result, "text")

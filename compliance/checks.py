@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from .result import Finding, Shortfall, Status
+from .result import Finding, Shortfall, Status, fast_constructor
 
 if TYPE_CHECKING:  # pragma: no cover
     from .ruleset import Clause, Vocabulary
@@ -27,23 +27,36 @@ MISSING, NA = Status.MISSING, Status.NOT_APPLICABLE
 
 Check = Callable[["Facts"], Finding]
 
+#: Finding(clause, status, credit, measured, shortfall, reason) without the frozen ``__init__``.
+_finding = fast_constructor(Finding)
+_shortfall = fast_constructor(Shortfall)
+
 
 class Facts:
-    """What every check of one profile reads, computed once per profile."""
+    """What every check of one profile reads, computed in one pass per profile.
 
-    __slots__ = ("data", "lists", "class_area", "total_area")
+    ``load_profile`` builds it while running the semantic checks, and
+    ``evaluate`` reuses it when the rule set's vocabulary is the same object.
+    """
+
+    __slots__ = ("data", "lists", "class_area", "total_area", "zone_sum", "zone_class")
 
     def __init__(self, data: Mapping[str, Any], zone_class: Mapping[str, str]) -> None:
         self.data = data
+        self.zone_class = zone_class
         space = data["space"]
         class_area: dict[str | None, float] = {}
         kinds = set()
+        zone_sum = 0.0
         for zone in space["zones"]:
             kind = zone["kind"]
+            area = zone["area_m2"]
             kinds.add(kind)
             cls = zone_class.get(kind)
-            class_area[cls] = class_area.get(cls, 0.0) + zone["area_m2"]
+            class_area[cls] = class_area.get(cls, 0.0) + area
+            zone_sum += area
         self.class_area = class_area
+        self.zone_sum = zone_sum
         self.total_area = space["total_area_m2"]
         services = data.get("services")
         signage = data.get("signage")
@@ -62,7 +75,7 @@ def split(field: str) -> tuple[str, ...]:
 
 
 def get(data: Any, keys: tuple[str, ...]) -> Any:
-    """The value at a dotted path, or None where any step is absent."""
+    """The value at a dotted path, or None where any step is absent or not a mapping."""
     for key in keys:
         if not isinstance(data, dict):
             return None
@@ -72,10 +85,31 @@ def get(data: Any, keys: tuple[str, ...]) -> Any:
     return data
 
 
+def getter(field: str) -> Callable[[Mapping[str, Any]], Any]:
+    """A fast reader of one dotted field of a *validated* profile (None where absent).
+
+    The schema guarantees every step that is present is a mapping, so the common
+    one- and two-step paths need no type checks.
+    """
+    keys = split(field)
+    if len(keys) == 1:
+        (a,) = keys
+        return lambda data: data.get(a)
+    if len(keys) == 2:
+        a, b = keys
+
+        def two(data: Mapping[str, Any]) -> Any:
+            node = data.get(a)
+            return None if node is None else node.get(b)
+
+        return two
+    return lambda data: get(data, keys)
+
+
 def amount_to_reach(unit: str, target: float, current: float) -> float | int:
     """The shortfall from ``current`` to ``target``: persons whole, m² rounded up to 0.1."""
     if unit == "persons":
-        return max(0, int(math.ceil(target - TOL)) - int(current))
+        return max(0, math.ceil(target - TOL) - int(current))
     if unit == "m2":
         return max(0.0, math.ceil((target - current) * 10 - 1e-6) / 10)
     return max(0.0, round(target - current, 6))
@@ -114,26 +148,41 @@ def check_codes(clause: "Clause", vocab: "Vocabulary") -> Check:
     params = clause.check
     list_name = params["list"]
     codes = tuple(params["codes"]) if "codes" in params else (params["code"],)
+    required = frozenset(codes)
     n = len(codes)
     missing = _missing(clause, list_name)
     passed = Finding(clause, PASS, 1.0, 1.0)
     seen: dict[tuple[str, ...], Finding] = {}
 
+    def short(absent: tuple[str, ...]) -> Finding:
+        found = seen.get(absent)
+        if found is None:
+            share = (n - len(absent)) / n
+            found = Finding(clause, PARTIAL if share > 0 else FAIL, share, share,
+                            Shortfall(len(absent), "items", absent))
+            if len(seen) < _CACHE_LIMIT:
+                seen[absent] = found
+        return found
+
+    if n == 1:
+        (code,) = codes
+        failed = short(codes)
+
+        def check_one(facts: Facts) -> Finding:
+            present = facts.lists[list_name]
+            if present is None:
+                return missing
+            return passed if code in present else failed
+
+        return check_one
+
     def check(facts: Facts) -> Finding:
         present = facts.lists[list_name]
         if present is None:
             return missing
-        absent = tuple(c for c in codes if c not in present)
-        if not absent:
+        if required <= present:
             return passed
-        finding = seen.get(absent)
-        if finding is None:
-            share = (n - len(absent)) / n
-            finding = Finding(clause, PARTIAL if share > 0 else FAIL, share, share,
-                              Shortfall(len(absent), "items", absent))
-            if len(seen) < _CACHE_LIMIT:
-                seen[absent] = finding
-        return finding
+        return short(tuple(c for c in codes if c not in present))
 
     return check
 
@@ -141,13 +190,13 @@ def check_codes(clause: "Clause", vocab: "Vocabulary") -> Check:
 def check_flag(clause: "Clause", vocab: "Vocabulary") -> Check:
     """``flag``: a yes/no practice that must be true."""
     field = clause.check["field"]
-    keys = split(field)
+    read = getter(field)
     yes = Finding(clause, PASS, 1.0, True)
     no = Finding(clause, FAIL, 0.0, False)
     missing = _missing(clause, field)
 
     def check(facts: Facts) -> Finding:
-        value = get(facts.data, keys)
+        value = read(facts.data)
         if value is None:
             return missing
         return yes if value else no
@@ -159,7 +208,7 @@ def check_compare(clause: "Clause", vocab: "Vocabulary") -> Check:
     """``compare``: a field against a threshold with ``>=``, ``<=`` or ``==``."""
     params = clause.check
     field = params["field"]
-    keys = split(field)
+    read = getter(field)
     op = params["op"]
     threshold = params["value"]
     unit = clause.shortfall_unit
@@ -167,21 +216,35 @@ def check_compare(clause: "Clause", vocab: "Vocabulary") -> Check:
     higher = op == ">="
     bands = _bands(params, higher)
 
+    if op == "==":
+        seen: dict[Any, Finding] = {}
+
+        def check_equal(facts: Facts) -> Finding:
+            value = read(facts.data)
+            if value is None:
+                return missing
+            found = seen.get(value)
+            if found is None:
+                ok = abs(value - threshold) <= TOL
+                found = Finding(clause, PASS if ok else FAIL, 1.0 if ok else 0.0, value)
+                if len(seen) < _CACHE_LIMIT:
+                    seen[value] = found
+            return found
+
+        return check_equal
+
     def check(facts: Facts) -> Finding:
-        value = get(facts.data, keys)
+        value = read(facts.data)
         if value is None:
             return missing
-        if op == "==":
-            ok = abs(value - threshold) <= TOL
-            return Finding(clause, PASS if ok else FAIL, 1.0 if ok else 0.0, value)
-        status, credit = banded(value, threshold, bands, higher)
-        if status is PASS:
-            return Finding(clause, PASS, 1.0, value)
+        if (value >= threshold - TOL) if higher else (value <= threshold + TOL):
+            return _finding(clause, PASS, 1.0, value, None, None)
+        status, credit = banded(value, threshold, bands, higher) if bands else (FAIL, 0.0)
         shortfall = None
         if unit is not None:
-            target, current = (threshold, value) if higher else (value, threshold)
-            shortfall = Shortfall(amount_to_reach(unit, target, current), unit)
-        return Finding(clause, status, credit, value, shortfall)
+            gap = amount_to_reach(unit, threshold, value) if higher else amount_to_reach(unit, value, threshold)
+            shortfall = _shortfall(gap, unit, ())
+        return _finding(clause, status, credit, value, shortfall, None)
 
     return check
 
@@ -193,7 +256,7 @@ def check_rate(clause: "Clause", vocab: "Vocabulary") -> Check:
     denominator (hire so each worker has fewer households).
     """
     params = clause.check
-    num_keys, den_keys = split(params["numerator"]), split(params["denominator"])
+    read_num, read_den = getter(params["numerator"]), getter(params["denominator"])
     per = params["per"]
     higher = "min" in params
     threshold = params["min"] if higher else params["max"]
@@ -209,15 +272,15 @@ def check_rate(clause: "Clause", vocab: "Vocabulary") -> Check:
         if unit is None:
             return None
         if adjust == "numerator":
-            return Shortfall(amount_to_reach(unit, threshold * den / per, num), unit)
-        return Shortfall(amount_to_reach(unit, num * per / threshold, den), unit)
+            return _shortfall(amount_to_reach(unit, threshold * den / per, num), unit, ())
+        return _shortfall(amount_to_reach(unit, num * per / threshold, den), unit, ())
 
     def check(facts: Facts) -> Finding:
         data = facts.data
-        den = get(data, den_keys)
+        den = read_den(data)
         if den is None:
             return missing_den
-        num = get(data, num_keys)
+        num = read_num(data)
         if den == 0 and not zero_fails:
             return not_applicable
         if num is None:
@@ -225,12 +288,12 @@ def check_rate(clause: "Clause", vocab: "Vocabulary") -> Check:
         if den == 0:
             if num == 0:
                 return not_applicable
-            return Finding(clause, FAIL, 0.0, None, shortfall(num, den))
+            return _finding(clause, FAIL, 0.0, None, shortfall(num, den), None)
         measured = num / den * per
-        status, credit = banded(measured, threshold, bands, higher)
-        if status is PASS:
-            return Finding(clause, PASS, 1.0, measured)
-        return Finding(clause, status, credit, measured, shortfall(num, den))
+        if (measured >= threshold - TOL) if higher else (measured <= threshold + TOL):
+            return _finding(clause, PASS, 1.0, measured, None, None)
+        status, credit = banded(measured, threshold, bands, higher) if bands else (FAIL, 0.0)
+        return _finding(clause, status, credit, measured, shortfall(num, den), None)
 
     return check
 
@@ -260,9 +323,8 @@ def check_area_ratio(clause: "Clause", vocab: "Vocabulary") -> Check:
             return empty
         ratio = num / total
         if ratio >= threshold - TOL:
-            return Finding(clause, PASS, 1.0, ratio)
-        return Finding(clause, FAIL, 0.0, ratio,
-                       Shortfall(amount_to_reach(unit, threshold * total, num), unit))
+            return _finding(clause, PASS, 1.0, ratio, None, None)
+        return _finding(clause, FAIL, 0.0, ratio, _shortfall(amount_to_reach(unit, threshold * total, num), unit, ()), None)
 
     return check
 
@@ -309,7 +371,7 @@ def loosens(check_type: str, params: Mapping[str, Any], old: Any, new: Any) -> b
 def with_conditions(clause: "Clause", check: Check) -> Check:
     """Wrap ``check`` so the clause is not applicable when a condition holds."""
     conditions = tuple(
-        (split(c["field"]), tuple(c["in"]) if "in" in c else (c["equals"],))
+        (getter(c["field"]), tuple(c["in"]) if "in" in c else (c["equals"],))
         for c in clause.not_applicable_when
     )
     if not conditions:
@@ -318,8 +380,8 @@ def with_conditions(clause: "Clause", check: Check) -> Check:
 
     def guarded(facts: Facts) -> Finding:
         data = facts.data
-        for keys, values in conditions:
-            if get(data, keys) in values:
+        for read, values in conditions:
+            if read(data) in values:
                 return not_applicable
         return check(facts)
 

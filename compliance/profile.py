@@ -14,7 +14,7 @@ import hashlib
 import json
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -22,6 +22,7 @@ import jsonschema
 import jsonschema_rs
 
 from . import reading
+from .checks import Facts
 from .errors import PathItem, Problem, ProfileError
 
 SCHEMA_VERSION = 1
@@ -57,6 +58,7 @@ class Profile:
     data: Mapping[str, Any]
     source: str
     raw_sha256: str | None = None
+    facts: Facts | None = field(default=None, repr=False, compare=False)
 
     @functools.cached_property
     def sha256(self) -> str:
@@ -172,25 +174,52 @@ def semantic_problems(data: Any, codes: Mapping[str, frozenset[str]], file: str)
     return problems
 
 
-def validate(data: Any, codes: Mapping[str, frozenset[str]], file: str = "<dict>") -> list[Problem]:
-    """Every problem of a document, schema and semantic; empty when it is valid."""
+def _passes_semantics(facts: Facts, codes: Mapping[str, frozenset[str]]) -> bool:
+    """The semantic checks for the common, valid case, on facts already gathered."""
+    data = facts.data
+    if None in facts.class_area or facts.zone_sum > facts.total_area + AREA_TOLERANCE_M2:
+        return False
+    staff = data.get("staff")
+    if staff is not None:
+        workers = staff.get("community_workers")
+        if workers is not None:
+            for key in ("certified_social_workers", "college_educated"):
+                value = staff.get(key)
+                if value is not None and value > workers:
+                    return False
+    lists = facts.lists
+    for keys, vocab in _CODE_LISTS:
+        present = lists[".".join(keys)]
+        if present is not None:
+            raw = data[keys[0]] if len(keys) == 1 else data[keys[0]][keys[1]]
+            if len(present) != len(raw) or not present <= codes[vocab]:
+                return False
+    return True
+
+
+def check(data: Any, vocabulary: Any, file: str = "<dict>") -> tuple[list[Problem], Facts | None]:
+    """Validate a document; returns its problems, or no problems and its evaluation facts."""
     try:
         fast_ok = _fast_validator().is_valid(data)
     except (ValueError, TypeError, OverflowError):
         fast_ok = False   # types the compiled validator cannot take: let jsonschema explain
+    codes = vocabulary.codes
     if fast_ok:
-        return semantic_problems(data, codes, file)
+        facts = Facts(data, vocabulary.zone_class)
+        if _passes_semantics(facts, codes):
+            return [], facts
+        return semantic_problems(data, codes, file), None
     try:
         schema_errors = list(_precise_validator().iter_errors(data))
     except RecursionError:
-        return [Problem("the document is nested too deeply", (), file)]
+        return [Problem("the document is nested too deeply", (), file)], None
     problems = [
         _schema_problem(e, file) for e in schema_errors
         if e.validator != "uniqueItems"   # repeats are named one by one by the semantic checks
     ]
     problems += _non_finite(data, (), file)
     problems.sort(key=lambda p: [str(x) for x in p.path])
-    return problems + semantic_problems(data, codes, file)
+    return problems + semantic_problems(data, codes, file), None
 
 
 def _non_finite(node: Any, path: tuple[PathItem, ...], file: str, depth: int = 0) -> list[Problem]:
@@ -221,9 +250,9 @@ def load_profile(
 
     if isinstance(source, Profile):
         return source
-    codes = load_ruleset(rules if rules is not None else "national").vocabulary.codes
+    vocabulary = load_ruleset(rules if rules is not None else "national").vocabulary
     raw: bytes | None = None
-    if isinstance(source, Mapping):
+    if isinstance(source, dict) or isinstance(source, Mapping):
         data: Any = source
         name = "<dict>"
     elif isinstance(source, (str, os.PathLike)):
@@ -235,9 +264,9 @@ def load_profile(
         what = "empty" if data is None else f"a {type(data).__name__}, not a mapping"
         raise ProfileError(f"the document is {what}; a profile is a mapping with center, population and space",
                            file=name, problems=[Problem("not a mapping", (), name, line=1)])
-    problems = validate(data, codes, name)
+    problems, facts = check(data, vocabulary, name)
     if problems:
         raise ProfileError(f"{len(problems)} problem(s) in profile", file=name,
                            problems=reading.locate(problems, raw))
     digest = hashlib.sha256(raw).hexdigest() if raw is not None else None
-    return Profile(data, name, digest)
+    return Profile(data, name, digest, facts)

@@ -82,6 +82,24 @@ def fmt_pct(value: float) -> str:
     return f"{value * 100:.1f}%".replace(".0%", "%")
 
 
+def fast_constructor(cls: type) -> Any:
+    """A positional constructor for a frozen, slotted dataclass that skips its ``__init__``.
+
+    A frozen dataclass sets each field through ``object.__setattr__``; writing
+    the slots directly builds the same immutable object in half the time. The
+    constructor is generated from the class's own slot names, as ``dataclasses``
+    generates ``__init__``. Used on the evaluation hot path, where every
+    argument is already checked.
+    """
+    names = cls.__slots__
+    env = {"_new": object.__new__, "_cls": cls}
+    env.update({f"_set_{n}": cls.__dict__[n].__set__ for n in names})
+    body = "".join(f"    _set_{n}(obj, {n})\n" for n in names)
+    source = f"def make({', '.join(names)}):\n    obj = _new(_cls)\n{body}    return obj\n"
+    exec(compile(source, f"<fast constructor of {cls.__name__}>", "exec"), env)  # noqa: S102 - our own field names
+    return env["make"]
+
+
 @dataclass(frozen=True, slots=True)
 class Shortfall:
     """How far a clause is from being met: ``amount`` in ``unit``; ``missing`` codes for lists."""
@@ -175,7 +193,7 @@ class CategoryScore:
     weight: float            # the weight that counted
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AuditResult:
     """The verdict on one centre against one rule set."""
 

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-import jsonschema
 import jsonschema_rs
 
 from . import reading
@@ -47,7 +46,9 @@ def _fast_validator() -> Any:
 
 
 @functools.lru_cache(maxsize=None)
-def _precise_validator() -> jsonschema.Draft202012Validator:
+def _precise_validator() -> Any:
+    import jsonschema   # only invalid documents need its precise error paths
+
     return jsonschema.Draft202012Validator(profile_schema())
 
 
@@ -77,7 +78,7 @@ class Profile:
         return self.data["center"]["name"]
 
 
-def _schema_problem(error: jsonschema.ValidationError, file: str) -> Problem:
+def _schema_problem(error: Any, file: str) -> Problem:
     path = tuple(error.absolute_path)
     v = error.validator
     if v == "required":

@@ -12,8 +12,6 @@ import json
 import os
 from typing import Any, Callable
 
-import jinja2
-
 from . import reading
 from .errors import ReportError
 from .result import (LANGS, LEVEL_LABELS, STATUS_LABELS, UNIT_LABELS, VERDICT_LABELS, AuditResult, Finding, Status,
@@ -158,7 +156,9 @@ def _md_escape(value: Any) -> str:
 
 
 @functools.lru_cache(maxsize=None)
-def environment() -> jinja2.Environment:
+def environment() -> Any:
+    import jinja2   # only reports need it; the JSON path and library users skip the import
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(reading.data_dir("reports"))),
         autoescape=jinja2.select_autoescape(["html", "htm", "xml", "svg"]),

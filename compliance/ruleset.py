@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-import jsonschema
+import jsonschema_rs
 
 from . import checks, reading
 from .errors import PathItem, Problem, RuleSetError
@@ -53,15 +53,30 @@ def meta_schema() -> dict:
     return _schema("ruleset.schema.json")
 
 
-@functools.lru_cache(maxsize=None)
-def _meta_validator() -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(meta_schema())
+class _Validator:
+    """The compiled validator for valid files; jsonschema, imported only then, to explain invalid ones."""
+
+    def __init__(self, schema: dict) -> None:
+        self.schema = schema
+        self.fast = jsonschema_rs.validator_for(schema)
+
+    def iter_errors(self, instance: Any) -> list:
+        if self.fast.is_valid(instance):
+            return []
+        import jsonschema
+
+        return list(jsonschema.Draft202012Validator(self.schema).iter_errors(instance))
 
 
 @functools.lru_cache(maxsize=None)
-def _check_validator() -> jsonschema.Draft202012Validator:
+def _meta_validator() -> _Validator:
+    return _Validator(meta_schema())
+
+
+@functools.lru_cache(maxsize=None)
+def _check_validator() -> _Validator:
     schema = meta_schema()
-    return jsonschema.Draft202012Validator({**schema["$defs"]["check"], "$defs": schema["$defs"]})
+    return _Validator({**schema["$defs"]["check"], "$defs": schema["$defs"]})
 
 
 @functools.lru_cache(maxsize=None)
@@ -295,7 +310,7 @@ def _read_layer(path: Path) -> tuple[dict, bytes]:
     return data, raw
 
 
-def _schema_message(error: jsonschema.ValidationError) -> str:
+def _schema_message(error: Any) -> str:
     if error.validator == "enum" and isinstance(error.instance, str):
         return f"{error.instance!r} is not one of {', '.join(map(repr, error.validator_value))}{nearest(error.instance, error.validator_value)}"
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):

@@ -254,3 +254,16 @@ def test_content_hash_changes_with_the_rules(tmp_path):
         overrides: {"8.3": {threshold: 41}}
         """)
     assert compliance.load_ruleset(path).content_hash != compliance.load_ruleset("national").content_hash
+
+
+def test_the_readme_district_layer_loads_as_documented(tmp_path):
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("# rules for 某某区, saved as district.yaml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "district.yaml"
+    path.write_text(block, encoding="utf-8")
+    rules = compliance.load_ruleset(path)
+    assert rules.layers == ("national", "ningbo", "yinzhou", "district")
+    assert rules.clause("7.2").threshold == 300 and rules.clause("7.2").threshold_from == "district"
+    assert rules.clause("6.4").level.value == "shall"
+    assert [d.clause for d in rules.disabled] == ["4.7"]
+    assert rules.clause("6.5").check_type == "has_code"

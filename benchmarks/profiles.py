@@ -3,29 +3,12 @@ from __future__ import annotations
 
 import copy
 import random
+from pathlib import Path
 
-BASE = {
-    "schema_version": 1,
-    "center": {"id": "330212-SN-0103", "name": "海悦社区便民服务中心", "community": "海悦社区",
-               "region": {"province": "浙江省", "city": "宁波市", "district": "鄞州区", "street": "首南街道"},
-               "setting": "urban", "housing": "commercial", "assessed_on": "2026-11-01"},
-    "population": {"households": 1800, "residents": 5200},
-    "space": {"total_area_m2": 560, "service_hall_floor": 1, "open_plan": True, "zones": [
-        {"kind": "service_hall", "area_m2": 150, "name": "综合服务大厅"}, {"kind": "deliberation", "area_m2": 40},
-        {"kind": "activity", "area_m2": 160}, {"kind": "display", "area_m2": 30},
-        {"kind": "rest_station", "area_m2": 20}, {"kind": "office", "area_m2": 90},
-        {"kind": "restroom", "area_m2": 30}]},
-    "signage": ["facade_nameplate", "party_emblem", "hall_guidance", "service_catalogue", "procedure_guide",
-                "service_commitment", "staff_board", "complaint_hotline", "opening_hours", "zone_signs",
-                "accessibility_signs", "grid_map"],
-    "amenities": ["writing_materials", "reading_glasses", "drinking_water", "seating", "self_service_terminal",
-                  "accessible_entrance"],
-    "staff": {"community_workers": 18, "certified_social_workers": 13, "college_educated": 17,
-              "uniform_badges": True, "ab_backup": True},
-    "services": {"single_window": True, "first_inquiry_responsibility": True, "weekly_opening_hours": 45,
-                 "after_hours_service": True, "feedback_loop": ["collect", "analyse", "handle", "respond", "review"],
-                 "grid_coverage": 1.0, "satisfaction_rate": 0.93},
-}
+import compliance
+
+# The example of profile.md, as bundled.
+BASE = compliance.load_profile(Path(__file__).resolve().parent.parent / "examples" / "haiyue.yaml").data
 KINDS = ["service_hall", "consultation", "deliberation", "activity", "display", "rest_station", "reading",
          "children", "elderly_care", "office", "archive", "staff_meeting", "restroom", "storage"]
 

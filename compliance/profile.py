@@ -214,10 +214,7 @@ def check(data: Any, vocabulary: Any, file: str = "<dict>") -> tuple[list[Proble
         schema_errors = list(_precise_validator().iter_errors(data))
     except RecursionError:
         return [Problem("the document is nested too deeply", (), file)], None
-    problems = [
-        _schema_problem(e, file) for e in schema_errors
-        if e.validator != "uniqueItems"   # repeats are named one by one by the semantic checks
-    ]
+    problems = [_schema_problem(e, file) for e in schema_errors]
     problems += _non_finite(data, (), file)
     problems.sort(key=lambda p: [str(x) for x in p.path])
     return problems + semantic_problems(data, codes, file), None

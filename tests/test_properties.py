@@ -4,6 +4,8 @@ from __future__ import annotations
 import copy
 import json
 
+import pytest
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -26,10 +28,11 @@ def _load_or_refuse(source):
         return None
 
 
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
 @SETTINGS
-@given(st.binary(max_size=400))
-def test_any_bytes_as_a_yaml_file(tmp_path, data):
-    path = tmp_path / "p.yaml"
+@given(data=st.binary(max_size=400))
+def test_any_bytes_as_a_file(tmp_path, suffix, data):
+    path = tmp_path / f"p{suffix}"
     path.write_bytes(data)
     _load_or_refuse(path)
 
@@ -39,14 +42,6 @@ def test_any_bytes_as_a_yaml_file(tmp_path, data):
 def test_any_yaml_like_text(tmp_path, text):
     path = tmp_path / "p.yaml"
     path.write_text(text, encoding="utf-8")
-    _load_or_refuse(path)
-
-
-@SETTINGS
-@given(st.binary(max_size=300))
-def test_any_bytes_as_a_json_file(tmp_path, data):
-    path = tmp_path / "p.json"
-    path.write_bytes(data)
     _load_or_refuse(path)
 
 

@@ -24,7 +24,8 @@ def evaluate(profile: "Profile | Mapping[str, Any]", rules: "RuleSet | str" = "n
     ``profile`` is a :class:`Profile` from :func:`load_profile` or a dict (validated
     here); ``rules`` a :class:`RuleSet` or a bundled name.
     """
-    rules = load_ruleset(rules)
+    if not isinstance(rules, RuleSet):
+        rules = load_ruleset(rules)
     if not isinstance(profile, Profile):
         profile = load_profile(profile, rules=rules)
     data = profile.data

@@ -23,6 +23,7 @@ import jsonschema_rs
 from . import reading
 from .checks import Facts
 from .errors import PathItem, Problem, ProfileError
+from .ruleset import RuleSet, load_ruleset
 
 SCHEMA_VERSION = 1
 AREA_TOLERANCE_M2 = 0.5
@@ -244,14 +245,15 @@ def load_profile(
     name; the national baseline by default). Raises :class:`ProfileError`
     carrying every problem with its JSON path and, where known, its line.
     """
-    from .ruleset import load_ruleset
-
     if isinstance(source, Profile):
         return source
-    vocabulary = load_ruleset(rules if rules is not None else "national").vocabulary
+    vocabulary = (rules if isinstance(rules, RuleSet) else load_ruleset(rules or "national")).vocabulary
     raw: bytes | None = None
-    if isinstance(source, dict) or isinstance(source, Mapping):
+    if isinstance(source, dict):
         data: Any = source
+        name = "<dict>"
+    elif isinstance(source, Mapping):
+        data = dict(source)
         name = "<dict>"
     elif isinstance(source, (str, os.PathLike)):
         name = os.fspath(source)
@@ -267,4 +269,11 @@ def load_profile(
         raise ProfileError(f"{len(problems)} problem(s) in profile", file=name,
                            problems=reading.locate(problems, raw))
     digest = hashlib.sha256(raw).hexdigest() if raw is not None else None
-    return Profile(data, name, digest, facts)
+    return _profile(data, name, digest, facts)
+
+
+def _profile(data: Mapping[str, Any], source: str, raw_sha256: str | None, facts: Facts | None) -> Profile:
+    """Profile(...) without the frozen ``__init__``: the batch hot path builds one per centre."""
+    obj = object.__new__(Profile)
+    obj.__dict__.update(data=data, source=source, raw_sha256=raw_sha256, facts=facts)
+    return obj

@@ -7,7 +7,8 @@ Start here::
     rules = compliance.load_ruleset("yinzhou")        # bundled name, YAML file or folder
     profile = compliance.load_profile("centre.yaml")  # or a dict; raises ProfileError
     result = compliance.evaluate(profile, rules)      # pure; an AuditResult
-    compliance.render(result, "md")                   # "json", "text", "md", ...
+    compliance.render(result, "pdf", "report.pdf")    # "json", "text", "md", "html", "pdf"
+    compliance.compare("before.yaml", "after.yaml", rules)   # the renovation check
 
 Every error on bad input is a :class:`ComplianceError`.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from .compare import Change, Comparison, compare
 from .errors import ComplianceError, Problem, ProfileError, ReportError, RuleSetError
 from .evaluate import evaluate
 from .profile import Profile, load_profile, profile_schema
@@ -27,7 +29,10 @@ __all__ = [
     "load_profile",
     "evaluate",
     "render",
+    "compare",
     "profile_schema",
+    "Comparison",
+    "Change",
     "AuditResult",
     "Finding",
     "Shortfall",

@@ -14,6 +14,7 @@ from typing import Sequence
 
 from . import __version__
 from .errors import ComplianceError, RuleSetError
+from .compare import COMPARE_FORMATS, compare
 from .evaluate import evaluate
 from .profile import load_profile, profile_schema
 from .render import RENDERERS, render, write
@@ -21,7 +22,7 @@ from .result import LEVEL_LABELS
 from .ruleset import BUNDLED, load_ruleset, lint
 
 EXIT_OK, EXIT_NONCONFORMING, EXIT_BAD_INPUT = 0, 1, 2
-_TEXT_FORMATS = ("text", "md", "json")
+_STDOUT_FORMATS = ("text", "md", "json", "html")
 _SUFFIX = {"text": ".txt", "md": ".md", "json": ".json", "html": ".html", "pdf": ".pdf"}
 
 
@@ -43,6 +44,16 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--format", choices=sorted(RENDERERS), help="default: text on a terminal, json otherwise")
     a.add_argument("-o", "--output", metavar="OUT", help="write here (a folder when auditing several profiles)")
     a.add_argument("--lang", choices=("zh", "en"), default="zh")
+    a.add_argument("--archival", action="store_true", help="PDF/A-3b with the JSON result attached (with --format pdf)")
+
+    c = sub.add_parser("compare", help="renovation check: the same centre before and after a plan")
+    c.add_argument("before", metavar="BEFORE")
+    c.add_argument("after", metavar="AFTER")
+    c.add_argument("--rules", default="national", metavar="NAME|PATH")
+    c.add_argument("--format", choices=COMPARE_FORMATS, help="default: text on a terminal, json otherwise")
+    c.add_argument("-o", "--output", metavar="OUT")
+    c.add_argument("--lang", choices=("zh", "en"), default="zh")
+    c.add_argument("--archival", action="store_true", help="PDF/A-3b with the JSON comparison attached")
 
     v = sub.add_parser("validate", help="schema and semantic checks only")
     v.add_argument("profiles", nargs="+", metavar="PROFILE")
@@ -66,12 +77,25 @@ def _err(message: str) -> None:
     print(message, file=sys.stderr)
 
 
+def _check_output(fmt: str, args: argparse.Namespace) -> None:
+    if fmt not in _STDOUT_FORMATS and not args.output:
+        raise ComplianceError(f"--format {fmt} writes a file; give -o OUT")
+    if args.archival and fmt != "pdf":
+        raise ComplianceError("--archival is a PDF option; add --format pdf")
+
+
+def _emit(out: "str | bytes") -> None:
+    if isinstance(out, bytes):
+        sys.stdout.buffer.write(out)
+    else:
+        sys.stdout.write(out)
+
+
 def _audit(args: argparse.Namespace) -> int:
     rules = load_ruleset(args.rules)
     fmt = args.format or ("text" if sys.stdout.isatty() else "json")
     many = len(args.profiles) > 1
-    if fmt not in _TEXT_FORMATS and not args.output:
-        raise ComplianceError(f"--format {fmt} writes a file; give -o OUT")
+    _check_output(fmt, args)
     outdir = None
     if many and args.output:
         outdir = Path(args.output)
@@ -85,14 +109,14 @@ def _audit(args: argparse.Namespace) -> int:
             result = evaluate(load_profile(source, rules=rules), rules)
             if outdir is not None:
                 stem = Path(source).stem if source != "-" else "stdin"
-                render(result, fmt, outdir / f"{stem}{_SUFFIX[fmt]}", lang=args.lang)
+                render(result, fmt, outdir / f"{stem}{_SUFFIX[fmt]}", lang=args.lang, archival=args.archival)
             elif args.output:
-                render(result, fmt, args.output, lang=args.lang)
+                render(result, fmt, args.output, lang=args.lang, archival=args.archival)
             else:
                 out = render(result, fmt, lang=args.lang)
                 if fmt == "json" and many:
                     out = json.dumps(result.to_dict(args.lang), ensure_ascii=False) + "\n"
-                sys.stdout.write(out if isinstance(out, str) else out.decode())
+                _emit(out)
                 if many and fmt != "json":
                     sys.stdout.write("\n")
             if not result.conforming:
@@ -101,6 +125,17 @@ def _audit(args: argparse.Namespace) -> int:
             _err(str(exc))
             worst = EXIT_BAD_INPUT
     return worst
+
+
+def _compare(args: argparse.Namespace) -> int:
+    fmt = args.format or ("text" if sys.stdout.isatty() else "json")
+    _check_output(fmt, args)
+    comparison = compare(args.before, args.after, args.rules)
+    if args.output:
+        render(comparison, fmt, args.output, lang=args.lang, archival=args.archival)
+    else:
+        _emit(render(comparison, fmt, lang=args.lang))
+    return EXIT_OK if comparison.after.conforming else EXIT_NONCONFORMING
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -157,6 +192,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "audit":
             return _audit(args)
+        if args.command == "compare":
+            return _compare(args)
         if args.command == "validate":
             return _validate(args)
         if args.command == "rules":

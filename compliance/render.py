@@ -12,12 +12,14 @@ import json
 import os
 from typing import Any, Callable
 
-from . import reading
+from . import __version__, pdf, reading
 from .errors import ReportError
+from .compare import CHANGE_LABELS, Comparison
 from .result import (LANGS, LEVEL_LABELS, STATUS_LABELS, UNIT_LABELS, VERDICT_LABELS, AuditResult, Finding, Status,
                      fmt_number, fmt_pct)
 
-FORMATS = ("json", "text", "md")
+FORMATS = ("json", "text", "md", "html", "pdf")
+STATUS_MARKS = {"pass": "√", "partial": "◐", "fail": "×", "missing": "？", "not_applicable": "–"}
 
 UI = {
     "zh": {
@@ -27,7 +29,12 @@ UI = {
         "veto": "否决", "measured": "实测", "threshold": "要求值", "set_by": "设定层", "status": "状态",
         "findings": "逐条结果", "assessed_on": "检查日期", "region": "所在地区", "center_id": "编码",
         "veto_mark": "否决项", "na": "—", "not_applicable": "不适用条款",
-        "colon": "：", "lp": "（", "rp": "）", "comma": "，",
+        "colon": "：", "lp": "（", "rp": "）", "comma": "，", "semi": "；", "list_sep": "、",
+        "report_title": "社区便民服务中心规范审计报告", "plan": "整改计划（否决项 → 应 → 宜）",
+        "profile": "档案", "measured_inline": "实测", "threshold_inline": "要求", "veto_tag": "［否决项］",
+        "compare_title": "改造前后对比", "before": "改造前", "after": "改造后", "change": "变化",
+        "fixed": "改造解决的问题", "still_short": "改造后仍需整改", "broken": "改造带来的新问题",
+        "none": "无", "different_centers": "注意：改造前后档案的中心编码不同",
     },
     "en": {
         "ruleset": "Rule set", "verdict": "Verdict", "score": "Score", "grade": "Grade", "categories": "Category scores",
@@ -36,7 +43,12 @@ UI = {
         "veto": "Veto", "measured": "Measured", "threshold": "Threshold", "set_by": "Set by", "status": "Status",
         "findings": "All clauses", "assessed_on": "Assessed on", "region": "Region", "center_id": "ID",
         "veto_mark": "veto", "na": "—", "not_applicable": "Clauses not applicable",
-        "colon": ": ", "lp": " (", "rp": ")", "comma": ", ",
+        "colon": ": ", "lp": " (", "rp": ")", "comma": ", ", "semi": "; ", "list_sep": ", ",
+        "report_title": "Community service centre audit report", "plan": "Remediation plan (veto → shall → should)",
+        "profile": "profile", "measured_inline": "measured", "threshold_inline": "required", "veto_tag": "[veto]",
+        "compare_title": "Renovation check: before and after", "before": "Before", "after": "After", "change": "Change",
+        "fixed": "What the plan fixes", "still_short": "Still short after the plan", "broken": "What the plan breaks",
+        "none": "none", "different_centers": "Note: the two profiles carry different centre ids",
     },
 }
 
@@ -94,6 +106,7 @@ def _finding_view(f: Finding, result: AuditResult, lang: str) -> dict[str, Any]:
         "veto": c.veto,
         "status": f.status.value,
         "status_label": STATUS_LABELS[f.status][lang],
+        "status_mark": STATUS_MARKS[f.status.value],
         "measured": measured_text(f, lang),
         "threshold": threshold_text(f, lang),
         "threshold_from": c.threshold_from,
@@ -130,6 +143,8 @@ def view(result: AuditResult, lang: str = "zh") -> dict[str, Any]:
             "layers": list(rs.layers), "content_hash": rs.content_hash,
         },
         "profile_sha256": result.profile.sha256,
+        "library_version": __version__,
+        "chart_data": _chart(result, lang),
         "score": f"{result.score:.1f}",
         "grade": grade.title[lang],
         "verdict": result.verdict.value,
@@ -148,6 +163,59 @@ def view(result: AuditResult, lang: str = "zh") -> dict[str, Any]:
     }
 
 
+def _chart(result: AuditResult, lang: str) -> dict[str, Any]:
+    """Geometry of the category bar chart (SVG units), worked out here so the template only draws."""
+    rs = result.ruleset
+    bar_x, bar_width, bar_height, row = 110, 420, 15, 22
+    bars = []
+    for i, c in enumerate(result.categories):
+        y = 4 + i * row
+        value = 0.0 if c.score is None else c.score
+        bars.append({
+            "label": rs.category(c.id).title[lang], "y": y, "text_y": y + 12,
+            "width": round(bar_width * value / 100, 1),
+            "value": UI[lang]["na"] if c.score is None else f"{c.score:.1f}",
+            "low": c.score is not None and c.score < rs.pass_score,
+        })
+    return {"width": 600, "height": 8 + len(bars) * row, "bar_x": bar_x, "bar_width": bar_width,
+            "bar_height": bar_height, "value_x": bar_x + bar_width + 8,
+            "pass_x": round(bar_x + bar_width * rs.pass_score / 100, 1), "bars": bars}
+
+
+def _side(result: AuditResult, lang: str) -> dict[str, Any]:
+    grade = next(g for g in result.ruleset.grades if g.id == result.grade)
+    return {"score": f"{result.score:.1f}", "grade": grade.title[lang], "verdict": result.verdict.value,
+            "verdict_label": VERDICT_LABELS[result.verdict][lang], "conforming": result.conforming,
+            "assessed_on": result.profile.data["center"].get("assessed_on"), "sha256": result.profile.sha256,
+            "vetoed": [f.clause.clause for f in result.vetoed]}
+
+
+def compare_view(comparison: Comparison, lang: str = "zh") -> dict[str, Any]:
+    """Everything the comparison templates show, worded and formatted."""
+    base = view(comparison.after, lang)
+    before_rows = {f.clause.clause: _finding_view(f, comparison.before, lang) for f in comparison.before.findings}
+    after_rows = {v["clause"]: v for v in base["findings"]}
+    rows = []
+    for c in comparison.changes:
+        rows.append({"clause": c.clause, "title": after_rows[c.clause]["title"], "change": c.change.value,
+                     "change_label": CHANGE_LABELS[c.change][lang], "before": before_rows[c.clause],
+                     "after": after_rows[c.clause]})
+    by_clause = {r["clause"]: r for r in rows}
+    delta = comparison.score_change
+    return {
+        **base,
+        "before": _side(comparison.before, lang),
+        "after": _side(comparison.after, lang),
+        "score_change": f"{delta:+.1f}",
+        "score_up": delta > 0, "score_down": delta < 0,
+        "same_center": comparison.same_center,
+        "fixed": [by_clause[c.clause] for c in comparison.fixed],
+        "still_short": [by_clause[c.clause] for c in comparison.still_short],
+        "broken": [by_clause[c.clause] for c in comparison.broken],
+        "rows": rows,
+    }
+
+
 def _md_escape(value: Any) -> str:
     text = str(value)
     for ch in "\\`*_{}[]<>()#+!|":
@@ -161,7 +229,8 @@ def environment() -> Any:
 
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(reading.data_dir("reports"))),
-        autoescape=jinja2.select_autoescape(["html", "htm", "xml", "svg"]),
+        # Every HTML and SVG template escapes what it prints; a profile's markup is shown as text.
+        autoescape=lambda name: name is not None and name.endswith((".html.j2", ".svg.j2", ".html", ".svg")),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -181,22 +250,66 @@ def _json(result: AuditResult, lang: str) -> str:
     return json.dumps(result.to_dict(lang), ensure_ascii=False, indent=2) + "\n"
 
 
-RENDERERS: dict[str, Callable[[AuditResult, str], "str | bytes"]] = {
+def _html(result: AuditResult, lang: str) -> str:
+    return environment().get_template("report.html.j2").render(**view(result, lang))
+
+
+def _standalone(html: str) -> str:
+    """The HTML report as one file: the stylesheet inlined instead of linked."""
+    css = (reading.data_dir("reports") / "report.css").read_text(encoding="utf-8")
+    return html.replace('<link rel="stylesheet" href="report.css">', f"<style>\n{css}</style>", 1)
+
+
+def _pdf(result: AuditResult, lang: str, archival: bool = False) -> bytes:
+    html = _html(result, lang)
+    attachment = result.to_dict(lang) if archival else None
+    return pdf.html_to_pdf(html, archival=archival, attachment=attachment, title=result.profile.name)
+
+
+RENDERERS: dict[str, Callable[..., "str | bytes"]] = {
     "json": _json,
     "text": _template("text.txt.j2"),
     "md": _template("report.md.j2"),
+    "html": lambda result, lang: _standalone(_html(result, lang)),
+    "pdf": _pdf,
 }
 
 
-def render(result: AuditResult, fmt: str = "text", target: "str | os.PathLike[str] | None" = None,
-           *, lang: str = "zh") -> "str | bytes | None":
-    """Render ``result`` as ``fmt``; return it, or write it to ``target`` and return None."""
-    renderer = RENDERERS.get(fmt)
+def _compare_html(comparison: Comparison, lang: str) -> str:
+    return environment().get_template("compare.html.j2").render(**compare_view(comparison, lang))
+
+
+def _compare_pdf(comparison: Comparison, lang: str, archival: bool = False) -> bytes:
+    attachment = comparison.to_dict(lang) if archival else None
+    return pdf.html_to_pdf(_compare_html(comparison, lang), archival=archival, attachment=attachment,
+                           title=comparison.after.profile.name)
+
+
+COMPARE_RENDERERS: dict[str, Callable[..., "str | bytes"]] = {
+    "json": lambda c, lang: json.dumps(c.to_dict(lang), ensure_ascii=False, indent=2) + "\n",
+    "text": lambda c, lang: environment().get_template("compare.txt.j2").render(**compare_view(c, lang)),
+    "html": lambda c, lang: _standalone(_compare_html(c, lang)),
+    "pdf": _compare_pdf,
+}
+
+
+def render(result: "AuditResult | Comparison", fmt: str = "text", target: "str | os.PathLike[str] | None" = None,
+           *, lang: str = "zh", archival: bool = False) -> "str | bytes | None":
+    """Render an audit result or a renovation comparison as ``fmt``.
+
+    Returns ``str`` (text formats) or ``bytes`` (PDF), or writes to ``target`` and
+    returns None. ``archival=True`` with ``"pdf"`` gives PDF/A-3b with the JSON
+    document attached inside the PDF.
+    """
+    table = COMPARE_RENDERERS if isinstance(result, Comparison) else RENDERERS
+    renderer = table.get(fmt)
     if renderer is None:
-        raise ReportError(f"unknown report format {fmt!r}; use one of {', '.join(RENDERERS)}")
+        raise ReportError(f"unknown report format {fmt!r}; use one of {', '.join(table)}")
     if lang not in LANGS:
         raise ReportError(f"language {lang!r} is not supported; use one of {', '.join(LANGS)}")
-    out = renderer(result, lang)
+    if archival and fmt != "pdf":
+        raise ReportError("archival output (PDF/A-3b) is a PDF option; use format 'pdf'")
+    out = renderer(result, lang, archival) if fmt == "pdf" else renderer(result, lang)
     if target is None:
         return out
     write(out, target)

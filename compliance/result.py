@@ -46,8 +46,8 @@ STATUS_LABELS = {
 }
 LEVEL_LABELS = {Level.SHALL: {"zh": "应", "en": "shall"}, Level.SHOULD: {"zh": "宜", "en": "should"}}
 VERDICT_LABELS = {
-    Verdict.CONFORMING: {"zh": "合格（符合规范）", "en": "Conforming"},
-    Verdict.NON_CONFORMING: {"zh": "不合格（不符合规范）", "en": "Non-conforming"},
+    Verdict.CONFORMING: {"zh": "符合规范", "en": "Conforming"},
+    Verdict.NON_CONFORMING: {"zh": "不符合规范", "en": "Non-conforming"},
 }
 UNIT_LABELS = {
     "m2": {"zh": "m²", "en": "m²"},

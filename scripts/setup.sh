@@ -6,8 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# System packages: PDF text extraction for the report tests.
-APT_PACKAGES=(poppler-utils)
+# System packages: the full Noto Sans CJK font (the report's fallback for rare characters),
+# Pango for WeasyPrint, and poppler's pdftotext/pdffonts for the report tests.
+APT_PACKAGES=(fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0 poppler-utils)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

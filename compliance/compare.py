@@ -1,0 +1,153 @@
+"""The renovation check: the same centre before and after a plan, clause by clause.
+
+``compare(before, after, rules)`` audits both and says, per clause, whether
+the plan fixes it, improves it, leaves it short, or breaks something that
+passed. Scoring stays in :func:`compliance.evaluate`; this only sets the two
+results side by side.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Mapping
+
+from .evaluate import evaluate
+from .profile import Profile, load_profile
+from .result import AuditResult, Finding, Status
+from .ruleset import RuleSet, load_ruleset
+
+COMPARE_FORMATS = ("text", "json", "html", "pdf")
+
+
+class Change(str, Enum):
+    FIXED = "fixed"              # not met before, met after
+    IMPROVED = "improved"        # still not met, but more credit than before
+    STILL_SHORT = "still_short"  # not met before or after, no better
+    WORSENED = "worsened"        # still not met, less credit than before
+    BROKEN = "broken"            # met before, not met after
+    UNCHANGED = "unchanged"      # met before and after
+    NOT_APPLICABLE = "not_applicable"
+
+
+CHANGE_LABELS = {
+    Change.FIXED: {"zh": "已解决", "en": "fixed"},
+    Change.IMPROVED: {"zh": "有改善，仍未达标", "en": "improved, still short"},
+    Change.STILL_SHORT: {"zh": "仍未达标", "en": "still short"},
+    Change.WORSENED: {"zh": "变差", "en": "worse"},
+    Change.BROKEN: {"zh": "新增问题", "en": "broken by the plan"},
+    Change.UNCHANGED: {"zh": "保持符合", "en": "still met"},
+    Change.NOT_APPLICABLE: {"zh": "不适用", "en": "not applicable"},
+}
+
+
+def classify(before: Finding, after: Finding) -> Change:
+    if before.status is Status.NOT_APPLICABLE and after.status is Status.NOT_APPLICABLE:
+        return Change.NOT_APPLICABLE
+    was_met = before.status in (Status.PASS, Status.NOT_APPLICABLE)
+    is_met = after.status in (Status.PASS, Status.NOT_APPLICABLE)
+    if was_met:
+        return Change.UNCHANGED if is_met else Change.BROKEN
+    if is_met:
+        return Change.FIXED
+    if after.credit > before.credit + 1e-9:
+        return Change.IMPROVED
+    if after.credit < before.credit - 1e-9:
+        return Change.WORSENED
+    return Change.STILL_SHORT
+
+
+@dataclass(frozen=True)
+class ClauseChange:
+    before: Finding
+    after: Finding
+    change: Change
+
+    @property
+    def clause(self) -> str:
+        return self.after.clause.clause
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two audits of one centre under one rule set, and what changed per clause."""
+
+    before: AuditResult
+    after: AuditResult
+    changes: tuple[ClauseChange, ...]
+
+    @property
+    def score_change(self) -> float:
+        return round(self.after.score - self.before.score, 1)
+
+    @property
+    def same_center(self) -> bool:
+        return self.before.profile.id == self.after.profile.id
+
+    def of(self, *kinds: Change) -> tuple[ClauseChange, ...]:
+        return tuple(c for c in self.changes if c.change in kinds)
+
+    @property
+    def fixed(self) -> tuple[ClauseChange, ...]:
+        return self.of(Change.FIXED)
+
+    @property
+    def still_short(self) -> tuple[ClauseChange, ...]:
+        """Not met after the plan (improved, unchanged or worse), in remediation order."""
+        todo = self.of(Change.IMPROVED, Change.STILL_SHORT, Change.WORSENED)
+        order = {f.clause.clause: i for i, f in enumerate(self.after.not_passed + self.after.not_evidenced)}
+        return tuple(sorted(todo, key=lambda c: order.get(c.clause, len(order))))
+
+    @property
+    def broken(self) -> tuple[ClauseChange, ...]:
+        return self.of(Change.BROKEN)
+
+    def to_dict(self, lang: str = "zh") -> dict:
+        def side(result: AuditResult) -> dict:
+            return {"score": result.score, "grade": result.grade, "verdict": result.verdict.value,
+                    "vetoed": [f.clause.clause for f in result.vetoed],
+                    "profile": {"source": result.profile.source, "sha256": result.profile.sha256}}
+
+        return {
+            "comparison_version": 1,
+            "center": {"id": self.after.profile.id, "name": self.after.profile.name},
+            "same_center": self.same_center,
+            "ruleset": {"id": self.after.ruleset.id, "version": self.after.ruleset.version,
+                        "layers": list(self.after.ruleset.layers), "content_hash": self.after.ruleset.content_hash},
+            "before": side(self.before),
+            "after": side(self.after),
+            "score_change": self.score_change,
+            "fixed": [c.clause for c in self.fixed],
+            "still_short": [c.clause for c in self.still_short],
+            "broken": [c.clause for c in self.broken],
+            "clauses": [
+                {"clause": c.clause, "change": c.change.value,
+                 "before": {"status": c.before.status.value, "measured": c.before.measured,
+                            "shortfall": c.before.shortfall.to_dict() if c.before.shortfall else None},
+                 "after": {"status": c.after.status.value, "measured": c.after.measured,
+                           "shortfall": c.after.shortfall.to_dict() if c.after.shortfall else None,
+                           "message": c.after.message(lang)}}
+                for c in self.changes
+            ],
+        }
+
+
+def _audit(side: "AuditResult | Profile | Mapping[str, Any] | str | os.PathLike[str]", rules: RuleSet) -> AuditResult:
+    if isinstance(side, AuditResult):
+        if side.ruleset is not rules:
+            return evaluate(side.profile, rules)
+        return side
+    if not isinstance(side, Profile):
+        side = load_profile(side, rules=rules)
+    return evaluate(side, rules)
+
+
+def compare(before: Any, after: Any, rules: "RuleSet | str" = "national") -> Comparison:
+    """Audit a centre before and after a renovation plan under one rule set and compare them.
+
+    ``before`` and ``after`` are paths, dicts, Profiles or AuditResults.
+    """
+    rules = load_ruleset(rules)
+    a, b = _audit(before, rules), _audit(after, rules)
+    changes = tuple(ClauseChange(x, y, classify(x, y)) for x, y in zip(a.findings, b.findings))
+    return Comparison(a, b, changes)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -189,6 +190,9 @@ def _rules(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # WeasyPrint logs its internals (subsetter choice, font loading) as warnings; a person running
+    # the command cannot act on them. Library users keep whatever logging they configure.
+    logging.getLogger("weasyprint").setLevel(logging.ERROR)
     try:
         if args.command == "audit":
             return _audit(args)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
@@ -131,3 +132,25 @@ def test_rules_list_show_and_lint(tmp_path):
     out = run_cli("rules", "lint", str(bad))
     assert out.returncode == 2 and "loosens clause 5.2" in out.stderr
     assert f"{bad}:5:" in out.stderr
+
+
+def test_pdf_and_html_reports_from_the_command_line(tmp_path):
+    pdf = tmp_path / "report.pdf"
+    out = run_cli("audit", DANDINGHE, "--format", "pdf", "-o", str(pdf), "--rules", "yinzhou")
+    assert out.returncode == 1 and out.stderr == ""
+    assert pdf.read_bytes().startswith(b"%PDF-")
+    html = run_cli("audit", HAIYUE, "--format", "html", "--lang", "en")
+    assert html.returncode == 0 and html.stdout.startswith("<!DOCTYPE html>")
+    archival = tmp_path / "filed.pdf"
+    assert run_cli("audit", HAIYUE, "--format", "pdf", "--archival", "-o", str(archival)).returncode == 0
+    listing = subprocess.run(["pdfdetach", "-list", str(archival)], capture_output=True, text=True).stdout
+    assert "audit-result.json" in listing
+
+
+@pytest.mark.parametrize("args, words", [
+    (["audit", HAIYUE, "--format", "pdf"], "give -o OUT"),
+    (["audit", HAIYUE, "--format", "md", "--archival"], "--archival is a PDF option"),
+])
+def test_pdf_options_are_checked(args, words):
+    out = run_cli(*args)
+    assert out.returncode == 2 and words in out.stderr

@@ -7,12 +7,14 @@ parsed once per process and reused: a warm render only lays out and subsets.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import json
 import mimetypes
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 from urllib.parse import unquote, urlsplit
 
 from . import reading
@@ -57,6 +59,26 @@ def asset_fetcher_class() -> type:
     return AssetFetcher
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for one render, then collect its young garbage.
+
+    A render allocates a few hundred thousand short-lived boxes; the collector
+    would otherwise walk them again and again while they are still in use, a
+    sixth of the render time. Collecting generations 0 and 1 afterwards frees
+    the render's cycles at once, so memory stays flat across a batch. The
+    caller's setting is restored, even on error.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+            gc.collect(1)
+
+
 def _keep_glyph_bounds() -> None:
     """Have WeasyPrint's font subsetting keep each glyph's stored bounding box.
 
@@ -75,6 +97,23 @@ def _keep_glyph_bounds() -> None:
         pdf_fonts.TTFont = functools.partial(TTFont, recalcBBoxes=False)
 
 
+def report_html_class(weasyprint: Any, user_agent_css: Any) -> type:
+    """``weasyprint.HTML`` with the report's own, smaller user-agent stylesheet (``reports/ua.css``).
+
+    WeasyPrint has no public option for this; ``_ua_stylesheets`` is the hook
+    its own form support uses. Where a WeasyPrint release drops the hook, the
+    full stylesheet applies and reports only lay out more slowly.
+    """
+    if not hasattr(weasyprint.HTML, "_ua_stylesheets"):
+        return weasyprint.HTML
+
+    class ReportHTML(weasyprint.HTML):
+        def _ua_stylesheets(self, forms: bool = False) -> list:
+            return [user_agent_css]
+
+    return ReportHTML
+
+
 class _Engine:
     """The per-process WeasyPrint state: fetcher, fonts and the parsed stylesheet."""
 
@@ -90,6 +129,7 @@ class _Engine:
         self.fonts = FontConfiguration()
         self.css = weasyprint.CSS(filename=str(self.root / "report.css"), base_url=self.base_url,
                                   url_fetcher=self.fetcher, font_config=self.fonts)
+        self.html_class = report_html_class(weasyprint, weasyprint.CSS(filename=str(self.root / "ua.css")))
         self.lock = threading.Lock()
 
     def write(self, html: str, *, archival: bool, attachment: dict | None, title: str) -> bytes:
@@ -103,8 +143,8 @@ class _Engine:
                 string=json.dumps(attachment, ensure_ascii=False, indent=2), name="audit-result.json",
                 description=f"{title} — machine-readable audit result", relationship="Data",
                 url_fetcher=self.fetcher, base_url=self.base_url)]
-        with self.lock:   # WeasyPrint's font configuration is not thread-safe
-            document = wp.HTML(string=html, base_url=self.base_url, url_fetcher=self.fetcher).render(
+        with self.lock, _collector_paused():   # WeasyPrint's font configuration is not thread-safe
+            document = self.html_class(string=html, base_url=self.base_url, url_fetcher=self.fetcher).render(
                 stylesheets=[self.css], font_config=self.fonts)
             return document.write_pdf(**options)
 

@@ -28,3 +28,9 @@ def test_pip_install_dot_gives_a_working_command_from_another_folder(tmp_path):
     assert md.stdout.startswith("# 海悦社区便民服务中心")
     schema = subprocess.run([env_dir / "bin" / "compliance", "schema"], cwd=tmp_path, capture_output=True, text=True)
     assert json.loads(schema.stdout)["title"].startswith("Community convenience service centre profile")
+    report = tmp_path / "report.pdf"
+    pdf = subprocess.run([env_dir / "bin" / "compliance", "audit", str(EXAMPLES / "rural-village-centre.yaml"),
+                          "--format", "pdf", "-o", str(report)], cwd=tmp_path, capture_output=True, text=True)
+    assert pdf.returncode == 0, pdf.stderr
+    fonts = subprocess.run(["pdffonts", str(report)], capture_output=True, text=True).stdout
+    assert "Report-Sans-CJK" in fonts          # the bundled font cut travelled with the package

@@ -37,7 +37,7 @@ def _weasyprint() -> Any:
 
 def asset_fetcher_class() -> type:
     """A WeasyPrint URL fetcher that only serves files inside ``reports/``."""
-    weasyprint = _weasyprint()
+    _weasyprint()   # a clear ReportError when WeasyPrint or its system libraries are missing
     from weasyprint.urls import URLFetcher, URLFetcherResponse
 
     class AssetFetcher(URLFetcher):
@@ -55,7 +55,6 @@ def asset_fetcher_class() -> type:
             mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
             return URLFetcherResponse(path.as_uri(), path.read_bytes(), {"Content-Type": mime})
 
-    del weasyprint
     return AssetFetcher
 
 

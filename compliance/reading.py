@@ -17,7 +17,7 @@ import os
 import stat
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -263,5 +263,3 @@ def data_dir(name: str) -> Path:
             return candidate
     raise FileNotFoundError(f"bundled folder {name!r} is missing from the installation")
 
-
-Error = Callable[..., _ProblemsError]

@@ -82,3 +82,45 @@ def test_a_mutated_profile_is_refused_or_scored(mutations):
         assert 0.0 <= result.score <= 100.0
         json.dumps(result.to_dict())      # the result document is always serialisable
         compliance.render(result, "text")
+
+
+CODES = ["facade_nameplate", "grid_map", "wifi", "ofice", "office", "collect", "review", "rest_station", "seating"]
+realistic = (st.integers(0, 3000) | st.floats(0, 2000, allow_nan=False)
+             | st.lists(st.sampled_from(CODES), max_size=5)
+             | st.lists(st.fixed_dictionaries({"kind": st.sampled_from(CODES), "area_m2": st.floats(0, 400)}), max_size=5))
+
+
+code_lists = st.lists(st.sampled_from(CODES), max_size=5)
+zone_lists = st.lists(st.fixed_dictionaries({"kind": st.sampled_from(CODES), "area_m2": st.floats(0, 400)}), max_size=6)
+semantic_mutations = st.one_of(
+    st.tuples(st.sampled_from([("signage",), ("amenities",), ("services", "feedback_loop")]), code_lists),
+    st.tuples(st.just(("space", "zones")), zone_lists),
+    st.tuples(st.just(("space", "total_area_m2")), st.floats(0.1, 2000)),
+    st.tuples(st.sampled_from([("staff", "community_workers"), ("staff", "certified_social_workers"),
+                               ("staff", "college_educated")]), st.integers(0, 40)),
+    st.tuples(st.sampled_from(ALL_PATHS), realistic | json_scalars),
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(semantic_mutations, min_size=1, max_size=4))
+def test_the_fast_semantic_check_agrees_with_the_detailed_one(mutations):
+    """The batch path's yes/no check and the problem list must never disagree on a schema-valid document."""
+    from compliance import checks, profile as profile_module
+
+    doc = copy.deepcopy(BASE)
+    for path, value in mutations:
+        node = doc
+        try:
+            for key in path[:-1]:
+                node = node[key]
+            node[path[-1]] = value
+        except (KeyError, IndexError, TypeError):
+            continue
+    if not profile_module._fast_validator().is_valid(doc):
+        return
+    vocabulary = compliance.load_ruleset("national").vocabulary
+    facts = checks.Facts(doc, vocabulary.zone_class)
+    fast = profile_module._passes_semantics(facts, vocabulary.codes)
+    detailed = profile_module.semantic_problems(doc, vocabulary.codes, "<dict>")
+    assert fast == (detailed == []), detailed

@@ -74,7 +74,7 @@ class ComplianceError(Exception):
         self.file = file
 
     def __str__(self) -> str:
-        return self.message
+        return f"{self.file}: {self.message}" if self.file else self.message
 
 
 class _ProblemsError(ComplianceError):

@@ -154,3 +154,8 @@ def test_pdf_and_html_reports_from_the_command_line(tmp_path):
 def test_pdf_options_are_checked(args, words):
     out = run_cli(*args)
     assert out.returncode == 2 and words in out.stderr
+
+
+def test_a_report_that_cannot_be_written_names_its_target(tmp_path):
+    out = run_cli("audit", HAIYUE, "--format", "md", "-o", str(tmp_path))
+    assert out.returncode == 2 and f"{tmp_path}: cannot write the report" in out.stderr

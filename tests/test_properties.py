@@ -64,9 +64,8 @@ def _paths(node, prefix=()):
 ALL_PATHS = [p for p in _paths(BASE) if p]
 
 
-@settings(max_examples=500, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(ALL_PATHS), json_scalars | json_docs), min_size=1, max_size=4))
-def test_a_mutated_profile_is_refused_or_scored(mutations):
+def mutated(mutations) -> dict:
+    """A copy of BASE with each (path, value) applied where the path still exists."""
     doc = copy.deepcopy(BASE)
     for path, value in mutations:
         node = doc
@@ -76,6 +75,13 @@ def test_a_mutated_profile_is_refused_or_scored(mutations):
             node[path[-1]] = value
         except (KeyError, IndexError, TypeError):
             continue
+    return doc
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(ALL_PATHS), json_scalars | json_docs), min_size=1, max_size=4))
+def test_a_mutated_profile_is_refused_or_scored(mutations):
+    doc = mutated(mutations)
     profile = _load_or_refuse(doc)
     if profile is not None:
         result = compliance.evaluate(profile, "yinzhou")
@@ -108,15 +114,7 @@ def test_the_fast_semantic_check_agrees_with_the_detailed_one(mutations):
     """The batch path's yes/no check and the problem list must never disagree on a schema-valid document."""
     from compliance import checks, profile as profile_module
 
-    doc = copy.deepcopy(BASE)
-    for path, value in mutations:
-        node = doc
-        try:
-            for key in path[:-1]:
-                node = node[key]
-            node[path[-1]] = value
-        except (KeyError, IndexError, TypeError):
-            continue
+    doc = mutated(mutations)
     if not profile_module._fast_validator().is_valid(doc):
         return
     vocabulary = compliance.load_ruleset("national").vocabulary

@@ -15,10 +15,10 @@ from typing import Sequence
 
 from . import __version__
 from .errors import ComplianceError, RuleSetError
-from .compare import COMPARE_FORMATS, compare
+from .compare import compare
 from .evaluate import evaluate
 from .profile import load_profile, profile_schema
-from .render import RENDERERS, render, write
+from .render import COMPARE_RENDERERS, RENDERERS, render
 from .result import LEVEL_LABELS
 from .ruleset import BUNDLED, load_ruleset, lint
 
@@ -51,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("before", metavar="BEFORE")
     c.add_argument("after", metavar="AFTER")
     c.add_argument("--rules", default="national", metavar="NAME|PATH")
-    c.add_argument("--format", choices=COMPARE_FORMATS, help="default: text on a terminal, json otherwise")
+    c.add_argument("--format", choices=sorted(COMPARE_RENDERERS), help="default: text on a terminal, json otherwise")
     c.add_argument("-o", "--output", metavar="OUT")
     c.add_argument("--lang", choices=("zh", "en"), default="zh")
     c.add_argument("--archival", action="store_true", help="PDF/A-3b with the JSON comparison attached")
@@ -114,10 +114,10 @@ def _audit(args: argparse.Namespace) -> int:
             elif args.output:
                 render(result, fmt, args.output, lang=args.lang, archival=args.archival)
             else:
-                out = render(result, fmt, lang=args.lang)
-                if fmt == "json" and many:
-                    out = json.dumps(result.to_dict(args.lang), ensure_ascii=False) + "\n"
-                _emit(out)
+                if fmt == "json" and many:   # JSON Lines: one compact document per centre
+                    _emit(json.dumps(result.to_dict(args.lang), ensure_ascii=False) + "\n")
+                else:
+                    _emit(render(result, fmt, lang=args.lang))
                 if many and fmt != "json":
                     sys.stdout.write("\n")
             if not result.conforming:

@@ -17,8 +17,6 @@ from .profile import Profile, load_profile
 from .result import AuditResult, Finding, Status
 from .ruleset import RuleSet, load_ruleset
 
-COMPARE_FORMATS = ("text", "json", "html", "pdf")
-
 
 class Change(str, Enum):
     FIXED = "fixed"              # not met before, met after

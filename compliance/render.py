@@ -18,7 +18,6 @@ from .compare import CHANGE_LABELS, Comparison
 from .result import (LANGS, LEVEL_LABELS, STATUS_LABELS, UNIT_LABELS, VERDICT_LABELS, AuditResult, Finding, Status,
                      fmt_number, fmt_pct)
 
-FORMATS = ("json", "text", "md", "html", "pdf")
 STATUS_MARKS = {"pass": "√", "partial": "◐", "fail": "×", "missing": "？", "not_applicable": "–"}
 
 UI = {
@@ -124,7 +123,7 @@ def view(result: AuditResult, lang: str = "zh") -> dict[str, Any]:
     rs = result.ruleset
     center = result.profile.data["center"]
     region = center.get("region") or {}
-    grade = next(g for g in rs.grades if g.id == result.grade)
+    grade = rs.grade(result.grade)
     findings = [_finding_view(f, result, lang) for f in result.findings]
     by_clause = {v["clause"]: v for v in findings}
     return {
@@ -183,7 +182,7 @@ def _chart(result: AuditResult, lang: str) -> dict[str, Any]:
 
 
 def _side(result: AuditResult, lang: str) -> dict[str, Any]:
-    grade = next(g for g in result.ruleset.grades if g.id == result.grade)
+    grade = result.ruleset.grade(result.grade)
     return {"score": f"{result.score:.1f}", "grade": grade.title[lang], "verdict": result.verdict.value,
             "verdict_label": VERDICT_LABELS[result.verdict][lang], "conforming": result.conforming,
             "assessed_on": result.profile.data["center"].get("assessed_on"), "sha256": result.profile.sha256,

@@ -249,6 +249,9 @@ class RuleSet:
                 return g
         return self.grades[-1]
 
+    def grade(self, gid: str) -> Grade:
+        return next(g for g in self.grades if g.id == gid)
+
     def category(self, cid: str) -> Category:
         return next(c for c in self.categories if c.id == cid)
 

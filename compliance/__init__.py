@@ -5,24 +5,30 @@ Start here::
     import compliance
 
     rules = compliance.load_ruleset("yinzhou")        # bundled name, YAML file or folder
-    profile = compliance.load_profile("centre.yaml")  # or a dict; raises ProfileError
+    profile = compliance.load_profile("centre.yaml")  # or a mapping; raises ProfileError
     result = compliance.evaluate(profile, rules)      # pure; an AuditResult
     compliance.render(result, "pdf", "report.pdf")    # "json", "text", "md", "html", "pdf"
     compliance.compare("before.yaml", "after.yaml", rules)   # the renovation check
 
-Every error on bad input is a :class:`ComplianceError`.
+Every error on bad input is a :class:`ComplianceError`. The pipeline, one
+module a stage: ``reading`` (bytes → values) → ``layers`` + ``compile`` (rule
+sets; ``checks`` holds one record per check type) and ``profile`` (profiles)
+→ ``evaluate`` → ``result`` → ``render`` / ``pdf``; ``model`` holds the
+shared types and imports nothing of ours.
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from .compare import Change, Comparison, compare
+from .compile import load_ruleset
+from .contract import profile_schema, ruleset_schema
 from .errors import ComplianceError, Problem, ProfileError, ReportError, RuleSetError
 from .evaluate import evaluate
-from .profile import Profile, load_profile, profile_schema
+from .model import Clause, Level, RuleSet, Status, Verdict, Vocabulary
+from .profile import Profile, load_profile
 from .render import render
-from .result import AuditResult, Finding, Shortfall, Status, Verdict
-from .ruleset import RuleSet, load_ruleset
+from .result import AuditResult, Finding, Shortfall
 
 __all__ = [
     "load_ruleset",
@@ -31,15 +37,19 @@ __all__ = [
     "render",
     "compare",
     "profile_schema",
+    "ruleset_schema",
     "Comparison",
     "Change",
     "AuditResult",
     "Finding",
     "Shortfall",
     "Status",
+    "Level",
     "Verdict",
     "Profile",
     "RuleSet",
+    "Clause",
+    "Vocabulary",
     "ComplianceError",
     "ProfileError",
     "RuleSetError",

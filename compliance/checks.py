@@ -1,68 +1,77 @@
-"""The check types of the rule language: one factory per type, one table.
+"""The check types of the rule language: one record per type.
 
-Each factory takes a compiled :class:`~compliance.ruleset.Clause` and the rule
-set's vocabulary and returns ``check(facts) -> Finding``. The factories do the
-work that does not depend on a profile (paths split, thresholds read, the
-findings of finite outcomes built) so that evaluating a profile is only
-lookups and arithmetic.
+Everything the project knows about a check type lives in its class below:
 
-Boundaries are inclusive and compared with a tolerance of ``TOL``: 160/200
-passes 0.8. A zero denominator is a status, never a ``ZeroDivisionError``.
+* ``properties`` / ``required`` — its part of the rule-file meta-schema;
+* ``threshold_param`` — the parameter a layer's ``threshold:`` override sets;
+* ``stricter`` — which way each parameter tightens, so a layer that loosens
+  a parent without a ``reason`` is refused;
+* ``lint`` — the checks the meta-schema cannot make (fields exist and have the
+  right type, codes are in the vocabulary);
+* ``compile`` — the evaluation: a closure ``check(facts) -> Finding`` built once
+  per rule set, so evaluating a profile is only lookups and arithmetic;
+* ``measured_text`` / ``threshold_text`` — how its figures read in a report.
+
+:data:`CHECK_TYPES` lists the records; adding a check type means adding one
+class and its tests. Thresholds are inclusive and compared with ``TOL``; a zero
+denominator is a status, never a ``ZeroDivisionError``; a shortfall is the
+smallest remedy that makes the clause pass under that same comparison.
 """
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
 
-from .result import Finding, Shortfall, Status, fast_constructor
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .ruleset import Clause, Vocabulary
-
-TOL = 1e-9
-_CACHE_LIMIT = 4096
+from .model import CODE_LISTS, TOL, ZONE_CLASSES, Clause, FrozenDict, Status, Vocabulary
+from .result import Finding, Shortfall, fast_constructor
+from .wording import PRESENT, YES_NO, fill, fmt_measure, fmt_number, fmt_pct, nearest
 
 PASS, PARTIAL, FAIL = Status.PASS, Status.PARTIAL, Status.FAIL
 MISSING, NA = Status.MISSING, Status.NOT_APPLICABLE
 
 Check = Callable[["Facts"], Finding]
+LintProblem = tuple[str, tuple[Any, ...]]        # message, path inside the clause (("check", "min"), …)
 
-#: Finding(clause, status, credit, measured, shortfall, reason) without the frozen ``__init__``.
-_finding = fast_constructor(Finding)
-_shortfall = fast_constructor(Shortfall)
+_finding: Callable[..., Finding] = fast_constructor(Finding)
+_shortfall: Callable[..., Shortfall] = fast_constructor(Shortfall)
 
+#: the smallest step of a remedy, as 1/scale: 0.1 m², whole persons, 10⁻⁶ of an hour or a ratio
+_SCALE = {"m2": 10, "persons": 1, "items": 1, "tasks": 1, "sessions": 1, "days": 1, "hours": 10 ** 6,
+          "ratio": 10 ** 6}
+UNITS = tuple(_SCALE)
+COUNTED_UNITS = frozenset(u for u, s in _SCALE.items() if s == 1)
+
+
+# --------------------------------------------------------------------------- facts of one profile
 
 class Facts:
     """What every check of one profile reads, computed in one pass per profile.
 
     ``load_profile`` builds it while running the semantic checks, and
     ``evaluate`` reuses it when the rule set's vocabulary is the same object.
+    Class areas are summed exactly (``math.fsum``), so the order of zones never
+    changes a ratio.
     """
 
-    __slots__ = ("data", "lists", "class_area", "total_area", "zone_sum", "zone_class")
+    __slots__ = ("data", "lists", "class_area", "total_area", "zone_class")
 
     def __init__(self, data: Mapping[str, Any], zone_class: Mapping[str, str]) -> None:
         self.data = data
         self.zone_class = zone_class
         space = data["space"]
-        class_area: dict[str | None, float] = {}
+        by_class: dict[str | None, list[float]] = {}
         kinds = set()
-        zone_sum = 0.0
         for zone in space["zones"]:
             kind = zone["kind"]
-            area = zone["area_m2"]
             kinds.add(kind)
-            cls = zone_class.get(kind)
-            class_area[cls] = class_area.get(cls, 0.0) + area
-            zone_sum += area
-        self.class_area = class_area
-        self.zone_sum = zone_sum
+            by_class.setdefault(zone_class.get(kind), []).append(zone["area_m2"])
+        self.class_area: dict[str | None, float] = {cls: math.fsum(areas) for cls, areas in by_class.items()}
         self.total_area = space["total_area_m2"]
         services = data.get("services")
         signage = data.get("signage")
         amenities = data.get("amenities")
         feedback = services.get("feedback_loop") if services is not None else None
-        self.lists = {
+        self.lists: dict[str, set[str] | None] = {
             "signage": None if signage is None else set(signage),
             "amenities": None if amenities is None else set(amenities),
             "services.feedback_loop": None if feedback is None else set(feedback),
@@ -70,28 +79,9 @@ class Facts:
         }
 
 
-def split(field: str) -> tuple[str, ...]:
-    return tuple(field.split("."))
-
-
-def get(data: Any, keys: tuple[str, ...]) -> Any:
-    """The value at a dotted path, or None where any step is absent or not a mapping."""
-    for key in keys:
-        if not isinstance(data, dict):
-            return None
-        data = data.get(key)
-        if data is None:
-            return None
-    return data
-
-
 def getter(field: str) -> Callable[[Mapping[str, Any]], Any]:
-    """A fast reader of one dotted field of a *validated* profile (None where absent).
-
-    The schema guarantees every step that is present is a mapping, so the common
-    one- and two-step paths need no type checks.
-    """
-    keys = split(field)
+    """A reader of one dotted field of a *validated* profile (None where absent)."""
+    keys = tuple(field.split("."))
     if len(keys) == 1:
         (a,) = keys
         return lambda data: data.get(a)
@@ -103,273 +93,585 @@ def getter(field: str) -> Callable[[Mapping[str, Any]], Any]:
             return None if node is None else node.get(b)
 
         return two
-    return lambda data: get(data, keys)
+
+    def many(data: Mapping[str, Any]) -> Any:
+        node: Any = data
+        for key in keys:
+            if not isinstance(node, Mapping):
+                return None
+            node = node.get(key)
+        return node
+
+    return many
 
 
-def amount_to_reach(unit: str, target: float, current: float) -> float | int:
-    """The shortfall from ``current`` to ``target``: persons whole, m² rounded up to 0.1."""
-    if unit == "persons":
-        return max(0, math.ceil(target - TOL) - int(current))
-    if unit == "m2":
-        return max(0.0, math.ceil((target - current) * 10 - 1e-6) / 10)
-    return max(0.0, round(target - current, 6))
+# --------------------------------------------------------------------------- shared arithmetic
+
+def smallest_remedy(passes: Callable[[float], bool], estimate: float, unit: str,
+                    cap: float | None = None) -> float | int:
+    """The smallest amount, a multiple of the unit's step, for which ``passes(amount)`` holds.
+
+    ``estimate`` is the closed-form answer (``0.8·(S+O) − S`` and the like); it
+    can be off by a step either way in floating point, so the answer is checked
+    with the evaluator's own comparison and moved a step at a time. A failing
+    clause never reports 0. ``cap`` bounds the answer (converting all office
+    area always meets 8:2).
+    """
+    scale = _SCALE.get(unit, 10 ** 6)
+    guess = estimate * scale if math.isfinite(estimate) else 1.0
+    k = max(1, math.ceil(guess - 1e-6)) if guess < 1e15 else int(guess)
+
+    def ok(n: int) -> bool:
+        return passes(n if scale == 1 else n / scale)
+
+    for _ in range(64):
+        if k > 1 and ok(k - 1):
+            k -= 1
+        else:
+            break
+    for _ in range(64):
+        if ok(k):
+            break
+        k += 1
+    amount: float | int = k if scale == 1 else k / scale
+    if cap is not None and amount > cap:
+        amount = cap
+    return amount
 
 
-def banded(measured: float, threshold: float, bands: tuple[tuple[float, float], ...], higher_is_better: bool) -> tuple[Status, float]:
-    """Pass at the threshold, partial credit in a band, fail beyond (inclusive, with tolerance)."""
-    if higher_is_better:
-        if measured >= threshold - TOL:
-            return PASS, 1.0
-        for bound, credit in bands:
-            if measured >= bound - TOL:
-                return PARTIAL, credit
-    else:
-        if measured <= threshold + TOL:
-            return PASS, 1.0
-        for bound, credit in bands:
-            if measured <= bound + TOL:
-                return PARTIAL, credit
+def banded(measured: float, bands: tuple[tuple[float, float], ...], higher_is_better: bool) -> tuple[Status, float]:
+    """Partial credit in a band beyond the threshold (inclusive), else fail."""
+    for bound, credit in bands:
+        if (measured >= bound - TOL) if higher_is_better else (measured <= bound + TOL):
+            return PARTIAL, credit
     return FAIL, 0.0
 
 
 def _bands(params: Mapping[str, Any], higher_is_better: bool) -> tuple[tuple[float, float], ...]:
     key = "min" if higher_is_better else "max"
-    bands = [(b[key], float(b["credit"])) for b in params.get("partial", ()) if key in b]
-    # Try the band nearest the threshold first.
-    return tuple(sorted(bands, reverse=higher_is_better))
+    bands = [(float(b[key]), float(b["credit"])) for b in params.get("partial", ()) if key in b]
+    return tuple(sorted(bands, reverse=higher_is_better))      # the band nearest the threshold first
 
 
-def _missing(clause: "Clause", field: str) -> Finding:
+def _missing(clause: Clause, field: str) -> Finding:
     return Finding(clause, MISSING, 0.0, None, None, field)
 
 
-def check_codes(clause: "Clause", vocab: "Vocabulary") -> Check:
-    """``has_code`` / ``has_all``: codes present in a list; credit is the share present."""
-    params = clause.check
-    list_name = params["list"]
-    codes = tuple(params["codes"]) if "codes" in params else (params["code"],)
-    required = frozenset(codes)
-    n = len(codes)
-    missing = _missing(clause, list_name)
-    passed = Finding(clause, PASS, 1.0, 1.0)
-    seen: dict[tuple[str, ...], Finding] = {}
+def _sign(op: str) -> str:
+    return {">=": "≥", "<=": "≤", "==": "="}[op]
 
-    def short(absent: tuple[str, ...]) -> Finding:
-        found = seen.get(absent)
-        if found is None:
-            share = (n - len(absent)) / n
-            found = Finding(clause, PARTIAL if share > 0 else FAIL, share, share,
-                            Shortfall(len(absent), "items", absent))
-            if len(seen) < _CACHE_LIMIT:
-                seen[absent] = found
-        return found
 
-    if n == 1:
-        (code,) = codes
-        failed = short(codes)
+# --------------------------------------------------------------------------- lint context
 
-        def check_one(facts: Facts) -> Finding:
+class LintContext:
+    """What a check's lint needs to know: the profile's fields and the rule set's vocabulary."""
+
+    def __init__(self, fields: Mapping[str, str], vocabulary: Vocabulary, shortfall: Mapping[str, Any]) -> None:
+        self.fields = fields
+        self.vocabulary = vocabulary
+        self.shortfall = shortfall
+
+    def field(self, params: Mapping[str, Any], key: str, kinds: tuple[str, ...], what: str) -> Iterator[LintProblem]:
+        name = params[key]
+        kind = self.fields.get(name)
+        if kind is None:
+            yield f"{name!r} is not a profile field{nearest(name, self.fields)}", ("check", key)
+        elif kind not in kinds:
+            yield f"{name!r} is a {kind} field; {what} needs {' or '.join(kinds)}", ("check", key)
+
+    def codes(self, list_name: str, codes: Sequence[str], key: str) -> Iterator[LintProblem]:
+        vocab = CODE_LISTS[list_name]
+        known = self.vocabulary.codes.get(vocab, frozenset())
+        for i, code in enumerate(codes):
+            if code not in known:
+                path = ("check", key) if key == "code" else ("check", key, i)
+                yield f"{code!r} is not in the {vocab} vocabulary{nearest(code, known)}", path
+
+
+# --------------------------------------------------------------------------- the records
+
+_FIELD = {"type": "string", "pattern": "^[a-z_][a-z_0-9]*(\\.[a-z_][a-z_0-9]*)*$", "maxLength": 100}
+_CODE = {"type": "string", "pattern": "^[a-z][a-z0-9_]*$", "maxLength": 64}
+_LIST = {"enum": list(CODE_LISTS)}
+_BIG = 1_000_000_000
+_NUMBER = {"type": "number", "minimum": -_BIG, "maximum": _BIG}
+_BANDS = {
+    "type": "array", "maxItems": 10,
+    "items": {"anyOf": [
+        {"type": "object", "required": ["min", "credit"], "additionalProperties": False,
+         "properties": {"min": _NUMBER, "credit": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}}},
+        {"type": "object", "required": ["max", "credit"], "additionalProperties": False,
+         "properties": {"max": _NUMBER, "credit": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}}},
+    ]},
+}
+
+# How a parameter tightens: a higher value, a lower value, a larger set of codes, a smaller set,
+# removing it ("drop": partial-credit bands), or "never" (any change loosens, or changes what is
+# measured: it needs a reason).
+HIGHER, LOWER, SUPERSET, SUBSET, DROP, NEVER = "higher", "lower", "superset", "subset", "drop", "never"
+
+
+class CheckType:
+    """The record of one check type. Subclasses fill in every part."""
+
+    name: ClassVar[str]
+    properties: ClassVar[Mapping[str, Any]]
+    required: ClassVar[tuple[str, ...]]
+    extra_schema: ClassVar[Mapping[str, Any]] = {}
+    description: ClassVar[str]
+
+    # -- meta-schema
+    def schema(self) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "required": ["type", *self.required],
+            "properties": {"type": {"const": self.name}, **self.properties},
+            "additionalProperties": False,
+            **self.extra_schema,
+        }
+
+    def param_schema(self, param: str) -> Mapping[str, Any]:
+        schema: Mapping[str, Any] = self.properties[param]
+        return schema
+
+    # -- thresholds and loosening
+    def threshold_param(self, params: Mapping[str, Any]) -> str | None:
+        raise NotImplementedError
+
+    def threshold(self, params: Mapping[str, Any]) -> Any:
+        """The threshold as the result document shows it."""
+        param = self.threshold_param(params)
+        return True if param is None else params[param]
+
+    def stricter(self, param: str, params: Mapping[str, Any]) -> str:
+        """Which way ``param`` tightens (HIGHER, LOWER, SUPERSET, SUBSET or NEVER)."""
+        return NEVER
+
+    def loosening(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+        """How ``new`` parameters are easier to meet than ``old`` ones, in words; empty when not."""
+        out = []
+        for key in [k for k in {**old, **new} if k != "type"]:
+            a, b = old.get(key), new.get(key)
+            if a == b:
+                continue
+            way = self.stricter(key, old)
+            if a is None or b is None:
+                tightens = way == DROP and b is None
+            elif way == HIGHER:
+                tightens = b >= a
+            elif way == LOWER:
+                tightens = b <= a
+            elif way == SUPERSET:
+                tightens = set(b) >= set(a)
+            elif way == SUBSET:
+                tightens = set(b) <= set(a)
+            else:
+                tightens = False
+            if not tightens:
+                what = "threshold" if key == self.threshold_param(old) else key
+                out.append(f"its {what} from {_short(a)} to {_short(b)}")
+        return out
+
+    # -- lint, evaluation, wording
+    def lint(self, params: Mapping[str, Any], ctx: LintContext) -> Iterator[LintProblem]:
+        return iter(())
+
+    def compile(self, clause: Clause, vocab: Vocabulary) -> Check:
+        raise NotImplementedError
+
+    def measured_text(self, finding: Finding, lang: str) -> str:
+        return fmt_number(finding.measured)
+
+    def threshold_text(self, clause: Clause, lang: str) -> str:
+        return fmt_number(clause.threshold)
+
+
+def _short(value: Any) -> str:
+    text = repr(list(value) if isinstance(value, (list, tuple)) else value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _quantity(clause: Clause, value: Any, as_share: bool, lang: str) -> str:
+    """A measured value or threshold: the clause's measure text, a percentage, or the number."""
+    if clause.measure:
+        return fill(clause.measure[lang], {"value": fmt_measure(value)})
+    if as_share:
+        return fmt_pct(value)
+    return fmt_number(value)
+
+
+class CodeCheck(CheckType):
+    """Shared by ``has_code`` and ``has_all``: codes present in a profile list, credit the share present."""
+
+    def codes_of(self, params: Mapping[str, Any]) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def compile(self, clause: Clause, vocab: Vocabulary) -> Check:
+        params = clause.check
+        list_name = params["list"]
+        codes = self.codes_of(params)
+        required = frozenset(codes)
+        n = len(codes)
+        missing = _missing(clause, list_name)
+        passed = Finding(clause, PASS, 1.0, 1.0)
+        # Findings of the same absent codes are shared: keyed by a tuple of strings, never by a number.
+        seen: dict[tuple[str, ...], Finding] = {}
+
+        def short(absent: tuple[str, ...]) -> Finding:
+            found = seen.get(absent)
+            if found is None:
+                share = (n - len(absent)) / n
+                found = Finding(clause, PARTIAL if share > 0 else FAIL, share, share,
+                                Shortfall(len(absent), "items", absent))
+                if len(seen) < 4096:
+                    seen[absent] = found
+            return found
+
+        def check(facts: Facts) -> Finding:
             present = facts.lists[list_name]
             if present is None:
                 return missing
-            return passed if code in present else failed
+            if required <= present:
+                return passed
+            return short(tuple(c for c in codes if c not in present))
 
-        return check_one
+        return check
 
-    def check(facts: Facts) -> Finding:
-        present = facts.lists[list_name]
-        if present is None:
-            return missing
-        if required <= present:
-            return passed
-        return short(tuple(c for c in codes if c not in present))
-
-    return check
+    def lint(self, params: Mapping[str, Any], ctx: LintContext) -> Iterator[LintProblem]:
+        key = "code" if "code" in params else "codes"
+        yield from ctx.codes(params["list"], self.codes_of(params), key)
 
 
-def check_flag(clause: "Clause", vocab: "Vocabulary") -> Check:
-    """``flag``: a yes/no practice that must be true."""
-    field = clause.check["field"]
-    read = getter(field)
-    yes = Finding(clause, PASS, 1.0, True)
-    no = Finding(clause, FAIL, 0.0, False)
-    missing = _missing(clause, field)
+class HasCode(CodeCheck):
+    name = "has_code"
+    description = "a code is in a profile list (signage, amenities, services.feedback_loop) or among the zone kinds"
+    properties = {"list": _LIST, "code": _CODE}
+    required = ("list", "code")
 
-    def check(facts: Facts) -> Finding:
-        value = read(facts.data)
-        if value is None:
-            return missing
-        return yes if value else no
+    def codes_of(self, params: Mapping[str, Any]) -> tuple[str, ...]:
+        return (params["code"],)
 
-    return check
+    def threshold_param(self, params: Mapping[str, Any]) -> str | None:
+        return "code"
+
+    def threshold(self, params: Mapping[str, Any]) -> Any:
+        return (params["code"],)
+
+    def measured_text(self, finding: Finding, lang: str) -> str:
+        return "—" if finding.measured is None else PRESENT[lang][finding.status is PASS]
+
+    def threshold_text(self, clause: Clause, lang: str) -> str:
+        return PRESENT[lang][True]
 
 
-def check_compare(clause: "Clause", vocab: "Vocabulary") -> Check:
-    """``compare``: a field against a threshold with ``>=``, ``<=`` or ``==``."""
-    params = clause.check
-    field = params["field"]
-    read = getter(field)
-    op = params["op"]
-    threshold = params["value"]
-    unit = clause.shortfall_unit
-    missing = _missing(clause, field)
-    higher = op == ">="
-    bands = _bands(params, higher)
+class HasAll(CodeCheck):
+    name = "has_all"
+    description = "every code of a set is present; credit is the share present (partial in between)"
+    properties = {"list": _LIST, "codes": {"type": "array", "items": _CODE, "minItems": 1, "maxItems": 200,
+                                           "uniqueItems": True}}
+    required = ("list", "codes")
 
-    if op == "==":
-        seen: dict[Any, Finding] = {}
+    def codes_of(self, params: Mapping[str, Any]) -> tuple[str, ...]:
+        return tuple(params["codes"])
 
-        def check_equal(facts: Facts) -> Finding:
+    def threshold_param(self, params: Mapping[str, Any]) -> str | None:
+        return "codes"
+
+    def threshold(self, params: Mapping[str, Any]) -> Any:
+        return tuple(params["codes"])
+
+    def stricter(self, param: str, params: Mapping[str, Any]) -> str:
+        return SUPERSET if param == "codes" else NEVER
+
+    def measured_text(self, finding: Finding, lang: str) -> str:
+        if finding.measured is None:
+            return "—"
+        n = len(finding.clause.threshold)
+        have = n - (len(finding.shortfall.missing) if finding.shortfall else 0)
+        return f"{have}/{n}" + (" 项" if lang == "zh" else "")
+
+    def threshold_text(self, clause: Clause, lang: str) -> str:
+        n = len(clause.threshold)
+        return f"{n} 项齐全" if lang == "zh" else f"all {n}"
+
+
+class Flag(CheckType):
+    name = "flag"
+    description = "a yes/no practice is true"
+    properties = {"field": _FIELD}
+    required = ("field",)
+
+    def threshold_param(self, params: Mapping[str, Any]) -> str | None:
+        return None
+
+    def lint(self, params: Mapping[str, Any], ctx: LintContext) -> Iterator[LintProblem]:
+        yield from ctx.field(params, "field", ("boolean",), "a flag check")
+
+    def compile(self, clause: Clause, vocab: Vocabulary) -> Check:
+        field = clause.check["field"]
+        read = getter(field)
+        yes = Finding(clause, PASS, 1.0, True)
+        no = Finding(clause, FAIL, 0.0, False)
+        missing = _missing(clause, field)
+
+        def check(facts: Facts) -> Finding:
             value = read(facts.data)
             if value is None:
                 return missing
-            found = seen.get(value)
-            if found is None:
-                ok = abs(value - threshold) <= TOL
-                found = Finding(clause, PASS if ok else FAIL, 1.0 if ok else 0.0, value)
-                if len(seen) < _CACHE_LIMIT:
-                    seen[value] = found
-            return found
+            return yes if value else no
 
-        return check_equal
+        return check
 
-    def check(facts: Facts) -> Finding:
-        value = read(facts.data)
-        if value is None:
-            return missing
-        if (value >= threshold - TOL) if higher else (value <= threshold + TOL):
-            return _finding(clause, PASS, 1.0, value, None, None)
-        status, credit = banded(value, threshold, bands, higher) if bands else (FAIL, 0.0)
-        shortfall = None
-        if unit is not None:
-            gap = amount_to_reach(unit, threshold, value) if higher else amount_to_reach(unit, value, threshold)
-            shortfall = _shortfall(gap, unit, ())
-        return _finding(clause, status, credit, value, shortfall, None)
+    def measured_text(self, finding: Finding, lang: str) -> str:
+        return "—" if finding.measured is None else YES_NO[lang][bool(finding.measured)]
 
-    return check
+    def threshold_text(self, clause: Clause, lang: str) -> str:
+        return YES_NO[lang][True]
 
 
-def check_rate(clause: "Clause", vocab: "Vocabulary") -> Check:
-    """``rate``: numerator / denominator × per against a minimum or maximum.
+class Compare(CheckType):
+    name = "compare"
+    description = "a numeric field against a value with >=, <= or ==, optional partial-credit bands"
+    properties = {"field": _FIELD, "op": {"enum": [">=", "<=", "=="]}, "value": _NUMBER, "partial": _BANDS}
+    required = ("field", "op", "value")
 
-    The shortfall adjusts the numerator (add area, hire, certify) or the
-    denominator (hire so each worker has fewer households).
-    """
-    params = clause.check
-    read_num, read_den = getter(params["numerator"]), getter(params["denominator"])
-    per = params["per"]
-    higher = "min" in params
-    threshold = params["min"] if higher else params["max"]
-    bands = _bands(params, higher)
-    zero_fails = params.get("zero_denominator", "not_applicable") == "fail"
-    adjust = clause.shortfall_adjust or ("numerator" if higher else "denominator")
-    unit = clause.shortfall_unit
-    missing_num = _missing(clause, params["numerator"])
-    missing_den = _missing(clause, params["denominator"])
-    not_applicable = Finding(clause, NA, 0.0, None, None, params["denominator"])
+    def threshold_param(self, params: Mapping[str, Any]) -> str | None:
+        return "value"
 
-    def shortfall(num: float, den: float) -> Shortfall | None:
-        if unit is None:
-            return None
-        if adjust == "numerator":
-            return _shortfall(amount_to_reach(unit, threshold * den / per, num), unit, ())
-        return _shortfall(amount_to_reach(unit, num * per / threshold, den), unit, ())
+    def stricter(self, param: str, params: Mapping[str, Any]) -> str:
+        if param == "value":
+            return {">=": HIGHER, "<=": LOWER}.get(params["op"], NEVER)
+        return DROP if param == "partial" else NEVER
 
-    def check(facts: Facts) -> Finding:
-        data = facts.data
-        den = read_den(data)
-        if den is None:
-            return missing_den
-        num = read_num(data)
-        if den == 0 and not zero_fails:
-            return not_applicable
-        if num is None:
-            return missing_num
-        if den == 0:
-            if num == 0:
-                return not_applicable
-            return _finding(clause, FAIL, 0.0, None, shortfall(num, den), None)
-        measured = num / den * per
-        if (measured >= threshold - TOL) if higher else (measured <= threshold + TOL):
-            return _finding(clause, PASS, 1.0, measured, None, None)
-        status, credit = banded(measured, threshold, bands, higher) if bands else (FAIL, 0.0)
-        return _finding(clause, status, credit, measured, shortfall(num, den), None)
+    def lint(self, params: Mapping[str, Any], ctx: LintContext) -> Iterator[LintProblem]:
+        yield from ctx.field(params, "field", ("number", "integer"), "a compare check")
+        if params["op"] == "==" and params.get("partial"):
+            yield "an == comparison has no partial credit", ("check", "partial")
+        yield from _lint_bands(params, params["value"], params["op"] == ">=", ctx)
 
-    return check
-
-
-def check_area_ratio(clause: "Clause", vocab: "Vocabulary") -> Check:
-    """``area_ratio``: zone area of some classes over other classes (or the total area)."""
-    params = clause.check
-    num_classes = tuple(params["numerator"])
-    den = params["denominator"]
-    den_classes = None if den == "total" else tuple(den)
-    threshold = params["min"]
-    unit = clause.shortfall_unit or "m2"
-    empty = Finding(clause, FAIL, 0.0, None, None, "no_zones")
-
-    def check(facts: Facts) -> Finding:
-        areas = facts.class_area
-        num = 0.0
-        for cls in num_classes:
-            num += areas.get(cls, 0.0)
-        if den_classes is None:
-            total = facts.total_area
-        else:
-            total = 0.0
-            for cls in den_classes:
-                total += areas.get(cls, 0.0)
-        if total <= 0:
-            return empty
-        ratio = num / total
-        if ratio >= threshold - TOL:
-            return _finding(clause, PASS, 1.0, ratio, None, None)
-        return _finding(clause, FAIL, 0.0, ratio, _shortfall(amount_to_reach(unit, threshold * total, num), unit, ()), None)
-
-    return check
-
-
-#: check type → factory. An unknown type is a RuleSetError naming the clause.
-CHECKS: dict[str, Callable[["Clause", "Vocabulary"], Check]] = {
-    "has_code": check_codes,
-    "has_all": check_codes,
-    "flag": check_flag,
-    "compare": check_compare,
-    "rate": check_rate,
-    "area_ratio": check_area_ratio,
-}
-
-#: the parameter that holds each type's threshold, and which way is stricter.
-THRESHOLD_PARAM: dict[str, Callable[[Mapping[str, Any]], str | None]] = {
-    "has_code": lambda p: "code",
-    "has_all": lambda p: "codes",
-    "flag": lambda p: None,
-    "compare": lambda p: "value",
-    "rate": lambda p: "min" if "min" in p else "max",
-    "area_ratio": lambda p: "min",
-}
-
-
-def loosens(check_type: str, params: Mapping[str, Any], old: Any, new: Any) -> bool:
-    """True when changing the threshold from ``old`` to ``new`` makes the clause easier to meet."""
-    if check_type == "has_all":
-        return not set(new) >= set(old)
-    if check_type == "has_code":
-        return new != old
-    if check_type == "compare":
+    def compile(self, clause: Clause, vocab: Vocabulary) -> Check:
+        params = clause.check
+        read = getter(params["field"])
         op = params["op"]
-        if op == ">=":
-            return new < old
-        if op == "<=":
-            return new > old
-        return new != old
-    if check_type == "rate" and "max" in params:
-        return new > old
-    return new < old
+        threshold = params["value"]
+        unit = clause.shortfall_unit
+        missing = _missing(clause, params["field"])
+        higher = op == ">="
+        bands = _bands(params, higher)
+
+        if op == "==":
+            def check_equal(facts: Facts) -> Finding:
+                value = read(facts.data)
+                if value is None:
+                    return missing
+                ok = abs(value - threshold) <= TOL
+                return _finding(clause, PASS if ok else FAIL, 1.0 if ok else 0.0, value, None, None)
+
+            return check_equal
+
+        def check(facts: Facts) -> Finding:
+            value = read(facts.data)
+            if value is None:
+                return missing
+            if (value >= threshold - TOL) if higher else (value <= threshold + TOL):
+                return _finding(clause, PASS, 1.0, value, None, None)
+            status, credit = banded(value, bands, higher)
+            shortfall = None
+            if unit is not None:
+                if higher:
+                    amount = smallest_remedy(lambda a: value + a >= threshold - TOL, threshold - value, unit)
+                else:
+                    amount = smallest_remedy(lambda a: value - a <= threshold + TOL, value - threshold, unit)
+                shortfall = _shortfall(amount, unit, ())
+            return _finding(clause, status, credit, value, shortfall, None)
+
+        return check
+
+    def measured_text(self, finding: Finding, lang: str) -> str:
+        if finding.measured is None:
+            return "—"
+        return _quantity(finding.clause, finding.measured, finding.clause.shortfall_unit == "ratio", lang)
+
+    def threshold_text(self, clause: Clause, lang: str) -> str:
+        share = clause.shortfall_unit == "ratio"
+        return f"{_sign(clause.check['op'])} {_quantity(clause, clause.threshold, share, lang)}"
 
 
-def with_conditions(clause: "Clause", check: Check) -> Check:
-    """Wrap ``check`` so the clause is not applicable when a condition holds."""
+class Rate(CheckType):
+    name = "rate"
+    description = ("numerator / denominator × per against a min or max (e.g. workers per 10,000 residents); "
+                   "the shortfall adjusts the numerator (min) or the denominator (max)")
+    properties = {
+        "numerator": _FIELD, "denominator": _FIELD,
+        "per": {"type": "number", "exclusiveMinimum": 0, "maximum": 1_000_000},
+        "min": {"type": "number", "minimum": 0, "maximum": 1_000_000},
+        "max": {"type": "number", "exclusiveMinimum": 0, "maximum": 1_000_000},
+        "partial": _BANDS,
+        "zero_denominator": {"enum": ["not_applicable", "fail"]},
+    }
+    required = ("numerator", "denominator", "per")
+    extra_schema = {"oneOf": [{"required": ["min"], "not": {"required": ["max"]}},
+                              {"required": ["max"], "not": {"required": ["min"]}}]}
+
+    def threshold_param(self, params: Mapping[str, Any]) -> str | None:
+        return "min" if "min" in params else "max"
+
+    def stricter(self, param: str, params: Mapping[str, Any]) -> str:
+        if param == "min":
+            return HIGHER
+        if param == "max":
+            return LOWER
+        return DROP if param == "partial" else NEVER
+
+    def loosening(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+        out = super().loosening({k: v for k, v in old.items() if k != "zero_denominator"},
+                                {k: v for k, v in new.items() if k != "zero_denominator"})
+        before = old.get("zero_denominator", "not_applicable")
+        after = new.get("zero_denominator", "not_applicable")
+        if before == "fail" and after != "fail":
+            out.append("its zero_denominator from 'fail' to 'not_applicable'")
+        return out
+
+    def lint(self, params: Mapping[str, Any], ctx: LintContext) -> Iterator[LintProblem]:
+        yield from ctx.field(params, "numerator", ("number", "integer"), "a rate")
+        yield from ctx.field(params, "denominator", ("number", "integer"), "a rate")
+        higher = "min" in params
+        adjust = ctx.shortfall.get("adjust")
+        wanted = "numerator" if higher else "denominator"
+        if adjust and adjust != wanted:
+            yield (f"a rate with {'min' if higher else 'max'} is met by raising the {wanted}; "
+                   f"adjust: {adjust} cannot close it", ("shortfall", "adjust"))
+        yield from _lint_bands(params, params["min" if higher else "max"], higher, ctx)
+
+    def compile(self, clause: Clause, vocab: Vocabulary) -> Check:
+        params = clause.check
+        read_num, read_den = getter(params["numerator"]), getter(params["denominator"])
+        per = params["per"]
+        higher = "min" in params
+        threshold = params["min"] if higher else params["max"]
+        bands = _bands(params, higher)
+        zero_fails = params.get("zero_denominator", "not_applicable") == "fail"
+        unit = clause.shortfall_unit
+        missing_num = _missing(clause, params["numerator"])
+        missing_den = _missing(clause, params["denominator"])
+        not_applicable = Finding(clause, NA, 0.0, None, None, params["denominator"])
+
+        def shortfall(num: float, den: float) -> Shortfall | None:
+            if unit is None:
+                return None
+            if higher:       # raise the numerator: hire, certify, add area
+                amount = smallest_remedy(lambda a: (num + a) / den * per >= threshold - TOL,
+                                         threshold * den / per - num, unit)
+            else:            # raise the denominator: hire so each worker has fewer households
+                amount = smallest_remedy(lambda a: num / (den + a) * per <= threshold + TOL,
+                                         num * per / threshold - den, unit)
+            return _shortfall(amount, unit, ())
+
+        def check(facts: Facts) -> Finding:
+            data = facts.data
+            den = read_den(data)
+            if den is None:
+                return missing_den
+            if den == 0 and not zero_fails:
+                return not_applicable          # applicability first: the numerator may be absent too
+            num = read_num(data)
+            if num is None:
+                return missing_num
+            if den == 0:
+                if num == 0:
+                    return not_applicable
+                return _finding(clause, FAIL, 0.0, None, shortfall(num, den), None)
+            measured = num / den * per
+            if (measured >= threshold - TOL) if higher else (measured <= threshold + TOL):
+                return _finding(clause, PASS, 1.0, measured, None, None)
+            status, credit = banded(measured, bands, higher)
+            return _finding(clause, status, credit, measured, shortfall(num, den), None)
+
+        return check
+
+    @staticmethod
+    def _share(clause: Clause) -> bool:
+        """A rate of one count over another of the same people (7.3, 7.4) reads as a percentage."""
+        return bool(clause.check["per"] == 1 and clause.threshold <= 1)
+
+    def measured_text(self, finding: Finding, lang: str) -> str:
+        if finding.measured is None:
+            return "—"
+        return _quantity(finding.clause, finding.measured, self._share(finding.clause), lang)
+
+    def threshold_text(self, clause: Clause, lang: str) -> str:
+        sign = _sign(">=" if "min" in clause.check else "<=")
+        return f"{sign} {_quantity(clause, clause.threshold, self._share(clause), lang)}"
+
+
+class AreaRatio(CheckType):
+    name = "area_ratio"
+    description = "zone area of some classes over other classes (or the total area), at least min"
+    _classes = {"type": "array", "items": {"enum": list(ZONE_CLASSES)}, "minItems": 1, "uniqueItems": True}
+    properties = {"numerator": _classes, "denominator": {"anyOf": [{"const": "total"}, _classes]},
+                  "min": {"type": "number", "minimum": 0, "maximum": 1}}
+    required = ("numerator", "denominator", "min")
+
+    def threshold_param(self, params: Mapping[str, Any]) -> str | None:
+        return "min"
+
+    def stricter(self, param: str, params: Mapping[str, Any]) -> str:
+        return HIGHER if param == "min" else NEVER
+
+    def compile(self, clause: Clause, vocab: Vocabulary) -> Check:
+        params = clause.check
+        num_classes = tuple(params["numerator"])
+        den = params["denominator"]
+        den_classes = None if den == "total" else tuple(den)
+        threshold = params["min"]
+        unit = clause.shortfall_unit or "m2"
+        empty = Finding(clause, FAIL, 0.0, None, None, "no_zones")
+
+        def check(facts: Facts) -> Finding:
+            areas = facts.class_area
+            num = math.fsum(areas.get(cls, 0.0) for cls in num_classes)
+            if den_classes is None:
+                total = facts.total_area
+            else:
+                total = math.fsum(areas.get(cls, 0.0) for cls in den_classes)
+            if total <= 0:
+                return empty
+            ratio = num / total
+            if ratio >= threshold - TOL:
+                return _finding(clause, PASS, 1.0, ratio, None, None)
+            # Area turned over to the numerator's use; the whole (S + O, or T) stays the same.
+            amount = smallest_remedy(lambda a: (num + a) / total >= threshold - TOL, threshold * total - num,
+                                     unit, cap=total - num)
+            return _finding(clause, FAIL, 0.0, ratio, _shortfall(amount, unit, ()), None)
+
+        return check
+
+    def measured_text(self, finding: Finding, lang: str) -> str:
+        return "—" if finding.measured is None else fmt_pct(finding.measured)
+
+    def threshold_text(self, clause: Clause, lang: str) -> str:
+        return f"≥ {fmt_pct(clause.threshold)}"
+
+
+def _lint_bands(params: Mapping[str, Any], threshold: float, higher: bool, ctx: LintContext) -> Iterator[LintProblem]:
+    key = "min" if higher else "max"
+    for i, band in enumerate(params.get("partial", ())):
+        if key not in band:
+            yield (f"a check met at {'or above' if higher else 'or below'} its threshold takes {key!r} bands",
+                   ("check", "partial", i))
+
+
+CHECK_TYPES: Mapping[str, CheckType] = FrozenDict({t.name: t for t in (
+    HasCode(), HasAll(), Flag(), Compare(), Rate(), AreaRatio(),
+)})
+
+
+def check_type(name: str) -> CheckType:
+    return CHECK_TYPES[name]
+
+
+def with_conditions(clause: Clause, check: Check) -> Check:
+    """Wrap ``check`` so the clause is not applicable when a condition holds (applicability first)."""
     conditions = tuple(
         (getter(c["field"]), tuple(c["in"]) if "in" in c else (c["equals"],))
         for c in clause.not_applicable_when
@@ -381,8 +683,16 @@ def with_conditions(clause: "Clause", check: Check) -> Check:
     def guarded(facts: Facts) -> Finding:
         data = facts.data
         for read, values in conditions:
-            if read(data) in values:
+            value = read(data)
+            if value is not None and any(_same(value, v) for v in values):
                 return not_applicable
         return check(facts)
 
     return guarded
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as JSON values: 1 equals 1.0, but true is not 1."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    return bool(a == b)

@@ -1,7 +1,9 @@
 """The ``compliance`` command: argument parsing, exit codes and printing over the public API.
 
-Exit status: 0 every centre conforms, 1 a centre is non-conforming, 2 bad input
-or a bad command (the message names the file and every problem's path).
+Exit status: 0 every centre conforms, 1 a centre is non-conforming, 2 bad
+input or a bad command (the message names the file and every problem's path),
+3 an internal error (a bug: one line naming the file; ``--debug`` shows the
+traceback). An error never exits 1. Of several files, the worst status wins.
 """
 from __future__ import annotations
 
@@ -10,172 +12,254 @@ import json
 import logging
 import os
 import sys
+import traceback
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 from . import __version__
-from .errors import ComplianceError, RuleSetError
+from . import ruletest
 from .compare import compare
+from .compile import lint, load_ruleset
+from .contract import profile_schema, ruleset_schema
+from .errors import ComplianceError, ReportError, RuleSetError
 from .evaluate import evaluate
-from .profile import load_profile, profile_schema
-from .render import COMPARE_RENDERERS, RENDERERS, render
-from .result import LEVEL_LABELS
-from .ruleset import BUNDLED, load_ruleset, lint
+from .layers import bundled_names
+from .profile import load_profile
+from .render import COMPARE_RENDERERS, RENDERERS, plain_text, render
+from .writing import STDOUT, StdoutError, plan_outputs, same_file, write_stdout
+from .wording import LEVEL_LABELS
 
-EXIT_OK, EXIT_NONCONFORMING, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_NONCONFORMING, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 _STDOUT_FORMATS = ("text", "md", "json", "html")
 _SUFFIX = {"text": ".txt", "md": ".md", "json": ".json", "html": ".html", "pdf": ".pdf"}
+_MESSAGE_CONTROLS = {c: " " for c in (*range(0x00, 0x09), *range(0x0B, 0x20), 0x7F, *range(0x80, 0xA0))}
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # exit 2 with a short message, as for bad input
+    def error(self, message: str) -> Any:  # exit 2 with a short message, as for bad input
         self.print_usage(sys.stderr)
         print(f"compliance: error: {message}", file=sys.stderr)
         raise SystemExit(EXIT_BAD_INPUT)
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="compliance", description="Audit community convenience service centres (社区便民服务中心).")
+    # --debug is accepted before or after the verb: the subcommands' copy does not reset the main one.
+    debug = _Parser(add_help=False)
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="on an internal error, print the traceback")
+    p = _Parser(prog="compliance", parents=[debug],
+                description="Audit community convenience service centres (社区便民服务中心).")
     p.add_argument("--version", action="version", version=f"compliance {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    a = sub.add_parser("audit", help="score one or more centre profiles")
+    a = sub.add_parser("audit", parents=[debug], help="score one or more centre profiles")
     a.add_argument("profiles", nargs="+", metavar="PROFILE", help="YAML or JSON profile(s); - for standard input")
-    a.add_argument("--rules", default="national", metavar="NAME|PATH", help="bundled rule set or a YAML file/folder (default: national)")
+    a.add_argument("--rules", default="national", metavar="NAME|PATH",
+                   help="bundled rule set or a YAML file/folder (default: national)")
     a.add_argument("--format", choices=sorted(RENDERERS), help="default: text on a terminal, json otherwise")
-    a.add_argument("-o", "--output", metavar="OUT", help="write here (a folder when auditing several profiles)")
+    a.add_argument("-o", "--output", metavar="OUT",
+                   help="write here (a folder when auditing several profiles; - for standard output)")
     a.add_argument("--lang", choices=("zh", "en"), default="zh")
     a.add_argument("--archival", action="store_true", help="PDF/A-3b with the JSON result attached (with --format pdf)")
 
-    c = sub.add_parser("compare", help="renovation check: the same centre before and after a plan")
+    c = sub.add_parser("compare", parents=[debug], help="renovation check: the same centre before and after a plan")
     c.add_argument("before", metavar="BEFORE")
     c.add_argument("after", metavar="AFTER")
     c.add_argument("--rules", default="national", metavar="NAME|PATH")
     c.add_argument("--format", choices=sorted(COMPARE_RENDERERS), help="default: text on a terminal, json otherwise")
-    c.add_argument("-o", "--output", metavar="OUT")
+    c.add_argument("-o", "--output", metavar="OUT", help="write here (- for standard output)")
     c.add_argument("--lang", choices=("zh", "en"), default="zh")
     c.add_argument("--archival", action="store_true", help="PDF/A-3b with the JSON comparison attached")
 
-    v = sub.add_parser("validate", help="schema and semantic checks only")
+    v = sub.add_parser("validate", parents=[debug], help="schema and semantic checks only")
     v.add_argument("profiles", nargs="+", metavar="PROFILE")
     v.add_argument("--rules", default="national", metavar="NAME|PATH", help="whose vocabularies to check codes against")
 
-    r = sub.add_parser("rules", help="list, show or lint rule sets")
+    r = sub.add_parser("rules", parents=[debug], help="list, show, lint or test rule sets")
     rs = r.add_subparsers(dest="action", required=True, parser_class=_Parser)
-    rs.add_parser("list", help="the bundled rule sets")
-    show = rs.add_parser("show", help="one clause as a rule set defines it")
+    rs.add_parser("list", parents=[debug], help="the bundled rule sets")
+    show = rs.add_parser("show", parents=[debug], help="one clause as a rule set defines it")
     show.add_argument("clause")
     show.add_argument("--rules", default="national", metavar="NAME|PATH")
     show.add_argument("--lang", choices=("zh", "en"), default="zh")
-    ln = rs.add_parser("lint", help="check a rule set file and the layers it extends")
+    ln = rs.add_parser("lint", parents=[debug], help="check a rule set file (or folder) and the layers it extends")
     ln.add_argument("path")
+    t = rs.add_parser("test", parents=[debug], help="run the rule tests (*.test.yaml) under a folder")
+    t.add_argument("folder", metavar="DIR")
+    t.add_argument("--rules", metavar="NAME|PATH", help="the rule set to test (default: named by each test file)")
 
-    sub.add_parser("schema", help="print the profile JSON Schema")
+    s = sub.add_parser("schema", parents=[debug], help="print the profile JSON Schema (or the rule-set one)")
+    s.add_argument("which", nargs="?", choices=("profile", "ruleset"), default="profile")
     return p
 
 
 def _err(message: str) -> None:
-    print(message, file=sys.stderr)
+    """Print to standard error, with terminal control characters taken out of what input supplied."""
+    try:
+        print(message.translate(_MESSAGE_CONTROLS), file=sys.stderr)
+    except (OSError, ValueError):
+        pass
 
 
-def _check_output(fmt: str, args: argparse.Namespace) -> None:
+class _Run:
+    """One command's run: which file is being worked on, and the worst exit status so far."""
+
+    def __init__(self, debug: bool) -> None:
+        self.debug = debug
+        self.status = EXIT_OK
+        self.current = "the command"
+
+    def note(self, status: int) -> None:
+        self.status = max(self.status, status)
+
+    def internal(self, exc: BaseException) -> None:
+        """A bug: one line naming the file, the traceback only with --debug."""
+        if self.debug:
+            _err("".join(traceback.format_exception(exc)).rstrip())
+        detail = str(exc).splitlines()[0][:200] if str(exc) else ""
+        _err(f"{self.current}: internal error ({type(exc).__name__}{': ' + detail if detail else ''}); this is a "
+             "bug in compliance: please report it with this file"
+             + ("" if self.debug else " (run with --debug for the traceback)"))
+        self.note(EXIT_INTERNAL)
+
+    def each(self, sources: Sequence[str], work: Callable[[str], int]) -> None:
+        """Run ``work`` on every source; a bad or crashing one never stops the others."""
+        for source in sources:
+            self.current = source
+            try:
+                self.note(work(source))
+            except StdoutError:
+                raise
+            except ComplianceError as exc:
+                _err(str(exc))
+                self.note(EXIT_BAD_INPUT)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except Exception as exc:  # noqa: BLE001 - reported as an internal error, the others go on
+                self.internal(exc)
+
+
+def _output_format(args: argparse.Namespace) -> str:
+    fmt: str = args.format or ("text" if sys.stdout.isatty() else "json")
+    to_stdout = not args.output or args.output == STDOUT
     if fmt not in _STDOUT_FORMATS and not args.output:
-        raise ComplianceError(f"--format {fmt} writes a file; give -o OUT")
+        raise ComplianceError(f"--format {fmt} writes a file; give -o OUT (or -o - for standard output)")
     if args.archival and fmt != "pdf":
         raise ComplianceError("--archival is a PDF option; add --format pdf")
+    if fmt == "pdf" and to_stdout and len(getattr(args, "profiles", ())) > 1:
+        raise ComplianceError("several PDF reports cannot share standard output; give -o FOLDER")
+    return fmt
 
 
-def _emit(out: "str | bytes") -> None:
-    if isinstance(out, bytes):
-        sys.stdout.buffer.write(out)
-    else:
-        sys.stdout.write(out)
+def _refuse_overwriting_inputs(output: str | None, inputs: Sequence[str]) -> None:
+    if output and output != STDOUT:
+        for source in inputs:
+            if same_file(output, source):
+                raise ComplianceError(f"-o {output} is the input {source}; writing there would replace it. "
+                                      "Choose another output file")
 
 
-def _audit(args: argparse.Namespace) -> int:
+def _audit(args: argparse.Namespace, run: _Run) -> None:
     rules = load_ruleset(args.rules)
-    fmt = args.format or ("text" if sys.stdout.isatty() else "json")
+    fmt = _output_format(args)
     many = len(args.profiles) > 1
-    _check_output(fmt, args)
-    outdir = None
-    if many and args.output:
-        outdir = Path(args.output)
+    to_stdout = not args.output or args.output == STDOUT
+    targets: dict[str, str] = {}
+    if many and not to_stdout:
+        folder = Path(args.output)
         try:
-            outdir.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise ComplianceError(f"{args.output}: cannot create the output folder: {exc.strerror}") from exc
-    worst = EXIT_OK
-    for source in args.profiles:
-        try:
-            result = evaluate(load_profile(source, rules=rules), rules)
-            if outdir is not None:
-                stem = Path(source).stem if source != "-" else "stdin"
-                render(result, fmt, outdir / f"{stem}{_SUFFIX[fmt]}", lang=args.lang, archival=args.archival)
-            elif args.output:
-                render(result, fmt, args.output, lang=args.lang, archival=args.archival)
-            else:
-                if fmt == "json" and many:   # JSON Lines: one compact document per centre
-                    _emit(json.dumps(result.to_dict(args.lang), ensure_ascii=False) + "\n")
-                else:
-                    _emit(render(result, fmt, lang=args.lang))
-                if many and fmt != "json":
-                    sys.stdout.write("\n")
-            if not result.conforming:
-                worst = max(worst, EXIT_NONCONFORMING)
-        except ComplianceError as exc:
-            _err(str(exc))
-            worst = EXIT_BAD_INPUT
-    return worst
+            raise ReportError(f"cannot create the output folder: {exc.strerror}", file=args.output) from None
+        for planned in plan_outputs(args.profiles, folder, _SUFFIX[fmt]):
+            targets[planned.source] = str(planned.target)
+            if planned.note:
+                _err(f"{planned.source}: written to {planned.target} ({planned.note})")
+    elif not many:
+        _refuse_overwriting_inputs(args.output, args.profiles)
+
+    def one(source: str) -> int:
+        result = evaluate(load_profile(source, rules=rules), rules)
+        if targets:
+            render(result, fmt, targets[source], lang=args.lang, archival=args.archival)
+        elif not to_stdout:
+            render(result, fmt, args.output, lang=args.lang, archival=args.archival)
+        elif fmt == "json" and many:      # JSON Lines: one compact document per centre
+            write_stdout(json.dumps(result.to_dict(args.lang), ensure_ascii=False) + "\n")
+        else:
+            out = render(result, fmt, lang=args.lang, archival=args.archival)
+            assert out is not None
+            write_stdout(out)
+            if many:
+                write_stdout("\n")
+        return EXIT_OK if result.conforming else EXIT_NONCONFORMING
+
+    run.each(args.profiles, one)
 
 
-def _compare(args: argparse.Namespace) -> int:
-    fmt = args.format or ("text" if sys.stdout.isatty() else "json")
-    _check_output(fmt, args)
+def _compare(args: argparse.Namespace, run: _Run) -> None:
+    fmt = _output_format(args)
+    _refuse_overwriting_inputs(args.output, [args.before, args.after])
+    run.current = f"{args.before} → {args.after}"
     comparison = compare(args.before, args.after, args.rules)
-    if args.output:
+    if args.output and args.output != STDOUT:
         render(comparison, fmt, args.output, lang=args.lang, archival=args.archival)
     else:
-        _emit(render(comparison, fmt, lang=args.lang))
-    return EXIT_OK if comparison.after.conforming else EXIT_NONCONFORMING
+        out = render(comparison, fmt, lang=args.lang, archival=args.archival)
+        assert out is not None
+        write_stdout(out)
+    run.note(EXIT_OK if comparison.after.conforming else EXIT_NONCONFORMING)
 
 
-def _validate(args: argparse.Namespace) -> int:
+def _validate(args: argparse.Namespace, run: _Run) -> None:
     rules = load_ruleset(args.rules)
-    status = EXIT_OK
-    for source in args.profiles:
-        try:
-            profile = load_profile(source, rules=rules)
-            print(f"{source}: valid ({profile.data['center']['id']})")
-        except ComplianceError as exc:
-            _err(str(exc))
-            status = EXIT_BAD_INPUT
-    return status
+
+    def one(source: str) -> int:
+        profile = load_profile(source, rules=rules)
+        write_stdout(plain_text(f"{source}: valid ({profile.id})") + "\n")
+        return EXIT_OK
+
+    run.each(args.profiles, one)
 
 
-def _rules(args: argparse.Namespace) -> int:
+def _rules(args: argparse.Namespace, run: _Run) -> None:
     if args.action == "list":
-        for name in BUNDLED:
+        lines = []
+        for name in bundled_names():
             rs = load_ruleset(name)
             parent = rs.layers[-2] if len(rs.layers) > 1 else "—"
-            print(f"{name:<10} {rs.version:<8} extends {parent:<9} {len(rs.clauses):>2} clauses  {rs.title['zh']} / {rs.title['en']}")
-        return EXIT_OK
+            lines.append(f"{name:<10} {rs.version:<8} extends {parent:<9} {len(rs.clauses):>2} clauses  "
+                         f"{rs.title['zh']} / {rs.title['en']}")
+        write_stdout("\n".join(lines) + "\n")
+        return
     if args.action == "lint":
+        run.current = args.path
         rs = lint(args.path)
-        print(f"{args.path}: ok — rule set {rs.id!r} {rs.version}, layers {' → '.join(rs.layers)}, "
-              f"{len(rs.clauses)} clauses, {len(rs.disabled)} disabled")
-        return EXIT_OK
+        write_stdout(plain_text(f"{args.path}: ok — rule set {rs.id!r} {rs.version}, layers "
+                                f"{' → '.join(rs.layers)}, {len(rs.clauses)} clauses, {len(rs.disabled)} disabled")
+                     + "\n")
+        return
+    if args.action == "test":
+        run.current = args.folder
+        outcome = ruletest.run(args.folder, args.rules)
+        write_stdout("\n".join(plain_text(line) for line in ruletest.summary(outcome)) + "\n")
+        if outcome.errors:
+            run.note(EXIT_BAD_INPUT)
+        elif outcome.failed:
+            run.note(EXIT_NONCONFORMING)
+        return
     rs = load_ruleset(args.rules)
     try:
         c = rs.clause(args.clause)
     except KeyError as exc:
-        raise RuleSetError(exc.args[0], file=rs.path) from None
+        raise RuleSetError(str(exc.args[0]), file=rs.path) from None
     lang = args.lang
     lines = [
         f"{c.clause} {c.title[lang]}  [{rs.id}]",
         f"  {c.requirement[lang]}",
         f"  category {c.category} · level {c.level.value} ({LEVEL_LABELS[c.level][lang]}) · weight {c.weight:g}"
         f" · veto {'yes' if c.veto else 'no'}",
-        f"  check {json.dumps(dict(c.check), ensure_ascii=False)}",
+        f"  check {json.dumps(c.check, ensure_ascii=False)}",
         f"  threshold {json.dumps(c.threshold, ensure_ascii=False)} set by {c.threshold_from}",
         "  set by: " + ", ".join(f"{k} {v}" for k, v in c.set_by.items()),
     ]
@@ -184,34 +268,56 @@ def _rules(args: argparse.Namespace) -> int:
     if c.source:
         lines.append(f"  source {', '.join(c.source)}")
     lines += [f"  note {n}" for n in c.notes]
-    print("\n".join(lines))
-    return EXIT_OK
+    write_stdout("\n".join(plain_text(line) for line in lines) + "\n")
+
+
+def _schema(args: argparse.Namespace, run: _Run) -> None:
+    schema = profile_schema() if args.which == "profile" else ruleset_schema()
+    write_stdout(json.dumps(schema, ensure_ascii=False, indent=2) + "\n")
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace, _Run], None]] = {
+    "audit": _audit, "compare": _compare, "validate": _validate, "rules": _rules, "schema": _schema,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    # WeasyPrint logs its internals (subsetter choice, font loading) as warnings; a person running
+    run = _Run(debug=getattr(args, "debug", False))
+    # WeasyPrint logs its internals (font loading) as warnings; a person running
     # the command cannot act on them. Library users keep whatever logging they configure.
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
     try:
-        if args.command == "audit":
-            return _audit(args)
-        if args.command == "compare":
-            return _compare(args)
-        if args.command == "validate":
-            return _validate(args)
-        if args.command == "rules":
-            return _rules(args)
-        print(json.dumps(profile_schema(), ensure_ascii=False, indent=2))
-        return EXIT_OK
+        _COMMANDS[args.command](args, run)
+    except StdoutError as exc:
+        _err(str(exc))
+        _silence_stdout()
+        return EXIT_BAD_INPUT
     except ComplianceError as exc:
         _err(str(exc))
-        return EXIT_BAD_INPUT
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
+        run.note(EXIT_BAD_INPUT)
     except KeyboardInterrupt:
+        _err("interrupted")
         return 130
+    except Exception as exc:  # noqa: BLE001 - never a traceback without --debug, never exit 1
+        run.internal(exc)
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError) as exc:
+        _err(f"cannot write to standard output: {getattr(exc, 'strerror', None) or exc}")
+        _silence_stdout()
+        return EXIT_BAD_INPUT
+    return run.status
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null, so the interpreter's last flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 def run() -> None:

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Mapping
 
+from .compile import load_ruleset
 from .evaluate import evaluate
+from .model import RuleSet, Status
 from .profile import Profile, load_profile
-from .result import AuditResult, Finding, Status
-from .ruleset import RuleSet, load_ruleset
+from .result import AuditResult, Finding
 
 
 class Change(str, Enum):
@@ -100,8 +101,8 @@ class Comparison:
     def broken(self) -> tuple[ClauseChange, ...]:
         return self.of(Change.BROKEN)
 
-    def to_dict(self, lang: str = "zh") -> dict:
-        def side(result: AuditResult) -> dict:
+    def to_dict(self, lang: str = "zh") -> dict[str, Any]:
+        def side(result: AuditResult) -> dict[str, Any]:
             return {"score": result.score, "grade": result.grade, "verdict": result.verdict.value,
                     "vetoed": [f.clause.clause for f in result.vetoed],
                     "profile": {"source": result.profile.source, "sha256": result.profile.sha256}}

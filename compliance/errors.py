@@ -5,18 +5,23 @@ caller can catch it in one place::
 
     ComplianceError                 anything this library refuses
     ├── ProfileError                a centre profile is unreadable or invalid
-    ├── RuleSetError                a rule set is unreadable, invalid or unknown
-    └── ReportError                 a report cannot be produced
+    ├── RuleSetError                a rule set (or a rule test) is unreadable, invalid or unknown
+    └── ReportError                 a report cannot be produced or written
 
-``ProfileError`` and ``RuleSetError`` carry every :class:`Problem` found, not
-only the first: a user fixing a spreadsheet of centres wants them all at once.
+``ProfileError`` and ``RuleSetError`` carry the problems found, not only the
+first: a user fixing a spreadsheet of centres wants them all at once. The list
+is capped at :data:`MAX_PROBLEMS`; ``total`` says how many there were.
+
+Passing the wrong *type* of argument (a number where a path belongs) is a
+programming error and raises ``TypeError``, as Python's own functions do.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Iterable, Sequence, Union
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence, Union
 
 PathItem = Union[str, int]
+MAX_PROBLEMS = 100
 
 
 def json_path(path: Sequence[PathItem]) -> str:
@@ -25,7 +30,7 @@ def json_path(path: Sequence[PathItem]) -> str:
     for item in path:
         if isinstance(item, int):
             out.append(f"[{item}]")
-        elif item.isidentifier():
+        elif item.isidentifier() and item.isascii():
             out.append(f".{item}")
         else:
             out.append(f"[{item!r}]")
@@ -55,7 +60,7 @@ class Problem:
             loc = f"clause {self.clause} {loc}" if self.path else f"clause {self.clause}"
         return f"{where}: {loc}: {self.message}"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "path": self.json_path,
             "message": self.message,
@@ -78,7 +83,7 @@ class ComplianceError(Exception):
 
 
 class _ProblemsError(ComplianceError):
-    """An error that carries the full list of problems found in one file."""
+    """An error that carries the problems found in one file (the first MAX_PROBLEMS, and a count)."""
 
     def __init__(
         self,
@@ -86,15 +91,29 @@ class _ProblemsError(ComplianceError):
         *,
         file: str | None = None,
         problems: Iterable[Problem] = (),
+        total: int | None = None,
     ) -> None:
         super().__init__(message, file=file)
-        self.problems: tuple[Problem, ...] = tuple(problems)
+        listed: list[Problem] = []
+        for p in problems:
+            if len(listed) == MAX_PROBLEMS:
+                break
+            listed.append(p)
+        self.problems: tuple[Problem, ...] = tuple(listed)
+        self.total: int = max(total or 0, len(self.problems))
+
+    @property
+    def more(self) -> int:
+        """How many problems were found beyond those listed."""
+        return self.total - len(self.problems)
 
     def __str__(self) -> str:
+        head = f"{self.file}: {self.message}" if self.file else self.message
         if not self.problems:
-            return f"{self.file}: {self.message}" if self.file else self.message
-        lines = [f"{self.file or '<input>'}: {self.message}"]
-        lines += [f"  {p}" for p in self.problems]
+            return head
+        lines = [head] + [f"  {p}" for p in self.problems]
+        if self.more:
+            lines.append(f"  … and {self.more:,} more problem(s)")
         return "\n".join(lines)
 
 
@@ -103,8 +122,15 @@ class ProfileError(_ProblemsError):
 
 
 class RuleSetError(_ProblemsError):
-    """A rule set could not be read, is invalid, or is not known."""
+    """A rule set or rule test could not be read, is invalid, or is not known."""
 
 
 class ReportError(ComplianceError):
     """A report could not be rendered or written."""
+
+
+def problems_message(total: int, what: str) -> str:
+    """'3 problem(s) in profile', or '2,040 problems in profile (the first 100 are listed)'."""
+    if total > MAX_PROBLEMS:
+        return f"{total:,} problems in {what} (the first {MAX_PROBLEMS} are listed)"
+    return f"{total} problem(s) in {what}"

@@ -1,54 +1,67 @@
 """Scoring: a validated profile and a compiled rule set → an :class:`AuditResult`.
 
-Pure: no disk, no network, no global state. Score = 100 × Σ(weight × credit) /
-Σ(weight) over clauses that apply; a veto clause that fails or is missing makes
-the centre non-conforming (and unqualified) whatever its score.
+Pure: no disk, no network, nothing remembered between calls. Score =
+100 × Σ(weight × credit) / Σ(weight) over the clauses that apply, rounded to
+one decimal as GB/T 8170-2008 prescribes; a veto clause that fails or is
+missing makes the centre non-conforming (and unqualified) whatever its score.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from fractions import Fraction
+from typing import Any, Callable, Mapping
 
-from .checks import Facts
-from .errors import ProfileError
-from .profile import Profile, load_profile, semantic_problems
-from .result import AuditResult, CategoryScore, Verdict, fast_constructor, round_score
-from .ruleset import RuleSet, load_ruleset
+from .model import RuleSet, Status, Verdict
+from .profile import Profile, load_profile, revalidate
+from .result import AuditResult, CategoryScore, Finding, exact, fast_constructor, round_score
 
-_category = fast_constructor(CategoryScore)
-_result = fast_constructor(AuditResult)
+_category: Callable[..., CategoryScore] = fast_constructor(CategoryScore)
+_result: Callable[..., AuditResult] = fast_constructor(AuditResult)
 
 
-def evaluate(profile: "Profile | Mapping[str, Any]", rules: "RuleSet | str" = "national") -> AuditResult:
+def evaluate(profile: Profile | Mapping[str, Any], rules: RuleSet | str = "national") -> AuditResult:
     """Score one centre against a rule set.
 
-    ``profile`` is a :class:`Profile` from :func:`load_profile` or a dict (validated
-    here); ``rules`` a :class:`RuleSet` or a bundled name.
+    ``profile`` is a :class:`Profile` from :func:`load_profile` or a mapping
+    (copied and validated here; a :class:`~compliance.ProfileError` if invalid);
+    ``rules`` a :class:`RuleSet` or a bundled name or path.
     """
     if not isinstance(rules, RuleSet):
-        rules = load_ruleset(rules)
-    if not isinstance(profile, Profile):
-        profile = load_profile(profile, rules=rules)
-    data = profile.data
-    zone_class = rules.vocabulary.zone_class
-    facts = profile.facts
-    if facts is None or facts.zone_class is not zone_class:
-        facts = Facts(data, zone_class)
-        if None in facts.class_area:
-            # Validated against another rule set's vocabulary: this one does not know a kind.
-            problems = semantic_problems(data, rules.vocabulary.codes, profile.source)
-            raise ProfileError(f"{len(problems)} problem(s) in profile for rule set {rules.id!r}",
-                               file=profile.source, problems=problems)
-    findings, total_weight, total, cat_weight, cat_earned, vetoed = rules.scorer(facts)
+        from .compile import load_ruleset
 
-    score = round_score(100.0 * total / total_weight) if total_weight else 0.0
-    categories = tuple([
-        _category(category.id, round_score(100.0 * earned / weight) if weight else None, weight)
-        for category, weight, earned in zip(rules.categories, cat_weight, cat_earned)
-    ])
-    if vetoed or score < rules.pass_score - 1e-9:
+        rules = load_ruleset(rules)
+    if isinstance(profile, Profile):
+        if profile.vocabulary is not rules.vocabulary or profile.facts is None:
+            profile = revalidate(profile, rules.vocabulary)
+    elif isinstance(profile, Mapping):
+        profile = load_profile(profile, rules=rules)
+    else:
+        raise TypeError(f"evaluate takes a Profile or a mapping, not a {type(profile).__name__}")
+    assert profile.facts is not None
+    findings, total_weight, earned, cat_weight, cat_earned, vetoed = rules.scorer(profile.facts)  # type: ignore[misc]
+
+    score = _score(earned, total_weight, findings, None)
+    categories = tuple(
+        _category(category.id, _score(e, w, findings, category.id) if w else None, w)
+        for category, w, e in zip(rules.categories, cat_weight, cat_earned)
+    )
+    rounded = 0.0 if score is None else score
+    if vetoed or rounded < rules.pass_score:
         verdict = Verdict.NON_CONFORMING
         grade = rules.grades[-1].id
     else:
         verdict = Verdict.CONFORMING
-        grade = rules.grade_for(score).id
-    return _result(profile, rules, score, grade, verdict, categories, findings)
+        grade = rules.grade_for(rounded).id
+    return _result(profile, rules, rounded, grade, verdict, categories, findings)
+
+
+def _score(earned: float, weight: float, findings: tuple[Finding, ...], category: str | None) -> float | None:
+    if not weight:
+        return None
+
+    def exact_value() -> Fraction:
+        counted = [(exact(f.clause.weight), exact(f.credit)) for f in findings
+                   if f.status is not Status.NOT_APPLICABLE and (category is None or f.clause.category == category)]
+        total = sum((w for w, _ in counted), Fraction(0))
+        return 100 * sum((w * c for w, c in counted), Fraction(0)) / total
+
+    return round_score(100.0 * earned / weight, exact_value)

@@ -3,18 +3,18 @@
 The URL fetcher serves files under ``reports/`` and refuses everything else
 (other files, ``http:``, ``data:``…), so no text in a profile can make a
 report read a file or reach the network. The stylesheet and its fonts are
-parsed once per process and reused: a warm render only lays out and subsets.
+parsed once per process and reused: a warm render only lays out and subsets
+(with HarfBuzz's subsetter, ``libharfbuzz-subset0``, which set-up installs).
+Only WeasyPrint's public API is used.
 """
 from __future__ import annotations
 
-import contextlib
 import functools
-import gc
 import json
 import mimetypes
 import threading
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from . import reading
@@ -40,7 +40,7 @@ def asset_fetcher_class() -> type:
     _weasyprint()   # a clear ReportError when WeasyPrint or its system libraries are missing
     from weasyprint.urls import URLFetcher, URLFetcherResponse
 
-    class AssetFetcher(URLFetcher):
+    class AssetFetcher(URLFetcher):  # type: ignore[misc]
         def __init__(self, root: Path) -> None:
             super().__init__(allowed_protocols=("file",), allow_redirects=False)
             self.root = root
@@ -58,61 +58,6 @@ def asset_fetcher_class() -> type:
     return AssetFetcher
 
 
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector for one render, then collect its young garbage.
-
-    A render allocates a few hundred thousand short-lived boxes; the collector
-    would otherwise walk them again and again while they are still in use, a
-    sixth of the render time. Collecting generations 0 and 1 afterwards frees
-    the render's cycles at once, so memory stays flat across a batch. The
-    caller's setting is restored, even on error.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-            gc.collect(1)
-
-
-def _keep_glyph_bounds() -> None:
-    """Have WeasyPrint's font subsetting keep each glyph's stored bounding box.
-
-    Subsetting drops glyphs but never changes an outline, so the boxes stored
-    in the font stay right; recomputing them makes fontTools decompile and
-    recompile every glyph a report uses, half of the subsetting time.
-    WeasyPrint offers no option for this, so its module-level ``TTFont`` is
-    replaced by the same class with ``recalcBBoxes=False`` — only when it is
-    exactly fontTools' class, so a future WeasyPrint that changes this keeps
-    its own behaviour.
-    """
-    from fontTools.ttLib import TTFont
-    from weasyprint.pdf import fonts as pdf_fonts
-
-    if getattr(pdf_fonts, "TTFont", None) is TTFont:
-        pdf_fonts.TTFont = functools.partial(TTFont, recalcBBoxes=False)
-
-
-def report_html_class(weasyprint: Any, user_agent_css: Any) -> type:
-    """``weasyprint.HTML`` with the report's own, smaller user-agent stylesheet (``reports/ua.css``).
-
-    WeasyPrint has no public option for this; ``_ua_stylesheets`` is the hook
-    its own form support uses. Where a WeasyPrint release drops the hook, the
-    full stylesheet applies and reports only lay out more slowly.
-    """
-    if not hasattr(weasyprint.HTML, "_ua_stylesheets"):
-        return weasyprint.HTML
-
-    class ReportHTML(weasyprint.HTML):
-        def _ua_stylesheets(self, forms: bool = False) -> list:
-            return [user_agent_css]
-
-    return ReportHTML
-
-
 class _Engine:
     """The per-process WeasyPrint state: fetcher, fonts and the parsed stylesheet."""
 
@@ -120,7 +65,6 @@ class _Engine:
         weasyprint = _weasyprint()
         from weasyprint.text.fonts import FontConfiguration
 
-        _keep_glyph_bounds()
         self.weasyprint = weasyprint
         self.root = assets_dir()
         self.base_url = self.root.as_uri() + "/"
@@ -128,13 +72,11 @@ class _Engine:
         self.fonts = FontConfiguration()
         self.css = weasyprint.CSS(filename=str(self.root / "report.css"), base_url=self.base_url,
                                   url_fetcher=self.fetcher, font_config=self.fonts)
-        self.html_class = report_html_class(weasyprint, weasyprint.CSS(filename=str(self.root / "ua.css")))
         self.lock = threading.Lock()
 
-    def write(self, html: str, *, archival: bool, attachment: dict | None, title: str) -> bytes:
+    def write(self, html: str, *, archival: bool, attachment: dict[str, Any] | None, title: str) -> bytes:
         wp = self.weasyprint
-        # The bundled font carries no hinting, so there is nothing to strip glyph by glyph.
-        options: dict[str, Any] = {"hinting": True}
+        options: dict[str, Any] = {}
         if archival:
             options["pdf_variant"] = PDF_A
         if attachment is not None:
@@ -142,10 +84,11 @@ class _Engine:
                 string=json.dumps(attachment, ensure_ascii=False, indent=2), name="audit-result.json",
                 description=f"{title} — machine-readable audit result", relationship="Data",
                 url_fetcher=self.fetcher, base_url=self.base_url)]
-        with self.lock, _collector_paused():   # WeasyPrint's font configuration is not thread-safe
-            document = self.html_class(string=html, base_url=self.base_url, url_fetcher=self.fetcher).render(
+        with self.lock:   # one font configuration per process, and it is not thread-safe
+            document = wp.HTML(string=html, base_url=self.base_url, url_fetcher=self.fetcher).render(
                 stylesheets=[self.css], font_config=self.fonts)
-            return document.write_pdf(**options)
+            pdf: bytes = document.write_pdf(**options)
+            return pdf
 
 
 @functools.lru_cache(maxsize=1)
@@ -153,7 +96,7 @@ def engine() -> _Engine:
     return _Engine()
 
 
-def html_to_pdf(html: str, *, archival: bool = False, attachment: dict | None = None, title: str = "") -> bytes:
+def html_to_pdf(html: str, *, archival: bool = False, attachment: dict[str, Any] | None = None, title: str = "") -> bytes:
     """Render report HTML to PDF bytes; PDF/A-3b with ``attachment`` embedded when ``archival``."""
     try:
         return engine().write(html, archival=archival, attachment=attachment, title=title)

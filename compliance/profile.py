@@ -1,148 +1,218 @@
-"""Centre profiles: read, validate against the published schema, check semantics.
+"""Centre profiles: read, copy into plain values, validate against the published schema, check semantics.
 
-Validation runs in two gears. Valid documents — the common case in a bureau's
-batch — go through the compiled ``jsonschema_rs`` validator and the semantic
-checks, a few microseconds each. A document the compiled validator rejects
-is validated again with ``jsonschema`` for its precise error paths, so the
-user sees every problem with its ``$.json.path`` at once.
+A profile may come from a YAML or JSON file or from a mapping another system
+built (database rows welcome: ``decimal.Decimal`` numbers, ``datetime.date``
+dates, tuples for lists). :func:`load_profile` first copies it into plain,
+read-only JSON values — so nothing the caller changes later can change a
+result — then validates in two gears. Valid documents, the common case in a
+bureau's batch, go through the compiled ``jsonschema_rs`` validator and the
+semantic checks in a few microseconds. A document that fails is validated
+again with ``jsonschema`` for precise paths, and the user sees the problems
+with their ``$.json.path`` and line at once (the first 100, and their number).
 """
 from __future__ import annotations
 
-import difflib
+import datetime
+import decimal
+import fractions
 import functools
 import hashlib
 import json
 import math
+import numbers
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Mapping
-
-import jsonschema_rs
+from typing import Any, Mapping, TypeGuard
 
 from . import reading
 from .checks import Facts
-from .errors import PathItem, Problem, ProfileError
-from .ruleset import RuleSet, load_ruleset
+from .contract import describe, profile_schema, profile_validator
+from .errors import PathItem, Problem, ProfileError, problems_message
+from .model import FrozenDict, FrozenList, RuleSet, Vocabulary
+from .wording import nearest
+
+__all__ = ["Profile", "load_profile", "profile_schema", "default_vocabulary"]
 
 SCHEMA_VERSION = 1
 AREA_TOLERANCE_M2 = 0.5
+MAX_VALUES = 50_000         # a profile holds a few hundred values; a hostile one is refused at once
+MAX_DEPTH = 64
 _CODE_LISTS = (
     (("signage",), "signage"),
     (("amenities",), "amenities"),
     (("services", "feedback_loop"), "feedback_stages"),
 )
+_NUMBER_LIMIT = 1e12        # beyond the schema's ranges: such a value is reported by the schema, not summed
 
 
 @functools.lru_cache(maxsize=None)
-def profile_schema() -> dict:
-    """The published JSON Schema (draft 2020-12) of a centre profile."""
-    path = Path(__file__).parent / "schemas" / "profile.schema.json"
-    return json.loads(path.read_text(encoding="utf-8"))
+def default_vocabulary() -> Vocabulary:
+    """The national rule set's vocabularies, read from its layer alone (no rule set is compiled)."""
+    from .layers import bundled_dir, read_layer
 
-
-@functools.lru_cache(maxsize=None)
-def _fast_validator() -> Any:
-    return jsonschema_rs.validator_for(profile_schema())
-
-
-@functools.lru_cache(maxsize=None)
-def _precise_validator() -> Any:
-    import jsonschema   # only invalid documents need its precise error paths
-
-    return jsonschema.Draft202012Validator(profile_schema())
+    layer = read_layer(bundled_dir() / "national.yaml", bundled=True)
+    return Vocabulary.of(layer.data.get("vocabularies", {}))
 
 
 @dataclass(frozen=True)
 class Profile:
-    """A validated centre profile. ``data`` is the document as read; treat it as read-only."""
+    """A validated centre profile; build one with :func:`load_profile`.
+
+    ``data`` is a read-only copy of the document (``copy.deepcopy`` it for an
+    editable one); ``vocabulary`` is the one its codes were checked against.
+    """
 
     data: Mapping[str, Any]
     source: str
     raw_sha256: str | None = None
     facts: Facts | None = field(default=None, repr=False, compare=False)
+    vocabulary: Vocabulary | None = field(default=None, repr=False, compare=False)
 
-    @functools.cached_property
+    @property
     def sha256(self) -> str:
-        """SHA-256 of the file's bytes, or of the canonical JSON of a dict given in memory."""
+        """SHA-256 of the file's bytes, or of the canonical JSON of a mapping given in memory."""
         if self.raw_sha256 is not None:
             return self.raw_sha256
         canonical = json.dumps(self.data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
     @property
     def id(self) -> str:
-        return self.data["center"]["id"]
+        return str(self.data["center"]["id"])
 
     @property
     def name(self) -> str:
-        return self.data["center"]["name"]
+        return str(self.data["center"]["name"])
 
 
-def _schema_problem(error: Any, file: str) -> Problem:
-    path = tuple(error.absolute_path)
-    v = error.validator
-    if v == "required":
-        missing = error.message.split("'")[1] if "'" in error.message else error.message
-        return Problem(f"required key {missing!r} is missing", path, file)
-    if v == "type":
-        expected = error.validator_value
-        expected = " or ".join(expected) if isinstance(expected, list) else expected
-        return Problem(f"{_show(error.instance)} is not of type {expected}", path, file)
-    if v == "enum":
-        options = error.validator_value
-        return Problem(f"{_show(error.instance)} is not one of {', '.join(map(repr, options))}"
-                       f"{_suggest(error.instance, options)}", path, file)
-    if v in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-        words = {"minimum": "at least", "maximum": "at most",
-                 "exclusiveMinimum": "more than", "exclusiveMaximum": "less than"}[v]
-        return Problem(f"{_show(error.instance)} is out of range; it must be {words} {error.validator_value}", path, file)
-    if v == "pattern" and path and path[-1] == "assessed_on":
-        return Problem(f"{_show(error.instance)} is not an ISO date (YYYY-MM-DD)", path, file)
-    if v == "const" and path == ("schema_version",):
-        return Problem(f"{_show(error.instance)} is not a supported schema_version; expected {SCHEMA_VERSION}", path, file)
-    return Problem(error.message if len(error.message) < 200 else error.message[:197] + "...", path, file)
+# --------------------------------------------------------------------------- plain values
+
+class _Copier:
+    """Copies caller data into read-only JSON values, noting what cannot be one."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.problems: list[Problem] = []
+        self.budget = MAX_VALUES
+
+    def problem(self, message: str, path: tuple[PathItem, ...]) -> None:
+        self.problems.append(Problem(message, path, self.file))
+
+    def copy(self, value: Any, path: tuple[PathItem, ...]) -> Any:
+        self.budget -= 1
+        if self.budget < 0:
+            if self.budget == -1:
+                self.problem(f"the document holds more than {MAX_VALUES:,} values (a profile has a few hundred); "
+                             "refused", ())
+            return None
+        kind = type(value)
+        if kind is str:
+            if not value.isascii():
+                self._text(value, path)
+            return value
+        if kind is int or kind is float or kind is bool or value is None:
+            if kind is float and not math.isfinite(value):
+                self.problem(f"{value!r} is not a finite number", path)
+            return value
+        if isinstance(value, Mapping):
+            if len(path) >= MAX_DEPTH:
+                self.problem(f"nested more than {MAX_DEPTH} levels deep", path)
+                return None
+            out = {}
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    self.problem(f"key {key!r:.40} is not a string", path)
+                    continue
+                if not key.isascii():
+                    self._text(key, path)
+                out[key] = self.copy(item, path + (key,))
+            return FrozenDict(out)
+        if isinstance(value, (list, tuple)):
+            if len(path) >= MAX_DEPTH:
+                self.problem(f"nested more than {MAX_DEPTH} levels deep", path)
+                return None
+            return FrozenList([self.copy(item, path + (i,)) for i, item in enumerate(value)])
+        return self._scalar(value, path)
+
+    def _text(self, text: str, path: tuple[PathItem, ...]) -> None:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            self.problem(f"holds {text[exc.start]!r}, a lone surrogate, which is not text", path)
+
+    def _scalar(self, value: Any, path: tuple[PathItem, ...]) -> Any:
+        """Numbers and dates as database drivers return them."""
+        if isinstance(value, bool):
+            return bool(value)
+        if isinstance(value, str):
+            text = str(value)
+            if not text.isascii():
+                self._text(text, path)
+            return text
+        if isinstance(value, numbers.Integral):
+            return int(value)
+        if isinstance(value, decimal.Decimal):
+            if not value.is_finite():
+                self.problem(f"{value} is not a finite number", path)
+                return None
+            return int(value) if value == value.to_integral_value() else float(value)
+        if isinstance(value, (fractions.Fraction, numbers.Real)):
+            number = float(value)
+            if not math.isfinite(number):
+                self.problem(f"{value!r} is not a finite number", path)
+            return number
+        if isinstance(value, datetime.datetime):
+            self.problem(f"{value.isoformat()!r} is a date and time; give the date only (YYYY-MM-DD)", path)
+            return None
+        if isinstance(value, datetime.date):
+            return value.isoformat()
+        self.problem(f"a {type(value).__name__} is not a JSON value (text, number, true/false, list or mapping)", path)
+        return None
 
 
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+# --------------------------------------------------------------------------- semantic checks
+
+def _is_number(x: Any) -> TypeGuard[float]:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and abs(x) <= _NUMBER_LIMIT
 
 
-def _suggest(value: Any, options: Any) -> str:
-    if not isinstance(value, str):
-        return ""
-    match = difflib.get_close_matches(value, [str(o) for o in options], n=1, cutoff=0.6)
-    return f"; did you mean {match[0]!r}?" if match else ""
-
-
-def _is_number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
+def _real_date(text: Any) -> bool:
+    try:
+        datetime.date.fromisoformat(text)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def semantic_problems(data: Any, codes: Mapping[str, frozenset[str]], file: str) -> list[Problem]:
-    """The checks of ``profile.md`` beyond the schema. Tolerant of ill-typed input."""
+    """The checks of the profile contract beyond the schema. Tolerant of ill-typed input."""
     problems: list[Problem] = []
     if not isinstance(data, dict):
         return problems
+    center = data.get("center")
+    if isinstance(center, dict):
+        date = center.get("assessed_on")
+        if isinstance(date, str) and len(date) == 10 and date[4] == "-" and not _real_date(date):
+            problems.append(Problem(f"{date!r} is not a date in the calendar", ("center", "assessed_on"), file))
     space = data.get("space")
     if isinstance(space, dict):
         zones = space.get("zones")
         total = space.get("total_area_m2")
         if isinstance(zones, list):
-            zone_sum = 0.0
+            areas: list[float] = []
             known = codes["zone_kinds"]
             for i, zone in enumerate(zones):
                 if not isinstance(zone, dict):
                     continue
                 area = zone.get("area_m2")
-                if _is_number(area) and math.isfinite(area):
-                    zone_sum += area
+                if _is_number(area):
+                    areas.append(area)
                 kind = zone.get("kind")
                 if isinstance(kind, str) and kind not in known:
-                    problems.append(Problem(f"{kind!r} is not a zone kind{_suggest(kind, known)}",
+                    problems.append(Problem(f"{kind!r:.60} is not a zone kind{nearest(kind, known)}",
                                             ("space", "zones", i, "kind"), file))
-            if _is_number(total) and math.isfinite(total) and zone_sum > total + AREA_TOLERANCE_M2:
+            zone_sum = math.fsum(areas)
+            if _is_number(total) and zone_sum > total + AREA_TOLERANCE_M2 + 1e-9:
                 problems.append(Problem(
                     f"zone areas add up to {zone_sum:.1f} m², more than total_area_m2 ({total} m²)",
                     ("space", "zones"), file))
@@ -150,7 +220,8 @@ def semantic_problems(data: Any, codes: Mapping[str, frozenset[str]], file: str)
     if isinstance(staff, dict):
         workers = staff.get("community_workers")
         if _is_number(workers):
-            for key, words in (("certified_social_workers", "certified workers"), ("college_educated", "college-educated workers")):
+            for key, words in (("certified_social_workers", "certified workers"),
+                               ("college_educated", "college-educated workers")):
                 value = staff.get(key)
                 if _is_number(value) and value > workers:
                     problems.append(Problem(
@@ -168,18 +239,24 @@ def semantic_problems(data: Any, codes: Mapping[str, frozenset[str]], file: str)
                 continue
             path = keys + (i,)
             if code in seen:
-                problems.append(Problem(f"{code!r} is listed twice (first at index {seen[code]})", path, file))
+                problems.append(Problem(f"{code!r:.60} is listed twice (first at index {seen[code]})", path, file))
             else:
                 seen[code] = i
             if code not in known:
-                problems.append(Problem(f"{code!r} is not a known {vocab.replace('_', ' ')} code{_suggest(code, known)}", path, file))
+                problems.append(Problem(f"{code!r:.60} is not a known {vocab.replace('_', ' ')} code"
+                                        f"{nearest(code, known)}", path, file))
     return problems
 
 
 def _passes_semantics(facts: Facts, codes: Mapping[str, frozenset[str]]) -> bool:
     """The semantic checks for the common, valid case, on facts already gathered."""
     data = facts.data
-    if None in facts.class_area or facts.zone_sum > facts.total_area + AREA_TOLERANCE_M2:
+    if None in facts.class_area:
+        return False
+    if math.fsum(z["area_m2"] for z in data["space"]["zones"]) > facts.total_area + AREA_TOLERANCE_M2 + 1e-9:
+        return False
+    date = data["center"].get("assessed_on")
+    if date is not None and not _real_date(date):
         return False
     staff = data.get("staff")
     if staff is not None:
@@ -199,81 +276,103 @@ def _passes_semantics(facts: Facts, codes: Mapping[str, frozenset[str]]) -> bool
     return True
 
 
-def check(data: Any, vocabulary: Any, file: str = "<dict>") -> tuple[list[Problem], Facts | None]:
-    """Validate a document; returns its problems, or no problems and its evaluation facts."""
-    try:
-        fast_ok = _fast_validator().is_valid(data)
-    except (ValueError, TypeError, OverflowError):
-        fast_ok = False   # types the compiled validator cannot take: let jsonschema explain
+def _schema_problem(error: Any, file: str) -> Problem:
+    path = tuple(error.absolute_path)
+    if error.validator == "pattern" and path and path[-1] == "assessed_on":
+        return Problem(f"{error.instance!r:.60} is not an ISO date (YYYY-MM-DD)", path, file)
+    if error.validator == "const" and path == ("schema_version",):
+        return Problem(f"{error.instance!r:.60} is not a supported schema_version; expected {SCHEMA_VERSION}",
+                       path, file)
+    return Problem(describe(error), path, file)
+
+
+def check(data: Any, vocabulary: Vocabulary, file: str = "<dict>") -> tuple[list[Problem], int, Facts | None]:
+    """Validate plain data; returns (problems, how many, facts for evaluation when valid)."""
+    validator = profile_validator()
     codes = vocabulary.codes
-    if fast_ok:
+    if validator.is_valid(data):
         facts = Facts(data, vocabulary.zone_class)
         if _passes_semantics(facts, codes):
-            return [], facts
-        return semantic_problems(data, codes, file), None
-    try:
-        schema_errors = list(_precise_validator().iter_errors(data))
-    except RecursionError:
-        return [Problem("the document is nested too deeply", (), file)], None
-    problems = [_schema_problem(e, file) for e in schema_errors]
-    problems += _non_finite(data, (), file)
+            return [], 0, facts
+        problems = semantic_problems(data, codes, file)
+        return problems, len(problems), None
+    errors = validator.errors(data)
+    problems = [_schema_problem(e, file) for e in errors]
     problems.sort(key=lambda p: [str(x) for x in p.path])
-    return problems + semantic_problems(data, codes, file), None
+    problems += semantic_problems(data, codes, file)
+    return problems, len(problems), None
 
 
-def _non_finite(node: Any, path: tuple[PathItem, ...], file: str, depth: int = 0) -> list[Problem]:
-    """NaN and infinities, which range keywords cannot catch (NaN compares false to everything)."""
-    if isinstance(node, float):
-        return [] if math.isfinite(node) else [Problem(f"{node!r} is not a finite number", path, file)]
-    if depth > 64:
-        return []
-    if isinstance(node, dict):
-        return [p for k, v in node.items() for p in _non_finite(v, path + (str(k),), file, depth + 1)]
-    if isinstance(node, list):
-        return [p for i, v in enumerate(node) for p in _non_finite(v, path + (i,), file, depth + 1)]
-    return []
+def _vocabulary(rules: Any, vocabulary: Vocabulary | None) -> Vocabulary:
+    if vocabulary is not None:
+        if not isinstance(vocabulary, Vocabulary):
+            raise TypeError(f"vocabulary must be a Vocabulary, not a {type(vocabulary).__name__}")
+        return vocabulary
+    if rules is None:
+        return default_vocabulary()
+    if isinstance(rules, RuleSet):
+        return rules.vocabulary
+    from .compile import load_ruleset
+
+    return load_ruleset(rules).vocabulary
 
 
 def load_profile(
-    source: "str | os.PathLike[str] | Mapping[str, Any] | Profile",
+    source: str | os.PathLike[str] | Mapping[str, Any] | Profile,
     *,
-    rules: Any = None,
+    rules: RuleSet | str | os.PathLike[str] | None = None,
+    vocabulary: Vocabulary | None = None,
 ) -> Profile:
-    """Read and validate one centre profile from a path (YAML or JSON) or a dict.
+    """Read and validate one centre profile from a path (YAML or JSON, ``-`` for standard input) or a mapping.
 
-    Codes are checked against the vocabularies of ``rules`` (a RuleSet or a
-    name; the national baseline by default). Raises :class:`ProfileError`
-    carrying every problem with its JSON path and, where known, its line.
+    Codes are checked against ``vocabulary``, or the vocabulary of ``rules`` (a
+    RuleSet, a bundled name or a path), or the national vocabulary. A mapping is
+    copied, so changing it afterwards changes nothing here. Raises
+    :class:`~compliance.ProfileError` with the problems found, each with its
+    JSON path and, for files, its line.
     """
     if isinstance(source, Profile):
         return source
-    vocabulary = (rules if isinstance(rules, RuleSet) else load_ruleset(rules or "national")).vocabulary
+    vocab = _vocabulary(rules, vocabulary)
     raw: bytes | None = None
-    if isinstance(source, dict):
-        data: Any = source
+    if isinstance(source, Mapping):
         name = "<dict>"
-    elif isinstance(source, Mapping):
-        data = dict(source)
-        name = "<dict>"
+        document: Any = source
     elif isinstance(source, (str, os.PathLike)):
         name = os.fspath(source)
-        data, raw = reading.load(source, ProfileError)
+        document, raw = reading.load(source, ProfileError)
     else:
-        raise ProfileError(f"cannot read a profile from a {type(source).__name__}; pass a path or a dict")
-    if data is None or not isinstance(data, dict):
-        what = "empty" if data is None else f"a {type(data).__name__}, not a mapping"
+        raise TypeError(f"load_profile takes a path or a mapping, not a {type(source).__name__}")
+    if not isinstance(document, Mapping):
+        what = "empty" if document is None else f"a {type(document).__name__}, not a mapping"
         raise ProfileError(f"the document is {what}; a profile is a mapping with center, population and space",
                            file=name, problems=[Problem("not a mapping", (), name, line=1)])
-    problems, facts = check(data, vocabulary, name)
+    copier = _Copier(name)
+    data = copier.copy(document, ())
+    if copier.problems:
+        problems = copier.problems
+        total = len(problems)
+    else:
+        problems, total, facts = check(data, vocab, name)
     if problems:
-        raise ProfileError(f"{len(problems)} problem(s) in profile", file=name,
-                           problems=reading.locate(problems, raw))
+        raise ProfileError(problems_message(total, "profile"), file=name, total=total,
+                           problems=reading.locate(problems[:100], raw))
     digest = hashlib.sha256(raw).hexdigest() if raw is not None else None
-    return _profile(data, name, digest, facts)
+    return _profile(data, name, digest, facts, vocab)
 
 
-def _profile(data: Mapping[str, Any], source: str, raw_sha256: str | None, facts: Facts | None) -> Profile:
+def revalidate(profile: Profile, vocabulary: Vocabulary) -> Profile:
+    """The same profile checked against another rule set's vocabulary (a district may add codes)."""
+    problems, total, facts = check(profile.data, vocabulary, profile.source)
+    if problems:
+        raise ProfileError(problems_message(total, "profile for this rule set"), file=profile.source,
+                           total=total, problems=problems)
+    return _profile(profile.data, profile.source, profile.raw_sha256, facts, vocabulary)
+
+
+def _profile(data: Mapping[str, Any], source: str, raw_sha256: str | None, facts: Facts | None,
+             vocabulary: Vocabulary) -> Profile:
     """Profile(...) without the frozen ``__init__``: the batch hot path builds one per centre."""
     obj = object.__new__(Profile)
-    obj.__dict__.update(data=data, source=source, raw_sha256=raw_sha256, facts=facts)
+    obj.__dict__.update(data=data, source=source, raw_sha256=raw_sha256, facts=facts, vocabulary=vocabulary)
     return obj

@@ -1,19 +1,26 @@
-"""Reading YAML and JSON input safely.
+"""Reading YAML and JSON input safely: bytes → plain values, or an error that names the place.
 
 Profiles and rule files come from people and other systems, sometimes hostile.
 This module turns bytes into plain data (dict, list, str, int, float, bool,
 None) or raises the caller's error class with the file, line and reason:
 
 * files over a size cap, directories, devices and FIFOs are refused before parsing;
-* YAML is parsed with the safe C loader restricted to the JSON types: no Python
-  tags, no ``!!binary``/``!!set``/timestamps (``2026-11-01`` stays a string);
-* alias expansion is bounded (a "billion laughs" file is refused in microseconds);
+* text must be UTF-8; a file in GBK or UTF-16 is told so, with what to do;
+* YAML is read with the YAML 1.2 core schema, as bureaus' tools write it:
+  ``1e3`` is a number, ``1:05`` and ``yes`` are strings, ``010`` is ten, and
+  ``2026-11-01`` stays a string (the profile checks it is a real date);
+* only the JSON types: no Python or other tags, no ``!!binary``, sets or timestamps;
+* numbers are finite (no ``.nan``, ``.inf`` or ``1e400``) and at most 1,000 digits;
+* a document is at most 64 levels deep and 100,000 values, aliases included
+  (a "billion laughs" file is refused in milliseconds);
 * duplicate mapping keys and non-string keys are errors, not silently dropped.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import stat
 import sys
 from pathlib import Path
@@ -23,30 +30,32 @@ import yaml
 
 from .errors import PathItem, Problem, _ProblemsError
 
-MAX_BYTES = 1 << 20          # 1 MiB: a real profile is about 2 KB
-MAX_NODES = 100_000          # nodes after alias expansion
+MAX_BYTES = 1 << 20          # 1 MiB: a real profile is about 2 KB, the national rule set 20 KB
+MAX_NODES = 100_000          # values in one document, after alias expansion
 MAX_DEPTH = 64               # a profile nests 4 deep; PyYAML's composer recurses on the C stack
+MAX_DIGITS = 1000            # digits in one integer literal
 
-_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_YAML_TYPES = {
-    "tag:yaml.org,2002:null",
-    "tag:yaml.org,2002:bool",
-    "tag:yaml.org,2002:int",
-    "tag:yaml.org,2002:float",
-    "tag:yaml.org,2002:str",
-    "tag:yaml.org,2002:seq",
-    "tag:yaml.org,2002:map",
-}
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_JSON_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("null", "bool", "int", "float", "str", "seq", "map")}
+
+# The YAML 1.2 core schema's implicit types (https://yaml.org/spec/1.2.2/#1032-tag-resolution).
+_CORE_RESOLVERS = [
+    ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", list("tTfF")),
+    ("tag:yaml.org,2002:int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", list("-+0123456789")),
+    ("tag:yaml.org,2002:float",
+     r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+     list("-+.0123456789")),
+]
 
 
-class _StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
-    """Safe loader limited to JSON types, refusing duplicate and non-string keys."""
+class _StrictLoader(_BaseLoader):  # type: ignore[misc]
+    """Safe loader: YAML 1.2 core scalars, JSON types only, no duplicate or non-string keys."""
 
-    def construct_mapping(self, node, deep=False):  # noqa: D401 - PyYAML hook
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict[str, Any]:
         if not isinstance(node, yaml.MappingNode):
             raise yaml.constructor.ConstructorError(
-                None, None, f"expected a mapping, found {node.id}", node.start_mark
-            )
+                None, None, f"expected a mapping, found {node.id}", node.start_mark)
         self.flatten_mapping(node)
         mapping: dict[str, Any] = {}
         for key_node, value_node in node.value:
@@ -54,35 +63,59 @@ class _StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
             if not isinstance(key, str):
                 raise yaml.constructor.ConstructorError(
                     "while reading a mapping", node.start_mark,
-                    f"key {key!r} is not a string", key_node.start_mark,
-                )
+                    f"key {_show(key)} is not a string (quote it)", key_node.start_mark)
             if key in mapping:
                 raise yaml.constructor.ConstructorError(
-                    "while reading a mapping", node.start_mark,
-                    f"duplicate key {key!r}", key_node.start_mark,
-                )
+                    "while reading a mapping", node.start_mark, f"duplicate key {_show(key)}", key_node.start_mark)
             mapping[key] = self.construct_object(value_node, deep=deep)
         return mapping
 
+    def construct_yaml_int(self, node: Any) -> int:
+        text = str(self.construct_scalar(node))
+        digits = text.lstrip("+-")
+        if len(digits) > MAX_DIGITS:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"a number of {len(digits):,} digits is too long", node.start_mark)
+        if digits.startswith("0o"):
+            return int(digits[2:], 8)
+        if digits.startswith("0x"):
+            return int(digits[2:], 16)
+        return int(text, 10)
 
+    def construct_yaml_float(self, node: Any) -> float:
+        text = str(self.construct_scalar(node))
+        value = float(text)
+        if not math.isfinite(value):
+            what = "too large a number" if any(ch.isdigit() for ch in text) else "not a finite number"
+            raise yaml.constructor.ConstructorError(None, None, f"{text!r} is {what}", node.start_mark)
+        return value
+
+
+_StrictLoader.yaml_implicit_resolvers = {}
+for _tag, _regexp, _first in _CORE_RESOLVERS:
+    _StrictLoader.add_implicit_resolver(_tag, re.compile(_regexp), _first)
 # Only the JSON types get constructors; any other tag is "could not determine a constructor".
 _StrictLoader.yaml_constructors = {
-    tag: fn for tag, fn in _BaseLoader.yaml_constructors.items() if tag in _YAML_TYPES
+    tag: fn for tag, fn in _BaseLoader.yaml_constructors.items() if tag in _JSON_TAGS
 }
-_StrictLoader.yaml_constructors["tag:yaml.org,2002:map"] = _StrictLoader.construct_yaml_map
-# Without this fallback PyYAML quietly reads an unknown tag's scalar as a string.
-_StrictLoader.yaml_constructors[None] = _BaseLoader.construct_undefined
+_StrictLoader.yaml_constructors.update({
+    "tag:yaml.org,2002:map": _StrictLoader.construct_yaml_map,
+    "tag:yaml.org,2002:int": _StrictLoader.construct_yaml_int,
+    "tag:yaml.org,2002:float": _StrictLoader.construct_yaml_float,
+    # Without this fallback PyYAML quietly reads an unknown tag's scalar as a string.
+    None: _BaseLoader.construct_undefined,
+})
 _StrictLoader.yaml_multi_constructors = {}
-# Dates stay strings: the profile contract says ISO date *strings*.
-_StrictLoader.yaml_implicit_resolvers = {
-    ch: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for ch, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
-}
 
 
-def read_bytes(path: str | os.PathLike, error: type[_ProblemsError], *, max_bytes: int = MAX_BYTES) -> bytes:
+def _show(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def read_bytes(path: str | os.PathLike[str], error: type[_ProblemsError], *, max_bytes: int = MAX_BYTES) -> bytes:
     """Read a regular file (or ``-`` for standard input) of at most ``max_bytes``."""
-    name = str(path)
+    name = os.fspath(path)
     try:
         if name == "-":
             data = sys.stdin.buffer.read(max_bytes + 1)
@@ -100,42 +133,71 @@ def read_bytes(path: str | os.PathLike, error: type[_ProblemsError], *, max_byte
         raise error("no such file", file=name) from None
     except PermissionError:
         raise error("permission denied", file=name) from None
-    except OSError as exc:
-        raise error(f"cannot be read: {exc.strerror or exc}", file=name) from exc
+    except (OSError, ValueError) as exc:   # ValueError: a NUL byte in the name
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise error(f"cannot be read: {reason}", file=name) from None
     if len(data) > max_bytes:
         raise error(f"is larger than the limit of {max_bytes:,} bytes", file=name)
     return data
 
 
-def _decode(raw: bytes, name: str, error: type[_ProblemsError]) -> str:
+def guess_encoding(raw: bytes) -> str | None:
+    """A likely name for the encoding of bytes that are not UTF-8, for the error message."""
+    if raw.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        return "UTF-32"
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "UTF-16"
+    sample = raw[:4096]
+    if sample and sample.count(0) * 4 >= len(sample):
+        return "UTF-16"
+    try:
+        text = raw.decode("gb18030")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and any("\u4e00" <= ch <= "\u9fff" for ch in text):
+        return "GBK"
+    try:
+        text = raw.decode("big5")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and any("\u4e00" <= ch <= "\u9fff" for ch in text):
+        return "Big5"
+    return None
+
+
+def decode(raw: bytes, name: str, error: type[_ProblemsError]) -> str:
+    """UTF-8 text (a BOM is allowed), or an error that says what the file looks like instead."""
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
+        guess = guess_encoding(raw)
+        hint = f"it looks like {guess}: save it as UTF-8" if guess else "save it as UTF-8"
         raise error(
-            f"is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})",
+            f"is not UTF-8 ({hint})",
             file=name,
-            problems=[Problem(f"byte 0x{raw[exc.start]:02x} is not valid UTF-8", file=name, line=line)],
+            problems=[Problem(f"byte 0x{raw[exc.start]:02x} is not valid UTF-8 ({hint})", file=name, line=line)],
         ) from None
 
 
 def _check_shape(text: str, name: str, error: type[_ProblemsError]) -> None:
-    """Refuse YAML nested deeper than MAX_DEPTH or whose aliases expand past MAX_NODES.
+    """Refuse YAML nested deeper than MAX_DEPTH or holding more than MAX_NODES values.
 
     Runs on the parser's event stream, before anything is composed: a "billion
     laughs" file or ``[[[[…]]]]`` is refused in milliseconds instead of
     exhausting memory or the C stack.
     """
     sizes: dict[str, int] = {}
-    stack: list[list] = [[None, 0]]
+    stack: list[list[Any]] = [[None, 0]]
     total = 0
+    aliased = False
     for ev in yaml.parse(text, Loader=_BaseLoader):
         if isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             stack.append([ev.anchor, 1])
             total += 1
             if len(stack) > MAX_DEPTH:
                 raise error(f"is nested more than {MAX_DEPTH} levels deep; refused", file=name,
-                            problems=[Problem("nested too deeply", file=name, line=ev.start_mark.line + 1)])
+                            problems=[Problem("nested too deeply", file=name, line=_line(ev))])
         elif isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
             anchor, n = stack.pop()
             if anchor:
@@ -147,15 +209,22 @@ def _check_shape(text: str, name: str, error: type[_ProblemsError]) -> None:
             stack[-1][1] += 1
             total += 1
         elif isinstance(ev, yaml.AliasEvent):
-            n = sizes.get(ev.anchor, 1)
+            n = sizes.get(ev.anchor or "", 1)
             stack[-1][1] += n
             total += n
+            aliased = True
         if total > MAX_NODES:
-            raise error(
-                f"expands to more than {MAX_NODES:,} values through YAML aliases; refused",
-                file=name,
-                problems=[Problem("alias expansion too large", file=name, line=ev.start_mark.line + 1)],
-            )
+            line = _line(ev)
+            if aliased:
+                raise error(f"expands to more than {MAX_NODES:,} values through YAML aliases; refused", file=name,
+                            problems=[Problem("alias expansion too large", file=name, line=line)])
+            raise error(f"holds more than {MAX_NODES:,} values (a profile has a few hundred); refused", file=name,
+                        problems=[Problem("too many values", file=name, line=line)])
+
+
+def _line(event: Any) -> int | None:
+    mark = getattr(event, "start_mark", None)
+    return None if mark is None else int(mark.line) + 1
 
 
 def _yaml_problem(exc: yaml.YAMLError, name: str) -> Problem:
@@ -169,24 +238,38 @@ def _reject_constant(value: str) -> Any:
     raise ValueError(f"{value} is not a JSON number")
 
 
-def _json_object(pairs: list[tuple[str, Any]]) -> dict:
+def _json_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:40]} is too large a number")
+    return value
+
+
+def _json_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_DIGITS:
+        raise ValueError(f"a number of {len(text):,} digits is too long")
+    return int(text)
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
-            raise ValueError(f"duplicate key {key!r}")
+            raise ValueError(f"duplicate key {_show(key)}")
         out[key] = value
     return out
 
 
 def parse(raw: bytes, name: str, error: type[_ProblemsError], *, json_only: bool = False) -> Any:
     """Parse bytes as JSON (``.json`` files) or YAML into plain data."""
-    text = _decode(raw, name, error)
+    text = decode(raw, name, error)
     if not text.strip():
         raise error("is empty", file=name)
     try:
         if json_only or name.lower().endswith(".json"):
             try:
-                return json.loads(text, object_pairs_hook=_json_object, parse_constant=_reject_constant)
+                return json.loads(text, object_pairs_hook=_json_object, parse_constant=_reject_constant,
+                                  parse_float=_json_float, parse_int=_json_int)
             except json.JSONDecodeError as exc:
                 raise error(
                     f"is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
@@ -196,7 +279,7 @@ def parse(raw: bytes, name: str, error: type[_ProblemsError], *, json_only: bool
             except ValueError as exc:
                 raise error(f"is not valid JSON: {exc}", file=name) from None
         _check_shape(text, name, error)
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - strict safe loader above
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - the strict safe loader above
     except yaml.YAMLError as exc:
         problem = _yaml_problem(exc, name)
         where = f" (line {problem.line})" if problem.line else ""
@@ -207,10 +290,10 @@ def parse(raw: bytes, name: str, error: type[_ProblemsError], *, json_only: bool
         raise error(f"cannot be read: {exc}", file=name) from None
 
 
-def load(source: str | os.PathLike, error: type[_ProblemsError], *, max_bytes: int = MAX_BYTES) -> tuple[Any, bytes]:
+def load(source: str | os.PathLike[str], error: type[_ProblemsError], *, max_bytes: int = MAX_BYTES) -> tuple[Any, bytes]:
     """Read and parse a file; returns the data and the raw bytes."""
     raw = read_bytes(source, error, max_bytes=max_bytes)
-    return parse(raw, str(source), error), raw
+    return parse(raw, os.fspath(source), error), raw
 
 
 def line_map(raw: bytes) -> dict[tuple[PathItem, ...], int]:
@@ -247,7 +330,7 @@ def locate(problems: list[Problem], raw: bytes | None) -> list[Problem]:
     out = []
     for p in problems:
         line = p.line
-        path = p.path
+        path: tuple[PathItem, ...] | None = p.path
         while line is None and path is not None:
             line = lines.get(tuple(path))
             path = path[:-1] if path else None
@@ -262,4 +345,3 @@ def data_dir(name: str) -> Path:
         if candidate.is_dir():
             return candidate
     raise FileNotFoundError(f"bundled folder {name!r} is missing from the installation")
-

@@ -10,13 +10,17 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 from typing import Any, Callable
 
 from . import __version__, pdf, reading
-from .errors import ReportError
+from .checks import CHECK_TYPES
 from .compare import CHANGE_LABELS, Comparison
-from .result import (LANGS, LEVEL_LABELS, STATUS_LABELS, UNIT_LABELS, VERDICT_LABELS, AuditResult, Finding, Status,
-                     fmt_number, fmt_pct)
+from .errors import ReportError
+from .model import Status
+from .result import AuditResult, Finding
+from .wording import LANGS, LEVEL_LABELS, STATUS_LABELS, UNIT_LABELS, VERDICT_LABELS, fmt_number
+from .writing import write_atomic
 
 STATUS_MARKS = {"pass": "√", "partial": "◐", "fail": "×", "missing": "？", "not_applicable": "–"}
 
@@ -53,45 +57,15 @@ UI = {
 
 
 def measured_text(finding: Finding, lang: str) -> str:
-    """The measured value as an auditor writes it: 75.0%, 每百户 31.1 m², 4/6 项, 是/否."""
-    value = finding.measured
-    clause = finding.clause
-    if value is None:
+    """The measured value as an auditor writes it: 75%, 每百户 31.1 m², 4/6 项, 是/否 (from the check type)."""
+    if finding.measured is None:
         return UI[lang]["na"]
-    ctype = clause.check_type
-    if isinstance(value, bool):
-        return ({True: "是", False: "否"} if lang == "zh" else {True: "yes", False: "no"})[value]
-    if ctype == "has_code":
-        present = finding.status is Status.PASS
-        return ({True: "有", False: "无"} if lang == "zh" else {True: "present", False: "absent"})[present]
-    if ctype == "has_all":
-        n = len(clause.threshold)
-        have = n - (len(finding.shortfall.missing) if finding.shortfall else 0)
-        return f"{have}/{n}" + (" 项" if lang == "zh" else "")
-    if clause.measure:
-        return clause.measure[lang].format(value=fmt_number(value) if isinstance(value, int) else f"{value:.1f}")
-    if ctype == "area_ratio" or (isinstance(clause.threshold, float) and clause.threshold <= 1):
-        return fmt_pct(value)
-    return fmt_number(value)
+    return CHECK_TYPES[finding.clause.check_type].measured_text(finding, lang)
 
 
 def threshold_text(finding: Finding, lang: str) -> str:
-    clause = finding.clause
-    ctype = clause.check_type
-    t = clause.threshold
-    if ctype == "has_code":
-        return "有" if lang == "zh" else "present"
-    if ctype == "has_all":
-        return f"{len(t)} 项齐全" if lang == "zh" else f"all {len(t)}"
-    if ctype == "flag":
-        return "是" if lang == "zh" else "yes"
-    op = clause.check.get("op", "<=" if "max" in clause.check else ">=")
-    sign = {">=": "≥", "<=": "≤", "==": "="}[op]
-    if ctype == "area_ratio" or (ctype in ("rate", "compare") and isinstance(t, float) and t <= 1):
-        return f"{sign} {fmt_pct(t)}"
-    if clause.measure:
-        return f"{sign} " + clause.measure[lang].format(value=fmt_number(t))
-    return f"{sign} {fmt_number(t)}"
+    """The requirement's figure: ≥ 80%, ≥ 每百户 30 m², 6 项齐全, 是 (from the check type)."""
+    return CHECK_TYPES[finding.clause.check_type].threshold_text(finding.clause, lang)
 
 
 def _finding_view(f: Finding, result: AuditResult, lang: str) -> dict[str, Any]:
@@ -215,33 +189,51 @@ def compare_view(comparison: Comparison, lang: str = "zh") -> dict[str, Any]:
     }
 
 
-def _md_escape(value: Any) -> str:
-    text = str(value)
-    for ch in "\\`*_{}[]<>()#+!|":
-        text = text.replace(ch, "\\" + ch)
-    return text.replace("\n", " ")
+# Terminal control characters (C0, DEL, C1), line and paragraph separators, and the bidirectional
+# overrides that can make text read in another order: never printed from a profile or a rule file.
+_CONTROLS = {c: " " for c in (*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0), 0x2028, 0x2029)}
+_CONTROLS.update({c: None for c in (0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))})
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~&\"])")
+
+
+def plain_text(value: Any) -> Any:
+    """A field as a terminal shows it: control characters become spaces, direction overrides go."""
+    return value.translate(_CONTROLS) if isinstance(value, str) else value
+
+
+def md_text(value: Any) -> Any:
+    """A field as Markdown shows it: plain, with every character Markdown could act on escaped."""
+    return _MD_SPECIAL.sub(r"\\\1", plain_text(value)) if isinstance(value, str) else value
+
+
+_FINALIZE = {"text": plain_text, "md": md_text, "html": plain_text}
 
 
 @functools.lru_cache(maxsize=None)
-def environment() -> Any:
+def environment(kind: str = "html") -> Any:
+    """The Jinja2 environment for one kind of output: ``html`` (autoescaped), ``text`` or ``md``.
+
+    Every value a template prints passes through the kind's ``finalize``: for
+    the terminal, control characters are removed (an escape sequence in a
+    centre's name cannot clear the screen or fake a line); for Markdown,
+    every field is escaped; HTML and SVG autoescape.
+    """
     import jinja2   # only reports need it; the JSON path and library users skip the import
 
-    env = jinja2.Environment(
+    return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(reading.data_dir("reports"))),
-        # Every HTML and SVG template escapes what it prints; a profile's markup is shown as text.
-        autoescape=lambda name: name is not None and name.endswith((".html.j2", ".svg.j2", ".html", ".svg")),
+        autoescape=kind == "html",
+        finalize=_FINALIZE[kind],
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters["md"] = _md_escape
-    return env
 
 
-def _template(name: str) -> Callable[[AuditResult, str], str]:
+def _template(kind: str, name: str) -> Callable[[AuditResult, str], str]:
     def run(result: AuditResult, lang: str) -> str:
-        return environment().get_template(name).render(**view(result, lang))
+        return str(environment(kind).get_template(name).render(**view(result, lang)))
     return run
 
 
@@ -250,7 +242,7 @@ def _json(result: AuditResult, lang: str) -> str:
 
 
 def _html(result: AuditResult, lang: str) -> str:
-    return environment().get_template("report.html.j2").render(**view(result, lang))
+    return str(environment("html").get_template("report.html.j2").render(**view(result, lang)))
 
 
 def _standalone(html: str) -> str:
@@ -265,17 +257,17 @@ def _pdf(result: AuditResult, lang: str, archival: bool = False) -> bytes:
     return pdf.html_to_pdf(html, archival=archival, attachment=attachment, title=result.profile.name)
 
 
-RENDERERS: dict[str, Callable[..., "str | bytes"]] = {
+RENDERERS: dict[str, Callable[..., str | bytes]] = {
     "json": _json,
-    "text": _template("text.txt.j2"),
-    "md": _template("report.md.j2"),
+    "text": _template("text", "text.txt.j2"),
+    "md": _template("md", "report.md.j2"),
     "html": lambda result, lang: _standalone(_html(result, lang)),
     "pdf": _pdf,
 }
 
 
 def _compare_html(comparison: Comparison, lang: str) -> str:
-    return environment().get_template("compare.html.j2").render(**compare_view(comparison, lang))
+    return str(environment("html").get_template("compare.html.j2").render(**compare_view(comparison, lang)))
 
 
 def _compare_pdf(comparison: Comparison, lang: str, archival: bool = False) -> bytes:
@@ -284,24 +276,31 @@ def _compare_pdf(comparison: Comparison, lang: str, archival: bool = False) -> b
                            title=comparison.after.profile.name)
 
 
-COMPARE_RENDERERS: dict[str, Callable[..., "str | bytes"]] = {
+COMPARE_RENDERERS: dict[str, Callable[..., str | bytes]] = {
     "json": lambda c, lang: json.dumps(c.to_dict(lang), ensure_ascii=False, indent=2) + "\n",
-    "text": lambda c, lang: environment().get_template("compare.txt.j2").render(**compare_view(c, lang)),
+    "text": lambda c, lang: str(environment("text").get_template("compare.txt.j2").render(**compare_view(c, lang))),
     "html": lambda c, lang: _standalone(_compare_html(c, lang)),
     "pdf": _compare_pdf,
 }
 
 
-def render(result: "AuditResult | Comparison", fmt: str = "text", target: "str | os.PathLike[str] | None" = None,
-           *, lang: str = "zh", archival: bool = False) -> "str | bytes | None":
+def render(result: AuditResult | Comparison, fmt: str = "text", target: str | os.PathLike[str] | None = None,
+           *, lang: str = "zh", archival: bool = False) -> str | bytes | None:
     """Render an audit result or a renovation comparison as ``fmt``.
 
-    Returns ``str`` (text formats) or ``bytes`` (PDF), or writes to ``target`` and
-    returns None. ``archival=True`` with ``"pdf"`` gives PDF/A-3b with the JSON
-    document attached inside the PDF.
+    Returns ``str`` (text formats) or ``bytes`` (PDF) when there is no
+    ``target``; otherwise writes to ``target`` atomically (``"-"`` is standard
+    output) and returns None. ``archival=True`` with ``"pdf"`` gives PDF/A-3b
+    with the JSON document attached inside the PDF. Raises
+    :class:`~compliance.ReportError` when the report cannot be made or written.
     """
-    table = COMPARE_RENDERERS if isinstance(result, Comparison) else RENDERERS
-    renderer = table.get(fmt)
+    if isinstance(result, Comparison):
+        table = COMPARE_RENDERERS
+    elif isinstance(result, AuditResult):
+        table = RENDERERS
+    else:
+        raise ReportError(f"render needs an AuditResult or a Comparison, not {type(result).__name__}")
+    renderer = table.get(fmt) if isinstance(fmt, str) else None
     if renderer is None:
         raise ReportError(f"unknown report format {fmt!r}; use one of {', '.join(table)}")
     if lang not in LANGS:
@@ -311,15 +310,5 @@ def render(result: "AuditResult | Comparison", fmt: str = "text", target: "str |
     out = renderer(result, lang, archival) if fmt == "pdf" else renderer(result, lang)
     if target is None:
         return out
-    write(out, target)
+    write_atomic(target, out)
     return None
-
-
-def write(out: "str | bytes", target: "str | os.PathLike[str]") -> None:
-    """Write a rendered report, reporting failures as ReportError."""
-    data = out.encode("utf-8") if isinstance(out, str) else out
-    try:
-        with open(target, "wb") as fh:
-            fh.write(data)
-    except OSError as exc:
-        raise ReportError(f"cannot write the report: {exc.strerror or exc}", file=os.fspath(target)) from exc

@@ -1,85 +1,31 @@
-"""What an audit produces: statuses, findings, scores and the result document.
+"""What an audit produces: findings, scores and the result document.
 
 Everything here is immutable. Scoring happens once in :mod:`compliance.evaluate`;
 reporters only format these objects. :meth:`AuditResult.to_dict` gives the JSON
-result documented in ``interfaces.md``.
+result documented in the project's interface contract.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from enum import Enum
-from typing import TYPE_CHECKING, Any
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any, Callable
+
+from .model import Clause, Level, RuleSet, Status, Verdict
+from .wording import LIST_SEP, fill, fmt_number, fmt_pct
 
 if TYPE_CHECKING:  # pragma: no cover
     from .profile import Profile
-    from .ruleset import Clause, RuleSet
 
 RESULT_VERSION = 1
-LANGS = ("zh", "en")
 
-
-class Status(str, Enum):
-    PASS = "pass"
-    PARTIAL = "partial"
-    FAIL = "fail"
-    MISSING = "missing"
-    NOT_APPLICABLE = "not_applicable"
-
-
-class Level(str, Enum):
-    SHALL = "shall"
-    SHOULD = "should"
-
-
-class Verdict(str, Enum):
-    CONFORMING = "conforming"
-    NON_CONFORMING = "non_conforming"
-
-
-STATUS_LABELS = {
-    Status.PASS: {"zh": "符合", "en": "pass"},
-    Status.PARTIAL: {"zh": "部分符合", "en": "partial"},
-    Status.FAIL: {"zh": "不符合", "en": "fail"},
-    Status.MISSING: {"zh": "未佐证", "en": "not evidenced"},
-    Status.NOT_APPLICABLE: {"zh": "不适用", "en": "not applicable"},
-}
-LEVEL_LABELS = {Level.SHALL: {"zh": "应", "en": "shall"}, Level.SHOULD: {"zh": "宜", "en": "should"}}
-VERDICT_LABELS = {
-    Verdict.CONFORMING: {"zh": "符合规范", "en": "Conforming"},
-    Verdict.NON_CONFORMING: {"zh": "不符合规范", "en": "Non-conforming"},
-}
-UNIT_LABELS = {
-    "m2": {"zh": "m²", "en": "m²"},
-    "persons": {"zh": "人", "en": "persons"},
-    "hours": {"zh": "小时", "en": "hours"},
-    "ratio": {"zh": "", "en": ""},
-    "items": {"zh": "项", "en": "items"},
-}
 _REASONS = {
     "condition": {"zh": "本中心不适用此条款", "en": "this clause does not apply to this centre"},
-    "zero_denominator": {"zh": "{field} 为 0，无法计算，不适用", "en": "{field} is 0, so the clause does not apply"},
+    "zero_denominator": {"zh": "{field} 为 0，不适用", "en": "{field} is 0, so the clause does not apply"},
     "no_zones": {"zh": "未登记服务或办公分区面积", "en": "no service or office zone area is recorded"},
     "missing": {"zh": "未提供 {field}，无法佐证", "en": "{field} is not given, so the clause is not evidenced"},
     "pass": {"zh": "符合要求", "en": "met"},
 }
-
-
-def fmt_number(value: Any) -> str:
-    """Figures as people write them: 10.0 m², 0.75, 18."""
-    if isinstance(value, bool) or value is None:
-        return str(value)
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if value.is_integer() and abs(value) < 1e15:
-            return f"{value:.1f}"
-        return f"{value:.4g}" if abs(value) < 1 else f"{value:.2f}".rstrip("0").rstrip(".")
-    return str(value)
-
-
-def fmt_pct(value: float) -> str:
-    return f"{value * 100:.1f}%".replace(".0%", "%")
 
 
 def fast_constructor(cls: type) -> Any:
@@ -87,12 +33,13 @@ def fast_constructor(cls: type) -> Any:
 
     A frozen dataclass sets each field through ``object.__setattr__``; writing
     the slots directly builds the same immutable object in half the time. The
-    constructor is generated from the class's own slot names, as ``dataclasses``
-    generates ``__init__``. Used on the evaluation hot path, where every
-    argument is already checked.
+    constructor's source is generated at import time from the class's own slot
+    names, as ``dataclasses`` generates ``__init__``; no rule or profile text
+    ever reaches it. Used on the evaluation hot path, where every argument is
+    already checked.
     """
-    names = cls.__slots__
-    env = {"_new": object.__new__, "_cls": cls}
+    names: tuple[str, ...] = getattr(cls, "__slots__")
+    env: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
     env.update({f"_set_{n}": cls.__dict__[n].__set__ for n in names})
     body = "".join(f"    _set_{n}(obj, {n})\n" for n in names)
     source = f"def make({', '.join(names)}):\n    obj = _new(_cls)\n{body}    return obj\n"
@@ -108,7 +55,7 @@ class Shortfall:
     unit: str
     missing: tuple[str, ...] = ()
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"amount": self.amount, "unit": self.unit, "missing": list(self.missing)}
 
 
@@ -120,7 +67,7 @@ class Finding:
     Findings of list and flag checks are shared between results: they are immutable.
     """
 
-    clause: "Clause"
+    clause: Clause
     status: Status
     credit: float
     measured: Any = None
@@ -145,13 +92,8 @@ class Finding:
             return None
         sf = self.shortfall
         amount = sf.amount if sf is not None else 0
-        sep = "、" if lang == "zh" else ", "
-        items = sep.join(self.clause.label(code, lang) for code in (sf.missing if sf else ()))
-        return text.format(
-            amount=fmt_number(amount),
-            amount_pct=fmt_pct(amount) if isinstance(amount, (int, float)) else amount,
-            items=items,
-        )
+        items = LIST_SEP[lang].join(self.clause.label(code, lang) for code in (sf.missing if sf else ()))
+        return fill(text, {"amount": fmt_number(amount), "amount_pct": fmt_pct(amount), "items": items})
 
     def message(self, lang: str = "zh") -> str:
         """One sentence on this finding, in ``lang``."""
@@ -159,15 +101,15 @@ class Finding:
             action = self.action(lang)
             if action:
                 return action
-            key = self.reason or "missing"
-            return _REASONS.get(key, _REASONS["missing"])[lang].format(field=self.reason)
+            key = self.reason if self.reason in _REASONS else "missing"
+            return _REASONS[key][lang].replace("{field}", str(self.reason))
         if self.status is Status.PASS:
             return _REASONS["pass"][lang]
         key = "missing" if self.status is Status.MISSING else (
             "condition" if self.reason == "condition" else "zero_denominator")
-        return _REASONS[key][lang].format(field=self.reason)
+        return _REASONS[key][lang].replace("{field}", str(self.reason))
 
-    def to_dict(self, lang: str = "zh") -> dict:
+    def to_dict(self, lang: str = "zh") -> dict[str, Any]:
         c = self.clause
         return {
             "clause": c.clause,
@@ -179,7 +121,7 @@ class Finding:
             "status": self.status.value,
             "credit": None if self.status is Status.NOT_APPLICABLE else float(self.credit),
             "measured": self.measured,
-            "threshold": list(c.threshold) if isinstance(c.threshold, tuple) else c.threshold,
+            "threshold": list(c.threshold) if isinstance(c.threshold, (tuple, list)) else c.threshold,
             "threshold_from": c.threshold_from,
             "shortfall": self.shortfall.to_dict() if self.shortfall is not None else None,
             "message": self.message(lang),
@@ -197,8 +139,8 @@ class CategoryScore:
 class AuditResult:
     """The verdict on one centre against one rule set."""
 
-    profile: "Profile"
-    ruleset: "RuleSet"
+    profile: Profile
+    ruleset: RuleSet
     score: float
     grade: str
     verdict: Verdict
@@ -230,15 +172,16 @@ class AuditResult:
                 return f
         raise KeyError(clause)
 
-    def to_dict(self, lang: str = "zh") -> dict:
-        """The result document of ``interfaces.md`` (plus a few extra keys)."""
+    def to_dict(self, lang: str = "zh") -> dict[str, Any]:
+        """The result document of the interface contract (plus a few extra keys)."""
         from . import __version__
 
         rs = self.ruleset
         center = self.profile.data.get("center", {})
         return {
             "result_version": RESULT_VERSION,
-            "center": {k: center[k] for k in ("id", "name", "community", "region", "setting", "assessed_on") if k in center},
+            "center": {k: center[k] for k in ("id", "name", "community", "region", "setting", "assessed_on")
+                       if k in center},
             "profile": {"source": self.profile.source, "sha256": self.profile.sha256},
             "ruleset": {
                 "id": rs.id,
@@ -256,6 +199,35 @@ class AuditResult:
         }
 
 
-def round_score(value: float) -> float:
-    """One decimal, half up, robust to binary noise (89.95 → 90.0)."""
-    return math.floor(value * 10 + 0.5 + 1e-9) / 10
+# --------------------------------------------------------------------------- rounding (GB/T 8170-2008)
+
+_NEAR_TIE = 1e-6
+
+
+def exact(value: float) -> Fraction:
+    """The rational a weight or credit stands for: 0.5 → 1/2, 2/3 as a float → 2/3, 1.5 → 3/2.
+
+    Weights and partial credits are written as short decimals, and list credits
+    are n-ths of a list of at most a few hundred codes; the nearest fraction with a
+    denominator up to 10⁹ is that value exactly.
+    """
+    return Fraction(repr(value)).limit_denominator(10 ** 9)
+
+
+def round_score(value: float, exact_value: Callable[[], Fraction]) -> float:
+    """One decimal as GB/T 8170-2008 prescribes: nearest, and a tie to the even digit (56.25 → 56.2).
+
+    Ties are decided on the exact quotient: when the floating-point value lies
+    within a hair of a tie, ``exact_value()`` recomputes it with fractions, so
+    a binary artefact (6.35 stored as 6.3499999…) never decides the digit.
+    """
+    tenths = value * 10
+    frac = tenths - math.floor(tenths)
+    if abs(frac - 0.5) > _NEAR_TIE:
+        return math.floor(tenths + 0.5) / 10
+    q = exact_value() * 10
+    whole = math.floor(q)
+    rest = q - whole
+    if rest > Fraction(1, 2) or (rest == Fraction(1, 2) and whole % 2 == 1):
+        whole += 1
+    return whole / 10

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Run the test suite on a clean clone: installs what the tests need first (idempotent), then pytest.
+# Run the checks on a clean clone: installs what they need first (idempotent), then the strict type
+# check of the package and the test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --no-demo
+python3 -m mypy compliance          # strict, as configured in setup.cfg
 python3 -m pytest "$@"

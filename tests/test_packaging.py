@@ -1,35 +1,50 @@
-"""A non-editable install carries the rule sets, schemas and templates and works from any folder."""
+"""A non-editable install carries the rule sets, rule tests, schemas, templates and fonts and works from any folder."""
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
 import venv
+from pathlib import Path
 
 from conftest import EXAMPLES, ROOT
 
 
+def _site_dirs() -> list[str]:
+    """The running interpreter's package folders, wherever it runs (the system, or an active virtualenv)."""
+    return [p for p in sys.path if Path(p).is_dir() and Path(p).name in ("site-packages", "dist-packages")]
+
+
 def test_pip_install_dot_gives_a_working_command_from_another_folder(tmp_path):
     env_dir = tmp_path / "venv"
-    venv.create(env_dir, system_site_packages=True, with_pip=True)
+    venv.create(env_dir, with_pip=True)
     py = env_dir / "bin" / "python"
-    subprocess.run([py, "-m", "pip", "install", "-q", "--no-deps", str(ROOT)],
-                   check=True, capture_output=True, timeout=300)
+    purelib = subprocess.run([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    # The new environment sees this one's dependencies (installed here, offline), not its copy of compliance.
+    (Path(purelib) / "outer.pth").write_text("\n".join(_site_dirs()) + "\n", encoding="utf-8")
+    install = subprocess.run([py, "-m", "pip", "install", "-q", "--no-deps", str(ROOT)],
+                             capture_output=True, text=True, timeout=300)
+    assert install.returncode == 0, install.stderr
     where = subprocess.run([py, "-c", "import compliance; print(compliance.__file__)"], cwd=tmp_path,
                            capture_output=True, text=True, check=True).stdout
     assert where.startswith(str(env_dir))
-    out = subprocess.run([env_dir / "bin" / "compliance", "audit", str(EXAMPLES / "haichuang-large-community.yaml"),
-                          "--rules", "yinzhou", "--format", "json"], cwd=tmp_path, capture_output=True, text=True)
+    cli = env_dir / "bin" / "compliance"
+    out = subprocess.run([cli, "audit", str(EXAMPLES / "haichuang-large-community.yaml"), "--rules", "yinzhou",
+                          "--format", "json"], cwd=tmp_path, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     assert doc["ruleset"]["layers"] == ["national", "ningbo", "yinzhou"]
     md = subprocess.run([py, "-m", "compliance", "audit", str(EXAMPLES / "haiyue.yaml"), "--format", "md"],
                         cwd=tmp_path, capture_output=True, text=True)
     assert md.stdout.startswith("# 海悦社区便民服务中心")
-    schema = subprocess.run([env_dir / "bin" / "compliance", "schema"], cwd=tmp_path, capture_output=True, text=True)
+    schema = subprocess.run([cli, "schema"], cwd=tmp_path, capture_output=True, text=True)
     assert json.loads(schema.stdout)["title"].startswith("Community convenience service centre profile")
+    tests = subprocess.run([cli, "rules", "test", str(Path(purelib) / "compliance" / "rules" / "tests")],
+                           cwd=tmp_path, capture_output=True, text=True)
+    assert tests.returncode == 0 and " 0 failed" in tests.stdout, tests.stdout[-2000:] + tests.stderr
     report = tmp_path / "report.pdf"
-    pdf = subprocess.run([env_dir / "bin" / "compliance", "audit", str(EXAMPLES / "rural-village-centre.yaml"),
+    pdf = subprocess.run([cli, "audit", str(EXAMPLES / "rural-village-centre.yaml"),
                           "--format", "pdf", "-o", str(report)], cwd=tmp_path, capture_output=True, text=True)
     assert pdf.returncode == 0, pdf.stderr
     fonts = subprocess.run(["pdffonts", str(report)], capture_output=True, text=True).stdout

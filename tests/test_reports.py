@@ -198,10 +198,10 @@ def test_the_url_fetcher_refuses_a_path_that_climbs_out_of_the_assets():
     assert fetcher.fetch((root / "report.css").as_uri()).url.endswith("report.css")
 
 
-def test_html_templates_autoescape():
-    env = render_module.environment()
-    assert env.autoescape("report.html.j2") and env.autoescape("compare.html.j2")
-    assert not env.autoescape("text.txt.j2")
+def test_html_templates_autoescape_and_the_others_do_not():
+    assert render_module.environment("html").autoescape is True
+    assert render_module.environment("text").autoescape is False
+    assert render_module.environment("md").autoescape is False
 
 
 def test_report_options_are_checked():
@@ -212,39 +212,3 @@ def test_report_options_are_checked():
         compliance.render(result, "html", archival=True)
     with pytest.raises(ReportError, match="not supported"):
         compliance.render(result, "pdf", lang="fr")
-
-
-@pytest.mark.parametrize("lang", ["zh", "en"])
-@pytest.mark.parametrize("example", ["dandinghe-old-compound.yaml", "rural-village-centre.yaml"])
-def test_the_reports_user_agent_stylesheet_lays_out_as_weasyprints_own(example, lang):
-    engine = pdf_module.engine()
-    result = compliance.evaluate(compliance.load_profile(EXAMPLES / example), "yinzhou")
-    html = render_module._html(result, lang)
-    pages = {}
-    for cls in (engine.html_class, engine.weasyprint.HTML):
-        doc = cls(string=html, base_url=engine.base_url, url_fetcher=engine.fetcher).render(
-            stylesheets=[engine.css], font_config=engine.fonts)
-        pages[cls] = [[(box.element_tag, round(box.position_x, 1), round(box.position_y, 1), round(box.width, 1),
-                        round(box.height, 1)) for box in page._page_box.descendants() if getattr(box, "element_tag", None)]
-                      for page in doc.pages]
-    assert engine.html_class is not engine.weasyprint.HTML
-    assert pages[engine.html_class] == pages[engine.weasyprint.HTML]
-
-
-def test_a_render_restores_the_garbage_collector_even_on_error(monkeypatch):
-    import gc
-    result = compliance.evaluate(BASE)
-    compliance.render(result, "pdf")
-    assert gc.isenabled()
-    engine = pdf_module.engine()
-    monkeypatch.setattr(engine, "html_class", lambda **kw: (_ for _ in ()).throw(RuntimeError("boom")))
-    with pytest.raises(ReportError, match="boom"):
-        compliance.render(result, "pdf")
-    assert gc.isenabled()
-    gc.disable()
-    try:
-        monkeypatch.undo()
-        compliance.render(result, "pdf")
-        assert not gc.isenabled()          # a caller that disabled it keeps it disabled
-    finally:
-        gc.enable()

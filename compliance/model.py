@@ -1,0 +1,297 @@
+"""The types every stage shares: rule sets, clauses, vocabularies, statuses.
+
+This module is the floor of the package: it imports nothing of ours, so the
+loaders, the compiler, the evaluator and the reporters can all import it.
+Everything here is immutable all the way down: mappings are
+:class:`FrozenDict`, sequences are tuples or :class:`FrozenList`, so no caller
+can change a rule set or a result that another caller is using.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Callable, Mapping, NoReturn, Sequence
+
+TOL = 1e-9
+"""Inclusive thresholds are compared with this tolerance: 160/200 passes 0.8."""
+
+# --------------------------------------------------------------------------- immutable containers
+
+def _frozen(self: object, *args: object, **kwargs: object) -> NoReturn:
+    raise TypeError(f"{type(self).__name__} is read-only; copy.deepcopy() it for a mutable copy")
+
+
+class FrozenDict(dict):  # type: ignore[type-arg]
+    """A ``dict`` that refuses changes.
+
+    It is still a ``dict`` to ``json``, ``orjson`` and JSON Schema validators.
+    ``copy.deepcopy`` gives plain, mutable ``dict`` and ``list`` objects, which
+    is what a caller who wants to edit a profile needs.
+    """
+
+    __slots__ = ()
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _frozen
+    __ior__ = _frozen
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(frozenset(self.items()))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (dict(self),))
+
+    def __copy__(self) -> FrozenDict:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[Any, Any]:
+        return {k: copy.deepcopy(v, memo) for k, v in self.items()}
+
+    def __repr__(self) -> str:
+        return f"FrozenDict({dict.__repr__(self)})"
+
+
+class FrozenList(list):  # type: ignore[type-arg]
+    """A ``list`` that refuses changes (a JSON array to every validator, unlike a tuple)."""
+
+    __slots__ = ()
+    __setitem__ = __delitem__ = append = extend = insert = pop = remove = reverse = sort = clear = _frozen
+    __iadd__ = __imul__ = _frozen
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(self))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (list(self),))
+
+    def __copy__(self) -> FrozenList:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> list[Any]:
+        return [copy.deepcopy(v, memo) for v in self]
+
+    def __repr__(self) -> str:
+        return f"FrozenList({list.__repr__(self)})"
+
+
+def freeze(value: Any) -> Any:
+    """A deep, read-only copy of plain data (dicts, lists, tuples and scalars)."""
+    if isinstance(value, Mapping):
+        return FrozenDict({k: freeze(v) for k, v in value.items()})
+    if isinstance(value, (list, tuple)):
+        return FrozenList([freeze(v) for v in value])
+    return value
+
+
+def thaw(value: Any) -> Any:
+    """A deep, mutable copy: plain ``dict`` and ``list`` again."""
+    if isinstance(value, Mapping):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [thaw(v) for v in value]
+    return value
+
+
+Text = Mapping[str, str]
+"""A text in both languages: ``{"zh": …, "en": …}``."""
+
+
+# --------------------------------------------------------------------------- enumerations
+
+class Status(str, Enum):
+    PASS = "pass"
+    PARTIAL = "partial"
+    FAIL = "fail"
+    MISSING = "missing"
+    NOT_APPLICABLE = "not_applicable"
+
+
+class Level(str, Enum):
+    SHALL = "shall"      # 应
+    SHOULD = "should"    # 宜
+
+
+class Verdict(str, Enum):
+    CONFORMING = "conforming"
+    NON_CONFORMING = "non_conforming"
+
+
+# --------------------------------------------------------------------------- vocabularies
+
+ZONE_CLASSES = ("service", "office", "support")
+
+#: profile list → the vocabulary its codes come from ("zones" means the zones' kinds).
+CODE_LISTS: Mapping[str, str] = FrozenDict({
+    "signage": "signage",
+    "amenities": "amenities",
+    "services.feedback_loop": "feedback_stages",
+    "zones": "zone_kinds",
+})
+VOCABULARIES = ("zone_kinds", "signage", "amenities", "feedback_stages")
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The codes a profile may use, with their labels; zone kinds carry a class."""
+
+    entries: Mapping[str, Mapping[str, Mapping[str, str]]]
+    zone_class: Mapping[str, str] = field(init=False, repr=False, compare=False)
+    codes: Mapping[str, frozenset[str]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        entries = freeze(self.entries)
+        object.__setattr__(self, "entries", entries)
+        object.__setattr__(self, "zone_class", FrozenDict(
+            {k: v["class"] for k, v in entries.get("zone_kinds", {}).items()}))
+        object.__setattr__(self, "codes", FrozenDict(
+            {name: frozenset(entries.get(name, {})) for name in VOCABULARIES}))
+
+    def label(self, vocab: str, code: str, lang: str) -> str:
+        entry = self.entries.get(vocab, {}).get(code)
+        return str(entry[lang]) if entry else code
+
+    @classmethod
+    def of(cls, entries: Mapping[str, Mapping[str, Mapping[str, str]]]) -> Vocabulary:
+        """The one Vocabulary object for these entries, so equal vocabularies are the same object.
+
+        A profile validated against one rule set's vocabulary is then known to be
+        valid for every rule set with the same codes by an identity test. The
+        cache is keyed by the entries' canonical JSON (strings only).
+        """
+        key = json.dumps(entries, sort_keys=True, ensure_ascii=False)
+        found = _VOCABULARIES.get(key)
+        if found is None:
+            found = _VOCABULARIES.setdefault(key, cls(entries))
+        return found
+
+
+_VOCABULARIES: dict[str, Vocabulary] = {}
+
+
+# --------------------------------------------------------------------------- rule sets
+
+@dataclass(frozen=True)
+class Category:
+    id: str
+    title: Text
+
+
+@dataclass(frozen=True)
+class Grade:
+    id: str
+    min: float
+    title: Text
+
+
+@dataclass(frozen=True)
+class Disabled:
+    """A clause a layer switched off, and why."""
+
+    clause: str
+    reason: str
+    layer: str
+
+
+@dataclass(frozen=True, eq=False)
+class Clause:
+    """One clause after all layers are merged.
+
+    ``check`` holds the check type's parameters (``check["type"]`` names the
+    type); ``threshold`` is the value of its threshold parameter as the result
+    document shows it; ``threshold_from`` names the layer that set it, and
+    ``set_by`` the layer that set each of clause, threshold, level, weight and veto.
+    """
+
+    clause: str
+    category: str
+    level: Level
+    weight: float
+    veto: bool
+    title: Text
+    requirement: Text
+    source: tuple[str, ...]
+    check: Mapping[str, Any]
+    shortfall: Mapping[str, Any]
+    not_applicable_when: tuple[Mapping[str, Any], ...]
+    threshold: Any
+    threshold_from: str
+    set_by: Mapping[str, str]
+    labels: Mapping[str, Text] = field(default_factory=lambda: FrozenDict())
+    notes: tuple[str, ...] = ()
+    measure: Text | None = None
+
+    @property
+    def check_type(self) -> str:
+        return str(self.check["type"])
+
+    @property
+    def shortfall_unit(self) -> str | None:
+        unit = self.shortfall.get("unit")
+        return None if unit is None else str(unit)
+
+    def shortfall_text(self, lang: str) -> str | None:
+        text = self.shortfall.get("text")
+        return None if text is None else str(text[lang])
+
+    def label(self, code: str, lang: str) -> str:
+        entry = self.labels.get(code)
+        return str(entry[lang]) if entry else code
+
+
+Check = Callable[[Any], Any]
+"""A compiled clause: ``check(facts) -> Finding``."""
+
+
+@dataclass(frozen=True, eq=False)
+class RuleSet:
+    """A compiled rule set: evaluate any number of profiles against it."""
+
+    id: str
+    version: str
+    title: Text
+    layers: tuple[str, ...]
+    layer_versions: Mapping[str, str]
+    categories: tuple[Category, ...]
+    grades: tuple[Grade, ...]               # highest first; the last is the grade of a non-conforming centre
+    pass_score: float
+    vocabulary: Vocabulary
+    clauses: tuple[Clause, ...]
+    disabled: tuple[Disabled, ...]
+    content_hash: str
+    path: str
+    checks: tuple[Check, ...] = field(repr=False, default=())
+    scorer: Callable[[Any], tuple[Any, ...]] | None = field(repr=False, default=None)
+
+    def clause(self, number: str) -> Clause:
+        for c in self.clauses:
+            if c.clause == number:
+                return c
+        raise KeyError(f"clause {number!r} is not in rule set {self.id!r}")
+
+    def grade_for(self, score: float) -> Grade:
+        for g in self.grades:
+            if score >= g.min:
+                return g
+        return self.grades[-1]
+
+    def grade(self, gid: str) -> Grade:
+        return next(g for g in self.grades if g.id == gid)
+
+    def category(self, cid: str) -> Category:
+        return next(c for c in self.categories if c.id == cid)
+
+
+def clause_key(number: str) -> tuple[tuple[int, str], ...]:
+    """Sort key for clause numbers: numeric within each part, so 8.10 follows 8.9."""
+    parts = []
+    for p in number.split("."):
+        digits = "".join(ch for ch in p if ch.isdigit())
+        parts.append((int(digits) if digits else 0, p))
+    return tuple(parts)
+
+
+__all__: Sequence[str] = (
+    "TOL", "FrozenDict", "FrozenList", "freeze", "thaw", "Text", "Status", "Level", "Verdict",
+    "ZONE_CLASSES", "CODE_LISTS", "VOCABULARIES", "Vocabulary", "Category", "Grade", "Disabled",
+    "Clause", "Check", "RuleSet", "clause_key",
+)

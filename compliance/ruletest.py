@@ -1,0 +1,294 @@
+"""Rule tests as data: profiles with the outcomes a rule set must give them.
+
+A district writes these beside its own layer and runs ``compliance rules test
+DIR`` before an audit, as ``opa test`` or semgrep's rule tests are run. The
+bundled rule sets carry theirs in ``rules/tests/<rule set>/``. A test file is
+a YAML file whose name ends in ``.test.yaml``::
+
+    rules: district.yaml          # a bundled name or a layer file, relative to this file;
+                                  # default: --rules, else the folder's name if it is a bundled set
+    profile: base.yaml            # the profile every case starts from: a file (relative to this
+                                  # file) or an inline mapping
+    cases:
+      - name: 办公用房超过两成，8:2 否决项不通过
+        set:                      # dotted paths to change in the profile
+          space.zones: [{kind: service_hall, area_m2: 150}, {kind: office, area_m2: 50}]
+        unset: [space.open_plan]  # dotted paths to remove
+        expect:
+          verdict: non_conforming # conforming | non_conforming
+          grade: unqualified
+          score: 56.2
+          vetoed: ["5.2"]
+          clauses:
+            "5.6": missing        # a status alone, or:
+            "5.2": {status: fail, credit: 0, measured: 0.75, shortfall: 10.0}
+      - name: 分区类型写错，档案无效
+        set: {space.zones: [{kind: ofice, area_m2: 10}]}
+        expect:
+          problems: ["$.space.zones[0].kind"]    # the profile is refused, with these paths among its problems
+
+``shortfall`` is the amount, or a mapping of ``amount``, ``unit`` and ``missing``;
+``null`` expects no shortfall. Numbers compare within 1e-9.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from . import reading
+from .compile import load_ruleset
+from .errors import ComplianceError, Problem, ProfileError, RuleSetError
+from .evaluate import evaluate
+from .model import RuleSet, thaw
+from .profile import load_profile
+
+SUFFIX = ".test.yaml"
+_CASE_KEYS = {"name", "set", "unset", "expect", "profile"}
+_EXPECT_KEYS = {"verdict", "grade", "score", "vetoed", "clauses", "problems"}
+_CLAUSE_KEYS = {"status", "credit", "measured", "shortfall", "message"}
+
+
+@dataclass
+class CaseResult:
+    file: str
+    line: int | None
+    name: str
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+@dataclass
+class Outcome:
+    """Every case of every test file under a folder, and the files that could not be run."""
+
+    cases: list[CaseResult] = field(default_factory=list)
+    errors: list[ComplianceError] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[CaseResult]:
+        return [c for c in self.cases if not c.passed]
+
+
+def find_test_files(folder: str | os.PathLike[str]) -> list[Path]:
+    root = Path(folder)
+    if root.is_file():
+        return [root]
+    if not root.is_dir():
+        raise RuleSetError("no such folder of rule tests", file=os.fspath(folder))
+    return sorted(p for p in root.rglob(f"*{SUFFIX}") if p.is_file())
+
+
+def run(folder: str | os.PathLike[str], rules: RuleSet | str | None = None) -> Outcome:
+    """Run every ``*.test.yaml`` under ``folder``; a bad file is reported and the others still run."""
+    files = find_test_files(folder)
+    if not files:
+        raise RuleSetError(f"holds no rule test files (*{SUFFIX})", file=os.fspath(folder))
+    outcome = Outcome()
+    for path in files:
+        try:
+            outcome.cases += run_file(path, rules)
+        except ComplianceError as exc:
+            outcome.errors.append(exc)
+    return outcome
+
+
+def _bad(path: Path, raw: bytes, message: str, where: tuple[Any, ...]) -> RuleSetError:
+    problem = reading.locate([Problem(message, where, str(path))], raw)[0]
+    return RuleSetError("is not a valid rule test file", file=str(path), problems=[problem])
+
+
+def run_file(path: Path, rules: RuleSet | str | None = None) -> list[CaseResult]:
+    """Run the cases of one test file."""
+    data, raw = reading.load(path, RuleSetError)
+    if not isinstance(data, dict) or not isinstance(data.get("cases"), list) or not data["cases"]:
+        raise _bad(path, raw, "a rule test file is a mapping with a non-empty list of cases", ())
+    unknown = set(data) - {"rules", "profile", "cases"}
+    if unknown:
+        raise _bad(path, raw, f"unknown key {sorted(unknown)[0]!r} (expected rules, profile, cases)", ())
+    ruleset = _ruleset(path, raw, data, rules)
+    base = _profile_source(path, raw, data.get("profile"), ("profile",))
+    lines = reading.line_map(raw)
+    results = []
+    for i, case in enumerate(data["cases"]):
+        where = ("cases", i)
+        if not isinstance(case, dict) or not isinstance(case.get("expect"), dict) or not case.get("name"):
+            raise _bad(path, raw, "each case needs a name and an expect mapping", where)
+        extra = set(case) - _CASE_KEYS
+        if extra:
+            raise _bad(path, raw, f"unknown key {sorted(extra)[0]!r} in a case", where)
+        bad_expect = set(case["expect"]) - _EXPECT_KEYS
+        if bad_expect:
+            raise _bad(path, raw, f"unknown expectation {sorted(bad_expect)[0]!r}; expected one of "
+                                  f"{', '.join(sorted(_EXPECT_KEYS))}", where + ("expect",))
+        start = _profile_source(path, raw, case["profile"], where + ("profile",)) if "profile" in case else base
+        if start is None:
+            raise _bad(path, raw, "no profile: give profile: at the top of the file or in the case", where)
+        document = _apply(path, raw, thaw(start), case.get("set", {}), case.get("unset", []), where)
+        result = CaseResult(str(path), lines.get(where), str(case["name"]))
+        result.failures = _check(document, ruleset, case["expect"], path, raw, where)
+        results.append(result)
+    return results
+
+
+def _ruleset(path: Path, raw: bytes, data: Mapping[str, Any], rules: RuleSet | str | None) -> RuleSet:
+    if rules is not None:
+        return load_ruleset(rules)
+    named = data.get("rules")
+    if named is not None:
+        if not isinstance(named, str):
+            raise _bad(path, raw, "rules: names a bundled rule set or a layer file", ("rules",))
+        from .layers import bundled_names
+
+        return load_ruleset(named if named in bundled_names() else path.parent / named)
+    folder = path.parent.name
+    from .layers import bundled_names
+
+    if folder in bundled_names():
+        return load_ruleset(folder)
+    raise _bad(path, raw, "which rule set? add rules: NAME to the file or pass --rules", ())
+
+
+def _profile_source(path: Path, raw: bytes, spec: Any, where: tuple[Any, ...]) -> Mapping[str, Any] | None:
+    if spec is None:
+        return None
+    if isinstance(spec, dict):
+        return spec
+    if isinstance(spec, str):
+        data, _ = reading.load(path.parent / spec, ProfileError)
+        if not isinstance(data, dict):
+            raise _bad(path, raw, f"{spec!r} does not hold a profile mapping", where)
+        return data
+    raise _bad(path, raw, "profile: is a file name or a mapping", where)
+
+
+def _apply(path: Path, raw: bytes, doc: dict[str, Any], changes: Any, removals: Any,
+           where: tuple[Any, ...]) -> dict[str, Any]:
+    if not isinstance(changes, dict) or not isinstance(removals, list):
+        raise _bad(path, raw, "set: is a mapping of dotted paths and unset: a list of them", where)
+    for dotted, value in changes.items():
+        node, key = _walk(path, raw, doc, str(dotted), where + ("set", dotted), create=True)
+        node[key] = thaw(value)
+    for dotted in removals:
+        node, key = _walk(path, raw, doc, str(dotted), where + ("unset",), create=False)
+        node.pop(key, None)
+    return doc
+
+
+def _walk(path: Path, raw: bytes, doc: dict[str, Any], dotted: str, where: tuple[Any, ...],
+          create: bool) -> tuple[dict[str, Any], str]:
+    keys = dotted.split(".")
+    node: Any = doc
+    for key in keys[:-1]:
+        if isinstance(node, dict) and key not in node and create:
+            node[key] = {}
+        node = node.get(key) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            if not create:
+                return {}, keys[-1]
+            raise _bad(path, raw, f"{dotted!r} does not lead to a mapping in the profile", where)
+    return node, keys[-1]
+
+
+def _check(document: dict[str, Any], rules: RuleSet, expect: Mapping[str, Any], path: Path, raw: bytes,
+           where: tuple[Any, ...]) -> list[str]:
+    failures: list[str] = []
+    try:
+        profile = load_profile(document, rules=rules)
+    except ProfileError as exc:
+        wanted = expect.get("problems")
+        if wanted is None:
+            return [f"the profile was refused: {p.json_path}: {p.message}" for p in exc.problems[:5]]
+        found = {p.json_path for p in exc.problems}
+        return [f"expected a problem at {w}, got {sorted(found)}" for w in wanted if w not in found]
+    if "problems" in expect:
+        return [f"expected the profile to be refused at {', '.join(map(str, expect['problems']))}; it was accepted"]
+    result = evaluate(profile, rules)
+    for key in ("verdict", "grade"):
+        if key in expect:
+            got = result.verdict.value if key == "verdict" else result.grade
+            if got != expect[key]:
+                failures.append(f"{key}: expected {expect[key]}, got {got}")
+    if "score" in expect and not _same(result.score, expect["score"]):
+        failures.append(f"score: expected {expect['score']}, got {result.score}")
+    if "vetoed" in expect:
+        vetoed = [f.clause.clause for f in result.vetoed]
+        if sorted(map(str, expect["vetoed"])) != sorted(vetoed):
+            failures.append(f"vetoed: expected {list(expect['vetoed'])}, got {vetoed}")
+    clauses = expect.get("clauses", {})
+    if not isinstance(clauses, dict):
+        raise _bad(path, raw, "clauses: maps clause numbers to expectations", where + ("expect", "clauses"))
+    for number, wanted in clauses.items():
+        number = str(number)
+        try:
+            finding = result.finding(number)
+        except KeyError:
+            failures.append(f"{number}: not a clause of rule set {rules.id!r}")
+            continue
+        spec: Any = {"status": wanted} if isinstance(wanted, str) else wanted
+        if not isinstance(spec, dict) or set(spec) - _CLAUSE_KEYS:
+            raise _bad(path, raw, f"clause {number}: expect a status or a mapping of "
+                                  f"{', '.join(sorted(_CLAUSE_KEYS))}", where + ("expect", "clauses", number))
+        failures += [f"{number} {m}" for m in _clause_failures(finding, spec)]
+    return failures
+
+
+def _clause_failures(finding: Any, wanted: Mapping[str, Any]) -> list[str]:
+    out = []
+    if "status" in wanted and finding.status.value != wanted["status"]:
+        out.append(f"status: expected {wanted['status']}, got {finding.status.value}")
+    credit = None if finding.status.value == "not_applicable" else finding.credit     # as the result document
+    if "credit" in wanted and not _same(credit, wanted["credit"]):
+        out.append(f"credit: expected {wanted['credit']}, got {credit}")
+    if "measured" in wanted and not _same(finding.measured, wanted["measured"]):
+        out.append(f"measured: expected {wanted['measured']}, got {finding.measured}")
+    if "message" in wanted and str(wanted["message"]) not in finding.message("zh") + finding.message("en"):
+        out.append(f"message: expected it to contain {wanted['message']!r}, got {finding.message('zh')!r}")
+    if "shortfall" in wanted:
+        want = wanted["shortfall"]
+        got = finding.shortfall
+        if want is None:
+            if got is not None:
+                out.append(f"shortfall: expected none, got {got.amount} {got.unit}")
+        elif got is None:
+            out.append(f"shortfall: expected {want}, got none")
+        else:
+            want = want if isinstance(want, dict) else {"amount": want}
+            if "amount" in want and not _same(got.amount, want["amount"]):
+                out.append(f"shortfall amount: expected {want['amount']}, got {got.amount}")
+            if "unit" in want and got.unit != want["unit"]:
+                out.append(f"shortfall unit: expected {want['unit']}, got {got.unit}")
+            if "missing" in want and list(got.missing) != list(want["missing"]):
+                out.append(f"shortfall missing: expected {list(want['missing'])}, got {list(got.missing)}")
+    return out
+
+
+def _same(got: Any, want: Any) -> bool:
+    if isinstance(got, bool) or isinstance(want, bool) or got is None or want is None:
+        return got is want or got == want and type(got) is type(want)
+    if isinstance(got, (int, float)) and isinstance(want, (int, float)):
+        return math.isclose(got, want, rel_tol=0, abs_tol=1e-9)
+    return bool(got == want)
+
+
+def summary(outcome: Outcome) -> Sequence[str]:
+    """The lines ``compliance rules test`` prints."""
+    lines = []
+    for case in outcome.cases:
+        where = f"{case.file}:{case.line}" if case.line else case.file
+        if case.passed:
+            lines.append(f"ok    {where}  {case.name}")
+        else:
+            lines.append(f"FAIL  {where}  {case.name}")
+            lines += [f"        {f}" for f in case.failures]
+    for error in outcome.errors:
+        lines.append(f"ERROR {error}")
+    failed = len(outcome.failed)
+    lines.append(f"{len(outcome.cases)} case(s), {len(outcome.cases) - failed} passed, {failed} failed"
+                 + (f", {len(outcome.errors)} file(s) could not be run" if outcome.errors else ""))
+    return lines

@@ -1,0 +1,126 @@
+"""How figures and rule texts read: number formats, labels, and the message templates.
+
+Rule files are written by districts, so the texts in them are data, never
+Python format strings. A template may hold the named placeholders in
+:data:`PLACEHOLDERS` (``{amount}``, ``{amount_pct}``, ``{items}`` in
+shortfall texts, ``{value}`` in measure texts) and ``{{``/``}}`` for literal
+braces; nothing else, and no format specification, index or attribute.
+:func:`template_problems` says what is wrong with one; :func:`fill`
+substitutes values without ever calling ``str.format``.
+"""
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Mapping
+
+from .model import Level, Status, Verdict
+
+LANGS = ("zh", "en")
+
+#: where each placeholder may appear
+PLACEHOLDERS: Mapping[str, frozenset[str]] = {
+    "shortfall": frozenset({"amount", "amount_pct", "items"}),
+    "measure": frozenset({"value"}),
+}
+
+_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
+
+STATUS_LABELS = {
+    Status.PASS: {"zh": "符合", "en": "pass"},
+    Status.PARTIAL: {"zh": "部分符合", "en": "partial"},
+    Status.FAIL: {"zh": "不符合", "en": "fail"},
+    Status.MISSING: {"zh": "未佐证", "en": "not evidenced"},
+    Status.NOT_APPLICABLE: {"zh": "不适用", "en": "not applicable"},
+}
+LEVEL_LABELS = {Level.SHALL: {"zh": "应", "en": "shall"}, Level.SHOULD: {"zh": "宜", "en": "should"}}
+VERDICT_LABELS = {
+    Verdict.CONFORMING: {"zh": "符合规范", "en": "Conforming"},
+    Verdict.NON_CONFORMING: {"zh": "不符合规范", "en": "Non-conforming"},
+}
+UNIT_LABELS = {
+    "m2": {"zh": "m²", "en": "m²"},
+    "persons": {"zh": "人", "en": "persons"},
+    "hours": {"zh": "小时", "en": "hours"},
+    "ratio": {"zh": "", "en": ""},
+    "items": {"zh": "项", "en": "items"},
+    "tasks": {"zh": "项", "en": "tasks"},
+    "sessions": {"zh": "次", "en": "sessions"},
+    "days": {"zh": "天", "en": "days"},
+}
+YES_NO = {"zh": {True: "是", False: "否"}, "en": {True: "yes", False: "no"}}
+PRESENT = {"zh": {True: "有", False: "无"}, "en": {True: "present", False: "absent"}}
+LIST_SEP = {"zh": "、", "en": ", "}
+
+
+def fmt_number(value: Any) -> str:
+    """Figures as people write them: 10.0 m², 0.75, 18."""
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        if value.is_integer() and abs(value) < 1e15:
+            return f"{value:.1f}"
+        return f"{value:.4g}" if abs(value) < 1 else f"{value:.2f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
+def fmt_pct(value: float) -> str:
+    """A fraction as a percentage with at most one decimal: 0.75 → 75%, 0.625 → 62.5%."""
+    return f"{value * 100:.1f}%".replace(".0%", "%")
+
+
+def fmt_measure(value: Any) -> str:
+    """A measured quantity inside a measure text: whole numbers plain, others with one decimal."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    return str(value) if isinstance(value, int) else f"{value:.1f}"
+
+
+def template_problems(template: str, kind: str) -> list[str]:
+    """What is wrong with one rule-file text of ``kind`` (``shortfall`` or ``measure``)."""
+    allowed = PLACEHOLDERS[kind]
+    problems = []
+    for match in _TOKEN.finditer(template):
+        token = match.group(0)
+        if token in ("{{", "}}"):
+            continue
+        name = match.group(1)
+        if name is None:
+            problems.append(f"a lone {token!r}; write {token * 2!r} for a literal brace")
+        elif name not in allowed:
+            shown = name if len(name) <= 30 else name[:27] + "..."
+            why = ("placeholders take no format specification, index or attribute"
+                   if any(ch in name for ch in ":!.[]") else f"{shown!r} is not a placeholder here")
+            problems.append(f"{{{shown}}}: {why}; allowed: {', '.join('{' + a + '}' for a in sorted(allowed))}")
+    return problems
+
+
+def fill(template: str, values: Mapping[str, str]) -> str:
+    """Substitute ``{name}`` placeholders with already-formatted strings; ``{{``/``}}`` are braces.
+
+    Templates were checked when the rule set was loaded; anything unexpected is left as written.
+    """
+    def one(match: re.Match[str]) -> str:
+        token = match.group(0)
+        if token == "{{":
+            return "{"
+        if token == "}}":
+            return "}"
+        name = match.group(1)
+        return values.get(name, token) if name is not None else token
+
+    return _TOKEN.sub(one, template)
+
+
+def nearest(word: Any, choices: Any) -> str:
+    """'; did you mean 'x'?' or '' — for a misspelt code, key, field or rule-set name."""
+    import difflib
+
+    if not isinstance(word, str):
+        return ""
+    match = difflib.get_close_matches(word, [str(c) for c in choices], n=1, cutoff=0.6)
+    return f"; did you mean {match[0]!r}?" if match else ""

@@ -1,0 +1,130 @@
+"""Writing outputs so that nothing is ever lost.
+
+* Every file is written atomically: into a temporary file in the target's own
+  folder, flushed to disk, then renamed over the target. An interrupted or
+  failed write leaves the previous file intact, never half a PDF.
+* A target that is a symbolic link is replaced, never written through.
+* ``-`` is standard output.
+* :func:`plan_outputs` names the outputs of a batch so that no two collide and
+  none replaces an input, and says which it renamed.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from .errors import ReportError
+
+STDOUT = "-"
+
+
+class StdoutError(ReportError):
+    """Standard output cannot be written (a full device, a closed pipe): nothing more can be printed."""
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_MODE = 0o666 & ~_umask()
+
+
+def write_stdout(data: bytes | str) -> None:
+    """Write to standard output, or raise ReportError("cannot write to standard output: …")."""
+    try:
+        if isinstance(data, bytes):
+            sys.stdout.flush()
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        else:
+            sys.stdout.write(data)
+            sys.stdout.flush()
+    except (OSError, ValueError) as exc:
+        reason = "the reader closed the pipe" if isinstance(exc, BrokenPipeError) else (
+            getattr(exc, "strerror", None) or str(exc))
+        raise StdoutError(f"cannot write to standard output: {reason}") from exc
+
+
+def write_atomic(target: str | os.PathLike[str], data: bytes | str) -> None:
+    """Write ``data`` to ``target`` (``-``: standard output) atomically; ReportError naming the file on failure."""
+    name = os.fspath(target)
+    if name == STDOUT:
+        write_stdout(data)
+        return
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    path = Path(name)
+    if path.is_dir() and not path.is_symlink():
+        raise ReportError("cannot write the report: it is a folder", file=name)
+    folder = path.parent
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:100]}.", suffix=".part", dir=folder)
+    except OSError as exc:
+        raise ReportError(f"cannot write the report: {exc.strerror or exc}", file=name) from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+            os.fchmod(fh.fileno(), _MODE)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise ReportError(f"cannot write the report: {exc.strerror or exc}", file=name) from None
+        raise
+
+
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """True when two paths name one file (after links), whether or not it exists yet."""
+    if os.fspath(a) == STDOUT or os.fspath(b) == STDOUT:
+        return False
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+@dataclass(frozen=True)
+class Planned:
+    source: str
+    target: Path
+    note: str | None          # why the name differs from the obvious one
+
+
+def plan_outputs(sources: Sequence[str], folder: Path, suffix: str) -> list[Planned]:
+    """One output file per source in ``folder``, named after the source, never colliding.
+
+    Two sources with one file name (``a/centre.yaml``, ``b/centre.yaml``) get
+    ``centre.md`` and ``centre-2.md``; a name that would replace an input gets
+    the next free number too. The ``note`` of a renamed output says why.
+    """
+    inputs = [s for s in sources if s != STDOUT]
+    taken: dict[str, str] = {}
+    out = []
+    for source in sources:
+        stem = "stdin" if source == STDOUT else Path(source).stem
+        n = 1
+        note = None
+        while True:
+            name = f"{stem}{suffix}" if n == 1 else f"{stem}-{n}{suffix}"
+            target = folder / name
+            clash = taken.get(name.lower())
+            if clash is None and any(same_file(target, i) for i in inputs):
+                clash = "an input file"
+            if clash is None:
+                break
+            if note is None:
+                note = f"{stem}{suffix} is already taken by {clash}"
+            n += 1
+        taken[name.lower()] = source
+        out.append(Planned(source, target, note))
+    return out

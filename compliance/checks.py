@@ -255,8 +255,10 @@ class CheckType:
             if a == b:
                 continue
             way = self.stricter(key, old)
-            if a is None or b is None:
-                tightens = way == DROP and b is None
+            if way == DROP:          # removing some or all bands never gives more credit
+                tightens = b is None or (a is not None and all(band in a for band in b))
+            elif a is None or b is None:
+                tightens = False
             elif way == HIGHER:
                 tightens = b >= a
             elif way == LOWER:

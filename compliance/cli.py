@@ -242,6 +242,8 @@ def _rules(args: argparse.Namespace, run: _Run) -> None:
     if args.action == "test":
         run.current = args.folder
         outcome = ruletest.run(args.folder, args.rules)
+        for line in ruletest.error_lines(outcome):
+            _err(line)
         write_stdout("\n".join(plain_text(line) for line in ruletest.summary(outcome)) + "\n")
         if outcome.errors:
             run.note(EXIT_BAD_INPUT)

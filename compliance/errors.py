@@ -92,6 +92,7 @@ class _ProblemsError(ComplianceError):
         file: str | None = None,
         problems: Iterable[Problem] = (),
         total: int | None = None,
+        complete: bool = True,
     ) -> None:
         super().__init__(message, file=file)
         listed: list[Problem] = []
@@ -101,6 +102,8 @@ class _ProblemsError(ComplianceError):
             listed.append(p)
         self.problems: tuple[Problem, ...] = tuple(listed)
         self.total: int = max(total or 0, len(self.problems))
+        #: False when the search stopped early: there are at least ``total`` problems
+        self.complete = complete
 
     @property
     def more(self) -> int:
@@ -113,7 +116,7 @@ class _ProblemsError(ComplianceError):
             return head
         lines = [head] + [f"  {p}" for p in self.problems]
         if self.more:
-            lines.append(f"  … and {self.more:,} more problem(s)")
+            lines.append(f"  … and {'' if self.complete else 'at least '}{self.more:,} more problem(s)")
         return "\n".join(lines)
 
 
@@ -129,8 +132,9 @@ class ReportError(ComplianceError):
     """A report could not be rendered or written."""
 
 
-def problems_message(total: int, what: str) -> str:
+def problems_message(total: int, what: str, complete: bool = True) -> str:
     """'3 problem(s) in profile', or '2,040 problems in profile (the first 100 are listed)'."""
+    count = f"{total:,}" if complete else f"at least {total:,}"
     if total > MAX_PROBLEMS:
-        return f"{total:,} problems in {what} (the first {MAX_PROBLEMS} are listed)"
-    return f"{total} problem(s) in {what}"
+        return f"{count} problems in {what} (the first {MAX_PROBLEMS} are listed)"
+    return f"{count} problem(s) in {what}"

@@ -31,7 +31,7 @@ from typing import Any, Mapping
 
 from . import reading
 from .checks import CHECK_TYPES
-from .contract import describe, ruleset_validator
+from .contract import SCAN_LIMIT, describe, ruleset_validator
 from .errors import PathItem, Problem, RuleSetError, problems_message
 from .model import VOCABULARIES, ZONE_CLASSES, Disabled
 from .wording import nearest
@@ -158,8 +158,9 @@ def read_layer(path: Path, *, bundled: bool) -> Layer:
                                 f"and extend {layer_id!r} instead", ("ruleset",), name))
         total += 1
     if problems:
-        raise RuleSetError(problems_message(total, "rule set"), file=name, total=total,
-                           problems=reading.locate(problems, raw))
+        complete = total < SCAN_LIMIT
+        raise RuleSetError(problems_message(total, "rule set", complete), file=name, total=total, complete=complete,
+                           problems=reading.locate(problems[:100], raw))
     return Layer(path, data, raw, bundled)
 
 

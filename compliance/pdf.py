@@ -21,6 +21,9 @@ from . import reading
 from .errors import ReportError
 
 PDF_A = "pdf/a-3b"
+# base.html.j2 links the stylesheet for the HTML report; the engine passes it already parsed
+# (_Engine.css), so the PDF drops the link instead of fetching, parsing and cascading it a second time.
+STYLESHEET_LINK = '<link rel="stylesheet" href="report.css">'
 
 
 def assets_dir() -> Path:
@@ -84,6 +87,7 @@ class _Engine:
                 string=json.dumps(attachment, ensure_ascii=False, indent=2), name="audit-result.json",
                 description=f"{title} — machine-readable audit result", relationship="Data",
                 url_fetcher=self.fetcher, base_url=self.base_url)]
+        html = html.replace(STYLESHEET_LINK, "", 1)
         with self.lock:   # one font configuration per process, and it is not thread-safe
             document = wp.HTML(string=html, base_url=self.base_url, url_fetcher=self.fetcher).render(
                 stylesheets=[self.css], font_config=self.fonts)

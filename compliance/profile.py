@@ -26,7 +26,7 @@ from typing import Any, Mapping, TypeGuard
 
 from . import reading
 from .checks import Facts
-from .contract import describe, profile_schema, profile_validator
+from .contract import SCAN_LIMIT, describe, profile_schema, profile_validator
 from .errors import PathItem, Problem, ProfileError, problems_message
 from .model import FrozenDict, FrozenList, RuleSet, Vocabulary
 from .wording import nearest
@@ -99,39 +99,79 @@ class _Copier:
         self.problems.append(Problem(message, path, self.file))
 
     def copy(self, value: Any, path: tuple[PathItem, ...]) -> Any:
-        self.budget -= 1
-        if self.budget < 0:
-            if self.budget == -1:
-                self.problem(f"the document holds more than {MAX_VALUES:,} values (a profile has a few hundred); "
-                             "refused", ())
+        """A read-only copy of ``value``; plain scalars are handled inline, the rest one level at a time."""
+        kind = type(value)
+        if kind is dict or (kind is not list and kind is not tuple and isinstance(value, Mapping)):
+            return self._mapping(value, path)
+        if kind is list or kind is tuple or isinstance(value, (list, tuple)):
+            return self._sequence(value, path)
+        return self._item(value, path)
+
+    def _spend(self, n: int, path: tuple[PathItem, ...]) -> bool:
+        """Count ``n`` values against the budget; False (and one problem) once it is spent."""
+        self.budget -= n
+        if self.budget >= 0:
+            return True
+        if self.budget + n >= 0:       # the first time only
+            where = next((path[:i] for i, item in enumerate(path) if isinstance(item, int)), path)
+            self.problem(f"the document holds more than {MAX_VALUES:,} values, the most here (a profile "
+                         "has a few hundred); refused", where)
+        return False
+
+    def _mapping(self, value: Mapping[Any, Any], path: tuple[PathItem, ...]) -> Any:
+        if len(path) >= MAX_DEPTH:
+            self.problem(f"nested more than {MAX_DEPTH} levels deep", path)
             return None
+        if not self._spend(len(value), path):
+            return None
+        out = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                self.problem(f"key {key!r:.40} is not a string", path)
+                continue
+            if not key.isascii():
+                self._text(key, path)
+            kind = type(item)
+            if kind is str:
+                if not item.isascii():
+                    self._text(item, path + (key,))
+                out[key] = item
+            elif kind is int or kind is bool or item is None or (kind is float and math.isfinite(item)):
+                out[key] = item
+            else:
+                out[key] = self.copy(item, path + (key,))
+        return FrozenDict(out)
+
+    def _sequence(self, value: Any, path: tuple[PathItem, ...]) -> Any:
+        if len(path) >= MAX_DEPTH:
+            self.problem(f"nested more than {MAX_DEPTH} levels deep", path)
+            return None
+        if not self._spend(len(value), path):
+            return None
+        items = []
+        for i, item in enumerate(value):
+            kind = type(item)
+            if kind is str:
+                if not item.isascii():
+                    self._text(item, path + (i,))
+                items.append(item)
+            elif kind is int or kind is bool or item is None or (kind is float and math.isfinite(item)):
+                items.append(item)
+            else:
+                items.append(self.copy(item, path + (i,)))
+        return FrozenList(items)
+
+    def _item(self, value: Any, path: tuple[PathItem, ...]) -> Any:
         kind = type(value)
         if kind is str:
             if not value.isascii():
                 self._text(value, path)
             return value
-        if kind is int or kind is float or kind is bool or value is None:
-            if kind is float and not math.isfinite(value):
-                self.problem(f"{value!r} is not a finite number", path)
+        if kind is float and not math.isfinite(value):
+            self.problem(f"{value!r} is not a finite number", path)
             return value
-        if isinstance(value, Mapping):
-            if len(path) >= MAX_DEPTH:
-                self.problem(f"nested more than {MAX_DEPTH} levels deep", path)
-                return None
-            out = {}
-            for key, item in value.items():
-                if not isinstance(key, str):
-                    self.problem(f"key {key!r:.40} is not a string", path)
-                    continue
-                if not key.isascii():
-                    self._text(key, path)
-                out[key] = self.copy(item, path + (key,))
-            return FrozenDict(out)
-        if isinstance(value, (list, tuple)):
-            if len(path) >= MAX_DEPTH:
-                self.problem(f"nested more than {MAX_DEPTH} levels deep", path)
-                return None
-            return FrozenList([self.copy(item, path + (i,)) for i, item in enumerate(value)])
+        if kind is int or kind is float or kind is bool or value is None:
+            return value
         return self._scalar(value, path)
 
     def _text(self, text: str, path: tuple[PathItem, ...]) -> None:
@@ -287,7 +327,9 @@ def _schema_problem(error: Any, file: str) -> Problem:
 
 
 def check(data: Any, vocabulary: Vocabulary, file: str = "<dict>") -> tuple[list[Problem], int, Facts | None]:
-    """Validate plain data; returns (problems, how many, facts for evaluation when valid)."""
+    """Validate plain data; returns (problems, how many, facts for evaluation when valid).
+
+    The count is a lower bound when it reaches :data:`~compliance.contract.SCAN_LIMIT`."""
     validator = profile_validator()
     codes = vocabulary.codes
     if validator.is_valid(data):
@@ -355,7 +397,8 @@ def load_profile(
     else:
         problems, total, facts = check(data, vocab, name)
     if problems:
-        raise ProfileError(problems_message(total, "profile"), file=name, total=total,
+        complete = total < SCAN_LIMIT
+        raise ProfileError(problems_message(total, "profile", complete), file=name, total=total, complete=complete,
                            problems=reading.locate(problems[:100], raw))
     digest = hashlib.sha256(raw).hexdigest() if raw is not None else None
     return _profile(data, name, digest, facts, vocab)

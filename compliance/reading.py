@@ -84,6 +84,8 @@ class _StrictLoader(_BaseLoader):  # type: ignore[misc]
 
     def construct_yaml_float(self, node: Any) -> float:
         text = str(self.construct_scalar(node))
+        if text.lstrip("+-").lower() in (".nan", ".inf"):
+            raise yaml.constructor.ConstructorError(None, None, f"{text!r} is not a finite number", node.start_mark)
         value = float(text)
         if not math.isfinite(value):
             what = "too large a number" if any(ch.isdigit() for ch in text) else "not a finite number"
@@ -150,19 +152,30 @@ def guess_encoding(raw: bytes) -> str | None:
     sample = raw[:4096]
     if sample and sample.count(0) * 4 >= len(sample):
         return "UTF-16"
+    gbk = _cjk(raw, "gb18030")
+    big5 = _cjk(raw, "big5")
+    if gbk and big5:
+        # Big5 bytes also decode as GB18030, but mostly into rare characters outside GB 2312.
+        common = sum(1 for ch in gbk if _in_gb2312(ch))
+        return "GBK" if common >= 0.9 * len(gbk) else "Big5"
+    return "GBK" if gbk else "Big5" if big5 else None
+
+
+def _cjk(raw: bytes, encoding: str) -> list[str]:
+    """The hanzi of ``raw`` read as ``encoding``, or [] when it is not that encoding."""
     try:
-        text = raw.decode("gb18030")
+        text = raw.decode(encoding)
     except UnicodeDecodeError:
-        text = None
-    if text is not None and any("\u4e00" <= ch <= "\u9fff" for ch in text):
-        return "GBK"
+        return []
+    return [ch for ch in text if "\u4e00" <= ch <= "\u9fff"]
+
+
+def _in_gb2312(ch: str) -> bool:
     try:
-        text = raw.decode("big5")
-    except UnicodeDecodeError:
-        text = None
-    if text is not None and any("\u4e00" <= ch <= "\u9fff" for ch in text):
-        return "Big5"
-    return None
+        ch.encode("gb2312")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def decode(raw: bytes, name: str, error: type[_ProblemsError]) -> str:
@@ -296,29 +309,56 @@ def load(source: str | os.PathLike[str], error: type[_ProblemsError], *, max_byt
     return parse(raw, os.fspath(source), error), raw
 
 
-def line_map(raw: bytes) -> dict[tuple[PathItem, ...], int]:
-    """Map each path in a YAML/JSON document to its 1-based line, best effort."""
-    try:
-        root = yaml.compose(raw.decode("utf-8-sig"), Loader=_BaseLoader)
-    except Exception:  # noqa: BLE001 - a best-effort aid for messages only
-        return {}
+LINE_MAP_LIMIT = 20_000      # events read to find lines: a profile has a few hundred
+
+
+def line_map(raw: bytes, limit: int = LINE_MAP_LIMIT) -> dict[tuple[PathItem, ...], int]:
+    """Map each path in a YAML/JSON document to its 1-based line, best effort.
+
+    Reads the parser's event stream (no document is built) and stops after
+    ``limit`` events, so a huge hostile file costs next to nothing here.
+    """
     lines: dict[tuple[PathItem, ...], int] = {}
-    todo: list[tuple[tuple[PathItem, ...], Any]] = [((), root)]
-    seen = 0
-    while todo and seen < MAX_NODES:
-        path, node = todo.pop()
-        seen += 1
-        if node is None:
-            continue
-        lines.setdefault(path, node.start_mark.line + 1)
-        if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                if isinstance(k, yaml.ScalarNode):
-                    lines.setdefault(path + (k.value,), k.start_mark.line + 1)
-                    todo.append((path + (k.value,), v))
-        elif isinstance(node, yaml.SequenceNode):
-            for i, v in enumerate(node.value):
-                todo.append((path + (i,), v))
+    # one frame per open collection: [path, is_mapping, expecting_key, current_key_or_index]
+    stack: list[list[Any]] = []
+    try:
+        for count, ev in enumerate(yaml.parse(raw.decode("utf-8-sig"), Loader=_BaseLoader)):
+            if count > limit:
+                break
+            if isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                stack.pop()
+                if stack and stack[-1][1]:
+                    stack[-1][2] = True
+                continue
+            if not isinstance(ev, (yaml.ScalarEvent, yaml.AliasEvent, yaml.MappingStartEvent,
+                                   yaml.SequenceStartEvent)):
+                continue
+            line = ev.start_mark.line + 1
+            path: tuple[PathItem, ...] | None = ()
+            if stack:
+                top = stack[-1]
+                if top[1] and top[2]:                      # a mapping key
+                    key = ev.value if isinstance(ev, yaml.ScalarEvent) else None
+                    top[3], top[2] = key, False
+                    if key is not None and top[0] is not None:
+                        lines.setdefault(top[0] + (key,), line)
+                    if isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                        stack.append([None, isinstance(ev, yaml.MappingStartEvent), True, 0])
+                    continue
+                if top[1]:                                 # a mapping value
+                    path = None if top[0] is None or top[3] is None else top[0] + (top[3],)
+                else:                                      # a sequence item
+                    path = None if top[0] is None else top[0] + (top[3],)
+                    top[3] += 1
+            if path is not None:
+                lines.setdefault(path, line)
+            if isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                is_map = isinstance(ev, yaml.MappingStartEvent)
+                stack.append([path, is_map, True, None if is_map else 0])
+            elif stack and stack[-1][1]:
+                stack[-1][2] = True
+    except (yaml.YAMLError, UnicodeDecodeError):
+        pass                                               # lines are an aid for messages only
     return lines
 
 

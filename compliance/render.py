@@ -34,7 +34,7 @@ UI = {
         "veto_mark": "否决项", "na": "—", "not_applicable": "不适用条款",
         "colon": "：", "lp": "（", "rp": "）", "comma": "，", "semi": "；", "list_sep": "、",
         "report_title": "社区便民服务中心规范审计报告", "plan": "整改计划（否决项 → 应 → 宜）",
-        "profile": "档案", "measured_inline": "实测", "threshold_inline": "要求", "veto_tag": "［否决项］",
+        "profile": "档案", "set_by_inline": "设定层", "measured_inline": "实测", "threshold_inline": "要求", "veto_tag": "［否决项］",
         "compare_title": "改造前后对比", "before": "改造前", "after": "改造后", "change": "变化",
         "fixed": "改造解决的问题", "still_short": "改造后仍需整改", "broken": "改造带来的新问题",
         "none": "无", "different_centers": "注意：改造前后档案的中心编码不同",
@@ -48,7 +48,7 @@ UI = {
         "veto_mark": "veto", "na": "—", "not_applicable": "Clauses not applicable",
         "colon": ": ", "lp": " (", "rp": ")", "comma": ", ", "semi": "; ", "list_sep": ", ",
         "report_title": "Community service centre audit report", "plan": "Remediation plan (veto → shall → should)",
-        "profile": "profile", "measured_inline": "measured", "threshold_inline": "required", "veto_tag": "[veto]",
+        "profile": "profile", "set_by_inline": "set by", "measured_inline": "measured", "threshold_inline": "required", "veto_tag": "[veto]",
         "compare_title": "Renovation check: before and after", "before": "Before", "after": "After", "change": "Change",
         "fixed": "What the plan fixes", "still_short": "Still short after the plan", "broken": "What the plan breaks",
         "none": "none", "different_centers": "Note: the two profiles carry different centre ids",
@@ -137,22 +137,26 @@ def view(result: AuditResult, lang: str = "zh") -> dict[str, Any]:
 
 
 def _chart(result: AuditResult, lang: str) -> dict[str, Any]:
-    """Geometry of the category bar chart (SVG units), worked out here so the template only draws."""
+    """Geometry of the category bar chart, worked out here so the template only draws.
+
+    The bars are an SVG in its own units (scaled 0.3 mm a unit); the labels and values beside them are
+    page text, one line per bar, because text inside an SVG costs several times as much to lay out.
+    """
     rs = result.ruleset
-    bar_x, bar_width, bar_height, row = 110, 420, 15, 22
+    bar_width, bar_height, row = 420, 15, 22
     bars = []
     for i, c in enumerate(result.categories):
-        y = 4 + i * row
         value = 0.0 if c.score is None else c.score
         bars.append({
-            "label": rs.category(c.id).title[lang], "y": y, "text_y": y + 12,
+            "label": rs.category(c.id).title[lang], "y": 4 + i * row,
             "width": round(bar_width * value / 100, 1),
             "value": UI[lang]["na"] if c.score is None else f"{c.score:.1f}",
             "low": c.score is not None and c.score < rs.pass_score,
         })
-    return {"width": 600, "height": 8 + len(bars) * row, "bar_x": bar_x, "bar_width": bar_width,
-            "bar_height": bar_height, "value_x": bar_x + bar_width + 8,
-            "pass_x": round(bar_x + bar_width * rs.pass_score / 100, 1), "bars": bars}
+    height = 8 + len(bars) * row
+    return {"width": bar_width, "height": height, "bar_width": bar_width, "bar_height": bar_height,
+            "width_mm": round(bar_width * 0.3, 1), "height_mm": round(height * 0.3, 1),
+            "pass_x": round(bar_width * rs.pass_score / 100, 1), "bars": bars}
 
 
 def _side(result: AuditResult, lang: str) -> dict[str, Any]:

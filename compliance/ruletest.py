@@ -68,7 +68,7 @@ class Outcome:
     """Every case of every test file under a folder, and the files that could not be run."""
 
     cases: list[CaseResult] = field(default_factory=list)
-    errors: list[ComplianceError] = field(default_factory=list)
+    errors: list[tuple[Path, ComplianceError]] = field(default_factory=list)
 
     @property
     def failed(self) -> list[CaseResult]:
@@ -94,7 +94,7 @@ def run(folder: str | os.PathLike[str], rules: RuleSet | str | None = None) -> O
         try:
             outcome.cases += run_file(path, rules)
         except ComplianceError as exc:
-            outcome.errors.append(exc)
+            outcome.errors.append((path, exc))
     return outcome
 
 
@@ -276,6 +276,15 @@ def _same(got: Any, want: Any) -> bool:
     return bool(got == want)
 
 
+def error_lines(outcome: Outcome) -> Sequence[str]:
+    """The test files that could not be run, each named with what stopped it."""
+    lines = []
+    for path, error in outcome.errors:
+        text = str(error)
+        lines.append(text if error.file == str(path) else f"{path}: {text}")
+    return lines
+
+
 def summary(outcome: Outcome) -> Sequence[str]:
     """The lines ``compliance rules test`` prints."""
     lines = []
@@ -286,8 +295,6 @@ def summary(outcome: Outcome) -> Sequence[str]:
         else:
             lines.append(f"FAIL  {where}  {case.name}")
             lines += [f"        {f}" for f in case.failures]
-    for error in outcome.errors:
-        lines.append(f"ERROR {error}")
     failed = len(outcome.failed)
     lines.append(f"{len(outcome.cases)} case(s), {len(outcome.cases) - failed} passed, {failed} failed"
                  + (f", {len(outcome.errors)} file(s) could not be run" if outcome.errors else ""))

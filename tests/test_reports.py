@@ -127,10 +127,12 @@ def test_html_report_is_one_self_contained_file_with_an_svg_chart():
     result = compliance.evaluate(compliance.load_profile(EXAMPLES / "dandinghe-old-compound.yaml"))
     html = compliance.render(result, "html")
     assert '<link rel="stylesheet"' not in html and "@font-face" in html
-    svg = html[html.index("<svg"): html.index("</svg>")]
+    chart = html[html.index('<div class="chart">'): html.index("</svg>") + 200]
+    svg = chart[chart.index("<svg"): chart.index("</svg>")]
     assert svg.count("<rect") == 2 * len(result.categories)
-    for category in result.categories:
-        assert f">{category.score:.1f}<" in svg
+    labels, values = re.findall(r'<div class="chart-text[^"]*">(.*?)</div>', chart)
+    assert values.split("&#10;") == [f"{c.score:.1f}" for c in result.categories]
+    assert labels.split("&#10;") == [result.ruleset.category(c.id).title["zh"] for c in result.categories]
 
 
 HOSTILE = [

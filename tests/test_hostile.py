@@ -1,0 +1,525 @@
+"""Input nobody here wrote: every class of bad input exits 2 naming the file, a bug exits 3, and no error ever exits 1."""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import compliance
+from compliance import ProfileError, ReportError, RuleSetError
+
+from conftest import BASE, EXAMPLES, ROOT, run_cli
+
+HAIYUE = str(EXAMPLES / "haiyue.yaml")
+
+
+def write(path: Path, text: str | bytes) -> Path:
+    path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
+    return path
+
+
+def as_json(doc: dict) -> str:
+    return json.dumps(doc, ensure_ascii=False)
+
+
+# ---------------------------------------------------------------- 1. exit status and errors
+
+def test_a_zone_area_of_ten_to_the_400_is_bad_input_naming_the_path(tmp_path):
+    doc = copy.deepcopy(BASE)
+    doc["space"]["zones"][0]["area_m2"] = 10 ** 400
+    path = write(tmp_path / "big.json", as_json(doc))
+    out = run_cli("audit", str(path))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert f"{path}:1: $.space.zones[0].area_m2: " in out.stderr and "at most 1000000" in out.stderr
+
+
+def test_a_lone_surrogate_in_a_json_name_is_bad_input(tmp_path):
+    text = as_json(BASE).replace('"海悦社区便民服务中心"', '"\\ud800"')
+    path = write(tmp_path / "surrogate.json", text)
+    out = run_cli("audit", str(path), "--format", "text")
+    assert out.returncode == 2
+    assert "$.center.name: holds '\\ud800', a lone surrogate, which is not text" in out.stderr
+
+
+LAYER_HEAD = 'ruleset: district\nextends: national\nversion: "1"\ntitle: {zh: 区, en: District}\n'
+
+
+@pytest.mark.parametrize("body, words", [
+    ('overrides: {"5.2": {threshold: "eighty"}}', "threshold: 'eighty' is not of type number"),
+    ('overrides: {"5.2": {threshold: null}}', "threshold: None is not of type number"),
+    ('overrides: {"5.2": {threshold: [0.8]}}', "threshold: a list is not of type number"),
+    ('overrides: {"5.2": {threshold: {min: 0.8}}}', "threshold: a mapping is not of type number"),
+    ('overrides: {"5.2": {threshold: true}}', "threshold: True is not of type number"),
+    ('overrides: {"8.3": {threshold: 1e308}}', "1e+308 is out of range; it must be at most 1000000000"),
+    ('overrides: {"7.1": {threshold: 1e308}}', "1e+308 is out of range; it must be at most 1000000"),
+    ('overrides: {"8.3": {weight: .nan}}', "'.nan' is not a finite number"),
+    ("pass_score: .nan", "'.nan' is not a finite number"),
+    ("pass_score: .inf", "'.inf' is not a finite number"),
+    ('overrides: {"8.3": {shortfall: {unit: hours, text: {zh: "{amount:>999999999}", en: x}}}}',
+     "placeholders take no format specification"),
+    ('overrides: {"8.3": {shortfall: {unit: hours, text: {zh: "{amount!r}", en: x}}}}',
+     "placeholders take no format specification"),
+    ('overrides: {"8.3": {shortfall: {unit: hours, text: {zh: "{0}", en: x}}}}', "'0' is not a placeholder here"),
+    ('overrides: {"8.3": {shortfall: {unit: hours, text: {zh: "{items[0]}", en: x}}}}',
+     "placeholders take no format specification"),
+    ('overrides: {"8.3": {shortfall: {unit: hours, text: {zh: "还差 { 小时", en: x}}}}', "a lone '{'"),
+    ('overrides: {"5.1": {measure: {zh: "{value:,}", en: "{amount}"}}}', "allowed: {value}"),
+])
+def test_a_bad_rule_layer_exits_2_naming_the_file_and_clause(tmp_path, body, words):
+    layer = write(tmp_path / "district.yaml", LAYER_HEAD + body + "\n")
+    for args in (["rules", "lint", str(layer)], ["audit", HAIYUE, "--rules", str(layer)]):
+        out = run_cli(*args)
+        assert out.returncode == 2, out.stdout + out.stderr
+        assert str(layer) in out.stderr and words in out.stderr, out.stderr
+        assert "Traceback" not in out.stderr and out.stdout == ""
+
+
+def test_literal_braces_and_the_allowed_placeholders_are_fine(tmp_path):
+    layer = write(tmp_path / "district.yaml", LAYER_HEAD + (
+        'overrides: {"8.3": {shortfall: {unit: hours, text: {zh: "每周增加 {amount} 小时 {{按周}}", '
+        'en: "Open {amount} more hours {{weekly}}"}}}}\n'))
+    rules = compliance.load_ruleset(layer)
+    finding = compliance.evaluate(compliance.load_profile(
+        {**copy.deepcopy(BASE), "services": {**BASE["services"], "weekly_opening_hours": 37.5}}), rules).finding("8.3")
+    assert finding.message("zh") == "每周增加 2.5 小时 {按周}"
+    assert finding.message("en") == "Open 2.5 more hours {weekly}"
+
+
+def test_standard_output_on_a_full_device_is_exit_2_with_a_message():
+    with open("/dev/full", "wb") as full:
+        out = subprocess.run([sys.executable, "-m", "compliance", "audit", HAIYUE, "--format", "json"],
+                             stdout=full, stderr=subprocess.PIPE, cwd=ROOT, timeout=120)
+    err = out.stderr.decode()
+    assert out.returncode == 2, err
+    assert "cannot write to standard output" in err and "Traceback" not in err and "Exception ignored" not in err
+
+
+_CRASH = """
+import sys
+import compliance.cli as cli
+def boom(*args, **kwargs):
+    raise RuntimeError("simulated defect")
+cli.evaluate = boom
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_an_internal_error_exits_3_with_one_line_and_the_traceback_only_with_debug(debug):
+    args = ["audit", HAIYUE, str(EXAMPLES / "dandinghe-old-compound.yaml")] + (["--debug"] if debug else [])
+    out = subprocess.run([sys.executable, "-c", _CRASH, *args], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 3
+    lines = [line for line in out.stderr.splitlines() if "internal error" in line]
+    assert len(lines) == 2 and HAIYUE in lines[0] and "dandinghe" in lines[1]   # the other file was still tried
+    assert "RuntimeError: simulated defect" in lines[0] and "please report" in lines[0]
+    assert ("Traceback" in out.stderr) is debug
+
+
+def test_debug_is_accepted_before_the_verb_too():
+    out = subprocess.run([sys.executable, "-c", _CRASH, "--debug", "audit", HAIYUE], capture_output=True, text=True,
+                         cwd=ROOT, timeout=120)
+    assert out.returncode == 3 and "Traceback" in out.stderr
+
+
+@pytest.mark.parametrize("call, error", [
+    (lambda: compliance.evaluate({"schema_version": 1}), ProfileError),
+    (lambda: compliance.evaluate({**copy.deepcopy(BASE), "signage": ["grid_mapp"]}), ProfileError),
+    (lambda: compliance.render(None, "text"), ReportError),
+    (lambda: compliance.render("a result", "pdf"), ReportError),
+    (lambda: compliance.load_profile("a\0b"), ProfileError),
+    (lambda: compliance.load_ruleset("a\0b"), RuleSetError),
+    (lambda: compliance.load_ruleset("/nonexistent/rules.yaml"), RuleSetError),
+    (lambda: compliance.render(compliance.evaluate(BASE), "text", "/nonexistent/dir/r.txt"), ReportError),
+])
+def test_every_library_error_on_bad_input_is_a_compliance_error(call, error):
+    with pytest.raises(error) as info:
+        call()
+    assert isinstance(info.value, compliance.ComplianceError) and str(info.value)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: compliance.load_profile(42),
+    lambda: compliance.evaluate(42),
+    lambda: compliance.load_ruleset(3.5),
+])
+def test_a_wrong_type_of_argument_is_a_type_error(call):
+    with pytest.raises(TypeError):
+        call()
+
+
+def test_problem_lists_are_capped_and_a_huge_hostile_profile_is_refused_at_once(tmp_path):
+    doc = copy.deepcopy(BASE)
+    doc["space"]["zones"] = [{}] * 340_000
+    path = write(tmp_path / "zones.json", json.dumps(doc, separators=(",", ":")))
+    assert path.stat().st_size < 1 << 20
+    start = time.perf_counter()
+    with pytest.raises(ProfileError) as info:
+        compliance.load_profile(path)
+    assert time.perf_counter() - start < 5.0          # a bound on a hang, not a speed target
+    assert info.value.problems[0].json_path == "$.space.zones"
+    out = run_cli("audit", str(path))
+    assert out.returncode == 2 and len(out.stderr) < 2000
+    doc["space"]["zones"] = [{}] * 900                 # within limits: 1,800 problems, 100 listed
+    with pytest.raises(ProfileError) as info:
+        compliance.load_profile(doc)
+    assert len(info.value.problems) == 100 and info.value.total >= 1000 and not info.value.complete
+    assert "at least 1,000 problems in profile (the first 100 are listed)" in str(info.value)
+    assert "and at least 900 more problem(s)" in str(info.value)
+
+
+def test_a_large_yaml_file_without_aliases_is_not_called_alias_expansion(tmp_path):
+    path = write(tmp_path / "big.yaml", "zones:\n" + "- {}\n" * 120_000)
+    with pytest.raises(ProfileError) as info:
+        compliance.load_profile(path)
+    assert "more than 100,000 values" in str(info.value) and "alias" not in str(info.value)
+
+
+@pytest.mark.parametrize("encoding, words", [
+    ("gbk", "not UTF-8 (it looks like GBK: save it as UTF-8)"),
+    ("gb18030", "not UTF-8 (it looks like GBK: save it as UTF-8)"),
+    ("utf-16", "not UTF-8 (it looks like UTF-16: save it as UTF-8)"),
+    ("utf-16-le", "not UTF-8 (it looks like UTF-16: save it as UTF-8)"),
+    ("big5", "not UTF-8 (it looks like Big5: save it as UTF-8)"),
+])
+def test_a_file_in_another_encoding_is_told_what_it_looks_like(tmp_path, encoding, words):
+    text = Path(HAIYUE).read_text(encoding="utf-8")
+    if encoding == "big5":
+        text = text.replace("海悦社区便民服务中心", "海悅社區便民服務中心")   # traditional characters Big5 can hold
+        text = "".join(ch for ch in text if ch.encode("big5", "ignore") or ch in "\n")
+    path = write(tmp_path / f"{encoding}.yaml", text.encode(encoding, "ignore"))
+    out = run_cli("validate", str(path))
+    assert out.returncode == 2 and words in out.stderr
+
+
+# ---------------------------------------------------------------- 2. rule layers are untrusted
+
+def test_extends_outside_the_layers_folder_is_refused_and_never_echoed(tmp_path):
+    secret = write(tmp_path / "secret.yaml", "password: hunter2-SECRET\n")
+    folder = tmp_path / "district"
+    folder.mkdir()
+    for ref in ("/etc/passwd", str(secret), "../secret.yaml", "../secret", "file:///etc/passwd",
+                "http://127.0.0.1:9/x.yaml", "~/x.yaml", "sub/../../secret.yaml"):
+        layer = write(folder / "d.yaml", f'ruleset: d\nextends: "{ref}"\nversion: "1"\ntitle: {{zh: 区, en: D}}\n')
+        out = run_cli("rules", "lint", str(layer))
+        assert out.returncode == 2, (ref, out.stderr)
+        assert "root:" not in out.stderr and "hunter2" not in out.stderr
+        assert str(layer) in out.stderr and ("outside" in out.stderr or "must name a bundled" in out.stderr), out.stderr
+
+
+def test_a_symbolic_link_out_of_the_folder_is_refused(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    write(outside / "base.yaml", 'ruleset: base\nextends: national\nversion: "1"\ntitle: {zh: 基, en: Base}\n')
+    folder = tmp_path / "district"
+    folder.mkdir()
+    (folder / "base.yaml").symlink_to(outside / "base.yaml")
+    layer = write(folder / "d.yaml", 'ruleset: d\nextends: base\nversion: "1"\ntitle: {zh: 区, en: D}\n')
+    with pytest.raises(RuleSetError, match="outside the layer's folder"):
+        compliance.load_ruleset(layer)
+
+
+def test_a_sibling_layer_in_the_same_folder_is_allowed(tmp_path):
+    write(tmp_path / "city.yaml", 'ruleset: city\nextends: ningbo\nversion: "1"\ntitle: {zh: 市, en: City}\n'
+                                  'overrides: {"8.3": {threshold: 42}}\n')
+    layer = write(tmp_path / "street.yaml", 'ruleset: street\nextends: city\nversion: "1"\ntitle: {zh: 街, en: St}\n')
+    rules = compliance.load_ruleset(layer)
+    assert rules.layers == ("national", "ningbo", "city", "street")
+
+
+def test_a_layer_cannot_take_a_bundled_rule_sets_name(tmp_path):
+    fake = write(tmp_path / "national.yaml", 'ruleset: national\nversion: "9"\ntitle: {zh: 假, en: Fake}\n'
+                                             'categories: [{id: x, title: {zh: x, en: x}}]\n'
+                                             'grades: [{id: a, min: 0, title: {zh: a, en: a}}]\n'
+                                             'clauses: [{clause: "1.1", category: x, level: shall, weight: 1, '
+                                             'title: {zh: a, en: a}, requirement: {zh: a, en: a}, '
+                                             'check: {type: flag, field: space.open_plan}}]\n')
+    with pytest.raises(RuleSetError, match="name of a bundled rule set"):
+        compliance.load_ruleset(fake)
+    layer = write(tmp_path / "d.yaml", 'ruleset: d\nextends: national\nversion: "1"\ntitle: {zh: 区, en: D}\n')
+    rules = compliance.load_ruleset(layer)             # extends the bundled national, not the sibling
+    assert len(rules.clauses) == len(compliance.load_ruleset("national").clauses)
+    with pytest.raises(RuleSetError, match="name of a bundled rule set"):
+        compliance.load_ruleset(tmp_path)              # a folder holding the impostor is refused
+
+
+@pytest.mark.parametrize("body, words", [
+    ("pass_score: 50", "lowers pass_score from 60 to 50 without a reason"),
+    ("grades: [{id: excellent, min: 85, title: {zh: 优, en: E}}, {id: good, min: 75, title: {zh: 良, en: G}},"
+     " {id: qualified, min: 60, title: {zh: 合格, en: Q}}, {id: unqualified, min: 0, title: {zh: 不, en: U}}]",
+     "lowers the grade bands (excellent from 90 to 85; good from 80 to 75) without a reason"),
+    ('overrides: {"5.2": {weight: 1}}', "its weight from 3 to 1"),
+    ('overrides: {"5.2": {weight: 0}}', "its weight from 3 to 0"),
+    ('overrides: {"7.1": {check: {zero_denominator: not_applicable, per: 1000}}}', "its per from 10000 to 1000"),
+    ('overrides: {"7.2": {check: {zero_denominator: not_applicable}}}', "zero_denominator from 'fail'"),
+    ('overrides: {"7.2": {check: {partial: [{max: 400, credit: 0.8}]}}}', "its partial from"),
+    ('overrides: {"5.4": {check: {codes: [service_hall]}}}', "its threshold from"),
+    ('overrides: {"5.2": {check: {denominator: total}}}', "its denominator from"),
+])
+def test_every_kind_of_loosening_needs_a_reason(tmp_path, body, words):
+    layer = write(tmp_path / "loose.yaml", LAYER_HEAD + body + "\n")
+    with pytest.raises(RuleSetError) as info:
+        compliance.load_ruleset(layer)
+    assert any(words in p.message and "without a reason" in p.message for p in info.value.problems), \
+        info.value.problems
+
+
+@pytest.mark.parametrize("body", [
+    "pass_score: 50\nreasons: {pass_score: 试点期间}",
+    "grades: [{id: excellent, min: 85, title: {zh: 优, en: E}}, {id: unqualified, min: 0, title: {zh: 不, en: U}}]\n"
+    "reasons: {grades: 本区两档}",
+    'overrides: {"5.2": {weight: 1, reason: 老旧小区用房受限}}',
+    'overrides: {"5.2": {weight: 5}}',
+    'overrides: {"7.2": {check: {partial: []}}}',
+    'overrides: {"5.4": {threshold: [service_hall, deliberation, activity, display, rest_station]}}',
+])
+def test_tightening_or_stating_a_reason_is_accepted(tmp_path, body):
+    layer = write(tmp_path / "ok.yaml", LAYER_HEAD + body + "\n")
+    assert compliance.load_ruleset(layer).id == "district"
+
+
+@pytest.mark.parametrize("body, words", [
+    ('overrides: {"8.3": {weight: -1}}', "it must be at least 0"),
+    ("grades: [{id: a, min: 50, title: {zh: a, en: a}}]\nreasons: {grades: x}", "one grade must start at 0"),
+    ("".join(f'  "{c}": {{weight: 0, reason: x}}\n' for c in (
+        "4.1 4.2 4.3 4.4 4.5 4.6 4.7 5.1 5.2 5.3 5.4 5.5 5.6 6.1 6.2 6.3 6.4 7.1 7.2 7.3 7.4 7.5 7.6 "
+        "8.1 8.2 8.3 8.4 8.5 8.6 8.7").split()).join(["overrides:\n", ""]), "every clause has weight 0"),
+])
+def test_weights_and_grades_that_make_no_score_are_refused(tmp_path, body, words):
+    layer = write(tmp_path / "bad.yaml", LAYER_HEAD + body + "\n")
+    with pytest.raises(RuleSetError) as info:
+        compliance.load_ruleset(layer)
+    assert words in str(info.value)
+
+
+def test_rules_lint_lists_every_problem_of_a_layer_at_once(tmp_path):
+    layer = write(tmp_path / "bad.yaml", LAYER_HEAD + (
+        "pass_score: 40\n"
+        'overrides:\n'
+        '  "5.2": {threshold: 0.5}\n'
+        '  "8.3": {shortfall: {unit: hours, text: {zh: "{amount:>99}", en: x}}}\n'
+        '  "9.9": {weight: 1}\n'))
+    out = run_cli("rules", "lint", str(layer))
+    assert out.returncode == 2
+    for words in ("lowers pass_score", "loosens clause 5.2", "format specification", "cannot override clause '9.9'"):
+        assert words in out.stderr, out.stderr
+
+
+# ---------------------------------------------------------------- 3. outputs never lose data
+
+def test_a_failed_write_leaves_the_previous_report_intact(tmp_path, monkeypatch):
+    target = tmp_path / "report.md"
+    target.write_text("previous report\n", encoding="utf-8")
+    result = compliance.evaluate(BASE)
+
+    def fail(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(ReportError, match="No space left on device"):
+        compliance.render(result, "md", target)
+    assert target.read_text(encoding="utf-8") == "previous report\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.md"]          # no temporary file left behind
+
+
+def test_an_interrupted_pdf_render_leaves_the_previous_pdf_intact(tmp_path, monkeypatch):
+    import importlib
+    pdf_module = importlib.import_module("compliance.pdf")
+    target = tmp_path / "report.pdf"
+    target.write_bytes(b"%PDF-previous")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pdf_module, "html_to_pdf", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        compliance.render(compliance.evaluate(BASE), "pdf", target)
+    assert target.read_bytes() == b"%PDF-previous" and len(list(tmp_path.iterdir())) == 1
+
+
+def test_two_profiles_with_one_name_from_two_folders_both_survive(tmp_path):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        write(tmp_path / folder / "centre.yaml", Path(HAIYUE).read_text(encoding="utf-8"))
+    out = run_cli("audit", str(tmp_path / "a" / "centre.yaml"), str(tmp_path / "b" / "centre.yaml"),
+                  "--format", "md", "-o", str(tmp_path / "out"))
+    assert out.returncode == 0, out.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["centre-2.md", "centre.md"]
+    assert "centre-2.md" in out.stderr and "already taken" in out.stderr
+
+
+def test_an_output_folder_equal_to_the_input_folder_never_replaces_an_input(tmp_path):
+    original = as_json(BASE)
+    write(tmp_path / "a.json", original)
+    write(tmp_path / "b.json", original)
+    out = run_cli("audit", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--format", "json", "-o", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "a.json").read_text(encoding="utf-8") == original
+    assert json.loads((tmp_path / "a-2.json").read_text(encoding="utf-8"))["result_version"] == 1
+    assert "is an input" in out.stderr or "an input file" in out.stderr
+
+
+def test_a_single_output_onto_its_own_input_is_refused(tmp_path):
+    path = write(tmp_path / "a.json", as_json(BASE))
+    out = run_cli("audit", str(path), "--format", "json", "-o", str(path))
+    assert out.returncode == 2 and "would replace it" in out.stderr
+    assert json.loads(path.read_text(encoding="utf-8")) == json.loads(as_json(BASE))
+
+
+def test_an_output_that_is_a_symbolic_link_is_replaced_not_written_through(tmp_path):
+    precious = write(tmp_path / "precious.txt", "do not overwrite\n")
+    link = tmp_path / "report.md"
+    link.symlink_to(precious)
+    out = run_cli("audit", HAIYUE, "--format", "md", "-o", str(link))
+    assert out.returncode == 0, out.stderr
+    assert precious.read_text(encoding="utf-8") == "do not overwrite\n"
+    assert not link.is_symlink() and link.read_text(encoding="utf-8").startswith("# 海悦社区便民服务中心")
+
+
+def test_dash_as_output_means_standard_output():
+    out = run_cli("audit", HAIYUE, "--format", "md", "-o", "-")
+    assert out.returncode == 0 and out.stdout.startswith("# 海悦社区便民服务中心")
+    pdf = subprocess.run([sys.executable, "-m", "compliance", "audit", HAIYUE, "--format", "pdf", "-o", "-"],
+                         capture_output=True, cwd=ROOT, timeout=120)
+    assert pdf.returncode == 0 and pdf.stdout.startswith(b"%PDF-")
+
+
+HOSTILE_NAME = "\x1b[2J\x1b[H✔ 符合规范\r\n结论：✔ 符合规范 \u202e假\x9b31m"
+
+
+def test_the_terminal_view_strips_control_characters_from_profile_text():
+    doc = copy.deepcopy(BASE)
+    doc["center"]["name"] = HOSTILE_NAME
+    doc["space"]["zones"][0]["name"] = "\x07bell"
+    text = compliance.render(compliance.evaluate(doc), "text")
+    assert not any(ch in text for ch in "\x1b\r\x07\u202e\x9b")
+    assert text.splitlines()[0].startswith(" [2J [H✔ 符合规范  结论：✔ 符合规范 假 31m")   # one line, inert
+
+
+def test_the_command_line_strips_control_characters_too(tmp_path):
+    doc = copy.deepcopy(BASE)
+    doc["center"]["name"] = HOSTILE_NAME
+    doc["center"]["id"] = "\x1b[31mRED"
+    path = write(tmp_path / "esc.json", as_json(doc))
+    out = run_cli("audit", str(path), "--format", "text")
+    valid = run_cli("validate", str(path))
+    assert "\x1b" not in out.stdout + out.stderr + valid.stdout + valid.stderr
+
+
+def test_markdown_escapes_every_field_from_profiles_and_rule_layers(tmp_path):
+    doc = copy.deepcopy(BASE)
+    doc["center"]["name"] = "**bold** <img src=x> [link](http://x) | pipe # `code`"
+    doc["center"]["region"] = {"province": "_under_", "city": "![i](x)"}
+    layer = write(tmp_path / "district.yaml", LAYER_HEAD + (
+        'overrides: {"5.2": {title: {zh: "*八比二* | <b>", en: x}, threshold: 0.9}}\n'))
+    md = compliance.render(compliance.evaluate(doc, compliance.load_ruleset(layer)), "md")
+    assert "\\*\\*bold\\*\\* \\<img src=x\\> \\[link\\]\\(http://x\\) \\| pipe \\# \\`code\\`" in md
+    assert "\\_under\\_" in md and "\\!\\[i\\]\\(x\\)" in md
+    assert "\\*八比二\\* \\| \\<b\\>" in md
+    import re
+    assert not re.search(r"(?<!\\)[<\[]", md.replace("<sub>", "").replace("</sub>", ""))
+
+
+# ---------------------------------------------------------------- 4. values as bureaus and databases write them
+
+def test_yaml_numbers_are_read_as_yaml_1_2(tmp_path):
+    text = Path(HAIYUE).read_text(encoding="utf-8")
+    text = text.replace('id: "330212-SN-0103"', "id: 1:05").replace("total_area_m2: 560", "total_area_m2: 1e3")
+    text = text.replace("households: 1800", "households: 01800")
+    profile = compliance.load_profile(write(tmp_path / "p.yaml", text))
+    assert profile.data["center"]["id"] == "1:05"                 # not 65 (base 60)
+    assert profile.data["space"]["total_area_m2"] == 1000.0       # not the string "1e3"
+    assert profile.data["population"]["households"] == 1800       # not octal
+
+
+@pytest.mark.parametrize("word", ["yes", "no", "on", "off", "是", "否", "Y"])
+def test_yes_no_and_friends_are_refused_with_a_hint(tmp_path, word):
+    text = Path(HAIYUE).read_text(encoding="utf-8").replace("open_plan: true", f"open_plan: {word}")
+    with pytest.raises(ProfileError) as info:
+        compliance.load_profile(write(tmp_path / "p.yaml", text))
+    problem = info.value.problems[0]
+    assert problem.json_path == "$.space.open_plan" and "write true or false" in problem.message
+
+
+@pytest.mark.parametrize("date", ["2026-02-31", "2025-02-29", "2026-04-31"])
+def test_a_date_that_is_not_in_the_calendar_is_refused(date):
+    with pytest.raises(ProfileError) as info:
+        compliance.load_profile({**copy.deepcopy(BASE), "center": {**BASE["center"], "assessed_on": date}})
+    assert info.value.problems[0].json_path == "$.center.assessed_on"
+    assert "not a date in the calendar" in info.value.problems[0].message
+
+
+def test_a_leap_day_is_a_date():
+    assert compliance.load_profile({**copy.deepcopy(BASE), "center": {**BASE["center"], "assessed_on": "2028-02-29"}})
+
+
+def test_a_profile_built_from_database_rows_scores_like_the_file():
+    import datetime
+    from decimal import Decimal
+    doc = copy.deepcopy(BASE)
+    doc["center"]["assessed_on"] = datetime.date(2026, 11, 1)
+    doc["population"]["households"] = Decimal("1800")
+    doc["space"]["total_area_m2"] = Decimal("560.00")
+    doc["space"]["zones"] = tuple({**z, "area_m2": Decimal(str(z["area_m2"]))} for z in doc["space"]["zones"])
+    doc["signage"] = tuple(doc["signage"])
+    doc["services"]["satisfaction_rate"] = Decimal("0.93")
+    from_rows = compliance.evaluate(doc).to_dict()
+    from_file = compliance.evaluate(compliance.load_profile(HAIYUE)).to_dict()
+    for key in ("score", "grade", "verdict", "findings", "categories", "center"):
+        assert from_rows[key] == from_file[key]
+    assert compliance.load_profile(doc).data["population"]["households"] == 1800
+    assert type(compliance.load_profile(doc).data["population"]["households"]) is int
+
+
+def test_a_date_and_time_is_refused_with_a_hint():
+    import datetime
+    with pytest.raises(ProfileError, match="give the date only"):
+        compliance.load_profile({**copy.deepcopy(BASE),
+                                 "center": {**BASE["center"], "assessed_on": datetime.datetime(2026, 11, 1, 9, 30)}})
+
+
+def test_changing_the_input_after_loading_changes_nothing():
+    doc = copy.deepcopy(BASE)
+    profile = compliance.load_profile(doc)
+    result = compliance.evaluate(profile)
+    doc["center"]["name"] = "changed"
+    doc["services"]["single_window"] = False
+    doc["space"]["zones"].clear()
+    assert profile.name == "海悦社区便民服务中心" and compliance.evaluate(profile).score == result.score == 100.0
+    assert result.to_dict()["center"]["name"] == "海悦社区便民服务中心"
+
+
+def test_results_and_rule_sets_are_immutable_all_the_way_down():
+    rules = compliance.load_ruleset("national")
+    result = compliance.evaluate(BASE, rules)
+    attempts = [
+        lambda: rules.title.__setitem__("zh", "改"),
+        lambda: rules.clause("5.2").title.__setitem__("zh", "改"),
+        lambda: rules.clause("5.2").check.__setitem__("min", 0.1),
+        lambda: rules.vocabulary.entries["zone_kinds"].pop("office"),
+        lambda: result.findings[0].clause.title.update(zh="改"),
+        lambda: result.profile.data["center"].__setitem__("name", "改"),
+        lambda: result.profile.data["space"]["zones"].append({"kind": "office", "area_m2": 1}),
+        lambda: result.profile.data["signage"].clear(),
+    ]
+    for attempt in attempts:
+        with pytest.raises(TypeError, match="read-only"):
+            attempt()
+    assert compliance.load_ruleset("national").title["zh"] == "全国基线"
+    editable = copy.deepcopy(result.profile.data)           # a plain, editable copy when one is wanted
+    editable["center"]["name"] = "副本"
+    assert result.profile.name == "海悦社区便民服务中心"
+
+
+def test_evaluate_is_pure_a_float_seen_earlier_never_changes_a_later_integer():
+    floor_float = {**copy.deepcopy(BASE), "space": {**BASE["space"], "service_hall_floor": 2.0}}
+    floor_int = {**copy.deepcopy(BASE), "space": {**BASE["space"], "service_hall_floor": 2}}
+    first = compliance.evaluate(floor_float).finding("5.5").measured
+    second = compliance.evaluate(floor_int).finding("5.5").measured
+    assert (first, type(first)) == (2.0, float) and (second, type(second)) == (2, int)
+    assert json.dumps(compliance.evaluate(floor_int).to_dict()["findings"][11]["measured"]) == "2"

@@ -117,22 +117,22 @@ def smallest_remedy(passes: Callable[[float], bool], estimate: float, unit: str,
     clause never reports 0. ``cap`` bounds the answer (converting all office
     area always meets 8:2).
     """
-    scale = _SCALE.get(unit, 10 ** 6)
-    guess = estimate * scale if math.isfinite(estimate) else 1.0
-    k = max(1, math.ceil(guess - 1e-6)) if guess < 1e15 else int(guess)
-
-    def ok(n: int) -> bool:
-        return passes(n if scale == 1 else n / scale)
-
-    for _ in range(64):
-        if k > 1 and ok(k - 1):
-            k -= 1
-        else:
-            break
-    for _ in range(64):
-        if ok(k):
-            break
-        k += 1
+    scale = _SCALE.get(unit, 1_000_000)
+    guess = estimate * scale
+    k = math.ceil(guess - 1e-6) if 0 < guess < 1e15 else (1 if not guess >= 1e15 else int(guess))
+    if k < 1:
+        k = 1
+    if passes(k if scale == 1 else k / scale):
+        for _ in range(64):                      # the estimate may be a step high
+            if k > 1 and passes(k - 1 if scale == 1 else (k - 1) / scale):
+                k -= 1
+            else:
+                break
+    else:
+        for _ in range(64):                      # or a step low
+            k += 1
+            if passes(k if scale == 1 else k / scale):
+                break
     amount: float | int = k if scale == 1 else k / scale
     if cap is not None and amount > cap:
         amount = cap
@@ -631,11 +631,8 @@ class AreaRatio(CheckType):
 
         def check(facts: Facts) -> Finding:
             areas = facts.class_area
-            num = math.fsum(areas.get(cls, 0.0) for cls in num_classes)
-            if den_classes is None:
-                total = facts.total_area
-            else:
-                total = math.fsum(areas.get(cls, 0.0) for cls in den_classes)
+            num = _area(areas, num_classes)
+            total = facts.total_area if den_classes is None else _area(areas, den_classes)
             if total <= 0:
                 return empty
             ratio = num / total
@@ -653,6 +650,15 @@ class AreaRatio(CheckType):
 
     def threshold_text(self, clause: Clause, lang: str) -> str:
         return f"≥ {fmt_pct(clause.threshold)}"
+
+
+def _area(areas: Mapping[str | None, float], classes: tuple[str, ...]) -> float:
+    """The area of some zone classes; two floats add exactly as fsum would, more need fsum."""
+    if len(classes) == 1:
+        return areas.get(classes[0], 0.0)
+    if len(classes) == 2:
+        return areas.get(classes[0], 0.0) + areas.get(classes[1], 0.0)
+    return math.fsum(areas.get(cls, 0.0) for cls in classes)
 
 
 def _lint_bands(params: Mapping[str, Any], threshold: float, higher: bool, ctx: LintContext) -> Iterator[LintProblem]:
@@ -674,19 +680,26 @@ def check_type(name: str) -> CheckType:
 
 def with_conditions(clause: Clause, check: Check) -> Check:
     """Wrap ``check`` so the clause is not applicable when a condition holds (applicability first)."""
-    conditions = tuple(
-        (getter(c["field"]), tuple(c["in"]) if "in" in c else (c["equals"],))
-        for c in clause.not_applicable_when
-    )
+    conditions = []
+    for c in clause.not_applicable_when:
+        values = tuple(c["in"]) if "in" in c else (c["equals"],)
+        texts = frozenset(v for v in values if type(v) is str)
+        others = tuple(v for v in values if type(v) is not str)
+        conditions.append((getter(c["field"]), texts, others))
     if not conditions:
         return check
     not_applicable = Finding(clause, NA, 0.0, None, None, "condition")
 
     def guarded(facts: Facts) -> Finding:
         data = facts.data
-        for read, values in conditions:
+        for read, texts, others in conditions:
             value = read(data)
-            if value is not None and any(_same(value, v) for v in values):
+            if value is None:
+                continue
+            if type(value) is str:
+                if value in texts:
+                    return not_applicable
+            elif any(_same(value, v) for v in others):
                 return not_applicable
         return check(facts)
 

@@ -7,6 +7,7 @@ missing makes the centre non-conforming (and unqualified) whatever its score.
 """
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 from typing import Any, Callable, Mapping
 
@@ -14,6 +15,7 @@ from .model import RuleSet, Status, Verdict
 from .profile import Profile, load_profile, revalidate
 from .result import AuditResult, CategoryScore, Finding, exact, fast_constructor, round_score
 
+_floor = math.floor
 _category: Callable[..., CategoryScore] = fast_constructor(CategoryScore)
 _result: Callable[..., AuditResult] = fast_constructor(AuditResult)
 
@@ -57,6 +59,9 @@ def evaluate(profile: Profile | Mapping[str, Any], rules: RuleSet | str = "natio
 def _score(earned: float, weight: float, findings: tuple[Finding, ...], category: str | None) -> float | None:
     if not weight:
         return None
+    tenths = 1000.0 * earned / weight
+    if abs(tenths - _floor(tenths) - 0.5) > 1e-6:        # not near a tie: the float decides (the common case)
+        return _floor(tenths + 0.5) / 10
 
     def exact_value() -> Fraction:
         counted = [(exact(f.clause.weight), exact(f.credit)) for f in findings

@@ -24,11 +24,13 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping, TypeGuard
 
+import orjson
+
 from . import reading
 from .checks import Facts
 from .contract import SCAN_LIMIT, describe, profile_schema, profile_validator
 from .errors import PathItem, Problem, ProfileError, problems_message
-from .model import FrozenDict, FrozenList, RuleSet, Vocabulary
+from .model import FrozenDict, FrozenList, RuleSet, Vocabulary, freeze, thaw
 from .wording import nearest
 
 __all__ = ["Profile", "load_profile", "profile_schema", "default_vocabulary"]
@@ -54,35 +56,69 @@ def default_vocabulary() -> Vocabulary:
     return Vocabulary.of(layer.data.get("vocabularies", {}))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Profile:
     """A validated centre profile; build one with :func:`load_profile`.
 
     ``data`` is a read-only copy of the document (``copy.deepcopy`` it for an
     editable one); ``vocabulary`` is the one its codes were checked against.
+    The checks read a private plain copy that no caller ever receives.
     """
 
-    data: Mapping[str, Any]
     source: str
     raw_sha256: str | None = None
-    facts: Facts | None = field(default=None, repr=False, compare=False)
-    vocabulary: Vocabulary | None = field(default=None, repr=False, compare=False)
+    facts: Facts | None = field(default=None, repr=False)
+    vocabulary: Vocabulary | None = field(default=None, repr=False)
+    plain: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        """The document as validated, read-only all the way down (built on first use)."""
+        frozen = self.__dict__.get("_frozen")
+        if frozen is None:
+            frozen = freeze(self.plain)
+            object.__setattr__(self, "_frozen", frozen)
+        return frozen  # type: ignore[no-any-return]
+
+    @property
+    def center(self) -> dict[str, Any]:
+        """A fresh copy of the ``center`` section, for result documents and reports."""
+        return thaw(self.plain.get("center", {}))  # type: ignore[no-any-return]
 
     @property
     def sha256(self) -> str:
         """SHA-256 of the file's bytes, or of the canonical JSON of a mapping given in memory."""
         if self.raw_sha256 is not None:
             return self.raw_sha256
-        canonical = json.dumps(self.data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        canonical = json.dumps(self.plain, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
     @property
     def id(self) -> str:
-        return str(self.data["center"]["id"])
+        return str(self.plain["center"]["id"])
 
     @property
     def name(self) -> str:
-        return str(self.data["center"]["name"])
+        return str(self.plain["center"]["name"])
+
+
+def _plain_copy(document: Any) -> Any:
+    """A plain JSON copy made by orjson, or None when the document holds anything orjson will not take.
+
+    orjson refuses what is not plainly JSON (Decimal, sets, non-string keys, lone
+    surrogates, integers beyond 64 bits, date-times); the precise copier then
+    explains. A NaN becomes null here, which the schema then refuses where it matters.
+    """
+    try:
+        return orjson.loads(orjson.dumps(document, default=_date_only, option=orjson.OPT_PASSTHROUGH_DATETIME))
+    except (TypeError, ValueError, OverflowError, RecursionError):
+        return None
+
+
+def _date_only(value: Any) -> Any:
+    if type(value) is datetime.date:
+        return value.isoformat()
+    raise TypeError
 
 
 # --------------------------------------------------------------------------- plain values
@@ -389,13 +425,18 @@ def load_profile(
         what = "empty" if document is None else f"a {type(document).__name__}, not a mapping"
         raise ProfileError(f"the document is {what}; a profile is a mapping with center, population and space",
                            file=name, problems=[Problem("not a mapping", (), name, line=1)])
-    copier = _Copier(name)
-    data = copier.copy(document, ())
-    if copier.problems:
-        problems = copier.problems
-        total = len(problems)
-    else:
+    data = _plain_copy(document)
+    problems: list[Problem] = []
+    facts = None
+    if data is not None:
         problems, total, facts = check(data, vocab, name)
+    if data is None or problems:
+        # The slow, careful way: every value checked, every problem with its path.
+        copier = _Copier(name)
+        data = copier.copy(document, ())
+        problems, total = copier.problems, len(copier.problems)
+        if not problems:
+            problems, total, facts = check(data, vocab, name)
     if problems:
         complete = total < SCAN_LIMIT
         raise ProfileError(problems_message(total, "profile", complete), file=name, total=total, complete=complete,
@@ -406,16 +447,16 @@ def load_profile(
 
 def revalidate(profile: Profile, vocabulary: Vocabulary) -> Profile:
     """The same profile checked against another rule set's vocabulary (a district may add codes)."""
-    problems, total, facts = check(profile.data, vocabulary, profile.source)
+    problems, total, facts = check(profile.plain, vocabulary, profile.source)
     if problems:
         raise ProfileError(problems_message(total, "profile for this rule set"), file=profile.source,
                            total=total, problems=problems)
-    return _profile(profile.data, profile.source, profile.raw_sha256, facts, vocabulary)
+    return _profile(profile.plain, profile.source, profile.raw_sha256, facts, vocabulary)
 
 
 def _profile(data: Mapping[str, Any], source: str, raw_sha256: str | None, facts: Facts | None,
              vocabulary: Vocabulary) -> Profile:
     """Profile(...) without the frozen ``__init__``: the batch hot path builds one per centre."""
     obj = object.__new__(Profile)
-    obj.__dict__.update(data=data, source=source, raw_sha256=raw_sha256, facts=facts, vocabulary=vocabulary)
+    obj.__dict__.update(plain=data, source=source, raw_sha256=raw_sha256, facts=facts, vocabulary=vocabulary)
     return obj

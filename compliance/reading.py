@@ -333,7 +333,7 @@ def line_map(raw: bytes, limit: int = LINE_MAP_LIMIT) -> dict[tuple[PathItem, ..
             if not isinstance(ev, (yaml.ScalarEvent, yaml.AliasEvent, yaml.MappingStartEvent,
                                    yaml.SequenceStartEvent)):
                 continue
-            line = ev.start_mark.line + 1
+            line = _line(ev) or 0
             path: tuple[PathItem, ...] | None = ()
             if stack:
                 top = stack[-1]

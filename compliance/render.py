@@ -95,7 +95,7 @@ def view(result: AuditResult, lang: str = "zh") -> dict[str, Any]:
     if lang not in LANGS:
         raise ReportError(f"language {lang!r} is not supported; use one of {', '.join(LANGS)}")
     rs = result.ruleset
-    center = result.profile.data["center"]
+    center = result.profile.center
     region = center.get("region") or {}
     grade = rs.grade(result.grade)
     findings = [_finding_view(f, result, lang) for f in result.findings]
@@ -163,7 +163,7 @@ def _side(result: AuditResult, lang: str) -> dict[str, Any]:
     grade = result.ruleset.grade(result.grade)
     return {"score": f"{result.score:.1f}", "grade": grade.title[lang], "verdict": result.verdict.value,
             "verdict_label": VERDICT_LABELS[result.verdict][lang], "conforming": result.conforming,
-            "assessed_on": result.profile.data["center"].get("assessed_on"), "sha256": result.profile.sha256,
+            "assessed_on": result.profile.center.get("assessed_on"), "sha256": result.profile.sha256,
             "vetoed": [f.clause.clause for f in result.vetoed]}
 
 

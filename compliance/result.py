@@ -177,7 +177,7 @@ class AuditResult:
         from . import __version__
 
         rs = self.ruleset
-        center = self.profile.data.get("center", {})
+        center = self.profile.center
         return {
             "result_version": RESULT_VERSION,
             "center": {k: center[k] for k in ("id", "name", "community", "region", "setting", "assessed_on")

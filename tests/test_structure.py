@@ -27,7 +27,8 @@ def test_the_clause_reference_in_docs_is_generated_from_the_current_rules():
 
 def test_nothing_in_the_repository_points_outside_it():
     tracked = subprocess.run(["git", "ls-files"], capture_output=True, text=True, cwd=ROOT, check=True).stdout.split()
-    outside = re.compile(r"\.\./shared|/work/|shared/spec|shared/seeds")
+    up, home = "../" + "shared", "/" + "work/"               # spelt in pieces so this file does not match itself
+    outside = re.compile("|".join(re.escape(p) for p in (up, home, "shared" + "/spec", "shared" + "/seeds")))
     offenders = [name for name in tracked
                  if name.endswith((".md", ".py", ".sh", ".yaml", ".cfg", ".toml", ".j2", ".css"))
                  and outside.search((ROOT / name).read_text(encoding="utf-8", errors="replace"))]

@@ -5,7 +5,7 @@
 Compares the library (compiled jsonschema-rs validation + compiled rules)
 with a baseline measured in the same run: jsonschema's Draft 2020-12
 validator on the published schema plus the straightforward scorer in
-``reference_scorer.py``. Prints profiles/s for each, best of K runs.
+``baseline_scorer.py``. Prints profiles/s for each, best of K runs.
 Target: ≥ 20,000 profiles/s and ≥ 3× the baseline.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ import jsonschema  # noqa: E402
 
 import compliance  # noqa: E402
 from profiles import make  # noqa: E402
-from reference_scorer import score as reference_score  # noqa: E402
+from baseline_scorer import score as baseline_score  # noqa: E402
 
 TARGET = 20_000
 TARGET_RATIO = 3.0
@@ -60,7 +60,7 @@ def main() -> int:
     def baseline(items):
         for doc in items:
             validator.validate(doc)
-            reference_score(doc)
+            baseline_score(doc)
 
     ours, ours_median = rates(library, docs, args.repeat)
     base, base_median = rates(baseline, docs[: max(500, args.profiles // 5)], max(3, args.repeat // 2))

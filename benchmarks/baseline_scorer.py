@@ -1,9 +1,9 @@
-"""A straightforward scorer of the national clauses, written directly from standard.md.
+"""The throughput benchmark's baseline: what a team would write first for the national clauses.
 
-It is the baseline of the throughput benchmark (what a team would write
-first: plain dicts, one ``if`` per clause) and an independent oracle that the
-tests compare the compiled evaluator against. It knows only the national
-thresholds and ignores rule-set layering.
+Plain dicts, one ``if`` per clause, floating point throughout; it computes
+statuses, the score, the grade and the verdict, and nothing of shortfalls.
+It is a yardstick for speed only: the oracle the tests compare the library
+against is ``tests/oracle/reference_scorer.py``, exact and complete.
 """
 from __future__ import annotations
 

@@ -32,6 +32,7 @@ MISSING, NA = Status.MISSING, Status.NOT_APPLICABLE
 Check = Callable[["Facts"], Finding]
 LintProblem = tuple[str, tuple[Any, ...]]        # message, path inside the clause (("check", "min"), …)
 
+_isfinite = math.isfinite
 _finding: Callable[..., Finding] = fast_constructor(Finding)
 _shortfall: Callable[..., Shortfall] = fast_constructor(Shortfall)
 
@@ -230,6 +231,10 @@ class CheckType:
             **self.extra_schema,
         }
 
+    def placeholders(self, params: Mapping[str, Any], shortfall: Mapping[str, Any]) -> frozenset[str]:
+        """The placeholders this clause's shortfall text can fill: an amount only where there is one."""
+        return frozenset({"amount", "amount_pct"}) if shortfall.get("unit") else frozenset()
+
     def param_schema(self, param: str) -> Mapping[str, Any]:
         schema: Mapping[str, Any] = self.properties[param]
         return schema
@@ -293,13 +298,26 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _quantity(clause: Clause, value: Any, as_share: bool, lang: str) -> str:
-    """A measured value or threshold: the clause's measure text, a percentage, or the number."""
+def _quantity(clause: Clause, value: Any, as_share: bool, lang: str, against: Any = None) -> str:
+    """A measured value or threshold: the clause's measure text, a percentage, or the number.
+
+    ``against`` is the threshold a failing value misses: the value is then written with as many
+    decimals as it takes not to read as the threshold (39.96 hours is not "40.0").
+    """
+    if not isinstance(against, (int, float)) or isinstance(against, bool):
+        against = None
     if clause.measure:
-        return fill(clause.measure[lang], {"value": fmt_measure(value)})
+        return fill(clause.measure[lang], {"value": fmt_measure(value, against)})
     if as_share:
-        return fmt_pct(value)
+        return fmt_pct(value, against)
+    if against is not None and isinstance(value, float):
+        return fmt_measure(value, against)
     return fmt_number(value)
+
+
+def _missed(finding: Finding) -> Any:
+    """The threshold a finding misses, or None when it is met."""
+    return None if finding.status is PASS else finding.clause.threshold
 
 
 class CodeCheck(CheckType):
@@ -342,6 +360,9 @@ class CodeCheck(CheckType):
     def lint(self, params: Mapping[str, Any], ctx: LintContext) -> Iterator[LintProblem]:
         key = "code" if "code" in params else "codes"
         yield from ctx.codes(params["list"], self.codes_of(params), key)
+
+    def placeholders(self, params: Mapping[str, Any], shortfall: Mapping[str, Any]) -> frozenset[str]:
+        return frozenset({"items", "amount"})
 
 
 class HasCode(CodeCheck):
@@ -440,6 +461,9 @@ class Compare(CheckType):
     def threshold_param(self, params: Mapping[str, Any]) -> str | None:
         return "value"
 
+    def placeholders(self, params: Mapping[str, Any], shortfall: Mapping[str, Any]) -> frozenset[str]:
+        return frozenset() if params["op"] == "==" else super().placeholders(params, shortfall)
+
     def stricter(self, param: str, params: Mapping[str, Any]) -> str:
         if param == "value":
             return {">=": HIGHER, "<=": LOWER}.get(params["op"], NEVER)
@@ -492,7 +516,8 @@ class Compare(CheckType):
     def measured_text(self, finding: Finding, lang: str) -> str:
         if finding.measured is None:
             return "—"
-        return _quantity(finding.clause, finding.measured, finding.clause.shortfall_unit == "ratio", lang)
+        return _quantity(finding.clause, finding.measured, finding.clause.shortfall_unit == "ratio", lang,
+                         _missed(finding))
 
     def threshold_text(self, clause: Clause, lang: str) -> str:
         share = clause.shortfall_unit == "ratio"
@@ -584,10 +609,11 @@ class Rate(CheckType):
                     return not_applicable
                 return _finding(clause, FAIL, 0.0, None, shortfall(num, den), None)
             measured = num / den * per
+            shown = measured if _isfinite(measured) else None     # a vanishing denominator: beyond any number
             if (measured >= threshold - TOL) if higher else (measured <= threshold + TOL):
-                return _finding(clause, PASS, 1.0, measured, None, None)
+                return _finding(clause, PASS, 1.0, shown, None, None)
             status, credit = banded(measured, bands, higher)
-            return _finding(clause, status, credit, measured, shortfall(num, den), None)
+            return _finding(clause, status, credit, shown, shortfall(num, den), None)
 
         return check
 
@@ -599,7 +625,7 @@ class Rate(CheckType):
     def measured_text(self, finding: Finding, lang: str) -> str:
         if finding.measured is None:
             return "—"
-        return _quantity(finding.clause, finding.measured, self._share(finding.clause), lang)
+        return _quantity(finding.clause, finding.measured, self._share(finding.clause), lang, _missed(finding))
 
     def threshold_text(self, clause: Clause, lang: str) -> str:
         sign = _sign(">=" if "min" in clause.check else "<=")
@@ -620,6 +646,9 @@ class AreaRatio(CheckType):
     def stricter(self, param: str, params: Mapping[str, Any]) -> str:
         return HIGHER if param == "min" else NEVER
 
+    def placeholders(self, params: Mapping[str, Any], shortfall: Mapping[str, Any]) -> frozenset[str]:
+        return frozenset({"amount", "amount_pct"})        # the area to turn over, in m² unless stated
+
     def compile(self, clause: Clause, vocab: Vocabulary) -> Check:
         params = clause.check
         num_classes = tuple(params["numerator"])
@@ -636,17 +665,18 @@ class AreaRatio(CheckType):
             if total <= 0:
                 return empty
             ratio = num / total
+            shown = ratio if _isfinite(ratio) else None
             if ratio >= threshold - TOL:
-                return _finding(clause, PASS, 1.0, ratio, None, None)
+                return _finding(clause, PASS, 1.0, shown, None, None)
             # Area turned over to the numerator's use; the whole (S + O, or T) stays the same.
             amount = smallest_remedy(lambda a: (num + a) / total >= threshold - TOL, threshold * total - num,
                                      unit, cap=total - num)
-            return _finding(clause, FAIL, 0.0, ratio, _shortfall(amount, unit, ()), None)
+            return _finding(clause, FAIL, 0.0, shown, _shortfall(amount, unit, ()), None)
 
         return check
 
     def measured_text(self, finding: Finding, lang: str) -> str:
-        return "—" if finding.measured is None else fmt_pct(finding.measured)
+        return "—" if finding.measured is None else fmt_pct(finding.measured, _missed(finding))
 
     def threshold_text(self, clause: Clause, lang: str) -> str:
         return f"≥ {fmt_pct(clause.threshold)}"

@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 
 from . import __version__
 from . import ruletest
+from .checks import CHECK_TYPES
 from .compare import compare
 from .compile import lint, load_ruleset
 from .contract import profile_schema, ruleset_schema
@@ -41,6 +42,23 @@ class _Parser(argparse.ArgumentParser):
         print(f"compliance: error: {message}", file=sys.stderr)
         raise SystemExit(EXIT_BAD_INPUT)
 
+    def print_help(self, file: Any = None) -> None:
+        # argparse drops a failed write silently; a full device must be an error like any other.
+        if file is None:
+            write_stdout(self.format_help())
+        else:
+            super().print_help(file)
+
+
+class _Version(argparse.Action):
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        write_stdout(f"compliance {__version__}\n")
+        parser.exit()
+
 
 def _parser() -> argparse.ArgumentParser:
     # --debug is accepted before or after the verb: the subcommands' copy does not reset the main one.
@@ -49,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="on an internal error, print the traceback")
     p = _Parser(prog="compliance", parents=[debug],
                 description="Audit community convenience service centres (社区便民服务中心).")
-    p.add_argument("--version", action="version", version=f"compliance {__version__}")
+    p.add_argument("--version", action=_Version)
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     a = sub.add_parser("audit", parents=[debug], help="score one or more centre profiles")
@@ -140,7 +158,7 @@ class _Run:
 
 
 def _output_format(args: argparse.Namespace) -> str:
-    fmt: str = args.format or ("text" if sys.stdout.isatty() else "json")
+    fmt: str = args.format or ("text" if _stdout_is_terminal() else "json")
     to_stdout = not args.output or args.output == STDOUT
     if fmt not in _STDOUT_FORMATS and not args.output:
         raise ComplianceError(f"--format {fmt} writes a file; give -o OUT (or -o - for standard output)")
@@ -149,6 +167,13 @@ def _output_format(args: argparse.Namespace) -> str:
     if fmt == "pdf" and to_stdout and len(getattr(args, "profiles", ())) > 1:
         raise ComplianceError("several PDF reports cannot share standard output; give -o FOLDER")
     return fmt
+
+
+def _stdout_is_terminal() -> bool:
+    try:
+        return sys.stdout is not None and sys.stdout.isatty()
+    except (OSError, ValueError):
+        return False
 
 
 def _refuse_overwriting_inputs(output: str | None, inputs: Sequence[str]) -> None:
@@ -164,24 +189,28 @@ def _audit(args: argparse.Namespace, run: _Run) -> None:
     fmt = _output_format(args)
     many = len(args.profiles) > 1
     to_stdout = not args.output or args.output == STDOUT
-    targets: dict[str, str] = {}
+    targets: list[str] = []
     if many and not to_stdout:
         folder = Path(args.output)
+        if folder.exists() and not folder.is_dir():
+            raise ReportError("is not a folder; with several profiles, -o names a folder", file=args.output)
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ReportError(f"cannot create the output folder: {exc.strerror}", file=args.output) from None
         for planned in plan_outputs(args.profiles, folder, _SUFFIX[fmt]):
-            targets[planned.source] = str(planned.target)
+            targets.append(str(planned.target))
             if planned.note:
                 _err(f"{planned.source}: written to {planned.target} ({planned.note})")
     elif not many:
         _refuse_overwriting_inputs(args.output, args.profiles)
+    order = iter(range(len(args.profiles)))
 
     def one(source: str) -> int:
+        index = next(order)
         result = evaluate(load_profile(source, rules=rules), rules)
         if targets:
-            render(result, fmt, targets[source], lang=args.lang, archival=args.archival)
+            render(result, fmt, targets[index], lang=args.lang, archival=args.archival)
         elif not to_stdout:
             render(result, fmt, args.output, lang=args.lang, archival=args.archival)
         elif fmt == "json" and many:      # JSON Lines: one compact document per centre
@@ -245,6 +274,8 @@ def _rules(args: argparse.Namespace, run: _Run) -> None:
         for line in ruletest.error_lines(outcome):
             _err(line)
         write_stdout("\n".join(plain_text(line) for line in ruletest.summary(outcome)) + "\n")
+        if outcome.crashes:
+            run.note(EXIT_INTERNAL)
         if outcome.errors:
             run.note(EXIT_BAD_INPUT)
         elif outcome.failed:
@@ -262,7 +293,8 @@ def _rules(args: argparse.Namespace, run: _Run) -> None:
         f"  category {c.category} · level {c.level.value} ({LEVEL_LABELS[c.level][lang]}) · weight {c.weight:g}"
         f" · veto {'yes' if c.veto else 'no'}",
         f"  check {json.dumps(c.check, ensure_ascii=False)}",
-        f"  threshold {json.dumps(c.threshold, ensure_ascii=False)} set by {c.threshold_from}",
+        f"  threshold {json.dumps(c.threshold, ensure_ascii=False)} ({CHECK_TYPES[c.check_type].threshold_text(c, lang)})"
+        f" set by {c.threshold_from}",
         "  set by: " + ", ".join(f"{k} {v}" for k, v in c.set_by.items()),
     ]
     if c.not_applicable_when:
@@ -284,7 +316,17 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, _Run], None]] = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except StdoutError as exc:
+        _err(str(exc))
+        _silence_stdout()
+        return EXIT_BAD_INPUT
+    except SystemExit as exc:            # --help, --version, or a usage error (already exit 2)
+        code = exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
+        if code == EXIT_OK and not _flush_stdout():
+            return EXIT_BAD_INPUT
+        return code
     run = _Run(debug=getattr(args, "debug", False))
     # WeasyPrint logs its internals (font loading) as warnings; a person running
     # the command cannot act on them. Library users keep whatever logging they configure.
@@ -303,22 +345,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:  # noqa: BLE001 - never a traceback without --debug, never exit 1
         run.internal(exc)
+    if not _flush_stdout():
+        return EXIT_BAD_INPUT
+    return run.status
+
+
+def _flush_stdout() -> bool:
+    """Flush standard output now, so a full device is an error we report, not one at exit."""
+    if sys.stdout is None:
+        return True
     try:
         sys.stdout.flush()
     except (OSError, ValueError) as exc:
         _err(f"cannot write to standard output: {getattr(exc, 'strerror', None) or exc}")
         _silence_stdout()
-        return EXIT_BAD_INPUT
-    return run.status
+        return False
+    return True
 
 
 def _silence_stdout() -> None:
     """Point standard output at /dev/null, so the interpreter's last flush cannot fail again."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        if sys.stdout is not None:
+            os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):
         pass
 
 

@@ -19,7 +19,7 @@ from . import layers as layers_module
 from . import reading
 from .checks import CHECK_TYPES, Facts, LintContext, with_conditions
 from .contract import profile_fields
-from .errors import PathItem, Problem, RuleSetError, problems_message
+from .errors import MAX_PROBLEMS, PathItem, Problem, RuleSetError, problems_message
 from .model import (CODE_LISTS, Category, Clause, FrozenDict, Grade, Level, RuleSet, Status, Vocabulary, clause_key,
                     freeze, thaw)
 from .wording import nearest, template_problems
@@ -38,6 +38,8 @@ def load_ruleset(source: str | os.PathLike[str] | RuleSet = "national") -> RuleS
     if not isinstance(source, (str, os.PathLike)):
         raise TypeError(f"load_ruleset takes a name or a path, not a {type(source).__name__}")
     ref = os.fspath(source)
+    if not ref:
+        raise RuleSetError("no rule set was named (an empty name or path)")
     if "\0" in ref:
         raise RuleSetError("a rule set name or path cannot contain a NUL character", file=repr(ref))
     if ref in layers_module.bundled_names():
@@ -85,9 +87,14 @@ class Compiler:
             self.problem("every clause has weight 0, so no score can be computed", ())
         if not m.grades:
             self.problem("no grades are defined", ("grades",))
+        elif len(m.grades) > 1 and min(g["min"] for g in m.grades[:-1]) > m.pass_score:
+            lowest_pass = min(g["min"] for g in m.grades[:-1])
+            self.problem(f"a conforming centre scoring from {m.pass_score!r} to {lowest_pass!r} would get the grade "
+                         f"{m.grades[-1]['id']!r} of a non-conforming one: the lowest passing grade must start "
+                         f"at or below pass_score ({m.pass_score!r})", ("grades",))
         if self.problems:
             total = len(self.problems)
-            raise RuleSetError(problems_message(total, "rule set"), file=m.leaf, problems=self.problems, total=total)
+            raise RuleSetError(problems_message(total, "rule set"), file=m.leaf, problems=self._located(), total=total)
         clauses.sort(key=lambda c: clause_key(c.clause))
         categories = tuple(Category(c["id"], freeze(c["title"])) for c in m.categories.values())
         grades = tuple(Grade(g["id"], g["min"], freeze(g["title"])) for g in m.grades)
@@ -99,6 +106,16 @@ class Compiler:
             content_hash=self._digest(clauses, vocab), path=m.leaf, checks=compiled,
             scorer=compile_scorer(compiled, clauses, tuple(c.id for c in categories)),
         )
+
+    def _located(self) -> list[Problem]:
+        """The first problems, each with its line: one line map per file, not one per problem."""
+        shown = self.problems[:MAX_PROBLEMS]
+        out: list[Problem] = []
+        for file in dict.fromkeys(p.file for p in shown):
+            mine = [p for p in shown if p.file == file and p.line is None]
+            located = iter(reading.locate(mine, self.m.raws.get(file or "")))
+            out += [next(located) if p.file == file and p.line is None else p for p in shown if p.file == file]
+        return out
 
     def _digest(self, clauses: list[Clause], vocab: Vocabulary) -> str:
         m = self.m
@@ -137,12 +154,11 @@ class Compiler:
         texts: list[tuple[str, tuple[PathItem, ...], str, str]] = [
             ("shortfall", ("shortfall", "text"), lang, t) for lang, t in (e["shortfall"].get("text") or {}).items()]
         texts += [("measure", ("measure",), lang, t) for lang, t in (e.get("measure") or {}).items()]
+        fillable = record.placeholders(check, e.get("shortfall", {}))
         for kind, where, lang, template in texts:
-            for message in template_problems(template, kind):
+            for message in template_problems(template, kind, fillable if kind == "shortfall" else None):
                 problem(f"{kind} text ({lang}): {message}", where + (lang,))
-        if found:
-            raw = self.m.raws.get(self.file)
-            self.problems.extend(reading.locate(found, raw))
+        self.problems.extend(found)     # lines are found once per file, in finish()
         if len(self.problems) > before:
             return None
         labels: dict[str, Mapping[str, str]] = {}

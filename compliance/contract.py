@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -122,9 +123,32 @@ def ruleset_validator() -> Validator:
 
 
 def show(value: Any, limit: int = 40) -> str:
-    """A value as a message quotes it: repr, cut short."""
+    """A value as a message quotes it, in JSON's words (null, true, a list), cut short."""
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, (list, tuple)):
+        return "a list"
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def kind_of(value: Any) -> str:
+    """What a value is, in JSON's words: 'a number', 'text', 'a list'…"""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    return f"a {type(value).__name__}"
 
 
 _BOOLEAN_WORDS = {"yes", "no", "y", "n", "on", "off", "true", "false", "是", "否", "有", "无", "对", "错", "1", "0"}
@@ -136,15 +160,13 @@ def describe(error: Any) -> str:
     value = error.instance
     expected = error.validator_value
     if v == "required":
-        names = [n for n in expected if isinstance(value, Mapping) and n not in value]
-        return f"required key {names[0]!r} is missing" if names else "a required key is missing"
+        named = re.match(r"^(.*) is a required property$", str(error.message))
+        return f"required key {named.group(1)} is missing" if named else "a required key is missing"
     if v == "type":
         kinds = " or ".join(expected) if isinstance(expected, list) else str(expected)
         if kinds == "boolean":
             hint = "; write true or false" if isinstance(value, (str, int)) else ""
             return f"{show(value)} is not a boolean{hint}"
-        if isinstance(value, (list, dict)):
-            return f"a {'list' if isinstance(value, list) else 'mapping'} is not of type {kinds}"
         return f"{show(value)} is not of type {kinds}"
     if v == "enum":
         options = ", ".join(map(repr, expected))
@@ -163,9 +185,10 @@ def describe(error: Any) -> str:
     if v in ("minLength", "maxLength"):
         words = "at least" if v == "minLength" else "at most"
         return f"{show(value)} is {len(value):,} characters long; it must be {words} {expected}"
-    if v in ("minItems", "maxItems"):
-        words = "at least" if v == "minItems" else "at most"
-        return f"a list of {len(value):,} items; it must have {words} {expected}"
+    if v == "minItems":
+        return f"a list of {len(value):,} items; it must have at least {expected}"
+    if v == "maxItems":
+        return f"a list of more than {expected:,} items; it must have at most {expected:,}"
     if v in ("minProperties", "maxProperties"):
         words = "at least" if v == "minProperties" else "at most"
         return f"a mapping of {len(value):,} keys; it must have {words} {expected}"

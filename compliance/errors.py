@@ -55,10 +55,10 @@ class Problem:
         where = self.file or "<input>"
         if self.line is not None:
             where += f":{self.line}"
-        loc = self.json_path
+        loc = self.json_path if self.path or self.line is None else ""
         if self.clause:
-            loc = f"clause {self.clause} {loc}" if self.path else f"clause {self.clause}"
-        return f"{where}: {loc}: {self.message}"
+            loc = f"clause {self.clause} {loc}".rstrip()
+        return f"{where}: {loc}: {self.message}" if loc else f"{where}: {self.message}"
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -32,14 +32,14 @@ def evaluate(profile: Profile | Mapping[str, Any], rules: RuleSet | str = "natio
 
         rules = load_ruleset(rules)
     if isinstance(profile, Profile):
-        if profile.vocabulary is not rules.vocabulary or profile.facts is None:
+        if profile.vocabulary is not rules.vocabulary or profile._facts is None:
             profile = revalidate(profile, rules.vocabulary)
     elif isinstance(profile, Mapping):
         profile = load_profile(profile, rules=rules)
     else:
         raise TypeError(f"evaluate takes a Profile or a mapping, not a {type(profile).__name__}")
-    assert profile.facts is not None
-    findings, total_weight, earned, cat_weight, cat_earned, vetoed = rules.scorer(profile.facts)  # type: ignore[misc]
+    assert profile._facts is not None
+    findings, total_weight, earned, cat_weight, cat_earned, vetoed = rules.scorer(profile._facts)  # type: ignore[misc]
 
     score = _score(earned, total_weight, findings, None)
     categories = tuple(

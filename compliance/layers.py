@@ -31,7 +31,7 @@ from typing import Any, Mapping
 
 from . import reading
 from .checks import CHECK_TYPES
-from .contract import SCAN_LIMIT, describe, ruleset_validator
+from .contract import SCAN_LIMIT, describe, kind_of, ruleset_validator
 from .errors import PathItem, Problem, RuleSetError, problems_message
 from .model import VOCABULARIES, ZONE_CLASSES, Disabled
 from .wording import nearest
@@ -77,7 +77,11 @@ def resolve(ref: str) -> tuple[Path, bool]:
     """A rule set named by a user or a program → (file, bundled?): a bundled name, a file or a folder."""
     if ref in bundled_names():
         return _bundled_path(ref), True
+    if not ref:
+        raise RuleSetError("no rule set was named (an empty name or path)")
     path = Path(ref)
+    if path.is_symlink() and not path.exists():
+        raise RuleSetError("is a symbolic link that leads nowhere (a loop, or a missing file)", file=ref)
     if not path.exists():
         looks_like_name = os.sep not in ref and "/" not in ref and not ref.endswith((".yaml", ".yml"))
         if looks_like_name:
@@ -87,7 +91,10 @@ def resolve(ref: str) -> tuple[Path, bool]:
         raise RuleSetError("no such rule set file", file=ref)
     if path.is_dir():
         return leaf_of_folder(path), False
-    real = path.resolve()
+    try:
+        real = path.resolve()
+    except (OSError, RuntimeError):
+        raise RuleSetError("is a symbolic link that leads nowhere (a loop?)", file=ref) from None
     return path, real.parent == bundled_dir().resolve() and real.stem in bundled_names()
 
 
@@ -104,7 +111,10 @@ def resolve_extends(ref: str, layer: Layer) -> tuple[Path, bool]:
     folder = layer.path.parent.resolve()
     candidates = [folder / ref] if ref.endswith((".yaml", ".yml")) else [folder / f"{ref}.yaml", folder / f"{ref}.yml"]
     for candidate in candidates:
-        real = candidate.resolve()
+        try:
+            real = candidate.resolve()
+        except (OSError, RuntimeError):        # a loop of symbolic links
+            raise _one(layer, f"extends {ref[:80]!r}, a symbolic link that leads nowhere (a loop?)", where) from None
         if not real.is_relative_to(folder):
             raise _one(layer, f"extends {ref[:80]!r}, which lies outside the layer's folder; refused", where)
         if real.is_file():
@@ -140,7 +150,7 @@ def read_layer(path: Path, *, bundled: bool) -> Layer:
     name = str(path)
     data, raw = reading.load(path, RuleSetError)
     if not isinstance(data, dict):
-        what = "empty" if data is None else f"a {type(data).__name__}, not a mapping"
+        what = "empty" if data is None else f"{kind_of(data)}, not a mapping"
         raise RuleSetError(f"is not a rule set layer (the document is {what})", file=name,
                            problems=[Problem("not a mapping", (), name, line=1)])
     validator = ruleset_validator()
@@ -182,7 +192,10 @@ def chain(path: Path, bundled: bool) -> list[Layer]:
     current: tuple[Path, bool] | None = (path, bundled)
     while current is not None:
         where, is_bundled = current
-        real = where.resolve()
+        try:
+            real = where.resolve()
+        except (OSError, RuntimeError):
+            raise RuleSetError("is a symbolic link that leads nowhere (a loop?)", file=str(where)) from None
         if real in seen:
             names = " → ".join(p.name for p in seen + [real])
             raise RuleSetError(f"rule sets extend each other in a loop: {names}", file=str(path))
@@ -257,7 +270,7 @@ class Merger:
         if "pass_score" in data:
             new = data["pass_score"]
             if not root and new < m.pass_score and not reasons.get("pass_score"):
-                self.problem(f"{layer.id!r} lowers pass_score from {m.pass_score:g} to {new:g} without a reason; "
+                self.problem(f"{layer.id!r} lowers pass_score from {m.pass_score!r} to {new!r} without a reason; "
                              "add reasons: {pass_score: …}", ("pass_score",))
             m.pass_score = new
         for number, change in data.get("overrides", {}).items():
@@ -307,11 +320,15 @@ class Merger:
             ok = False
         if not root and ok and not reason:
             old = {g["id"]: g["min"] for g in m.grades}
-            lowered = [f"{g['id']} from {old[g['id']]:g} to {g['min']:g}" for g in grades
-                       if g["id"] in old and g["min"] < old[g["id"]]]
-            if lowered:
-                self.problem(f"lowers the grade bands ({'; '.join(lowered)}) without a reason; "
+            if set(ids) != set(old):
+                self.problem(f"replaces the grades ({', '.join(sorted(old))} → {', '.join(ids)}) without a reason; "
                              "add reasons: {grades: …}", ("grades",))
+            else:
+                lowered = [f"{g['id']} from {old[g['id']]!r} to {g['min']!r}" for g in grades
+                           if g["min"] < old[g["id"]]]
+                if lowered:
+                    self.problem(f"lowers the grade bands ({'; '.join(lowered)}) without a reason; "
+                                 "add reasons: {grades: …}", ("grades",))
         if ok:
             m.grades = sorted((dict(g) for g in grades), key=lambda g: -g["min"])
 

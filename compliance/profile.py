@@ -28,8 +28,8 @@ import orjson
 
 from . import reading
 from .checks import Facts
-from .contract import SCAN_LIMIT, describe, profile_schema, profile_validator
-from .errors import PathItem, Problem, ProfileError, problems_message
+from .contract import SCAN_LIMIT, describe, kind_of, profile_schema, profile_validator, show
+from .errors import MAX_PROBLEMS, PathItem, Problem, ProfileError, problems_message
 from .model import FrozenDict, FrozenList, RuleSet, Vocabulary, freeze, thaw
 from .wording import nearest
 
@@ -45,6 +45,7 @@ _CODE_LISTS = (
     (("services", "feedback_loop"), "feedback_stages"),
 )
 _NUMBER_LIMIT = 1e12        # beyond the schema's ranges: such a value is reported by the schema, not summed
+_INT_LIMIT = 2 ** 63        # integers beyond 64 bits are refused before validation
 
 
 @functools.lru_cache(maxsize=None)
@@ -67,39 +68,40 @@ class Profile:
 
     source: str
     raw_sha256: str | None = None
-    facts: Facts | None = field(default=None, repr=False)
     vocabulary: Vocabulary | None = field(default=None, repr=False)
-    plain: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    # Private: the plain copy the checks read, and the facts gathered from it. No caller receives either.
+    _plain: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    _facts: Facts | None = field(default=None, repr=False)
 
     @property
     def data(self) -> Mapping[str, Any]:
         """The document as validated, read-only all the way down (built on first use)."""
         frozen = self.__dict__.get("_frozen")
         if frozen is None:
-            frozen = freeze(self.plain)
+            frozen = freeze(self._plain)
             object.__setattr__(self, "_frozen", frozen)
         return frozen  # type: ignore[no-any-return]
 
     @property
     def center(self) -> dict[str, Any]:
         """A fresh copy of the ``center`` section, for result documents and reports."""
-        return thaw(self.plain.get("center", {}))  # type: ignore[no-any-return]
+        return thaw(self._plain.get("center", {}))  # type: ignore[no-any-return]
 
     @property
     def sha256(self) -> str:
         """SHA-256 of the file's bytes, or of the canonical JSON of a mapping given in memory."""
         if self.raw_sha256 is not None:
             return self.raw_sha256
-        canonical = json.dumps(self.plain, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        canonical = json.dumps(self._plain, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
     @property
     def id(self) -> str:
-        return str(self.plain["center"]["id"])
+        return str(self._plain["center"]["id"])
 
     @property
     def name(self) -> str:
-        return str(self.plain["center"]["name"])
+        return str(self._plain["center"]["name"])
 
 
 def _plain_copy(document: Any) -> Any:
@@ -172,7 +174,8 @@ class _Copier:
                 if not item.isascii():
                     self._text(item, path + (key,))
                 out[key] = item
-            elif kind is int or kind is bool or item is None or (kind is float and math.isfinite(item)):
+            elif kind is bool or item is None or (kind is int and -_INT_LIMIT < item < _INT_LIMIT) \
+                    or (kind is float and math.isfinite(item)):
                 out[key] = item
             else:
                 out[key] = self.copy(item, path + (key,))
@@ -191,7 +194,8 @@ class _Copier:
                 if not item.isascii():
                     self._text(item, path + (i,))
                 items.append(item)
-            elif kind is int or kind is bool or item is None or (kind is float and math.isfinite(item)):
+            elif kind is bool or item is None or (kind is int and -_INT_LIMIT < item < _INT_LIMIT) \
+                    or (kind is float and math.isfinite(item)):
                 items.append(item)
             else:
                 items.append(self.copy(item, path + (i,)))
@@ -206,6 +210,10 @@ class _Copier:
         if kind is float and not math.isfinite(value):
             self.problem(f"{value!r} is not a finite number", path)
             return value
+        if kind is int and not -_INT_LIMIT < value < _INT_LIMIT:
+            self.problem(f"a number of {len(str(abs(value))) if abs(value) < 10 ** 4000 else 'thousands of'} "
+                         "digits is too large", path)
+            return None
         if kind is int or kind is float or kind is bool or value is None:
             return value
         return self._scalar(value, path)
@@ -226,11 +234,16 @@ class _Copier:
                 self._text(text, path)
             return text
         if isinstance(value, numbers.Integral):
-            return int(value)
+            return self._item(int(value), path)
         if isinstance(value, decimal.Decimal):
             if not value.is_finite():
                 self.problem(f"{value} is not a finite number", path)
                 return None
+            if value.adjusted() >= 18:
+                self.problem(f"{str(value)[:40]} is too large a number", path)
+                return None
+            if value.adjusted() < -30:
+                return 0.0 if value.is_zero() or abs(value) < decimal.Decimal("1e-300") else float(value)
             return int(value) if value == value.to_integral_value() else float(value)
         if isinstance(value, (fractions.Fraction, numbers.Real)):
             number = float(value)
@@ -253,9 +266,12 @@ def _is_number(x: Any) -> TypeGuard[float]:
 
 
 def _real_date(text: Any) -> bool:
+    """A YYYY-MM-DD date in the calendar (and nothing else: no time, no trailing newline)."""
+    if type(text) is not str or len(text) != 10:
+        return False
     try:
         datetime.date.fromisoformat(text)
-    except (TypeError, ValueError):
+    except ValueError:
         return False
     return True
 
@@ -268,8 +284,9 @@ def semantic_problems(data: Any, codes: Mapping[str, frozenset[str]], file: str)
     center = data.get("center")
     if isinstance(center, dict):
         date = center.get("assessed_on")
-        if isinstance(date, str) and len(date) == 10 and date[4] == "-" and not _real_date(date):
-            problems.append(Problem(f"{date!r} is not a date in the calendar", ("center", "assessed_on"), file))
+        if isinstance(date, str) and not _real_date(date):
+            problems.append(Problem(f"{show(date)} is not a date in the calendar (YYYY-MM-DD)",
+                                    ("center", "assessed_on"), file))
     space = data.get("space")
     if isinstance(space, dict):
         zones = space.get("zones")
@@ -285,7 +302,8 @@ def semantic_problems(data: Any, codes: Mapping[str, frozenset[str]], file: str)
                     areas.append(area)
                 kind = zone.get("kind")
                 if isinstance(kind, str) and kind not in known:
-                    problems.append(Problem(f"{kind!r:.60} is not a zone kind{nearest(kind, known)}",
+                    hint = nearest(kind, known) if len(problems) < MAX_PROBLEMS else ""
+                    problems.append(Problem(f"{kind!r:.60} is not a zone kind{hint}",
                                             ("space", "zones", i, "kind"), file))
             zone_sum = math.fsum(areas)
             if _is_number(total) and zone_sum > total + AREA_TOLERANCE_M2 + 1e-9:
@@ -320,7 +338,8 @@ def semantic_problems(data: Any, codes: Mapping[str, frozenset[str]], file: str)
                 seen[code] = i
             if code not in known:
                 problems.append(Problem(f"{code!r:.60} is not a known {vocab.replace('_', ' ')} code"
-                                        f"{nearest(code, known)}", path, file))
+                                        f"{nearest(code, known) if len(problems) < MAX_PROBLEMS else ''}", path,
+                                        file))
     return problems
 
 
@@ -373,12 +392,45 @@ def check(data: Any, vocabulary: Vocabulary, file: str = "<dict>") -> tuple[list
         if _passes_semantics(facts, codes):
             return [], 0, facts
         problems = semantic_problems(data, codes, file)
+        if not problems:        # the two semantic checks disagree: the detailed one decides
+            return [], 0, facts
         return problems, len(problems), None
-    errors = validator.errors(data)
+    # Lists far beyond the schema's limits are explained from their first items only: the schema's
+    # maxItems already says what is wrong, and walking 40,000 items would cost seconds.
+    trimmed, cut = _trim(data)
+    errors = validator.errors(trimmed)
     problems = [_schema_problem(e, file) for e in errors]
     problems.sort(key=lambda p: [str(x) for x in p.path])
-    problems += semantic_problems(data, codes, file)
+    located = {p.path for p in problems}
+    problems += [p for p in semantic_problems(trimmed, codes, file) if p.path not in located]
+    if cut:
+        return problems, max(len(problems), SCAN_LIMIT), None
+    if not problems:
+        # The compiled validator refused what jsonschema accepts (their regular expressions differ at
+        # the edges): refuse, and say so, rather than let an unchecked document through.
+        problems = [Problem("does not match the published profile schema", (), file)]
     return problems, len(problems), None
+
+
+_LONGEST = 1001          # one more than any maxItems of the profile schema
+
+
+def _trim(value: Any, depth: int = 0) -> tuple[Any, bool]:
+    """``value`` with every list cut to its first _LONGEST items, and whether anything was cut."""
+    if depth > MAX_DEPTH:
+        return value, False
+    if isinstance(value, dict):
+        cut = False
+        out = {}
+        for key, item in value.items():
+            out[key], sub = _trim(item, depth + 1)
+            cut = cut or sub
+        return (out, True) if cut else (value, False)
+    if isinstance(value, list):
+        items = [_trim(item, depth + 1) for item in value[:_LONGEST]]
+        cut = len(value) > _LONGEST or any(sub for _, sub in items)
+        return ([item for item, _ in items], True) if cut else (value, False)
+    return value, False
 
 
 def _vocabulary(rules: Any, vocabulary: Vocabulary | None) -> Vocabulary:
@@ -422,7 +474,7 @@ def load_profile(
     else:
         raise TypeError(f"load_profile takes a path or a mapping, not a {type(source).__name__}")
     if not isinstance(document, Mapping):
-        what = "empty" if document is None else f"a {type(document).__name__}, not a mapping"
+        what = "empty" if document is None else f"{kind_of(document)}, not a mapping"
         raise ProfileError(f"the document is {what}; a profile is a mapping with center, population and space",
                            file=name, problems=[Problem("not a mapping", (), name, line=1)])
     data = _plain_copy(document)
@@ -433,10 +485,12 @@ def load_profile(
     if data is None or problems:
         # The slow, careful way: every value checked, every problem with its path.
         copier = _Copier(name)
-        data = copier.copy(document, ())
-        problems, total = copier.problems, len(copier.problems)
-        if not problems:
-            problems, total, facts = check(data, vocab, name)
+        careful = copier.copy(document, ())
+        if copier.problems:
+            problems, total = copier.problems, len(copier.problems)
+        elif data is None:
+            problems, total, facts = check(careful, vocab, name)
+        data = careful
     if problems:
         complete = total < SCAN_LIMIT
         raise ProfileError(problems_message(total, "profile", complete), file=name, total=total, complete=complete,
@@ -447,16 +501,16 @@ def load_profile(
 
 def revalidate(profile: Profile, vocabulary: Vocabulary) -> Profile:
     """The same profile checked against another rule set's vocabulary (a district may add codes)."""
-    problems, total, facts = check(profile.plain, vocabulary, profile.source)
+    problems, total, facts = check(profile._plain, vocabulary, profile.source)
     if problems:
         raise ProfileError(problems_message(total, "profile for this rule set"), file=profile.source,
                            total=total, problems=problems)
-    return _profile(profile.plain, profile.source, profile.raw_sha256, facts, vocabulary)
+    return _profile(profile._plain, profile.source, profile.raw_sha256, facts, vocabulary)
 
 
 def _profile(data: Mapping[str, Any], source: str, raw_sha256: str | None, facts: Facts | None,
              vocabulary: Vocabulary) -> Profile:
     """Profile(...) without the frozen ``__init__``: the batch hot path builds one per centre."""
     obj = object.__new__(Profile)
-    obj.__dict__.update(plain=data, source=source, raw_sha256=raw_sha256, facts=facts, vocabulary=vocabulary)
+    obj.__dict__.update(_plain=data, source=source, raw_sha256=raw_sha256, _facts=facts, vocabulary=vocabulary)
     return obj

@@ -70,23 +70,37 @@ class _StrictLoader(_BaseLoader):  # type: ignore[misc]
             mapping[key] = self.construct_object(value_node, deep=deep)
         return mapping
 
+    def _refuse(self, node: Any, message: str) -> Any:
+        raise yaml.constructor.ConstructorError(None, None, message, node.start_mark)
+
+    def construct_yaml_bool(self, node: Any) -> bool:
+        text = str(self.construct_scalar(node))
+        if text in ("true", "True", "TRUE"):
+            return True
+        if text in ("false", "False", "FALSE"):
+            return False
+        return bool(self._refuse(node, f"{_show(text)} is not a boolean; write true or false"))
+
     def construct_yaml_int(self, node: Any) -> int:
         text = str(self.construct_scalar(node))
-        digits = text.lstrip("+-")
+        sign = -1 if text.startswith("-") else 1
+        digits = text[1:] if text[:1] in "+-" else text
         if len(digits) > MAX_DIGITS:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"a number of {len(digits):,} digits is too long", node.start_mark)
-        if digits.startswith("0o"):
-            return int(digits[2:], 8)
-        if digits.startswith("0x"):
-            return int(digits[2:], 16)
-        return int(text, 10)
+            return int(self._refuse(node, f"a number of {len(digits):,} digits is too long"))
+        base, body = (8, digits[2:]) if digits.startswith("0o") else (16, digits[2:]) if digits.startswith("0x") \
+            else (10, digits)
+        if not body or not all(ch in "0123456789abcdefABCDEF"[:base if base != 16 else 22] for ch in body):
+            return int(self._refuse(node, f"{_show(text)} is not an integer"))
+        return sign * int(body, base)
 
     def construct_yaml_float(self, node: Any) -> float:
         text = str(self.construct_scalar(node))
         if text.lstrip("+-").lower() in (".nan", ".inf"):
             raise yaml.constructor.ConstructorError(None, None, f"{text!r} is not a finite number", node.start_mark)
-        value = float(text)
+        try:
+            value = float(text)
+        except ValueError:
+            return float(self._refuse(node, f"{_show(text)} is not a number"))
         if not math.isfinite(value):
             what = "too large a number" if any(ch.isdigit() for ch in text) else "not a finite number"
             raise yaml.constructor.ConstructorError(None, None, f"{text!r} is {what}", node.start_mark)
@@ -103,6 +117,7 @@ _StrictLoader.yaml_constructors = {
 _StrictLoader.yaml_constructors.update({
     "tag:yaml.org,2002:map": _StrictLoader.construct_yaml_map,
     "tag:yaml.org,2002:int": _StrictLoader.construct_yaml_int,
+    "tag:yaml.org,2002:bool": _StrictLoader.construct_yaml_bool,
     "tag:yaml.org,2002:float": _StrictLoader.construct_yaml_float,
     # Without this fallback PyYAML quietly reads an unknown tag's scalar as a string.
     None: _BaseLoader.construct_undefined,
@@ -243,8 +258,24 @@ def _line(event: Any) -> int | None:
 def _yaml_problem(exc: yaml.YAMLError, name: str) -> Problem:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     line = mark.line + 1 if mark is not None else None
-    what = " ".join(str(x) for x in (getattr(exc, "context", None), getattr(exc, "problem", None)) if x)
+    parts = (getattr(exc, "context", None), getattr(exc, "problem", None))
+    if isinstance(exc, yaml.constructor.ConstructorError) and parts[1]:
+        parts = (None, parts[1])               # our own refusals say it all: no "while reading a mapping"
+    what = " ".join(str(x) for x in parts if x)
     return Problem(what or str(exc).splitlines()[0], file=name, line=line)
+
+
+def _json_value_line(text: str, message: str) -> int | None:
+    """Best effort: the line of what a JSON hook refused (a repeated key, NaN, a huge number)."""
+    duplicate = re.match(r"duplicate key '(.*)'$", message)
+    if duplicate:
+        key = re.escape(json.dumps(duplicate.group(1), ensure_ascii=False)[1:-1])
+        found = list(re.finditer(rf'"{key}"\s*:', text))
+        spot = found[1].start() if len(found) > 1 else None
+    else:
+        match = re.search(r"(?<![\w\"])(?:NaN|-?Infinity|-?\d{" + str(MAX_DIGITS + 1) + r",}|-?[\d.]+[eE]\+?\d{3,})", text)
+        spot = match.start() if match else None
+    return None if spot is None else text.count("\n", 0, spot) + 1
 
 
 def _reject_constant(value: str) -> Any:
@@ -290,7 +321,9 @@ def parse(raw: bytes, name: str, error: type[_ProblemsError], *, json_only: bool
                     problems=[Problem(exc.msg, file=name, line=exc.lineno)],
                 ) from None
             except ValueError as exc:
-                raise error(f"is not valid JSON: {exc}", file=name) from None
+                line = _json_value_line(text, str(exc))
+                raise error(f"is not valid JSON: {exc}", file=name,
+                            problems=[Problem(str(exc), file=name, line=line)] if line else ()) from None
         _check_shape(text, name, error)
         return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - the strict safe loader above
     except yaml.YAMLError as exc:
@@ -299,8 +332,10 @@ def parse(raw: bytes, name: str, error: type[_ProblemsError], *, json_only: bool
         raise error(f"is not valid YAML{where}: {problem.message}", file=name, problems=[problem]) from None
     except RecursionError:
         raise error("is nested too deeply to read", file=name) from None
-    except (ValueError, TypeError, OverflowError) as exc:
-        raise error(f"cannot be read: {exc}", file=name) from None
+    except _ProblemsError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever a hostile document makes the parser raise is bad input
+        raise error(f"cannot be read: {type(exc).__name__}: {str(exc)[:200]}", file=name) from None
 
 
 def load(source: str | os.PathLike[str], error: type[_ProblemsError], *, max_bytes: int = MAX_BYTES) -> tuple[Any, bytes]:

@@ -28,7 +28,7 @@ UI = {
     "zh": {
         "ruleset": "规则集", "verdict": "结论", "score": "得分", "grade": "等级", "categories": "分类得分",
         "vetoed": "否决项未通过", "actions": "整改清单（否决项 → 应 → 宜）", "not_evidenced": "未佐证条款（资料缺失）",
-        "all_passed": "全部条款均符合，无需整改。", "clause": "条款", "requirement": "要求", "level": "级别",
+        "all_passed": "全部条款均符合，无需整改。", "none_failed_but_missing": "没有不符合的条款，但下列条款资料缺失、未能佐证，须补充资料。", "clause": "条款", "requirement": "要求", "level": "级别",
         "veto": "否决", "measured": "实测", "threshold": "要求值", "set_by": "设定层", "status": "状态",
         "findings": "逐条结果", "assessed_on": "检查日期", "region": "所在地区", "center_id": "编码",
         "veto_mark": "否决项", "na": "—", "not_applicable": "不适用条款",
@@ -42,7 +42,7 @@ UI = {
     "en": {
         "ruleset": "Rule set", "verdict": "Verdict", "score": "Score", "grade": "Grade", "categories": "Category scores",
         "vetoed": "Veto clauses not met", "actions": "What to fix (veto → shall → should)", "not_evidenced": "Clauses not evidenced",
-        "all_passed": "Every clause is met; nothing to fix.", "clause": "Clause", "requirement": "Requirement", "level": "Level",
+        "all_passed": "Every clause is met; nothing to fix.", "none_failed_but_missing": "No clause fails, but the clauses below are not evidenced: supply the data.", "clause": "Clause", "requirement": "Requirement", "level": "Level",
         "veto": "Veto", "measured": "Measured", "threshold": "Threshold", "set_by": "Set by", "status": "Status",
         "findings": "All clauses", "assessed_on": "Assessed on", "region": "Region", "center_id": "ID",
         "veto_mark": "veto", "na": "—", "not_applicable": "Clauses not applicable",
@@ -129,6 +129,7 @@ def view(result: AuditResult, lang: str = "zh") -> dict[str, Any]:
             for c in result.categories
         ],
         "vetoed": [by_clause[f.clause.clause] for f in result.vetoed],
+        "nothing_to_fix": UI[lang]["none_failed_but_missing" if result.not_evidenced else "all_passed"],
         "actions": [by_clause[f.clause.clause] for f in result.not_passed],
         "not_evidenced": [by_clause[f.clause.clause] for f in result.not_evidenced],
         "not_applicable": [v for v in findings if v["status"] == Status.NOT_APPLICABLE.value],
@@ -197,7 +198,9 @@ def compare_view(comparison: Comparison, lang: str = "zh") -> dict[str, Any]:
 # overrides that can make text read in another order: never printed from a profile or a rule file.
 _CONTROLS = {c: " " for c in (*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0), 0x2028, 0x2029)}
 _CONTROLS.update({c: None for c in (0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))})
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~&\"])")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~&\"@])")
+# GitHub's Markdown links bare addresses (http://…, www.…) by itself: break the patterns it looks for.
+_AUTOLINK = re.compile(r"(?i)(://|www\.)")
 
 
 def plain_text(value: Any) -> Any:
@@ -207,7 +210,10 @@ def plain_text(value: Any) -> Any:
 
 def md_text(value: Any) -> Any:
     """A field as Markdown shows it: plain, with every character Markdown could act on escaped."""
-    return _MD_SPECIAL.sub(r"\\\1", plain_text(value)) if isinstance(value, str) else value
+    if not isinstance(value, str):
+        return value
+    escaped = _MD_SPECIAL.sub(r"\\\1", plain_text(value))
+    return _AUTOLINK.sub(lambda m: m.group(1)[0] + "\\" + m.group(1)[1:], escaped)
 
 
 _FINALIZE = {"text": plain_text, "md": md_text, "html": plain_text}

@@ -25,6 +25,7 @@ _REASONS = {
     "no_zones": {"zh": "未登记服务或办公分区面积", "en": "no service or office zone area is recorded"},
     "missing": {"zh": "未提供 {field}，无法佐证", "en": "{field} is not given, so the clause is not evidenced"},
     "pass": {"zh": "符合要求", "en": "met"},
+    "not_met": {"zh": "未达到要求", "en": "not met"},
 }
 
 
@@ -101,8 +102,7 @@ class Finding:
             action = self.action(lang)
             if action:
                 return action
-            key = self.reason if self.reason in _REASONS else "missing"
-            return _REASONS[key][lang].replace("{field}", str(self.reason))
+            return _REASONS[self.reason if self.reason in _REASONS else "not_met"][lang]
         if self.status is Status.PASS:
             return _REASONS["pass"][lang]
         key = "missing" if self.status is Status.MISSING else (

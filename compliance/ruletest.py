@@ -69,6 +69,7 @@ class Outcome:
 
     cases: list[CaseResult] = field(default_factory=list)
     errors: list[tuple[Path, ComplianceError]] = field(default_factory=list)
+    crashes: list[tuple[Path, Exception]] = field(default_factory=list)     # defects of this library
 
     @property
     def failed(self) -> list[CaseResult]:
@@ -95,6 +96,8 @@ def run(folder: str | os.PathLike[str], rules: RuleSet | str | None = None) -> O
             outcome.cases += run_file(path, rules)
         except ComplianceError as exc:
             outcome.errors.append((path, exc))
+        except Exception as exc:  # noqa: BLE001 - a bug must not stop the other files
+            outcome.crashes.append((path, exc))
     return outcome
 
 
@@ -126,6 +129,8 @@ def run_file(path: Path, rules: RuleSet | str | None = None) -> list[CaseResult]
         if bad_expect:
             raise _bad(path, raw, f"unknown expectation {sorted(bad_expect)[0]!r}; expected one of "
                                   f"{', '.join(sorted(_EXPECT_KEYS))}", where + ("expect",))
+        for message, at in _shape_problems(case):
+            raise _bad(path, raw, message, where + at)
         start = _profile_source(path, raw, case["profile"], where + ("profile",)) if "profile" in case else base
         if start is None:
             raise _bad(path, raw, "no profile: give profile: at the top of the file or in the case", where)
@@ -134,6 +139,56 @@ def run_file(path: Path, rules: RuleSet | str | None = None) -> list[CaseResult]
         result.failures = _check(document, ruleset, case["expect"], path, raw, where)
         results.append(result)
     return results
+
+
+def _is_list_of(value: Any, kinds: tuple[type, ...]) -> bool:
+    return isinstance(value, list) and all(isinstance(v, kinds) and not isinstance(v, bool) for v in value)
+
+
+def _shape_problems(case: Mapping[str, Any]) -> list[tuple[str, tuple[Any, ...]]]:
+    """What is wrong with the form of one case (types only; the values are checked by running it)."""
+    out: list[tuple[str, tuple[Any, ...]]] = []
+    if not isinstance(case["name"], str):
+        out.append(("name: is text", ("name",)))
+    if not isinstance(case.get("set", {}), dict):
+        out.append(("set: maps dotted paths to values", ("set",)))
+    if not _is_list_of(case.get("unset", []), (str,)):
+        out.append(("unset: is a list of dotted paths", ("unset",)))
+    expect = case["expect"]
+    lists: tuple[tuple[str, tuple[type, ...], str], ...] = (
+        ("vetoed", (str, int, float), "a list of clause numbers"),
+        ("problems", (str,), "a list of JSON paths such as $.space.zones[0].kind"))
+    for key, kinds, what in lists:
+        if key in expect and not _is_list_of(expect[key], kinds):
+            out.append((f"{key}: is {what}", ("expect", key)))
+    scalars: tuple[tuple[str, tuple[type, ...]], ...] = (("verdict", (str,)), ("grade", (str,)),
+                                                         ("score", (int, float)))
+    for key, kinds in scalars:
+        if key in expect and (not isinstance(expect[key], kinds) or isinstance(expect[key], bool)):
+            out.append((f"{key}: expected {'a number' if key == 'score' else 'text'}", ("expect", key)))
+    clauses = expect.get("clauses", {})
+    if not isinstance(clauses, dict):
+        return out + [("clauses: maps clause numbers to expectations", ("expect", "clauses"))]
+    for number, wanted in clauses.items():
+        at = ("expect", "clauses", number)
+        if isinstance(wanted, str):
+            continue
+        if not isinstance(wanted, dict) or set(wanted) - _CLAUSE_KEYS:
+            out.append((f"clause {number}: expect a status or a mapping of {', '.join(sorted(_CLAUSE_KEYS))}", at))
+            continue
+        if "status" in wanted and not isinstance(wanted["status"], str):
+            out.append((f"clause {number}: status is text (pass, partial, fail, missing, not_applicable)", at))
+        short = wanted.get("shortfall")
+        if isinstance(short, dict):
+            if set(short) - {"amount", "unit", "missing"}:
+                out.append((f"clause {number}: a shortfall has amount, unit and missing", at))
+            elif "missing" in short and not _is_list_of(short["missing"], (str,)):
+                out.append((f"clause {number}: shortfall missing is a list of codes", at))
+            elif "amount" in short and (not isinstance(short["amount"], (int, float)) or isinstance(short["amount"], bool)):
+                out.append((f"clause {number}: shortfall amount is a number", at))
+        elif short is not None and (not isinstance(short, (int, float)) or isinstance(short, bool)):
+            out.append((f"clause {number}: shortfall is an amount, a mapping, or null", at))
+    return out
 
 
 def _ruleset(path: Path, raw: bytes, data: Mapping[str, Any], rules: RuleSet | str | None) -> RuleSet:
@@ -278,7 +333,8 @@ def _same(got: Any, want: Any) -> bool:
 
 def error_lines(outcome: Outcome) -> Sequence[str]:
     """The test files that could not be run, each named with what stopped it."""
-    lines = []
+    lines = [f"{path}: internal error ({type(exc).__name__}: {str(exc)[:200]}); this is a bug in compliance: "
+             "please report it with this file" for path, exc in outcome.crashes]
     for path, error in outcome.errors:
         text = str(error)
         lines.append(text if error.file == str(path) else f"{path}: {text}")

@@ -64,25 +64,56 @@ def fmt_number(value: Any) -> str:
             return str(value)
         if value.is_integer() and abs(value) < 1e15:
             return f"{value:.1f}"
-        return f"{value:.4g}" if abs(value) < 1 else f"{value:.2f}".rstrip("0").rstrip(".")
+        if abs(value) < 1:
+            text = f"{value:.4g}"
+            return f"{value:.10f}".rstrip("0").rstrip(".") if "e" in text else text
+        return f"{value:.2f}".rstrip("0").rstrip(".")
     return str(value)
 
 
-def fmt_pct(value: float) -> str:
-    """A fraction as a percentage with at most one decimal: 0.75 → 75%, 0.625 → 62.5%."""
-    return f"{value * 100:.1f}%".replace(".0%", "%")
+def _decimals(value: float, against: float | None, scale: float = 1.0) -> int:
+    """One decimal, or as many more (up to ten) as it takes to tell ``value`` from ``against``,
+    or a non-zero ``value`` from zero: a failing 99.99 % must never read as the 100 % it misses."""
+    d = 1
+    other = 0.0 if against is None else against * scale
+    while d < 10 and (round(value * scale, d) == round(other, d)) and value * scale != other:
+        d += 1
+    return d
 
 
-def fmt_measure(value: Any) -> str:
-    """A measured quantity inside a measure text: whole numbers plain, others with one decimal."""
+def fmt_pct(value: float, against: float | None = None) -> str:
+    """A fraction as a percentage, one decimal unless more are needed: 0.75 → 75%, 0.999 → 99.9%.
+
+    With ``against`` (a threshold the value misses), as many decimals as tell them apart; a
+    non-zero shortfall (no ``against``) never reads as 0%.
+    """
+    d = _decimals(value, against, 100.0)
+    text = f"{value * 100:.{d}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".") if d > 1 else text.removesuffix(".0")
+    return text + "%"
+
+
+def fmt_measure(value: Any, against: float | None = None) -> str:
+    """A measured quantity inside a measure text: whole numbers plain, others with one decimal
+    (more when it takes more to tell the value from the threshold it misses)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return str(value)
-    return str(value) if isinstance(value, int) else f"{value:.1f}"
+    if isinstance(value, int):
+        return str(value)
+    if against is None:
+        return f"{value:.1f}"
+    d = _decimals(value, against)
+    text = f"{value:.{d}f}"
+    return text.rstrip("0").rstrip(".") if d > 1 else text
 
 
-def template_problems(template: str, kind: str) -> list[str]:
-    """What is wrong with one rule-file text of ``kind`` (``shortfall`` or ``measure``)."""
-    allowed = PLACEHOLDERS[kind]
+def template_problems(template: str, kind: str, allowed: frozenset[str] | None = None) -> list[str]:
+    """What is wrong with one rule-file text of ``kind`` (``shortfall`` or ``measure``).
+
+    ``allowed`` narrows the placeholders to those the clause can fill (a yes/no clause has no amount).
+    """
+    allowed = PLACEHOLDERS[kind] if allowed is None else allowed
     problems = []
     for match in _TOKEN.finditer(template):
         token = match.group(0)
@@ -95,7 +126,8 @@ def template_problems(template: str, kind: str) -> list[str]:
             shown = name if len(name) <= 30 else name[:27] + "..."
             why = ("placeholders take no format specification, index or attribute"
                    if any(ch in name for ch in ":!.[]") else f"{shown!r} is not a placeholder here")
-            problems.append(f"{{{shown}}}: {why}; allowed: {', '.join('{' + a + '}' for a in sorted(allowed))}")
+            choice = ", ".join("{" + a + "}" for a in sorted(allowed)) or "none (this clause has no amount to show)"
+            problems.append(f"{{{shown}}}: {why}; allowed: {choice}")
     return problems
 
 

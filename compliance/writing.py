@@ -3,7 +3,8 @@
 * Every file is written atomically: into a temporary file in the target's own
   folder, flushed to disk, then renamed over the target. An interrupted or
   failed write leaves the previous file intact, never half a PDF.
-* A target that is a symbolic link is replaced, never written through.
+* A target that is a symbolic link is replaced, never written through; a
+  device or named pipe (``/dev/null``) is written into, never replaced.
 * ``-`` is standard output.
 * :func:`plan_outputs` names the outputs of a batch so that no two collide and
   none replaces an input, and says which it renamed.
@@ -11,6 +12,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -36,34 +38,64 @@ _MODE = 0o666 & ~_umask()
 
 
 def write_stdout(data: bytes | str) -> None:
-    """Write to standard output, or raise ReportError("cannot write to standard output: …")."""
+    """Write to standard output, or raise StdoutError("cannot write to standard output: …")."""
+    stream = sys.stdout
+    if stream is None:
+        raise StdoutError("cannot write to standard output: it is closed")
     try:
         if isinstance(data, bytes):
-            sys.stdout.flush()
-            sys.stdout.buffer.write(data)
-            sys.stdout.buffer.flush()
+            stream.flush()
+            stream.buffer.write(data)
+            stream.buffer.flush()
         else:
-            sys.stdout.write(data)
-            sys.stdout.flush()
+            stream.write(data)
+            stream.flush()
     except (OSError, ValueError) as exc:
         reason = "the reader closed the pipe" if isinstance(exc, BrokenPipeError) else (
             getattr(exc, "strerror", None) or str(exc))
         raise StdoutError(f"cannot write to standard output: {reason}") from exc
 
 
+def _stream_target(path: Path) -> bool:
+    """True for a character device, FIFO or socket (``/dev/null``, a named pipe, ``/dev/stdout``):
+    written into as a stream, never replaced by a file."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+
+
 def write_atomic(target: str | os.PathLike[str], data: bytes | str) -> None:
-    """Write ``data`` to ``target`` (``-``: standard output) atomically; ReportError naming the file on failure."""
+    """Write ``data`` to ``target`` (``-``: standard output) atomically; ReportError naming the file on failure.
+
+    A regular file (or a new one) is written to a temporary file in the same
+    folder and renamed over the target, so a reader never sees half a report
+    and a failed write leaves the old one; a symbolic link is replaced, not
+    followed. A device or a named pipe (``/dev/null``) is written into as it is.
+    """
     name = os.fspath(target)
     if name == STDOUT:
         write_stdout(data)
         return
+    if not name:
+        raise ReportError("no output file name was given")
     payload = data.encode("utf-8") if isinstance(data, str) else data
     path = Path(name)
     if path.is_dir() and not path.is_symlink():
         raise ReportError("cannot write the report: it is a folder", file=name)
+    if _stream_target(path):
+        try:
+            with open(path, "wb") as fh:
+                fh.write(payload)
+        except OSError as exc:
+            raise ReportError(f"cannot write the report: {exc.strerror or exc}", file=name) from None
+        return
+    if path.exists() and not path.is_symlink() and not path.is_file():
+        raise ReportError("cannot write the report: it is not a regular file", file=name)
     folder = path.parent
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:100]}.", suffix=".part", dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=".compliance-", suffix=".part", dir=folder)
     except OSError as exc:
         raise ReportError(f"cannot write the report: {exc.strerror or exc}", file=name) from None
     try:

@@ -124,7 +124,7 @@ def test_rules_list_show_and_lint(tmp_path):
     for name in ("national", "ningbo", "yinzhou", "beijing"):
         assert name in listing
     show = run_cli("rules", "show", "7.1", "--rules", "yinzhou").stdout
-    assert "threshold 22 set by ningbo" in show
+    assert "threshold 22 (≥ 每万人 22 名) set by ningbo" in show
     assert run_cli("rules", "lint", str(ROOT / "rules" / "yinzhou.yaml")).returncode == 0
     bad = tmp_path / "bad.yaml"
     bad.write_text('ruleset: bad\nextends: national\nversion: "1"\ntitle: {zh: a, en: a}\n'

@@ -36,7 +36,7 @@ def test_a_zone_area_of_ten_to_the_400_is_bad_input_naming_the_path(tmp_path):
     path = write(tmp_path / "big.json", as_json(doc))
     out = run_cli("audit", str(path))
     assert out.returncode == 2 and "Traceback" not in out.stderr
-    assert f"{path}:1: $.space.zones[0].area_m2: " in out.stderr and "at most 1000000" in out.stderr
+    assert f"{path}:1: $.space.zones[0].area_m2: a number of 401 digits is too large" in out.stderr
 
 
 def test_a_lone_surrogate_in_a_json_name_is_bad_input(tmp_path):
@@ -52,10 +52,10 @@ LAYER_HEAD = 'ruleset: district\nextends: national\nversion: "1"\ntitle: {zh: �
 
 @pytest.mark.parametrize("body, words", [
     ('overrides: {"5.2": {threshold: "eighty"}}', "threshold: 'eighty' is not of type number"),
-    ('overrides: {"5.2": {threshold: null}}', "threshold: None is not of type number"),
+    ('overrides: {"5.2": {threshold: null}}', "threshold: null is not of type number"),
     ('overrides: {"5.2": {threshold: [0.8]}}', "threshold: a list is not of type number"),
     ('overrides: {"5.2": {threshold: {min: 0.8}}}', "threshold: a mapping is not of type number"),
-    ('overrides: {"5.2": {threshold: true}}', "threshold: True is not of type number"),
+    ('overrides: {"5.2": {threshold: true}}', "threshold: true is not of type number"),
     ('overrides: {"8.3": {threshold: 1e308}}', "1e+308 is out of range; it must be at most 1000000000"),
     ('overrides: {"7.1": {threshold: 1e308}}', "1e+308 is out of range; it must be at most 1000000"),
     ('overrides: {"8.3": {weight: .nan}}', "'.nan' is not a finite number"),
@@ -270,9 +270,11 @@ def test_every_kind_of_loosening_needs_a_reason(tmp_path, body, words):
 
 
 @pytest.mark.parametrize("body", [
-    "pass_score: 50\nreasons: {pass_score: 试点期间}",
-    "grades: [{id: excellent, min: 85, title: {zh: 优, en: E}}, {id: unqualified, min: 0, title: {zh: 不, en: U}}]\n"
-    "reasons: {grades: 本区两档}",
+    "pass_score: 50\ngrades: [{id: excellent, min: 90, title: {zh: 优, en: E}}, {id: good, min: 80, title: {zh: 良, en: G}},"
+    " {id: qualified, min: 50, title: {zh: 合格, en: Q}}, {id: unqualified, min: 0, title: {zh: 不, en: U}}]\n"
+    "reasons: {pass_score: 试点期间, grades: 试点期间}",
+    "grades: [{id: excellent, min: 85, title: {zh: 优, en: E}}, {id: qualified, min: 60, title: {zh: 合格, en: Q}},"
+    " {id: unqualified, min: 0, title: {zh: 不, en: U}}]\nreasons: {grades: 本区三档}",
     'overrides: {"5.2": {weight: 1, reason: 老旧小区用房受限}}',
     'overrides: {"5.2": {weight: 5}}',
     'overrides: {"7.2": {check: {partial: []}}}',
@@ -286,6 +288,10 @@ def test_tightening_or_stating_a_reason_is_accepted(tmp_path, body):
 @pytest.mark.parametrize("body, words", [
     ('overrides: {"8.3": {weight: -1}}', "it must be at least 0"),
     ("grades: [{id: a, min: 50, title: {zh: a, en: a}}]\nreasons: {grades: x}", "one grade must start at 0"),
+    ("grades: [{id: top, min: 75, title: {zh: 优, en: E}}, {id: unqualified, min: 0, title: {zh: 不, en: U}}]\n"
+     "reasons: {grades: x}", "the lowest passing grade must start at or below pass_score"),
+    ("grades: [{id: top, min: 10, title: {zh: 优, en: E}}, {id: unqualified, min: 0, title: {zh: 不, en: U}}]",
+     "replaces the grades (excellent, good, qualified, unqualified → top, unqualified) without a reason"),
     ("".join(f'  "{c}": {{weight: 0, reason: x}}\n' for c in (
         "4.1 4.2 4.3 4.4 4.5 4.6 4.7 5.1 5.2 5.3 5.4 5.5 5.6 6.1 6.2 6.3 6.4 7.1 7.2 7.3 7.4 7.5 7.6 "
         "8.1 8.2 8.3 8.4 8.5 8.6 8.7").split()).join(["overrides:\n", ""]), "every clause has weight 0"),
@@ -414,12 +420,13 @@ def test_the_command_line_strips_control_characters_too(tmp_path):
 def test_markdown_escapes_every_field_from_profiles_and_rule_layers(tmp_path):
     doc = copy.deepcopy(BASE)
     doc["center"]["name"] = "**bold** <img src=x> [link](http://x) | pipe # `code`"
-    doc["center"]["region"] = {"province": "_under_", "city": "![i](x)"}
+    doc["center"]["region"] = {"province": "_under_", "city": "![i](x)", "district": "www.example.org", "street": "a@b"}
     layer = write(tmp_path / "district.yaml", LAYER_HEAD + (
         'overrides: {"5.2": {title: {zh: "*八比二* | <b>", en: x}, threshold: 0.9}}\n'))
     md = compliance.render(compliance.evaluate(doc, compliance.load_ruleset(layer)), "md")
-    assert "\\*\\*bold\\*\\* \\<img src=x\\> \\[link\\]\\(http://x\\) \\| pipe \\# \\`code\\`" in md
+    assert "\\*\\*bold\\*\\* \\<img src=x\\> \\[link\\]\\(http:\\//x\\) \\| pipe \\# \\`code\\`" in md
     assert "\\_under\\_" in md and "\\!\\[i\\]\\(x\\)" in md
+    assert "w\\ww.example.org" in md and "a\\@b" in md        # bare addresses are not turned into links
     assert "\\*八比二\\* \\| \\<b\\>" in md
     import re
     assert not re.search(r"(?<!\\)[<\[]", md.replace("<sub>", "").replace("</sub>", ""))
@@ -523,3 +530,202 @@ def test_evaluate_is_pure_a_float_seen_earlier_never_changes_a_later_integer():
     second = compliance.evaluate(floor_int).finding("5.5").measured
     assert (first, type(first)) == (2.0, float) and (second, type(second)) == (2, int)
     assert json.dumps(compliance.evaluate(floor_int).to_dict()["findings"][11]["measured"]) == "2"
+
+
+# ---------------------------------------------------------------- found by trying it as an attacker would
+
+def test_a_device_or_a_link_to_one_is_written_into_never_replaced(tmp_path):
+    link = tmp_path / "null-link"
+    link.symlink_to("/dev/null")
+    for target in ("/dev/null", str(link)):
+        out = run_cli("audit", HAIYUE, "--format", "md", "-o", target)
+        assert out.returncode == 0, out.stderr
+    assert Path("/dev/null").is_char_device() and link.is_symlink()
+    full = run_cli("audit", HAIYUE, "--format", "md", "-o", "/dev/full")
+    assert full.returncode == 2 and "/dev/full: cannot write the report: No space left on device" in full.stderr
+    assert Path("/dev/full").is_char_device()
+
+
+def test_closed_standard_output_and_a_full_one_for_version_and_help_are_exit_2():
+    closed = subprocess.run(f"{sys.executable} -m compliance audit {HAIYUE} --format json >&-", shell=True,
+                            capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert closed.returncode == 2 and "cannot write to standard output: it is closed" in closed.stderr
+    assert "Traceback" not in closed.stderr
+    for args in (["--version"], ["--help"], ["rules", "list"]):
+        with open("/dev/full", "wb") as full:
+            out = subprocess.run([sys.executable, "-m", "compliance", *args], stdout=full, stderr=subprocess.PIPE,
+                                 cwd=ROOT, timeout=120)
+        assert out.returncode == 2 and b"cannot write to standard output" in out.stderr, args
+
+
+def test_the_same_profile_twice_gives_two_reports(tmp_path):
+    out = run_cli("audit", HAIYUE, HAIYUE, "--format", "md", "-o", str(tmp_path / "out"))
+    assert out.returncode == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["haiyue-2.md", "haiyue.md"]
+
+
+def test_a_long_profile_name_still_gets_its_report(tmp_path):
+    long = tmp_path / ("社" * 80 + ".yaml")           # 240 bytes: the report's name fits, a longer prefix would not
+    long.write_bytes(Path(HAIYUE).read_bytes())
+    out = run_cli("audit", str(long), HAIYUE, "--format", "md", "-o", str(tmp_path / "out"))
+    assert out.returncode == 0, out.stderr
+    assert len(list((tmp_path / "out").iterdir())) == 2
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda: compliance.load_ruleset(""), "no rule set was named"),
+    (lambda: compliance.render(compliance.evaluate(BASE), "md", ""), "no output file name was given"),
+])
+def test_empty_names_are_refused_plainly(call, words):
+    with pytest.raises(compliance.ComplianceError, match=words):
+        call()
+
+
+def test_a_date_with_a_trailing_newline_is_not_a_date(tmp_path):
+    text = Path(HAIYUE).read_text(encoding="utf-8").replace("assessed_on: 2026-11-01", 'assessed_on: "2026-11-01\\n"')
+    path = write(tmp_path / "d.yaml", text)
+    for verb in ("validate", "audit"):
+        out = run_cli(verb, str(path))
+        assert out.returncode == 2 and "$.center.assessed_on" in out.stderr and "not a date" in out.stderr
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("!!bool maybe", "'maybe' is not a boolean; write true or false"),
+    ('!!bool ""', "'' is not a boolean; write true or false"),
+    ("!!bool yes", "'yes' is not a boolean; write true or false"),
+    ("!!int 'abc'", "'abc' is not an integer"),
+    ("!!float 'x'", "'x' is not a number"),
+])
+def test_explicit_yaml_tags_with_bad_values_are_refused_with_the_line(tmp_path, value, expected):
+    text = Path(HAIYUE).read_text(encoding="utf-8").replace("open_plan: true", f"open_plan: {value}")
+    path = write(tmp_path / "t.yaml", text)
+    out = run_cli("audit", str(path))
+    assert out.returncode == 2 and f"{path}:17: {expected}" in out.stderr, out.stderr
+
+
+def test_an_explicit_negative_hexadecimal_keeps_its_sign(tmp_path):
+    from compliance import reading
+    assert reading.parse(b"a: !!int '-0x10'\n", "t.yaml", ProfileError) == {"a": -16}
+
+
+def test_a_symbolic_link_loop_in_a_layers_folder_is_bad_input(tmp_path):
+    (tmp_path / "loop.yaml").symlink_to(tmp_path / "loop.yaml")
+    layer = write(tmp_path / "d.yaml", 'ruleset: d\nextends: loop\nversion: "1"\ntitle: {zh: 区, en: D}\n')
+    for target in (layer, tmp_path / "loop.yaml"):
+        out = run_cli("rules", "lint", str(target))
+        assert out.returncode == 2 and "leads nowhere" in out.stderr, out.stderr
+
+
+@pytest.mark.parametrize("value", [10 ** 5000, 2 ** 70], ids=["5001 digits", "two to the 70"])
+def test_integers_beyond_64_bits_from_a_dict_are_refused(value):
+    doc = copy.deepcopy(BASE)
+    doc["population"]["households"] = value
+    with pytest.raises(ProfileError, match="digits is too large"):
+        compliance.evaluate(doc)
+
+
+def test_a_decimal_with_a_huge_exponent_is_refused_at_once():
+    from decimal import Decimal
+    doc = copy.deepcopy(BASE)
+    doc["population"]["households"] = Decimal("1e999999")
+    start = time.perf_counter()
+    with pytest.raises(ProfileError, match="too large a number"):
+        compliance.load_profile(doc)
+    assert time.perf_counter() - start < 5.0
+
+
+def test_huge_lists_of_unknown_codes_are_refused_quickly_with_a_capped_list():
+    doc = copy.deepcopy(BASE)
+    doc["signage"] = [f"code{i}" for i in range(40_000)]
+    start = time.perf_counter()
+    with pytest.raises(ProfileError) as info:
+        compliance.load_profile(doc)
+    assert time.perf_counter() - start < 5.0
+    assert info.value.problems[0].message == "a list of more than 200 items; it must have at most 200"
+    assert len(info.value.problems) == 100 and not info.value.complete
+
+
+def test_a_layer_with_hundreds_of_bad_clauses_is_linted_quickly(tmp_path):
+    body = "".join(f'  - {{clause: "9.{i}", category: nope, level: shall, weight: 1, title: {{zh: a, en: a}}, '
+                   f'requirement: {{zh: a, en: a}}, check: {{type: flag, field: space.open_plan}}}}\n'
+                   for i in range(500))
+    layer = write(tmp_path / "big.yaml", LAYER_HEAD + "clauses:\n" + body)
+    start = time.perf_counter()
+    with pytest.raises(RuleSetError) as info:
+        compliance.load_ruleset(layer)
+    assert time.perf_counter() - start < 5.0
+    assert info.value.total == 500 and info.value.problems[99].line == 105
+
+
+def test_missing_evidence_is_never_reported_as_all_clear():
+    doc = copy.deepcopy(BASE)
+    del doc["services"]
+    result = compliance.evaluate(doc)
+    assert not result.conforming and not result.not_passed
+    for fmt, lang, words in (("text", "zh", "没有不符合的条款，但下列条款资料缺失"), ("md", "en", "No clause fails, but")):
+        text = compliance.render(result, fmt, lang=lang)
+        assert words in text and "全部条款均符合" not in text and "Every clause is met" not in text
+
+
+@pytest.mark.parametrize("changes, clause, measured, action", [
+    ({"grid_coverage": 0.9999}, "8.6", "99.99%", "网格覆盖率还差 0.01%"),
+    ({"satisfaction_rate": 0.8999}, "8.7", "89.99%", "满意度还差 0.01%"),
+    ({"weekly_opening_hours": 39.96}, "8.3", "每周 39.96 小时", "每周增加 0.04 小时开放时间"),
+])
+def test_a_failing_value_never_reads_as_the_threshold_it_misses(changes, clause, measured, action):
+    doc = copy.deepcopy(BASE)
+    doc["services"].update(changes)
+    result = compliance.evaluate(doc)
+    text = compliance.render(result, "text")
+    finding = result.finding(clause)
+    assert finding.status.value == "fail" and finding.action("zh") == action
+    assert f"实测 {measured}" in text
+
+
+def test_a_failing_clause_without_a_remedy_text_says_it_is_not_met(tmp_path):
+    layer = write(tmp_path / "d.yaml", LAYER_HEAD + (
+        "clauses:\n  - {clause: '9.1', category: service, level: should, weight: 1, title: {zh: 夜间服务, en: Night}, "
+        "requirement: {zh: 宜提供夜间服务。, en: Night service.}, check: {type: flag, field: services.after_hours_service}}\n"))
+    doc = copy.deepcopy(BASE)
+    doc["services"]["after_hours_service"] = False
+    finding = compliance.evaluate(doc, compliance.load_ruleset(layer)).finding("9.1")
+    assert (finding.message("zh"), finding.message("en")) == ("未达到要求", "not met")
+
+
+def test_an_amount_in_the_text_of_a_clause_without_one_is_refused(tmp_path):
+    layer = write(tmp_path / "d.yaml", LAYER_HEAD + (
+        'overrides: {"5.5": {shortfall: {text: {zh: "迁 {amount} 楼", en: x}}}}\n'))
+    with pytest.raises(RuleSetError, match="this clause has no amount to show"):
+        compliance.load_ruleset(layer)
+
+
+def test_a_vanishing_denominator_never_puts_infinity_in_the_json(tmp_path):
+    layer = write(tmp_path / "d.yaml", LAYER_HEAD + (
+        "clauses:\n  - {clause: '9.1', category: service, level: should, weight: 1, title: {zh: 户均, en: x}, "
+        "requirement: {zh: x, en: x}, check: {type: rate, numerator: population.households, "
+        "denominator: services.grid_coverage, per: 1, min: 1}}\n"))
+    doc = copy.deepcopy(BASE)
+    doc["services"]["grid_coverage"] = 5e-324
+    text = compliance.render(compliance.evaluate(doc, compliance.load_ruleset(layer)), "json")
+    finding = next(f for f in json.loads(text)["findings"] if f["clause"] == "9.1")
+    assert "Infinity" not in text and finding["status"] == "pass" and finding["measured"] is None
+
+
+def test_messages_name_each_missing_key_and_speak_json():
+    with pytest.raises(ProfileError) as info:
+        compliance.load_profile({"schema_version": 1, "center": None})
+    messages = [p.message for p in info.value.problems]
+    assert "required key 'population' is missing" in messages and "required key 'space' is missing" in messages
+    assert "null is not of type object" in messages
+
+
+@pytest.mark.parametrize("text, line", [
+    ('{"a": 1,\n "b": 2,\n "a": 3}', 3),
+    ('{"a": 1,\n "b": NaN}', 2),
+    ('{"a": 1,\n "b": 1e999}', 2),
+])
+def test_json_refusals_carry_their_line(tmp_path, text, line):
+    path = write(tmp_path / "bad.json", text)
+    with pytest.raises(ProfileError) as info:
+        compliance.load_profile(path)
+    assert info.value.problems[0].line == line

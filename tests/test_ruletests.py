@@ -82,7 +82,10 @@ def test_rules_test_exits_1_and_says_what_differs_when_an_expectation_fails(tmp_
     ("rules: nosuchset\ncases: [{name: x, expect: {}}]\n", "no such rule set file"),
     ("cases: [{name: x, expect: {}}]\n", "which rule set?"),
     ("rules: national\ncases: [{name: x, expect: {clauses: {\"5.2\": {staus: fail}}}}]\nprofile: {}\n",
+     "clause 5.2: expect a status or a mapping"),
+    ("rules: national\ncases: [{name: x, expect: {clauses: {\"5.2\": fail}}}]\nprofile: {}\n",
      "the profile was refused"),
+    ("rules: national\ncases: [{name: x, expect: {vetoed: \"5.2\"}}]\nprofile: {}\n", "vetoed: is a list"),
 ])
 def test_rules_test_exits_2_on_a_bad_test_file(tmp_path, text, words):
     folder = tmp_path / "tests"

@@ -178,7 +178,8 @@ class LintContext:
         if kind is None:
             yield f"{name!r} is not a profile field{nearest(name, self.fields)}", ("check", key)
         elif kind not in kinds:
-            yield f"{name!r} is a {kind} field; {what} needs {' or '.join(kinds)}", ("check", key)
+            article = "an" if kind[:1] in "aeiou" else "a"
+            yield f"{name!r} is {article} {kind} field; {what} needs {' or '.join(kinds)}", ("check", key)
 
     def codes(self, list_name: str, codes: Sequence[str], key: str) -> Iterator[LintProblem]:
         vocab = CODE_LISTS[list_name]
@@ -210,6 +211,7 @@ _BANDS = {
 # removing it ("drop": partial-credit bands), or "never" (any change loosens, or changes what is
 # measured: it needs a reason).
 HIGHER, LOWER, SUPERSET, SUBSET, DROP, NEVER = "higher", "lower", "superset", "subset", "drop", "never"
+ANY = "any"      # a display setting: any change is neither looser nor stricter
 
 
 class CheckType:
@@ -260,6 +262,8 @@ class CheckType:
             if a == b:
                 continue
             way = self.stricter(key, old)
+            if way == ANY:
+                continue
             if way == DROP:          # removing some or all bands never gives more credit
                 tightens = b is None or (a is not None and all(band in a for band in b))
             elif a is None or b is None:
@@ -535,6 +539,7 @@ class Rate(CheckType):
         "max": {"type": "number", "exclusiveMinimum": 0, "maximum": 1_000_000},
         "partial": _BANDS,
         "zero_denominator": {"enum": ["not_applicable", "fail"]},
+        "percent": {"type": "boolean", "description": "show the rate as a percentage (a share of one count in another)"},
     }
     required = ("numerator", "denominator", "per")
     extra_schema = {"oneOf": [{"required": ["min"], "not": {"required": ["max"]}},
@@ -548,6 +553,8 @@ class Rate(CheckType):
             return HIGHER
         if param == "max":
             return LOWER
+        if param == "percent":
+            return ANY
         return DROP if param == "partial" else NEVER
 
     def loosening(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
@@ -584,7 +591,7 @@ class Rate(CheckType):
         not_applicable = Finding(clause, NA, 0.0, None, None, params["denominator"])
 
         def shortfall(num: float, den: float) -> Shortfall | None:
-            if unit is None:
+            if unit is None or (higher and den == 0):   # no numerator makes a rate of nothing pass
                 return None
             if higher:       # raise the numerator: hire, certify, add area
                 amount = smallest_remedy(lambda a: (num + a) / den * per >= threshold - TOL,
@@ -619,8 +626,8 @@ class Rate(CheckType):
 
     @staticmethod
     def _share(clause: Clause) -> bool:
-        """A rate of one count over another of the same people (7.3, 7.4) reads as a percentage."""
-        return bool(clause.check["per"] == 1 and clause.threshold <= 1)
+        """A rate the rule file marks ``percent: true`` (a share of workers, 7.3 and 7.4) reads as a percentage."""
+        return bool(clause.check.get("percent", False))
 
     def measured_text(self, finding: Finding, lang: str) -> str:
         if finding.measured is None:
@@ -647,13 +654,23 @@ class AreaRatio(CheckType):
         return HIGHER if param == "min" else NEVER
 
     def placeholders(self, params: Mapping[str, Any], shortfall: Mapping[str, Any]) -> frozenset[str]:
-        return frozenset({"amount", "amount_pct"})        # the area to turn over, in m² unless stated
+        return frozenset({"amount", "amount_pct"})        # the area to turn over, in m²
+
+    def lint(self, params: Mapping[str, Any], ctx: LintContext) -> Iterator[LintProblem]:
+        den = params["denominator"]
+        if den != "total" and not set(params["numerator"]) <= set(den):
+            yield ("the numerator's classes must be part of the denominator (a share of a whole): "
+                   f"{list(params['numerator'])} is not within {list(den)}", ("check", "denominator"))
+        unit = ctx.shortfall.get("unit")
+        if unit not in (None, "m2"):
+            yield f"an area ratio's shortfall is in m2, not {unit}", ("shortfall", "unit")
 
     def compile(self, clause: Clause, vocab: Vocabulary) -> Check:
         params = clause.check
         num_classes = tuple(params["numerator"])
         den = params["denominator"]
         den_classes = None if den == "total" else tuple(den)
+        rest = None if den_classes is None else tuple(c for c in den_classes if c not in num_classes)
         threshold = params["min"]
         unit = clause.shortfall_unit or "m2"
         empty = Finding(clause, FAIL, 0.0, None, None, "no_zones")
@@ -669,8 +686,9 @@ class AreaRatio(CheckType):
             if ratio >= threshold - TOL:
                 return _finding(clause, PASS, 1.0, shown, None, None)
             # Area turned over to the numerator's use; the whole (S + O, or T) stays the same.
+            cap = total - num if rest is None else _area(areas, rest)
             amount = smallest_remedy(lambda a: (num + a) / total >= threshold - TOL, threshold * total - num,
-                                     unit, cap=total - num)
+                                     unit, cap=cap)
             return _finding(clause, FAIL, 0.0, shown, _shortfall(amount, unit, ()), None)
 
         return check

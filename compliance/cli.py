@@ -104,7 +104,8 @@ def _parser() -> argparse.ArgumentParser:
     ln.add_argument("path")
     t = rs.add_parser("test", parents=[debug], help="run the rule tests (*.test.yaml) under a folder")
     t.add_argument("folder", metavar="DIR")
-    t.add_argument("--rules", metavar="NAME|PATH", help="the rule set to test (default: named by each test file)")
+    t.add_argument("--rules", metavar="NAME|PATH",
+                   help="the rule set for test files that name none (default: the folder's name)")
 
     s = sub.add_parser("schema", parents=[debug], help="print the profile JSON Schema (or the rule-set one)")
     s.add_argument("which", nargs="?", choices=("profile", "ruleset"), default="profile")
@@ -198,12 +199,12 @@ def _audit(args: argparse.Namespace, run: _Run) -> None:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ReportError(f"cannot create the output folder: {exc.strerror}", file=args.output) from None
-        for planned in plan_outputs(args.profiles, folder, _SUFFIX[fmt]):
+        for planned in plan_outputs(args.profiles, folder, _SUFFIX[fmt], rules.layer_files):
             targets.append(str(planned.target))
             if planned.note:
                 _err(f"{planned.source}: written to {planned.target} ({planned.note})")
     elif not many:
-        _refuse_overwriting_inputs(args.output, args.profiles)
+        _refuse_overwriting_inputs(args.output, [*args.profiles, *rules.layer_files])
     order = iter(range(len(args.profiles)))
 
     def one(source: str) -> int:
@@ -228,9 +229,10 @@ def _audit(args: argparse.Namespace, run: _Run) -> None:
 
 def _compare(args: argparse.Namespace, run: _Run) -> None:
     fmt = _output_format(args)
-    _refuse_overwriting_inputs(args.output, [args.before, args.after])
+    rules = load_ruleset(args.rules)
+    _refuse_overwriting_inputs(args.output, [args.before, args.after, *rules.layer_files])
     run.current = f"{args.before} → {args.after}"
-    comparison = compare(args.before, args.after, args.rules)
+    comparison = compare(args.before, args.after, rules)
     if args.output and args.output != STDOUT:
         render(comparison, fmt, args.output, lang=args.lang, archival=args.archival)
     else:

@@ -9,16 +9,18 @@ YAML again.
 """
 from __future__ import annotations
 
+import copyreg
 import functools
 import hashlib
 import json
 import os
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from . import layers as layers_module
 from . import reading
 from .checks import CHECK_TYPES, Facts, LintContext, with_conditions
-from .contract import profile_fields
+from .contract import field_schema, profile_fields
 from .errors import MAX_PROBLEMS, PathItem, Problem, RuleSetError, problems_message
 from .model import (CODE_LISTS, Category, Clause, FrozenDict, Grade, Level, RuleSet, Status, Vocabulary, clause_key,
                     freeze, thaw)
@@ -52,6 +54,24 @@ def load_ruleset(source: str | os.PathLike[str] | RuleSet = "national") -> RuleS
 def _load_bundled(name: str) -> RuleSet:
     path, _ = layers_module.resolve(name)
     return compile_chain(layers_module.chain(path, True))
+
+
+def _reduce_ruleset(rules: RuleSet) -> tuple[Any, ...]:
+    """Pickle a rule set by where it came from: its compiled checks are rebuilt on arrival."""
+    leaf = Path(rules.path).resolve()
+    source = rules.id if leaf.parent == layers_module.bundled_dir().resolve() else str(leaf)
+    return _restore_ruleset, (source, rules.content_hash)
+
+
+def _restore_ruleset(source: str, content_hash: str) -> RuleSet:
+    rules = load_ruleset(source)
+    if rules.content_hash != content_hash:
+        raise RuleSetError("changed since the rule set was sent to another process (its content hash differs)",
+                           file=source)
+    return rules
+
+
+copyreg.pickle(RuleSet, _reduce_ruleset)
 
 
 def lint(path: str | os.PathLike[str]) -> RuleSet:
@@ -103,7 +123,7 @@ class Compiler:
             id=m.id, version=m.version, title=freeze(m.title), layers=tuple(m.layers),
             layer_versions=freeze(m.versions), categories=categories, grades=grades,
             pass_score=m.pass_score, vocabulary=vocab, clauses=tuple(clauses), disabled=tuple(m.disabled),
-            content_hash=self._digest(clauses, vocab), path=m.leaf, checks=compiled,
+            content_hash=self._digest(clauses, vocab), path=m.leaf, layer_files=tuple(m.files), checks=compiled,
             scorer=compile_scorer(compiled, clauses, tuple(c.id for c in categories)),
         )
 
@@ -151,6 +171,9 @@ class Compiler:
             if cond["field"] not in fields:
                 problem(f"{cond['field']!r} is not a profile field{nearest(cond['field'], fields)}",
                         ("not_applicable_when", i, "field"))
+                continue
+            for message, where in _impossible_values(cond):
+                problem(message, ("not_applicable_when", i) + where)
         texts: list[tuple[str, tuple[PathItem, ...], str, str]] = [
             ("shortfall", ("shortfall", "text"), lang, t) for lang, t in (e["shortfall"].get("text") or {}).items()]
         texts += [("measure", ("measure",), lang, t) for lang, t in (e.get("measure") or {}).items()]
@@ -176,6 +199,24 @@ class Compiler:
             set_by=FrozenDict(e["_set_by"]), labels=freeze(labels), notes=tuple(e["_notes"]),
             measure=freeze(e["measure"]) if e.get("measure") else None,
         )
+
+
+def _impossible_values(condition: Mapping[str, Any]) -> list[tuple[str, tuple[PathItem, ...]]]:
+    """Values a not-applicable condition lists that the field can never hold ('rurall', "true" for a yes/no)."""
+    import jsonschema
+
+    schema = dict(field_schema(condition["field"]) or {})
+    schema.pop("description", None)
+    values = condition["in"] if "in" in condition else [condition["equals"]]
+    validator = jsonschema.Draft202012Validator(schema)
+    out = []
+    for i, value in enumerate(values):
+        if not validator.is_valid(value):
+            hint = nearest(value, schema.get("enum", ())) if isinstance(value, str) else ""
+            kind = schema.get("type") or "one of " + ", ".join(map(repr, schema.get("enum", ())))
+            where: tuple[PathItem, ...] = ("in", i) if "in" in condition else ("equals",)
+            out.append((f"{value!r} can never be the value of {condition['field']} ({kind}){hint}", where))
+    return out
 
 
 def compile_scorer(check_fns: tuple[Any, ...], clauses: list[Clause], category_ids: tuple[str, ...]) -> Callable[[Facts], tuple[Any, ...]]:

@@ -62,6 +62,14 @@ def ruleset_schema() -> dict[str, Any]:
     return copy.deepcopy(_ruleset_schema())
 
 
+def field_schema(dotted: str) -> Mapping[str, Any] | None:
+    """The schema of one dotted profile field (``center.setting``), or None when there is no such field."""
+    node: Mapping[str, Any] | None = _profile_schema()
+    for key in dotted.split("."):
+        node = node.get("properties", {}).get(key) if node is not None else None
+    return node
+
+
 @functools.lru_cache(maxsize=None)
 def profile_fields() -> Mapping[str, str]:
     """Dotted profile field → its JSON type (``number``, ``integer``, ``boolean``, ``array``…)."""

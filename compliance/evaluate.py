@@ -33,7 +33,7 @@ def evaluate(profile: Profile | Mapping[str, Any], rules: RuleSet | str = "natio
         rules = load_ruleset(rules)
     if isinstance(profile, Profile):
         if profile.vocabulary is not rules.vocabulary or profile._facts is None:
-            profile = revalidate(profile, rules.vocabulary)
+            profile = revalidate(profile, rules.vocabulary, rules.id)
     elif isinstance(profile, Mapping):
         profile = load_profile(profile, rules=rules)
     else:

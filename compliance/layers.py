@@ -124,18 +124,41 @@ def resolve_extends(ref: str, layer: Layer) -> tuple[Path, bool]:
 
 
 def leaf_of_folder(folder: Path) -> Path:
-    """The one layer of a folder that no other layer of it extends."""
+    """The one layer of a folder that no other layer of it extends.
+
+    Only files that are rule-set layers count (a mapping with a ``ruleset`` key): a folder may
+    also hold the district's profiles and test files.
+    """
     files = sorted(list(folder.glob("*.yaml")) + list(folder.glob("*.yml")))
-    if not files:
-        raise RuleSetError("folder holds no .yaml rule set", file=str(folder))
-    layers = [read_layer(f, bundled=False) for f in files]
-    parents = {str(layer.data.get("extends")) for layer in layers}
-    leaves = [layer.path for layer in layers if layer.path.stem not in parents and layer.path.name not in parents]
+    layers = [read_layer(f, bundled=False) for f in files if _looks_like_layer(f)]
+    if not layers:
+        raise RuleSetError("folder holds no rule-set layer (a .yaml file with a ruleset: key)", file=str(folder))
+    real = folder.resolve()
+    parents = set()
+    for layer in layers:
+        ref = layer.data.get("extends")
+        if isinstance(ref, str):
+            target = Path(ref) if ref.endswith((".yaml", ".yml")) else Path(f"{ref}.yaml")
+            parents.add(os.path.normpath(real / target))
+            parents.add(os.path.normpath(real / Path(f"{ref}.yml")))
+    leaves = [layer.path for layer in layers if os.path.normpath(layer.path.resolve()) not in parents]
     if len(leaves) != 1:
         raise RuleSetError(
             f"folder holds {len(leaves)} rule sets that no other extends ({', '.join(p.name for p in leaves)}); "
             "pass the file to use", file=str(folder))
     return leaves[0]
+
+
+def _looks_like_layer(path: Path) -> bool:
+    """A cheap first look: does the file hold a top-level ``ruleset:`` key? (Test files and profiles do not.)"""
+    if path.name.endswith(".test.yaml"):
+        return False
+    try:
+        head = path.read_bytes()[: reading.MAX_BYTES]
+    except OSError:
+        return True                      # let read_layer say what is wrong with it
+    return any(line.startswith((b"ruleset:", b'"ruleset":', b"{ruleset:", b'{"ruleset":'))
+               for line in head.splitlines())
 
 
 def _one(layer: Layer, message: str, path: tuple[PathItem, ...]) -> RuleSetError:
@@ -229,6 +252,7 @@ class Merged:
     disabled: list[Disabled] = field(default_factory=list)
     raws: dict[str, bytes] = field(default_factory=dict)
     leaf: str = ""
+    files: list[str] = field(default_factory=list)
 
 
 class Merger:
@@ -247,6 +271,7 @@ class Merger:
         data = layer.data
         self.file = str(layer.path)
         m.raws[self.file] = layer.raw
+        m.files.append(self.file)
         root = not m.layers
         start = len(self.problems)
         if layer.id in m.layers:

@@ -237,6 +237,12 @@ class Clause:
         entry = self.labels.get(code)
         return str(entry[lang]) if entry else code
 
+    def __copy__(self) -> Clause:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Clause:
+        return self                       # immutable: a copy could only drift from the rule set
+
 
 Check = Callable[[Any], Any]
 """A compiled clause: ``check(facts) -> Finding``."""
@@ -259,6 +265,7 @@ class RuleSet:
     disabled: tuple[Disabled, ...]
     content_hash: str
     path: str
+    layer_files: tuple[str, ...] = ()       # the files its layers were read from, root first
     checks: tuple[Check, ...] = field(repr=False, default=())
     scorer: Callable[[Any], tuple[Any, ...]] | None = field(repr=False, default=None)
 
@@ -279,6 +286,12 @@ class RuleSet:
 
     def category(self, cid: str) -> Category:
         return next(c for c in self.categories if c.id == cid)
+
+    def __copy__(self) -> RuleSet:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> RuleSet:
+        return self                       # immutable, and its compiled checks are what it evaluates with
 
 
 def clause_key(number: str) -> tuple[tuple[int, str], ...]:

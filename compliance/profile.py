@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import enum
 import fractions
 import functools
 import hashlib
@@ -21,6 +22,7 @@ import json
 import math
 import numbers
 import os
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Mapping, TypeGuard
 
@@ -73,6 +75,12 @@ class Profile:
     _plain: Mapping[str, Any] = field(default_factory=dict, repr=False)
     _facts: Facts | None = field(default=None, repr=False)
 
+    def __copy__(self) -> Profile:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Profile:
+        return self                        # immutable: copy.deepcopy(profile.data) gives an editable document
+
     @property
     def data(self) -> Mapping[str, Any]:
         """The document as validated, read-only all the way down (built on first use)."""
@@ -112,9 +120,14 @@ def _plain_copy(document: Any) -> Any:
     explains. A NaN becomes null here, which the schema then refuses where it matters.
     """
     try:
-        return orjson.loads(orjson.dumps(document, default=_date_only, option=orjson.OPT_PASSTHROUGH_DATETIME))
+        return orjson.loads(orjson.dumps(document, default=_date_only, option=_PASSTHROUGH))
     except (TypeError, ValueError, OverflowError, RecursionError):
         return None
+
+
+# Anything but plain JSON values goes to the careful copier: subclasses (a str Enum, a dict that
+# overrides items()), dataclasses and date-times, so both ways read a mapping the same.
+_PASSTHROUGH = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 def _date_only(value: Any) -> Any:
@@ -225,7 +238,11 @@ class _Copier:
             self.problem(f"holds {text[exc.start]!r}, a lone surrogate, which is not text", path)
 
     def _scalar(self, value: Any, path: tuple[PathItem, ...]) -> Any:
-        """Numbers and dates as database drivers return them."""
+        """Numbers, dates, enum members and ids as database drivers and ORMs return them."""
+        if isinstance(value, enum.Enum):
+            return self.copy(value.value, path)
+        if isinstance(value, uuid.UUID):
+            return str(value)
         if isinstance(value, bool):
             return bool(value)
         if isinstance(value, str):
@@ -255,6 +272,11 @@ class _Copier:
             return None
         if isinstance(value, datetime.date):
             return value.isoformat()
+        item = getattr(value, "item", None)            # a NumPy scalar: numpy.bool_, numpy.int64, …
+        if callable(item) and type(value).__module__ == "numpy":
+            plain = item()
+            if type(plain) in (bool, int, float, str):
+                return self.copy(plain, path)
         self.problem(f"a {type(value).__name__} is not a JSON value (text, number, true/false, list or mapping)", path)
         return None
 
@@ -499,11 +521,11 @@ def load_profile(
     return _profile(data, name, digest, facts, vocab)
 
 
-def revalidate(profile: Profile, vocabulary: Vocabulary) -> Profile:
+def revalidate(profile: Profile, vocabulary: Vocabulary, ruleset: str = "this rule set") -> Profile:
     """The same profile checked against another rule set's vocabulary (a district may add codes)."""
     problems, total, facts = check(profile._plain, vocabulary, profile.source)
     if problems:
-        raise ProfileError(problems_message(total, "profile for this rule set"), file=profile.source,
+        raise ProfileError(problems_message(total, f"profile under rule set {ruleset!r}"), file=profile.source,
                            total=total, problems=problems)
     return _profile(profile._plain, profile.source, profile.raw_sha256, facts, vocabulary)
 

@@ -19,7 +19,7 @@ from .compare import CHANGE_LABELS, Comparison
 from .errors import ReportError
 from .model import Status
 from .result import AuditResult, Finding
-from .wording import LANGS, LEVEL_LABELS, STATUS_LABELS, UNIT_LABELS, VERDICT_LABELS, fmt_number
+from .wording import LANGS, LEVEL_LABELS, STATUS_LABELS, UNIT_LABELS, VERDICT_LABELS, fmt_amount
 from .writing import write_atomic
 
 STATUS_MARKS = {"pass": "√", "partial": "◐", "fail": "×", "missing": "？", "not_applicable": "–"}
@@ -85,7 +85,7 @@ def _finding_view(f: Finding, result: AuditResult, lang: str) -> dict[str, Any]:
         "threshold_from": c.threshold_from,
         "message": f.message(lang),
         "action": f.action(lang),
-        "shortfall": (f"{fmt_number(f.shortfall.amount)} {UNIT_LABELS[f.shortfall.unit][lang]}".strip()
+        "shortfall": (f"{fmt_amount(f.shortfall.amount)} {UNIT_LABELS[f.shortfall.unit][lang]}".strip()
                       if f.shortfall is not None else None),
     }
 
@@ -187,6 +187,10 @@ def compare_view(comparison: Comparison, lang: str = "zh") -> dict[str, Any]:
         "score_change": f"{delta:+.1f}",
         "score_up": delta > 0, "score_down": delta < 0,
         "same_center": comparison.same_center,
+        "centers_differ": "" if comparison.same_center else (
+            f"{UI[lang]['different_centers']}{UI[lang]['lp']}{UI[lang]['before']} "
+            f"{comparison.before.profile.id} · {comparison.before.profile.name}{UI[lang]['semi']}"
+            f"{UI[lang]['after']} {comparison.after.profile.id} · {comparison.after.profile.name}{UI[lang]['rp']}"),
         "fixed": [by_clause[c.clause] for c in comparison.fixed],
         "still_short": [by_clause[c.clause] for c in comparison.still_short],
         "broken": [by_clause[c.clause] for c in comparison.broken],

@@ -12,7 +12,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Callable
 
 from .model import Clause, Level, RuleSet, Status, Verdict
-from .wording import LIST_SEP, fill, fmt_number, fmt_pct
+from .wording import LIST_SEP, fill, fmt_amount, fmt_amount_pct, uses_placeholders
 
 if TYPE_CHECKING:  # pragma: no cover
     from .profile import Profile
@@ -48,8 +48,20 @@ def fast_constructor(cls: type) -> Any:
     return env["make"]
 
 
+class _Immutable:
+    """Results are immutable: a copy is the object itself (a deep copy could only drift from it)."""
+
+    __slots__ = ()
+
+    def __copy__(self) -> Any:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        return self
+
+
 @dataclass(frozen=True, slots=True)
-class Shortfall:
+class Shortfall(_Immutable):
     """How far a clause is from being met: ``amount`` in ``unit``; ``missing`` codes for lists."""
 
     amount: float | int
@@ -61,7 +73,7 @@ class Shortfall:
 
 
 @dataclass(frozen=True, slots=True)
-class Finding:
+class Finding(_Immutable):
     """The outcome of one clause for one centre.
 
     ``reason`` says why a clause is missing or not applicable (the field concerned).
@@ -92,9 +104,12 @@ class Finding:
         if text is None:
             return None
         sf = self.shortfall
-        amount = sf.amount if sf is not None else 0
-        items = LIST_SEP[lang].join(self.clause.label(code, lang) for code in (sf.missing if sf else ()))
-        return fill(text, {"amount": fmt_number(amount), "amount_pct": fmt_pct(amount), "items": items})
+        if sf is None:
+            # Nothing to quantify (no zones to convert, a rate of nothing): a text that would show an
+            # amount says nothing, and the message explains instead.
+            return None if uses_placeholders(text) else text
+        items = LIST_SEP[lang].join(self.clause.label(code, lang) for code in sf.missing)
+        return fill(text, {"amount": fmt_amount(sf.amount), "amount_pct": fmt_amount_pct(sf.amount), "items": items})
 
     def message(self, lang: str = "zh") -> str:
         """One sentence on this finding, in ``lang``."""
@@ -129,14 +144,14 @@ class Finding:
 
 
 @dataclass(frozen=True, slots=True)
-class CategoryScore:
+class CategoryScore(_Immutable):
     id: str
     score: float | None      # None when every clause of the category is not applicable
     weight: float            # the weight that counted
 
 
 @dataclass(frozen=True, slots=True)
-class AuditResult:
+class AuditResult(_Immutable):
     """The verdict on one centre against one rule set."""
 
     profile: Profile

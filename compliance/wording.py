@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+from decimal import Decimal
 from typing import Any, Mapping
 
 from .model import Level, Status, Verdict
@@ -69,6 +70,33 @@ def fmt_number(value: Any) -> str:
             return f"{value:.10f}".rstrip("0").rstrip(".") if "e" in text else text
         return f"{value:.2f}".rstrip("0").rstrip(".")
     return str(value)
+
+
+def fmt_amount(value: Any) -> str:
+    """A remedy's amount, exactly as computed and never rounded down: 40.0, 29.994, 7.
+
+    Amounts are already whole steps (0.1 m², one person, 10⁻⁶ of an hour or a ratio), so their
+    shortest decimal form is exact; a person who does what the text says meets the clause.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    text = format(Decimal(repr(value)).normalize(), "f")
+    return text + ".0" if "." not in text else text
+
+
+def fmt_amount_pct(value: Any) -> str:
+    """A remedy's amount of a ratio as a percentage, exact: 0.05 → 5%, 0.00123 → 0.123%."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    text = format((Decimal(repr(value)) * 100).normalize(), "f")
+    return text + "%"
+
+
+def uses_placeholders(template: str) -> bool:
+    """True when a text has a placeholder to fill (as opposed to a fixed sentence)."""
+    return any(m.group(1) is not None for m in _TOKEN.finditer(template))
 
 
 def _decimals(value: float, against: float | None, scale: float = 1.0) -> int:
@@ -152,7 +180,13 @@ def nearest(word: Any, choices: Any) -> str:
     """'; did you mean 'x'?' or '' — for a misspelt code, key, field or rule-set name."""
     import difflib
 
+    import unicodedata
+
     if not isinstance(word, str):
         return ""
-    match = difflib.get_close_matches(word, [str(c) for c in choices], n=1, cutoff=0.6)
+    options = [str(c) for c in choices]
+    plain = unicodedata.normalize("NFKC", word).strip().lower()     # full-width letters, stray spaces, capitals
+    if plain != word and plain in options:
+        return f"; did you mean {plain!r}?"
+    match = difflib.get_close_matches(plain, options, n=1, cutoff=0.6)
     return f"; did you mean {match[0]!r}?" if match else ""

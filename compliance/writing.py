@@ -132,14 +132,15 @@ class Planned:
     note: str | None          # why the name differs from the obvious one
 
 
-def plan_outputs(sources: Sequence[str], folder: Path, suffix: str) -> list[Planned]:
+def plan_outputs(sources: Sequence[str], folder: Path, suffix: str, protect: Sequence[str] = ()) -> list[Planned]:
     """One output file per source in ``folder``, named after the source, never colliding.
 
     Two sources with one file name (``a/centre.yaml``, ``b/centre.yaml``) get
     ``centre.md`` and ``centre-2.md``; a name that would replace an input gets
-    the next free number too. The ``note`` of a renamed output says why.
+    the next free number too, as does one that would replace a file in ``protect`` (the rule
+    layers in use). The ``note`` of a renamed output says why.
     """
-    inputs = [s for s in sources if s != STDOUT]
+    inputs = [s for s in list(sources) + list(protect) if s != STDOUT]
     taken: dict[str, str] = {}
     out = []
     for source in sources:

@@ -729,3 +729,171 @@ def test_json_refusals_carry_their_line(tmp_path, text, line):
     with pytest.raises(ProfileError) as info:
         compliance.load_profile(path)
     assert info.value.problems[0].line == line
+
+
+# ---------------------------------------------------------------- found by a second pass
+
+def _layer_with(tmp_path: Path, clause: str) -> compliance.RuleSet:
+    return compliance.load_ruleset(write(tmp_path / "d.yaml", LAYER_HEAD + "clauses:\n  - " + clause + "\n"))
+
+
+def test_a_rate_of_nothing_that_must_fail_fails_without_a_crash_or_an_amount(tmp_path):
+    rules = _layer_with(tmp_path, (
+        "{clause: '9.1', category: zoning, level: shall, weight: 2, title: {zh: 人均面积, en: Area per resident}, "
+        "requirement: {zh: x, en: x}, check: {type: rate, numerator: space.total_area_m2, "
+        "denominator: population.residents, per: 1, min: 0.1, zero_denominator: fail}, "
+        "shortfall: {adjust: numerator, unit: m2, text: {zh: '增加 {amount} m²', en: 'Add {amount} m²'}}}"))
+    doc = copy.deepcopy(BASE)
+    doc["population"]["residents"] = 0
+    finding = compliance.evaluate(doc, rules).finding("9.1")
+    assert (finding.status.value, finding.shortfall, finding.message("zh")) == ("fail", None, "未达到要求")
+
+
+def test_an_output_never_replaces_the_rule_layer_in_use(tmp_path):
+    layer = write(tmp_path / "district.yaml", LAYER_HEAD)
+    before = layer.read_bytes()
+    out = run_cli("audit", HAIYUE, "--rules", str(layer), "--format", "md", "-o", str(layer))
+    assert out.returncode == 2 and "would replace it" in out.stderr
+    cmp = run_cli("compare", HAIYUE, HAIYUE, "--rules", str(layer), "--format", "md", "-o", str(layer))
+    assert cmp.returncode == 2 and layer.read_bytes() == before
+    write(tmp_path / "district.md", "")                                  # not ours: may be replaced
+    copy_ = write(tmp_path / "district.yaml.yaml", Path(HAIYUE).read_text(encoding="utf-8"))
+    run_cli("audit", str(copy_), HAIYUE, "--rules", str(layer), "--format", "json", "-o", str(tmp_path))
+    assert layer.read_bytes() == before
+
+
+@pytest.mark.parametrize("services, text", [
+    ({"weekly_opening_hours": 10.006}, "每周增加 29.994 小时开放时间"),
+    ({"satisfaction_rate": 0.89877}, "满意度还差 0.123%"),
+    ({"grid_coverage": 0.87654321}, "网格覆盖率还差 12.3457%"),         # 0.123457: the smallest step that passes
+])
+def test_a_remedy_in_words_is_never_less_than_the_shortfall(services, text):
+    doc = copy.deepcopy(BASE)
+    doc["services"].update(services)
+    result = compliance.evaluate(doc)
+    assert text in compliance.render(result, "text") and text in compliance.render(result, "md")
+
+
+@pytest.mark.parametrize("zones", [[], [{"kind": "restroom", "area_m2": 30}]])
+def test_no_service_or_office_zones_fail_8_to_2_without_asking_to_convert_0_m2(zones):
+    doc = copy.deepcopy(BASE)
+    doc["space"]["zones"] = zones
+    finding = compliance.evaluate(doc).finding("5.2")
+    assert finding.status.value == "fail" and finding.shortfall is None
+    import re
+    assert finding.message("zh") == "未登记服务或办公分区面积"
+    assert not re.search(r"(?<![\d.])0 m²", compliance.render(compliance.evaluate(doc), "text"))
+
+
+def test_the_8_to_2_cap_is_the_office_area_exactly():
+    doc = copy.deepcopy(BASE)
+    doc["space"]["zones"] = [{"kind": "service_hall", "area_m2": 0.1}, {"kind": "office", "area_m2": 0.05}]
+    assert compliance.evaluate(doc).to_dict()["findings"][8]["shortfall"]["amount"] == 0.05
+
+
+@pytest.mark.parametrize("check, words", [
+    ("{type: area_ratio, numerator: [office], denominator: [service], min: 0.5}", "must be part of the denominator"),
+    ("{type: area_ratio, numerator: [service], denominator: total, min: 0.5}, shortfall: {unit: persons}",
+     "an area ratio's shortfall is in m2"),
+])
+def test_an_area_ratio_that_is_not_a_share_of_a_whole_is_refused(tmp_path, check, words):
+    with pytest.raises(RuleSetError, match=words):
+        _layer_with(tmp_path, "{clause: '9.1', category: zoning, level: shall, weight: 1, title: {zh: a, en: a}, "
+                              f"requirement: {{zh: a, en: a}}, check: {check}}}")
+
+
+@pytest.mark.parametrize("condition, words", [
+    ("{field: center.setting, in: [rurall]}", "'rurall' can never be the value of center.setting"),
+    ('{field: space.open_plan, equals: "true"}', "'true' can never be the value of space.open_plan (boolean)"),
+    ('{field: population.households, equals: "0"}', "'0' can never be the value of population.households (integer)"),
+])
+def test_a_not_applicable_condition_that_can_never_hold_is_refused(tmp_path, condition, words):
+    layer = write(tmp_path / "d.yaml", LAYER_HEAD + f'overrides: {{"6.3": {{not_applicable_when: [{condition}], '
+                                                    "reason: 试点}}\n")
+    with pytest.raises(RuleSetError) as info:
+        compliance.load_ruleset(layer)
+    assert any(words in p.message for p in info.value.problems), info.value.problems
+
+
+def test_enum_members_and_uuids_from_an_orm_read_the_same_however_the_rest_looks():
+    import decimal
+    import enum
+    import uuid
+
+    class Setting(str, enum.Enum):
+        URBAN = "urban"
+
+    for households in (1800, decimal.Decimal("1800")):
+        doc = copy.deepcopy(BASE)
+        doc["center"].update(setting=Setting.URBAN, id=uuid.UUID(int=7))
+        doc["population"]["households"] = households
+        profile = compliance.load_profile(doc)
+        assert profile.data["center"]["setting"] == "urban" and profile.id == str(uuid.UUID(int=7))
+
+
+def test_a_dataclass_is_refused_whatever_the_rest_looks_like():
+    import dataclasses
+    import decimal
+
+    @dataclasses.dataclass
+    class Population:
+        households: int
+        residents: int
+
+    for households in (1800, decimal.Decimal("1800")):
+        doc = copy.deepcopy(BASE)
+        doc["population"] = Population(households, 5200)
+        with pytest.raises(ProfileError, match="a Population is not a JSON value"):
+            compliance.load_profile(doc)
+
+
+def test_results_cross_process_boundaries_and_copies_are_the_objects_themselves():
+    import pickle
+    result = compliance.evaluate(compliance.load_profile(HAIYUE), "yinzhou")
+    again = pickle.loads(pickle.dumps(result))
+    assert again.to_dict() == result.to_dict() and again.ruleset is compliance.load_ruleset("yinzhou")
+    result.profile.data                                        # the frozen view exists
+    assert copy.deepcopy(result.profile) is result.profile and copy.deepcopy(result) is result
+    assert copy.deepcopy(result.ruleset) is result.ruleset
+
+
+def test_a_district_layer_unpickles_only_if_its_file_is_unchanged(tmp_path):
+    import pickle
+    layer = write(tmp_path / "d.yaml", LAYER_HEAD + 'overrides: {"8.3": {threshold: 42}}\n')
+    data = pickle.dumps(compliance.load_ruleset(layer))
+    assert pickle.loads(data).clause("8.3").threshold == 42
+    layer.write_text(LAYER_HEAD + 'overrides: {"8.3": {threshold: 44}}\n', encoding="utf-8")
+    with pytest.raises(RuleSetError, match="content hash differs"):
+        pickle.loads(data)
+
+
+def test_a_rate_shows_as_a_percentage_only_when_the_rule_says_so(tmp_path):
+    rules = _layer_with(tmp_path, (
+        "{clause: '9.1', category: zoning, level: should, weight: 1, title: {zh: 人均, en: x}, requirement: {zh: x, en: x}, "
+        "check: {type: rate, numerator: space.total_area_m2, denominator: population.residents, per: 1, min: 0.2}}"))
+    view = compliance.render(compliance.evaluate(BASE, rules), "text")
+    assert "要求值 ≥ 0.2" in view and "要求值 ≥ 20%" not in view
+    assert "要求值 ≥ 60%" in compliance.render(compliance.evaluate({**copy.deepcopy(BASE), "staff": {
+        **BASE["staff"], "certified_social_workers": 10}}), "text")           # 7.3 says percent: true
+
+
+def test_a_folder_of_layers_may_also_hold_profiles_and_tests(tmp_path):
+    write(tmp_path / "base.yaml", 'ruleset: base\nextends: national\nversion: "1"\ntitle: {zh: 基, en: Base}\n')
+    write(tmp_path / "district.yaml", 'ruleset: district\nextends: ./base.yaml\nversion: "1"\ntitle: {zh: 区, en: D}\n')
+    write(tmp_path / "centre.yaml", Path(HAIYUE).read_text(encoding="utf-8"))
+    (tmp_path / "tests").mkdir()
+    write(tmp_path / "x.test.yaml", "cases: []\n")
+    assert compliance.load_ruleset(tmp_path).layers == ("national", "base", "district")
+
+
+def test_a_full_width_code_is_matched_to_its_plain_spelling():
+    doc = copy.deepcopy(BASE)
+    doc["space"]["zones"][0]["kind"] = "ｏｆｆｉｃｅ"
+    with pytest.raises(ProfileError, match="did you mean 'office'"):
+        compliance.load_profile(doc)
+
+
+def test_a_comparison_of_two_centres_names_both():
+    text = compliance.render(compliance.compare(BASE, {**copy.deepcopy(BASE), "center": {
+        **BASE["center"], "id": "OTHER-1", "name": "别的中心"}}), "text")
+    assert "330212-SN-0103" in text and "OTHER-1" in text and "别的中心" in text

@@ -122,3 +122,21 @@ def test_the_readme_rule_test_example_runs_as_documented(tmp_path):
     out = run_cli("rules", "test", str(tmp_path / "tests"))
     assert out.returncode == 0, out.stdout + out.stderr
     assert "2 case(s), 2 passed, 0 failed" in out.stdout
+
+
+def test_a_files_own_rule_set_wins_over_the_runners(tmp_path):
+    (tmp_path / "t.test.yaml").write_text(
+        "rules: ningbo\nprofile: " + str(ROOT / "rules" / "tests" / "profiles" / "haiyue.yaml") + "\n"
+        "cases:\n  - name: Ningbo's quota\n    set: {staff.community_workers: 10, staff.certified_social_workers: 7,"
+        " staff.college_educated: 9}\n    expect: {clauses: {\"7.1\": fail}}\n", encoding="utf-8")
+    out = run_cli("rules", "test", str(tmp_path), "--rules", "national")
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_a_message_expectation_matches_one_language_at_a_time(tmp_path):
+    (tmp_path / "t.test.yaml").write_text(
+        "rules: national\nprofile: " + str(ROOT / "rules" / "tests" / "profiles" / "haiyue.yaml") + "\n"
+        "cases:\n  - name: joined languages do not count\n    set: {services.weekly_opening_hours: 37.5}\n"
+        "    expect: {clauses: {\"8.3\": {message: \"开放时间Open\"}}}\n", encoding="utf-8")
+    out = run_cli("rules", "test", str(tmp_path))
+    assert out.returncode == 1 and "message: expected it to contain" in out.stdout

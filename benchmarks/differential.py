@@ -24,7 +24,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profiles", type=int, default=5000)
     ap.add_argument("--seed", type=int, default=20261122)
-    ap.add_argument("--rules", default="national,ningbo,yinzhou,beijing")
+    ap.add_argument("--rules", default="national,ningbo,yinzhou,beijing,nanxing")
     args = ap.parse_args()
     bad = 0
     for rules in args.rules.split(","):

@@ -422,6 +422,72 @@ class HasAll(CodeCheck):
         return f"{n} 项齐全" if lang == "zh" else f"all {n}"
 
 
+class AtLeast(CheckType):
+    """At least N distinct codes of a set are present: Nanxing's "X" services, N of a street's own list.
+
+    Credit is min(count, N) / N; the shortfall is how many more to add, with every candidate not
+    yet present. A larger set or a lower N is looser (more ways to pass); N above the set's size
+    could never be met and is refused.
+    """
+
+    name = "at_least"
+    description = ("at least min different codes of a set are present (e.g. zone kinds); credit is the share of min "
+                   "reached, the shortfall how many more, with the candidates not yet present")
+    properties = {"list": _LIST, "codes": HasAll.properties["codes"], "min": {"type": "integer", "minimum": 1,
+                                                                             "maximum": 200}}
+    required = ("list", "codes", "min")
+
+    def threshold_param(self, params: Mapping[str, Any]) -> str | None:
+        return "min"
+
+    def stricter(self, param: str, params: Mapping[str, Any]) -> str:
+        return {"min": HIGHER, "codes": SUBSET}.get(param, NEVER)
+
+    def lint(self, params: Mapping[str, Any], ctx: LintContext) -> Iterator[LintProblem]:
+        yield from ctx.codes(params["list"], tuple(params["codes"]), "codes")
+        if params["min"] > len(params["codes"]):
+            yield (f"at least {params['min']} of a set of {len(params['codes'])} can never be met", ("check", "min"))
+
+    def placeholders(self, params: Mapping[str, Any], shortfall: Mapping[str, Any]) -> frozenset[str]:
+        return frozenset({"amount", "items"})
+
+    def compile(self, clause: Clause, vocab: Vocabulary) -> Check:
+        params = clause.check
+        list_name = params["list"]
+        codes = tuple(params["codes"])
+        need = params["min"]
+        missing = _missing(clause, list_name)
+        seen: dict[tuple[str, ...], Finding] = {}     # keyed by the absent codes: strings only
+
+        def check(facts: Facts) -> Finding:
+            present = facts.lists[list_name]
+            if present is None:
+                return missing
+            absent = tuple(c for c in codes if c not in present)
+            found = seen.get(absent)
+            if found is None:
+                count = len(codes) - len(absent)
+                if count >= need:
+                    found = Finding(clause, PASS, 1.0, count)
+                else:
+                    found = Finding(clause, PARTIAL if count else FAIL, count / need, count,
+                                    Shortfall(need - count, "items", absent))
+                if len(seen) < 4096:
+                    seen[absent] = found
+            return found
+
+        return check
+
+    def measured_text(self, finding: Finding, lang: str) -> str:
+        if finding.measured is None:
+            return "—"
+        return f"{finding.measured} 项" if lang == "zh" else str(finding.measured)
+
+    def threshold_text(self, clause: Clause, lang: str) -> str:
+        n, of = clause.threshold, len(clause.check["codes"])
+        return f"至少 {n} 项（{of} 项可选）" if lang == "zh" else f"at least {n} of {of}"
+
+
 class Flag(CheckType):
     name = "flag"
     description = "a yes/no practice is true"
@@ -718,7 +784,7 @@ def _lint_bands(params: Mapping[str, Any], threshold: float, higher: bool, ctx: 
 
 
 CHECK_TYPES: Mapping[str, CheckType] = FrozenDict({t.name: t for t in (
-    HasCode(), HasAll(), Flag(), Compare(), Rate(), AreaRatio(),
+    HasCode(), HasAll(), AtLeast(), Flag(), Compare(), Rate(), AreaRatio(),
 )})
 
 

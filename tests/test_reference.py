@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT / "tests" / "oracle"))
 import generate  # noqa: E402
 import reference_scorer  # noqa: E402
 
-FULL = ("national", "beijing")           # every clause of these sets is in both scorers
+FULL = ("national", "beijing", "nanxing")    # every clause of these sets is in both scorers
 
 
 def _close(a, b) -> bool:
@@ -55,7 +55,7 @@ def differences(doc: dict, rules: str) -> list[str]:
     return out
 
 
-@pytest.mark.parametrize("rules", ["national", "ningbo", "yinzhou", "beijing"])
+@pytest.mark.parametrize("rules", ["national", "ningbo", "yinzhou", "beijing", "nanxing"])
 def test_five_hundred_edge_profiles_per_rule_set_score_the_same_both_ways(rules):
     # benchmarks/differential.py runs the same comparison over as many profiles as you like.
     for doc in generate.make(500, seed=7, ruleset=rules):
@@ -63,7 +63,7 @@ def test_five_hundred_edge_profiles_per_rule_set_score_the_same_both_ways(rules)
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.integers(min_value=0, max_value=2 ** 32 - 1), st.sampled_from(["national", "beijing", "yinzhou"]))
+@given(st.integers(min_value=0, max_value=2 ** 32 - 1), st.sampled_from(["national", "beijing", "yinzhou", "nanxing"]))
 def test_random_edge_profiles_score_the_same_both_ways(seed, rules):
     doc = generate.make(1, seed=seed, ruleset=rules)[0]
     assert not differences(doc, rules)

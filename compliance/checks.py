@@ -71,11 +71,15 @@ class Facts:
         services = data.get("services")
         signage = data.get("signage")
         amenities = data.get("amenities")
-        feedback = services.get("feedback_loop") if services is not None else None
+        feedback = registers = None
+        if services is not None:
+            feedback = services.get("feedback_loop")
+            registers = services.get("key_group_register")
         self.lists: dict[str, set[str] | None] = {
             "signage": None if signage is None else set(signage),
             "amenities": None if amenities is None else set(amenities),
             "services.feedback_loop": None if feedback is None else set(feedback),
+            "services.key_group_register": None if registers is None else set(registers),
             "zones": kinds,
         }
 

@@ -125,9 +125,10 @@ CODE_LISTS: Mapping[str, str] = FrozenDict({
     "signage": "signage",
     "amenities": "amenities",
     "services.feedback_loop": "feedback_stages",
+    "services.key_group_register": "key_groups",
     "zones": "zone_kinds",
 })
-VOCABULARIES = ("zone_kinds", "signage", "amenities", "feedback_stages")
+VOCABULARIES = ("zone_kinds", "signage", "amenities", "feedback_stages", "key_groups")
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ _CODE_LISTS = (
     (("signage",), "signage"),
     (("amenities",), "amenities"),
     (("services", "feedback_loop"), "feedback_stages"),
+    (("services", "key_group_register"), "key_groups"),
 )
 _NUMBER_LIMIT = 1e12        # beyond the schema's ranges: such a value is reported by the schema, not summed
 _INT_LIMIT = 2 ** 63        # integers beyond 64 bits are refused before validation

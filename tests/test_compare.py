@@ -51,7 +51,7 @@ def test_the_bundled_renovation_pair():
 def test_comparison_document_lists_every_clause():
     doc = compliance.compare(BEFORE, AFTER, "yinzhou").to_dict()
     assert doc["comparison_version"] == 1 and doc["same_center"] is True
-    assert len(doc["clauses"]) == 30
+    assert len(doc["clauses"]) == 37       # the 30 national clauses and Ningbo's and Yinzhou's seven
     assert doc["before"]["verdict"] == "non_conforming" and doc["after"]["verdict"] == "conforming"
     assert set(doc["fixed"]) | set(doc["still_short"]) | set(doc["broken"]) <= {c["clause"] for c in doc["clauses"]}
 

@@ -101,8 +101,12 @@ class Profile:
         """SHA-256 of the file's bytes, or of the canonical JSON of a mapping given in memory."""
         if self.raw_sha256 is not None:
             return self.raw_sha256
-        canonical = json.dumps(self._plain, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+        digest = self.__dict__.get("_sha256")
+        if digest is None:
+            canonical = orjson.dumps(self._plain, option=orjson.OPT_SORT_KEYS)
+            digest = hashlib.sha256(canonical).hexdigest()
+            object.__setattr__(self, "_sha256", digest)
+        return digest  # type: ignore[no-any-return]
 
     @property
     def id(self) -> str:

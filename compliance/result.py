@@ -29,6 +29,12 @@ _REASONS = {
 }
 
 
+_MESSAGES: dict[tuple[Any, ...], str] = {}
+_HEADS: dict[tuple[Any, str], dict[str, Any]] = {}       # a clause's fixed fields, by the clause object itself
+_NA = Status.NOT_APPLICABLE
+_STATUS_VALUE = {s: s.value for s in Status}
+
+
 def fast_constructor(cls: type) -> Any:
     """A positional constructor for a frozen, slotted dataclass that skips its ``__init__``.
 
@@ -113,6 +119,20 @@ class Finding(_Immutable):
 
     def message(self, lang: str = "zh") -> str:
         """One sentence on this finding, in ``lang``."""
+        sf = self.shortfall
+        # Messages depend only on what is compared here; the key holds the amount's type as well as its
+        # value (2 and 2.0 read differently) and the clause itself, never a look-alike.
+        key = (self.clause, self.status, self.reason, lang,
+               None if sf is None else (sf.amount, type(sf.amount), sf.unit, sf.missing))
+        text = _MESSAGES.get(key)
+        if text is None:
+            text = self._message(lang)
+            if len(_MESSAGES) > 100_000:
+                _MESSAGES.clear()
+            _MESSAGES[key] = text
+        return text
+
+    def _message(self, lang: str) -> str:
         if self.status in (Status.FAIL, Status.PARTIAL):
             action = self.action(lang)
             if action:
@@ -126,19 +146,21 @@ class Finding(_Immutable):
 
     def to_dict(self, lang: str = "zh") -> dict[str, Any]:
         c = self.clause
+        head = _HEADS.get((c, lang))
+        if head is None:
+            head = _HEADS[(c, lang)] = {"clause": c.clause, "category": c.category, "level": c.level.value,
+                                        "veto": c.veto, "weight": c.weight, "title": c.title[lang]}
+        status = self.status
+        sf = self.shortfall
+        threshold = c.threshold
         return {
-            "clause": c.clause,
-            "category": c.category,
-            "level": c.level.value,
-            "veto": c.veto,
-            "weight": c.weight,
-            "title": c.title[lang],
-            "status": self.status.value,
-            "credit": None if self.status is Status.NOT_APPLICABLE else float(self.credit),
+            **head,
+            "status": _STATUS_VALUE[status],
+            "credit": None if status is _NA else float(self.credit),
             "measured": self.measured,
-            "threshold": list(c.threshold) if isinstance(c.threshold, (tuple, list)) else c.threshold,
+            "threshold": list(threshold) if isinstance(threshold, (tuple, list)) else threshold,
             "threshold_from": c.threshold_from,
-            "shortfall": self.shortfall.to_dict() if self.shortfall is not None else None,
+            "shortfall": None if sf is None else {"amount": sf.amount, "unit": sf.unit, "missing": list(sf.missing)},
             "message": self.message(lang),
         }
 

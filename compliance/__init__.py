@@ -9,6 +9,10 @@ Start here::
     result = compliance.evaluate(profile, rules)      # pure; an AuditResult
     compliance.render(result, "pdf", "report.pdf")    # "json", "text", "md", "html", "pdf"
     compliance.compare("before.yaml", "after.yaml", rules)   # the renovation check
+    for where, item in compliance.read_profiles("centres.xlsx"):   # a district: Profile or ProfileError
+        ...
+    for result in compliance.audit_many(profiles, rules, jobs=4):  # in input order, streaming
+        ...
 
 Every error on bad input is a :class:`ComplianceError`. The pipeline, one
 module a stage: ``reading`` (bytes → values) → ``layers`` + ``compile`` (rule
@@ -29,6 +33,7 @@ from .model import Clause, Level, RuleSet, Status, Verdict, Vocabulary
 from .profile import Profile, load_profile
 from .render import render
 from .result import AuditResult, Finding, Shortfall
+from .batch import audit_many, read_profiles
 
 __all__ = [
     "load_ruleset",
@@ -36,6 +41,8 @@ __all__ = [
     "evaluate",
     "render",
     "compare",
+    "read_profiles",
+    "audit_many",
     "profile_schema",
     "ruleset_schema",
     "Comparison",

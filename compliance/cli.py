@@ -107,6 +107,26 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--rules", metavar="NAME|PATH",
                    help="the rule set for test files that name none (default: the folder's name)")
 
+    tp = sub.add_parser("template", parents=[debug], help="write the collection workbook (.xlsx) for communities")
+    tp.add_argument("target", metavar="FILE.xlsx")
+    tp.add_argument("--rules", default="national", metavar="NAME|PATH", help="whose vocabularies the drop-downs offer")
+    tp.add_argument("--force", action="store_true", help="replace an existing file")
+
+    ex = sub.add_parser("export", parents=[debug], help="convert centres between YAML/JSON, JSON Lines, CSV and xlsx")
+    ex.add_argument("inputs", nargs="+", metavar="INPUT", help="profile files, folders, .jsonl, .csv or .xlsx")
+    ex.add_argument("-o", "--output", required=True, metavar="FILE", help="a .xlsx, .csv or .jsonl file")
+    ex.add_argument("--rules", default="national", metavar="NAME|PATH", help="whose vocabularies to check codes against")
+
+    b = sub.add_parser("batch", parents=[debug], help="audit a whole round: league table, district report")
+    b.add_argument("inputs", nargs="+", metavar="INPUT", help="profile files, folders, .jsonl, .csv or .xlsx")
+    b.add_argument("--rules", default="national", metavar="NAME|PATH")
+    b.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="the folder the outputs go in")
+    b.add_argument("--jobs", type=int, metavar="N", help="worker processes (default: every core)")
+    b.add_argument("--reports", action="store_true", help="also one PDF per centre in OUTDIR/reports/")
+    b.add_argument("--previous", metavar="OLD_OUTDIR", help="compare with an earlier round's output folder")
+    b.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run on this Dask cluster (pip install '.[dask]')")
+    b.add_argument("--lang", choices=("zh", "en"), default="zh")
+
     s = sub.add_parser("schema", parents=[debug], help="print the profile JSON Schema (or the rule-set one)")
     s.add_argument("which", nargs="?", choices=("profile", "ruleset"), default="profile")
     return p
@@ -312,8 +332,86 @@ def _schema(args: argparse.Namespace, run: _Run) -> None:
     write_stdout(json.dumps(schema, ensure_ascii=False, indent=2) + "\n")
 
 
+def _template(args: argparse.Namespace, run: _Run) -> None:
+    from .batch import workbook
+
+    rules = load_ruleset(args.rules)
+    target = Path(args.target)
+    if target.suffix.lower() != ".xlsx":
+        raise ComplianceError("the template is an Excel workbook: name it .xlsx", file=args.target)
+    if target.exists() and not args.force:
+        raise ComplianceError("exists already (it may hold collected data); use --force to replace it",
+                              file=args.target)
+    _refuse_overwriting_inputs(args.target, rules.layer_files)
+    workbook.build(target, rules.vocabulary)
+    write_stdout(f"wrote {args.target}\n")
+
+
+def _report_refused(where: str, exc: ComplianceError, shown: list[int], limit: int = 20) -> None:
+    problems = getattr(exc, "problems", None) or []
+    for p in problems or [None]:
+        shown[0] += 1
+        if shown[0] <= limit:
+            if p is None:
+                _err(str(exc))
+            else:
+                _err(f"{p.file or where}: {p.json_path + ': ' if p.path else ''}{p.message}")
+
+
+def _export(args: argparse.Namespace, run: _Run) -> None:
+    from .batch import sources, workbook
+
+    rules = load_ruleset(args.rules)
+    if Path(args.output).suffix.lower() not in (".xlsx", ".csv", ".jsonl"):
+        raise ComplianceError("export writes .xlsx, .csv or .jsonl: name the output so", file=args.output)
+    _refuse_overwriting_inputs(args.output, [*args.inputs, *rules.layer_files])
+    good: list[Any] = []
+    seen: dict[str, str] = {}
+    shown = [0]
+    for where, item in sources.read_profiles(args.inputs, rules):
+        if isinstance(item, ComplianceError):
+            _report_refused(where, item, shown)
+            run.note(EXIT_BAD_INPUT)
+            continue
+        first = seen.setdefault(item.id, where)
+        if first != where:
+            _err(f"{where}: centre id {item.id!r} is repeated: first at {first}; not exported")
+            run.note(EXIT_BAD_INPUT)
+            continue
+        good.append(item)
+    if shown[0] > 20:
+        _err(f"… and {shown[0] - 20} more problems")
+    count = workbook.export_profiles(good, args.output, rules.vocabulary)
+    write_stdout(f"exported {count} centre{'s' if count != 1 else ''} to {args.output}\n")
+
+
+def _batch(args: argparse.Namespace, run: _Run) -> None:
+    from .batch import outputs, round as rounds, run as runner
+
+    rules = load_ruleset(args.rules)
+    if args.jobs is not None and args.jobs < 1:
+        raise ComplianceError("--jobs must be 1 or more")
+    previous = outputs.Previous.read(args.previous) if args.previous else None
+    job = rounds.Round(inputs=args.inputs, rules=rules, outdir=Path(args.output),
+                       jobs=args.jobs or runner.default_jobs(), reports=args.reports, previous=previous,
+                       scheduler=args.scheduler, lang=args.lang, progress=runner.progress_wanted())
+    tally = job.run()
+    for row in tally.errors:
+        for where, path, message in row["refused"]:
+            _err(f"{where}: {path + ': ' if path else ''}{message}")
+    if tally.refused > len(tally.errors):
+        _err(f"… and {tally.refused - len(tally.errors)} more refused centres: see errors.csv")
+    counts = (f"audited {tally.audited} centre{'s' if tally.audited != 1 else ''}: "
+              f"{tally.verdicts.get('conforming', 0)} conforming, {tally.verdicts.get('non_conforming', 0)} non-conforming")
+    if tally.refused:
+        counts += f"; {tally.refused} refused (see errors.csv)"
+    write_stdout(counts + "\n" + "".join(f"wrote {Path(args.output) / name}\n" for name in job.written))
+    run.note(tally.exit_code)
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace, _Run], None]] = {
     "audit": _audit, "compare": _compare, "validate": _validate, "rules": _rules, "schema": _schema,
+    "template": _template, "export": _export, "batch": _batch,
 }
 
 

@@ -106,7 +106,7 @@ class Profile:
             canonical = orjson.dumps(self._plain, option=orjson.OPT_SORT_KEYS)
             digest = hashlib.sha256(canonical).hexdigest()
             object.__setattr__(self, "_sha256", digest)
-        return digest  # type: ignore[no-any-return]
+        return str(digest)
 
     @property
     def id(self) -> str:

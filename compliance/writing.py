@@ -17,7 +17,9 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import IO, Iterator, Sequence
+
+from contextlib import contextmanager
 
 from .errors import ReportError
 
@@ -112,6 +114,32 @@ def write_atomic(target: str | os.PathLike[str], data: bytes | str) -> None:
             pass
         if isinstance(exc, OSError):
             raise ReportError(f"cannot write the report: {exc.strerror or exc}", file=name) from None
+        raise
+
+
+@contextmanager
+def atomic_stream(target: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
+    """A large output written as a stream, still atomically: into a temporary file beside ``target``,
+    renamed over it only when the block ends without an exception (else removed)."""
+    path = Path(target)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".compliance-", suffix=".part", dir=path.parent)
+    except OSError as exc:
+        raise ReportError(f"cannot write: {exc.strerror or exc}", file=str(target)) from None
+    try:
+        with os.fdopen(fd, "wb", buffering=1 << 20) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+            os.fchmod(fh.fileno(), _MODE)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise ReportError(f"cannot write: {exc.strerror or exc}", file=str(target)) from None
         raise
 
 

@@ -1,0 +1,700 @@
+"""A round's tables and report, made from its per-centre rows in one streaming pass.
+
+While the round runs, every centre leaves one short JSON line in a rows file (its
+summary figures, or its problems). :func:`finish` reads that file once to count,
+sum and rank, keeping per centre only the two numbers the league table's sort needs
+(its score and the row's offset), then writes ``summary.csv``, ``summary.xlsx``,
+``errors.csv`` and ``district-report.html``/``.pdf``. At national scale the report
+lists individual centres up to :data:`LIST_LIMIT` and otherwise reports by region.
+"""
+from __future__ import annotations
+
+import csv
+import heapq
+import io
+import mmap
+import os
+from array import array
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Container, Iterator, Mapping, Sequence
+
+import orjson
+
+from ..errors import ComplianceError
+from ..model import RuleSet
+from ..wording import STATUS_LABELS, UNIT_LABELS, VERDICT_LABELS, fmt_amount
+from ..writing import atomic_stream, write_atomic
+
+LIST_LIMIT = 500                    # centres (or regions) listed one by one in the district report
+TOP_CLAUSES = 10
+TOP_MOVERS = 10
+REGION_KEYS = ("province", "city", "district", "street")
+BOM = "\ufeff"
+
+SUMMARY_KEYS = ("rank", "center_id", "name", "province", "city", "district", "street", "score", "grade", "verdict")
+PREVIOUS_KEYS = ("previous_score", "score_change", "previous_grade", "trend")
+TAIL_KEYS = ("veto_failed", "actions", "source")
+ERROR_KEYS = ("location", "center_id", "path", "problem")
+TRENDS = ("improved", "worsened", "unchanged", "new", "gone")
+
+LABELS = {
+    "zh": {
+        "rank": "名次", "center_id": "中心编码", "name": "中心名称", "province": "省", "city": "市", "district": "区县",
+        "street": "街道（乡镇）", "score": "得分", "grade": "等级", "verdict": "结论", "veto_failed": "未通过的否决项",
+        "actions": "整改项数", "source": "数据来源", "previous_score": "上轮得分", "score_change": "得分变化",
+        "previous_grade": "上轮等级", "trend": "变化",
+        "improved": "提升", "worsened": "下降", "unchanged": "持平", "new": "新增", "gone": "本轮缺席",
+        "location": "位置", "path": "字段", "problem": "问题",
+    },
+    "en": {
+        "rank": "Rank", "center_id": "Centre id", "name": "Name", "province": "Province", "city": "City",
+        "district": "District", "street": "Street", "score": "Score", "grade": "Grade", "verdict": "Verdict",
+        "veto_failed": "Veto clauses failed", "actions": "Actions", "source": "Source",
+        "previous_score": "Previous score", "score_change": "Change", "previous_grade": "Previous grade",
+        "trend": "Trend", "improved": "improved", "worsened": "worsened", "unchanged": "unchanged", "new": "new",
+        "gone": "not in this round", "location": "Location", "path": "Field", "problem": "Problem",
+    },
+}
+STATUS_KEYS = {"P": "pass", "p": "partial", "F": "fail", "M": "missing", "N": "not_applicable"}
+
+
+# --------------------------------------------------------------------------- the previous round
+
+@dataclass
+class Previous:
+    """Last round's score and grade of every centre, read from its ``results.jsonl``."""
+
+    folder: str
+    scores: dict[str, tuple[float, str, str]]       # id → (score, grade, name)
+    ruleset: str = ""
+
+    @classmethod
+    def read(cls, folder: str | os.PathLike[str]) -> Previous:
+        path = Path(folder) / "results.jsonl"
+        if not Path(folder).is_dir():
+            raise ComplianceError("--previous must be the output folder of an earlier round", file=str(folder))
+        if not path.is_file():
+            raise ComplianceError("has no results.jsonl: --previous takes the output folder of an earlier round",
+                                  file=str(folder))
+        scores: dict[str, tuple[float, str, str]] = {}
+        ruleset = ""
+        try:
+            with open(path, "rb") as fh:
+                for number, line in enumerate(fh, start=1):
+                    if not line.strip():
+                        continue
+                    try:
+                        doc = orjson.loads(line)
+                        center = doc["center"]
+                        scores[str(center["id"])] = (float(doc["score"]), str(doc["grade"]), str(center.get("name", "")))
+                        ruleset = ruleset or str(doc.get("ruleset", {}).get("id", ""))
+                    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                        raise ComplianceError("is not a result document (one per line, as batch writes them)",
+                                              file=f"{path}:{number}") from None
+        except OSError as exc:
+            raise ComplianceError(f"cannot be read: {exc.strerror or exc}", file=str(path)) from None
+        return cls(str(folder), scores, ruleset)
+
+
+# --------------------------------------------------------------------------- counting
+
+@dataclass
+class Group:
+    centres: int = 0
+    score_sum: float = 0.0
+    conforming: int = 0
+    grades: dict[str, int] = field(default_factory=dict)
+    nonconforming: int = 0
+
+
+@dataclass
+class Tally:
+    """Everything the tables and the report need, counted in one pass over the rows."""
+
+    rules: RuleSet
+    audited: int = 0
+    refused: int = 0                  # records refused (invalid or repeated)
+    verdicts: dict[str, int] = field(default_factory=dict)
+    grades: dict[str, int] = field(default_factory=dict)
+    score_sum: float = 0.0
+    category_sums: list[float] = field(default_factory=list)
+    category_counts: list[int] = field(default_factory=list)
+    statuses: list[dict[str, int]] = field(default_factory=list)    # per clause: letter → count
+    regions: dict[tuple[str, ...], Group] = field(default_factory=dict)
+    nonconforming: list[dict[str, Any]] = field(default_factory=list)   # the first LIST_LIMIT + 1
+    remedies: dict[tuple[str, str], list[Any]] = field(default_factory=dict)   # (clause, unit) → [centres, total]
+    dates: list[str] = field(default_factory=list)                  # earliest and latest assessment date
+    errors: list[dict[str, Any]] = field(default_factory=list)      # the first few refused, for the report
+    scores: array[float] = field(default_factory=lambda: array("d"))       # per audited centre, in input order
+    offsets: array[int] = field(default_factory=lambda: array("q"))      # its row's offset in the rows file
+    # against the previous round
+    trends: dict[str, int] = field(default_factory=dict)
+    transitions: dict[tuple[str, str], int] = field(default_factory=dict)
+    gains: list[tuple[float, int, dict[str, Any]]] = field(default_factory=list)    # heaps of the biggest moves
+    losses: list[tuple[float, int, dict[str, Any]]] = field(default_factory=list)
+    gone: list[tuple[str, str, float, str]] = field(default_factory=list)
+    gone_count: int = 0
+    refused_ids: set[str] = field(default_factory=set)              # refused, so not "gone"
+    previous_sum: float = 0.0
+    matched_sum: float = 0.0
+    previous_matched: int = 0
+
+    def __post_init__(self) -> None:
+        self.category_sums = [0.0] * len(self.rules.categories)
+        self.category_counts = [0] * len(self.rules.categories)
+        self.statuses = [dict.fromkeys("PpFMN", 0) for _ in self.rules.clauses]
+
+    @property
+    def exit_code(self) -> int:
+        if self.refused:
+            return 2
+        return 1 if self.verdicts.get("non_conforming") else 0
+
+
+def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(offset, row) of every row in the rows file."""
+    with open(path, "rb") as fh:
+        offset = 0
+        for line in fh:
+            yield offset, orjson.loads(line)
+            offset += len(line)
+
+
+def _compare(row: dict[str, Any], previous: Previous | None, grade_rank: Mapping[str, int]) -> None:
+    """Put the previous round's figures into ``row``: previous score and grade, change, trend."""
+    if previous is None:
+        return
+    before = previous.scores.get(row["id"])
+    if before is None:
+        row["trend"] = "new"
+        return
+    score, grade, _ = before
+    change = round(row["score"] - score, 1)
+    row["previous_score"], row["previous_grade"], row["score_change"] = score, grade, change
+    better = grade_rank.get(row["grade"], 0) - grade_rank.get(grade, 0)
+    row["trend"] = ("improved" if change > 0 or (change == 0 and better > 0)
+                    else "worsened" if change < 0 or better < 0 else "unchanged")
+
+
+def tally(rows_path: Path, rules: RuleSet, previous: Previous | None, ids: Container[str] = ()) -> Tally:
+    """Count the round from its rows file; ``ids`` are this round's centre ids (to find who is gone)."""
+    t = Tally(rules)
+    grade_rank = {g.id: -i for i, g in enumerate(rules.grades)}
+    clauses = [c.clause for c in rules.clauses]
+    order = 0
+    for offset, row in read_rows(rows_path):
+        if "refused" in row:
+            t.refused += 1
+            if row.get("id"):
+                t.refused_ids.add(row["id"])
+            if len(t.errors) < 20:
+                t.errors.append(row)
+            continue
+        t.audited += 1
+        t.scores.append(row["score"])
+        t.offsets.append(offset)
+        t.score_sum += row["score"]
+        t.verdicts[row["verdict"]] = t.verdicts.get(row["verdict"], 0) + 1
+        t.grades[row["grade"]] = t.grades.get(row["grade"], 0) + 1
+        for i, score in enumerate(row["cats"]):
+            if score is not None:
+                t.category_sums[i] += score
+                t.category_counts[i] += 1
+        if len(row["st"]) == len(clauses):
+            for counts, letter in zip(t.statuses, row["st"]):
+                counts[letter] += 1
+        key = tuple(row["region"])
+        group = t.regions.get(key)
+        if group is None:
+            group = t.regions[key] = Group()
+        group.centres += 1
+        group.score_sum += row["score"]
+        group.grades[row["grade"]] = group.grades.get(row["grade"], 0) + 1
+        if row["verdict"] == "conforming":
+            group.conforming += 1
+        else:
+            group.nonconforming += 1
+            if len(t.nonconforming) <= LIST_LIMIT:
+                t.nonconforming.append(row)
+        for clause, unit, amount in row["amt"]:
+            slot = t.remedies.setdefault((clause, unit), [0, Decimal(0)])
+            slot[0] += 1
+            slot[1] += Decimal(repr(amount))
+        if row.get("date"):
+            d = row["date"]
+            t.dates = [min(t.dates[0], d), max(t.dates[1], d)] if t.dates else [d, d]
+        if previous is not None:
+            _compare(row, previous, grade_rank)
+            trend = row["trend"]
+            t.trends[trend] = t.trends.get(trend, 0) + 1
+            if trend != "new":
+                t.previous_sum += row["previous_score"]
+                t.matched_sum += row["score"]
+                t.previous_matched += 1
+                pair = (row["previous_grade"], row["grade"])
+                t.transitions[pair] = t.transitions.get(pair, 0) + 1
+                brief = {k: row[k] for k in ("id", "name", "score", "grade", "previous_score", "previous_grade",
+                                             "score_change")}
+                order += 1
+                if row["score_change"] > 0:
+                    _keep(t.gains, (row["score_change"], -order, brief))
+                elif row["score_change"] < 0:
+                    _keep(t.losses, (-row["score_change"], -order, brief))
+    if previous is not None:
+        for cid, (score, grade, name) in previous.scores.items():
+            if cid not in ids and cid not in t.refused_ids:
+                t.gone_count += 1
+                if len(t.gone) <= LIST_LIMIT:
+                    t.gone.append((cid, name, score, grade))
+        t.trends["gone"] = t.gone_count
+    return t
+
+
+def _keep(heap: list[Any], item: Any) -> None:
+    if len(heap) < TOP_MOVERS:
+        heapq.heappush(heap, item)
+    else:
+        heapq.heappushpop(heap, item)
+
+
+def league_order(t: Tally) -> list[int]:
+    """Audited centres by score, highest first; equal scores in input order."""
+    scores = t.scores
+    return sorted(range(len(scores)), key=lambda i: -scores[i])
+
+
+# --------------------------------------------------------------------------- tables
+
+def _region(row: Mapping[str, Any]) -> list[str]:
+    return list(row["region"])
+
+
+def summary_rows(t: Tally, rows_path: Path, previous: Previous | None) -> Iterator[list[Any]]:
+    """The league table's rows in rank order (equal scores share a rank), read back by offset."""
+    if not t.audited:
+        return
+    grade_rank = {g.id: -i for i, g in enumerate(t.rules.grades)}
+    order = league_order(t)
+    with open(rows_path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as view:
+        rank, last = 0, None
+        for position, i in enumerate(order, start=1):
+            start = t.offsets[i]
+            end = view.find(b"\n", start)
+            row = orjson.loads(view[start:end if end >= 0 else len(view)])
+            if row["score"] != last:
+                rank, last = position, row["score"]
+            _compare(row, previous, grade_rank)
+            line = [rank, row["id"], row["name"], *_region(row), row["score"], row["grade"], row["verdict"],
+                    *row["cats"]]
+            if previous is not None:
+                line += [row.get(k) for k in PREVIOUS_KEYS]
+            line += [";".join(row["veto"]), row["actions"], row["loc"]]
+            yield line
+
+
+def summary_header(t: Tally, previous: Previous | None) -> list[str]:
+    cats = [c.id for c in t.rules.categories]
+    return [*SUMMARY_KEYS, *cats, *(PREVIOUS_KEYS if previous is not None else ()), *TAIL_KEYS]
+
+
+def _csv_value(value: Any) -> Any:
+    if value is None:
+        return ""
+    return _csv_cell(value) if isinstance(value, str) else value
+
+
+def write_summary_csv(target: Path, t: Tally, rows_path: Path, previous: Previous | None) -> None:
+    with atomic_stream(target) as out:
+        text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=False)
+        text.write(BOM)
+        writer = csv.writer(text, lineterminator="\r\n")
+        writer.writerow(summary_header(t, previous))
+        for line in summary_rows(t, rows_path, previous):
+            writer.writerow([_csv_value(v) for v in line])
+        text.flush()
+        text.detach()
+
+
+def error_rows(path: Path) -> Iterator[list[str]]:
+    """(location, centre id, JSON path, problem) of every problem in the rows file."""
+    for _, row in read_rows(path):
+        for where, json_path, message in row.get("refused", ()):
+            yield [where, row.get("id") or "", json_path, message]
+
+
+def write_errors_csv(target: Path, rows_path: Path) -> None:
+    with atomic_stream(target) as out:
+        text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=False)
+        text.write(BOM)
+        writer = csv.writer(text, lineterminator="\r\n")
+        writer.writerow(ERROR_KEYS)
+        for line in error_rows(rows_path):
+            writer.writerow([_csv_cell(v) for v in line])
+        text.flush()
+        text.detach()
+
+
+def _csv_cell(value: str) -> str:
+    """A cell Excel shows as text, never runs as a formula (a profile's text can start with =)."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@") and not _numeric(value) else value
+
+
+def _numeric(value: str) -> bool:
+    try:
+        float(value)
+        return True
+    except ValueError:
+        return False
+
+
+# --------------------------------------------------------------------------- the workbook
+
+XLSX_MAX_ROWS = 1_048_576 - 1
+
+
+def write_summary_xlsx(target: Path, t: Tally, rows_path: Path, previous: Previous | None, lang: str = "zh") -> bool:
+    """The league table, each clause's pass rate and the regions as a workbook, streamed in constant memory;
+    False when the round has more centres than a sheet has rows (summary.csv still lists them all)."""
+    if t.audited > XLSX_MAX_ROWS:
+        return False
+    import xlsxwriter
+
+    rules = t.rules
+    labels = LABELS[lang]
+    with atomic_stream(target) as out:
+        book = xlsxwriter.Workbook(out, {"constant_memory": True, "strings_to_numbers": False,
+                                         "strings_to_formulas": False, "strings_to_urls": False})
+        head = book.add_format({"bold": True, "font_color": "#FFFFFF", "bg_color": "#1F3B64", "text_wrap": True,
+                                "valign": "top"})
+        red = book.add_format({"font_color": "#B3261E"})
+        green = book.add_format({"font_color": "#1B7A3D"})
+        red_fill = book.add_format({"font_color": "#B3261E", "bg_color": "#F8D7DA"})
+        pct = book.add_format({"num_format": "0.0%"})
+        one = book.add_format({"num_format": "0.0"})
+
+        grade_titles = {g.id: g.title[lang] for g in rules.grades}
+        verdict_titles = {v.value: VERDICT_LABELS[v][lang] for v in VERDICT_LABELS}
+        keys = summary_header(t, previous)
+        ncat = len(rules.categories)
+        league = book.add_worksheet("汇总" if lang == "zh" else "League table")
+        league.write_row(0, 0, [labels.get(k) or rules.category(k).title[lang] for k in keys], head)
+        for c, width in enumerate([6, 18, 26, 8, 8, 10, 14, 8, 8, 12, *[10] * ncat,
+                                   *([10, 10, 10, 10] if previous is not None else []), 18, 8, 28]):
+            league.set_column(c, c, width, one if keys[c] == "score" or 10 <= c < 10 + ncat else None)
+        league.freeze_panes(1, 3)
+        league.set_row(0, 30)
+        grade_col, verdict_col = keys.index("grade"), keys.index("verdict")
+        text_cols = [keys.index(k) for k in ("center_id", "name", "source")]
+        trend_col = keys.index("trend") if previous is not None else -1
+        prev_grade_col = keys.index("previous_grade") if previous is not None else -1
+        n = 0
+        for line in summary_rows(t, rows_path, previous):
+            n += 1
+            line[grade_col] = grade_titles.get(line[grade_col], line[grade_col])
+            line[verdict_col] = verdict_titles.get(line[verdict_col], line[verdict_col])
+            if previous is not None:
+                line[prev_grade_col] = grade_titles.get(line[prev_grade_col], line[prev_grade_col])
+                line[trend_col] = labels.get(line[trend_col], line[trend_col])
+            for c in text_cols:                       # ids stay text: 0012 keeps its zeros
+                league.write_string(n, c, str(line[c]))
+                line[c] = None
+            for c, value in enumerate(line):
+                if value is not None:
+                    league.write(n, c, value)
+        league.autofilter(0, 0, max(n, 1), len(keys) - 1)
+        if n:
+            col = keys.index("score")
+            league.conditional_format(1, col, n, col, {
+                "type": "3_color_scale", "min_type": "num", "min_value": 0, "min_color": "#F8D7DA",
+                "mid_type": "num", "mid_value": rules.pass_score, "mid_color": "#FFF3CD",
+                "max_type": "num", "max_value": 100, "max_color": "#D4EDDA"})
+            first_cat = len(SUMMARY_KEYS)
+            league.conditional_format(1, first_cat, n, first_cat + ncat - 1, {
+                "type": "cell", "criteria": "<", "value": rules.pass_score, "format": red})
+            league.conditional_format(1, verdict_col, n, verdict_col, {
+                "type": "cell", "criteria": "==", "value": f'"{verdict_titles["non_conforming"]}"', "format": red_fill})
+            if previous is not None:
+                col = keys.index("score_change")
+                league.conditional_format(1, col, n, col, {"type": "cell", "criteria": "<", "value": 0, "format": red})
+                league.conditional_format(1, col, n, col, {"type": "cell", "criteria": ">", "value": 0, "format": green})
+
+        # Each clause's pass rate across the round.
+        clauses = book.add_worksheet("条款达标率" if lang == "zh" else "Clause pass rates")
+        status_names = [STATUS_LABELS[s][lang] for s in STATUS_LABELS]
+        clauses.write_row(0, 0, ["条款", "名称", "类别", "级别", "否决项", *status_names, "达标率"] if lang == "zh" else
+                          ["Clause", "Title", "Category", "Level", "Veto", *status_names, "Pass rate"], head)
+        for c, width in enumerate([7, 34, 12, 6, 7, 8, 9, 8, 8, 8, 9]):
+            clauses.set_column(c, c, width, pct if c == 10 else None)
+        clauses.freeze_panes(1, 2)
+        rates = clause_rates(t, lang)
+        for r, row in enumerate(rates, start=1):
+            clauses.write_string(r, 0, row["clause"])
+            clauses.write_row(r, 1, [row["title"], row["category"], row["level"], row["veto"], row["pass"],
+                                     row["partial"], row["fail"], row["missing"], row["not_applicable"]])
+            if row["rate"] is not None:
+                clauses.write_number(r, 10, row["rate"], pct)
+        clauses.autofilter(0, 0, len(rates), 10)
+        clauses.conditional_format(1, 10, len(rates), 10, {"type": "data_bar", "bar_color": "#4A6FA5",
+                                                           "min_type": "num", "min_value": 0,
+                                                           "max_type": "num", "max_value": 1})
+
+        # The regions, at the finest level that stays readable.
+        level, groups = region_groups(t)
+        regions = book.add_worksheet("分区统计" if lang == "zh" else "By region")
+        gheads = [labels[k] for k in REGION_KEYS[: level + 1]] + (
+            ["中心数", "平均分", "符合规范", "不符合规范", *[g.title[lang] for g in rules.grades]] if lang == "zh" else
+            ["Centres", "Mean score", "Conforming", "Non-conforming", *[g.title[lang] for g in rules.grades]])
+        regions.write_row(0, 0, gheads, head)
+        regions.set_column(0, level, 12)
+        regions.set_column(level + 1, len(gheads) - 1, 9)
+        regions.freeze_panes(1, 0)
+        for r, (key, g) in enumerate(groups, start=1):
+            regions.write_row(r, 0, [*key, g.centres, round(g.score_sum / g.centres, 1), g.conforming,
+                                     g.nonconforming, *[g.grades.get(gr.id, 0) for gr in rules.grades]])
+        regions.autofilter(0, 0, max(1, len(groups)), len(gheads) - 1)
+        book.close()
+    return True
+
+
+# --------------------------------------------------------------------------- aggregates for the report
+
+def clause_rates(t: Tally, lang: str = "zh") -> list[dict[str, Any]]:
+    from ..wording import LEVEL_LABELS
+
+    out = []
+    for clause, counts in zip(t.rules.clauses, t.statuses):
+        applicable = sum(counts.values()) - counts["N"]
+        out.append({
+            "clause": clause.clause, "title": clause.title[lang],
+            "category": t.rules.category(clause.category).title[lang],
+            "level": LEVEL_LABELS[clause.level][lang], "veto": ("是" if lang == "zh" else "yes") if clause.veto else "",
+            "is_veto": clause.veto,
+            **{STATUS_KEYS[k]: v for k, v in counts.items()},
+            "applicable": applicable,
+            "rate": round(counts["P"] / applicable, 4) if applicable else None,
+        })
+    return out
+
+
+def region_groups(t: Tally) -> tuple[int, list[tuple[tuple[str, ...], Group]]]:
+    """Groups at the finest region level with at most LIST_LIMIT of them: street, else district, city, province."""
+    for level in (3, 2, 1, 0):
+        merged: dict[tuple[str, ...], Group] = {}
+        for key, g in t.regions.items():
+            k = key[: level + 1]
+            m = merged.get(k)
+            if m is None:
+                m = merged[k] = Group()
+            m.centres += g.centres
+            m.score_sum += g.score_sum
+            m.conforming += g.conforming
+            m.nonconforming += g.nonconforming
+            for grade, count in g.grades.items():
+                m.grades[grade] = m.grades.get(grade, 0) + count
+        if len(merged) <= LIST_LIMIT or level == 0:
+            return level, sorted(merged.items())
+    raise AssertionError("unreachable")
+
+
+def remedy_totals(t: Tally, lang: str = "zh") -> list[dict[str, Any]]:
+    """What the round's shortfalls add up to, clause by clause: what a bureau budgets."""
+    order = {c.clause: i for i, c in enumerate(t.rules.clauses)}
+    out = []
+    for (clause, unit), (centres, total) in sorted(t.remedies.items(), key=lambda kv: order.get(kv[0][0], 0)):
+        try:
+            title = t.rules.clause(clause).title[lang]
+        except KeyError:
+            title = clause
+        value: Any = int(total) if total == total.to_integral_value() and unit != "m2" else float(total)
+        additive = unit != "ratio"          # shares of different centres do not add up
+        out.append({"clause": clause, "title": title, "unit": UNIT_LABELS.get(unit, {}).get(lang, unit) if additive else "",
+                    "unit_id": unit, "centres": centres, "total": fmt_amount(value) if additive else "—",
+                    "value": value if additive else None})
+    return out
+
+
+# --------------------------------------------------------------------------- the district report
+
+UI: dict[str, dict[str, Any]] = {
+    "zh": {
+        "title": "社区便民服务中心规范审计 · 区域汇总报告", "round": "审计范围", "ruleset": "规则集",
+        "dates": "检查日期", "to": "至", "overview": "总体情况", "audited": "审计中心", "conforming": "符合规范",
+        "non_conforming": "不符合规范", "refused": "未能审计的输入", "mean": "平均得分", "centres": "个",
+        "grades": "等级分布", "categories": "分类平均得分", "regions": "分区结果", "clauses": "失分最多的条款",
+        "nonconforming_list": "不符合规范的中心", "remedies": "整改总量（预算依据）", "previous": "与上一轮对比",
+        "errors": "未能审计的输入", "clause": "条款", "name": "名称", "veto": "否决项", "fail": "不符合",
+        "partial": "部分符合", "missing": "未佐证", "rate": "达标率", "centre": "中心", "id": "编码",
+        "street": "街道", "score": "得分", "grade": "等级", "vetoed": "未通过的否决项", "count": "中心数",
+        "total": "合计", "unit": "单位", "affected": "涉及中心", "improved": "提升", "worsened": "下降",
+        "unchanged": "持平", "new": "新增", "gone": "本轮缺席", "previous_score": "上轮", "change": "变化",
+        "top_gains": "提升最多", "top_losses": "下降最多", "transitions": "等级变化（行：上轮，列：本轮）",
+        "previous_round": "上一轮", "previous_mean": "上轮平均得分（同一批中心）",
+        "by_region_note": "不符合规范的中心超过 {n} 个，按地区汇总；逐个中心见 summary.csv。",
+        "gone_note": "上一轮有、本轮没有的中心", "errors_note": "逐条问题及其位置见 errors.csv。",
+        "location": "位置", "problem": "问题", "none": "无", "pct": "占比", "more": "另有 {n} 个未列出",
+        "generated": "compliance {version} · 规则集 {ruleset} sha256 {hash}",
+        "no_remedies": "本轮没有可量化的整改缺口。", "below_pass": "无（得分低于 {score} 分）", "nonconforming_none": "所有中心均符合规范。",
+        "sep": "、", "colon": "：", "lp": "（", "rp": "）", "region_levels": ["省", "市", "区县", "街道"],
+    },
+    "en": {
+        "title": "Community service centre audit · district report", "round": "Round", "ruleset": "Rule set",
+        "dates": "Assessed", "to": "to", "overview": "Overview", "audited": "Centres audited",
+        "conforming": "Conforming", "non_conforming": "Non-conforming", "refused": "Inputs refused",
+        "mean": "Mean score", "centres": "", "grades": "Grades", "categories": "Category averages",
+        "regions": "Results by region", "clauses": "Clauses most often failed",
+        "nonconforming_list": "Non-conforming centres", "remedies": "Remediation totals (for the budget)",
+        "previous": "Against the previous round", "errors": "Inputs refused", "clause": "Clause", "name": "Name",
+        "veto": "Veto", "fail": "Fail", "partial": "Partial", "missing": "Not evidenced", "rate": "Pass rate",
+        "centre": "Centre", "id": "Id", "street": "Street", "score": "Score", "grade": "Grade",
+        "vetoed": "Veto clauses failed", "count": "Centres", "total": "Total", "unit": "Unit",
+        "affected": "Centres", "improved": "Improved", "worsened": "Worsened", "unchanged": "Unchanged",
+        "new": "New", "gone": "Not in this round", "previous_score": "Before", "change": "Change",
+        "top_gains": "Biggest gains", "top_losses": "Biggest losses",
+        "transitions": "Grade changes (rows: previous, columns: this round)", "previous_round": "Previous round",
+        "previous_mean": "Previous mean score (same centres)",
+        "by_region_note": "More than {n} centres are non-conforming: counted by region; summary.csv lists each.",
+        "gone_note": "Centres of the previous round missing from this one", "errors_note": "errors.csv locates every problem.",
+        "location": "Location", "problem": "Problem", "none": "none", "pct": "Share", "more": "{n} more not listed",
+        "generated": "compliance {version} · rule set {ruleset} sha256 {hash}",
+        "no_remedies": "No quantifiable shortfall in this round.", "below_pass": "none (score below {score})", "nonconforming_none": "Every centre conforms.",
+        "sep": ", ", "colon": ": ", "lp": " (", "rp": ")", "region_levels": ["Province", "City", "District", "Street"],
+    },
+}
+GRADE_COLOURS = ("#1b7a3d", "#4a6fa5", "#9a6700", "#b3261e")
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else "—"
+
+
+def _bars(items: Sequence[tuple[str, float, str, str]], scale: float) -> dict[str, Any]:
+    """Geometry of a bar chart: (label, value, value text, colour) per bar; labels and values are page text."""
+    bar_width, bar_height, row = 360, 15, 22
+    bars = [{"label": label, "y": 4 + i * row, "width": round(bar_width * (value / scale if scale else 0), 1),
+             "value": text, "colour": colour} for i, (label, value, text, colour) in enumerate(items)]
+    height = 8 + len(bars) * row
+    return {"width": bar_width, "height": height, "bar_width": bar_width, "bar_height": bar_height,
+            "width_mm": round(bar_width * 0.3, 1), "height_mm": round(height * 0.3, 1), "bars": bars}
+
+
+def _shared(t: Tally) -> list[str]:
+    keys = list(t.regions)
+    shared: list[str] = []
+    for level in range(4):
+        values = {k[level] if len(k) > level else "" for k in keys}
+        if len(values) != 1 or not next(iter(values)):
+            break
+        shared.append(next(iter(values)))
+    return shared
+
+
+def _shared_levels(t: Tally) -> int:
+    return len(_shared(t))
+
+
+def round_name(t: Tally) -> str:
+    """The area the round covers: the region levels every centre shares (浙江省宁波市鄞州区)."""
+    shared = _shared(t)
+    if len(shared) >= 2 and shared[0] == shared[1]:          # 北京市北京市 → 北京市
+        shared = shared[1:]
+    return "".join(shared)
+
+
+def district_view(t: Tally, previous: Previous | None, lang: str = "zh") -> dict[str, Any]:
+    from .. import __version__
+
+    rules, ui = t.rules, UI[lang]
+    grade_titles = {g.id: g.title[lang] for g in rules.grades}
+    n = t.audited
+    level, groups = region_groups(t)
+    shared = min(level, _shared_levels(t))       # levels every centre shares are the report's title, not columns
+    rates = clause_rates(t, lang)
+    failing = sorted((r for r in rates if r["fail"] + r["partial"]), key=lambda r: (-(r["fail"] + r["partial"]),
+                                                                                    rates.index(r)))[:TOP_CLAUSES]
+    nonconforming_count = t.verdicts.get("non_conforming", 0)
+    listed = nonconforming_count <= LIST_LIMIT
+    clause_titles = {c.clause: c.title[lang] for c in rules.clauses}
+    view: dict[str, Any] = {
+        "lang": lang, "ui": ui,
+        "round": round_name(t) or ui["none"],
+        "ruleset": {"id": rules.id, "title": rules.title[lang], "version": rules.version,
+                    "layers": " → ".join(rules.layers), "hash": rules.content_hash[:16]},
+        "dates": t.dates,
+        "meta": ui["generated"].format(version=__version__, ruleset=f"{rules.id} {rules.version}",
+                                       hash=rules.content_hash[:16]),
+        "counts": {"audited": n, "conforming": t.verdicts.get("conforming", 0),
+                   "conforming_pct": _pct(t.verdicts.get("conforming", 0), n),
+                   "non_conforming": nonconforming_count, "non_conforming_pct": _pct(nonconforming_count, n),
+                   "refused": t.refused, "mean": f"{t.score_sum / n:.1f}" if n else "—"},
+        "grade_chart": _bars([(g.title[lang], t.grades.get(g.id, 0),
+                               f"{t.grades.get(g.id, 0)}{ui['lp']}{_pct(t.grades.get(g.id, 0), n)}{ui['rp']}",
+                               GRADE_COLOURS[min(i, 3)] if i < len(rules.grades) - 1 else GRADE_COLOURS[3])
+                              for i, g in enumerate(rules.grades)], max(t.grades.values(), default=0)),
+        "category_chart": _bars([(c.title[lang], (t.category_sums[i] / t.category_counts[i]) if t.category_counts[i] else 0,
+                                  f"{t.category_sums[i] / t.category_counts[i]:.1f}" if t.category_counts[i] else "—",
+                                  "#b3261e" if t.category_counts[i] and t.category_sums[i] / t.category_counts[i] < rules.pass_score
+                                  else "#4a6fa5")
+                                 for i, c in enumerate(rules.categories)], 100.0),
+        "region_level": ui["region_levels"][level],
+        "region_heads": ui["region_levels"][shared: level + 1],
+        "regions": [{"key": list(key[shared:]), "centres": g.centres,
+                     "mean": f"{g.score_sum / g.centres:.1f}", "conforming": g.conforming,
+                     "non_conforming": g.nonconforming, "grades": [g.grades.get(gr.id, 0) for gr in rules.grades]}
+                    for key, g in sorted(groups, key=lambda kg: -kg[1].score_sum / kg[1].centres)],
+        "grade_titles": [g.title[lang] for g in rules.grades],
+        "failing": [{**r, "rate": _pct(r["pass"], r["applicable"])} for r in failing],
+        "nonconforming_listed": listed,
+        "nonconforming": [{"id": r["id"], "name": r["name"], "street": r["region"][3] or r["region"][2],
+                           "score": f"{r['score']:.1f}", "grade": grade_titles.get(r["grade"], r["grade"]),
+                           "vetoed": ui["sep"].join(f"{c} {clause_titles.get(c, '')}" for c in r["veto"])
+                           or ui["below_pass"].format(score=f"{rules.pass_score:g}")}
+                          for r in sorted(t.nonconforming if listed else [],
+                                          key=lambda r: (tuple(r["region"]), r["score"]))],
+        "nonconforming_by_region": [] if listed else [
+            {"key": list(key[shared:]), "count": g.nonconforming, "centres": g.centres}
+            for key, g in sorted(groups, key=lambda kg: -kg[1].nonconforming) if g.nonconforming],
+        "by_region_note": ui["by_region_note"].format(n=LIST_LIMIT),
+        "remedies": remedy_totals(t, lang),
+        "errors": [{"location": e["refused"][0][0] if e["refused"] else e["loc"],
+                    "problem": (e["refused"][0][2] if e["refused"] else "")
+                    + (f" (+{len(e['refused']) - 1})" if len(e["refused"]) > 1 else "")} for e in t.errors],
+        "previous": None,
+    }
+    if previous is not None:
+        def mover(item: tuple[float, int, dict[str, Any]]) -> dict[str, Any]:
+            b = item[2]
+            return {"id": b["id"], "name": b["name"], "score": f"{b['score']:.1f}",
+                    "previous_score": f"{b['previous_score']:.1f}", "change": f"{b['score_change']:+.1f}",
+                    "grade": grade_titles.get(b["grade"], b["grade"]),
+                    "previous_grade": grade_titles.get(b["previous_grade"], b["previous_grade"])}
+        grade_ids = [g.id for g in rules.grades]
+        earlier = grade_ids + sorted({a for a, _ in t.transitions} - set(grade_ids))
+        view["previous"] = {
+            "folder": Path(previous.folder).name or previous.folder,
+            "trends": [{"key": k, "label": ui[k], "count": t.trends.get(k, 0)} for k in TRENDS],
+            "matched": t.previous_matched,
+            "mean_now": f"{t.matched_sum / t.previous_matched:.1f}" if t.previous_matched else "—",
+            "previous_mean": f"{t.previous_sum / t.previous_matched:.1f}" if t.previous_matched else "—",
+            "transitions": [{"from": grade_titles.get(a, a),
+                             "counts": [t.transitions.get((a, b), 0) for b in grade_ids]} for a in earlier
+                            if any(t.transitions.get((a, b), 0) for b in grade_ids)],
+            "gains": [mover(x) for x in sorted(t.gains, reverse=True)],
+            "losses": [mover(x) for x in sorted(t.losses, reverse=True)],
+            "gone": [{"id": cid, "name": name, "score": f"{score:.1f}", "grade": grade_titles.get(grade, grade)}
+                     for cid, name, score, grade in t.gone[:LIST_LIMIT]],
+            "gone_more": max(0, t.gone_count - LIST_LIMIT),
+        }
+    return view
+
+
+def write_district_report(outdir: Path, t: Tally, previous: Previous | None, lang: str = "zh") -> None:
+    """``district-report.html`` (one file, stylesheet inlined) and ``district-report.pdf``."""
+    from .. import pdf
+    from ..render import _standalone, environment
+
+    view = district_view(t, previous, lang)
+    html = str(environment("html").get_template("district.html.j2").render(**view))
+    write_atomic(outdir / "district-report.html", _standalone(html))
+    write_atomic(outdir / "district-report.pdf", pdf.html_to_pdf(html, title=f"{view['round']} · {UI[lang]['title']}"))

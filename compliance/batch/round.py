@@ -1,0 +1,271 @@
+"""``compliance batch``: one round over many centres, resumable, streaming, in input order.
+
+While it runs the round keeps its work in ``OUTDIR/.round/``: the result lines so
+far (the future ``results.jsonl``), one short row per centre for the tables, and a
+checkpoint saying how many input records are done and how long both files were
+then. Killed and started again with the same command (same inputs, rule set and
+options), it cuts both files back to the checkpoint, skips the records already
+done and goes on, so the outputs equal an uninterrupted run's. Only at the end are
+the outputs written, each atomically, and the work folder removed.
+
+Memory stays flat: records are read as a stream, a bounded window of chunks is in
+flight, and per centre the parent keeps only its id (to refuse repeats) and, for
+the league table, its score and the offset of its row.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Sequence
+
+import orjson
+
+from .. import __version__
+from ..errors import ComplianceError, json_path
+from ..model import RuleSet
+from ..writing import same_file, write_atomic
+from . import outputs, sources
+from .outputs import Previous, Tally
+from .run import CHUNK, Audited, Outcome, Refused, executor, run_chunks
+
+WORK = ".round"
+OUTPUT_NAMES = ("results.jsonl", "summary.csv", "summary.xlsx", "errors.csv", "district-report.html",
+                "district-report.pdf")
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
+
+
+def report_name(center_id: str) -> str:
+    """A centre's report file name: its id where that is a safe file name, else a cleaned id with a short
+    hash of the real one, so no two ids share a name and no name leaves ``reports/``."""
+    import hashlib
+
+    clean = _UNSAFE.sub("_", center_id).strip(" .") or "centre"
+    clean = clean[:120]
+    if clean != center_id:
+        clean += "-" + hashlib.sha256(center_id.encode("utf-8")).hexdigest()[:8]
+    return clean + ".pdf"
+
+
+@dataclass
+class Round:
+    inputs: Sequence[str]
+    rules: RuleSet
+    outdir: Path
+    jobs: int = 1
+    reports: bool = False
+    previous: Previous | None = None
+    scheduler: str | None = None
+    lang: str = "zh"
+    progress: bool = False
+    written: list[str] = field(default_factory=list)
+
+    # ------------------------------------------------------------------ set-up
+
+    def check_paths(self) -> None:
+        out = self.outdir
+        if out.exists() and not out.is_dir():
+            raise ComplianceError("-o must be a folder (the round's outputs go inside it)", file=str(out))
+        protected = [*self.inputs, *self.rules.layer_files]
+        for name in OUTPUT_NAMES:
+            for source in protected:
+                if Path(source).is_file() and same_file(out / name, source):
+                    raise ComplianceError(f"the round would replace its own input {source}; choose another -o folder",
+                                          file=str(out / name))
+
+    def fingerprint(self) -> bytes:
+        """What the outputs depend on: a checkpoint of any other run is not resumed."""
+        files = []
+        for source in self.inputs:
+            path = Path(source)
+            found = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+            for p in found:
+                try:
+                    st = p.stat()
+                    files.append([str(p.resolve()), st.st_size, st.st_mtime_ns])
+                except OSError:
+                    files.append([str(p), None, None])
+        prev = None
+        if self.previous is not None:
+            st = (Path(self.previous.folder) / "results.jsonl").stat()
+            prev = [str(Path(self.previous.folder).resolve()), st.st_size, st.st_mtime_ns]
+        return orjson.dumps({"version": __version__, "rules": [self.rules.id, self.rules.content_hash],
+                             "inputs": files, "reports": self.reports, "previous": prev, "lang": self.lang})
+
+    # ------------------------------------------------------------------ the run
+
+    def run(self) -> Tally:
+        self.check_paths()
+        self.outdir.mkdir(parents=True, exist_ok=True)
+        work = self.outdir / WORK
+        state_file = work / "state.json"
+        fingerprint = self.fingerprint()
+        done, results_at, rows_at = 0, 0, 0
+        try:
+            state = orjson.loads(state_file.read_bytes())
+            if state.get("fingerprint") == fingerprint.decode("utf-8"):
+                done, results_at, rows_at = state["done"], state["results"], state["rows"]
+        except (OSError, orjson.JSONDecodeError, KeyError, TypeError):
+            pass
+        if not done and work.exists():
+            shutil.rmtree(work)
+        work.mkdir(exist_ok=True)
+        results_path, rows_path = work / "results.jsonl", work / "rows.jsonl"
+        if self.reports:
+            (self.outdir / "reports").mkdir(exist_ok=True)
+        seen: dict[str, str] = {}
+        with open(results_path, "ab") as fh:
+            fh.truncate(results_at)
+        with open(rows_path, "ab") as fh:
+            fh.truncate(rows_at)
+        for _, row in outputs.read_rows(rows_path):          # the ids of the centres already done
+            if "refused" not in row:
+                seen[row["id"]] = row["loc"]
+
+        vocab = self.rules.vocabulary
+        stream = itertools.islice(sources.records(self.inputs, vocab), done, None)
+        bar = Progress(self._total() if self.progress else None, done) if self.progress else None
+        pool = executor(self.jobs, self.scheduler)
+        last_save = time.monotonic()
+        try:
+            with open(results_path, "ab", buffering=1 << 20) as results, open(rows_path, "ab", buffering=1 << 20) as rows:
+                for record, outcome in run_chunks(stream, self.rules, pool, self.lang, self.reports):
+                    self._keep(record, outcome, seen, results, rows)
+                    done += 1
+                    if bar is not None:
+                        bar.step()
+                    now = time.monotonic()
+                    if done % CHUNK == 0 or now - last_save > 2:
+                        _save(state_file, fingerprint, done, results, rows)
+                        last_save = now
+                _save(state_file, fingerprint, done, results, rows)
+        finally:
+            if bar is not None:
+                bar.close()
+            pool.shutdown(wait=True, cancel_futures=True)
+        tally = self.finish(results_path, rows_path, seen)
+        shutil.rmtree(work, ignore_errors=True)
+        return tally
+
+    def _keep(self, record: sources.Record, outcome: Outcome, seen: dict[str, str], results: IO[bytes],
+              rows: IO[bytes]) -> None:
+        if isinstance(outcome, Audited):
+            first = seen.get(outcome.center_id)
+            if first is not None:
+                rows.write(orjson.dumps({"loc": record.location, "id": outcome.center_id, "refused": [
+                    [record.where(("center", "id")), "$.center.id",
+                     f"centre id {outcome.center_id!r} is repeated: first at {first}"]]}) + b"\n")
+                return
+            seen[outcome.center_id] = record.location
+            if outcome.pdf is not None:
+                write_atomic(self.outdir / "reports" / report_name(outcome.center_id), outcome.pdf)
+            results.write(outcome.line + b"\n")
+            rows.write(orjson.dumps({
+                "loc": record.location, "id": outcome.center_id, "name": outcome.name, "region": outcome.region,
+                "score": outcome.score, "grade": outcome.grade, "verdict": outcome.verdict, "cats": outcome.categories,
+                "veto": outcome.vetoed, "actions": outcome.actions, "st": outcome.statuses, "amt": outcome.amounts,
+                "date": outcome.date}) + b"\n")
+        else:
+            assert isinstance(outcome, Refused)
+            problems = [[record.where(path), json_path(path) if path else "", message]
+                        for path, message in outcome.problems]
+            rows.write(orjson.dumps({"loc": record.location, "id": outcome.center_id or _id_of(record),
+                                     "refused": problems}) + b"\n")
+
+    def _total(self) -> int | None:
+        """How many records there are, for the time left: counted for JSON Lines and CSV, else unknown."""
+        total = 0
+        for source in self.inputs:
+            path = Path(source)
+            if path.suffix.lower() not in (".jsonl", ".csv") or not path.is_file():
+                return None
+            count = 0
+            with open(path, "rb") as fh:
+                while block := fh.read(1 << 22):
+                    count += block.count(b"\n")
+            total += count - (1 if path.suffix.lower() == ".csv" else 0)
+        return total
+
+    # ------------------------------------------------------------------ the outputs
+
+    def finish(self, results_path: Path, rows_path: Path, seen: dict[str, str]) -> Tally:
+        out = self.outdir
+        tally = outputs.tally(rows_path, self.rules, self.previous, seen)
+        outputs.write_summary_csv(out / "summary.csv", tally, rows_path, self.previous)
+        self.written.append("summary.csv")
+        if outputs.write_summary_xlsx(out / "summary.xlsx", tally, rows_path, self.previous, self.lang):
+            self.written.append("summary.xlsx")
+        if tally.refused:
+            outputs.write_errors_csv(out / "errors.csv", rows_path)
+            self.written.append("errors.csv")
+        elif (out / "errors.csv").is_file():
+            (out / "errors.csv").unlink()          # an earlier round's errors would mislead
+        outputs.write_district_report(out, tally, self.previous, self.lang)
+        self.written += ["district-report.html", "district-report.pdf"]
+        with open(results_path, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(results_path, out / "results.jsonl")
+        self.written.insert(0, "results.jsonl")
+        return tally
+
+
+def _id_of(record: sources.Record) -> str | None:
+    """The centre id of a refused record, where one can be read: errors.csv says whose row it is."""
+    document: Any = record.document
+    if document is None and record.raw is not None and not record.location.endswith(sources.PROFILE_SUFFIXES):
+        try:
+            document = orjson.loads(record.raw)
+        except orjson.JSONDecodeError:
+            return None
+    center = document.get("center") if isinstance(document, dict) else None
+    cid = center.get("id") if isinstance(center, dict) else None
+    return cid if isinstance(cid, str) else None
+
+
+def _save(state_file: Path, fingerprint: bytes, done: int, results: IO[bytes], rows: IO[bytes]) -> None:
+    results.flush()
+    rows.flush()
+    state = orjson.dumps({"fingerprint": fingerprint.decode("utf-8"), "done": done,
+                          "results": results.tell(), "rows": rows.tell()})
+    tmp = state_file.with_suffix(".tmp")
+    tmp.write_bytes(state)
+    os.replace(tmp, state_file)
+
+
+class Progress:
+    """Count, rate and time left on standard error, redrawn at most five times a second."""
+
+    def __init__(self, total: int | None, start: int = 0) -> None:
+        self.total, self.count, self.start = total, start, start
+        self.began = self.drawn = time.monotonic()
+
+    def step(self) -> None:
+        self.count += 1
+        now = time.monotonic()
+        if now - self.drawn >= 0.2:
+            self.drawn = now
+            self.draw(now)
+
+    def draw(self, now: float) -> None:
+        rate = (self.count - self.start) / max(now - self.began, 1e-9)
+        text = f"\r  {self.count:,}"
+        if self.total:
+            width = 24
+            filled = int(width * min(1.0, self.count / self.total))
+            text = f"\r  [{'#' * filled}{'.' * (width - filled)}] {self.count:,}/{self.total:,}"
+        text += f" centres  {rate:,.0f}/s"
+        if self.total and rate > 0:
+            left = max(0, self.total - self.count) / rate
+            text += f"  {int(left) // 60}:{int(left) % 60:02d} left"
+        sys.stderr.write(text + "   ")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        self.draw(time.monotonic())
+        sys.stderr.write("\n")
+        sys.stderr.flush()

@@ -1,0 +1,312 @@
+"""Auditing many centres: in this process, in local worker processes, or on a Dask cluster.
+
+The unit of work is a chunk of records (a few hundred centres). A worker parses,
+validates and scores each and returns, per centre, either its result document as
+one JSON line with the few figures the round's tables need, or its problems with
+their JSON paths; the parent keeps the records of the chunks in flight to put each
+problem back in its cell, and consumes chunks strictly in input order, so outputs
+are the same whatever the number of workers and wherever they run.
+
+:func:`audit_many` is the library's view: AuditResults in input order, streaming.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import traceback
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+
+import orjson
+
+from .. import reading
+from ..compile import load_ruleset
+from ..errors import ComplianceError, PathItem, ProfileError
+from ..evaluate import evaluate
+from ..model import RuleSet, Status
+from ..profile import Profile, load_profile
+from ..result import AuditResult
+from .sources import PROFILE_SUFFIXES, Record
+
+CHUNK = 256
+STATUS_LETTER = {Status.PASS: "P", Status.PARTIAL: "p", Status.FAIL: "F", Status.MISSING: "M",
+                 Status.NOT_APPLICABLE: "N"}
+
+
+@dataclass
+class Audited:
+    """What the round keeps of one centre: its document line and the figures of its summary row."""
+
+    center_id: str
+    line: bytes                         # the result document, one JSON line without its newline
+    name: str
+    region: tuple[str, str, str, str]   # province, city, district, street
+    score: float
+    grade: str
+    verdict: str
+    categories: tuple[float | None, ...]
+    vetoed: tuple[str, ...]
+    actions: int
+    statuses: str                       # one letter per clause: P partial-p F M N
+    amounts: tuple[tuple[str, str, float], ...]   # (clause, unit, amount) of every shortfall
+    date: str = ""                      # when it was assessed
+    pdf: bytes | None = None            # the centre's report, when the round makes them
+
+
+@dataclass
+class Refused:
+    """A centre that could not be audited: its problems as (JSON path, message), or a defect."""
+
+    problems: list[tuple[tuple[PathItem, ...], str]]
+    center_id: str | None = None
+    internal: str | None = None         # the defect's one-line description, when this is a bug
+
+
+Outcome = Audited | Refused
+
+
+# --------------------------------------------------------------------------- one centre
+
+def _profile(location: str, raw: bytes | None, document: Mapping[str, Any] | None, vocabulary: Any) -> Profile:
+    if raw is not None:
+        if location.endswith(PROFILE_SUFFIXES):
+            data = reading.parse(raw, location, ProfileError)
+        else:
+            data = reading.parse(raw, location, ProfileError, json_only=True)
+        if not isinstance(data, dict):
+            raise ProfileError("is not a profile (a mapping)", file=location)
+        profile = load_profile(data, vocabulary=vocabulary)
+        object.__setattr__(profile, "raw_sha256", hashlib.sha256(raw).hexdigest())
+    else:
+        profile = load_profile(document or {}, vocabulary=vocabulary)
+    object.__setattr__(profile, "source", location)
+    return profile
+
+
+def audit_one(location: str, raw: bytes | None, document: Mapping[str, Any] | None, rules: RuleSet,
+              lang: str = "zh", report: bool = False) -> Outcome:
+    """Parse, validate and score one centre (and render its PDF when ``report``); never raises."""
+    try:
+        profile = _profile(location, raw, document, rules.vocabulary)
+        result = evaluate(profile, rules)
+        outcome = audited(result, lang)
+        if report:
+            from ..render import render
+
+            outcome.pdf = render(result, "pdf", lang=lang)  # type: ignore[assignment]
+        return outcome
+    except ProfileError as exc:
+        cid = None
+        return Refused([(p.path, p.message) for p in exc.problems] or [((), exc.message)], cid)
+    except ComplianceError as exc:
+        return Refused([((), str(exc))])
+    except Exception as exc:  # noqa: BLE001 - a defect: reported, and the others go on
+        detail = "".join(traceback.format_exception_only(exc)).strip()[:300]
+        return Refused([((), f"internal error ({detail})")], internal=detail)
+
+
+def audited(result: AuditResult, lang: str = "zh") -> Audited:
+    doc = result.to_dict(lang)
+    center = doc["center"]
+    region = center.get("region") or {}
+    amounts = tuple((f.clause.clause, f.shortfall.unit, float(f.shortfall.amount))
+                    for f in result.findings if f.shortfall is not None)
+    return Audited(
+        center_id=str(center["id"]), line=orjson.dumps(doc), name=str(center.get("name", "")),
+        region=tuple(str(region.get(k, "")) for k in ("province", "city", "district", "street")),  # type: ignore[arg-type]
+        score=result.score, grade=result.grade, verdict=result.verdict.value,
+        categories=tuple(c.score for c in result.categories), vetoed=tuple(f.clause.clause for f in result.vetoed),
+        actions=len(result.not_passed), statuses="".join(STATUS_LETTER[f.status] for f in result.findings),
+        amounts=amounts, date=str(center.get("assessed_on") or ""),
+    )
+
+
+# --------------------------------------------------------------------------- chunks, in processes
+
+# A worker gets the rule set as data, never as a path: a bundled name, or the district's own layer
+# files with their bytes (a Dask worker on another machine has no copy of them). It compiles it once.
+RulesSource = str | tuple[str, str, tuple[tuple[str, bytes], ...]]   # name | (content hash, leaf, files)
+_WORKER_RULES: dict[Any, RuleSet] = {}
+
+
+def rules_source(rules: RuleSet) -> RulesSource:
+    """What a worker needs to compile this rule set: its bundled name, or its layer files' bytes."""
+    from pathlib import Path
+
+    from ..layers import bundled_dir
+
+    bundled = bundled_dir().resolve()
+    leaf = Path(rules.path).resolve()
+    if leaf.parent == bundled:
+        return rules.id
+    files = tuple((Path(f).name, Path(f).read_bytes()) for f in rules.layer_files
+                  if Path(f).resolve().parent != bundled)
+    return (rules.content_hash, leaf.name, files)
+
+
+def _rules_in_worker(source: RulesSource) -> RuleSet:
+    key = source if isinstance(source, str) else source[0]
+    rules = _WORKER_RULES.get(key)
+    if rules is None:
+        if isinstance(source, str):
+            rules = load_ruleset(source)
+        else:
+            import tempfile
+            from pathlib import Path
+
+            content_hash, leaf, files = source
+            with tempfile.TemporaryDirectory(prefix="compliance-rules-") as folder:
+                for name, data in files:
+                    (Path(folder) / name).write_bytes(data)
+                rules = load_ruleset(Path(folder) / leaf)
+            if rules.content_hash != content_hash:
+                raise ComplianceError("the rule layers changed while the round was running")
+        _WORKER_RULES[key] = rules
+    return rules
+
+
+def audit_chunk(source: RulesSource, items: Sequence[tuple[str, bytes | None, Mapping[str, Any] | None]],
+                lang: str = "zh", reports: bool = False) -> list[Outcome]:
+    """A worker's task: every centre of one chunk, in order (the rule set is compiled once per worker)."""
+    rules = _rules_in_worker(source)
+    return [audit_one(location, raw, document, rules, lang, reports) for location, raw, document in items]
+
+
+class _Inline(Executor):
+    """One process, no workers: the same code path, for --jobs 1 and small rounds."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001
+            future.set_exception(exc)
+        return future
+
+
+class _Dask:
+    """A Dask distributed client seen as an executor. Tasks are never deduplicated by their arguments
+    (``pure=False``): two chunks that happen to be equal are still two chunks of the round."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Any:
+        return self.client.submit(fn, *args, pure=False)
+
+    def workers(self) -> int:
+        try:
+            return max(1, int(sum(self.client.nthreads().values())))
+        except Exception:  # noqa: BLE001 - a cluster still starting its workers
+            return 1
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        self.client.close()
+
+
+def executor(jobs: int, scheduler: str | None = None) -> Any:
+    """Local processes (``jobs`` > 1), this process (1), or the Dask cluster at ``scheduler``."""
+    if scheduler:
+        try:
+            from distributed import Client
+        except ImportError as exc:
+            raise ComplianceError("--scheduler needs Dask: pip install 'community-compliance[dask]'") from exc
+        try:
+            return _Dask(Client(scheduler, timeout="20s", set_as_default=False))  # type: ignore[no-untyped-call]
+        except (OSError, TimeoutError) as exc:
+            raise ComplianceError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
+    if jobs <= 1:
+        return _Inline()
+    import multiprocessing
+
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("forkserver"))
+
+
+def chunks(records: Iterable[Record], size: int = CHUNK) -> Iterator[list[Record]]:
+    batch: list[Record] = []
+    for record in records:
+        batch.append(record)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def run_chunks(records: Iterable[Record], rules: RuleSet, pool: Any, lang: str = "zh", reports: bool = False,
+               window: int = 4, size: int = CHUNK) -> Iterator[tuple[Record, Outcome]]:
+    """(record, outcome) in input order, with at most ``window`` chunks in flight per worker."""
+    source = rules_source(rules)
+    inflight: list[tuple[list[Record], Any]] = []
+    if reports:
+        size = min(size, 8)      # a report takes ~0.2 s: small chunks keep every worker busy to the end
+    limit = window * max(1, _workers(pool))
+    for batch in chunks(records, size):
+        work = [(r.location, r.raw, r.document) for r in batch if not r.problems]
+        inflight.append((batch, pool.submit(audit_chunk, source, work, lang, reports)))
+        if len(inflight) >= limit:
+            yield from _drain(inflight.pop(0))
+    while inflight:
+        yield from _drain(inflight.pop(0))
+
+
+def _workers(pool: Any) -> int:
+    if isinstance(pool, _Dask):
+        return pool.workers()
+    return int(getattr(pool, "_max_workers", 1) or 1)
+
+
+def _drain(item: tuple[list[Record], Any]) -> Iterator[tuple[Record, Outcome]]:
+    batch, future = item
+    outcomes = iter(future.result())
+    for record in batch:
+        if record.problems:
+            yield record, Refused([(p.path, p.message) for p in record.problems])
+        else:
+            yield record, next(outcomes)
+
+
+# --------------------------------------------------------------------------- the library's view
+
+def audit_many(profiles: Iterable[Profile | Mapping[str, Any] | str | os.PathLike[str]],
+               rules: RuleSet | str = "national", jobs: int = 1) -> Iterator[AuditResult | ProfileError]:
+    """Score many centres, yielding in input order as they finish: an AuditResult, or the ProfileError of
+    a centre that is not valid (the others go on). ``jobs`` > 1 scores in that many processes."""
+    ruleset = load_ruleset(rules)
+    if jobs <= 1:
+        for item in profiles:
+            try:
+                profile = item if isinstance(item, Profile) else load_profile(item, rules=ruleset)
+                yield evaluate(profile, ruleset)
+            except ProfileError as exc:
+                yield exc
+        return
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        pending: list[Future[Any]] = []
+        for item in profiles:
+            pending.append(pool.submit(_evaluate_one, item, ruleset))
+            if len(pending) >= jobs * 64:
+                yield pending.pop(0).result()
+        for future in pending:
+            yield future.result()
+
+
+def _evaluate_one(item: Any, rules: RuleSet) -> AuditResult | ProfileError:
+    try:
+        profile = item if isinstance(item, Profile) else load_profile(item, rules=rules)
+        return evaluate(profile, rules)
+    except ProfileError as exc:
+        return exc
+
+
+def default_jobs() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def progress_wanted() -> bool:
+    return bool(sys.stderr is not None and sys.stderr.isatty() and not os.environ.get("CI"))

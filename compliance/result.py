@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Callable
 
+import orjson
+
 from .model import Clause, Level, RuleSet, Status, Verdict
 from .wording import LIST_SEP, fill, fmt_amount, fmt_amount_pct, uses_placeholders
 
@@ -30,6 +32,8 @@ _REASONS = {
 
 
 _MESSAGES: dict[tuple[Any, ...], str] = {}
+_JSON: dict[tuple[Any, ...], tuple[bytes, bytes]] = {}    # a finding's document around its measure, as bytes
+_CACHE_LIMIT = 200_000
 _HEADS: dict[tuple[Any, str], dict[str, Any]] = {}       # a clause's fixed fields, by the clause object itself
 _NA = Status.NOT_APPLICABLE
 _STATUS_VALUE = {s: s.value for s in Status}
@@ -127,7 +131,7 @@ class Finding(_Immutable):
         text = _MESSAGES.get(key)
         if text is None:
             text = self._message(lang)
-            if len(_MESSAGES) > 100_000:
+            if len(_MESSAGES) > _CACHE_LIMIT:
                 _MESSAGES.clear()
             _MESSAGES[key] = text
         return text
@@ -143,6 +147,25 @@ class Finding(_Immutable):
         key = "missing" if self.status is Status.MISSING else (
             "condition" if self.reason == "condition" else "zero_denominator")
         return _REASONS[key][lang].replace("{field}", str(self.reason))
+
+    def to_json(self, lang: str = "zh") -> bytes:
+        """``orjson.dumps(self.to_dict(lang))``, made from cached parts: a round holds the same few findings
+        many times, differing in their measure more often than in anything else."""
+        sf = self.shortfall
+        key = (self.clause, lang, self.status, self.credit, self.reason,
+               None if sf is None else (sf.amount, type(sf.amount), sf.unit, sf.missing))
+        parts = _JSON.get(key)
+        if parts is None:
+            d = self.to_dict(lang)
+            head = {k: d[k] for k in ("clause", "category", "level", "veto", "weight", "title", "status", "credit")}
+            parts = (orjson.dumps(head)[:-1] + b',"measured":',
+                     b',"threshold":' + orjson.dumps(d["threshold"]) + b',"threshold_from":'
+                     + orjson.dumps(d["threshold_from"]) + b',"shortfall":' + orjson.dumps(d["shortfall"])
+                     + b',"message":' + orjson.dumps(d["message"]) + b"}")
+            if len(_JSON) > _CACHE_LIMIT:
+                _JSON.clear()
+            _JSON[key] = parts
+        return parts[0] + orjson.dumps(self.measured) + parts[1]
 
     def to_dict(self, lang: str = "zh") -> dict[str, Any]:
         c = self.clause
@@ -211,10 +234,18 @@ class AuditResult(_Immutable):
 
     def to_dict(self, lang: str = "zh") -> dict[str, Any]:
         """The result document of the interface contract (plus a few extra keys)."""
+        return {**self._head(self.profile.center), "findings": [f.to_dict(lang) for f in self.findings]}
+
+    def to_json(self, lang: str = "zh") -> bytes:
+        """The result document as compact JSON bytes: exactly ``orjson.dumps(self.to_dict(lang))``, several
+        times faster (what a national round spends its time on)."""
+        head = orjson.dumps(self._head(self.profile._plain.get("center", {})))
+        return head[:-1] + b',"findings":[' + b",".join([f.to_json(lang) for f in self.findings]) + b"]}"
+
+    def _head(self, center: Any) -> dict[str, Any]:
         from . import __version__
 
         rs = self.ruleset
-        center = self.profile.center
         return {
             "result_version": RESULT_VERSION,
             "center": {k: center[k] for k in ("id", "name", "community", "region", "setting", "assessed_on")
@@ -230,9 +261,8 @@ class AuditResult(_Immutable):
             "score": self.score,
             "grade": self.grade,
             "verdict": self.verdict.value,
-            "vetoed": [f.clause.clause for f in self.vetoed],
+            "vetoed": [f.clause.clause for f in self.findings if f.vetoes],
             "categories": [{"id": c.id, "score": c.score} for c in self.categories],
-            "findings": [f.to_dict(lang) for f in self.findings],
         }
 
 

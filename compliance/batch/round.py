@@ -165,11 +165,7 @@ class Round:
             if outcome.pdf is not None:
                 write_atomic(self.outdir / "reports" / report_name(outcome.center_id), outcome.pdf)
             results.write(outcome.line + b"\n")
-            rows.write(orjson.dumps({
-                "loc": record.location, "id": outcome.center_id, "name": outcome.name, "region": outcome.region,
-                "score": outcome.score, "grade": outcome.grade, "verdict": outcome.verdict, "cats": outcome.categories,
-                "veto": outcome.vetoed, "actions": outcome.actions, "st": outcome.statuses, "amt": outcome.amounts,
-                "date": outcome.date}) + b"\n")
+            rows.write(outcome.row + b"\n")
         else:
             assert isinstance(outcome, Refused)
             problems = [[record.where(path), json_path(path) if path else "", message]
@@ -194,23 +190,23 @@ class Round:
     # ------------------------------------------------------------------ the outputs
 
     def finish(self, results_path: Path, rows_path: Path, seen: dict[str, str]) -> Tally:
+        """Count the rows, write the tables and the report, and put results.jsonl in place."""
         out = self.outdir
         tally = outputs.tally(rows_path, self.rules, self.previous, seen)
         outputs.write_summary_csv(out / "summary.csv", tally, rows_path, self.previous)
-        self.written.append("summary.csv")
-        if outputs.write_summary_xlsx(out / "summary.xlsx", tally, rows_path, self.previous, self.lang):
-            self.written.append("summary.xlsx")
+        with open(results_path, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(results_path, out / "results.jsonl")
+        self.written += ["results.jsonl", "summary.csv"]
         if tally.refused:
             outputs.write_errors_csv(out / "errors.csv", rows_path)
             self.written.append("errors.csv")
         elif (out / "errors.csv").is_file():
             (out / "errors.csv").unlink()          # an earlier round's errors would mislead
+        if outputs.write_summary_xlsx(out / "summary.xlsx", tally, rows_path, self.previous, self.lang):
+            self.written.append("summary.xlsx")
         outputs.write_district_report(out, tally, self.previous, self.lang)
         self.written += ["district-report.html", "district-report.pdf"]
-        with open(results_path, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(results_path, out / "results.jsonl")
-        self.written.insert(0, "results.jsonl")
         return tally
 
 

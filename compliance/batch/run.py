@@ -26,7 +26,7 @@ from ..compile import load_ruleset
 from ..errors import ComplianceError, PathItem, ProfileError
 from ..evaluate import evaluate
 from ..model import RuleSet, Status
-from ..profile import Profile, load_profile
+from ..profile import Profile, load_parsed, load_profile
 from ..result import AuditResult
 from .sources import PROFILE_SUFFIXES, Record
 
@@ -37,21 +37,12 @@ STATUS_LETTER = {Status.PASS: "P", Status.PARTIAL: "p", Status.FAIL: "F", Status
 
 @dataclass
 class Audited:
-    """What the round keeps of one centre: its document line and the figures of its summary row."""
+    """What the round keeps of one centre: its result document and its row of the round's tables, as
+    the JSON lines the parent writes (the worker makes the bytes; the parent only checks the id)."""
 
     center_id: str
     line: bytes                         # the result document, one JSON line without its newline
-    name: str
-    region: tuple[str, str, str, str]   # province, city, district, street
-    score: float
-    grade: str
-    verdict: str
-    categories: tuple[float | None, ...]
-    vetoed: tuple[str, ...]
-    actions: int
-    statuses: str                       # one letter per clause: P partial-p F M N
-    amounts: tuple[tuple[str, str, float], ...]   # (clause, unit, amount) of every shortfall
-    date: str = ""                      # when it was assessed
+    row: bytes                          # the figures the tables and the report need (see outputs.read_rows)
     pdf: bytes | None = None            # the centre's report, when the round makes them
 
 
@@ -69,37 +60,35 @@ Outcome = Audited | Refused
 
 # --------------------------------------------------------------------------- one centre
 
-def _profile(location: str, raw: bytes | None, document: Mapping[str, Any] | None, vocabulary: Any) -> Profile:
-    if raw is not None:
-        if location.endswith(PROFILE_SUFFIXES):
-            data = reading.parse(raw, location, ProfileError)
-        else:
-            data = reading.parse(raw, location, ProfileError, json_only=True)
-        if not isinstance(data, dict):
-            raise ProfileError("is not a profile (a mapping)", file=location)
-        profile = load_profile(data, vocabulary=vocabulary)
+def _profile(location: str, raw: bytes | None, document: dict[str, Any] | None, vocabulary: Any) -> Profile:
+    if raw is not None and location.endswith(PROFILE_SUFFIXES):
+        profile = load_profile(reading.parse(raw, location, ProfileError), vocabulary=vocabulary)
         object.__setattr__(profile, "raw_sha256", hashlib.sha256(raw).hexdigest())
+    elif raw is not None:
+        data = reading.parse(raw, location, ProfileError, json_only=True)
+        if not isinstance(data, dict):
+            raise ProfileError("the line is not a profile (a JSON object)", file=location)
+        profile = load_parsed(data, location, hashlib.sha256(raw).hexdigest(), vocabulary)
     else:
-        profile = load_profile(document or {}, vocabulary=vocabulary)
+        profile = load_parsed(document or {}, location, None, vocabulary)
     object.__setattr__(profile, "source", location)
     return profile
 
 
-def audit_one(location: str, raw: bytes | None, document: Mapping[str, Any] | None, rules: RuleSet,
+def audit_one(location: str, raw: bytes | None, document: dict[str, Any] | None, rules: RuleSet,
               lang: str = "zh", report: bool = False) -> Outcome:
     """Parse, validate and score one centre (and render its PDF when ``report``); never raises."""
     try:
         profile = _profile(location, raw, document, rules.vocabulary)
         result = evaluate(profile, rules)
-        outcome = audited(result, lang)
+        outcome = audited(result, location, lang)
         if report:
             from ..render import render
 
             outcome.pdf = render(result, "pdf", lang=lang)  # type: ignore[assignment]
         return outcome
     except ProfileError as exc:
-        cid = None
-        return Refused([(p.path, p.message) for p in exc.problems] or [((), exc.message)], cid)
+        return Refused([(p.path, p.message) for p in exc.problems] or [((), exc.message)])
     except ComplianceError as exc:
         return Refused([((), str(exc))])
     except Exception as exc:  # noqa: BLE001 - a defect: reported, and the others go on
@@ -107,20 +96,26 @@ def audit_one(location: str, raw: bytes | None, document: Mapping[str, Any] | No
         return Refused([((), f"internal error ({detail})")], internal=detail)
 
 
-def audited(result: AuditResult, lang: str = "zh") -> Audited:
-    doc = result.to_dict(lang)
-    center = doc["center"]
+def audited(result: AuditResult, location: str, lang: str = "zh") -> Audited:
+    center = result.profile._plain["center"]
     region = center.get("region") or {}
-    amounts = tuple((f.clause.clause, f.shortfall.unit, float(f.shortfall.amount))
-                    for f in result.findings if f.shortfall is not None)
-    return Audited(
-        center_id=str(center["id"]), line=orjson.dumps(doc), name=str(center.get("name", "")),
-        region=tuple(str(region.get(k, "")) for k in ("province", "city", "district", "street")),  # type: ignore[arg-type]
-        score=result.score, grade=result.grade, verdict=result.verdict.value,
-        categories=tuple(c.score for c in result.categories), vetoed=tuple(f.clause.clause for f in result.vetoed),
-        actions=len(result.not_passed), statuses="".join(STATUS_LETTER[f.status] for f in result.findings),
-        amounts=amounts, date=str(center.get("assessed_on") or ""),
-    )
+    findings = result.findings
+    center_id = str(center["id"])
+    row = orjson.dumps({
+        "loc": location, "id": center_id, "name": str(center.get("name", "")),
+        "region": [str(region.get(k, "")) for k in ("province", "city", "district", "street")],
+        "score": result.score, "grade": result.grade, "verdict": result.verdict.value,
+        "cats": [c.score for c in result.categories], "veto": [f.clause.clause for f in findings if f.vetoes],
+        "actions": sum(1 for f in findings if f.status is _FAIL or f.status is _PARTIAL),
+        "st": "".join([STATUS_LETTER[f.status] for f in findings]),
+        "amt": [(f.clause.clause, f.shortfall.unit, float(f.shortfall.amount)) for f in findings
+                if f.shortfall is not None],
+        "date": str(center.get("assessed_on") or ""),
+    })
+    return Audited(center_id, result.to_json(lang), row)
+
+
+_FAIL, _PARTIAL = Status.FAIL, Status.PARTIAL
 
 
 # --------------------------------------------------------------------------- chunks, in processes
@@ -167,7 +162,7 @@ def _rules_in_worker(source: RulesSource) -> RuleSet:
     return rules
 
 
-def audit_chunk(source: RulesSource, items: Sequence[tuple[str, bytes | None, Mapping[str, Any] | None]],
+def audit_chunk(source: RulesSource, items: Sequence[tuple[str, bytes | None, dict[str, Any] | None]],
                 lang: str = "zh", reports: bool = False) -> list[Outcome]:
     """A worker's task: every centre of one chunk, in order (the rule set is compiled once per worker)."""
     rules = _rules_in_worker(source)

@@ -1,0 +1,51 @@
+"""The Yinzhou example with ``--reports``: one PDF per centre plus the district report.
+
+    python benchmarks/bench_reports.py [--runs 3]
+
+Target (issue: district rounds): about 140 PDFs and the district report in ≤ 30 s on 2 cores, and at
+most 0.6× the time of rendering the same reports one after another in one process (``--jobs 1``).
+Each run writes into a fresh temporary folder; the figure is the median of the runs.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCE = ROOT / "examples" / "yinzhou-district" / "centres.xlsx"
+
+
+def run(jobs: int) -> tuple[float, int]:
+    with tempfile.TemporaryDirectory(prefix="compliance-bench-") as out:
+        start = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "compliance", "batch", str(SOURCE), "--rules", "yinzhou",
+                               "-o", out, "--reports", "--jobs", str(jobs)], capture_output=True)
+        wall = time.perf_counter() - start
+        if done.returncode not in (0, 1, 2):
+            raise SystemExit(done.stderr.decode())
+        return wall, len(os.listdir(Path(out) / "reports"))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)))
+    args = parser.parse_args()
+    parallel = [run(args.jobs) for _ in range(args.runs)]
+    serial = [run(1) for _ in range(args.runs)]
+    p, s = statistics.median(w for w, _ in parallel), statistics.median(w for w, _ in serial)
+    print(f"{parallel[0][1]} centre reports + district report, {SOURCE.relative_to(ROOT)}")
+    print(f"  --jobs {args.jobs}: {p:.1f} s (median of {args.runs}: {', '.join(f'{w:.1f}' for w, _ in parallel)})")
+    print(f"  --jobs 1: {s:.1f} s (median of {args.runs}: {', '.join(f'{w:.1f}' for w, _ in serial)})")
+    print(f"  ratio {p / s:.2f}× (target ≤ 0.6×); {'within' if p <= 30 else 'over'} 30 s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

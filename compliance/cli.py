@@ -366,16 +366,10 @@ def _export(args: argparse.Namespace, run: _Run) -> None:
         raise ComplianceError("export writes .xlsx, .csv or .jsonl: name the output so", file=args.output)
     _refuse_overwriting_inputs(args.output, [*args.inputs, *rules.layer_files])
     good: list[Any] = []
-    seen: dict[str, str] = {}
     shown = [0]
     for where, item in sources.read_profiles(args.inputs, rules):
         if isinstance(item, ComplianceError):
             _report_refused(where, item, shown)
-            run.note(EXIT_BAD_INPUT)
-            continue
-        first = seen.setdefault(item.id, where)
-        if first != where:
-            _err(f"{where}: centre id {item.id!r} is repeated: first at {first}; not exported")
             run.note(EXIT_BAD_INPUT)
             continue
         good.append(item)
@@ -407,6 +401,10 @@ def _batch(args: argparse.Namespace, run: _Run) -> None:
         counts += f"; {tally.refused} refused (see errors.csv)"
     write_stdout(counts + "\n" + "".join(f"wrote {Path(args.output) / name}\n" for name in job.written))
     run.note(tally.exit_code)
+    if job.defects:
+        _err(f"{job.defects} centre(s) hit an internal error (see errors.csv); this is a bug in compliance: "
+             "please report it with those rows")
+        run.note(EXIT_INTERNAL)
 
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace, _Run], None]] = {

@@ -28,4 +28,12 @@ if [ "${1:-}" != "--no-demo" ]; then
     status=0
     compliance audit examples/haiyue.yaml --format text || status=$?
     echo "(exit status $status: 0 conforming, 1 non-conforming, 2 bad input)"
+    echo
+    # A district round: 141 centres from the collection workbook, six rows broken on purpose, compared
+    # with last year's round. The outputs go to a temporary folder.
+    out="${TMPDIR:-/tmp}/compliance-demo-round"
+    status=0
+    compliance batch examples/yinzhou-district/centres.xlsx --rules yinzhou -o "$out" \
+        --previous examples/yinzhou-district/2025-round || status=$?
+    echo "(exit status $status: 0 all conform, 1 some do not, 2 some rows were refused; outputs in $out)"
 fi

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import heapq
 import io
-import mmap
 import os
 from array import array
 from dataclasses import dataclass, field
@@ -259,10 +258,26 @@ def _keep(heap: list[Any], item: Any) -> None:
         heapq.heappushpop(heap, item)
 
 
-def league_order(t: Tally) -> list[int]:
-    """Audited centres by score, highest first; equal scores in input order."""
+def league_order(t: Tally) -> Sequence[int]:
+    """Audited centres by score, highest first; equal scores in input order.
+
+    Scores have one decimal between 0 and 100, so this is a counting sort into 1,001 buckets: the
+    order is one array of machine integers, 8 bytes a centre, whatever the size of the round."""
     scores = t.scores
-    return sorted(range(len(scores)), key=lambda i: -scores[i])
+    keys = array("H", (round(s * 10) for s in scores)) if all(0 <= s <= 100 for s in scores) else None
+    if keys is None:                                     # not a score of ours: the general way
+        return sorted(range(len(scores)), key=scores.__getitem__, reverse=True)
+    counts = [0] * 1001
+    for k in keys:
+        counts[k] += 1
+    start, position = [0] * 1001, 0
+    for k in range(1000, -1, -1):
+        start[k], position = position, position + counts[k]
+    order = array("q", bytes(8 * len(keys)))
+    for i, k in enumerate(keys):
+        order[start[k]] = i
+        start[k] += 1
+    return order
 
 
 # --------------------------------------------------------------------------- tables
@@ -277,12 +292,11 @@ def summary_rows(t: Tally, rows_path: Path, previous: Previous | None) -> Iterat
         return
     grade_rank = {g.id: -i for i, g in enumerate(t.rules.grades)}
     order = league_order(t)
-    with open(rows_path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as view:
+    with open(rows_path, "rb") as fh:
+        fd = fh.fileno()
         rank, last = 0, None
         for position, i in enumerate(order, start=1):
-            start = t.offsets[i]
-            end = view.find(b"\n", start)
-            row = orjson.loads(view[start:end if end >= 0 else len(view)])
+            row = orjson.loads(row_at(fd, t.offsets[i]))
             if row["score"] != last:
                 rank, last = position, row["score"]
             _compare(row, previous, grade_rank)
@@ -292,6 +306,17 @@ def summary_rows(t: Tally, rows_path: Path, previous: Previous | None) -> Iterat
                 line += [row.get(k) for k in PREVIOUS_KEYS]
             line += [";".join(row["veto"]), row["actions"], row["loc"]]
             yield line
+
+
+def row_at(fd: int, offset: int) -> bytes:
+    """The row starting at ``offset`` (read by position: no file mapped into memory, no seek state)."""
+    size = 2048
+    while True:
+        data = os.pread(fd, size, offset)
+        end = data.find(b"\n")
+        if end >= 0 or len(data) < size:
+            return data[:end] if end >= 0 else data
+        size *= 4
 
 
 def summary_header(t: Tally, previous: Previous | None) -> list[str]:

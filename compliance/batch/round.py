@@ -14,6 +14,7 @@ the league table, its score and the offset of its row.
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
 import re
@@ -27,7 +28,8 @@ from typing import IO, Any, Sequence
 import orjson
 
 from .. import __version__
-from ..errors import ComplianceError, json_path
+from .. import reading
+from ..errors import ComplianceError, ProfileError, json_path
 from ..model import RuleSet
 from ..writing import same_file, write_atomic
 from . import outputs, sources
@@ -40,15 +42,24 @@ OUTPUT_NAMES = ("results.jsonl", "summary.csv", "summary.xlsx", "errors.csv", "d
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
 
 
+_HASHED = re.compile(r"-[0-9a-f]{8}$")
+NAME_BYTES = 120                     # well under the 255 bytes a file name may have
+
+
 def report_name(center_id: str) -> str:
-    """A centre's report file name: its id where that is a safe file name, else a cleaned id with a short
-    hash of the real one, so no two ids share a name and no name leaves ``reports/``."""
+    """A centre's report file name: its id, where that is a safe file name.
+
+    Otherwise (a path separator, ``..``, a control character, a leading dot, more than NAME_BYTES
+    bytes, or an id that itself ends like a hash) the cleaned id plus ``-`` and 8 hex digits of the
+    real id's SHA-256: no name leaves ``reports/``, and two ids share a name only if their hashes do.
+    """
     import hashlib
 
-    clean = _UNSAFE.sub("_", center_id).strip(" .") or "centre"
-    clean = clean[:120]
-    if clean != center_id:
-        clean += "-" + hashlib.sha256(center_id.encode("utf-8")).hexdigest()[:8]
+    clean = _UNSAFE.sub("_", center_id).replace("..", "_").strip(" .") or "centre"
+    while len(clean.encode("utf-8")) > NAME_BYTES:
+        clean = clean[:-1]
+    if clean != center_id or _HASHED.search(center_id):
+        clean = clean.rstrip(" .") + "-" + hashlib.sha256(center_id.encode("utf-8")).hexdigest()[:8]
     return clean + ".pdf"
 
 
@@ -64,6 +75,7 @@ class Round:
     lang: str = "zh"
     progress: bool = False
     written: list[str] = field(default_factory=list)
+    defects: int = 0                    # centres whose audit hit a bug (reported as refused, exit 3)
 
     # ------------------------------------------------------------------ set-up
 
@@ -80,16 +92,17 @@ class Round:
 
     def fingerprint(self) -> bytes:
         """What the outputs depend on: a checkpoint of any other run is not resumed."""
-        files = []
+        files: list[list[Any]] = []
         for source in self.inputs:
             path = Path(source)
             found = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
             for p in found:
                 try:
-                    st = p.stat()
-                    files.append([str(p.resolve()), st.st_size, st.st_mtime_ns])
+                    with open(p, "rb") as fh:     # the content: an edit that keeps size and time still counts
+                        digest = hashlib.file_digest(fh, "blake2b").hexdigest()
+                    files.append([str(p.resolve()), digest])
                 except OSError:
-                    files.append([str(p), None, None])
+                    files.append([str(p), None])
         prev = None
         if self.previous is not None:
             st = (Path(self.previous.folder) / "results.jsonl").stat()
@@ -101,39 +114,46 @@ class Round:
 
     def run(self) -> Tally:
         self.check_paths()
+        pool = executor(self.jobs, self.scheduler)     # a cluster that cannot be reached leaves nothing behind
+        try:
+            return self._run(pool)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _run(self, pool: Any) -> Tally:
         self.outdir.mkdir(parents=True, exist_ok=True)
         work = self.outdir / WORK
         state_file = work / "state.json"
         fingerprint = self.fingerprint()
         done, results_at, rows_at = 0, 0, 0
+        results_path, rows_path = work / "results.jsonl", work / "rows.jsonl"
         try:
             state = orjson.loads(state_file.read_bytes())
-            if state.get("fingerprint") == fingerprint.decode("utf-8"):
+            if state.get("fingerprint") == fingerprint.decode("utf-8") \
+                    and results_path.stat().st_size >= state["results"] and rows_path.stat().st_size >= state["rows"]:
                 done, results_at, rows_at = state["done"], state["results"], state["rows"]
         except (OSError, orjson.JSONDecodeError, KeyError, TypeError):
-            pass
+            pass                    # no checkpoint, another run's, or its files are gone: start afresh
         if not done and work.exists():
             shutil.rmtree(work)
         work.mkdir(exist_ok=True)
-        results_path, rows_path = work / "results.jsonl", work / "rows.jsonl"
         if self.reports:
             (self.outdir / "reports").mkdir(exist_ok=True)
-        seen: dict[str, str] = {}
+        seen: dict[str, int] = {}          # centre id → where its row starts: one small int a centre
         with open(results_path, "ab") as fh:
             fh.truncate(results_at)
         with open(rows_path, "ab") as fh:
             fh.truncate(rows_at)
-        for _, row in outputs.read_rows(rows_path):          # the ids of the centres already done
+        for offset, row in outputs.read_rows(rows_path):     # the ids of the centres already done
             if "refused" not in row:
-                seen[row["id"]] = row["loc"]
+                seen[row["id"]] = offset
 
         vocab = self.rules.vocabulary
         stream = itertools.islice(sources.records(self.inputs, vocab), done, None)
         bar = Progress(self._total() if self.progress else None, done) if self.progress else None
-        pool = executor(self.jobs, self.scheduler)
         last_save = time.monotonic()
         try:
-            with open(results_path, "ab", buffering=1 << 20) as results, open(rows_path, "ab", buffering=1 << 20) as rows:
+            with open(results_path, "ab", buffering=1 << 20) as results, open(rows_path, "a+b", buffering=1 << 20) as rows:
                 for record, outcome in run_chunks(stream, self.rules, pool, self.lang, self.reports):
                     self._keep(record, outcome, seen, results, rows)
                     done += 1
@@ -147,27 +167,30 @@ class Round:
         finally:
             if bar is not None:
                 bar.close()
-            pool.shutdown(wait=True, cancel_futures=True)
         tally = self.finish(results_path, rows_path, seen)
         shutil.rmtree(work, ignore_errors=True)
         return tally
 
-    def _keep(self, record: sources.Record, outcome: Outcome, seen: dict[str, str], results: IO[bytes],
+    def _keep(self, record: sources.Record, outcome: Outcome, seen: dict[str, int], results: IO[bytes],
               rows: IO[bytes]) -> None:
         if isinstance(outcome, Audited):
-            first = seen.get(outcome.center_id)
-            if first is not None:
+            at = seen.get(outcome.center_id)
+            if at is not None:
+                rows.flush()
+                first = orjson.loads(outputs.row_at(rows.fileno(), at))["loc"]
                 rows.write(orjson.dumps({"loc": record.location, "id": outcome.center_id, "refused": [
                     [record.where(("center", "id")), "$.center.id",
                      f"centre id {outcome.center_id!r} is repeated: first at {first}"]]}) + b"\n")
                 return
-            seen[outcome.center_id] = record.location
+            seen[outcome.center_id] = rows.tell()
             if outcome.pdf is not None:
                 write_atomic(self.outdir / "reports" / report_name(outcome.center_id), outcome.pdf)
             results.write(outcome.line + b"\n")
             rows.write(outcome.row + b"\n")
         else:
             assert isinstance(outcome, Refused)
+            if outcome.internal:
+                self.defects += 1
             problems = [[record.where(path), json_path(path) if path else "", message]
                         for path, message in outcome.problems]
             rows.write(orjson.dumps({"loc": record.location, "id": outcome.center_id or _id_of(record),
@@ -189,7 +212,7 @@ class Round:
 
     # ------------------------------------------------------------------ the outputs
 
-    def finish(self, results_path: Path, rows_path: Path, seen: dict[str, str]) -> Tally:
+    def finish(self, results_path: Path, rows_path: Path, seen: dict[str, int]) -> Tally:
         """Count the rows, write the tables and the report, and put results.jsonl in place."""
         out = self.outdir
         tally = outputs.tally(rows_path, self.rules, self.previous, seen)
@@ -213,10 +236,11 @@ class Round:
 def _id_of(record: sources.Record) -> str | None:
     """The centre id of a refused record, where one can be read: errors.csv says whose row it is."""
     document: Any = record.document
-    if document is None and record.raw is not None and not record.location.endswith(sources.PROFILE_SUFFIXES):
+    if document is None and record.raw is not None:
         try:
-            document = orjson.loads(record.raw)
-        except orjson.JSONDecodeError:
+            document = reading.parse(record.raw, record.location, ProfileError,
+                                     json_only=not record.location.endswith(sources.PROFILE_SUFFIXES))
+        except ProfileError:
             return None
     center = document.get("center") if isinstance(document, dict) else None
     cid = center.get("id") if isinstance(center, dict) else None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import sys
 import traceback
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -31,6 +32,7 @@ from ..result import AuditResult
 from .sources import PROFILE_SUFFIXES, Record
 
 CHUNK = 256
+SCHEDULER_ADDRESS = re.compile(r"(tcp|tls)://[^\s/:]+(:[0-9]{1,5})?|\[[0-9a-fA-F:]+\](:[0-9]{1,5})?|[^\s/:]+:[0-9]{1,5}")
 STATUS_LETTER = {Status.PASS: "P", Status.PARTIAL: "p", Status.FAIL: "F", Status.MISSING: "M",
                  Status.NOT_APPLICABLE: "N"}
 
@@ -204,13 +206,16 @@ class _Dask:
 def executor(jobs: int, scheduler: str | None = None) -> Any:
     """Local processes (``jobs`` > 1), this process (1), or the Dask cluster at ``scheduler``."""
     if scheduler:
+        if not SCHEDULER_ADDRESS.fullmatch(scheduler):
+            raise ComplianceError(f"--scheduler {scheduler!r} is not a scheduler address; write tcp://HOST:PORT "
+                                  "(a Dask scheduler listens on port 8786 by default)")
         try:
             from distributed import Client
         except ImportError as exc:
             raise ComplianceError("--scheduler needs Dask: pip install 'community-compliance[dask]'") from exc
         try:
-            return _Dask(Client(scheduler, timeout="20s", set_as_default=False))  # type: ignore[no-untyped-call]
-        except (OSError, TimeoutError) as exc:
+            return _Dask(Client(scheduler, timeout="5s", set_as_default=False))  # type: ignore[no-untyped-call]
+        except (OSError, TimeoutError, ValueError) as exc:
             raise ComplianceError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
     if jobs <= 1:
         return _Inline()

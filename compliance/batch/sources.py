@@ -329,8 +329,10 @@ def read_profiles(path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]
         except ProfileError as exc:
             yield record.location, exc
             continue
-        seen = first.setdefault(profile.id, record.location)
-        if seen != record.location:
+        seen = first.get(profile.id)
+        if seen is None:
+            first[profile.id] = record.location
+        else:
             where = record.where(("center", "id"))
             yield record.location, ProfileError(
                 problems_message(1, "profile"), file=record.location, total=1, problems=[

@@ -160,7 +160,8 @@ class RowReader:
             if col.kind == "code":
                 flag, message = _boolean(raw)
                 if message:
-                    problems.append((col.path, f"{col.key}: {message}"))
+                    # The path names the column (signage.grid_map), so the problem points at its cell.
+                    problems.append(((*col.path, col.code or ""), message))
                     continue
                 present = lists.get(col.path) or []
                 if flag:

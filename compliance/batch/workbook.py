@@ -143,16 +143,16 @@ def build(path: str | os.PathLike[str], vocabulary: Vocabulary,
                 continue
             if col.kind == "choice":
                 value = table.ENUM_LABELS.get(col.key, {}).get(value, value)
-            cell = centres.cell(r, i, value)
+            cell = _text_cell(centres.cell(r, i, value))
             if col.kind in ("text", "date"):
                 cell.number_format = "@"
         for zone in zone_list:
-            zones.cell(zr, 1, cells.get("center.id")).number_format = "@"
-            zones.cell(zr, 2, zone.get("kind"))
+            _text_cell(zones.cell(zr, 1, cells.get("center.id"))).number_format = "@"
+            _text_cell(zones.cell(zr, 2, zone.get("kind")))
             if zone.get("area_m2") is not None:
-                zones.cell(zr, 3, zone.get("area_m2"))
+                _text_cell(zones.cell(zr, 3, zone.get("area_m2")))
             if zone.get("name") is not None:
-                zones.cell(zr, 4, zone.get("name"))
+                _text_cell(zones.cell(zr, 4, zone.get("name")))
             zr += 1
     book.active = 1
     buffer = io.BytesIO()
@@ -199,3 +199,10 @@ def _csv_cell(value: Any) -> str:
 def export_profiles(profiles: Iterable[Any], target: str | os.PathLike[str], vocabulary: Vocabulary) -> int:
     """Write validated profiles to ``target`` (.xlsx, .csv or .jsonl) as they were given."""
     return export((p._plain for p in profiles), target, vocabulary)
+
+
+def _text_cell(cell: Any) -> Any:
+    """Text stays text: openpyxl would store "=1+2" from a profile as a formula (lost, and run by Excel)."""
+    if isinstance(cell.value, str):
+        cell.data_type = "s"
+    return cell

@@ -392,7 +392,7 @@ def write_summary_xlsx(target: Path, t: Tally, rows_path: Path, previous: Previo
         book = xlsxwriter.Workbook(out, {"constant_memory": True, "strings_to_numbers": False,
                                          "strings_to_formulas": False, "strings_to_urls": False})
         head = book.add_format({"bold": True, "font_color": "#FFFFFF", "bg_color": "#1F3B64", "text_wrap": True,
-                                "valign": "top"})
+                                "valign": "top", "align": "center"})
         red = book.add_format({"font_color": "#B3261E"})
         green = book.add_format({"font_color": "#1B7A3D"})
         red_fill = book.add_format({"font_color": "#B3261E", "bg_color": "#F8D7DA"})
@@ -406,11 +406,14 @@ def write_summary_xlsx(target: Path, t: Tally, rows_path: Path, previous: Previo
         league = book.add_worksheet("汇总" if lang == "zh" else "League table")
         league.write_row(0, 0, [labels.get(k) or rules.category(k).title[lang] for k in keys], head)
         for c, width in enumerate([6, 18, 26, 8, 8, 10, 14, 8, 8, 12, *[10] * ncat,
-                                   *([10, 10, 10, 10] if previous is not None else []), 18, 8, 28]):
-            league.set_column(c, c, width, one if keys[c] == "score" or 10 <= c < 10 + ncat else None)
+                                   *([10, 10, 10, 10] if previous is not None else []), 30, 8, 28]):
+            decimal = keys[c] in ("score", "previous_score", "score_change") or 10 <= c < 10 + ncat
+            league.set_column(c, c, width, one if decimal else None)
         league.freeze_panes(1, 3)
+        _printable(league)
         league.set_row(0, 30)
-        grade_col, verdict_col = keys.index("grade"), keys.index("verdict")
+        grade_col, verdict_col, veto_col = keys.index("grade"), keys.index("verdict"), keys.index("veto_failed")
+        clause_titles = {c.clause: c.title[lang] for c in rules.clauses}
         text_cols = [keys.index(k) for k in ("center_id", "name", "source")]
         trend_col = keys.index("trend") if previous is not None else -1
         prev_grade_col = keys.index("previous_grade") if previous is not None else -1
@@ -419,6 +422,8 @@ def write_summary_xlsx(target: Path, t: Tally, rows_path: Path, previous: Previo
             n += 1
             line[grade_col] = grade_titles.get(line[grade_col], line[grade_col])
             line[verdict_col] = verdict_titles.get(line[verdict_col], line[verdict_col])
+            if line[veto_col]:                        # 5.2 服务空间最大化（8:2）: read by people, not imported
+                line[veto_col] = "；".join(f"{c} {clause_titles.get(c, '')}".strip() for c in line[veto_col].split(";"))
             if previous is not None:
                 line[prev_grade_col] = grade_titles.get(line[prev_grade_col], line[prev_grade_col])
                 line[trend_col] = labels.get(line[trend_col], line[trend_col])
@@ -453,6 +458,7 @@ def write_summary_xlsx(target: Path, t: Tally, rows_path: Path, previous: Previo
         for c, width in enumerate([7, 34, 12, 6, 7, 8, 9, 8, 8, 8, 9]):
             clauses.set_column(c, c, width, pct if c == 10 else None)
         clauses.freeze_panes(1, 2)
+        _printable(clauses)
         rates = clause_rates(t, lang)
         for r, row in enumerate(rates, start=1):
             clauses.write_string(r, 0, row["clause"])
@@ -474,13 +480,24 @@ def write_summary_xlsx(target: Path, t: Tally, rows_path: Path, previous: Previo
         regions.write_row(0, 0, gheads, head)
         regions.set_column(0, level, 12)
         regions.set_column(level + 1, len(gheads) - 1, 9)
+        regions.set_column(level + 2, level + 2, 9, one)
         regions.freeze_panes(1, 0)
+        _printable(regions)
         for r, (key, g) in enumerate(groups, start=1):
             regions.write_row(r, 0, [*key, g.centres, round(g.score_sum / g.centres, 1), g.conforming,
                                      g.nonconforming, *[g.grades.get(gr.id, 0) for gr in rules.grades]])
         regions.autofilter(0, 0, max(1, len(groups)), len(gheads) - 1)
         book.close()
     return True
+
+
+def _printable(sheet: Any) -> None:
+    """Printed as a bureau files it: A4 landscape, one page wide, the header row on every page."""
+    sheet.set_paper(9)
+    sheet.set_landscape()
+    sheet.fit_to_pages(1, 0)
+    sheet.repeat_rows(0)
+    sheet.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.5)
 
 
 # --------------------------------------------------------------------------- aggregates for the report

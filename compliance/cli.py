@@ -343,7 +343,7 @@ def _template(args: argparse.Namespace, run: _Run) -> None:
         raise ComplianceError("exists already (it may hold collected data); use --force to replace it",
                               file=args.target)
     _refuse_overwriting_inputs(args.target, rules.layer_files)
-    workbook.build(target, rules.vocabulary)
+    workbook.build(target, rules.vocabulary, rules=args.rules)
     write_stdout(f"wrote {args.target}\n")
 
 
@@ -375,7 +375,7 @@ def _export(args: argparse.Namespace, run: _Run) -> None:
         good.append(item)
     if shown[0] > 20:
         _err(f"… and {shown[0] - 20} more problems")
-    count = workbook.export_profiles(good, args.output, rules.vocabulary)
+    count = workbook.export_profiles(good, args.output, rules.vocabulary, rules=args.rules)
     write_stdout(f"exported {count} centre{'s' if count != 1 else ''} to {args.output}\n")
 
 

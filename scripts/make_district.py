@@ -327,7 +327,9 @@ def spoil_workbook(path: Path, ids: dict[str, str]) -> None:
     zone_rows = {}
     for r in range(3, zones.max_row + 1):
         zone_rows.setdefault(zones.cell(r, 1).value, []).append(r)
-    gym = next(r for r in zone_rows[ids["unknown_kind"]] if zones.cell(r, 2).value in ("multipurpose", "activity"))
+    rules = compliance.load_ruleset("yinzhou")
+    activity = {rules.vocabulary.label("zone_kinds", k, "zh") for k in ("multipurpose", "activity")}
+    gym = next(r for r in zone_rows[ids["unknown_kind"]] if zones.cell(r, 2).value in activity)   # 居民活动区
     zones.cell(gym, 2, "fitness_room")                                            # 2. not a zone kind
     zones.cell(zone_rows[ids["negative_area"]][1], 3, -40)                       # 3. a negative area
     last = max(row.values()) + 1                                                  # 4. the same centre twice

@@ -642,7 +642,9 @@ def test_summary_xlsx_has_an_autofiltered_formatted_league_table_and_clause_pass
     formatted = {str(cf.sqref): [rule.type for rule in cf.rules] for cf in league.conditional_formatting}
     assert "colorScale" in formatted.get(f"{score}2:{score}{n + 1}", [])
     verdict = get_column_letter(header.index("verdict") + 1)
-    assert f"{verdict}2:{verdict}{n + 1}" in formatted
+    whole_rows = [cf for cf in league.conditional_formatting
+                  if str(cf.sqref) == f"A2:{get_column_letter(len(header))}{n + 1}"]
+    assert any(rule.type == "expression" and f"${verdict}2" in rule.formula[0] for cf in whole_rows for rule in cf.rules)
     # the clause sheet's pass rates, recomputed from the result documents
     counts: dict[str, Counter] = {}
     for doc in docs:
@@ -1042,7 +1044,9 @@ def test_template_layout(template, yinzhou):
         dv = validation(centres, key, keys)
         assert dv is not None and dv.type == "list" and choices(dv) == {"是", "否"}
     kind = validation(zones, "kind", row_keys(zones))
-    assert kind is not None and choices(kind) == set(yinzhou.vocabulary.entries["zone_kinds"])
+    # the zone kinds offered by their Chinese names, one per code of the vocabulary
+    names = {yinzhou.vocabulary.label("zone_kinds", code, "zh") for code in yinzhou.vocabulary.entries["zone_kinds"]}
+    assert kind is not None and choices(kind) == names and len(names) == len(yinzhou.vocabulary.entries["zone_kinds"])
     # an empty template is an empty round
     assert list(compliance.read_profiles(template)) == []
 
@@ -1106,3 +1110,87 @@ def test_audit_many_yields_in_input_order_with_errors_in_place():
             assert canonical(b.to_dict()) == canonical(a.to_dict())
     by_name = list(compliance.audit_many(items[:3], "yinzhou", jobs=2))
     assert [r.to_dict()["ruleset"]["id"] for r in by_name] == ["yinzhou"] * 3
+
+
+# --------------------------------------------------------------------------- what a community worker types
+
+def test_zone_kinds_typed_by_their_chinese_names_read_as_codes(template, yinzhou):
+    doc = profile()
+    codes = [z["kind"] for z in doc["space"]["zones"]]
+    names = [yinzhou.vocabulary.label("zone_kinds", code, "zh") for code in codes]
+    assert names != codes                               # the names really differ from the codes
+
+    def chinese(book: Any) -> None:
+        for r, name in enumerate(names, start=3):
+            book["zones"].cell(r, 2, name)
+    fill_workbook(template, [doc], chinese)
+    [(_, read)] = list(compliance.read_profiles(template, yinzhou))
+    assert isinstance(read, compliance.Profile)
+    assert [z["kind"] for z in read.data["space"]["zones"]] == codes
+
+
+def test_a_blank_required_cell_is_named_not_the_id_cell(template, yinzhou):
+    doc = profile()
+    del doc["population"]["residents"]
+    fill_workbook(template, [doc])
+    [(_, error)] = list(compliance.read_profiles(template, yinzhou))
+    keys = row_keys(openpyxl.load_workbook(template)["centres"])
+    cell = f"{get_column_letter(keys.index('population.residents') + 1)}3"
+    assert isinstance(error, compliance.ProfileError)
+    assert [p.file for p in error.problems] == [f"{template}!centres!{cell}"]
+
+
+def test_a_centre_without_zone_rows_is_refused_not_scored(template, yinzhou):
+    doc = profile()
+    fill_workbook(template, [doc], lambda book: book["zones"].delete_rows(3, 50))
+    [(_, error)] = list(compliance.read_profiles(template, yinzhou))
+    assert isinstance(error, compliance.ProfileError)
+    assert "zones" in error.problems[0].message
+
+
+def test_a_round_that_audits_nothing_leaves_an_earlier_round_as_it_was(tmp_path):
+    out = tmp_path / "round"
+    status, _, _ = cli("batch", EXAMPLES / "haiyue.yaml", "-o", out)
+    assert status in (0, 1)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    status, _, err = cli("batch", tmp_path / "mistyped.yaml", "-o", out)
+    assert status == 2 and "no centre could be audited" in err and "mistyped.yaml" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert not (out / ".round").exists()
+    empty = tmp_path / "empty.csv"
+    empty.write_text("center.id,center.name\n", encoding="utf-8")
+    assert cli("batch", empty, "-o", tmp_path / "other")[0] == 2
+
+
+def test_previous_round_under_another_rule_set_is_refused(tmp_path):
+    last = tmp_path / "last"
+    assert cli("batch", EXAMPLES / "haiyue.yaml", "--rules", "national", "-o", last)[0] in (0, 1)
+    status, _, err = cli("batch", EXAMPLES / "haiyue.yaml", "--rules", "yinzhou", "-o", tmp_path / "now",
+                         "--previous", last)
+    assert status == 2 and "'national'" in err and "'yinzhou'" in err
+    assert not (tmp_path / "now").exists()
+    status, _, err = cli("batch", EXAMPLES / "haiyue.yaml", "--rules", "national", "-o", last, "--previous", last)
+    assert status == 2 and "--previous" in err
+
+
+def test_an_output_folder_inside_an_input_folder_is_not_read_as_input(tmp_path):
+    folder = tmp_path / "audits"
+    folder.mkdir()
+    (folder / "haiyue.yaml").write_bytes((EXAMPLES / "haiyue.yaml").read_bytes())
+    for _ in range(2):
+        status, out, _ = cli("batch", folder, "-o", folder / "round")
+        assert status in (0, 1) and "audited 1 centre" in out
+
+
+def test_an_output_folder_that_cannot_be_made_is_bad_input(tmp_path):
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    status, _, err = cli("batch", EXAMPLES / "haiyue.yaml", "-o", blocker / "sub")
+    assert status == 2 and "afile" in err
+
+
+def test_summary_xlsx_is_the_same_bytes_for_the_same_round(tmp_path):
+    for name in ("a", "b"):
+        assert cli("batch", EXAMPLES / "haiyue.yaml", EXAMPLES / "dandinghe-old-compound.yaml",
+                   "-o", tmp_path / name)[0] in (0, 1)
+    assert (tmp_path / "a" / "summary.xlsx").read_bytes() == (tmp_path / "b" / "summary.xlsx").read_bytes()

@@ -10,6 +10,7 @@ lists individual centres up to :data:`LIST_LIMIT` and otherwise reports by regio
 from __future__ import annotations
 
 import csv
+import datetime
 import heapq
 import io
 import os
@@ -391,6 +392,9 @@ def write_summary_xlsx(target: Path, t: Tally, rows_path: Path, previous: Previo
     with atomic_stream(target) as out:
         book = xlsxwriter.Workbook(out, {"constant_memory": True, "strings_to_numbers": False,
                                          "strings_to_formulas": False, "strings_to_urls": False})
+        # A fixed creation time: the same round gives the same bytes, whatever the day or --jobs.
+        book.set_properties({"created": datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc),
+                             "title": f"{round_name(t)} {rules.id} {rules.version}"})
         head = book.add_format({"bold": True, "font_color": "#FFFFFF", "bg_color": "#1F3B64", "text_wrap": True,
                                 "valign": "top", "align": "center"})
         red = book.add_format({"font_color": "#B3261E"})
@@ -443,8 +447,10 @@ def write_summary_xlsx(target: Path, t: Tally, rows_path: Path, previous: Previo
             first_cat = len(SUMMARY_KEYS)
             league.conditional_format(1, first_cat, n, first_cat + ncat - 1, {
                 "type": "cell", "criteria": "<", "value": rules.pass_score, "format": red})
-            league.conditional_format(1, verdict_col, n, verdict_col, {
-                "type": "cell", "criteria": "==", "value": f'"{verdict_titles["non_conforming"]}"', "format": red_fill})
+            verdict_letter = chr(ord("A") + verdict_col)
+            league.conditional_format(1, 0, n, len(keys) - 1, {       # the whole row of a non-conforming centre
+                "type": "formula", "criteria": f'=${verdict_letter}2="{verdict_titles["non_conforming"]}"',
+                "format": red_fill})
             if previous is not None:
                 col = keys.index("score_change")
                 league.conditional_format(1, col, n, col, {"type": "cell", "criteria": "<", "value": 0, "format": red})
@@ -487,6 +493,19 @@ def write_summary_xlsx(target: Path, t: Tally, rows_path: Path, previous: Previo
             regions.write_row(r, 0, [*key, g.centres, round(g.score_sum / g.centres, 1), g.conforming,
                                      g.nonconforming, *[g.grades.get(gr.id, 0) for gr in rules.grades]])
         regions.autofilter(0, 0, max(1, len(groups)), len(gheads) - 1)
+
+        # What could not be audited: an officer working in the workbook sees it too.
+        if t.refused:
+            refused = book.add_worksheet("未能审计" if lang == "zh" else "Refused")
+            refused.write_row(0, 0, [labels[k] for k in ERROR_KEYS], head)
+            for c, width in enumerate([44, 18, 28, 70]):
+                refused.set_column(c, c, width)
+            refused.freeze_panes(1, 0)
+            _printable(refused)
+            r = 0
+            for r, line in enumerate(error_rows(rows_path), start=1):
+                refused.write_row(r, 0, [str(v) for v in line])
+            refused.autofilter(0, 0, max(1, r), len(ERROR_KEYS) - 1)
         book.close()
     return True
 

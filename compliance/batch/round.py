@@ -37,6 +37,7 @@ from .outputs import Previous, Tally
 from .run import CHUNK, Audited, Outcome, Refused, executor, run_chunks
 
 WORK = ".round"
+_ID_IN_TEXT = re.compile(rb'"center"\s*:\s*\{[^{}]*?"id"\s*:\s*"([^"\\]{1,200})"')
 OUTPUT_NAMES = ("results.jsonl", "summary.csv", "summary.xlsx", "errors.csv", "district-report.html",
                 "district-report.pdf")
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
@@ -83,6 +84,14 @@ class Round:
         out = self.outdir
         if out.exists() and not out.is_dir():
             raise ComplianceError("-o must be a folder (the round's outputs go inside it)", file=str(out))
+        if self.previous is not None and self.previous.ruleset and self.previous.ruleset != self.rules.id:
+            raise ComplianceError(
+                f"the --previous round was audited under rule set {self.previous.ruleset!r} and this one under "
+                f"{self.rules.id!r}: their scores are not comparable. Audit last year's profiles under "
+                f"--rules {self.rules.id} first", file=self.previous.folder)
+        if self.previous is not None and same_file(out, self.previous.folder):
+            raise ComplianceError("-o is the --previous round's folder: writing there would replace last round; "
+                                  "choose another -o folder", file=str(out))
         protected = [*self.inputs, *self.rules.layer_files]
         for name in OUTPUT_NAMES:
             for source in protected:
@@ -121,7 +130,11 @@ class Round:
             pool.shutdown(wait=True, cancel_futures=True)
 
     def _run(self, pool: Any) -> Tally:
-        self.outdir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.outdir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ComplianceError(f"the output folder cannot be made: {exc.strerror or exc}",
+                                  file=str(self.outdir)) from None
         work = self.outdir / WORK
         state_file = work / "state.json"
         fingerprint = self.fingerprint()
@@ -179,8 +192,8 @@ class Round:
                 rows.flush()
                 first = orjson.loads(outputs.row_at(rows.fileno(), at))["loc"]
                 rows.write(orjson.dumps({"loc": record.location, "id": outcome.center_id, "refused": [
-                    [record.where(("center", "id")), "$.center.id",
-                     f"centre id {outcome.center_id!r} is repeated: first at {first}"]]}) + b"\n")
+                    [record.where(("center", "id")), "$.center.id", sources.repeat_message(outcome.center_id, first,
+                                                                                           record.location)]]}) + b"\n")
                 return
             seen[outcome.center_id] = rows.tell()
             if outcome.pdf is not None:
@@ -216,6 +229,22 @@ class Round:
         """Count the rows, write the tables and the report, and put results.jsonl in place."""
         out = self.outdir
         tally = outputs.tally(rows_path, self.rules, self.previous, seen)
+        if not tally.audited:
+            # Nothing could be read (a mistyped name, an empty file): an earlier round's outputs stay as they
+            # were; into a folder without one, errors.csv still says what was refused.
+            earlier = (out / "results.jsonl").exists()
+            if tally.refused and not earlier:
+                outputs.write_errors_csv(out / "errors.csv", rows_path)
+            shutil.rmtree(results_path.parent, ignore_errors=True)
+            problems = [f"{where}: {path + ': ' if path else ''}{message}"
+                        for row in tally.errors for where, path, message in row["refused"]][:20]
+            more = tally.refused - len(tally.errors)
+            raise NothingAudited(
+                "no centre could be audited: " + ("the earlier round's outputs in this folder are left as they were"
+                                                 if earlier else "errors.csv lists what was refused" if tally.refused
+                                                 else "the input holds no centre")
+                + "".join(f"\n  {p}" for p in problems) + (f"\n  … and {more} more" if more > 0 else ""),
+                file=str(out))
         outputs.write_summary_csv(out / "summary.csv", tally, rows_path, self.previous)
         with open(results_path, "rb+") as fh:
             os.fsync(fh.fileno())
@@ -233,6 +262,10 @@ class Round:
         return tally
 
 
+class NothingAudited(ComplianceError):
+    """A round in which no centre could be audited: it writes nothing (exit 2)."""
+
+
 def _id_of(record: sources.Record) -> str | None:
     """The centre id of a refused record, where one can be read: errors.csv says whose row it is."""
     document: Any = record.document
@@ -241,7 +274,8 @@ def _id_of(record: sources.Record) -> str | None:
             document = reading.parse(record.raw, record.location, ProfileError,
                                      json_only=not record.location.endswith(sources.PROFILE_SUFFIXES))
         except ProfileError:
-            return None
+            found = _ID_IN_TEXT.search(record.raw)      # a line cut short may still say whose it was
+            return found.group(1).decode("utf-8", "replace") if found else None
     center = document.get("center") if isinstance(document, dict) else None
     cid = center.get("id") if isinstance(center, dict) else None
     return cid if isinstance(cid, str) else None

@@ -90,6 +90,9 @@ def audit_one(location: str, raw: bytes | None, document: dict[str, Any] | None,
             outcome.pdf = render(result, "pdf", lang=lang)  # type: ignore[assignment]
         return outcome
     except ProfileError as exc:
+        if raw is not None and all(not p.path for p in exc.problems) and "JSON" in exc.message:
+            # One line of JSON Lines that is not JSON: say so, and where in the line (its number is the location).
+            return Refused([((), _LINE_ONE.sub("(column", exc.message))])
         return Refused([(p.path, p.message) for p in exc.problems] or [((), exc.message)])
     except ComplianceError as exc:
         return Refused([((), str(exc))])
@@ -118,6 +121,7 @@ def audited(result: AuditResult, location: str, lang: str = "zh") -> Audited:
 
 
 _FAIL, _PARTIAL = Status.FAIL, Status.PARTIAL
+_LINE_ONE = re.compile(r"\(line 1, column")
 
 
 # --------------------------------------------------------------------------- chunks, in processes

@@ -15,6 +15,7 @@ import codecs
 import csv
 import io
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
@@ -51,6 +52,17 @@ class SourceError(ProfileError):
     """A whole input cannot be read (a missing file, a workbook without its sheets)."""
 
 
+def repeat_message(center_id: str, first: str, here: str) -> str:
+    if first == here:
+        return f"centre id {center_id!r} is repeated: this record was read before (is an input given twice?)"
+    return f"centre id {center_id!r} is repeated: first at {first}"
+
+
+def is_round_output(folder: Path) -> bool:
+    """A folder ``compliance batch`` wrote (its results, not profiles): skipped when a folder is read."""
+    return (folder / "results.jsonl").is_file() and (folder / "summary.csv").is_file() or (folder / ".round").is_dir()
+
+
 def records(inputs: Sequence[str | os.PathLike[str]], vocabulary: Vocabulary | None = None) -> Iterator[Record]:
     """Every centre of every input, in order: files, folders (their profiles, sorted), .jsonl, .csv, .xlsx."""
     vocab = vocabulary or default_vocabulary()
@@ -59,7 +71,7 @@ def records(inputs: Sequence[str | os.PathLike[str]], vocabulary: Vocabulary | N
         path = Path(name)
         if name != "-" and path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in PROFILE_SUFFIXES + TABLE_SUFFIXES
-                           and not p.name.endswith(".test.yaml"))
+                           and not p.name.endswith(".test.yaml") and not is_round_output(p.parent))
             for file in files:
                 yield from records([file], vocab)
             continue
@@ -123,7 +135,7 @@ def _csv(name: str, vocab: Vocabulary) -> Iterator[Record]:
         yield Record(name, problems=[Problem(exc.message, (), name)], source=name)
         return
     cols = table.columns(vocab)
-    reader = table.RowReader(cols)
+    reader = table.RowReader(cols, vocab)
     rows = csv.reader(io.StringIO(text, newline=""))
     try:
         headers = [h.strip() for h in next(rows)]
@@ -200,7 +212,7 @@ def _xlsx(name: str, vocab: Vocabulary) -> Iterator[Record]:
                      source=name)
         return
     cols = table.columns(vocab)
-    reader = table.RowReader(cols)
+    reader = table.RowReader(cols, vocab)
     if len(centre_rows) < HEADER_ROWS:
         yield Record(f"{base}!{CENTRES_SHEET}!A2", problems=[Problem(
             "the centres sheet has no header rows (row 1 labels, row 2 profile keys)", (), f"{base}!{CENTRES_SHEET}!A2")],
@@ -239,7 +251,7 @@ def _xlsx(name: str, vocab: Vocabulary) -> Iterator[Record]:
             continue
         location = f"{base}!{CENTRES_SHEET}!{column_letter(col_of.get('center.id', 0))}{r}"
         cid = table._text(cells.get("center.id")) if not table._blank(cells.get("center.id")) else ""
-        zone_list = by_centre.get(cid, []) if cid not in seen_ids else []
+        zone_list = by_centre.get(cid, [])      # a repeated id's row sees the same zones; it is refused as a repeat
         seen_ids.add(cid)
         zones = [{f: values.get(f) for f in table.ZONE_FIELDS} for _, values in zone_list]
         document, problems = reader.read(cells, zones)
@@ -303,9 +315,19 @@ def validate(record: Record, vocabulary: Vocabulary) -> Profile:
             return _named(load_profile(document, vocabulary=vocabulary), record.location)
         return _named(load_profile(record.document or {}, vocabulary=vocabulary), record.location)
     except ProfileError as exc:
-        problems = [Problem(p.message, p.path, record.where(p.path), p.line, p.clause) for p in exc.problems]
+        problems = [Problem(p.message, p.path, record.where(_refined(p.path, p.message)), p.line, p.clause)
+                    for p in exc.problems]
         raise ProfileError(exc.message, file=record.location, problems=problems, total=exc.total,
                            complete=exc.complete) from None
+
+
+_REQUIRED = re.compile(r"required key '([^']+)' is missing")
+
+
+def _refined(path: tuple[PathItem, ...], message: str) -> tuple[PathItem, ...]:
+    """The path of the value a problem is about: a missing key's own, so its empty cell is named."""
+    missing = _REQUIRED.search(message)
+    return (*path, missing.group(1)) if missing else path
 
 
 def _named(profile: Profile, location: str) -> Profile:
@@ -336,6 +358,6 @@ def read_profiles(path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]
             where = record.where(("center", "id"))
             yield record.location, ProfileError(
                 problems_message(1, "profile"), file=record.location, total=1, problems=[
-                    Problem(f"centre id {profile.id!r} is repeated: first at {seen}", ("center", "id"), where)])
+                    Problem(repeat_message(profile.id, seen, record.location), ("center", "id"), where)])
             continue
         yield record.location, profile

@@ -141,8 +141,9 @@ Locate = Callable[[tuple[PathItem, ...]], str]
 class RowReader:
     """Turns the cells of one centre into a profile document, noting every cell it cannot read."""
 
-    def __init__(self, cols: Sequence[Column]) -> None:
+    def __init__(self, cols: Sequence[Column], vocabulary: Vocabulary | None = None) -> None:
         self.cols = {c.key: c for c in cols}
+        self.kinds = zone_kind_names(vocabulary) if vocabulary is not None else {}
 
     def read(self, cells: Mapping[str, Any], zones: Sequence[Mapping[str, Any]],
              where: Callable[[str, int | None], tuple[PathItem, ...]] | None = None
@@ -191,9 +192,11 @@ class RowReader:
                         continue
                     item[name] = value
                 else:
-                    item[name] = _text(raw)
+                    text = _text(raw)
+                    item[name] = self.kinds.get(text, text) if name == "kind" else text    # 综合服务大厅 or service_hall
             out_zones.append(item)
-        space["zones"] = out_zones
+        if out_zones:
+            space["zones"] = out_zones      # none at all is left absent: "required key 'zones' is missing"
         return doc, problems
 
 
@@ -271,6 +274,18 @@ def _convert(raw: Any, col: Column) -> tuple[Any, str | None]:
     if col.kind == "date":
         return _text(raw), None
     return _text(raw), None
+
+
+def zone_kind_names(vocabulary: Vocabulary) -> dict[str, str]:
+    """Each zone kind's Chinese name → its code (names two kinds share are left out: only codes then)."""
+    names: dict[str, str] = {}
+    shared: set[str] = set()
+    for code in vocabulary.entries.get("zone_kinds", {}):
+        name = vocabulary.label("zone_kinds", code, "zh")
+        if name in names:
+            shared.add(name)
+        names[name] = code
+    return {name: code for name, code in names.items() if name not in shared and name != code}
 
 
 _AREA = Column("area_m2", ("area_m2",), "number", ZONE_LABELS["area_m2"])

@@ -34,12 +34,13 @@ INSTRUCTIONS = [
     ("", "带下拉箭头的单元格请从列表中选择。是/否 列填“是”或“否”；一组是/否列全部留空表示没有该项资料（将记为未佐证）。"),
     ("", "中心编码按文本填写，开头的 0 会保留。日期写成 2026-11-01。面积、人数填数字。"),
     ("", "不知道或没有的数据请留空，不要填 0：0 表示确实为零。"),
-    ("交回", "填好后交回民政局，用 compliance batch centres.xlsx -o 结果文件夹 审计。"),
+    ("规则集", "本表按规则集 {rules} 制作。"),
+    ("交回", "填好后交回民政局，用 compliance batch centres.xlsx --rules {rules} -o 结果文件夹 审计。"),
     ("", ""),
     ("How to fill it in", "One centre per row of the 'centres' sheet from row 3 (row 1: labels, row 2: profile keys; keep both)."),
     ("", "One zone per row of the 'zones' sheet: centre id, kind, area in m², name."),
     ("", "Choose from the drop-down lists. Yes/no columns take 是 or 否; a group left all blank means no data."),
-    ("", "Leave unknown data blank rather than 0. Audit with: compliance batch centres.xlsx -o OUTDIR"),
+    ("", "Leave unknown data blank rather than 0. Audit with: compliance batch centres.xlsx --rules {rules} -o OUTDIR"),
 ]
 
 
@@ -50,7 +51,7 @@ def _openpyxl() -> Any:
 
 
 def build(path: str | os.PathLike[str], vocabulary: Vocabulary,
-          rows: Iterable[tuple[Mapping[str, Any], Sequence[Mapping[str, Any]]]] = ()) -> None:
+          rows: Iterable[tuple[Mapping[str, Any], Sequence[Mapping[str, Any]]]] = (), rules: str = "national") -> None:
     """Write the workbook to ``path`` atomically, with the given (cells, zones) of each centre."""
     openpyxl = _openpyxl()
     from openpyxl.styles import Alignment, Font, PatternFill
@@ -62,7 +63,7 @@ def build(path: str | os.PathLike[str], vocabulary: Vocabulary,
     notes.title = "说明"
     for r, (head, text) in enumerate(INSTRUCTIONS, start=1):
         notes.cell(r, 1, head).font = Font(bold=True)
-        notes.cell(r, 2, text)
+        notes.cell(r, 2, text.replace("{rules}", rules))
     notes.column_dimensions["A"].width = 18
     notes.column_dimensions["B"].width = 110
 
@@ -118,7 +119,9 @@ def build(path: str | os.PathLike[str], vocabulary: Vocabulary,
         rule.add(f"{letter}3:{letter}{last}")
         centres.add_data_validation(rule)
     kinds = list(vocabulary.entries.get("zone_kinds", {}))
-    rule = DataValidation(type="list", formula1=f"={choices('zone_kinds', kinds)}", allow_blank=True,
+    kind_names = {code: name for name, code in table.zone_kind_names(vocabulary).items()}
+    offered = [kind_names.get(k, k) for k in kinds]         # the Chinese names; the codes are read too
+    rule = DataValidation(type="list", formula1=f"={choices('zone_kinds', offered)}", allow_blank=True,
                           showErrorMessage=True, errorTitle="功能区类型", error="请从下拉列表中选择功能区类型。")
     rule.add(f"B3:B{last * 8}")
     zones.add_data_validation(rule)
@@ -130,6 +133,7 @@ def build(path: str | os.PathLike[str], vocabulary: Vocabulary,
     zones.add_data_validation(area)
     # The kinds with their Chinese names, beside the codes the drop-down offers.
     notes.cell(len(INSTRUCTIONS) + 2, 1, "功能区类型").font = Font(bold=True)
+    notes.cell(len(INSTRUCTIONS) + 2, 2, "下拉列表中是中文名称；填代码也可以。")
     for r, kind in enumerate(kinds, start=len(INSTRUCTIONS) + 3):
         notes.cell(r, 1, kind)
         notes.cell(r, 2, vocabulary.label("zone_kinds", kind, "zh"))
@@ -148,7 +152,8 @@ def build(path: str | os.PathLike[str], vocabulary: Vocabulary,
                 cell.number_format = "@"
         for zone in zone_list:
             _text_cell(zones.cell(zr, 1, cells.get("center.id"))).number_format = "@"
-            _text_cell(zones.cell(zr, 2, zone.get("kind")))
+            zone_kind: Any = zone.get("kind")
+            _text_cell(zones.cell(zr, 2, kind_names.get(zone_kind, zone_kind) if isinstance(zone_kind, str) else zone_kind))
             if zone.get("area_m2") is not None:
                 _text_cell(zones.cell(zr, 3, zone.get("area_m2")))
             if zone.get("name") is not None:
@@ -160,7 +165,8 @@ def build(path: str | os.PathLike[str], vocabulary: Vocabulary,
     write_atomic(path, buffer.getvalue())
 
 
-def export(documents: Iterable[Mapping[str, Any]], target: str | os.PathLike[str], vocabulary: Vocabulary) -> int:
+def export(documents: Iterable[Mapping[str, Any]], target: str | os.PathLike[str], vocabulary: Vocabulary,
+           rules: str = "national") -> int:
     """Write profile documents to ``target`` (.xlsx, .csv or .jsonl) atomically; returns how many."""
     suffix = Path(target).suffix.lower()
     cols = table.columns(vocabulary)
@@ -170,7 +176,7 @@ def export(documents: Iterable[Mapping[str, Any]], target: str | os.PathLike[str
         return len(lines)
     rows = [table.to_row(doc, cols) for doc in documents]
     if suffix == ".xlsx":
-        build(target, vocabulary, rows)
+        build(target, vocabulary, rows, rules=rules)
         return len(rows)
     if suffix == ".csv":
         most = max((len(z) for _, z in rows), default=0)
@@ -196,9 +202,10 @@ def _csv_cell(value: Any) -> str:
     return str(value)
 
 
-def export_profiles(profiles: Iterable[Any], target: str | os.PathLike[str], vocabulary: Vocabulary) -> int:
+def export_profiles(profiles: Iterable[Any], target: str | os.PathLike[str], vocabulary: Vocabulary,
+                    rules: str = "national") -> int:
     """Write validated profiles to ``target`` (.xlsx, .csv or .jsonl) as they were given."""
-    return export((p._plain for p in profiles), target, vocabulary)
+    return export((p._plain for p in profiles), target, vocabulary, rules)
 
 
 def _text_cell(cell: Any) -> Any:

@@ -125,11 +125,14 @@ class Round:
         self.check_paths()
         pool = executor(self.jobs, self.scheduler)     # a cluster that cannot be reached leaves nothing behind
         try:
-            return self._run(pool)
+            results_path, rows_path, seen = self._run(pool)
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown(wait=True, cancel_futures=True)   # the workers' memory is free for the tables
+        tally = self.finish(results_path, rows_path, seen)
+        shutil.rmtree(results_path.parent, ignore_errors=True)
+        return tally
 
-    def _run(self, pool: Any) -> Tally:
+    def _run(self, pool: Any) -> tuple[Path, Path, dict[str, int]]:
         try:
             self.outdir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -180,9 +183,7 @@ class Round:
         finally:
             if bar is not None:
                 bar.close()
-        tally = self.finish(results_path, rows_path, seen)
-        shutil.rmtree(work, ignore_errors=True)
-        return tally
+        return results_path, rows_path, seen
 
     def _keep(self, record: sources.Record, outcome: Outcome, seen: dict[str, int], results: IO[bytes],
               rows: IO[bytes]) -> None:
@@ -229,6 +230,7 @@ class Round:
         """Count the rows, write the tables and the report, and put results.jsonl in place."""
         out = self.outdir
         tally = outputs.tally(rows_path, self.rules, self.previous, seen)
+        seen.clear()                                   # a national round's ids: not needed any more
         if not tally.audited:
             # Nothing could be read (a mistyped name, an empty file): an earlier round's outputs stay as they
             # were; into a folder without one, errors.csv still says what was refused.

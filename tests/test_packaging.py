@@ -49,3 +49,14 @@ def test_pip_install_dot_gives_a_working_command_from_another_folder(tmp_path):
     assert pdf.returncode == 0, pdf.stderr
     fonts = subprocess.run(["pdffonts", str(report)], capture_output=True, text=True).stdout
     assert "Report-Sans-CJK" in fonts          # the bundled font cut travelled with the package
+    # A district round from the installed package: the batch modules and the district report's template
+    # travelled too, and the collection workbook is made from any folder.
+    template = subprocess.run([cli, "template", "centres.xlsx", "--rules", "yinzhou"], cwd=tmp_path,
+                              capture_output=True, text=True)
+    assert template.returncode == 0 and (tmp_path / "centres.xlsx").stat().st_size > 0, template.stderr
+    batch = subprocess.run([cli, "batch", str(EXAMPLES / "haiyue.yaml"), str(EXAMPLES / "dandinghe-old-compound.yaml"),
+                            "--rules", "yinzhou", "-o", "round", "--jobs", "2"], cwd=tmp_path, capture_output=True,
+                           text=True)
+    assert batch.returncode == 1, batch.stderr            # 丹顶鹤 is non-conforming under yinzhou
+    assert {"results.jsonl", "summary.csv", "summary.xlsx", "district-report.pdf"} <= {
+        p.name for p in (tmp_path / "round").iterdir()}

@@ -22,7 +22,7 @@ from .checks import CHECK_TYPES
 from .compare import compare
 from .compile import lint, load_ruleset
 from .contract import profile_schema, ruleset_schema
-from .errors import ComplianceError, ReportError, RuleSetError
+from .errors import MAX_PROBLEMS, ComplianceError, ReportError, RuleSetError
 from .evaluate import evaluate
 from .layers import bundled_names
 from .profile import load_profile
@@ -266,9 +266,28 @@ def _validate(args: argparse.Namespace, run: _Run) -> None:
     rules = load_ruleset(args.rules)
 
     def one(source: str) -> int:
+        if Path(source).suffix.lower() in (".jsonl", ".csv", ".xlsx") or (source != STDOUT and Path(source).is_dir()):
+            return many(source)
         profile = load_profile(source, rules=rules)
         write_stdout(plain_text(f"{source}: valid ({profile.id})") + "\n")
         return EXIT_OK
+
+    def many(source: str) -> int:
+        """A workbook, CSV, JSON Lines or folder: every centre checked, each problem at its cell or line."""
+        from .batch import sources
+
+        valid = refused = 0
+        shown = [0]
+        for where, item in sources.read_profiles(source, rules):
+            if isinstance(item, ComplianceError):
+                refused += 1
+                _report_refused(where, item, shown, limit=MAX_PROBLEMS)
+            else:
+                valid += 1
+        if shown[0] > MAX_PROBLEMS:
+            _err(f"… and {shown[0] - MAX_PROBLEMS} more problems")
+        write_stdout(plain_text(f"{source}: {valid} valid, {refused} refused") + "\n")
+        return EXIT_BAD_INPUT if refused or not valid else EXIT_OK
 
     run.each(args.profiles, one)
 

@@ -1194,3 +1194,12 @@ def test_summary_xlsx_is_the_same_bytes_for_the_same_round(tmp_path):
         assert cli("batch", EXAMPLES / "haiyue.yaml", EXAMPLES / "dandinghe-old-compound.yaml",
                    "-o", tmp_path / name)[0] in (0, 1)
     assert (tmp_path / "a" / "summary.xlsx").read_bytes() == (tmp_path / "b" / "summary.xlsx").read_bytes()
+
+
+def test_validate_checks_a_workbook_and_json_lines_centre_by_centre():
+    status, out, err = cli("validate", XLSX, JSONL, "--rules", "yinzhou")
+    assert status == 2
+    assert f"{XLSX}: 138 valid, 4 refused" in out and f"{JSONL}: 139 valid, 2 refused" in out
+    for cell in ("centres!M10", "zones!B517", "zones!C1246", "centres!A144"):
+        assert f"{XLSX}!{cell}: " in err
+    assert f"{JSONL}:55: is not valid JSON" in err and f"{JSONL}:73: $.population.households" in err

@@ -309,7 +309,12 @@ def validate(record: Record, vocabulary: Vocabulary) -> Profile:
         if record.raw is not None:
             if record.source.endswith(PROFILE_SUFFIXES) or record.location.endswith(PROFILE_SUFFIXES):
                 return load_profile(record.location, vocabulary=vocabulary)
-            document = reading.parse(record.raw, record.location, ProfileError, json_only=True)
+            try:
+                document = reading.parse(record.raw, record.location, ProfileError, json_only=True)
+            except ProfileError as exc:       # one line that is not JSON: say so, and where in the line
+                message = exc.message.replace("(line 1, column", "(column")
+                raise ProfileError(message, file=record.location,
+                                   problems=[Problem(message, (), record.location)]) from None
             if not isinstance(document, dict):
                 raise ProfileError("the line is not a profile (a JSON object)", file=record.location)
             return _named(load_profile(document, vocabulary=vocabulary), record.location)

@@ -410,8 +410,9 @@ def _batch(args: argparse.Namespace, run: _Run) -> None:
                        scheduler=args.scheduler, lang=args.lang, progress=runner.progress_wanted())
     tally = job.run()
     for row in tally.errors:
-        for where, path, message in row["refused"]:
-            _err(f"{where}: {path + ': ' if path else ''}{message}")
+        for where, path, message, *label in row["refused"]:
+            field = f" ({label[0]})" if label and label[0] else ""
+            _err(f"{where}: {path + field + ': ' if path else ''}{message}")
     if tally.refused > len(tally.errors):
         _err(f"… and {tally.refused - len(tally.errors)} more refused centres: see errors.csv")
     counts = (f"audited {tally.audited} centre{'s' if tally.audited != 1 else ''}: "

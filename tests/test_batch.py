@@ -194,7 +194,7 @@ def test_the_example_workbooks_bad_rows_are_named_by_sheet_and_cell(xlsx_round):
     assert xlsx_round.status == 2
     raw, header, rows = read_csv(xlsx_round.out / "errors.csv")
     assert raw.startswith(BOM)
-    assert header == ["location", "center_id", "path", "problem"]
+    assert header == ["location", "center_id", "path", "field", "problem"]
     by_location = {r["location"]: r for r in rows}
     book = str(XLSX)
     assert set(by_location) == {f"{book}!centres!M10", f"{book}!zones!B517", f"{book}!zones!C1246",

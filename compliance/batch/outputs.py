@@ -36,7 +36,7 @@ BOM = "\ufeff"
 SUMMARY_KEYS = ("rank", "center_id", "name", "province", "city", "district", "street", "score", "grade", "verdict")
 PREVIOUS_KEYS = ("previous_score", "score_change", "previous_grade", "trend")
 TAIL_KEYS = ("veto_failed", "actions", "source")
-ERROR_KEYS = ("location", "center_id", "path", "problem")
+ERROR_KEYS = ("location", "center_id", "path", "field", "problem")
 TRENDS = ("improved", "worsened", "unchanged", "new", "gone")
 
 LABELS = {
@@ -46,7 +46,7 @@ LABELS = {
         "actions": "整改项数", "source": "数据来源", "previous_score": "上轮得分", "score_change": "得分变化",
         "previous_grade": "上轮等级", "trend": "变化",
         "improved": "提升", "worsened": "下降", "unchanged": "持平", "new": "新增", "gone": "本轮缺席",
-        "location": "位置", "path": "字段", "problem": "问题",
+        "location": "位置", "path": "JSON 路径", "field": "字段", "problem": "问题",
     },
     "en": {
         "rank": "Rank", "center_id": "Centre id", "name": "Name", "province": "Province", "city": "City",
@@ -54,7 +54,7 @@ LABELS = {
         "veto_failed": "Veto clauses failed", "actions": "Actions", "source": "Source",
         "previous_score": "Previous score", "score_change": "Change", "previous_grade": "Previous grade",
         "trend": "Trend", "improved": "improved", "worsened": "worsened", "unchanged": "unchanged", "new": "new",
-        "gone": "not in this round", "location": "Location", "path": "Field", "problem": "Problem",
+        "gone": "not in this round", "location": "Location", "path": "JSON path", "field": "Field", "problem": "Problem",
     },
 }
 STATUS_KEYS = {"P": "pass", "p": "partial", "F": "fail", "M": "missing", "N": "not_applicable"}
@@ -346,8 +346,8 @@ def write_summary_csv(target: Path, t: Tally, rows_path: Path, previous: Previou
 def error_rows(path: Path) -> Iterator[list[str]]:
     """(location, centre id, JSON path, problem) of every problem in the rows file."""
     for _, row in read_rows(path):
-        for where, json_path, message in row.get("refused", ()):
-            yield [where, row.get("id") or "", json_path, message]
+        for where, json_path, message, *label in row.get("refused", ()):
+            yield [where, row.get("id") or "", json_path, label[0] if label else "", message]
 
 
 def write_errors_csv(target: Path, rows_path: Path) -> None:
@@ -498,7 +498,7 @@ def write_summary_xlsx(target: Path, t: Tally, rows_path: Path, previous: Previo
         if t.refused:
             refused = book.add_worksheet("未能审计" if lang == "zh" else "Refused")
             refused.write_row(0, 0, [labels[k] for k in ERROR_KEYS], head)
-            for c, width in enumerate([44, 18, 28, 70]):
+            for c, width in enumerate([44, 18, 28, 16, 70]):
                 refused.set_column(c, c, width)
             refused.freeze_panes(1, 0)
             _printable(refused)

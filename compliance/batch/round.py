@@ -32,7 +32,7 @@ from .. import reading
 from ..errors import ComplianceError, ProfileError, json_path
 from ..model import RuleSet
 from ..writing import same_file, write_atomic
-from . import outputs, sources
+from . import outputs, sources, table
 from .outputs import Previous, Tally
 from .run import CHUNK, Audited, Outcome, Refused, executor, run_chunks
 
@@ -77,6 +77,10 @@ class Round:
     progress: bool = False
     written: list[str] = field(default_factory=list)
     defects: int = 0                    # centres whose audit hit a bug (reported as refused, exit 3)
+    labels: dict[str, str] = field(default_factory=dict)     # column key → its Chinese label, for errors
+
+    def __post_init__(self) -> None:
+        self.labels = table.field_labels(self.rules.vocabulary)
 
     # ------------------------------------------------------------------ set-up
 
@@ -194,7 +198,8 @@ class Round:
                 first = orjson.loads(outputs.row_at(rows.fileno(), at))["loc"]
                 rows.write(orjson.dumps({"loc": record.location, "id": outcome.center_id, "refused": [
                     [record.where(("center", "id")), "$.center.id", sources.repeat_message(outcome.center_id, first,
-                                                                                           record.location)]]}) + b"\n")
+                                                                                           record.location),
+                     self.labels.get("center.id", "")]]}) + b"\n")
                 return
             seen[outcome.center_id] = rows.tell()
             if outcome.pdf is not None:
@@ -205,8 +210,8 @@ class Round:
             assert isinstance(outcome, Refused)
             if outcome.internal:
                 self.defects += 1
-            problems = [[record.where(path), json_path(path) if path else "", message]
-                        for path, message in outcome.problems]
+            problems = [[record.where(path), json_path(path) if path else "", message,
+                         table.label_of(path, self.labels)] for path, message in outcome.problems]
             rows.write(orjson.dumps({"loc": record.location, "id": outcome.center_id or _id_of(record),
                                      "refused": problems}) + b"\n")
 
@@ -239,7 +244,7 @@ class Round:
                 outputs.write_errors_csv(out / "errors.csv", rows_path)
             shutil.rmtree(results_path.parent, ignore_errors=True)
             problems = [f"{where}: {path + ': ' if path else ''}{message}"
-                        for row in tally.errors for where, path, message in row["refused"]][:20]
+                        for row in tally.errors for where, path, message, *_ in row["refused"]][:20]
             more = tally.refused - len(tally.errors)
             raise NothingAudited(
                 "no centre could be audited: " + ("the earlier round's outputs in this folder are left as they were"

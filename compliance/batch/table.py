@@ -276,6 +276,23 @@ def _convert(raw: Any, col: Column) -> tuple[Any, str | None]:
     return _text(raw), None
 
 
+def field_labels(vocabulary: Vocabulary) -> dict[str, str]:
+    """Each column's Chinese label by its key (``space.total_area_m2`` → 用房总面积（m²）), zones' fields too."""
+    labels = {c.key: c.label for c in columns(vocabulary)}
+    labels.update({f"space.zones.{name}": label for name, label in ZONE_LABELS.items()})
+    return labels
+
+
+def label_of(path: Sequence[PathItem], labels: Mapping[str, str]) -> str:
+    """The label of the column a JSON path lives in, or of its nearest enclosing one; "" when none."""
+    key = ".".join(str(p) for p in path if not isinstance(p, int))
+    while key:
+        if key in labels:
+            return labels[key]
+        key = key.rpartition(".")[0]
+    return ""
+
+
 def zone_kind_names(vocabulary: Vocabulary) -> dict[str, str]:
     """Each zone kind's Chinese name → its code (names two kinds share are left out: only codes then)."""
     names: dict[str, str] = {}

@@ -18,7 +18,6 @@ import enum
 import fractions
 import functools
 import hashlib
-import json
 import math
 import numbers
 import os

@@ -1203,3 +1203,32 @@ def test_validate_checks_a_workbook_and_json_lines_centre_by_centre():
     for cell in ("centres!M10", "zones!B517", "zones!C1246", "centres!A144"):
         assert f"{XLSX}!{cell}: " in err
     assert f"{JSONL}:55: is not valid JSON" in err and f"{JSONL}:73: $.population.households" in err
+
+
+def test_a_round_written_inside_its_input_folder_never_reads_its_work_files(tmp_path):
+    # Enough records that the work files under OUTDIR/.round exist before the folder's last file is read.
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    out = []
+    for i in range(12):
+        for doc in good_district_docs():
+            doc["center"]["id"] = f"{doc['center']['id']}-{i}"
+            out.append(orjson.dumps(doc))
+    (folder / "a.jsonl").write_bytes(b"\n".join(out[:800]) + b"\n")
+    (folder / "z.jsonl").write_bytes(b"\n".join(out[800:1600]) + b"\n")
+    status, stdout, err = cli("batch", folder, "-o", folder / "round", "--jobs", "1")
+    assert status in (0, 1), err
+    assert f"audited {len(out[:1600])} centres" in stdout
+    assert not (folder / "round" / ".round").exists()
+
+
+def test_a_blank_required_cell_is_named_in_errors_csv_too(template, tmp_path):
+    doc = profile()
+    del doc["center"]["name"]
+    fill_workbook(template, [doc])
+    keys = row_keys(openpyxl.load_workbook(template)["centres"])
+    cell = f"{get_column_letter(keys.index('center.name') + 1)}3"
+    status, _, _ = cli("batch", template, "-o", tmp_path / "round")
+    assert status == 2
+    _, _, rows = read_csv(tmp_path / "round" / "errors.csv")
+    assert [(r["location"], r["field"]) for r in rows] == [(f"{template}!centres!{cell}", "中心名称")]

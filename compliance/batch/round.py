@@ -108,7 +108,7 @@ class Round:
         files: list[list[Any]] = []
         for source in self.inputs:
             path = Path(source)
-            found = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+            found = sources.folder_inputs(path) if path.is_dir() else [path]
             for p in found:
                 try:
                     with open(p, "rb") as fh:     # the content: an edit that keeps size and time still counts
@@ -210,8 +210,11 @@ class Round:
             assert isinstance(outcome, Refused)
             if outcome.internal:
                 self.defects += 1
-            problems = [[record.where(path), json_path(path) if path else "", message,
-                         table.label_of(path, self.labels)] for path, message in outcome.problems]
+            problems = []
+            for path, message in outcome.problems:
+                cell = sources.refined(path, message)          # a missing value: the empty cell itself
+                problems.append([record.where(cell), json_path(path) if path else "", message,
+                                 table.label_of(cell, self.labels)])
             rows.write(orjson.dumps({"loc": record.location, "id": outcome.center_id or _id_of(record),
                                      "refused": problems}) + b"\n")
 

@@ -63,6 +63,14 @@ def is_round_output(folder: Path) -> bool:
     return (folder / "results.jsonl").is_file() and (folder / "summary.csv").is_file() or (folder / ".round").is_dir()
 
 
+def folder_inputs(folder: Path) -> list[Path]:
+    """The profiles and tables in a folder, sorted; never a round's outputs or its work files (.round/),
+    so a round may write into a folder it reads."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in PROFILE_SUFFIXES + TABLE_SUFFIXES
+                  and not p.name.endswith(".test.yaml") and ".round" not in p.relative_to(folder).parts
+                  and not is_round_output(p.parent))
+
+
 def records(inputs: Sequence[str | os.PathLike[str]], vocabulary: Vocabulary | None = None) -> Iterator[Record]:
     """Every centre of every input, in order: files, folders (their profiles, sorted), .jsonl, .csv, .xlsx."""
     vocab = vocabulary or default_vocabulary()
@@ -70,9 +78,7 @@ def records(inputs: Sequence[str | os.PathLike[str]], vocabulary: Vocabulary | N
         name = os.fspath(source)
         path = Path(name)
         if name != "-" and path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in PROFILE_SUFFIXES + TABLE_SUFFIXES
-                           and not p.name.endswith(".test.yaml") and not is_round_output(p.parent))
-            for file in files:
+            for file in folder_inputs(path):
                 yield from records([file], vocab)
             continue
         suffix = path.suffix.lower()
@@ -320,7 +326,7 @@ def validate(record: Record, vocabulary: Vocabulary) -> Profile:
             return _named(load_profile(document, vocabulary=vocabulary), record.location)
         return _named(load_profile(record.document or {}, vocabulary=vocabulary), record.location)
     except ProfileError as exc:
-        problems = [Problem(p.message, p.path, record.where(_refined(p.path, p.message)), p.line, p.clause)
+        problems = [Problem(p.message, p.path, record.where(refined(p.path, p.message)), p.line, p.clause)
                     for p in exc.problems]
         raise ProfileError(exc.message, file=record.location, problems=problems, total=exc.total,
                            complete=exc.complete) from None
@@ -329,7 +335,7 @@ def validate(record: Record, vocabulary: Vocabulary) -> Profile:
 _REQUIRED = re.compile(r"required key '([^']+)' is missing")
 
 
-def _refined(path: tuple[PathItem, ...], message: str) -> tuple[PathItem, ...]:
+def refined(path: tuple[PathItem, ...], message: str) -> tuple[PathItem, ...]:
     """The path of the value a problem is about: a missing key's own, so its empty cell is named."""
     missing = _REQUIRED.search(message)
     return (*path, missing.group(1)) if missing else path

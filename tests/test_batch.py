@@ -1232,3 +1232,21 @@ def test_a_blank_required_cell_is_named_in_errors_csv_too(template, tmp_path):
     assert status == 2
     _, _, rows = read_csv(tmp_path / "round" / "errors.csv")
     assert [(r["location"], r["field"]) for r in rows] == [(f"{template}!centres!{cell}", "中心名称")]
+
+
+def test_a_centre_that_hits_a_defect_is_refused_and_the_round_exits_3(tmp_path, monkeypatch):
+    import compliance.batch.run as runner
+
+    real = runner.evaluate
+
+    def broken(profile, rules):
+        if profile.id == "330212-SN-0103":
+            raise RuntimeError("a defect")
+        return real(profile, rules)
+
+    monkeypatch.setattr(runner, "evaluate", broken)
+    status, out, err = cli("batch", EXAMPLES / "haiyue.yaml", EXAMPLES / "dandinghe-old-compound.yaml",
+                           "-o", tmp_path / "round", "--jobs", "1")
+    assert status == 3 and "audited 1 centre" in out and "internal error" in err
+    _, _, rows = read_csv(tmp_path / "round" / "errors.csv")
+    assert [r["center_id"] for r in rows] == ["330212-SN-0103"] and "RuntimeError" in rows[0]["problem"]

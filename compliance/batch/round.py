@@ -152,6 +152,7 @@ class Round:
             if state.get("fingerprint") == fingerprint.decode("utf-8") \
                     and results_path.stat().st_size >= state["results"] and rows_path.stat().st_size >= state["rows"]:
                 done, results_at, rows_at = state["done"], state["results"], state["rows"]
+                self.defects = int(state.get("defects", 0))     # a defect before the kill still counts
         except (OSError, orjson.JSONDecodeError, KeyError, TypeError):
             pass                    # no checkpoint, another run's, or its files are gone: start afresh
         if not done and work.exists():
@@ -181,9 +182,9 @@ class Round:
                         bar.step()
                     now = time.monotonic()
                     if done % CHUNK == 0 or now - last_save > 2:
-                        _save(state_file, fingerprint, done, results, rows)
+                        _save(state_file, fingerprint, done, results, rows, self.defects)
                         last_save = now
-                _save(state_file, fingerprint, done, results, rows)
+                _save(state_file, fingerprint, done, results, rows, self.defects)
         finally:
             if bar is not None:
                 bar.close()
@@ -291,10 +292,10 @@ def _id_of(record: sources.Record) -> str | None:
     return cid if isinstance(cid, str) else None
 
 
-def _save(state_file: Path, fingerprint: bytes, done: int, results: IO[bytes], rows: IO[bytes]) -> None:
+def _save(state_file: Path, fingerprint: bytes, done: int, results: IO[bytes], rows: IO[bytes], defects: int) -> None:
     results.flush()
     rows.flush()
-    state = orjson.dumps({"fingerprint": fingerprint.decode("utf-8"), "done": done,
+    state = orjson.dumps({"fingerprint": fingerprint.decode("utf-8"), "done": done, "defects": defects,
                           "results": results.tell(), "rows": rows.tell()})
     tmp = state_file.with_suffix(".tmp")
     tmp.write_bytes(state)

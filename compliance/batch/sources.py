@@ -203,8 +203,8 @@ def _xlsx(name: str, vocab: Vocabulary) -> Iterator[Record]:
         raise SourceError(f"reading workbooks needs python-calamine: {exc}", file=name) from exc
     base = name
     try:
-        reading.read_bytes(name, SourceError, max_bytes=MAX_TABLE_BYTES)
-        book = CalamineWorkbook.from_path(name)
+        raw = reading.read_bytes(name, SourceError, max_bytes=MAX_TABLE_BYTES)   # read once, size-checked
+        book = CalamineWorkbook.from_filelike(io.BytesIO(raw))
         sheets = set(book.sheet_names)
         if CENTRES_SHEET not in sheets:
             raise SourceError(f"has no sheet named {CENTRES_SHEET!r} (the template's layout)", file=name)

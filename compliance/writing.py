@@ -95,37 +95,20 @@ def write_atomic(target: str | os.PathLike[str], data: bytes | str) -> None:
         return
     if path.exists() and not path.is_symlink() and not path.is_file():
         raise ReportError("cannot write the report: it is not a regular file", file=name)
-    folder = path.parent
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".compliance-", suffix=".part", dir=folder)
-    except OSError as exc:
-        raise ReportError(f"cannot write the report: {exc.strerror or exc}", file=name) from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-            os.fchmod(fh.fileno(), _MODE)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise ReportError(f"cannot write the report: {exc.strerror or exc}", file=name) from None
-        raise
+    with atomic_stream(name, "write the report") as fh:
+        fh.write(payload)
 
 
 @contextmanager
-def atomic_stream(target: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
-    """A large output written as a stream, still atomically: into a temporary file beside ``target``,
-    renamed over it only when the block ends without an exception (else removed)."""
+def atomic_stream(target: str | os.PathLike[str], action: str = "write") -> Iterator[IO[bytes]]:
+    """An output written as a stream, still atomically: into a temporary file beside ``target``, flushed
+    to disk and renamed over it only when the block ends without an exception (else removed). A failure
+    is a ReportError "cannot ``action``: …" naming the target."""
     path = Path(target)
     try:
         fd, tmp = tempfile.mkstemp(prefix=".compliance-", suffix=".part", dir=path.parent)
     except OSError as exc:
-        raise ReportError(f"cannot write: {exc.strerror or exc}", file=str(target)) from None
+        raise ReportError(f"cannot {action}: {exc.strerror or exc}", file=str(target)) from None
     try:
         with os.fdopen(fd, "wb", buffering=1 << 20) as fh:
             yield fh
@@ -139,7 +122,7 @@ def atomic_stream(target: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
         except OSError:
             pass
         if isinstance(exc, OSError):
-            raise ReportError(f"cannot write: {exc.strerror or exc}", file=str(target)) from None
+            raise ReportError(f"cannot {action}: {exc.strerror or exc}", file=str(target)) from None
         raise
 
 

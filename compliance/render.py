@@ -11,7 +11,7 @@ import functools
 import json
 import os
 import re
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from . import __version__, pdf, reading
 from .checks import CHECK_TYPES
@@ -144,20 +144,26 @@ def _chart(result: AuditResult, lang: str) -> dict[str, Any]:
     page text, one line per bar, because text inside an SVG costs several times as much to lay out.
     """
     rs = result.ruleset
-    bar_width, bar_height, row = 420, 15, 22
-    bars = []
-    for i, c in enumerate(result.categories):
-        value = 0.0 if c.score is None else c.score
-        bars.append({
-            "label": rs.category(c.id).title[lang], "y": 4 + i * row,
-            "width": round(bar_width * value / 100, 1),
-            "value": UI[lang]["na"] if c.score is None else f"{c.score:.1f}",
-            "low": c.score is not None and c.score < rs.pass_score,
-        })
+    return bar_chart([(rs.category(c.id).title[lang], 0.0 if c.score is None else c.score,
+                       UI[lang]["na"] if c.score is None else f"{c.score:.1f}",
+                       LOW if c.score is not None and c.score < rs.pass_score else BAR)
+                      for c in result.categories], 100.0, pass_value=rs.pass_score)
+
+
+BAR, LOW = "#4a6fa5", "#b3261e"
+
+
+def bar_chart(items: Sequence[tuple[str, float, str, str]], scale: float, *, bar_width: int = 420,
+              pass_value: float | None = None) -> dict[str, Any]:
+    """Geometry of a bar chart for ``macros.chart``: (label, value, value text, colour) per bar, bars
+    ``bar_width`` units long at ``scale``, and a dashed line at ``pass_value`` when there is one."""
+    bar_height, row = 15, 22
+    bars = [{"label": label, "y": 4 + i * row, "width": round(bar_width * (value / scale if scale else 0), 1),
+             "value": text, "colour": colour} for i, (label, value, text, colour) in enumerate(items)]
     height = 8 + len(bars) * row
     return {"width": bar_width, "height": height, "bar_width": bar_width, "bar_height": bar_height,
             "width_mm": round(bar_width * 0.3, 1), "height_mm": round(height * 0.3, 1),
-            "pass_x": round(bar_width * rs.pass_score / 100, 1), "bars": bars}
+            "pass_x": None if pass_value is None else round(bar_width * pass_value / scale, 1), "bars": bars}
 
 
 def _side(result: AuditResult, lang: str) -> dict[str, Any]:

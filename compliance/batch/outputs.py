@@ -23,6 +23,7 @@ from typing import Any, Container, Iterator, Mapping, Sequence
 import orjson
 
 from ..errors import ComplianceError
+from ..render import BAR, LOW, bar_chart
 from ..model import RuleSet
 from ..wording import STATUS_LABELS, UNIT_LABELS, VERDICT_LABELS, fmt_amount
 from ..writing import atomic_stream, write_atomic
@@ -624,20 +625,11 @@ UI: dict[str, dict[str, Any]] = {
     },
 }
 GRADE_COLOURS = ("#1b7a3d", "#4a6fa5", "#9a6700", "#b3261e")
+CHART_WIDTH = 360                    # shorter bars than a centre's: the counts and shares fit beside them
 
 
 def _pct(part: int, whole: int) -> str:
     return f"{100 * part / whole:.1f}%" if whole else "—"
-
-
-def _bars(items: Sequence[tuple[str, float, str, str]], scale: float) -> dict[str, Any]:
-    """Geometry of a bar chart: (label, value, value text, colour) per bar; labels and values are page text."""
-    bar_width, bar_height, row = 360, 15, 22
-    bars = [{"label": label, "y": 4 + i * row, "width": round(bar_width * (value / scale if scale else 0), 1),
-             "value": text, "colour": colour} for i, (label, value, text, colour) in enumerate(items)]
-    height = 8 + len(bars) * row
-    return {"width": bar_width, "height": height, "bar_width": bar_width, "bar_height": bar_height,
-            "width_mm": round(bar_width * 0.3, 1), "height_mm": round(height * 0.3, 1), "bars": bars}
 
 
 def _shared(t: Tally) -> list[str]:
@@ -674,6 +666,7 @@ def district_view(t: Tally, previous: Previous | None, lang: str = "zh") -> dict
     rates = clause_rates(t, lang)
     failing = sorted((r for r in rates if r["fail"] + r["partial"]), key=lambda r: (-(r["fail"] + r["partial"]),
                                                                                     rates.index(r)))[:TOP_CLAUSES]
+    category_means = [s / k if k else None for s, k in zip(t.category_sums, t.category_counts)]
     nonconforming_count = t.verdicts.get("non_conforming", 0)
     listed = nonconforming_count <= LIST_LIMIT
     clause_titles = {c.clause: c.title[lang] for c in rules.clauses}
@@ -689,15 +682,15 @@ def district_view(t: Tally, previous: Previous | None, lang: str = "zh") -> dict
                    "conforming_pct": _pct(t.verdicts.get("conforming", 0), n),
                    "non_conforming": nonconforming_count, "non_conforming_pct": _pct(nonconforming_count, n),
                    "refused": t.refused, "mean": f"{t.score_sum / n:.1f}" if n else "—"},
-        "grade_chart": _bars([(g.title[lang], t.grades.get(g.id, 0),
-                               f"{t.grades.get(g.id, 0)}{ui['lp']}{_pct(t.grades.get(g.id, 0), n)}{ui['rp']}",
-                               GRADE_COLOURS[min(i, 3)] if i < len(rules.grades) - 1 else GRADE_COLOURS[3])
-                              for i, g in enumerate(rules.grades)], max(t.grades.values(), default=0)),
-        "category_chart": _bars([(c.title[lang], (t.category_sums[i] / t.category_counts[i]) if t.category_counts[i] else 0,
-                                  f"{t.category_sums[i] / t.category_counts[i]:.1f}" if t.category_counts[i] else "—",
-                                  "#b3261e" if t.category_counts[i] and t.category_sums[i] / t.category_counts[i] < rules.pass_score
-                                  else "#4a6fa5")
-                                 for i, c in enumerate(rules.categories)], 100.0),
+        "grade_chart": bar_chart([(g.title[lang], t.grades.get(g.id, 0),
+                                   f"{t.grades.get(g.id, 0)}{ui['lp']}{_pct(t.grades.get(g.id, 0), n)}{ui['rp']}",
+                                   GRADE_COLOURS[min(i, 3)] if i < len(rules.grades) - 1 else GRADE_COLOURS[3])
+                                  for i, g in enumerate(rules.grades)], max(t.grades.values(), default=0),
+                                 bar_width=CHART_WIDTH),
+        "category_chart": bar_chart([(c.title[lang], 0 if mean is None else mean, "—" if mean is None else f"{mean:.1f}",
+                                      LOW if mean is not None and mean < rules.pass_score else BAR)
+                                     for c, mean in zip(rules.categories, category_means)], 100.0,
+                                    bar_width=CHART_WIDTH),
         "region_level": ui["region_levels"][level],
         "region_heads": ui["region_levels"][shared: level + 1],
         "regions": [{"key": list(key[shared:]), "centres": g.centres,

@@ -24,6 +24,7 @@ import orjson
 
 from ..errors import ComplianceError
 from ..render import BAR, LOW, bar_chart
+from .run import STATUS_LETTER
 from ..model import RuleSet
 from ..wording import STATUS_LABELS, UNIT_LABELS, VERDICT_LABELS, fmt_amount
 from ..writing import atomic_stream, write_atomic
@@ -58,7 +59,7 @@ LABELS = {
         "gone": "not in this round", "location": "Location", "path": "JSON path", "field": "Field", "problem": "Problem",
     },
 }
-STATUS_KEYS = {"P": "pass", "p": "partial", "F": "fail", "M": "missing", "N": "not_applicable"}
+STATUS_KEYS = {letter: status.value for status, letter in STATUS_LETTER.items()}    # the rows' letters, read back
 
 
 # --------------------------------------------------------------------------- the previous round
@@ -145,7 +146,7 @@ class Tally:
     def __post_init__(self) -> None:
         self.category_sums = [0.0] * len(self.rules.categories)
         self.category_counts = [0] * len(self.rules.categories)
-        self.statuses = [dict.fromkeys("PpFMN", 0) for _ in self.rules.clauses]
+        self.statuses = [dict.fromkeys(STATUS_KEYS, 0) for _ in self.rules.clauses]
 
     @property
     def exit_code(self) -> int:

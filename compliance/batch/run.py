@@ -281,11 +281,7 @@ def audit_many(profiles: Iterable[Profile | Mapping[str, Any] | str | os.PathLik
     ruleset = load_ruleset(rules)
     if jobs <= 1:
         for item in profiles:
-            try:
-                profile = item if isinstance(item, Profile) else load_profile(item, rules=ruleset)
-                yield evaluate(profile, ruleset)
-            except ProfileError as exc:
-                yield exc
+            yield _evaluate_one(item, ruleset)
         return
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         pending: list[Future[Any]] = []

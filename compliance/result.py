@@ -6,6 +6,7 @@ result documented in the project's interface contract.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -271,6 +272,7 @@ class AuditResult(_Immutable):
 _NEAR_TIE = 1e-6
 
 
+@functools.lru_cache(maxsize=4096)
 def exact(value: float) -> Fraction:
     """The rational a weight or credit stands for: 0.5 → 1/2, 2/3 as a float → 2/3, 1.5 → 3/2.
 

@@ -185,6 +185,8 @@ def tally(rows_path: Path, rules: RuleSet, previous: Previous | None, ids: Conta
     t = Tally(rules)
     grade_rank = {g.id: -i for i, g in enumerate(rules.grades)}
     clauses = [c.clause for c in rules.clauses]
+    patterns: dict[str, int] = {}                        # status letters of every clause → centres
+    amounts: dict[tuple[str, str], dict[float, int]] = {}   # (clause, unit) → amount → centres
     order = 0
     for offset, row in read_rows(rows_path):
         if "refused" in row:
@@ -204,9 +206,9 @@ def tally(rows_path: Path, rules: RuleSet, previous: Previous | None, ids: Conta
             if score is not None:
                 t.category_sums[i] += score
                 t.category_counts[i] += 1
-        if len(row["st"]) == len(clauses):
-            for counts, letter in zip(t.statuses, row["st"]):
-                counts[letter] += 1
+        st = row["st"]
+        if len(st) == len(clauses):
+            patterns[st] = patterns.get(st, 0) + 1      # a round holds far fewer patterns than centres
         key = tuple(row["region"])
         group = t.regions.get(key)
         if group is None:
@@ -221,12 +223,19 @@ def tally(rows_path: Path, rules: RuleSet, previous: Previous | None, ids: Conta
             if len(t.nonconforming) <= LIST_LIMIT:
                 t.nonconforming.append(row)
         for clause, unit, amount in row["amt"]:
-            slot = t.remedies.setdefault((clause, unit), [0, Decimal(0)])
-            slot[0] += 1
-            slot[1] += Decimal(repr(amount))
-        if row.get("date"):
-            d = row["date"]
-            t.dates = [min(t.dates[0], d), max(t.dates[1], d)] if t.dates else [d, d]
+            slot = amounts.get((clause, unit))
+            if slot is None:
+                slot = amounts[(clause, unit)] = {}
+            slot[amount] = slot.get(amount, 0) + 1
+        d = row["date"]
+        if d:
+            dates = t.dates
+            if not dates:
+                t.dates = [d, d]
+            elif d < dates[0]:
+                dates[0] = d
+            elif d > dates[1]:
+                dates[1] = d
         if previous is not None:
             _compare(row, previous, grade_rank)
             trend = row["trend"]
@@ -244,6 +253,11 @@ def tally(rows_path: Path, rules: RuleSet, previous: Previous | None, ids: Conta
                     _keep(t.gains, (row["score_change"], -order, brief))
                 elif row["score_change"] < 0:
                     _keep(t.losses, (-row["score_change"], -order, brief))
+    for st, n in patterns.items():
+        for counts, letter in zip(t.statuses, st):
+            counts[letter] += n
+    for key, values in amounts.items():      # summed exactly, as the decimals the reports show
+        t.remedies[key] = [sum(values.values()), sum((Decimal(repr(a)) * n for a, n in values.items()), Decimal(0))]
     if previous is not None:
         for cid, (score, grade, name) in previous.scores.items():
             if cid not in ids and cid not in t.refused_ids:
@@ -327,20 +341,23 @@ def summary_header(t: Tally, previous: Previous | None) -> list[str]:
     return [*SUMMARY_KEYS, *cats, *(PREVIOUS_KEYS if previous is not None else ()), *TAIL_KEYS]
 
 
-def _csv_value(value: Any) -> Any:
-    if value is None:
-        return ""
-    return _csv_cell(value) if isinstance(value, str) else value
-
-
 def write_summary_csv(target: Path, t: Tally, rows_path: Path, previous: Previous | None) -> None:
     with atomic_stream(target) as out:
         text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=False)
         text.write(BOM)
         writer = csv.writer(text, lineterminator="\r\n")
-        writer.writerow(summary_header(t, previous))
+        header = summary_header(t, previous)
+        writer.writerow(header)
+        # Only the text a profile or a path brings can start like a formula: scores, grades and codes cannot
+        # (csv writes None as an empty cell).
+        text_columns = [header.index(k) for k in ("center_id", "name", "province", "city", "district", "street",
+                                                   "source")]
         for line in summary_rows(t, rows_path, previous):
-            writer.writerow([_csv_value(v) for v in line])
+            for i in text_columns:
+                value = line[i]
+                if value[:1] in _FORMULA_START:
+                    line[i] = _csv_cell(value)
+            writer.writerow(line)
         text.flush()
         text.detach()
 
@@ -364,9 +381,12 @@ def write_errors_csv(target: Path, rows_path: Path) -> None:
         text.detach()
 
 
+_FORMULA_START = ("=", "+", "-", "@")
+
+
 def _csv_cell(value: str) -> str:
     """A cell Excel shows as text, never runs as a formula (a profile's text can start with =)."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@") and not _numeric(value) else value
+    return "'" + value if value[:1] in _FORMULA_START and not _numeric(value) else value
 
 
 def _numeric(value: str) -> bool:

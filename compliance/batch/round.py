@@ -37,6 +37,7 @@ from .outputs import Previous, Tally
 from .run import CHUNK, Audited, Outcome, Refused, executor, run_chunks
 
 WORK = ".round"
+SAVE_EVERY = 4 * CHUNK               # centres between checkpoints (and at least every 2 s): a save costs a rename
 _ID_IN_TEXT = re.compile(rb'"center"\s*:\s*\{[^{}]*?"id"\s*:\s*"([^"\\]{1,200})"')
 OUTPUT_NAMES = ("results.jsonl", "summary.csv", "summary.xlsx", "errors.csv", "district-report.html",
                 "district-report.pdf")
@@ -78,6 +79,7 @@ class Round:
     written: list[str] = field(default_factory=list)
     defects: int = 0                    # centres whose audit hit a bug (reported as refused, exit 3)
     labels: dict[str, str] = field(default_factory=dict)     # column key → its Chinese label, for errors
+    _rows_end: int = field(default=0, repr=False)            # the rows file's length while the round runs
 
     def __post_init__(self) -> None:
         self.labels = table.field_labels(self.rules.vocabulary)
@@ -175,13 +177,14 @@ class Round:
         last_save = time.monotonic()
         try:
             with open(results_path, "ab", buffering=1 << 20) as results, open(rows_path, "a+b", buffering=1 << 20) as rows:
+                self._rows_end = rows.seek(0, os.SEEK_END)    # where the next row starts, counted, not asked
                 for record, outcome in run_chunks(stream, self.rules, pool, self.lang, self.reports):
                     self._keep(record, outcome, seen, results, rows)
                     done += 1
                     if bar is not None:
                         bar.step()
                     now = time.monotonic()
-                    if done % CHUNK == 0 or now - last_save > 2:
+                    if done % SAVE_EVERY == 0 or now - last_save > 2:
                         _save(state_file, fingerprint, done, results, rows, self.defects)
                         last_save = now
                 _save(state_file, fingerprint, done, results, rows, self.defects)
@@ -197,16 +200,17 @@ class Round:
             if at is not None:
                 rows.flush()
                 first = orjson.loads(outputs.row_at(rows.fileno(), at))["loc"]
-                rows.write(orjson.dumps({"loc": record.location, "id": outcome.center_id, "refused": [
+                self._row(rows, orjson.dumps({"loc": record.location, "id": outcome.center_id, "refused": [
                     [record.where(("center", "id")), "$.center.id", sources.repeat_message(outcome.center_id, first,
                                                                                            record.location),
-                     self.labels.get("center.id", "")]]}) + b"\n")
+                     self.labels.get("center.id", "")]]}))
                 return
-            seen[outcome.center_id] = rows.tell()
+            seen[outcome.center_id] = self._rows_end
             if outcome.pdf is not None:
                 write_atomic(self.outdir / "reports" / report_name(outcome.center_id), outcome.pdf)
-            results.write(outcome.line + b"\n")
-            rows.write(outcome.row + b"\n")
+            results.write(outcome.line)       # 9 KB: written as it is, not copied to add the newline
+            results.write(b"\n")
+            self._row(rows, outcome.row)
         else:
             assert isinstance(outcome, Refused)
             if outcome.internal:
@@ -216,8 +220,12 @@ class Round:
                 cell = sources.refined(path, message)          # a missing value: the empty cell itself
                 problems.append([record.where(cell), json_path(path) if path else "", message,
                                  table.label_of(cell, self.labels)])
-            rows.write(orjson.dumps({"loc": record.location, "id": outcome.center_id or _id_of(record),
-                                     "refused": problems}) + b"\n")
+            self._row(rows, orjson.dumps({"loc": record.location, "id": outcome.center_id or _id_of(record),
+                                          "refused": problems}))
+
+    def _row(self, rows: IO[bytes], row: bytes) -> None:
+        rows.write(row + b"\n")
+        self._rows_end += len(row) + 1
 
     def _total(self) -> int | None:
         """How many records there are, for the time left: counted for JSON Lines and CSV, else unknown."""

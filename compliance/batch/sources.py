@@ -112,7 +112,7 @@ def _jsonl(name: str) -> Iterator[Record]:
                 yield Record(location, problems=[Problem(f"line is {len(line):,} bytes; the limit is {MAX_LINE:,}",
                                                          (), location)], source=location)
                 continue
-            if not line.strip():
+            if line.isspace():          # (a line is never empty: it holds at least its newline)
                 continue
             yield Record(location, raw=line.rstrip(b"\r\n"), source=location)
 

@@ -26,7 +26,7 @@ __version__ = "0.2.0"
 
 from .compare import Change, Comparison, compare
 from .compile import load_ruleset
-from .contract import profile_schema, ruleset_schema
+from .contract import profile_schema, result_schema, ruleset_schema
 from .errors import ComplianceError, Problem, ProfileError, ReportError, RuleSetError
 from .evaluate import evaluate
 from .model import Clause, Level, RuleSet, Status, Verdict, Vocabulary
@@ -44,6 +44,7 @@ __all__ = [
     "read_profiles",
     "audit_many",
     "profile_schema",
+    "result_schema",
     "ruleset_schema",
     "Comparison",
     "Change",

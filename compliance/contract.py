@@ -37,6 +37,11 @@ def profile_schema() -> dict[str, Any]:
     return copy.deepcopy(_profile_schema())
 
 
+def result_schema() -> dict[str, Any]:
+    """The published JSON Schema of the result document (``audit --format json``; a fresh copy)."""
+    return _read("result.schema.json")
+
+
 def check_schema() -> dict[str, Any]:
     """The ``check`` part of the rule-set meta-schema, from the check-type records."""
     return {

@@ -21,7 +21,7 @@ from . import ruletest
 from .checks import CHECK_TYPES
 from .compare import compare
 from .compile import lint, load_ruleset
-from .contract import profile_schema, ruleset_schema
+from .contract import profile_schema, result_schema, ruleset_schema
 from .errors import MAX_PROBLEMS, ComplianceError, ReportError, RuleSetError
 from .evaluate import evaluate
 from .layers import bundled_names
@@ -127,8 +127,27 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run on this Dask cluster (pip install '.[dask]')")
     b.add_argument("--lang", choices=("zh", "en"), default="zh")
 
-    s = sub.add_parser("schema", parents=[debug], help="print the profile JSON Schema (or the rule-set one)")
-    s.add_argument("which", nargs="?", choices=("profile", "ruleset"), default="profile")
+    s = sub.add_parser("schema", parents=[debug], help="print the profile JSON Schema (or the rule-set or result one)")
+    s.add_argument("which", nargs="?", choices=("profile", "ruleset", "result"), default="profile")
+
+    db_help = "the database (default: $COMPLIANCE_DB, else sqlite:///compliance.db in this folder)"
+    sv = sub.add_parser("serve", parents=[debug], help="run the audit service (web self-check and REST API)")
+    sv.add_argument("--db", metavar="URL", help=db_help)
+    sv.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: 127.0.0.1)")
+    sv.add_argument("--port", type=int, default=8000, help="default: 8000")
+
+    u = sub.add_parser("users", parents=[debug], help="the service's accounts")
+    us = u.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    ua = us.add_parser("add", parents=[debug], help="add an account and print its token (once)")
+    ua.add_argument("name", metavar="NAME")
+    ua.add_argument("--role", required=True, choices=("bureau", "community", "system"))
+    ua.add_argument("--centre", metavar="ID", help="the centre a community account belongs to")
+    ua.add_argument("--db", metavar="URL", help=db_help)
+    up = us.add_parser("passwd", parents=[debug], help="set the password an account logs in to the web pages with")
+    up.add_argument("name", metavar="NAME")
+    up.add_argument("--db", metavar="URL", help=db_help)
+    ul = us.add_parser("list", parents=[debug], help="the accounts, without their secrets")
+    ul.add_argument("--db", metavar="URL", help=db_help)
     return p
 
 
@@ -347,7 +366,7 @@ def _rules(args: argparse.Namespace, run: _Run) -> None:
 
 
 def _schema(args: argparse.Namespace, run: _Run) -> None:
-    schema = profile_schema() if args.which == "profile" else ruleset_schema()
+    schema = {"profile": profile_schema, "ruleset": ruleset_schema, "result": result_schema}[args.which]()
     write_stdout(json.dumps(schema, ensure_ascii=False, indent=2) + "\n")
 
 
@@ -427,9 +446,69 @@ def _batch(args: argparse.Namespace, run: _Run) -> None:
         run.note(EXIT_INTERNAL)
 
 
+def _service() -> Any:
+    """The service modules, or a clear error when the service extra is not installed."""
+    try:
+        from . import service
+        from .service import store  # noqa: F401 - fails here when SQLAlchemy is missing
+    except ImportError as exc:
+        raise ComplianceError(f"the service needs the service extra ({exc.name} is not installed): "
+                              "pip install 'community-compliance[service]' (in a clone: pip install '.[service]')") from None
+    return service
+
+
+def _serve(args: argparse.Namespace, run: _Run) -> None:
+    _service()
+    from .service.server import serve
+
+    serve(args.db, args.host, args.port)
+
+
+def _users(args: argparse.Namespace, run: _Run) -> None:
+    _service()
+    from .service import auth
+    from .service.store import Store
+
+    store = Store(args.db)
+    if args.action == "list":
+        lines = [f"{a.name}\t{a.role}\t{a.centre_id or ''}\t{'password' if a.has_password else ''}".rstrip()
+                 for a in store.list_accounts()]
+        write_stdout("".join(line + "\n" for line in lines))
+        return
+    if args.action == "passwd":
+        password = _read_password()
+        store.set_password(args.name, auth.hash_password(password))
+        write_stdout(f"password set for {args.name}\n")
+        return
+    if args.role == "community" and not args.centre:
+        raise ComplianceError("a community account needs --centre ID: the centre it reads and submits")
+    if args.role != "community" and args.centre:
+        raise ComplianceError(f"--centre is for community accounts; a {args.role} account sees every centre")
+    if not args.name.strip() or len(args.name) > 100 or any(ch.isspace() for ch in args.name):
+        raise ComplianceError("an account name is 1 to 100 characters without spaces")
+    token = auth.new_token()
+    account = store.add_account(args.name, args.role, args.centre, auth.token_hash(token))
+    whose = f" for centre {account.centre_id}" if account.centre_id else ""
+    write_stdout(f"added {account.role} account {account.name}{whose}; its token, shown only now: {token}\n")
+
+
+def _read_password() -> str:
+    import getpass
+
+    if sys.stdin is not None and sys.stdin.isatty():
+        first = getpass.getpass("new password: ")
+        if getpass.getpass("again: ") != first:
+            raise ComplianceError("the two passwords differ")
+    else:
+        first = (sys.stdin.readline() if sys.stdin is not None else "").rstrip("\r\n")
+    if len(first) < 8:
+        raise ComplianceError("a password has at least 8 characters")
+    return first
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace, _Run], None]] = {
     "audit": _audit, "compare": _compare, "validate": _validate, "rules": _rules, "schema": _schema,
-    "template": _template, "export": _export, "batch": _batch,
+    "template": _template, "export": _export, "batch": _batch, "serve": _serve, "users": _users,
 }
 
 

@@ -1,0 +1,434 @@
+"""The ASGI application: the REST API under /v1 (the web pages join it later).
+
+Thin, like the command line: every route parses, asks the library or the store, and answers. Errors are
+RFC 9457 problem documents; nothing a client sends can make it print a stack trace.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from functools import lru_cache
+from typing import Any, Callable
+
+import orjson
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .. import __version__
+from ..compile import load_ruleset
+from ..contract import profile_schema, result_schema
+from ..errors import ComplianceError, ProfileError, RuleSetError
+from ..evaluate import evaluate
+from ..layers import bundled_names
+from ..model import RuleSet
+from ..profile import load_profile
+from ..reading import parse
+from . import auth
+from .store import Account, AuditRow, Store
+
+log = logging.getLogger("compliance.service")
+
+PROFILE_LIMIT = 1 << 20          # a profile is at most 1 MiB
+UPLOAD_LIMIT = 50 << 20          # an upload at most 50 MiB
+JSON_TYPES = ("application/json",)
+YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
+PROBLEM = "application/problem+json"
+
+
+class Problem(Exception):
+    """An error answered as an RFC 9457 problem document."""
+
+    def __init__(self, status: int, title: str, detail: str | None = None, *,
+                 problems: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(title)
+        self.status, self.title, self.detail, self.problems, self.headers = status, title, detail, problems, headers
+
+    def document(self, instance: str) -> dict[str, Any]:
+        doc: dict[str, Any] = {"type": "about:blank", "title": self.title, "status": self.status}
+        if self.detail:
+            doc["detail"] = self.detail
+        doc["instance"] = instance
+        if self.problems is not None:
+            doc["problems"] = self.problems
+        return doc
+
+
+def problem_response(problem: Problem, instance: str) -> Response:
+    return Response(orjson.dumps(problem.document(instance)), status_code=problem.status, media_type=PROBLEM,
+                    headers=problem.headers)
+
+
+def _json(document: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(document), status_code=status, media_type="application/json", headers=headers)
+
+
+# --------------------------------------------------------------------------- the application
+
+def create_app(store: Store) -> FastAPI:
+    app = FastAPI(title="Community service centre audits", version=__version__,
+                  description="Audit community convenience service centres (社区便民服务中心) against their "
+                              "service specification, and keep every audit.",
+                  docs_url=None, redoc_url=None)
+    app.state.store = store
+
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> Response:
+        return problem_response(exc, request.url.path)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        titles = {404: "Not found", 405: "Method not allowed"}
+        return problem_response(Problem(exc.status_code, titles.get(exc.status_code, str(exc.detail))), request.url.path)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        problems = [{"path": "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e.get("loc", ())[1:]),
+                     "message": str(e.get("msg", ""))} for e in exc.errors()]
+        return problem_response(Problem(422, "The request is not valid", problems=problems), request.url.path)
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, exc: Exception) -> Response:
+        log.error("internal error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        return problem_response(Problem(500, "Internal error", "this is a bug in compliance; it has been logged"),
+                                request.url.path)
+
+    _routes(app, store)
+    app.openapi = lambda: _openapi(app)        # type: ignore[method-assign]
+    return app
+
+
+def current_account(request: Request) -> Account:
+    """The account whose bearer token the request carries (401 without a valid one)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    challenge = {"WWW-Authenticate": 'Bearer realm="compliance"'}
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Problem(401, "Authentication required", "send Authorization: Bearer TOKEN", headers=challenge)
+    store: Store = request.app.state.store
+    account = store.account_by_token(auth.token_hash(token.strip()))
+    if account is None:
+        raise Problem(401, "The token is not valid", headers=challenge)
+    return account
+
+
+def _ruleset(name: str) -> RuleSet:
+    if name not in bundled_names():
+        raise Problem(422, "Unknown rule set", f"rules must be one of: {', '.join(bundled_names())}",
+                      problems=[{"path": "rules", "message": f"{name!r} is not a rule set of this service"}])
+    return _load_bundled(name)
+
+
+@lru_cache(maxsize=None)
+def _load_bundled(name: str) -> RuleSet:
+    return load_ruleset(name)
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    """The request body, refused (413) as soon as it passes ``limit``."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise Problem(413, "The request body is too large", f"the limit is {limit:,} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Problem(413, "The request body is too large", f"the limit is {limit:,} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def _profile_from(raw: bytes, media_type: str, rules: RuleSet, where: str) -> Any:
+    """A validated Profile from a request body, or a 415/422 problem."""
+    if media_type in JSON_TYPES or media_type.endswith("+json"):
+        name = f"{where}.json"
+    elif media_type in YAML_TYPES:
+        name = f"{where}.yaml"
+    else:
+        raise Problem(415, "Unsupported media type", "send the profile as application/json or application/yaml")
+    try:
+        document = parse(raw, name, ProfileError)
+        if not isinstance(document, dict):
+            raise ProfileError("the document is not a mapping; a profile is a mapping with center, population "
+                               "and space", file=name)
+        profile = load_profile(document, vocabulary=rules.vocabulary)
+    except ProfileError as exc:
+        raise _profile_problem(exc) from None
+    object.__setattr__(profile, "raw_sha256", hashlib.sha256(raw).hexdigest())
+    object.__setattr__(profile, "source", where)
+    return profile
+
+
+def _profile_problem(exc: ProfileError) -> Problem:
+    problems = [{"path": p.json_path, "message": p.message} for p in exc.problems] or \
+        [{"path": "$", "message": exc.message}]
+    return Problem(422, "The profile is not valid", exc.message, problems=problems)
+
+
+def _audit_document(row: AuditRow, result: bytes) -> bytes:
+    """The stored result document with the audit's id and when it was stored, as bytes."""
+    extra = orjson.dumps({"id": row.id, "submitted_at": row.submitted_at.isoformat()})
+    return extra[:-1] + b"," + result[1:]
+
+
+def _readable(request: Request, account: Account, audit_id: str) -> tuple[AuditRow, bytes, bytes, str]:
+    store: Store = request.app.state.store
+    found = store.audit(audit_id)
+    if found is None or not auth.may_read(account, found[0].centre_id):
+        raise Problem(404, "No such audit")            # another centre's audit: its existence is not revealed
+    return found
+
+
+def _rerun(row: AuditRow, profile: bytes, media_type: str) -> Any:
+    """The stored audit as an AuditResult again, for its reports: only under the very rule set it was made with."""
+    rules = _load_bundled(row.ruleset_id) if row.ruleset_id in bundled_names() else None
+    if rules is None or rules.content_hash != row.ruleset_hash:
+        raise Problem(409, "The rule set has changed since this audit",
+                      "its JSON document is kept as it was; its report can no longer be drawn from the same rules")
+    result = evaluate(_profile_from(profile, media_type, rules, "profile"), rules)
+    return result
+
+
+def _routes(app: FastAPI, store: Store) -> None:
+    profile_body = {"required": True, "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/Profile"}},
+        "application/yaml": {"schema": {"$ref": "#/components/schemas/Profile"}}}}
+    errors = _error_responses
+
+    @app.post("/v1/audits", status_code=201, tags=["audits"], summary="Audit one centre and keep the audit",
+              openapi_extra={"requestBody": profile_body},
+              responses={201: {"description": "The result document, its id and when it was stored",
+                               "content": {"application/json": {"schema": {"$ref": "#/components/schemas/StoredAudit"}}}},
+                         **errors(401, 403, 413, 415, 422)})
+    async def post_audit(request: Request, rules: str = Query("national", description="A rule set's name"),
+                         lang: str = Query("zh", pattern="^(zh|en)$"),
+                         account: Account = Depends(current_account)) -> Response:
+        ruleset = _ruleset(rules)
+        raw = await _body(request, PROFILE_LIMIT)
+        media_type = _media_type(request)
+        profile = _profile_from(raw, media_type, ruleset, "request")
+        if not auth.may_submit(account, profile.id):
+            raise Problem(403, "This account submits only its own centre",
+                          f"this account is for centre {account.centre_id}")
+        result = evaluate(profile, ruleset)
+        document = result.to_json(lang)
+        row = store.add_audit(result=orjson.loads(document), result_json=document, profile=raw,
+                              profile_type=media_type, profile_sha256=profile.raw_sha256, submitted_by=account.name)
+        return Response(_audit_document(row, document), status_code=201, media_type="application/json",
+                        headers={"Location": f"/v1/audits/{row.id}"})
+
+    @app.get("/v1/audits/{audit_id}", tags=["audits"], summary="One stored audit",
+             responses={200: {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/StoredAudit"}}}},
+                        **errors(401, 404)})
+    def get_audit(request: Request, audit_id: str, account: Account = Depends(current_account)) -> Response:
+        row, result, _, _ = _readable(request, account, audit_id)
+        return Response(_audit_document(row, result), media_type="application/json")
+
+    @app.get("/v1/audits/{audit_id}/report.pdf", tags=["audits"], summary="An audit's report as PDF",
+             responses={200: {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}},
+                        **errors(401, 404, 409)}, response_class=Response)
+    def report_pdf(request: Request, audit_id: str, lang: str = Query("zh", pattern="^(zh|en)$"),
+                   account: Account = Depends(current_account)) -> Response:
+        row, _, profile, media_type = _readable(request, account, audit_id)
+        return Response(_report(row, profile, media_type, "pdf", lang), media_type="application/pdf",
+                        headers={"Content-Disposition": f'inline; filename="{row.id}.pdf"'})
+
+    @app.get("/v1/audits/{audit_id}/report.html", tags=["audits"], summary="An audit's report as HTML",
+             responses={200: {"content": {"text/html": {"schema": {"type": "string"}}}}, **errors(401, 404, 409)},
+             response_class=Response)
+    def report_html(request: Request, audit_id: str, lang: str = Query("zh", pattern="^(zh|en)$"),
+                    account: Account = Depends(current_account)) -> Response:
+        row, _, profile, media_type = _readable(request, account, audit_id)
+        return Response(_report(row, profile, media_type, "html", lang), media_type="text/html; charset=utf-8")
+
+    @app.get("/v1/centres/{centre_id}/audits", tags=["audits"], summary="A centre's audits, newest first",
+             responses={200: {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/History"}}}},
+                        **errors(401, 404)})
+    def centre_history(centre_id: str, account: Account = Depends(current_account)) -> Response:
+        if not auth.may_read(account, centre_id):
+            raise Problem(404, "No such centre")
+        rows = store.history(centre_id)
+        if not rows:
+            raise Problem(404, "No such centre", "no audit of this centre is stored")
+        return _json({"centre_id": centre_id, "audits": [_history_item(r) for r in rows]})
+
+    @app.post("/v1/compare", tags=["audits"], summary="The renovation check: a centre before and after a plan",
+              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {
+                  "type": "object", "required": ["before", "after"], "properties": {
+                      "before": {"$ref": "#/components/schemas/Profile"},
+                      "after": {"$ref": "#/components/schemas/Profile"}}}}}}},
+              responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}},
+                         **errors(401, 403, 413, 415, 422)})
+    async def post_compare(request: Request, rules: str = Query("national"), lang: str = Query("zh", pattern="^(zh|en)$"),
+                           account: Account = Depends(current_account)) -> Response:
+        from ..compare import compare
+
+        ruleset = _ruleset(rules)
+        raw = await _body(request, 2 * PROFILE_LIMIT)
+        if _media_type(request) not in JSON_TYPES:
+            raise Problem(415, "Unsupported media type", 'send {"before": …, "after": …} as application/json')
+        try:
+            body = parse(raw, "request.json", ProfileError)
+        except ProfileError as exc:
+            raise _profile_problem(exc) from None
+        if not isinstance(body, dict) or not {"before", "after"} <= body.keys():
+            raise Problem(422, "The request is not valid", 'send {"before": profile, "after": profile}',
+                          problems=[{"path": "$", "message": "needs the members before and after"}])
+        sides = []
+        for side in ("before", "after"):
+            try:
+                if not isinstance(body[side], dict):
+                    raise ProfileError("is not a profile (a mapping)", file=side)
+                sides.append(load_profile(body[side], vocabulary=ruleset.vocabulary))
+            except ProfileError as exc:
+                problem = _profile_problem(exc)
+                for p in problem.problems or ():
+                    p["path"] = "$." + side + p["path"][1:]
+                raise problem from None
+        for profile in sides:
+            if not auth.may_read(account, profile.id):
+                raise Problem(403, "This account checks only its own centre")
+        return _json(compare(sides[0], sides[1], ruleset).to_dict(lang))
+
+    @app.get("/v1/rulesets", tags=["rules"], summary="The rule sets this service audits with",
+             responses={200: {"content": {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}},
+                        **errors(401)})
+    def rulesets(account: Account = Depends(current_account)) -> Response:
+        return _json([_ruleset_summary(_load_bundled(name)) for name in bundled_names()])
+
+    @app.get("/v1/rulesets/{name}", tags=["rules"], summary="One rule set and its clauses",
+             responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}}, **errors(401, 404)})
+    def ruleset(name: str, account: Account = Depends(current_account)) -> Response:
+        if name not in bundled_names():
+            raise Problem(404, "No such rule set")
+        rs = _load_bundled(name)
+        return _json({**_ruleset_summary(rs), "clauses": [_clause(c) for c in rs.clauses]})
+
+    @app.get("/v1/schema/profile", tags=["rules"], summary="The profile's JSON Schema",
+             responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}}, **errors(401)})
+    def profile_schema(account: Account = Depends(current_account)) -> Response:
+        return Response(_schema_bytes("profile"), media_type="application/schema+json")
+
+
+def _report(row: AuditRow, profile: bytes, media_type: str, kind: str, lang: str) -> bytes:
+    from ..render import render
+
+    key = (row.id, kind, lang)
+    cached = _REPORTS.get(key)
+    if cached is None:
+        out = render(_rerun(row, profile, media_type), kind, lang=lang)
+        cached = out if isinstance(out, bytes) else (out or "").encode("utf-8")
+        if len(_REPORTS) >= 64:
+            _REPORTS.pop(next(iter(_REPORTS)))
+        _REPORTS[key] = cached
+    return cached
+
+
+_REPORTS: dict[tuple[str, str, str], bytes] = {}
+
+
+def _history_item(row: AuditRow) -> dict[str, Any]:
+    return {"id": row.id, "submitted_at": row.submitted_at.isoformat(), "submitted_by": row.submitted_by,
+            "score": row.score, "grade": row.grade, "verdict": row.verdict,
+            "ruleset": {"id": row.ruleset_id, "version": row.ruleset_version, "content_hash": row.ruleset_hash},
+            "profile_sha256": row.profile_sha256}
+
+
+def _ruleset_summary(rs: RuleSet) -> dict[str, Any]:
+    return {"id": rs.id, "version": rs.version, "layers": list(rs.layers), "title": dict(rs.title),
+            "content_hash": rs.content_hash, "clauses": len(rs.clauses), "pass_score": rs.pass_score,
+            "grades": [{"id": g.id, "min": g.min, "title": dict(g.title)} for g in rs.grades]}
+
+
+def _clause(c: Any) -> dict[str, Any]:
+    from ..model import thaw
+
+    return {"clause": c.clause, "category": c.category, "level": c.level.value, "weight": c.weight, "veto": c.veto,
+            "title": dict(c.title), "requirement": dict(c.requirement), "threshold": thaw(c.threshold),
+            "threshold_from": c.threshold_from}
+
+
+@lru_cache(maxsize=None)
+def _schema_bytes(name: str) -> bytes:   # one schema today: the profile
+    return orjson.dumps(profile_schema())
+
+
+# --------------------------------------------------------------------------- OpenAPI
+
+PROBLEM_SCHEMA = {
+    "type": "object", "required": ["type", "title", "status"],
+    "description": "An RFC 9457 problem document.",
+    "properties": {
+        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+        "detail": {"type": "string"}, "instance": {"type": "string"},
+        "problems": {"type": "array", "items": {"type": "object", "required": ["path", "message"], "properties": {
+            "path": {"type": "string"}, "message": {"type": "string"}}}},
+    },
+}
+_ERROR_TITLES = {401: "No valid bearer token", 403: "Not this account's centre", 404: "Not found, or not this account's",
+                 409: "The rule set changed since", 413: "The body is too large", 415: "Not JSON or YAML",
+                 422: "Not a valid profile, or an unknown rule set"}
+
+
+def _error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"description": _ERROR_TITLES[code],
+                   "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}} for code in codes}
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document of the routes, with the published schemas (profile, result) as its components."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    components = doc.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    schemas.update(_component("Profile", profile_schema(), schemas))
+    result = _component("AuditResult", result_schema(), schemas)
+    schemas.update(result)
+    schemas["StoredAudit"] = {"allOf": [{"$ref": "#/components/schemas/AuditResult"}, {
+        "type": "object", "required": ["id", "submitted_at"],
+        "properties": {"id": {"type": "string"}, "submitted_at": {"type": "string", "format": "date-time"}}}]}
+    schemas["History"] = {"type": "object", "required": ["centre_id", "audits"], "properties": {
+        "centre_id": {"type": "string"}, "audits": {"type": "array", "items": {"type": "object", "required": [
+            "id", "score", "grade", "verdict", "submitted_at"]}}}}
+    schemas["Problem"] = PROBLEM_SCHEMA
+    components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+    doc["security"] = [{"bearer": []}]
+    for path in doc.get("paths", {}).values():
+        for operation in path.values():
+            # Every 422, like every error, is a problem document (FastAPI would describe its own format).
+            if "422" in operation.get("responses", {}):
+                operation["responses"]["422"] = _error_responses(422)[422]
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    app.openapi_schema = doc
+    return doc
+
+
+def _component(name: str, schema: dict[str, Any], existing: dict[str, Any]) -> dict[str, Any]:
+    """A JSON Schema as OpenAPI components: its $defs become sibling components, its refs rewritten."""
+    defs = schema.pop("$defs", {})
+    for key in ("$schema", "$id"):
+        schema.pop(key, None)
+    prefix = f"{name}_"
+
+    def rewrite(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: (f"#/components/schemas/{prefix}{v.split('/')[-1]}" if k == "$ref" and isinstance(v, str)
+                        and v.startswith("#/$defs/") else rewrite(v)) for k, v in node.items()}
+        if isinstance(node, list):
+            return [rewrite(v) for v in node]
+        return node
+
+    out = {name: rewrite(schema)}
+    out.update({prefix + key: rewrite(value) for key, value in defs.items()})
+    return out
+
+
+Handler = Callable[..., Any]

@@ -1,0 +1,268 @@
+"""Audit history and accounts in one SQL database (SQLAlchemy Core; SQLite by default).
+
+Audits are append-only: the store has no verb that changes or removes one, and the database itself
+refuses an UPDATE or DELETE on the audits table (triggers made by the first migration), so a
+correction is always a new audit. The schema is made and upgraded by Alembic migrations when the
+store opens.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from sqlalchemy import (CheckConstraint, Column, DateTime, Float, Index, Integer, LargeBinary, MetaData, String,
+                        Table, Text, create_engine, event, func, select)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from ..errors import ComplianceError
+
+DEFAULT_URL = "sqlite:///compliance.db"
+ROLES = ("bureau", "community", "system")
+
+metadata = MetaData()
+
+accounts = Table(
+    "accounts", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("centre_id", String(200)),
+    Column("token_sha256", String(64), nullable=False, unique=True),
+    Column("password", String(300)),            # scrypt$n$r$p$salt$hash, or null: token only
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("role in ('bureau', 'community', 'system')", name="ck_accounts_role"),
+)
+
+audits = Table(
+    "audits", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),     # the order audits were stored in
+    Column("id", String(32), nullable=False, unique=True),            # what the API names it by
+    Column("centre_id", String(200), nullable=False),
+    Column("centre_name", Text, nullable=False),
+    Column("street", Text, nullable=False),
+    Column("ruleset_id", String(200), nullable=False),
+    Column("ruleset_version", String(100), nullable=False),
+    Column("ruleset_hash", String(64), nullable=False),
+    Column("profile_sha256", String(64), nullable=False),
+    Column("profile", LargeBinary, nullable=False),                   # the bytes submitted, as submitted
+    Column("profile_type", String(100), nullable=False),              # their media type
+    Column("result", LargeBinary, nullable=False),                    # the result document (JSON)
+    Column("score", Float, nullable=False),
+    Column("grade", String(50), nullable=False),
+    Column("verdict", String(20), nullable=False),
+    Column("submitted_by", String(100), nullable=False),
+    Column("submitted_at", DateTime(timezone=True), nullable=False),
+    Index("ix_audits_centre", "centre_id", "seq"),
+)
+
+
+@dataclass(frozen=True)
+class Account:
+    id: int
+    name: str
+    role: str
+    centre_id: str | None
+    has_password: bool = False
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    id: str
+    centre_id: str
+    centre_name: str
+    street: str
+    ruleset_id: str
+    ruleset_version: str
+    ruleset_hash: str
+    profile_sha256: str
+    score: float
+    grade: str
+    verdict: str
+    submitted_by: str
+    submitted_at: datetime
+
+
+_SUMMARY = [audits.c[k] for k in AuditRow.__dataclass_fields__]
+
+
+def database_url(explicit: str | None = None) -> str:
+    """--db, else $COMPLIANCE_DB, else an SQLite file in the current folder."""
+    return explicit or os.environ.get("COMPLIANCE_DB") or DEFAULT_URL
+
+
+class Store:
+    """One database: open it (creating or upgrading its tables), then add and read."""
+
+    def __init__(self, url: str | None = None, *, migrate: bool = True) -> None:
+        self.url = database_url(url)
+        try:
+            self.engine = _engine(self.url)
+        except Exception as exc:  # noqa: BLE001 - a bad URL or a missing driver is the user's to fix
+            raise ComplianceError(f"cannot open the database: {_plain(exc)}", file=_safe_url(self.url)) from None
+        if migrate:
+            self.migrate()
+
+    def migrate(self) -> None:
+        """Bring the tables to the newest migration (Alembic), making them on first use."""
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
+        try:
+            with self.engine.begin() as connection:
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+        except ComplianceError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise ComplianceError(f"cannot prepare the database: {_plain(exc)}", file=_safe_url(self.url)) from None
+
+    # ------------------------------------------------------------------ accounts
+
+    def add_account(self, name: str, role: str, centre_id: str | None, token_sha256: str) -> Account:
+        if role not in ROLES:
+            raise ComplianceError(f"the role must be one of {', '.join(ROLES)}, not {role!r}")
+        try:
+            with self.engine.begin() as db:
+                key = db.execute(accounts.insert().values(
+                    name=name, role=role, centre_id=centre_id, token_sha256=token_sha256,
+                    created_at=_now())).inserted_primary_key
+                assert key is not None
+                new_id = key[0]
+        except IntegrityError:
+            raise ComplianceError(f"an account named {name!r} already exists") from None
+        return Account(int(new_id), name, role, centre_id)
+
+    def set_password(self, name: str, password_hash: str) -> None:
+        with self.engine.begin() as db:
+            done = db.execute(accounts.update().where(accounts.c.name == name).values(password=password_hash))
+        if not done.rowcount:
+            raise ComplianceError(f"there is no account named {name!r}")
+
+    def account_by_token(self, token_sha256: str) -> Account | None:
+        return self._account(accounts.c.token_sha256 == token_sha256)
+
+    def account_by_name(self, name: str) -> tuple[Account, str | None] | None:
+        """The account and its password hash, for a login."""
+        with self.engine.connect() as db:
+            row = db.execute(select(accounts).where(accounts.c.name == name)).first()
+        if row is None:
+            return None
+        return _account(row), row.password
+
+    def _account(self, where: Any) -> Account | None:
+        with self.engine.connect() as db:
+            row = db.execute(select(accounts).where(where)).first()
+        return None if row is None else _account(row)
+
+    def list_accounts(self) -> list[Account]:
+        with self.engine.connect() as db:
+            return [_account(r) for r in db.execute(select(accounts).order_by(accounts.c.name))]
+
+    # ------------------------------------------------------------------ audits
+
+    def add_audit(self, *, result: dict[str, Any], result_json: bytes, profile: bytes, profile_type: str,
+                  profile_sha256: str, submitted_by: str) -> AuditRow:
+        """Store one audit; its id is a fresh random name. Committed before this returns."""
+        center = result["center"]
+        ruleset = result["ruleset"]
+        row = AuditRow(
+            id=secrets.token_hex(16), centre_id=str(center["id"]), centre_name=str(center.get("name", "")),
+            street=str((center.get("region") or {}).get("street", "")), ruleset_id=ruleset["id"],
+            ruleset_version=str(ruleset["version"]), ruleset_hash=ruleset.get("content_hash", ""),
+            profile_sha256=profile_sha256, score=float(result["score"]), grade=result["grade"],
+            verdict=result["verdict"], submitted_by=submitted_by, submitted_at=_now())
+        with self.engine.begin() as db:
+            db.execute(audits.insert().values(**row.__dict__, profile=profile, profile_type=profile_type,
+                                              result=result_json))
+        return row
+
+    def audit(self, audit_id: str) -> tuple[AuditRow, bytes, bytes, str] | None:
+        """(summary, result document, profile bytes, their media type), or None."""
+        with self.engine.connect() as db:
+            row = db.execute(select(*_SUMMARY, audits.c.result, audits.c.profile, audits.c.profile_type)
+                             .where(audits.c.id == audit_id)).first()
+        if row is None:
+            return None
+        return _row(row), bytes(row.result), bytes(row.profile), row.profile_type
+
+    def history(self, centre_id: str, limit: int = 1000) -> list[AuditRow]:
+        """A centre's audits, newest first."""
+        with self.engine.connect() as db:
+            rows = db.execute(select(*_SUMMARY).where(audits.c.centre_id == centre_id)
+                              .order_by(audits.c.seq.desc()).limit(limit))
+            return [_row(r) for r in rows]
+
+    def latest(self, *, street: str | None = None, grade: str | None = None,
+               verdict: str | None = None) -> Iterator[AuditRow]:
+        """Every centre's newest audit, filtered, by centre id."""
+        newest = select(audits.c.centre_id, func.max(audits.c.seq).label("seq")).group_by(audits.c.centre_id).subquery()
+        query = select(*_SUMMARY).join(newest, audits.c.seq == newest.c.seq).order_by(audits.c.centre_id)
+        for column, value in ((audits.c.street, street), (audits.c.grade, grade), (audits.c.verdict, verdict)):
+            if value:
+                query = query.where(column == value)
+        with self.engine.connect() as db:
+            for r in db.execute(query):
+                yield _row(r)
+
+    def count_audits(self) -> int:
+        with self.engine.connect() as db:
+            return int(db.execute(select(func.count()).select_from(audits)).scalar_one())
+
+
+def _account(row: Any) -> Account:
+    return Account(int(row.id), row.name, row.role, row.centre_id, bool(row.password))
+
+
+def _row(row: Any) -> AuditRow:
+    values = {k: getattr(row, k) for k in AuditRow.__dataclass_fields__}
+    at = values["submitted_at"]
+    if at.tzinfo is None:                         # SQLite keeps no zone: every time stored is UTC
+        values["submitted_at"] = at.replace(tzinfo=timezone.utc)
+    return AuditRow(**values)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            # WAL: readers never wait for the writer, and a committed audit survives the process being
+            # killed. synchronous=NORMAL is durable against a crash of the service (not of the machine).
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001
+        return "(the database URL)"
+
+
+def _plain(exc: BaseException) -> str:
+    """An exception's first line, with any URL's password hidden."""
+    import re
+
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return re.sub(r"(://[^:/@\s]+):[^@/\s]+@", r"\1:***@", text)[:300]

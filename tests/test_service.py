@@ -1,0 +1,329 @@
+"""The audit service over real HTTP: `compliance serve` in its own process, accounts made with `compliance users`."""
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import httpx
+import jsonschema
+import pytest
+import yaml
+
+import compliance
+
+from conftest import EXAMPLES, ROOT, profile, run_cli
+
+HAIYUE = EXAMPLES / "haiyue.yaml"                       # centre 330212-SN-0103
+DANDINGHE = EXAMPLES / "dandinghe-old-compound.yaml"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def add_user(db: str, name: str, role: str, centre: str | None = None) -> str:
+    args = ["users", "add", name, "--role", role, "--db", db] + (["--centre", centre] if centre else [])
+    out = run_cli(*args)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.split()[-1]
+
+
+class Service:
+    def __init__(self, folder: Path) -> None:
+        self.db_path = folder / "service.db"
+        self.db = f"sqlite:///{self.db_path}"
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "compliance", "serve", "--db", self.db, "--port", str(self.port)],
+            cwd=self.db_path.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(self.url + "/openapi.json", timeout=1)
+                return
+            except httpx.TransportError:
+                assert self.process.poll() is None, self.process.stdout.read().decode() if self.process.stdout else ""
+                time.sleep(0.1)
+        raise AssertionError("the service did not start")
+
+    def stop(self) -> str:
+        assert self.process is not None
+        self.process.terminate()
+        out, _ = self.process.communicate(timeout=30)
+        return out.decode("utf-8", "replace")
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    svc = Service(tmp_path_factory.mktemp("service"))
+    tokens = {
+        "bureau": add_user(svc.db, "bureau1", "bureau"),
+        "system": add_user(svc.db, "integration", "system"),
+        "haiyue": add_user(svc.db, "haiyue", "community", "330212-SN-0103"),
+        "other": add_user(svc.db, "elsewhere", "community", "330212-XX-9999"),
+    }
+    svc.start()
+    svc.tokens = tokens
+    yield svc
+    svc.log = svc.stop()
+
+
+def client(service: Any, who: str) -> httpx.Client:
+    return httpx.Client(base_url=service.url, headers={"Authorization": f"Bearer {service.tokens[who]}"}, timeout=60)
+
+
+def post_yaml(c: httpx.Client, path: Path, rules: str = "national") -> httpx.Response:
+    return c.post(f"/v1/audits?rules={rules}", content=path.read_bytes(), headers={"Content-Type": "application/yaml"})
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    doc = response.json()
+    assert doc["status"] == status and doc["title"] and doc["type"]
+    return doc
+
+
+# --------------------------------------------------------------------------- accounts
+
+def test_users_add_prints_the_token_last_and_stores_only_its_hash(tmp_path):
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    out = run_cli("users", "add", "ana", "--role", "bureau", "--db", db)
+    assert out.returncode == 0
+    token = out.stdout.split()[-1]
+    assert len(token) >= 43                                    # 256 bits, URL-safe base64
+    stored = sqlite3.connect(tmp_path / "a.db").execute("select token_sha256 from accounts").fetchall()
+    assert stored == [(hashlib.sha256(token.encode()).hexdigest(),)]
+    assert token.encode() not in (tmp_path / "a.db").read_bytes()
+
+
+@pytest.mark.parametrize("args, says", [
+    (["users", "add", "ana", "--role", "bureau"], "already exists"),
+    (["users", "add", "c1", "--role", "community"], "--centre"),
+    (["users", "add", "b2", "--role", "bureau", "--centre", "X"], "community accounts"),
+])
+def test_users_add_refuses_with_exit_2(tmp_path, args, says):
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    assert run_cli("users", "add", "ana", "--role", "bureau", "--db", db).returncode == 0
+    out = run_cli(*args, "--db", db)
+    assert out.returncode == 2 and says in out.stderr and not out.stdout
+
+
+def test_users_passwd_stores_a_slow_hash_checked_at_login(tmp_path):
+    from compliance.service import auth
+    from compliance.service.store import Store
+
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    add_user(db, "ana", "bureau")
+    assert run_cli("users", "passwd", "ana", "--db", db, input=b"correct horse\n").returncode == 0
+    account, stored = Store(db).account_by_name("ana")
+    assert stored.startswith("scrypt$") and "correct horse" not in stored and account.has_password
+    assert auth.check_password("correct horse", stored) and not auth.check_password("wrong horse", stored)
+    assert run_cli("users", "passwd", "nobody", "--db", db, input=b"long enough\n").returncode == 2
+
+
+# --------------------------------------------------------------------------- audits
+
+def test_post_audit_returns_201_with_the_command_lines_result_and_an_id(service):
+    with client(service, "system") as c:
+        r = post_yaml(c, DANDINGHE, "yinzhou")
+    assert r.status_code == 201, r.text
+    doc = r.json()
+    assert r.headers["location"] == f"/v1/audits/{doc['id']}"
+    cli = json.loads(run_cli("audit", str(DANDINGHE), "--rules", "yinzhou", "--format", "json").stdout)
+    for key in ("center", "ruleset", "score", "grade", "verdict", "vetoed", "categories", "findings"):
+        assert doc[key] == cli[key], key
+    assert doc["profile"]["sha256"] == hashlib.sha256(DANDINGHE.read_bytes()).hexdigest()
+    jsonschema.validate({k: v for k, v in doc.items() if k not in ("id", "submitted_at")}, compliance.result_schema())
+
+
+def test_a_json_body_audits_like_yaml(service):
+    body = json.dumps(profile(), default=str).encode()
+    with client(service, "system") as c:
+        r = c.post("/v1/audits", content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 201
+    expected = compliance.evaluate(compliance.load_profile(profile()), "national").to_dict()
+    assert r.json()["findings"] == expected["findings"] and r.json()["score"] == expected["score"]
+
+
+def test_a_bad_profile_is_422_with_the_command_lines_problems(service, tmp_path):
+    bad = profile(space__total_area_m2=-5, population__households="many")
+    with client(service, "system") as c:
+        r = c.post("/v1/audits", content=json.dumps(bad, default=str), headers={"Content-Type": "application/json"})
+    doc = assert_problem(r, 422)
+    with pytest.raises(compliance.ProfileError) as caught:
+        compliance.load_profile(bad)
+    assert doc["problems"] == [{"path": p.json_path, "message": p.message} for p in caught.value.problems]
+    assert {p["path"] for p in doc["problems"]} >= {"$.space.total_area_m2", "$.population.households"}
+
+
+@pytest.mark.parametrize("body, media, status", [
+    (b"center: [", "application/yaml", 422),          # not YAML
+    (b"[1, 2]", "application/json", 422),             # not a mapping
+    (b"{}", "text/plain", 415),
+])
+def test_unreadable_bodies_are_problems(service, body, media, status):
+    with client(service, "system") as c:
+        assert_problem(c.post("/v1/audits", content=body, headers={"Content-Type": media}), status)
+
+
+def test_an_unknown_rule_set_is_422(service):
+    with client(service, "system") as c:
+        doc = assert_problem(post_yaml(c, HAIYUE, "atlantis"), 422)
+    assert "national" in doc["detail"]
+
+
+def test_a_body_over_1_mib_is_413(service):
+    with client(service, "system") as c:
+        r = c.post("/v1/audits", content=b" " * ((1 << 20) + 1), headers={"Content-Type": "application/json"})
+    assert_problem(r, 413)
+
+
+def test_an_audit_reads_back_as_stored_with_its_reports(service):
+    with client(service, "bureau") as c:
+        posted = post_yaml(c, HAIYUE).json()
+        got = c.get(f"/v1/audits/{posted['id']}")
+        assert got.status_code == 200 and got.json() == posted
+        pdf = c.get(f"/v1/audits/{posted['id']}/report.pdf")
+        assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+        assert pdf.content.startswith(b"%PDF-")
+        html = c.get(f"/v1/audits/{posted['id']}/report.html")
+        assert html.status_code == 200 and "海悦社区便民服务中心" in html.text
+        assert_problem(c.get("/v1/audits/0123456789abcdef0123456789abcdef"), 404)
+
+
+def test_a_centres_history_is_newest_first(service):
+    with client(service, "system") as c:
+        first = post_yaml(c, HAIYUE, "national").json()
+        second = post_yaml(c, HAIYUE, "yinzhou").json()
+        history = c.get("/v1/centres/330212-SN-0103/audits").json()
+    ids = [a["id"] for a in history["audits"]]
+    assert ids.index(second["id"]) < ids.index(first["id"])
+    newest = history["audits"][0]
+    assert newest["id"] == second["id"] and newest["ruleset"]["id"] == "yinzhou"
+    assert newest["score"] == second["score"] and newest["submitted_by"] == "integration"
+
+
+def test_compare_is_the_renovation_check(service):
+    before = yaml.safe_load((EXAMPLES / "mantoushan-before-2019.yaml").read_text("utf-8"))
+    after = yaml.safe_load((EXAMPLES / "mantoushan-neighbourhood-centre.yaml").read_text("utf-8"))
+    with client(service, "system") as c:
+        r = c.post("/v1/compare?rules=yinzhou", content=json.dumps({"before": before, "after": after}, default=str),
+                   headers={"Content-Type": "application/json"})
+        assert r.status_code == 200, r.text
+        bad = c.post("/v1/compare", content=json.dumps({"before": before, "after": {"center": {}}}, default=str),
+                     headers={"Content-Type": "application/json"})
+    expected = compliance.compare(compliance.load_profile(before), compliance.load_profile(after), "yinzhou").to_dict()
+    expected["before"]["profile"], expected["after"]["profile"] = r.json()["before"]["profile"], r.json()["after"]["profile"]
+    assert r.json() == json.loads(json.dumps(expected))
+    assert all(p["path"].startswith("$.after") for p in assert_problem(bad, 422)["problems"])
+
+
+def test_rule_sets_and_the_schema(service):
+    with client(service, "haiyue") as c:        # any account reads the rules
+        listed = c.get("/v1/rulesets").json()
+        one = c.get("/v1/rulesets/yinzhou").json()
+        schema = c.get("/v1/schema/profile").json()
+        assert_problem(c.get("/v1/rulesets/atlantis"), 404)
+    assert {r["id"] for r in listed} == {"national", "ningbo", "yinzhou", "beijing", "nanxing"}
+    rules = compliance.load_ruleset("yinzhou")
+    assert [c["clause"] for c in one["clauses"]] == [c.clause for c in rules.clauses]
+    assert one["content_hash"] == rules.content_hash
+    assert schema == compliance.profile_schema()
+
+
+# --------------------------------------------------------------------------- who sees what
+
+@pytest.mark.parametrize("header", [None, "Bearer", "Bearer not-a-token", "Basic dXNlcjpwYXNz"])
+def test_without_a_valid_token_every_route_is_401(service, header):
+    headers = {"Authorization": header} if header else {}
+    for method, path in (("GET", "/v1/rulesets"), ("POST", "/v1/audits"), ("GET", "/v1/centres/x/audits"),
+                         ("GET", "/v1/schema/profile"), ("POST", "/v1/compare")):
+        r = httpx.request(method, service.url + path, headers=headers, content=b"{}")
+        doc = assert_problem(r, 401)
+        assert r.headers["www-authenticate"].startswith("Bearer")
+        assert "not-a-token" not in r.text and "dXNlcjpwYXNz" not in json.dumps(doc)
+
+
+def test_a_community_reads_and_submits_only_its_own_centre(service):
+    with client(service, "system") as c:
+        theirs = post_yaml(c, DANDINGHE).json()              # another centre's audit
+    with client(service, "haiyue") as c:
+        own = post_yaml(c, HAIYUE)
+        assert own.status_code == 201 and own.json()["submitted_at"]
+        assert c.get(f"/v1/audits/{own.json()['id']}").status_code == 200
+        assert c.get("/v1/centres/330212-SN-0103/audits").status_code == 200
+        assert_problem(post_yaml(c, DANDINGHE), 403)          # submitting another centre
+        assert_problem(c.get(f"/v1/audits/{theirs['id']}"), 404)          # existence not revealed
+        assert_problem(c.get(f"/v1/audits/{theirs['id']}/report.pdf"), 404)
+        assert_problem(c.get(f"/v1/centres/{theirs['center']['id']}/audits"), 404)
+    with client(service, "other") as c:
+        assert_problem(c.get(f"/v1/audits/{own.json()['id']}"), 404)
+    with client(service, "bureau") as c:
+        assert c.get(f"/v1/audits/{theirs['id']}").status_code == 200
+
+
+def test_stored_audits_cannot_be_changed_or_removed(service):
+    with client(service, "system") as c:
+        post_yaml(c, HAIYUE)
+    db = sqlite3.connect(service.db_path)
+    for statement in ("update audits set score = 100", "delete from audits"):
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            db.execute(statement)
+    db.close()
+
+
+def test_openapi_reuses_the_published_schemas(service):
+    doc = httpx.get(service.url + "/openapi.json").json()
+    schemas = doc["components"]["schemas"]
+    published = compliance.profile_schema()
+    published.pop("$schema"), published.pop("$id", None)
+    assert schemas["Profile"] == published
+    assert schemas["AuditResult"]["properties"]["findings"]["items"] == {"$ref": "#/components/schemas/AuditResult_finding"}
+    assert set(doc["paths"]) >= {"/v1/audits", "/v1/audits/{audit_id}", "/v1/audits/{audit_id}/report.pdf",
+                                 "/v1/audits/{audit_id}/report.html", "/v1/compare", "/v1/centres/{centre_id}/audits",
+                                 "/v1/rulesets", "/v1/rulesets/{name}", "/v1/schema/profile"}
+    for path in doc["paths"].values():
+        for operation in path.values():
+            for status, response in operation["responses"].items():
+                if status.startswith("4"):
+                    assert list(response["content"]) == ["application/problem+json"], (status, operation["summary"])
+
+
+def test_the_result_schema_is_published_and_holds_for_every_example():
+    out = run_cli("schema", "result")
+    assert out.returncode == 0 and json.loads(out.stdout) == compliance.result_schema()
+    validator = jsonschema.Draft202012Validator(compliance.result_schema())
+    for path in sorted(EXAMPLES.glob("*.yaml")):
+        for rules in ("national", "yinzhou", "beijing"):
+            try:
+                result = compliance.evaluate(compliance.load_profile(path), rules)
+            except compliance.ComplianceError:
+                continue
+            for lang in ("zh", "en"):
+                assert not list(validator.iter_errors(result.to_dict(lang))), (path.name, rules)
+
+
+def test_the_service_logs_no_secret(service):
+    with client(service, "system") as c:
+        c.get("/v1/rulesets", headers={"Authorization": "Bearer secret-in-a-header-0123456789"})
+    svc = Service(service.db_path.parent)        # the same database, a second process, stopped to read its log
+    svc.db_path, svc.db = service.db_path, service.db
+    svc.start()
+    httpx.get(svc.url + "/v1/rulesets", headers={"Authorization": "Bearer secret-in-a-header-0123456789"})
+    log = svc.stop()
+    assert "secret-in-a-header" not in log and service.tokens["system"] not in log
+    assert "Traceback" not in log

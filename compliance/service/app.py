@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from functools import lru_cache
 from typing import Any, Callable
 
@@ -100,23 +101,42 @@ def create_app(store: Store) -> FastAPI:
     return app
 
 
-def current_account(request: Request) -> Account:
+ACCOUNT_SECONDS = 10.0     # how long a token's account is remembered: a changed account counts within 10 s
+
+
+async def current_account(request: Request) -> Account:
     """The account whose bearer token the request carries (401 without a valid one)."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     challenge = {"WWW-Authenticate": 'Bearer realm="compliance"'}
     if scheme.lower() != "bearer" or not token.strip():
         raise Problem(401, "Authentication required", "send Authorization: Bearer TOKEN", headers=challenge)
+    digest = auth.token_hash(token.strip())
+    now = time.monotonic()
+    known = _ACCOUNTS.get(digest)
+    if known is not None and known[1] > now:
+        return known[0]
     store: Store = request.app.state.store
-    account = store.account_by_token(auth.token_hash(token.strip()))
+    account = store.account_by_token(digest)
     if account is None:
         raise Problem(401, "The token is not valid", headers=challenge)
+    if len(_ACCOUNTS) > 10_000:
+        _ACCOUNTS.clear()
+    _ACCOUNTS[digest] = (account, now + ACCOUNT_SECONDS)
     return account
 
 
+_ACCOUNTS: dict[str, tuple[Account, float]] = {}
+
+
+@lru_cache(maxsize=1)
+def _bundled() -> tuple[str, ...]:
+    return bundled_names()
+
+
 def _ruleset(name: str) -> RuleSet:
-    if name not in bundled_names():
-        raise Problem(422, "Unknown rule set", f"rules must be one of: {', '.join(bundled_names())}",
+    if name not in _bundled():
+        raise Problem(422, "Unknown rule set", f"rules must be one of: {', '.join(_bundled())}",
                       problems=[{"path": "rules", "message": f"{name!r} is not a rule set of this service"}])
     return _load_bundled(name)
 
@@ -187,7 +207,7 @@ def _readable(request: Request, account: Account, audit_id: str) -> tuple[AuditR
 
 def _rerun(row: AuditRow, profile: bytes, media_type: str) -> Any:
     """The stored audit as an AuditResult again, for its reports: only under the very rule set it was made with."""
-    rules = _load_bundled(row.ruleset_id) if row.ruleset_id in bundled_names() else None
+    rules = _load_bundled(row.ruleset_id) if row.ruleset_id in _bundled() else None
     if rules is None or rules.content_hash != row.ruleset_hash:
         raise Problem(409, "The rule set has changed since this audit",
                       "its JSON document is kept as it was; its report can no longer be drawn from the same rules")
@@ -218,8 +238,7 @@ def _routes(app: FastAPI, store: Store) -> None:
                           f"this account is for centre {account.centre_id}")
         result = evaluate(profile, ruleset)
         document = result.to_json(lang)
-        row = store.add_audit(result=orjson.loads(document), result_json=document, profile=raw,
-                              profile_type=media_type, profile_sha256=profile.raw_sha256, submitted_by=account.name)
+        row = store.add_audit(result, document, profile=raw, profile_type=media_type, submitted_by=account.name)
         return Response(_audit_document(row, document), status_code=201, media_type="application/json",
                         headers={"Location": f"/v1/audits/{row.id}"})
 
@@ -300,12 +319,12 @@ def _routes(app: FastAPI, store: Store) -> None:
              responses={200: {"content": {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}},
                         **errors(401)})
     def rulesets(account: Account = Depends(current_account)) -> Response:
-        return _json([_ruleset_summary(_load_bundled(name)) for name in bundled_names()])
+        return _json([_ruleset_summary(_load_bundled(name)) for name in _bundled()])
 
     @app.get("/v1/rulesets/{name}", tags=["rules"], summary="One rule set and its clauses",
              responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}}, **errors(401, 404)})
     def ruleset(name: str, account: Account = Depends(current_account)) -> Response:
-        if name not in bundled_names():
+        if name not in _bundled():
             raise Problem(404, "No such rule set")
         rs = _load_bundled(name)
         return _json({**_ruleset_summary(rs), "clauses": [_clause(c) for c in rs.clauses]})

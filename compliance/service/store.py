@@ -7,12 +7,13 @@ store opens.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from sqlalchemy import (CheckConstraint, Column, DateTime, Float, Index, Integer, LargeBinary, MetaData, String,
                         Table, Text, create_engine, event, func, select)
@@ -20,6 +21,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import ComplianceError
+
+if TYPE_CHECKING:
+    from ..result import AuditResult
 
 DEFAULT_URL = "sqlite:///compliance.db"
 ROLES = ("bureau", "community", "system")
@@ -88,6 +92,7 @@ class AuditRow:
 
 
 _SUMMARY = [audits.c[k] for k in AuditRow.__dataclass_fields__]
+_INSERT_AUDIT = audits.insert()
 
 
 def database_url(explicit: str | None = None) -> str:
@@ -167,20 +172,20 @@ class Store:
 
     # ------------------------------------------------------------------ audits
 
-    def add_audit(self, *, result: dict[str, Any], result_json: bytes, profile: bytes, profile_type: str,
-                  profile_sha256: str, submitted_by: str) -> AuditRow:
+    def add_audit(self, result: AuditResult, result_json: bytes, *, profile: bytes, profile_type: str,
+                  submitted_by: str) -> AuditRow:
         """Store one audit; its id is a fresh random name. Committed before this returns."""
-        center = result["center"]
-        ruleset = result["ruleset"]
+        center = result.profile._plain["center"]
+        rules = result.ruleset
         row = AuditRow(
             id=secrets.token_hex(16), centre_id=str(center["id"]), centre_name=str(center.get("name", "")),
-            street=str((center.get("region") or {}).get("street", "")), ruleset_id=ruleset["id"],
-            ruleset_version=str(ruleset["version"]), ruleset_hash=ruleset.get("content_hash", ""),
-            profile_sha256=profile_sha256, score=float(result["score"]), grade=result["grade"],
-            verdict=result["verdict"], submitted_by=submitted_by, submitted_at=_now())
-        with self.engine.begin() as db:
-            db.execute(audits.insert().values(**row.__dict__, profile=profile, profile_type=profile_type,
-                                              result=result_json))
+            street=str((center.get("region") or {}).get("street", "")), ruleset_id=rules.id,
+            ruleset_version=str(rules.version), ruleset_hash=rules.content_hash,
+            profile_sha256=result.profile.sha256 or hashlib.sha256(profile).hexdigest(), score=float(result.score),
+            grade=result.grade, verdict=result.verdict.value, submitted_by=submitted_by, submitted_at=_now())
+        with self.engine.begin() as db:      # one compiled statement, parameters apart: no per-call SQL building
+            db.execute(_INSERT_AUDIT, {**row.__dict__, "profile": profile, "profile_type": profile_type,
+                                       "result": result_json})
         return row
 
     def audit(self, audit_id: str) -> tuple[AuditRow, bytes, bytes, str] | None:

@@ -327,3 +327,56 @@ def test_the_service_logs_no_secret(service):
     log = svc.stop()
     assert "secret-in-a-header" not in log and service.tokens["system"] not in log
     assert "Traceback" not in log
+
+
+def test_every_audit_answered_201_survives_the_service_being_killed(tmp_path):
+    import os
+    import signal
+    import threading
+
+    svc = Service(tmp_path)
+    token = add_user(svc.db, "feeder", "system")
+    svc.start()
+    body = HAIYUE.read_bytes()
+    stored: list[str] = []
+    stop = threading.Event()
+
+    def feed() -> None:
+        with httpx.Client(base_url=svc.url, headers={"Authorization": f"Bearer {token}",
+                                                     "Content-Type": "application/yaml"}, timeout=10) as c:
+            while not stop.is_set():
+                try:
+                    r = c.post("/v1/audits", content=body)
+                except httpx.TransportError:
+                    return                              # the service is gone: whatever was not answered is not owed
+                if r.status_code == 201:
+                    stored.append(r.json()["id"])
+
+    feeders = [threading.Thread(target=feed) for _ in range(4)]
+    for t in feeders:
+        t.start()
+    deadline = time.monotonic() + 30
+    while len(stored) < 200 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert svc.process is not None
+    os.kill(svc.process.pid, signal.SIGKILL)              # mid-stream: requests are in flight
+    svc.process.wait(timeout=30)
+    stop.set()
+    for t in feeders:
+        t.join(timeout=30)
+    assert len(stored) >= 200
+
+    svc.start()                                           # the same database, a new process
+    try:
+        with httpx.Client(base_url=svc.url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as c:
+            for audit_id in stored:
+                r = c.get(f"/v1/audits/{audit_id}")
+                assert r.status_code == 200, audit_id
+        db = sqlite3.connect(svc.db_path)
+        rows = db.execute("select id, result, profile from audits").fetchall()
+        db.close()
+    finally:
+        svc.stop()
+    assert {r[0] for r in rows} >= set(stored)
+    for _, result, profile_bytes in rows:                 # none half-written
+        assert json.loads(result)["center"]["id"] == "330212-SN-0103" and profile_bytes == body

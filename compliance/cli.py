@@ -135,6 +135,8 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--db", metavar="URL", help=db_help)
     sv.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: 127.0.0.1)")
     sv.add_argument("--port", type=int, default=8000, help="default: 8000")
+    sv.add_argument("--data", metavar="DIR", help="where batch uploads and outputs are kept "
+                                                   "(default: compliance-batches in this folder)")
 
     u = sub.add_parser("users", parents=[debug], help="the service's accounts")
     us = u.add_subparsers(dest="action", required=True, parser_class=_Parser)
@@ -461,7 +463,7 @@ def _serve(args: argparse.Namespace, run: _Run) -> None:
     _service()
     from .service.server import serve
 
-    serve(args.db, args.host, args.port)
+    serve(args.db, args.host, args.port, args.data)
 
 
 def _users(args: argparse.Namespace, run: _Run) -> None:

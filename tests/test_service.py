@@ -380,3 +380,76 @@ def test_every_audit_answered_201_survives_the_service_being_killed(tmp_path):
     assert {r[0] for r in rows} >= set(stored)
     for _, result, profile_bytes in rows:                 # none half-written
         assert json.loads(result)["center"]["id"] == "330212-SN-0103" and profile_bytes == body
+
+
+# --------------------------------------------------------------------------- batches
+
+DISTRICT = EXAMPLES / "yinzhou-district"
+
+
+def wait_for_batch(c: httpx.Client, batch_id: str, seconds: float = 240) -> dict[str, Any]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        doc = c.get(f"/v1/batches/{batch_id}").json()
+        if doc["status"] in ("done", "failed"):
+            return doc
+        time.sleep(0.2)
+    raise AssertionError(f"batch {batch_id} did not finish: {doc}")
+
+
+def test_a_batch_runs_the_round_of_the_command_line(service, tmp_path):
+    source = DISTRICT / "centres.jsonl"
+    with client(service, "bureau") as c:
+        r = c.post("/v1/batches?rules=yinzhou", files={"file": ("centres.jsonl", source.read_bytes())})
+        assert r.status_code == 202, r.text
+        assert r.headers["location"] == f"/v1/batches/{r.json()['id']}"
+        assert r.json()["status"] in ("queued", "running", "done")
+        doc = wait_for_batch(c, r.json()["id"])
+        assert doc["status"] == "done" and doc["exit_code"] == 2          # the example's six bad rows
+        lines = source.read_bytes().count(b"\n")
+        assert doc["progress"] == {"done": lines, "total": lines}
+        assert set(doc["files"]) == {"results.jsonl", "summary.csv", "summary.xlsx", "errors.csv",
+                                     "district-report.pdf", "district-report.html"}
+        got = {name: c.get(url) for name, url in doc["files"].items()}
+    assert got["summary.xlsx"].headers["content-type"].startswith("application/vnd.openxmlformats")
+    assert got["district-report.pdf"].content.startswith(b"%PDF-")
+    out = tmp_path / "cli"
+    assert run_cli("batch", "centres.jsonl", "--rules", "yinzhou", "-o", str(out), "--jobs", "1",
+                   cwd=DISTRICT).returncode == 2
+    for name in ("results.jsonl", "summary.csv", "errors.csv"):       # the same round, byte for byte
+        assert got[name].content == (out / name).read_bytes(), name
+
+
+def test_a_workbook_batch_and_what_others_may_not_do(service):
+    with client(service, "bureau") as c:
+        r = c.post("/v1/batches?rules=yinzhou",
+                   files={"file": ("../../etc/区里的 centres.xlsx", (DISTRICT / "centres.xlsx").read_bytes())})
+        assert r.status_code == 202
+        doc = wait_for_batch(c, r.json()["id"])
+        assert doc["status"] == "done" and doc["filename"] == "区里的_centres.xlsx" and doc["progress"]["done"] > 100
+        errors = c.get(doc["files"]["errors.csv"]).text
+        assert "区里的_centres.xlsx!centres!" in errors
+        assert_problem(c.get(f"/v1/batches/{doc['id']}/files/..%2Fservice.db"), 404)
+        assert_problem(c.get(f"/v1/batches/{doc['id']}/files/log.txt"), 404)
+        assert_problem(c.post("/v1/batches", files={"file": ("centres.txt", b"x")}), 415)
+        assert_problem(c.post("/v1/batches", files={"other": ("centres.csv", b"x")}), 422)
+        assert_problem(c.post("/v1/batches", content=b"{}", headers={"Content-Type": "application/json"}), 415)
+        assert_problem(c.post("/v1/batches?rules=atlantis", files={"file": ("c.csv", b"x")}), 422)
+    for who in ("system", "haiyue"):
+        with client(service, who) as c:
+            assert_problem(c.post("/v1/batches", files={"file": ("c.jsonl", b"{}")}), 403)
+            assert_problem(c.get(f"/v1/batches/{doc['id']}"), 404)
+
+
+def test_an_upload_over_50_mib_is_413(service):
+    big = b"{}\n" * ((50 << 20) // 3 + 10)
+    with client(service, "bureau") as c:
+        assert_problem(c.post("/v1/batches", files={"file": ("big.jsonl", big)}), 413)
+
+        def chunks() -> Iterator[bytes]:              # no Content-Length: the cap holds while reading
+            yield b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.jsonl\"\r\n\r\n"
+            for _ in range(52):
+                yield b"{}\n" * (1 << 18) + b" " * (1 << 18)
+            yield b"\r\n--b--\r\n"
+        r = c.post("/v1/batches", content=chunks(), headers={"Content-Type": "multipart/form-data; boundary=b"})
+        assert_problem(r, 413)

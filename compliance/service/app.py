@@ -8,8 +8,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from contextlib import asynccontextmanager
 from functools import lru_cache
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, AsyncIterator, Callable
 
 import orjson
 from fastapi import Depends, FastAPI, Query, Request
@@ -28,6 +30,7 @@ from ..model import RuleSet
 from ..profile import load_profile
 from ..reading import parse
 from . import auth
+from .batches import INPUT_SUFFIXES, MEDIA_TYPES, Batches
 from .store import Account, AuditRow, Store
 
 log = logging.getLogger("compliance.service")
@@ -37,6 +40,7 @@ UPLOAD_LIMIT = 50 << 20          # an upload at most 50 MiB
 JSON_TYPES = ("application/json",)
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 PROBLEM = "application/problem+json"
+DEFAULT_DATA = "compliance-batches"      # in the folder the service starts in, beside compliance.db
 
 
 class Problem(Exception):
@@ -68,12 +72,22 @@ def _json(document: Any, status: int = 200, headers: dict[str, str] | None = Non
 
 # --------------------------------------------------------------------------- the application
 
-def create_app(store: Store) -> FastAPI:
+def create_app(store: Store, data: Path | None = None) -> FastAPI:
+    """The application over ``store``; batch uploads and outputs are kept under ``data``."""
+    batches = Batches(store, Path(data or DEFAULT_DATA).resolve())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        batches.start()
+        yield
+        batches.stop()
+
     app = FastAPI(title="Community service centre audits", version=__version__,
                   description="Audit community convenience service centres (社区便民服务中心) against their "
                               "service specification, and keep every audit.",
-                  docs_url=None, redoc_url=None)
+                  docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.store = store
+    app.state.batches = batches
 
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> Response:
@@ -97,6 +111,7 @@ def create_app(store: Store) -> FastAPI:
                                 request.url.path)
 
     _routes(app, store)
+    _batch_routes(app, store, batches)
     app.openapi = lambda: _openapi(app)        # type: ignore[method-assign]
     return app
 
@@ -335,6 +350,103 @@ def _routes(app: FastAPI, store: Store) -> None:
         return Response(_schema_bytes("profile"), media_type="application/schema+json")
 
 
+def _batch_routes(app: FastAPI, store: Store, batches: Batches) -> None:
+    errors = _error_responses
+    batch_schema = {"$ref": "#/components/schemas/Batch"}
+
+    @app.post("/v1/batches", status_code=202, tags=["batches"], summary="Run a round on an uploaded file",
+              openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                  "type": "object", "required": ["file"], "properties": {
+                      "file": {"type": "string", "format": "binary",
+                               "description": "centres as .xlsx (the template's layout), .csv or .jsonl"}}}}}}},
+              responses={202: {"description": "The batch, queued", "content": {"application/json": {"schema": batch_schema}}},
+                         **errors(401, 403, 413, 415, 422)})
+    async def post_batch(request: Request, rules: str = Query("national", description="A rule set's name"),
+                         account: Account = Depends(current_account)) -> Response:
+        if not auth.may_run_batches(account):
+            raise Problem(403, "Batches are run by bureau accounts")
+        _ruleset(rules)
+        upload, filename = await _upload(request, batches.folder)
+        batch = batches.submit(upload, filename, rules, account.name)
+        return _json(batches.view(batch), 202, headers={"Location": f"/v1/batches/{batch.id}"})
+
+    def readable(batch_id: str, account: Account) -> Any:
+        batch = store.batch(batch_id)
+        if batch is None or not auth.may_run_batches(account):
+            raise Problem(404, "No such batch")
+        return batch
+
+    @app.get("/v1/batches/{batch_id}", tags=["batches"], summary="A batch's status, progress and outputs",
+             responses={200: {"content": {"application/json": {"schema": batch_schema}}}, **errors(401, 404)})
+    def get_batch(batch_id: str, account: Account = Depends(current_account)) -> Response:
+        return _json(batches.view(readable(batch_id, account)))
+
+    @app.get("/v1/batches/{batch_id}/files/{name}", tags=["batches"], summary="One output of a finished batch",
+             responses={200: {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+                        **errors(401, 404)}, response_class=Response)
+    def get_batch_file(batch_id: str, name: str, account: Account = Depends(current_account)) -> Response:
+        from fastapi.responses import FileResponse
+
+        path = batches.file(readable(batch_id, account), name)
+        if path is None:
+            raise Problem(404, "No such file", "a finished batch has results.jsonl, summary.csv, summary.xlsx, "
+                                               "district-report.pdf and .html, and errors.csv when input was refused")
+        return FileResponse(path, media_type=MEDIA_TYPES.get(path.suffix, "application/octet-stream"), filename=name)
+
+
+async def _upload(request: Request, folder: Path) -> tuple[Path, str]:
+    """The multipart upload's ``file`` saved to a temporary file under ``folder``: (its path, a safe name)."""
+    import shutil
+    import tempfile
+
+    from starlette.datastructures import UploadFile
+
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > UPLOAD_LIMIT:
+        raise Problem(413, "The upload is too large", f"the limit is {UPLOAD_LIMIT:,} bytes")
+    if not _media_type(request).startswith("multipart/form-data"):
+        raise Problem(415, "Unsupported media type", "send the file as multipart/form-data in a field named file")
+    receive, seen = request.receive, [0]
+
+    async def capped() -> Any:             # the cap holds for a body sent without a length, too
+        message = await receive()
+        seen[0] += len(message.get("body", b""))
+        if seen[0] > UPLOAD_LIMIT:
+            raise Problem(413, "The upload is too large", f"the limit is {UPLOAD_LIMIT:,} bytes")
+        return message
+
+    try:
+        form = await Request(request.scope, capped).form(max_files=1, max_fields=10)
+    except Problem:
+        raise
+    except Exception:  # noqa: BLE001 - a malformed multipart body is the client's
+        raise Problem(422, "The upload is not valid multipart/form-data") from None
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise Problem(422, "The request is not valid", "send the centres in a form field named file",
+                      problems=[{"path": "file", "message": "is missing"}])
+    filename = _safe_filename(upload.filename or "")
+    if filename is None:
+        raise Problem(415, "Unsupported file type", "upload an .xlsx workbook (the template's layout), a .csv or a .jsonl file")
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=folder, prefix=".upload-", delete=False) as out:
+        shutil.copyfileobj(upload.file, out, 1 << 20)
+    await form.close()
+    return Path(out.name), filename
+
+
+def _safe_filename(name: str) -> str | None:
+    """The upload's own file name where it is safe (it appears in every location of errors.csv), else a plain one."""
+    import re
+
+    base = re.split(r"[\\/]", name)[-1].strip()
+    suffix = Path(base).suffix.lower()
+    if suffix not in INPUT_SUFFIXES:
+        return None
+    stem = re.sub(r"[^\w.-]", "_", Path(base).stem).strip("._")[:80]
+    return (stem or "centres") + suffix
+
+
 def _report(row: AuditRow, profile: bytes, media_type: str, kind: str, lang: str) -> bytes:
     from ..render import render
 
@@ -390,6 +502,19 @@ PROBLEM_SCHEMA = {
             "path": {"type": "string"}, "message": {"type": "string"}}}},
     },
 }
+BATCH_SCHEMA = {
+    "type": "object", "required": ["id", "status", "progress", "files"],
+    "properties": {
+        "id": {"type": "string"}, "status": {"enum": ["queued", "running", "done", "failed"]},
+        "rules": {"type": "string"}, "filename": {"type": "string"}, "submitted_by": {"type": "string"},
+        "submitted_at": {"type": "string", "format": "date-time"},
+        "finished_at": {"type": ["string", "null"], "format": "date-time"},
+        "progress": {"type": "object", "properties": {"done": {"type": "integer"}, "total": {"type": ["integer", "null"]}}},
+        "exit_code": {"type": ["integer", "null"]}, "message": {"type": ["string", "null"]},
+        "files": {"type": "object", "additionalProperties": {"type": "string"},
+                  "description": "output name → where to download it (once the batch is done)"},
+    },
+}
 _ERROR_TITLES = {401: "No valid bearer token", 403: "Not this account's centre", 404: "Not found, or not this account's",
                  409: "The rule set changed since", 413: "The body is too large", 415: "Not JSON or YAML",
                  422: "Not a valid profile, or an unknown rule set"}
@@ -417,6 +542,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         "centre_id": {"type": "string"}, "audits": {"type": "array", "items": {"type": "object", "required": [
             "id", "score", "grade", "verdict", "submitted_at"]}}}}
     schemas["Problem"] = PROBLEM_SCHEMA
+    schemas["Batch"] = BATCH_SCHEMA
     components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
     doc["security"] = [{"bearer": []}]
     for path in doc.get("paths", {}).values():

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 
 from .store import Store, _safe_url
 
@@ -14,13 +15,13 @@ KEEP_ALIVE_SECONDS = 5
 HEADER_BYTES = 64 * 1024
 
 
-def serve(db: str | None, host: str, port: int) -> None:
+def serve(db: str | None, host: str, port: int, data: str | None = None) -> None:
     import uvicorn
 
     from .app import create_app
 
     store = Store(db)
-    app = create_app(store)
+    app = create_app(store, Path(data) if data else None)
     warm_up()
     print(f"compliance service on http://{host}:{port}/ (database {_safe_url(store.url)}); Ctrl-C stops it",
           file=sys.stderr, flush=True)

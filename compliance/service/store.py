@@ -65,6 +65,33 @@ audits = Table(
 )
 
 
+batches = Table(
+    "batches", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("status", String(16), nullable=False),          # queued, running, done, failed
+    Column("rules", String(200), nullable=False),
+    Column("filename", String(200), nullable=False),
+    Column("submitted_by", String(100), nullable=False),
+    Column("submitted_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("exit_code", Integer),
+    Column("message", Text),
+)
+
+
+@dataclass(frozen=True)
+class Batch:
+    id: str
+    status: str
+    rules: str
+    filename: str
+    submitted_by: str
+    submitted_at: datetime
+    finished_at: datetime | None
+    exit_code: int | None
+    message: str | None
+
+
 @dataclass(frozen=True)
 class Account:
     id: int
@@ -216,6 +243,34 @@ class Store:
             for r in db.execute(query):
                 yield _row(r)
 
+    # ------------------------------------------------------------------ batches
+
+    def add_batch(self, batch_id: str, rules: str, filename: str, submitted_by: str) -> Batch:
+        with self.engine.begin() as db:
+            db.execute(batches.insert(), {"id": batch_id, "status": "queued", "rules": rules, "filename": filename,
+                                          "submitted_by": submitted_by, "submitted_at": _now()})
+        found = self.batch(batch_id)
+        assert found is not None
+        return found
+
+    def set_batch(self, batch_id: str, status: str, *, exit_code: int | None = None, message: str | None = None) -> None:
+        values: dict[str, Any] = {"status": status, "exit_code": exit_code, "message": message}
+        if status in ("done", "failed"):
+            values["finished_at"] = _now()
+        with self.engine.begin() as db:
+            db.execute(batches.update().where(batches.c.id == batch_id).values(**values))
+
+    def batch(self, batch_id: str) -> Batch | None:
+        with self.engine.connect() as db:
+            row = db.execute(select(batches).where(batches.c.id == batch_id)).first()
+        return None if row is None else _batch(row)
+
+    def unfinished_batches(self) -> list[Batch]:
+        with self.engine.connect() as db:
+            rows = db.execute(select(batches).where(batches.c.status.in_(("queued", "running")))
+                              .order_by(batches.c.submitted_at))
+            return [_batch(r) for r in rows]
+
     def count_audits(self) -> int:
         with self.engine.connect() as db:
             return int(db.execute(select(func.count()).select_from(audits)).scalar_one())
@@ -231,6 +286,14 @@ def _row(row: Any) -> AuditRow:
     if at.tzinfo is None:                         # SQLite keeps no zone: every time stored is UTC
         values["submitted_at"] = at.replace(tzinfo=timezone.utc)
     return AuditRow(**values)
+
+
+def _batch(row: Any) -> Batch:
+    values = {k: getattr(row, k) for k in Batch.__dataclass_fields__}
+    for key in ("submitted_at", "finished_at"):
+        if values[key] is not None and values[key].tzinfo is None:
+            values[key] = values[key].replace(tzinfo=timezone.utc)
+    return Batch(**values)
 
 
 def _now() -> datetime:

@@ -1,0 +1,167 @@
+"""Rounds submitted through the API: each runs as `compliance batch` in its own process, one at a time.
+
+A batch's folder holds the uploaded file (`input/`), the round's outputs (`out/`) and the command's log.
+Running the command itself, rather than a copy of it in the service, gives an API batch exactly the
+outputs of the command line, keeps a long round's memory out of the service, and lets a batch that was
+running when the service stopped resume from its checkpoint when the service starts again.
+"""
+from __future__ import annotations
+
+import os
+import queue
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from .store import Batch, Store
+
+OUTPUTS = ("results.jsonl", "summary.csv", "summary.xlsx", "errors.csv", "district-report.pdf", "district-report.html")
+MEDIA_TYPES = {
+    ".jsonl": "application/jsonl", ".csv": "text/csv; charset=utf-8", ".pdf": "application/pdf",
+    ".html": "text/html; charset=utf-8",
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+INPUT_SUFFIXES = (".xlsx", ".csv", ".jsonl")
+
+
+class Batches:
+    """The queue of batch jobs and the one thread that runs them, in the order they came."""
+
+    def __init__(self, store: Store, folder: Path, jobs: int = 1) -> None:
+        self.store, self.folder, self.jobs = store, folder, jobs
+        self.waiting: queue.Queue[str] = queue.Queue()
+        self.current: subprocess.Popen[bytes] | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Resume whatever was queued or running when the service last stopped, then take new batches."""
+        for batch in self.store.unfinished_batches():
+            self.waiting.put(batch.id)
+        self._thread = threading.Thread(target=self._work, name="batches", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        process = self.current
+        if process is not None and process.poll() is None:
+            process.terminate()            # the round keeps its checkpoint: it resumes at the next start
+
+    def submit(self, upload: Path, filename: str, rules: str, submitted_by: str) -> Batch:
+        batch_id = secrets.token_hex(16)
+        home = self.home(batch_id)
+        (home / "input").mkdir(parents=True)
+        os.replace(upload, home / "input" / filename)
+        batch = self.store.add_batch(batch_id, rules, filename, submitted_by)
+        self.waiting.put(batch_id)
+        return batch
+
+    def home(self, batch_id: str) -> Path:
+        return self.folder / batch_id
+
+    # ------------------------------------------------------------------ what a client reads
+
+    def view(self, batch: Batch) -> dict[str, Any]:
+        out = self.home(batch.id) / "out"
+        done, total = self.progress(batch)
+        files = [name for name in OUTPUTS if (out / name).is_file()] if batch.status == "done" else []
+        view: dict[str, Any] = {
+            "id": batch.id, "status": batch.status, "rules": batch.rules, "filename": batch.filename,
+            "submitted_by": batch.submitted_by, "submitted_at": batch.submitted_at.isoformat(),
+            "finished_at": batch.finished_at.isoformat() if batch.finished_at else None,
+            "progress": {"done": done, "total": total},
+            "exit_code": batch.exit_code, "message": batch.message,
+            "files": {name: f"/v1/batches/{batch.id}/files/{name}" for name in files},
+        }
+        return view
+
+    def progress(self, batch: Batch) -> tuple[int, int | None]:
+        """(centres done, centres in the input when it can be counted without reading it all)."""
+        home = self.home(batch.id)
+        total = _count(home / "input" / batch.filename)
+        if batch.status == "done":
+            return (total if total is not None else _count(home / "out" / "results.jsonl") or 0), total
+        try:
+            state = orjson.loads((home / "out" / ".round" / "state.json").read_bytes())
+            return int(state.get("done", 0)), total
+        except (OSError, orjson.JSONDecodeError, ValueError, TypeError):
+            return 0, total
+
+    def file(self, batch: Batch, name: str) -> Path | None:
+        """An output of a finished batch, by its name only (no path reaches outside the batch's folder)."""
+        if batch.status != "done" or name not in OUTPUTS:
+            return None
+        path = self.home(batch.id) / "out" / name
+        return path if path.is_file() else None
+
+    # ------------------------------------------------------------------ the worker
+
+    def _work(self) -> None:
+        while True:
+            batch_id = self.waiting.get()
+            batch = self.store.batch(batch_id)
+            if batch is None or batch.status in ("done", "failed"):
+                continue
+            try:
+                self._run(batch)
+            except Exception as exc:  # noqa: BLE001 - one batch's failure never stops the queue
+                self.store.set_batch(batch.id, "failed", message=f"internal error: {type(exc).__name__}")
+
+    def _run(self, batch: Batch) -> None:
+        home = self.home(batch.id)
+        self.store.set_batch(batch.id, "running")
+        # Run beside the upload and name it alone, so every location reads as the bureau's own file
+        # ("centres.xlsx!centres!F12"), not as a path on the server.
+        command = [sys.executable, "-m", "compliance", "batch", batch.filename,
+                   "--rules", batch.rules, "-o", str(home / "out"), "--jobs", str(self.jobs)]
+        with open(home / "log.txt", "ab") as log:
+            self.current = subprocess.Popen(command, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                                            cwd=home / "input", preexec_fn=_die_with_parent)
+            code = self.current.wait()
+            self.current = None
+        results = (home / "out" / "results.jsonl").is_file()
+        if code in (0, 1) or (code == 2 and results):
+            message = {0: "every centre conforms", 1: "some centres do not conform",
+                       2: "some input was refused: see errors.csv"}[code]
+            self.store.set_batch(batch.id, "done", exit_code=code, message=message)
+        elif code < 0 and -code in (signal.SIGTERM, signal.SIGKILL):
+            pass             # stopped with the service: still "running", resumed at the next start
+        else:
+            self.store.set_batch(batch.id, "failed", exit_code=code, message=_last_lines(home / "log.txt"))
+
+
+def _die_with_parent() -> None:
+    """In the round's process, before it starts: end it if the service ends (Linux), so a restarted service
+    never finds an orphan still writing the batch it resumes."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)    # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _count(path: Path) -> int | None:
+    if path.suffix.lower() not in (".jsonl", ".csv") or not path.is_file():
+        return None
+    count = 0
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            count += block.count(b"\n")
+    with open(path, "rb") as fh:           # a last line without its newline is a centre too
+        fh.seek(max(0, path.stat().st_size - 1))
+        if fh.read(1) not in (b"\n", b""):
+            count += 1
+    return count - (1 if path.suffix.lower() == ".csv" else 0)
+
+
+def _last_lines(log: Path, n: int = 5) -> str:
+    try:
+        lines = log.read_text("utf-8", "replace").strip().splitlines()
+    except OSError:
+        return "the round failed"
+    return "\n".join(lines[-n:])[:2000] or "the round failed"

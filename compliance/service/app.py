@@ -96,7 +96,8 @@ def create_app(store: Store, data: Path | None = None) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         titles = {404: "Not found", 405: "Method not allowed"}
-        return problem_response(Problem(exc.status_code, titles.get(exc.status_code, str(exc.detail))), request.url.path)
+        return problem_response(Problem(exc.status_code, titles.get(exc.status_code, str(exc.detail)),
+                                        headers=getattr(exc, "headers", None)), request.url.path)   # 405 keeps Allow
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
@@ -230,6 +231,10 @@ def _rerun(row: AuditRow, profile: bytes, media_type: str) -> Any:
     return result
 
 
+RULES_QUERY: Any = Query("national", description="The rule set to audit with",
+                         json_schema_extra={"enum": list(bundled_names())})
+
+
 def _routes(app: FastAPI, store: Store) -> None:
     profile_body = {"required": True, "content": {
         "application/json": {"schema": {"$ref": "#/components/schemas/Profile"}},
@@ -241,7 +246,7 @@ def _routes(app: FastAPI, store: Store) -> None:
               responses={201: {"description": "The result document, its id and when it was stored",
                                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/StoredAudit"}}}},
                          **errors(401, 403, 413, 415, 422)})
-    async def post_audit(request: Request, rules: str = Query("national", description="A rule set's name"),
+    async def post_audit(request: Request, rules: str = RULES_QUERY,
                          lang: str = Query("zh", pattern="^(zh|en)$"),
                          account: Account = Depends(current_account)) -> Response:
         ruleset = _ruleset(rules)
@@ -299,7 +304,7 @@ def _routes(app: FastAPI, store: Store) -> None:
                       "after": {"$ref": "#/components/schemas/Profile"}}}}}}},
               responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}},
                          **errors(401, 403, 413, 415, 422)})
-    async def post_compare(request: Request, rules: str = Query("national"), lang: str = Query("zh", pattern="^(zh|en)$"),
+    async def post_compare(request: Request, rules: str = RULES_QUERY, lang: str = Query("zh", pattern="^(zh|en)$"),
                            account: Account = Depends(current_account)) -> Response:
         from ..compare import compare
 
@@ -345,7 +350,7 @@ def _routes(app: FastAPI, store: Store) -> None:
         return _json({**_ruleset_summary(rs), "clauses": [_clause(c) for c in rs.clauses]})
 
     @app.get("/v1/schema/profile", tags=["rules"], summary="The profile's JSON Schema",
-             responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}}, **errors(401)})
+             responses={200: {"content": {"application/schema+json": {"schema": {"type": "object"}}}}, **errors(401)})
     def profile_schema(account: Account = Depends(current_account)) -> Response:
         return Response(_schema_bytes("profile"), media_type="application/schema+json")
 
@@ -361,7 +366,7 @@ def _batch_routes(app: FastAPI, store: Store, batches: Batches) -> None:
                                "description": "centres as .xlsx (the template's layout), .csv or .jsonl"}}}}}}},
               responses={202: {"description": "The batch, queued", "content": {"application/json": {"schema": batch_schema}}},
                          **errors(401, 403, 413, 415, 422)})
-    async def post_batch(request: Request, rules: str = Query("national", description="A rule set's name"),
+    async def post_batch(request: Request, rules: str = RULES_QUERY,
                          account: Account = Depends(current_account)) -> Response:
         if not auth.may_run_batches(account):
             raise Problem(403, "Batches are run by bureau accounts")

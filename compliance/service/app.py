@@ -29,7 +29,7 @@ from ..layers import bundled_names
 from ..model import RuleSet
 from ..profile import load_profile
 from ..reading import parse
-from . import auth
+from . import auth, web
 from .batches import INPUT_SUFFIXES, MEDIA_TYPES, Batches
 from .store import Account, AuditRow, Store
 
@@ -66,6 +66,24 @@ def problem_response(problem: Problem, instance: str) -> Response:
                     headers=problem.headers)
 
 
+_PAGE_TITLES = {400: "请求有误", 401: "需要登录", 403: "无权进行此操作", 404: "没有找到", 405: "不支持此操作",
+                409: "规则集已变更", 413: "文件太大", 415: "文件类型不支持", 422: "内容有误", 500: "服务出错"}
+
+
+def _answer(request: Request, problem: Problem) -> Response:
+    """A problem document on the API; a readable page for a person in a browser."""
+    if request.url.path.startswith("/v1") or request.url.path == "/openapi.json":
+        return problem_response(problem, request.url.path)
+    detail = problem.detail or problem.title
+    if problem.status == 500:
+        detail = "服务遇到内部错误，已记录。请稍后再试，或联系管理员。"
+    response = web.page(request, "error.html.j2", status=problem.status, status_code=problem.status,
+                        heading=_PAGE_TITLES.get(problem.status, problem.title), detail=detail)
+    for name, value in (problem.headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
 def _json(document: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(document), status_code=status, media_type="application/json", headers=headers)
 
@@ -91,13 +109,20 @@ def create_app(store: Store, data: Path | None = None) -> FastAPI:
 
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> Response:
-        return problem_response(exc, request.url.path)
+        return _answer(request, exc)
+
+    @app.exception_handler(web.LoginRequired)
+    async def _login(request: Request, exc: web.LoginRequired) -> Response:
+        from fastapi.responses import RedirectResponse
+        from urllib.parse import quote
+
+        return RedirectResponse("/login?next=" + quote(request.url.path), status_code=303)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         titles = {404: "Not found", 405: "Method not allowed"}
-        return problem_response(Problem(exc.status_code, titles.get(exc.status_code, str(exc.detail)),
-                                        headers=getattr(exc, "headers", None)), request.url.path)   # 405 keeps Allow
+        return _answer(request, Problem(exc.status_code, titles.get(exc.status_code, str(exc.detail)),
+                                        headers=getattr(exc, "headers", None)))   # 405 keeps Allow
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
@@ -108,11 +133,11 @@ def create_app(store: Store, data: Path | None = None) -> FastAPI:
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> Response:
         log.error("internal error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
-        return problem_response(Problem(500, "Internal error", "this is a bug in compliance; it has been logged"),
-                                request.url.path)
+        return _answer(request, Problem(500, "Internal error", "this is a bug in compliance; it has been logged"))
 
     _routes(app, store)
     _batch_routes(app, store, batches)
+    web.install(app, store, batches)
     app.openapi = lambda: _openapi(app)        # type: ignore[method-assign]
     return app
 

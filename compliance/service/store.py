@@ -79,6 +79,13 @@ batches = Table(
 )
 
 
+settings = Table(
+    "settings", metadata,
+    Column("name", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+
 @dataclass(frozen=True)
 class Batch:
     id: str
@@ -270,6 +277,26 @@ class Store:
             rows = db.execute(select(batches).where(batches.c.status.in_(("queued", "running")))
                               .order_by(batches.c.submitted_at))
             return [_batch(r) for r in rows]
+
+    def recent_batches(self, limit: int = 20) -> list[Batch]:
+        with self.engine.connect() as db:
+            rows = db.execute(select(batches).order_by(batches.c.submitted_at.desc()).limit(limit))
+            return [_batch(r) for r in rows]
+
+    # ------------------------------------------------------------------ the service's own settings
+
+    def secret(self, name: str) -> str:
+        """A random secret the service keeps (made on first use, the same after every restart)."""
+        with self.engine.begin() as db:
+            value = db.execute(select(settings.c.value).where(settings.c.name == name)).scalar()
+            if value is None:
+                value = secrets.token_urlsafe(32)
+                try:
+                    db.execute(settings.insert(), {"name": name, "value": value})
+                except IntegrityError:      # another process made it first
+                    pass
+        with self.engine.connect() as db:
+            return str(db.execute(select(settings.c.value).where(settings.c.name == name)).scalar_one())
 
     def count_audits(self) -> int:
         with self.engine.connect() as db:

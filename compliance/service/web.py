@@ -1,0 +1,443 @@
+"""The web pages, Chinese first: login, a community's self-check, the renovation what-if, the bureau's dashboard.
+
+Server-rendered HTML (Jinja2) with a little plain JavaScript for zone rows and drafts: no framework, no
+build step, usable on a phone. The self-check form is generated from the same columns as the collection
+workbook (the profile schema and the rule set's vocabularies, with their Chinese labels), and read back
+by the same row reader, so a field added to the profile appears in the form, the workbook and the CSV at
+once. Sessions are signed cookies (HttpOnly, SameSite=Strict); every form carries a CSRF token.
+"""
+from __future__ import annotations
+
+import hmac
+import secrets
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+from urllib.parse import quote
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.staticfiles import StaticFiles
+
+from ..batch import table
+from ..compare import compare
+from ..errors import PathItem, ProfileError
+from ..evaluate import evaluate
+from ..model import RuleSet, Status
+from ..profile import load_profile
+from . import auth
+from .batches import Batches
+from .store import Account, AuditRow, Store
+
+WEB = Path(__file__).with_name("web")
+SESSION_HOURS = 8
+SECTIONS = (("center", "基本信息"), ("population", "服务人口"), ("space", "用房与功能分区"), ("signage", "标识标牌"),
+            ("amenities", "便民设施"), ("staff", "工作人员"), ("services", "服务制度"))
+STATUS_ZH = {Status.PASS: "符合", Status.PARTIAL: "部分符合", Status.FAIL: "不符合", Status.MISSING: "未佐证",
+             Status.NOT_APPLICABLE: "不适用"}
+VERDICT_ZH = {"conforming": "符合规范", "non_conforming": "不符合规范"}
+ROLE_ZH = {"bureau": "民政局", "community": "社区", "system": "系统"}
+
+
+class LoginRequired(Exception):
+    """A page asked for without a session: the browser goes to the login page."""
+
+
+def _environment() -> Any:
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    env = Environment(loader=FileSystemLoader(str(WEB / "templates")), autoescape=select_autoescape(["j2", "html"]),
+                      trim_blocks=True, lstrip_blocks=True)
+    env.globals.update(STATUS_ZH=STATUS_ZH, VERDICT_ZH=VERDICT_ZH, ROLE_ZH=ROLE_ZH)
+    env.filters["grade"] = grade_zh
+    return env
+
+
+def grade_zh(grade: str) -> str:
+    """A grade's Chinese name (优秀, 良好, 合格, 不合格), as the bundled rule sets title it."""
+    from .app import _bundled, _load_bundled
+
+    for name in _bundled():
+        for g in _load_bundled(name).grades:
+            if g.id == grade:
+                return str(g.title["zh"])
+    return grade
+
+
+_ENV = _environment()
+
+
+def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    session = request.scope.get("session")
+    csrf = _csrf(request) if session is not None else ""
+    html = _ENV.get_template(template).render(csrf=csrf, me=context.pop("me", None), **context)
+    return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+def _csrf(request: Request) -> str:
+    token = request.session.get("csrf")
+    if not token:
+        token = request.session["csrf"] = secrets.token_urlsafe(24)
+    return str(token)
+
+
+def _check_csrf(request: Request, form: Mapping[str, Any]) -> None:
+    from .app import Problem
+
+    sent = str(form.get("csrf", ""))
+    expected = request.session.get("csrf", "")
+    if not sent or not expected or not hmac.compare_digest(sent, expected):
+        raise Problem(403, "The form has expired", "表单已过期：请刷新页面后重新提交。")
+
+
+def _account(request: Request, store: Store) -> Account:
+    name = request.session.get("account")
+    if not name:
+        raise LoginRequired()
+    found = store.account_by_name(name)
+    if found is None:
+        request.session.clear()
+        raise LoginRequired()
+    return found[0]
+
+
+# --------------------------------------------------------------------------- the form
+
+def form_sections(rules: RuleSet, values: Mapping[str, Any], errors: Mapping[str, str],
+                  locked: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """The self-check form's sections and fields, with the values and the problems to show beside them."""
+    sections: dict[str, dict[str, Any]] = {key: {"key": key, "title": title, "fields": [], "lists": {}}
+                                           for key, title in SECTIONS}
+    for col in table.columns(rules.vocabulary):
+        section = sections[col.path[0]]
+        field = {"key": col.key, "label": col.label, "kind": col.kind, "value": values.get(col.key, ""),
+                 "error": errors.get(col.key, ""), "locked": col.key in locked}
+        if col.kind == "choice":
+            labels = table.ENUM_LABELS.get(col.key, {})
+            field["choices"] = [(c, labels.get(c, c)) for c in col.choices]
+        if col.kind == "code":
+            group = section["lists"].setdefault(col.list_key, {"key": col.list_key, "label": table.LIST_LABELS.get(
+                col.list_key, col.list_key), "codes": [], "error": errors.get(col.list_key, "")})
+            field["label"] = col.label.split("：", 1)[-1]
+            group["codes"].append(field)
+        else:
+            section["fields"].append(field)
+    for section in sections.values():
+        section["lists"] = list(section["lists"].values())
+    return list(sections.values())
+
+
+def zone_kinds(rules: RuleSet) -> list[tuple[str, str]]:
+    return [(code, rules.vocabulary.label("zone_kinds", code, "zh")) for code in rules.vocabulary.entries.get("zone_kinds", {})]
+
+
+def values_of(document: Mapping[str, Any], rules: RuleSet) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A profile as the form's values: one per field, and its zones as rows."""
+    row, zones = table.to_row(document, table.columns(rules.vocabulary))
+    for key, value in list(row.items()):
+        row[key] = "" if value is None else str(value)
+    return row, [{k: ("" if v is None else str(v)) for k, v in z.items()} for z in zones]
+
+
+def read_form(form: Any, rules: RuleSet) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]], dict[str, str]]:
+    """(profile document, the values as sent, the zones as sent, problems by field) from a posted form."""
+    cols = table.columns(rules.vocabulary)
+    values: dict[str, Any] = {}
+    cells: dict[str, Any] = {}
+    for col in cols:
+        if col.kind == "code":
+            checked = form.get(col.key) is not None
+            values[col.key] = table.YES if checked else ""
+            cells[col.key] = table.YES if checked else table.NO       # a self-check answers every list
+        else:
+            raw = str(form.get(col.key, "")).strip()
+            values[col.key] = raw
+            cells[col.key] = raw
+    zones = [{"kind": k, "area_m2": a, "name": n} for k, a, n in
+             zip(form.getlist("zone-kind"), form.getlist("zone-area"), form.getlist("zone-name"))]
+    zones = [z for z in zones if any(str(v).strip() for v in z.values())]
+    reader = table.RowReader(cols, rules.vocabulary)
+    document, cell_problems = reader.read(cells, zones)
+    errors: dict[str, str] = {}
+    for path, message in cell_problems:
+        errors.setdefault(field_of(path), _zh(message))
+    return document, values, zones, errors
+
+
+def field_of(path: Sequence[PathItem]) -> str:
+    """The form field a problem's JSON path belongs to: a zone's cell, a field, or a list (its group)."""
+    if len(path) >= 3 and path[0] == "space" and path[1] == "zones" and isinstance(path[2], int):
+        return f"zone-{path[2]}-{path[3] if len(path) > 3 else 'kind'}"
+    if len(path) >= 2 and path[0] == "space" and path[1] == "zones":
+        return "zones"
+    keys = [str(p) for p in path if not isinstance(p, int)]
+    return ".".join(keys) if keys else "form"
+
+
+def _zh(message: str) -> str:
+    return message
+
+
+def validate(document: dict[str, Any], rules: RuleSet, errors: dict[str, str]) -> Any:
+    """The profile, or None with its problems added to ``errors`` by field."""
+    if errors:
+        return None
+    try:
+        return load_profile(document, vocabulary=rules.vocabulary)
+    except ProfileError as exc:
+        for p in exc.problems:
+            errors.setdefault(field_of(p.path), _zh(p.message))
+        if not exc.problems:
+            errors["form"] = exc.message
+        return None
+
+
+def plan_of(result: Any) -> list[dict[str, Any]]:
+    """What to fix, in remediation order, with the clause's words."""
+    out = []
+    for f in result.not_passed + result.not_evidenced:
+        out.append({"clause": f.clause.clause, "title": f.clause.title["zh"], "veto": f.clause.veto,
+                    "status": STATUS_ZH[f.status], "action": f.action("zh") if f.status is not Status.MISSING
+                    else f.message("zh")})
+    return out
+
+
+# --------------------------------------------------------------------------- routes
+
+def install(app: FastAPI, store: Store, batches: Batches) -> None:
+    from .app import Problem, _load_bundled, _report, _ruleset
+
+    app.add_middleware(SessionMiddleware, secret_key=store.secret("session"), session_cookie="compliance_session",
+                       max_age=SESSION_HOURS * 3600, same_site="strict", https_only=False)
+    app.mount("/static", StaticFiles(directory=str(WEB / "static")), name="static")
+
+    def me(request: Request) -> Account:
+        return _account(request, store)
+
+    @app.get("/", include_in_schema=False)
+    def home(request: Request) -> Response:
+        account = me(request)
+        return RedirectResponse("/check" if account.role == "community" else "/dashboard", status_code=303)
+
+    @app.get("/login", include_in_schema=False)
+    def login_page(request: Request, next: str = "/") -> Response:
+        return page(request, "login.html.j2", next=_safe_next(next))
+
+    @app.post("/login", include_in_schema=False)
+    async def login(request: Request) -> Response:
+        form = await request.form(max_files=0, max_fields=10)
+        _check_csrf(request, form)
+        name, secret = str(form.get("name", "")).strip(), str(form.get("secret", ""))
+        found = store.account_by_name(name) if name else None
+        ok = False
+        if found is not None and secret:
+            account, password = found
+            by_token = store.account_by_token(auth.token_hash(secret.strip()))
+            ok = (by_token is not None and by_token.id == account.id) or auth.check_password(secret, password)
+        if not ok:
+            return page(request, "login.html.j2", status=401, next=_safe_next(str(form.get("next", "/"))),
+                        name=name, error="账户名或口令不正确")
+        request.session.clear()                         # a fresh session (and CSRF token) after logging in
+        request.session["account"] = name
+        return RedirectResponse(_safe_next(str(form.get("next", "/"))), status_code=303)
+
+    @app.post("/logout", include_in_schema=False)
+    async def logout(request: Request) -> Response:
+        form = await request.form(max_files=0, max_fields=5)
+        _check_csrf(request, form)
+        request.session.clear()
+        return RedirectResponse("/login", status_code=303)
+
+    # ------------------------------------------------------------------ the self-check
+
+    def check_page(request: Request, account: Account, rules: RuleSet, values: Mapping[str, Any],
+                   zones: list[dict[str, Any]], errors: Mapping[str, str], status: int = 200,
+                   action: str = "/check", title: str = "自查", before: AuditRow | None = None) -> HTMLResponse:
+        locked = ("center.id",) if account.role == "community" else ()
+        return page(request, "check.html.j2", status=status, me=account, rules=rules, rule_names=_bundled_names(),
+                    sections=form_sections(rules, values, errors, locked), zones=zones,
+                    zone_kinds=zone_kinds(rules), errors=errors, action=action, title=title, before=before)
+
+    def latest_audit(centre_id: str) -> AuditRow | None:
+        rows = store.history(centre_id, limit=1)
+        return rows[0] if rows else None
+
+    def stored_profile(row: AuditRow) -> dict[str, Any]:
+        found = store.audit(row.id)
+        assert found is not None
+        from ..reading import parse
+
+        _, _, raw, media_type = found
+        data = parse(raw, "profile.yaml" if "yaml" in media_type else "profile.json", ProfileError)
+        return data if isinstance(data, dict) else {}
+
+    @app.get("/check", include_in_schema=False)
+    def check_form(request: Request, rules: str = "national", centre: str = "") -> Response:
+        account = me(request)
+        ruleset = _ruleset(rules)
+        centre_id = account.centre_id if account.role == "community" else centre
+        values: dict[str, Any] = {}
+        zones: list[dict[str, Any]] = []
+        last = latest_audit(centre_id) if centre_id else None
+        if last is not None and auth.may_read(account, last.centre_id):
+            values, zones = values_of(stored_profile(last), ruleset)        # start from the last audit
+        if centre_id:
+            values["center.id"] = centre_id
+        return check_page(request, account, ruleset, values, zones, {})
+
+    @app.post("/check", include_in_schema=False)
+    async def check_submit(request: Request) -> Response:
+        account = me(request)
+        form = await request.form(max_files=0, max_fields=2000)
+        _check_csrf(request, form)
+        ruleset = _ruleset(str(form.get("rules", "national")))
+        document, values, zones, errors = read_form(form, ruleset)
+        if account.role == "community" and values.get("center.id") != account.centre_id:
+            errors["center.id"] = f"本账户只能自查中心 {account.centre_id}"
+        profile = validate(document, ruleset, errors)
+        if profile is None:
+            return check_page(request, account, ruleset, values, zones, errors, status=422)
+        result = evaluate(profile, ruleset)
+        raw = orjson.dumps(profile.data, option=orjson.OPT_INDENT_2)
+        object.__setattr__(result.profile, "raw_sha256", __import__("hashlib").sha256(raw).hexdigest())
+        object.__setattr__(result.profile, "source", "web self-check")
+        row = store.add_audit(result, result.to_json("zh"), profile=raw, profile_type="application/json",
+                              submitted_by=account.name)
+        return RedirectResponse(f"/audits/{row.id}", status_code=303)
+
+    def readable(request: Request, account: Account, audit_id: str) -> tuple[AuditRow, bytes, bytes, str]:
+        found = store.audit(audit_id)
+        if found is None or not auth.may_read(account, found[0].centre_id):
+            raise Problem(404, "No such audit")
+        return found
+
+    @app.get("/audits/{audit_id}", include_in_schema=False)
+    def audit_page(request: Request, audit_id: str) -> Response:
+        account = me(request)
+        row, result_json, raw, media_type = readable(request, account, audit_id)
+        doc = orjson.loads(result_json)
+        rules = _load_bundled(row.ruleset_id)
+        from .app import _rerun
+
+        result = _rerun(row, raw, media_type)
+        return page(request, "result.html.j2", me=account, row=row, doc=doc, rules=rules, plan=plan_of(result),
+                    findings=[(f, STATUS_ZH[f.status]) for f in result.findings])
+
+    @app.get("/audits/{audit_id}/report.pdf", include_in_schema=False)
+    def audit_pdf(request: Request, audit_id: str) -> Response:
+        row, _, raw, media_type = readable(request, me(request), audit_id)
+        return Response(_report(row, raw, media_type, "pdf", "zh"), media_type="application/pdf",
+                        headers={"Content-Disposition": "attachment; filename=\"report.pdf\"; "
+                                                        f"filename*=UTF-8''{quote(row.centre_id)}.pdf"})
+
+    # ------------------------------------------------------------------ the renovation what-if
+
+    @app.get("/whatif/{audit_id}", include_in_schema=False)
+    def whatif_form(request: Request, audit_id: str) -> Response:
+        account = me(request)
+        row, _, _, _ = readable(request, account, audit_id)
+        rules = _load_bundled(row.ruleset_id)
+        values, zones = values_of(stored_profile(row), rules)
+        return check_page(request, account, rules, values, zones, {}, action=f"/whatif/{audit_id}",
+                          title="整改方案推演", before=row)
+
+    @app.post("/whatif/{audit_id}", include_in_schema=False)
+    async def whatif(request: Request, audit_id: str) -> Response:
+        account = me(request)
+        row, _, _, _ = readable(request, account, audit_id)
+        form = await request.form(max_files=0, max_fields=2000)
+        _check_csrf(request, form)
+        rules = _load_bundled(row.ruleset_id)
+        document, values, zones, errors = read_form(form, rules)
+        if values.get("center.id") != row.centre_id:
+            errors["center.id"] = f"推演针对中心 {row.centre_id}"
+        after = validate(document, rules, errors)
+        if after is None:
+            return check_page(request, account, rules, values, zones, errors, status=422,
+                              action=f"/whatif/{audit_id}", title="整改方案推演", before=row)
+        before = load_profile(stored_profile(row), vocabulary=rules.vocabulary)
+        comparison = compare(before, after, rules)
+        return page(request, "whatif.html.j2", me=account, row=row, c=comparison, STATUS_ZH=STATUS_ZH,
+                    plan=plan_of(comparison.after))
+
+    # ------------------------------------------------------------------ the bureau's dashboard
+
+    @app.get("/dashboard", include_in_schema=False)
+    def dashboard(request: Request, street: str = "", grade: str = "", verdict: str = "") -> Response:
+        account = me(request)
+        if account.role == "community":
+            return RedirectResponse("/check", status_code=303)
+        rows = list(store.latest(street=street or None, grade=grade or None, verdict=verdict or None))
+        everything = list(store.latest()) if (street or grade or verdict) else rows
+        streets = sorted({r.street for r in everything if r.street})
+        grades = sorted({r.grade for r in everything})
+        recent = [batches.view(b) for b in store.recent_batches(10)] if auth.may_run_batches(account) else []
+        return page(request, "dashboard.html.j2", me=account, rows=rows, streets=streets, grades=grades,
+                    street=street, grade=grade, verdict=verdict, batches=recent, rule_names=_bundled_names(),
+                    total=len(everything))
+
+    @app.get("/centres/{centre_id}", include_in_schema=False)
+    def centre_page(request: Request, centre_id: str) -> Response:
+        account = me(request)
+        if not auth.may_read(account, centre_id):
+            raise Problem(404, "No such centre")
+        rows = store.history(centre_id)
+        if not rows:
+            raise Problem(404, "No such centre")
+        return page(request, "centre.html.j2", me=account, rows=rows, centre_id=centre_id, chart=history_chart(rows))
+
+    @app.post("/batches", include_in_schema=False)
+    async def batch_upload(request: Request) -> Response:
+        from .app import _upload
+
+        account = me(request)
+        if not auth.may_run_batches(account):
+            raise Problem(403, "Batches are run by bureau accounts")
+        # The CSRF token travels in the query: the upload is read (and capped) before its form fields.
+        sent, expected = request.query_params.get("csrf", ""), request.session.get("csrf", "")
+        if not sent or not expected or not hmac.compare_digest(sent, expected):
+            raise Problem(403, "The form has expired", "表单已过期：请刷新页面后重新提交。")
+        rules = request.query_params.get("rules", "national")
+        _ruleset(rules)
+        upload, filename = await _upload(request, batches.folder)
+        batches.submit(upload, filename, rules, account.name)
+        return RedirectResponse("/dashboard#batches", status_code=303)
+
+    @app.get("/batches/{batch_id}/files/{name}", include_in_schema=False)
+    def batch_file(request: Request, batch_id: str, name: str) -> Response:
+        from fastapi.responses import FileResponse
+
+        from .batches import MEDIA_TYPES
+
+        account = me(request)
+        batch = store.batch(batch_id)
+        path = batches.file(batch, name) if batch is not None and auth.may_run_batches(account) else None
+        if path is None:
+            raise Problem(404, "No such file")
+        return FileResponse(path, media_type=MEDIA_TYPES.get(path.suffix, "application/octet-stream"), filename=name)
+
+
+def history_chart(rows: Sequence[AuditRow], width: int = 640, height: int = 200) -> dict[str, Any]:
+    """A centre's scores over time as SVG geometry: oldest on the left, 0–100 upwards."""
+    points = list(reversed(rows))[-30:]
+    pad_x, pad_y = 36, 16
+    inner_w, inner_h = width - 2 * pad_x, height - 2 * pad_y
+    step = inner_w / max(1, len(points) - 1)
+    dots = [{"x": round(pad_x + (i * step if len(points) > 1 else inner_w / 2), 1),
+             "y": round(pad_y + inner_h * (1 - r.score / 100), 1), "score": r.score, "grade": r.grade,
+             "date": r.submitted_at.strftime("%Y-%m-%d")} for i, r in enumerate(points)]
+    return {"width": width, "height": height, "dots": dots, "line": " ".join(f"{d['x']},{d['y']}" for d in dots),
+            "ticks": [{"y": round(pad_y + inner_h * (1 - v / 100), 1), "v": v} for v in (0, 60, 80, 100)],
+            "pad_x": pad_x}
+
+
+def _bundled_names() -> tuple[str, ...]:
+    from .app import _bundled
+
+    return _bundled()
+
+
+def _safe_next(target: str) -> str:
+    """Only a path on this site (never //host or a scheme): no open redirect after login."""
+    return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else "/"

@@ -1,0 +1,169 @@
+"""The web pages in a real browser: headless Chromium from Debian's packages, driven by Playwright."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any, Iterator
+
+import httpx
+import pytest
+import yaml
+from playwright.sync_api import Page, sync_playwright
+
+import compliance
+from compliance.service.web import values_of
+
+from conftest import EXAMPLES
+from test_service import Service, add_user
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+DANDINGHE = EXAMPLES / "dandinghe-old-compound.yaml"          # non-conforming: a plan to show
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    svc = Service(tmp_path_factory.mktemp("web"))
+    doc = yaml.safe_load(DANDINGHE.read_text("utf-8"))
+    svc.centre = doc["center"]["id"]
+    svc.tokens = {"community": add_user(svc.db, "dandinghe", "community", svc.centre),
+                  "bureau": add_user(svc.db, "zhang", "bureau")}
+    svc.start()
+    yield svc
+    svc.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+def new_page(browser: Any, phone: bool = True) -> Page:
+    viewport = {"width": 390, "height": 844} if phone else {"width": 1280, "height": 900}
+    return browser.new_context(viewport=viewport, accept_downloads=True).new_page()
+
+
+def log_in(page: Page, site: Any, name: str, who: str) -> None:
+    page.goto(site.url + "/")
+    assert "/login" in page.url
+    page.fill("#name", name)
+    page.fill("#secret", site.tokens[who])
+    page.click("button.primary")
+
+
+def fill_profile(page: Page, document: dict[str, Any], rules: compliance.RuleSet) -> None:
+    """Type a profile into the self-check form as a person would: fields, check boxes, zone rows."""
+    values, zones = values_of(compliance.load_profile(document).data, rules)
+    page.select_option("#rules", rules.id)
+    for box in page.locator("input[type=checkbox]").all():
+        box.uncheck()
+    for key, value in values.items():
+        field = page.locator(f'[name="{key}"]').first
+        kind = field.evaluate("e => e.tagName + ':' + e.type")
+        if kind == "INPUT:checkbox":
+            field.set_checked(value == "是")
+        elif kind.startswith("SELECT"):
+            field.select_option(value)
+        elif field.get_attribute("readonly") is None:
+            field.fill(value)
+    while page.locator(".zone-row").count() < len(zones):
+        page.click("#add-zone")
+    while page.locator(".zone-row").count() > max(1, len(zones)):
+        page.locator(".zone-row button.remove").last.click()
+    for i, zone in enumerate(zones):
+        row = page.locator(".zone-row").nth(i)
+        row.locator("[name=zone-kind]").select_option(zone["kind"])
+        row.locator("[name=zone-area]").fill(zone["area_m2"])
+        row.locator("[name=zone-name]").fill(zone.get("name", ""))
+
+
+def no_sideways_scroll(page: Page) -> bool:
+    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
+
+
+def test_a_community_self_checks_in_the_browser_and_the_bureau_sees_it(site, browser):
+    rules = compliance.load_ruleset("yinzhou")
+    document = yaml.safe_load(DANDINGHE.read_text("utf-8"))
+    expected = compliance.evaluate(compliance.load_profile(document), rules)
+
+    page = new_page(browser)
+    log_in(page, site, "dandinghe", "community")
+    page.wait_for_url("**/check")
+    assert page.input_value('[name="center.id"]') == site.centre           # a community checks its own centre
+    assert no_sideways_scroll(page)
+    fill_profile(page, document, rules)
+    page.click("button.primary")
+    page.wait_for_url("**/audits/*")
+    assert page.locator(".big").first.inner_text() == f"{expected.score}"
+    assert "不符合规范" in page.inner_text(".verdict")
+    plan = page.locator("ol.plan li").all_inner_texts()
+    assert len(plan) == len(expected.not_passed) + len(expected.not_evidenced) and plan
+    assert no_sideways_scroll(page)
+    with page.expect_download() as download:
+        page.click("text=下载 PDF 报告")
+    assert Path(download.value.path()).read_bytes().startswith(b"%PDF-")
+    audit_url = page.url
+
+    # The renovation what-if: from this audit, convert office space to service space.
+    page.click("text=整改方案推演")
+    page.wait_for_url("**/whatif/*")
+    office = [i for i, z in enumerate(document["space"]["zones"]) if z["kind"] == "office"]
+    if office:
+        page.locator(".zone-row").nth(office[0]).locator("[name=zone-kind]").select_option("service_hall")
+    page.click("button.primary")
+    assert "整改方案推演" in page.inner_text("h1")
+    assert page.locator("text=能解决").count() == 1 and page.locator("text=会破坏").count() == 1
+
+    bureau = new_page(browser, phone=False)
+    log_in(bureau, site, "zhang", "bureau")
+    bureau.wait_for_url("**/dashboard")
+    row = bureau.locator("table.league tbody tr", has_text=site.centre)
+    assert row.count() == 1 and f"{expected.score}" in row.inner_text()
+    bureau.select_option('select[name="verdict"]', "conforming")
+    bureau.click("text=筛选")
+    assert bureau.locator("table.league tbody tr", has_text=site.centre).count() == 0
+    bureau.goto(site.url + f"/centres/{site.centre}")
+    assert bureau.locator("svg.chart circle").count() >= 1
+    bureau.goto(audit_url)
+    assert f"{expected.score}" in bureau.inner_text(".big")
+
+
+def test_problems_show_beside_their_field_and_drafts_are_kept(site, browser):
+    page = new_page(browser)
+    log_in(page, site, "dandinghe", "community")
+    page.wait_for_url("**/check")
+    page.fill('[name="space.total_area_m2"]', "约500")
+    page.fill('[name="population.households"]', "")
+    page.click("button.primary")
+    field = page.locator(".field.has-error", has=page.locator('[name="space.total_area_m2"]'))
+    assert field.count() == 1 and "number" in field.inner_text()
+    assert page.locator('[role=alert]').count() == 1
+    assert page.input_value('[name="space.total_area_m2"]') == "约500"           # nothing typed is lost
+
+    page.fill('[name="center.name"]', "草稿里的名字")
+    page.goto(site.url + "/check")                                           # leave and come back
+    assert page.input_value('[name="center.name"]') == "草稿里的名字"
+    assert page.locator("text=已恢复本机保存的草稿").count() == 1
+
+
+def test_login_cookie_csrf_and_readable_errors(site):
+    with httpx.Client(base_url=site.url, follow_redirects=False) as c:
+        form = c.get("/login").text
+        csrf = form.split('name="csrf" value="')[1].split('"')[0]
+        bad = c.post("/login", data={"csrf": csrf, "name": "zhang", "secret": "wrong"})
+        assert bad.status_code == 401 and "账户名或口令不正确" in bad.text and "wrong" not in bad.text
+        ok = c.post("/login", data={"csrf": csrf, "name": "zhang", "secret": site.tokens["bureau"]})
+        assert ok.status_code == 303
+        cookie = ok.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie
+        forged = c.post("/check", data={"center.id": "x"})                  # no CSRF token
+        assert forged.status_code == 403 and "text/html" in forged.headers["content-type"]
+        assert "表单已过期" in forged.text and "Traceback" not in forged.text
+        missing = c.get("/audits/0123456789abcdef0123456789abcdef")
+        assert missing.status_code == 404 and "没有找到" in missing.text
+        outside = c.get("/login", params={"next": "//evil.example/"})
+        assert 'value="/"' in outside.text
+    with httpx.Client(base_url=site.url, follow_redirects=False) as c:
+        assert c.get("/dashboard").headers["location"].startswith("/login")

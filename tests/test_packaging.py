@@ -60,3 +60,34 @@ def test_pip_install_dot_gives_a_working_command_from_another_folder(tmp_path):
     assert batch.returncode == 1, batch.stderr            # 丹顶鹤 is non-conforming under yinzhou
     assert {"results.jsonl", "summary.csv", "summary.xlsx", "district-report.pdf"} <= {
         p.name for p in (tmp_path / "round").iterdir()}
+    # The service from the installed package: its migrations, page templates and static files travelled.
+    import socket
+    import time
+
+    import httpx
+
+    user = subprocess.run([cli, "users", "add", "ops", "--role", "system", "--db", "sqlite:///svc.db"], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert user.returncode == 0, user.stderr
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([cli, "serve", "--db", "sqlite:///svc.db", "--port", str(port)], cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(600):
+            try:
+                login = httpx.get(base + "/login", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert login.status_code == 200 and "登录" in login.text
+        assert httpx.get(base + "/static/style.css").status_code == 200
+        posted = httpx.post(base + "/v1/audits", content=(EXAMPLES / "haiyue.yaml").read_bytes(),
+                            headers={"Authorization": f"Bearer {user.stdout.split()[-1]}",
+                                     "Content-Type": "application/yaml"})
+        assert posted.status_code == 201, posted.text
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -469,3 +469,22 @@ def test_schemathesis_finds_no_server_error_and_no_response_off_its_schema(servi
          "--workers", "2"], capture_output=True, text=True, timeout=600, cwd=service.db_path.parent)
     assert out.returncode == 0, out.stdout[-6000:]
     assert " passed" in out.stdout and "failures" not in out.stdout.split("SUMMARY")[-1]
+
+
+def test_a_body_that_comes_too_slowly_is_408_and_others_are_served_meanwhile(tmp_path, monkeypatch):
+    monkeypatch.setenv("COMPLIANCE_BODY_SECONDS", "2")
+    svc = Service(tmp_path)
+    token = add_user(svc.db, "ops", "system")
+    svc.start()
+    try:
+        with socket.create_connection(("127.0.0.1", svc.port)) as slow:
+            slow.sendall(b"POST /v1/audits HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token.encode()
+                         + b"\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
+            start = time.monotonic()
+            r = httpx.get(svc.url + "/v1/rulesets", headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == 200 and time.monotonic() - start < 1.5      # not held up by the slow one
+            slow.settimeout(10)
+            answer = slow.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 408") and b"application/problem+json" in answer
+    finally:
+        svc.stop()

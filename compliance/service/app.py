@@ -5,8 +5,10 @@ RFC 9457 problem documents; nothing a client sends can make it print a stack tra
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
+import os
 import time
 from contextlib import asynccontextmanager
 from functools import lru_cache
@@ -66,7 +68,7 @@ def problem_response(problem: Problem, instance: str) -> Response:
                     headers=problem.headers)
 
 
-_PAGE_TITLES = {400: "请求有误", 401: "需要登录", 403: "无权进行此操作", 404: "没有找到", 405: "不支持此操作",
+_PAGE_TITLES = {400: "请求有误", 401: "需要登录", 408: "上传太慢", 403: "无权进行此操作", 404: "没有找到", 405: "不支持此操作",
                 409: "规则集已变更", 413: "文件太大", 415: "文件类型不支持", 422: "内容有误", 500: "服务出错"}
 
 
@@ -193,12 +195,41 @@ async def _body(request: Request, limit: int) -> bytes:
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise Problem(413, "The request body is too large", f"the limit is {limit:,} bytes")
     chunks, size = [], 0
-    async for chunk in request.stream():
+    receive = _within(request.receive, PROFILE_SECONDS)
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise Problem(400, "The client went away")
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise Problem(413, "The request body is too large", f"the limit is {limit:,} bytes")
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+# A profile's body must arrive within 30 s and an upload's within 300 s (50 MiB at 170 KB/s), so a slow
+# client cannot hold the service; COMPLIANCE_BODY_SECONDS sets both (for a slow link, or a test).
+PROFILE_SECONDS = float(os.environ.get("COMPLIANCE_BODY_SECONDS", 30))
+UPLOAD_SECONDS = float(os.environ.get("COMPLIANCE_BODY_SECONDS", 300))
+
+
+def _within(receive: Any, seconds: float) -> Any:
+    """``receive`` with a deadline for the whole body: 408 when it passes."""
+    deadline = time.monotonic() + seconds
+
+    async def receive_in_time() -> Any:
+        left = deadline - time.monotonic()
+        try:
+            if left <= 0:
+                raise asyncio.TimeoutError
+            return await asyncio.wait_for(receive(), left)
+        except asyncio.TimeoutError:
+            raise Problem(408, "The request body came too slowly",
+                          f"a body must arrive within {seconds:.0f} seconds") from None
+
+    return receive_in_time
 
 
 def _media_type(request: Request) -> str:
@@ -270,7 +301,7 @@ def _routes(app: FastAPI, store: Store) -> None:
               openapi_extra={"requestBody": profile_body},
               responses={201: {"description": "The result document, its id and when it was stored",
                                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/StoredAudit"}}}},
-                         **errors(401, 403, 413, 415, 422)})
+                         **errors(400, 401, 403, 408, 413, 415, 422)})
     async def post_audit(request: Request, rules: str = RULES_QUERY,
                          lang: str = Query("zh", pattern="^(zh|en)$"),
                          account: Account = Depends(current_account)) -> Response:
@@ -328,7 +359,7 @@ def _routes(app: FastAPI, store: Store) -> None:
                       "before": {"$ref": "#/components/schemas/Profile"},
                       "after": {"$ref": "#/components/schemas/Profile"}}}}}}},
               responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}},
-                         **errors(401, 403, 413, 415, 422)})
+                         **errors(400, 401, 403, 408, 413, 415, 422)})
     async def post_compare(request: Request, rules: str = RULES_QUERY, lang: str = Query("zh", pattern="^(zh|en)$"),
                            account: Account = Depends(current_account)) -> Response:
         from ..compare import compare
@@ -390,7 +421,7 @@ def _batch_routes(app: FastAPI, store: Store, batches: Batches) -> None:
                       "file": {"type": "string", "format": "binary",
                                "description": "centres as .xlsx (the template's layout), .csv or .jsonl"}}}}}}},
               responses={202: {"description": "The batch, queued", "content": {"application/json": {"schema": batch_schema}}},
-                         **errors(401, 403, 413, 415, 422)})
+                         **errors(400, 401, 403, 408, 413, 415, 422)})
     async def post_batch(request: Request, rules: str = RULES_QUERY,
                          account: Account = Depends(current_account)) -> Response:
         if not auth.may_run_batches(account):
@@ -436,7 +467,7 @@ async def _upload(request: Request, folder: Path) -> tuple[Path, str]:
         raise Problem(413, "The upload is too large", f"the limit is {UPLOAD_LIMIT:,} bytes")
     if not _media_type(request).startswith("multipart/form-data"):
         raise Problem(415, "Unsupported media type", "send the file as multipart/form-data in a field named file")
-    receive, seen = request.receive, [0]
+    receive, seen = _within(request.receive, UPLOAD_SECONDS), [0]
 
     async def capped() -> Any:             # the cap holds for a body sent without a length, too
         message = await receive()
@@ -545,7 +576,7 @@ BATCH_SCHEMA = {
                   "description": "output name → where to download it (once the batch is done)"},
     },
 }
-_ERROR_TITLES = {401: "No valid bearer token", 403: "Not this account's centre", 404: "Not found, or not this account's",
+_ERROR_TITLES = {400: "The client went away", 408: "The body came too slowly", 401: "No valid bearer token", 403: "Not this account's centre", 404: "Not found, or not this account's",
                  409: "The rule set changed since", 413: "The body is too large", 415: "Not JSON or YAML",
                  422: "Not a valid profile, or an unknown rule set"}
 

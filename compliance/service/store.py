@@ -130,8 +130,13 @@ _INSERT_AUDIT = audits.insert()
 
 
 def database_url(explicit: str | None = None) -> str:
-    """--db, else $COMPLIANCE_DB, else an SQLite file in the current folder."""
-    return explicit or os.environ.get("COMPLIANCE_DB") or DEFAULT_URL
+    """--db, else $COMPLIANCE_DB, else an SQLite file in the current folder. A plain ``postgresql://`` URL
+    uses psycopg 3 (the ``postgres`` extra), not SQLAlchemy's default of psycopg2."""
+    url = explicit or os.environ.get("COMPLIANCE_DB") or DEFAULT_URL
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url[len(plain):]
+    return url
 
 
 class Store:

@@ -1,0 +1,81 @@
+"""The service on PostgreSQL, the database of a bureau's server: a real server, started for these tests."""
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import pytest
+
+from conftest import EXAMPLES
+from test_service import Service, _free_port, add_user
+
+HAIYUE = EXAMPLES / "haiyue.yaml"
+
+
+def _bin(name: str) -> str:
+    found = shutil.which(name) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)), None)
+    assert found, f"PostgreSQL's {name} is not installed (scripts/setup.sh installs the postgresql package)"
+    return found
+
+
+def _as_postgres(command: list[str]) -> list[str]:
+    """PostgreSQL refuses to run as root: as root, run it as the postgres account the package made."""
+    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[str]:
+    home = Path(tempfile.mkdtemp(prefix="compliance-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(home, "postgres", "postgres")
+    data, port = home / "data", _free_port()
+    subprocess.run(_as_postgres([_bin("initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8"]),
+                   check=True, capture_output=True)
+    subprocess.run(_as_postgres([_bin("pg_ctl"), "-D", str(data), "-w", "-l", str(home / "log"), "-o",
+                                 f"-p {port} -k {home} -c listen_addresses=127.0.0.1", "start"]),
+                   check=True, capture_output=True)
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(_as_postgres([_bin("pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]), capture_output=True)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def test_the_service_runs_on_postgresql_with_its_migrations_and_append_only_history(postgres, tmp_path):
+    import psycopg
+
+    svc = Service(tmp_path)
+    svc.db = postgres                           # a plain postgresql:// URL, as a bureau would write it
+    token = add_user(svc.db, "ops", "system")
+    svc.start()
+    try:
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=svc.url, headers=headers, timeout=60) as c:
+            first = c.post("/v1/audits?rules=yinzhou", content=HAIYUE.read_bytes(),
+                           headers={"Content-Type": "application/yaml"})
+            assert first.status_code == 201, first.text
+            second = c.post("/v1/audits", content=HAIYUE.read_bytes(), headers={"Content-Type": "application/yaml"})
+            assert c.get(f"/v1/audits/{first.json()['id']}").json() == first.json()
+            history = c.get("/v1/centres/330212-SN-0103/audits").json()["audits"]
+            assert [a["id"] for a in history] == [second.json()["id"], first.json()["id"]]
+            assert c.get(f"/v1/audits/{first.json()['id']}/report.pdf").content.startswith(b"%PDF-")
+    finally:
+        svc.stop()
+    from compliance.service.store import Store
+
+    latest = list(Store(postgres).latest(street="首南街道"))          # the dashboard's query
+    assert [r.id for r in latest] == [second.json()["id"]]
+    with psycopg.connect(postgres) as db:
+        assert db.execute("select version_num from alembic_version").fetchone()[0] == "0003"
+        for statement in ("update audits set score = 100", "delete from audits"):
+            with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
+                db.execute(statement)
+            db.rollback()
+        assert db.execute("select count(*) from audits").fetchone()[0] == 2

@@ -488,3 +488,28 @@ def test_a_body_that_comes_too_slowly_is_408_and_others_are_served_meanwhile(tmp
         assert answer.startswith(b"HTTP/1.1 408") and b"application/problem+json" in answer
     finally:
         svc.stop()
+
+
+def test_headers_that_trickle_in_or_never_end_lose_their_connection(tmp_path, monkeypatch):
+    monkeypatch.setenv("COMPLIANCE_HEADER_SECONDS", "2")
+    svc = Service(tmp_path)
+    token = add_user(svc.db, "ops", "system")
+    svc.start()
+    try:
+        for payload in (b"", b"GET /v1/rulesets HTTP/1.1\r\nHost: x\r\n", b"GET / HTTP/1.1\r\nX: " + b"a" * (3 << 20)):
+            with socket.create_connection(("127.0.0.1", svc.port)) as slow:
+                try:
+                    slow.sendall(payload)
+                except OSError:
+                    pass                                   # closed while sending: the cap at work
+                slow.settimeout(10)
+                start = time.monotonic()
+                try:
+                    closed = slow.recv(4096) == b""
+                except ConnectionResetError:
+                    closed = True
+                assert closed and time.monotonic() - start < 5, payload[:20]
+        r = httpx.get(svc.url + "/v1/rulesets", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200                              # an ordinary request is unaffected
+    finally:
+        svc.stop()

@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 import traceback
 from pathlib import Path
@@ -134,7 +135,7 @@ def _parser() -> argparse.ArgumentParser:
     sv = sub.add_parser("serve", parents=[debug], help="run the audit service (web self-check and REST API)")
     sv.add_argument("--db", metavar="URL", help=db_help)
     sv.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: 127.0.0.1)")
-    sv.add_argument("--port", type=int, default=8000, help="default: 8000")
+    sv.add_argument("--port", type=_port, default=8000, help="default: 8000")
     sv.add_argument("--data", metavar="DIR", help="where batch uploads and outputs are kept "
                                                    "(default: compliance-batches in this folder)")
 
@@ -150,6 +151,14 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--db", metavar="URL", help=db_help)
     ul = us.add_parser("list", parents=[debug], help="the accounts, without their secrets")
     ul.add_argument("--db", metavar="URL", help=db_help)
+    ut = us.add_parser("token", parents=[debug], help="a new token for an account (the old one stops working)")
+    ut.add_argument("name", metavar="NAME")
+    ut.add_argument("--db", metavar="URL", help=db_help)
+    for verb, text in (("disable", "stop an account: its token, password and sessions no longer work"),
+                       ("enable", "let a disabled account in again")):
+        ud = us.add_parser(verb, parents=[debug], help=text)
+        ud.add_argument("name", metavar="NAME")
+        ud.add_argument("--db", metavar="URL", help=db_help)
     return p
 
 
@@ -473,9 +482,20 @@ def _users(args: argparse.Namespace, run: _Run) -> None:
 
     store = Store(args.db)
     if args.action == "list":
-        lines = [f"{a.name}\t{a.role}\t{a.centre_id or ''}\t{'password' if a.has_password else ''}".rstrip()
-                 for a in store.list_accounts()]
+        lines = [f"{a.name}\t{a.role}\t{a.centre_id or ''}\t{'password' if a.has_password else ''}"
+                 f"{chr(9) + 'disabled' if a.disabled else ''}".rstrip() for a in store.list_accounts()]
         write_stdout("".join(line + "\n" for line in lines))
+        return
+    if args.action in ("disable", "enable"):
+        store.set_disabled(args.name, args.action == "disable")
+        write_stdout(f"{args.name} is {args.action}d" + ("; its token, password and web sessions no longer work "
+                                                         "(an API client may be served for 10 s more)\n"
+                                                         if args.action == "disable" else "\n"))
+        return
+    if args.action == "token":
+        token = auth.new_token()
+        store.set_token(args.name, auth.token_hash(token))
+        write_stdout(f"new token for {args.name} (the old one stops working within 10 s), shown only now: {token}\n")
         return
     if args.action == "passwd":
         password = _read_password()
@@ -486,23 +506,45 @@ def _users(args: argparse.Namespace, run: _Run) -> None:
         raise ComplianceError("a community account needs --centre ID: the centre it reads and submits")
     if args.role != "community" and args.centre:
         raise ComplianceError(f"--centre is for community accounts; a {args.role} account sees every centre")
-    if not args.name.strip() or len(args.name) > 100 or any(ch.isspace() for ch in args.name):
-        raise ComplianceError("an account name is 1 to 100 characters without spaces")
+    if not _ACCOUNT_NAME.fullmatch(args.name):
+        raise ComplianceError("an account name is 1 to 100 letters, digits, '.', '_', '-' or '@' (Chinese "
+                              f"letters too), not {args.name!r}")
+    if args.centre is not None and (not args.centre.strip() or len(args.centre) > 64 or args.centre != args.centre.strip()
+                                    or not args.centre.isprintable() or "/" in args.centre or "\\" in args.centre):
+        raise ComplianceError(f"--centre {args.centre!r} is not a centre id: the id as profiles write it "
+                              "(center.id), at most 64 characters, no slashes or control characters")
     token = auth.new_token()
     account = store.add_account(args.name, args.role, args.centre, auth.token_hash(token))
     whose = f" for centre {account.centre_id}" if account.centre_id else ""
     write_stdout(f"added {account.role} account {account.name}{whose}; its token, shown only now: {token}\n")
 
 
+_ACCOUNT_NAME = re.compile(r"[\w.@-]{1,100}")
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (1 to 65535)")
+    return port
+
+
 def _read_password() -> str:
+    """From a terminal: asked twice. From a pipe (a script): its first line."""
     import getpass
 
-    if sys.stdin is not None and sys.stdin.isatty():
-        first = getpass.getpass("new password: ")
-        if getpass.getpass("again: ") != first:
-            raise ComplianceError("the two passwords differ")
-    else:
-        first = (sys.stdin.readline() if sys.stdin is not None else "").rstrip("\r\n")
+    try:
+        if sys.stdin is not None and sys.stdin.isatty():
+            first = getpass.getpass("new password: ")
+            if getpass.getpass("again: ") != first:
+                raise ComplianceError("the two passwords differ")
+        else:
+            first = (sys.stdin.readline() if sys.stdin is not None else "").rstrip("\r\n")
+    except EOFError:
+        raise ComplianceError("no password given") from None
     if len(first) < 8:
         raise ComplianceError("a password has at least 8 characters")
     return first

@@ -513,3 +513,62 @@ def test_headers_that_trickle_in_or_never_end_lose_their_connection(tmp_path, mo
         assert r.status_code == 200                              # an ordinary request is unaffected
     finally:
         svc.stop()
+
+
+# --------------------------------------------------------------------------- taking access away, and small edges
+
+def test_an_account_can_be_disabled_and_its_token_replaced(tmp_path):
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    svc = Service(tmp_path)
+    svc.db = db
+    old = add_user(db, "ops", "system")
+    svc.start()
+    try:
+        def status(token: str) -> int:
+            return httpx.get(svc.url + "/v1/rulesets", headers={"Authorization": f"Bearer {token}"}).status_code
+
+        assert status(old) == 200
+        out = run_cli("users", "token", "ops", "--db", db)
+        assert out.returncode == 0
+        new = out.stdout.split()[-1]
+        time.sleep(10.5)                                 # the service remembers an account for 10 s
+        assert status(old) == 401 and status(new) == 200
+        assert run_cli("users", "disable", "ops", "--db", db).returncode == 0
+        assert "disabled" in run_cli("users", "list", "--db", db).stdout
+        time.sleep(10.5)
+        assert status(new) == 401
+        assert run_cli("users", "enable", "ops", "--db", db).returncode == 0
+        assert status(new) == 200
+    finally:
+        svc.stop()
+
+
+@pytest.mark.parametrize("args, says", [
+    (["users", "add", "ANA", "--role", "bureau"], "already exists"),             # names differ only in case
+    (["users", "add", "bad\x01name", "--role", "bureau"], "account name"),
+    (["users", "add", "c9", "--role", "community", "--centre", "../../etc"], "not a centre id"),
+    (["users", "add", "c9", "--role", "community", "--centre", " 330212"], "not a centre id"),
+    (["users", "passwd", "ana"], "at least 8 characters"),        # nothing on standard input
+    (["serve", "--port", "99999"], "not a port number"),
+])
+def test_account_commands_refuse_what_would_go_wrong_later(tmp_path, args, says):
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    assert run_cli("users", "add", "ana", "--role", "bureau", "--db", db).returncode == 0
+    out = run_cli(*args, *(["--db", db] if args[0] == "users" else []), input=b"")
+    assert out.returncode == 2 and says in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_edges_of_the_api(service, tmp_path):
+    with client(service, "other") as c:                  # a new centre's own history: empty, not missing
+        r = c.get("/v1/centres/330212-XX-9999/audits")
+        assert r.status_code == 200 and r.json() == {"centre_id": "330212-XX-9999", "audits": []}
+    with client(service, "bureau") as c:
+        r = c.get("/v1/rulesets/", headers={"Host": "evil.example"})
+        assert_problem(r, 404)                            # no redirect built from the Host header
+        assert r.headers["x-content-type-options"] == "nosniff"
+        failed = c.post("/v1/batches", files={"file": ("c.csv", b"center.id,population.households\nX1,abc\n")}).json()
+        doc = wait_for_batch(c, failed["id"])
+        assert doc["status"] == "failed" and str(service.db_path.parent) not in (doc["message"] or "")
+        assert list(doc["files"]) == ["errors.csv"] and doc["progress"]["total"] == 1
+        assert "c.csv:2" in c.get(doc["files"]["errors.csv"]).text

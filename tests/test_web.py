@@ -167,3 +167,39 @@ def test_login_cookie_csrf_and_readable_errors(site):
         assert 'value="/"' in outside.text
     with httpx.Client(base_url=site.url, follow_redirects=False) as c:
         assert c.get("/dashboard").headers["location"].startswith("/login")
+
+
+def test_a_copied_session_cookie_stops_working_at_logout(site):
+    with httpx.Client(base_url=site.url, follow_redirects=False) as c:
+        csrf = c.get("/login").text.split('name="csrf" value="')[1].split('"')[0]
+        assert c.post("/login", data={"csrf": csrf, "name": "zhang", "secret": site.tokens["bureau"]}).status_code == 303
+        page_csrf = c.get("/dashboard").text.split('name="csrf" value="')[1].split('"')[0]
+        copied = dict(c.cookies)
+        assert c.post("/logout", data={"csrf": page_csrf}).status_code == 303
+    with httpx.Client(base_url=site.url, follow_redirects=False, cookies=copied) as thief:
+        r = thief.get("/dashboard")
+        assert r.status_code == 303 and r.headers["location"].startswith("/login")
+    page = httpx.get(site.url + "/login")
+    assert page.headers["x-frame-options"] == "DENY" and "frame-ancestors 'none'" in page.headers["content-security-policy"]
+
+
+def test_every_problem_of_the_form_shows_at_once_and_drafts_stay_with_their_account(site, browser):
+    page = new_page(browser)
+    log_in(page, site, "dandinghe", "community")
+    page.wait_for_url("**/check")
+    page.fill('[name="population.households"]', "x")
+    page.fill('[name="space.total_area_m2"]', "abc")
+    page.locator(".zone-row").first.locator("[name=zone-area]").fill("-5")
+    page.click("button.primary")
+    assert page.locator(".field.has-error").count() >= 2
+    assert page.locator(".zone-error").count() >= 1                   # the zone's −5 too, not after a second try
+    page.fill('[name="center.name"]', "只属于丹顶鹤的草稿")
+    page.click("text=退出")
+    page.wait_for_url("**/login")
+    page.fill("#name", "zhang")
+    page.fill("#secret", site.tokens["bureau"])
+    page.click("button.primary")
+    page.wait_for_url("**/dashboard")
+    page.goto(site.url + "/check")
+    assert page.input_value('[name="center.name"]') != "只属于丹顶鹤的草稿"
+    assert page.locator("text=已恢复本机保存的草稿").count() == 0

@@ -108,6 +108,17 @@ def create_app(store: Store, data: Path | None = None) -> FastAPI:
                   docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.store = store
     app.state.batches = batches
+    app.router.redirect_slashes = False     # a redirect built from the Host header is not ours to send
+
+    @app.middleware("http")
+    async def _headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        if response.headers.get("content-type", "").startswith("text/html"):
+            response.headers.setdefault("X-Frame-Options", "DENY")
+            response.headers.setdefault("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; font-src 'self' data:; "
+                                        "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'")
+        return response
 
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> Response:
@@ -348,9 +359,7 @@ def _routes(app: FastAPI, store: Store) -> None:
     def centre_history(centre_id: str, account: Account = Depends(current_account)) -> Response:
         if not auth.may_read(account, centre_id):
             raise Problem(404, "No such centre")
-        rows = store.history(centre_id)
-        if not rows:
-            raise Problem(404, "No such centre", "no audit of this centre is stored")
+        rows = store.history(centre_id)         # none yet is an empty history, not an error
         return _json({"centre_id": centre_id, "audits": [_history_item(r) for r in rows]})
 
     @app.post("/v1/compare", tags=["audits"], summary="The renovation check: a centre before and after a plan",
@@ -427,7 +436,7 @@ def _batch_routes(app: FastAPI, store: Store, batches: Batches) -> None:
         if not auth.may_run_batches(account):
             raise Problem(403, "Batches are run by bureau accounts")
         _ruleset(rules)
-        upload, filename = await _upload(request, batches.folder)
+        upload, filename, _ = await _upload(request, batches.folder)
         batch = batches.submit(upload, filename, rules, account.name)
         return _json(batches.view(batch), 202, headers={"Location": f"/v1/batches/{batch.id}"})
 
@@ -455,8 +464,9 @@ def _batch_routes(app: FastAPI, store: Store, batches: Batches) -> None:
         return FileResponse(path, media_type=MEDIA_TYPES.get(path.suffix, "application/octet-stream"), filename=name)
 
 
-async def _upload(request: Request, folder: Path) -> tuple[Path, str]:
-    """The multipart upload's ``file`` saved to a temporary file under ``folder``: (its path, a safe name)."""
+async def _upload(request: Request, folder: Path) -> tuple[Path, str, dict[str, str]]:
+    """The multipart upload's ``file`` saved to a temporary file under ``folder``: (its path, a safe name,
+    the form's other fields)."""
     import shutil
     import tempfile
 
@@ -492,8 +502,9 @@ async def _upload(request: Request, folder: Path) -> tuple[Path, str]:
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=folder, prefix=".upload-", delete=False) as out:
         shutil.copyfileobj(upload.file, out, 1 << 20)
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
     await form.close()
-    return Path(out.name), filename
+    return Path(out.name), filename, fields
 
 
 def _safe_filename(name: str) -> str | None:

@@ -68,7 +68,7 @@ class Batches:
     def view(self, batch: Batch) -> dict[str, Any]:
         out = self.home(batch.id) / "out"
         done, total = self.progress(batch)
-        files = [name for name in OUTPUTS if (out / name).is_file()] if batch.status == "done" else []
+        files = [name for name in OUTPUTS if self.file(batch, name) is not None]
         view: dict[str, Any] = {
             "id": batch.id, "status": batch.status, "rules": batch.rules, "filename": batch.filename,
             "submitted_by": batch.submitted_by, "submitted_at": batch.submitted_at.isoformat(),
@@ -87,14 +87,15 @@ class Batches:
             return (total if total is not None else _count(home / "out" / "results.jsonl") or 0), total
         try:
             state = orjson.loads((home / "out" / ".round" / "state.json").read_bytes())
-            return int(state.get("done", 0)), total
+            return min(int(state.get("done", 0)), total if total is not None else 1 << 62), total
         except (OSError, orjson.JSONDecodeError, ValueError, TypeError):
-            return 0, total
+            # No checkpoint: not started yet, or every centre done and the tables being written.
+            return (total or 0) if (home / "out").is_dir() and batch.status == "running" else 0, total
 
     def file(self, batch: Batch, name: str) -> Path | None:
         """An output of a finished batch, by its name only (no path reaches outside the batch's folder)."""
-        if batch.status != "done" or name not in OUTPUTS:
-            return None
+        if name not in OUTPUTS or not (batch.status == "done" or (batch.status == "failed" and name == "errors.csv")):
+            return None                        # a failed round may still say what it refused
         path = self.home(batch.id) / "out" / name
         return path if path.is_file() else None
 
@@ -131,7 +132,8 @@ class Batches:
         elif code < 0 and -code in (signal.SIGTERM, signal.SIGKILL):
             pass             # stopped with the service: still "running", resumed at the next start
         else:
-            self.store.set_batch(batch.id, "failed", exit_code=code, message=_last_lines(home / "log.txt"))
+            message = _last_lines(home / "log.txt").replace(str(home / "out") + ": ", "").replace(str(home), "")
+            self.store.set_batch(batch.id, "failed", exit_code=code, message=message)
 
 
 def _die_with_parent() -> None:
@@ -156,7 +158,7 @@ def _count(path: Path) -> int | None:
         fh.seek(max(0, path.stat().st_size - 1))
         if fh.read(1) not in (b"\n", b""):
             count += 1
-    return count - (1 if path.suffix.lower() == ".csv" else 0)
+    return max(0, count - (1 if path.suffix.lower() == ".csv" else 0))
 
 
 def _last_lines(log: Path, n: int = 5) -> str:

@@ -15,8 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from sqlalchemy import (CheckConstraint, Column, DateTime, Float, Index, Integer, LargeBinary, MetaData, String,
-                        Table, Text, create_engine, event, func, select)
+from sqlalchemy import (Boolean, CheckConstraint, Column, DateTime, Float, Index, Integer, LargeBinary, MetaData,
+                        String, Table, Text, create_engine, event, false, func, select)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -39,6 +39,8 @@ accounts = Table(
     Column("token_sha256", String(64), nullable=False, unique=True),
     Column("password", String(300)),            # scrypt$n$r$p$salt$hash, or null: token only
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("disabled", Boolean, nullable=False, server_default=false()),
+    Column("epoch", Integer, nullable=False, server_default="0"),   # bumped to end every web session
     CheckConstraint("role in ('bureau', 'community', 'system')", name="ck_accounts_role"),
 )
 
@@ -106,6 +108,8 @@ class Account:
     role: str
     centre_id: str | None
     has_password: bool = False
+    epoch: int = 0
+    disabled: bool = False
 
 
 @dataclass(frozen=True)
@@ -172,6 +176,10 @@ class Store:
     def add_account(self, name: str, role: str, centre_id: str | None, token_sha256: str) -> Account:
         if role not in ROLES:
             raise ComplianceError(f"the role must be one of {', '.join(ROLES)}, not {role!r}")
+        with self.engine.connect() as db:          # zhang and Zhang would be two people to nobody
+            taken = db.execute(select(accounts.c.name).where(func.lower(accounts.c.name) == name.lower())).first()
+        if taken is not None:
+            raise ComplianceError(f"an account named {taken.name!r} already exists")
         try:
             with self.engine.begin() as db:
                 key = db.execute(accounts.insert().values(
@@ -184,13 +192,30 @@ class Store:
         return Account(int(new_id), name, role, centre_id)
 
     def set_password(self, name: str, password_hash: str) -> None:
+        """A new password; it ends the account's web sessions."""
+        self._change(name, password=password_hash, epoch=accounts.c.epoch + 1)
+
+    def set_token(self, name: str, token_sha256: str) -> None:
+        """A new token in place of the old (which stops working within 10 s); it ends the web sessions too."""
+        self._change(name, token_sha256=token_sha256, epoch=accounts.c.epoch + 1)
+
+    def set_disabled(self, name: str, disabled: bool) -> None:
+        """Disable (or enable again) an account: its token, password and sessions stop working."""
+        self._change(name, disabled=disabled, epoch=accounts.c.epoch + 1)
+
+    def end_sessions(self, name: str) -> None:
+        self._change(name, epoch=accounts.c.epoch + 1)
+
+    def _change(self, name: str, **values: Any) -> None:
         with self.engine.begin() as db:
-            done = db.execute(accounts.update().where(accounts.c.name == name).values(password=password_hash))
+            done = db.execute(accounts.update().where(accounts.c.name == name).values(**values))
         if not done.rowcount:
             raise ComplianceError(f"there is no account named {name!r}")
 
     def account_by_token(self, token_sha256: str) -> Account | None:
-        return self._account(accounts.c.token_sha256 == token_sha256)
+        """The enabled account with this token, or None."""
+        account = self._account(accounts.c.token_sha256 == token_sha256)
+        return None if account is None or account.disabled else account
 
     def account_by_name(self, name: str) -> tuple[Account, str | None] | None:
         """The account and its password hash, for a login."""
@@ -309,7 +334,8 @@ class Store:
 
 
 def _account(row: Any) -> Account:
-    return Account(int(row.id), row.name, row.role, row.centre_id, bool(row.password))
+    return Account(int(row.id), row.name, row.role, row.centre_id, bool(row.password), int(row.epoch),
+                   bool(row.disabled))
 
 
 def _row(row: Any) -> AuditRow:

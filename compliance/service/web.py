@@ -9,7 +9,10 @@ once. Sessions are signed cookies (HttpOnly, SameSite=Strict); every form carrie
 from __future__ import annotations
 
 import hmac
+import logging
+from datetime import datetime, timedelta, timezone
 import secrets
+import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 from urllib.parse import quote
@@ -22,7 +25,7 @@ from starlette.staticfiles import StaticFiles
 
 from ..batch import table
 from ..compare import compare
-from ..errors import PathItem, ProfileError
+from ..errors import ComplianceError, PathItem, ProfileError
 from ..evaluate import evaluate
 from ..model import RuleSet, Status
 from ..profile import load_profile
@@ -40,6 +43,41 @@ VERDICT_ZH = {"conforming": "符合规范", "non_conforming": "不符合规范"}
 ROLE_ZH = {"bureau": "民政局", "community": "社区", "system": "系统"}
 
 
+log = logging.getLogger("compliance.service")
+
+
+class _Throttle:
+    """Five failed logins to one account name within five minutes pause its logins for five minutes."""
+
+    LIMIT, WINDOW = 5, 300.0
+
+    def __init__(self) -> None:
+        self.failures: dict[str, list[float]] = {}
+
+    def _recent(self, name: str) -> list[float]:
+        now = time.monotonic()
+        recent = [t for t in self.failures.get(name.lower(), []) if now - t < self.WINDOW]
+        if recent:
+            self.failures[name.lower()] = recent
+        else:
+            self.failures.pop(name.lower(), None)
+        return recent
+
+    def blocked(self, name: str) -> bool:
+        return len(self._recent(name)) >= self.LIMIT
+
+    def failed(self, name: str) -> None:
+        if len(self.failures) > 100_000:
+            self.failures.clear()
+        self.failures.setdefault(name.lower(), []).append(time.monotonic())
+
+    def forget(self, name: str) -> None:
+        self.failures.pop(name.lower(), None)
+
+
+_THROTTLE = _Throttle()
+
+
 class LoginRequired(Exception):
     """A page asked for without a session: the browser goes to the login page."""
 
@@ -51,7 +89,28 @@ def _environment() -> Any:
                       trim_blocks=True, lstrip_blocks=True)
     env.globals.update(STATUS_ZH=STATUS_ZH, VERDICT_ZH=VERDICT_ZH, ROLE_ZH=ROLE_ZH)
     env.filters["grade"] = grade_zh
+    env.filters["ruleset"] = ruleset_zh
+    env.filters["local"] = local_time
     return env
+
+
+CHINA = timezone(timedelta(hours=8), "北京时间")
+
+
+def local_time(when: datetime | str, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored (UTC) time as people in China read it."""
+    if isinstance(when, str):
+        when = datetime.fromisoformat(when)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.astimezone(CHINA).strftime(fmt)
+
+
+def ruleset_zh(name: str) -> str:
+    """A bundled rule set's Chinese title (宁波市鄞州区), else its name."""
+    from .app import _bundled, _load_bundled
+
+    return str(_load_bundled(name).title["zh"]) if name in _bundled() else name
 
 
 def grade_zh(grade: str) -> str:
@@ -92,11 +151,13 @@ def _check_csrf(request: Request, form: Mapping[str, Any]) -> None:
 
 
 def _account(request: Request, store: Store) -> Account:
+    """The logged-in account; a session ends when the account logs out anywhere, changes its password or
+    token, or is disabled (its epoch moves on)."""
     name = request.session.get("account")
     if not name:
         raise LoginRequired()
     found = store.account_by_name(name)
-    if found is None:
+    if found is None or found[0].disabled or request.session.get("epoch") != found[0].epoch:
         request.session.clear()
         raise LoginRequired()
     return found[0]
@@ -180,17 +241,17 @@ def _zh(message: str) -> str:
 
 
 def validate(document: dict[str, Any], rules: RuleSet, errors: dict[str, str]) -> Any:
-    """The profile, or None with its problems added to ``errors`` by field."""
-    if errors:
-        return None
+    """The profile, or None with its problems added to ``errors`` by field. Cells that could not be read
+    keep their own problem; the rest of the form is still checked, so every problem shows at once."""
     try:
-        return load_profile(document, vocabulary=rules.vocabulary)
+        profile = load_profile(document, vocabulary=rules.vocabulary)
     except ProfileError as exc:
         for p in exc.problems:
             errors.setdefault(field_of(p.path), _zh(p.message))
         if not exc.problems:
-            errors["form"] = exc.message
+            errors.setdefault("form", exc.message)
         return None
+    return None if errors else profile
 
 
 def plan_of(result: Any) -> list[dict[str, Any]]:
@@ -229,23 +290,38 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
         form = await request.form(max_files=0, max_fields=10)
         _check_csrf(request, form)
         name, secret = str(form.get("name", "")).strip(), str(form.get("secret", ""))
+        if _THROTTLE.blocked(name):
+            log.warning("login refused for %r: too many failures", name[:100])
+            return page(request, "login.html.j2", status=429, next=_safe_next(str(form.get("next", "/"))),
+                        name=name, error="登录失败次数过多，请 5 分钟后再试")
         found = store.account_by_name(name) if name else None
         ok = False
-        if found is not None and secret:
+        if found is not None and secret and not found[0].disabled:
             account, password = found
             by_token = store.account_by_token(auth.token_hash(secret.strip()))
             ok = (by_token is not None and by_token.id == account.id) or auth.check_password(secret, password)
         if not ok:
+            _THROTTLE.failed(name)
+            log.warning("login failed for %r", name[:100])
             return page(request, "login.html.j2", status=401, next=_safe_next(str(form.get("next", "/"))),
                         name=name, error="账户名或口令不正确")
+        _THROTTLE.forget(name)
+        log.info("login: %s", account.name)
         request.session.clear()                         # a fresh session (and CSRF token) after logging in
-        request.session["account"] = name
+        request.session["account"] = account.name
+        request.session["epoch"] = account.epoch
         return RedirectResponse(_safe_next(str(form.get("next", "/"))), status_code=303)
 
     @app.post("/logout", include_in_schema=False)
     async def logout(request: Request) -> Response:
         form = await request.form(max_files=0, max_fields=5)
         _check_csrf(request, form)
+        name = request.session.get("account")
+        if name:
+            try:
+                store.end_sessions(name)                # a copied cookie stops working too
+            except ComplianceError:
+                pass
         request.session.clear()
         return RedirectResponse("/login", status_code=303)
 
@@ -273,13 +349,15 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
         return data if isinstance(data, dict) else {}
 
     @app.get("/check", include_in_schema=False)
-    def check_form(request: Request, rules: str = "national", centre: str = "") -> Response:
+    def check_form(request: Request, rules: str = "", centre: str = "") -> Response:
         account = me(request)
-        ruleset = _ruleset(rules)
         centre_id = account.centre_id if account.role == "community" else centre
         values: dict[str, Any] = {}
         zones: list[dict[str, Any]] = []
         last = latest_audit(centre_id) if centre_id else None
+        # The rule set asked for, else the one the centre was last audited under, else the national one.
+        ruleset = _ruleset(rules or (last.ruleset_id if last is not None and last.ruleset_id in dict(_bundled_names())
+                                     else "national"))
         if last is not None and auth.may_read(account, last.centre_id):
             values, zones = values_of(stored_profile(last), ruleset)        # start from the last audit
         if centre_id:
@@ -394,13 +472,14 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
         account = me(request)
         if not auth.may_run_batches(account):
             raise Problem(403, "Batches are run by bureau accounts")
-        # The CSRF token travels in the query: the upload is read (and capped) before its form fields.
-        sent, expected = request.query_params.get("csrf", ""), request.session.get("csrf", "")
-        if not sent or not expected or not hmac.compare_digest(sent, expected):
-            raise Problem(403, "The form has expired", "表单已过期：请刷新页面后重新提交。")
-        rules = request.query_params.get("rules", "national")
-        _ruleset(rules)
-        upload, filename = await _upload(request, batches.folder)
+        upload, filename, fields = await _upload(request, batches.folder)
+        try:
+            _check_csrf(request, fields)             # (the upload is capped in size and time before this)
+            rules = str(fields.get("rules") or "national")
+            _ruleset(rules)
+        except Exception:
+            upload.unlink(missing_ok=True)
+            raise
         batches.submit(upload, filename, rules, account.name)
         return RedirectResponse("/dashboard#batches", status_code=303)
 
@@ -421,21 +500,22 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
 def history_chart(rows: Sequence[AuditRow], width: int = 640, height: int = 200) -> dict[str, Any]:
     """A centre's scores over time as SVG geometry: oldest on the left, 0–100 upwards."""
     points = list(reversed(rows))[-30:]
-    pad_x, pad_y = 36, 16
+    pad_x, pad_y = 44, 16
     inner_w, inner_h = width - 2 * pad_x, height - 2 * pad_y
     step = inner_w / max(1, len(points) - 1)
     dots = [{"x": round(pad_x + (i * step if len(points) > 1 else inner_w / 2), 1),
              "y": round(pad_y + inner_h * (1 - r.score / 100), 1), "score": r.score, "grade": r.grade,
-             "date": r.submitted_at.strftime("%Y-%m-%d")} for i, r in enumerate(points)]
+             "date": local_time(r.submitted_at, "%Y-%m-%d")} for i, r in enumerate(points)]
     return {"width": width, "height": height, "dots": dots, "line": " ".join(f"{d['x']},{d['y']}" for d in dots),
             "ticks": [{"y": round(pad_y + inner_h * (1 - v / 100), 1), "v": v} for v in (0, 60, 80, 100)],
             "pad_x": pad_x}
 
 
-def _bundled_names() -> tuple[str, ...]:
+def _bundled_names() -> list[tuple[str, str]]:
+    """(name, Chinese title) of every bundled rule set, for the drop-downs."""
     from .app import _bundled
 
-    return _bundled()
+    return [(name, ruleset_zh(name)) for name in _bundled()]
 
 
 def _safe_next(target: str) -> str:

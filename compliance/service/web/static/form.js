@@ -55,6 +55,8 @@
         var rows = zones.querySelectorAll(".zone-row");
         for (var i = rows.length; i < data.zones.length; i++) add.click();
         rows = zones.querySelectorAll(".zone-row");
+        for (var j = rows.length - 1; j >= data.zones.length; j--) rows[j].remove();   // rows deleted in the draft stay deleted
+        rows = zones.querySelectorAll(".zone-row");
         data.zones.forEach(function (z, i) {
           rows[i].querySelector("[name=zone-kind]").value = z[0];
           rows[i].querySelector("[name=zone-area]").value = z[1];
@@ -73,12 +75,15 @@
     var clear = document.getElementById("clear-draft");
     if (clear) clear.addEventListener("click", function () { localStorage.removeItem(key); location.reload(); });
   }
+  // Logging out forgets every draft kept in this browser: the next person to log in here starts clean.
+  document.querySelectorAll("form[action='/logout']").forEach(function (f) {
+    f.addEventListener("submit", function () {
+      try {
+        Object.keys(localStorage).forEach(function (k) { if (k.indexOf("compliance-draft-") === 0) localStorage.removeItem(k); });
+      } catch (e) { /* private mode */ }
+    });
+  });
   // A draft is dropped once its submission was accepted (the next page is not the form).
   var sent = sessionStorage.getItem("compliance-sent");
   if (sent && !form) { localStorage.removeItem(sent); sessionStorage.removeItem("compliance-sent"); }
-  // The batch upload keeps the chosen rule set in its address (the file is read before the fields).
-  var batch = document.getElementById("batch-form");
-  if (batch) batch.addEventListener("submit", function () {
-    batch.action = "/batches?csrf=" + encodeURIComponent(batch.dataset.csrf) + "&rules=" + encodeURIComponent(document.getElementById("batch-rules").value);
-  });
 })();

@@ -418,6 +418,26 @@ def test_a_batch_runs_the_round_of_the_command_line(service, tmp_path):
                    cwd=DISTRICT).returncode == 2
     for name in ("results.jsonl", "summary.csv", "errors.csv"):       # the same round, byte for byte
         assert got[name].content == (out / name).read_bytes(), name
+    # The round's centres joined the history (and so the dashboard), each once, with its report.
+    results = [json.loads(line) for line in got["results.jsonl"].content.splitlines()]
+    db = sqlite3.connect(service.db_path)
+    stored = db.execute("select count(*), count(distinct centre_id) from audits where batch_id = ?",
+                        (doc["id"],)).fetchone()
+    db.close()
+    assert stored == (len(results), len(results))
+    some = results[len(results) // 2]
+    with client(service, "bureau") as c:
+        history = c.get(f"/v1/centres/{some['center']['id']}/audits").json()["audits"]
+        mine = [a for a in history if a["submitted_by"] == "bureau1"]
+        assert mine and mine[0]["score"] == some["score"] and mine[0]["grade"] == some["grade"]
+        assert c.get(f"/v1/audits/{mine[0]['id']}/report.pdf").content.startswith(b"%PDF-")
+        stored_doc = c.get(f"/v1/audits/{mine[0]['id']}").json()
+    assert stored_doc["findings"] == some["findings"]
+    from compliance.service.batches import Batches
+    from compliance.service.store import Store
+
+    store = Store(service.db)
+    assert Batches(store, service.db_path.parent / "compliance-batches").remember(store.batch(doc["id"])) == 0
 
 
 def test_a_workbook_batch_and_what_others_may_not_do(service):

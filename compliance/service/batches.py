@@ -128,12 +128,40 @@ class Batches:
         if code in (0, 1) or (code == 2 and results):
             message = {0: "every centre conforms", 1: "some centres do not conform",
                        2: "some input was refused: see errors.csv"}[code]
+            self.remember(batch)
             self.store.set_batch(batch.id, "done", exit_code=code, message=message)
         elif code < 0 and -code in (signal.SIGTERM, signal.SIGKILL):
             pass             # stopped with the service: still "running", resumed at the next start
         else:
             message = _last_lines(home / "log.txt").replace(str(home / "out") + ": ", "").replace(str(home), "")
             self.store.set_batch(batch.id, "failed", exit_code=code, message=message)
+
+
+    def remember(self, batch: Batch) -> int:
+        """Put a finished batch's audits into the history (and so on the dashboard), each with its profile.
+
+        results.jsonl holds the audited centres in input order; the input, read again, gives their profiles in
+        the same order with the refused ones left out, so the two are walked side by side (by centre id) and
+        never held in memory whole."""
+        from ..batch.sources import read_profiles
+        from ..compile import load_ruleset
+
+        home = self.home(batch.id)
+        profiles = (item for _, item in read_profiles(str(home / "input" / batch.filename), load_ruleset(batch.rules))
+                    if not isinstance(item, Exception))
+
+        def pairs() -> Any:
+            with open(home / "out" / "results.jsonl", "rb") as fh:
+                for line in fh:
+                    centre = orjson.loads(line)["center"]["id"]
+                    for profile in profiles:
+                        if profile.id == centre:
+                            yield line.rstrip(b"\n"), orjson.dumps(profile.data)
+                            break
+                    else:
+                        return
+
+        return self.store.add_round(batch.id, batch.submitted_by, pairs())
 
 
 def _die_with_parent() -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+
+import orjson
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -63,7 +65,9 @@ audits = Table(
     Column("verdict", String(20), nullable=False),
     Column("submitted_by", String(100), nullable=False),
     Column("submitted_at", DateTime(timezone=True), nullable=False),
+    Column("batch_id", String(32)),                                   # the batch it came from, if any
     Index("ix_audits_centre", "centre_id", "seq"),
+    Index("ix_audits_batch", "batch_id"),
 )
 
 
@@ -251,6 +255,35 @@ class Store:
             db.execute(_INSERT_AUDIT, {**row.__dict__, "profile": profile, "profile_type": profile_type,
                                        "result": result_json})
         return row
+
+    def add_round(self, batch_id: str, submitted_by: str, items: Iterator[tuple[bytes, bytes]]) -> int:
+        """Store a finished batch's audits, (result document, profile JSON) each, in one transaction, once: a
+        batch whose audits are already stored adds nothing. Returns how many were added."""
+        added = 0
+        with self.engine.begin() as db:
+            if db.execute(select(audits.c.seq).where(audits.c.batch_id == batch_id).limit(1)).first() is not None:
+                return 0
+            chunk: list[dict[str, Any]] = []
+            for result_json, profile in items:
+                doc = orjson.loads(result_json)
+                center, rules = doc["center"], doc["ruleset"]
+                chunk.append({
+                    "id": secrets.token_hex(16), "centre_id": str(center["id"]),
+                    "centre_name": str(center.get("name", "")),
+                    "street": str((center.get("region") or {}).get("street", "")), "ruleset_id": rules["id"],
+                    "ruleset_version": str(rules["version"]), "ruleset_hash": rules.get("content_hash", ""),
+                    "profile_sha256": (doc.get("profile") or {}).get("sha256") or hashlib.sha256(profile).hexdigest(),
+                    "profile": profile, "profile_type": "application/json", "result": result_json,
+                    "score": float(doc["score"]), "grade": doc["grade"], "verdict": doc["verdict"],
+                    "submitted_by": submitted_by, "submitted_at": _now(), "batch_id": batch_id})
+                if len(chunk) >= 1000:
+                    db.execute(_INSERT_AUDIT, chunk)
+                    added += len(chunk)
+                    chunk = []
+            if chunk:
+                db.execute(_INSERT_AUDIT, chunk)
+                added += len(chunk)
+        return added
 
     def audit(self, audit_id: str) -> tuple[AuditRow, bytes, bytes, str] | None:
         """(summary, result document, profile bytes, their media type), or None."""

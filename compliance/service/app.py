@@ -13,7 +13,7 @@ import time
 from contextlib import asynccontextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator
 
 import orjson
 from fastapi import Depends, FastAPI, Query, Request
@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .. import __version__
 from ..compile import load_ruleset
 from ..contract import profile_schema, result_schema
-from ..errors import ComplianceError, ProfileError, RuleSetError
+from ..errors import ProfileError
 from ..evaluate import evaluate
 from ..layers import bundled_names
 from ..model import RuleSet
@@ -440,7 +440,7 @@ def _routes(app: FastAPI, store: Store) -> None:
     @app.get("/v1/schema/profile", tags=["rules"], summary="The profile's JSON Schema",
              responses={200: {"content": {"application/schema+json": {"schema": {"type": "object"}}}}, **errors(401)})
     def profile_schema(account: Account = Depends(current_account)) -> Response:
-        return Response(_schema_bytes("profile"), media_type="application/schema+json")
+        return Response(_profile_schema_bytes(), media_type="application/schema+json")
 
 
 def _batch_routes(app: FastAPI, store: Store, batches: Batches) -> None:
@@ -478,13 +478,18 @@ def _batch_routes(app: FastAPI, store: Store, batches: Batches) -> None:
              responses={200: {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
                         **errors(401, 404)}, response_class=Response)
     def get_batch_file(batch_id: str, name: str, account: Account = Depends(current_account)) -> Response:
-        from fastapi.responses import FileResponse
+        return batch_file_response(batches, readable(batch_id, account), name)
 
-        path = batches.file(readable(batch_id, account), name)
-        if path is None:
-            raise Problem(404, "No such file", "a finished batch has results.jsonl, summary.csv, summary.xlsx, "
-                                               "district-report.pdf and .html, and errors.csv when input was refused")
-        return FileResponse(path, media_type=MEDIA_TYPES.get(path.suffix, "application/octet-stream"), filename=name)
+
+def batch_file_response(batches: Batches, batch: Any, name: str) -> Response:
+    """One output of a batch as a download, or 404 (the API's route and the dashboard's link both answer so)."""
+    from fastapi.responses import FileResponse
+
+    path = batches.file(batch, name) if batch is not None else None
+    if path is None:
+        raise Problem(404, "No such file", "a finished batch has results.jsonl, summary.csv, summary.xlsx, "
+                                           "district-report.pdf and .html, and errors.csv when input was refused")
+    return FileResponse(path, media_type=MEDIA_TYPES.get(path.suffix, "application/octet-stream"), filename=name)
 
 
 async def _upload(request: Request, folder: Path) -> tuple[Path, str, dict[str, str]]:
@@ -542,21 +547,13 @@ def _safe_filename(name: str) -> str | None:
     return (stem or "centres") + suffix
 
 
+@lru_cache(maxsize=64)
 def _report(row: AuditRow, profile: bytes, media_type: str, kind: str, lang: str) -> bytes:
+    """A stored audit's report, drawn once (a stored audit never changes) and kept for its next reader."""
     from ..render import render
 
-    key = (row.id, kind, lang)
-    cached = _REPORTS.get(key)
-    if cached is None:
-        out = render(_rerun(row, profile, media_type), kind, lang=lang)
-        cached = out if isinstance(out, bytes) else (out or "").encode("utf-8")
-        if len(_REPORTS) >= 64:
-            _REPORTS.pop(next(iter(_REPORTS)))
-        _REPORTS[key] = cached
-    return cached
-
-
-_REPORTS: dict[tuple[str, str, str], bytes] = {}
+    out = render(_rerun(row, profile, media_type), kind, lang=lang)
+    return out if isinstance(out, bytes) else (out or "").encode("utf-8")
 
 
 def _history_item(row: AuditRow) -> dict[str, Any]:
@@ -581,7 +578,7 @@ def _clause(c: Any) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=None)
-def _schema_bytes(name: str) -> bytes:   # one schema today: the profile
+def _profile_schema_bytes() -> bytes:
     return orjson.dumps(profile_schema())
 
 
@@ -627,8 +624,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
     components = doc.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
-    schemas.update(_component("Profile", profile_schema(), schemas))
-    result = _component("AuditResult", result_schema(), schemas)
+    schemas.update(_component("Profile", profile_schema()))
+    result = _component("AuditResult", result_schema())
     schemas.update(result)
     schemas["StoredAudit"] = {"allOf": [{"$ref": "#/components/schemas/AuditResult"}, {
         "type": "object", "required": ["id", "submitted_at"],
@@ -651,7 +648,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     return doc
 
 
-def _component(name: str, schema: dict[str, Any], existing: dict[str, Any]) -> dict[str, Any]:
+def _component(name: str, schema: dict[str, Any]) -> dict[str, Any]:
     """A JSON Schema as OpenAPI components: its $defs become sibling components, its refs rewritten."""
     defs = schema.pop("$defs", {})
     for key in ("$schema", "$id"):
@@ -670,5 +667,3 @@ def _component(name: str, schema: dict[str, Any], existing: dict[str, Any]) -> d
     out.update({prefix + key: rewrite(value) for key, value in defs.items()})
     return out
 
-
-Handler = Callable[..., Any]

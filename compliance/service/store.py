@@ -361,10 +361,6 @@ class Store:
         with self.engine.connect() as db:
             return str(db.execute(select(settings.c.value).where(settings.c.name == name)).scalar_one())
 
-    def count_audits(self) -> int:
-        with self.engine.connect() as db:
-            return int(db.execute(select(func.count()).select_from(audits)).scalar_one())
-
 
 def _account(row: Any) -> Account:
     return Account(int(row.id), row.name, row.role, row.centre_id, bool(row.password), int(row.epoch),
@@ -372,19 +368,16 @@ def _account(row: Any) -> Account:
 
 
 def _row(row: Any) -> AuditRow:
-    values = {k: getattr(row, k) for k in AuditRow.__dataclass_fields__}
-    at = values["submitted_at"]
-    if at.tzinfo is None:                         # SQLite keeps no zone: every time stored is UTC
-        values["submitted_at"] = at.replace(tzinfo=timezone.utc)
-    return AuditRow(**values)
+    return AuditRow(**{k: _utc(getattr(row, k)) for k in AuditRow.__dataclass_fields__})
 
 
 def _batch(row: Any) -> Batch:
-    values = {k: getattr(row, k) for k in Batch.__dataclass_fields__}
-    for key in ("submitted_at", "finished_at"):
-        if values[key] is not None and values[key].tzinfo is None:
-            values[key] = values[key].replace(tzinfo=timezone.utc)
-    return Batch(**values)
+    return Batch(**{k: _utc(getattr(row, k)) for k in Batch.__dataclass_fields__})
+
+
+def _utc(value: Any) -> Any:
+    """A stored time with its zone: SQLite keeps none, and every time stored is UTC. Other values as they are."""
+    return value.replace(tzinfo=timezone.utc) if isinstance(value, datetime) and value.tzinfo is None else value
 
 
 def _now() -> datetime:

@@ -8,11 +8,13 @@ once. Sessions are signed cookies (HttpOnly, SameSite=Strict); every form carrie
 """
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 from datetime import datetime, timedelta, timezone
 import secrets
 import time
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 from urllib.parse import quote
@@ -113,6 +115,7 @@ def ruleset_zh(name: str) -> str:
     return str(_load_bundled(name).title["zh"]) if name in _bundled() else name
 
 
+@lru_cache(maxsize=None)
 def grade_zh(grade: str) -> str:
     """A grade's Chinese name (优秀, 良好, 合格, 不合格), as the bundled rule sets title it."""
     from .app import _bundled, _load_bundled
@@ -222,7 +225,7 @@ def read_form(form: Any, rules: RuleSet) -> tuple[dict[str, Any], dict[str, Any]
     document, cell_problems = reader.read(cells, zones)
     errors: dict[str, str] = {}
     for path, message in cell_problems:
-        errors.setdefault(field_of(path), _zh(message))
+        errors.setdefault(field_of(path), message)
     return document, values, zones, errors
 
 
@@ -236,10 +239,6 @@ def field_of(path: Sequence[PathItem]) -> str:
     return ".".join(keys) if keys else "form"
 
 
-def _zh(message: str) -> str:
-    return message
-
-
 def validate(document: dict[str, Any], rules: RuleSet, errors: dict[str, str]) -> Any:
     """The profile, or None with its problems added to ``errors`` by field. Cells that could not be read
     keep their own problem; the rest of the form is still checked, so every problem shows at once."""
@@ -247,7 +246,7 @@ def validate(document: dict[str, Any], rules: RuleSet, errors: dict[str, str]) -
         profile = load_profile(document, vocabulary=rules.vocabulary)
     except ProfileError as exc:
         for p in exc.problems:
-            errors.setdefault(field_of(p.path), _zh(p.message))
+            errors.setdefault(field_of(p.path), p.message)
         if not exc.problems:
             errors.setdefault("form", exc.message)
         return None
@@ -267,7 +266,7 @@ def plan_of(result: Any) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- routes
 
 def install(app: FastAPI, store: Store, batches: Batches) -> None:
-    from .app import Problem, _load_bundled, _report, _ruleset
+    from .app import Problem, _load_bundled, _readable, _report, _rerun, _ruleset, batch_file_response
 
     app.add_middleware(SessionMiddleware, secret_key=store.secret("session"), session_cookie="compliance_session",
                        max_age=SESSION_HOURS * 3600, same_site="strict", https_only=False)
@@ -339,12 +338,10 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
         rows = store.history(centre_id, limit=1)
         return rows[0] if rows else None
 
-    def stored_profile(row: AuditRow) -> dict[str, Any]:
-        found = store.audit(row.id)
-        assert found is not None
+    def stored_profile(raw: bytes, media_type: str) -> dict[str, Any]:
+        """The profile an audit was made from, as the data it was submitted as."""
         from ..reading import parse
 
-        _, _, raw, media_type = found
         data = parse(raw, "profile.yaml" if "yaml" in media_type else "profile.json", ProfileError)
         return data if isinstance(data, dict) else {}
 
@@ -359,7 +356,8 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
         ruleset = _ruleset(rules or (last.ruleset_id if last is not None and last.ruleset_id in dict(_bundled_names())
                                      else "national"))
         if last is not None and auth.may_read(account, last.centre_id):
-            values, zones = values_of(stored_profile(last), ruleset)        # start from the last audit
+            _, _, raw, media_type = _readable(request, account, last.id)
+            values, zones = values_of(stored_profile(raw, media_type), ruleset)     # start from the last audit
         if centre_id:
             values["center.id"] = centre_id
         return check_page(request, account, ruleset, values, zones, {})
@@ -378,33 +376,25 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
             return check_page(request, account, ruleset, values, zones, errors, status=422)
         result = evaluate(profile, ruleset)
         raw = orjson.dumps(profile.data, option=orjson.OPT_INDENT_2)
-        object.__setattr__(result.profile, "raw_sha256", __import__("hashlib").sha256(raw).hexdigest())
+        object.__setattr__(result.profile, "raw_sha256", hashlib.sha256(raw).hexdigest())
         object.__setattr__(result.profile, "source", "web self-check")
         row = store.add_audit(result, result.to_json("zh"), profile=raw, profile_type="application/json",
                               submitted_by=account.name)
         return RedirectResponse(f"/audits/{row.id}", status_code=303)
 
-    def readable(request: Request, account: Account, audit_id: str) -> tuple[AuditRow, bytes, bytes, str]:
-        found = store.audit(audit_id)
-        if found is None or not auth.may_read(account, found[0].centre_id):
-            raise Problem(404, "No such audit")
-        return found
-
     @app.get("/audits/{audit_id}", include_in_schema=False)
     def audit_page(request: Request, audit_id: str) -> Response:
         account = me(request)
-        row, result_json, raw, media_type = readable(request, account, audit_id)
+        row, result_json, raw, media_type = _readable(request, account, audit_id)
         doc = orjson.loads(result_json)
         rules = _load_bundled(row.ruleset_id)
-        from .app import _rerun
-
         result = _rerun(row, raw, media_type)
         return page(request, "result.html.j2", me=account, row=row, doc=doc, rules=rules, plan=plan_of(result),
                     findings=[(f, STATUS_ZH[f.status]) for f in result.findings])
 
     @app.get("/audits/{audit_id}/report.pdf", include_in_schema=False)
     def audit_pdf(request: Request, audit_id: str) -> Response:
-        row, _, raw, media_type = readable(request, me(request), audit_id)
+        row, _, raw, media_type = _readable(request, me(request), audit_id)
         return Response(_report(row, raw, media_type, "pdf", "zh"), media_type="application/pdf",
                         headers={"Content-Disposition": "attachment; filename=\"report.pdf\"; "
                                                         f"filename*=UTF-8''{quote(row.centre_id)}.pdf"})
@@ -414,16 +404,16 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
     @app.get("/whatif/{audit_id}", include_in_schema=False)
     def whatif_form(request: Request, audit_id: str) -> Response:
         account = me(request)
-        row, _, _, _ = readable(request, account, audit_id)
+        row, _, raw, media_type = _readable(request, account, audit_id)
         rules = _load_bundled(row.ruleset_id)
-        values, zones = values_of(stored_profile(row), rules)
+        values, zones = values_of(stored_profile(raw, media_type), rules)
         return check_page(request, account, rules, values, zones, {}, action=f"/whatif/{audit_id}",
                           title="整改方案推演", before=row)
 
     @app.post("/whatif/{audit_id}", include_in_schema=False)
     async def whatif(request: Request, audit_id: str) -> Response:
         account = me(request)
-        row, _, _, _ = readable(request, account, audit_id)
+        row, _, raw, media_type = _readable(request, account, audit_id)
         form = await request.form(max_files=0, max_fields=2000)
         _check_csrf(request, form)
         rules = _load_bundled(row.ruleset_id)
@@ -434,7 +424,7 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
         if after is None:
             return check_page(request, account, rules, values, zones, errors, status=422,
                               action=f"/whatif/{audit_id}", title="整改方案推演", before=row)
-        before = load_profile(stored_profile(row), vocabulary=rules.vocabulary)
+        before = load_profile(stored_profile(raw, media_type), vocabulary=rules.vocabulary)
         comparison = compare(before, after, rules)
         return page(request, "whatif.html.j2", me=account, row=row, c=comparison, STATUS_ZH=STATUS_ZH,
                     plan=plan_of(comparison.after))
@@ -485,16 +475,8 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
 
     @app.get("/batches/{batch_id}/files/{name}", include_in_schema=False)
     def batch_file(request: Request, batch_id: str, name: str) -> Response:
-        from fastapi.responses import FileResponse
-
-        from .batches import MEDIA_TYPES
-
         account = me(request)
-        batch = store.batch(batch_id)
-        path = batches.file(batch, name) if batch is not None and auth.may_run_batches(account) else None
-        if path is None:
-            raise Problem(404, "No such file")
-        return FileResponse(path, media_type=MEDIA_TYPES.get(path.suffix, "application/octet-stream"), filename=name)
+        return batch_file_response(batches, store.batch(batch_id) if auth.may_run_batches(account) else None, name)
 
 
 def history_chart(rows: Sequence[AuditRow], width: int = 640, height: int = 200) -> dict[str, Any]:

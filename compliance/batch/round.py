@@ -231,14 +231,10 @@ class Round:
         """How many records there are, for the time left: counted for JSON Lines and CSV, else unknown."""
         total = 0
         for source in self.inputs:
-            path = Path(source)
-            if path.suffix.lower() not in (".jsonl", ".csv") or not path.is_file():
+            count = sources.count_records(Path(source))
+            if count is None:
                 return None
-            count = 0
-            with open(path, "rb") as fh:
-                while block := fh.read(1 << 22):
-                    count += block.count(b"\n")
-            total += count - (1 if path.suffix.lower() == ".csv" else 0)
+            total += count
         return total
 
     # ------------------------------------------------------------------ the outputs

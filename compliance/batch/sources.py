@@ -52,6 +52,23 @@ class SourceError(ProfileError):
     """A whole input cannot be read (a missing file, a workbook without its sheets)."""
 
 
+def count_records(path: Path) -> int | None:
+    """How many centres a JSON Lines or CSV file holds, counted by its lines without parsing them (a last line
+    without its newline counts; a CSV's header does not); None for any other input. For progress, not truth:
+    blank lines count too."""
+    suffix = path.suffix.lower()
+    if suffix not in (".jsonl", ".csv") or not path.is_file():
+        return None
+    count, last = 0, b"\n"
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 22):
+            count += block.count(b"\n")
+            last = block[-1:]
+    if last != b"\n":
+        count += 1
+    return max(0, count - (1 if suffix == ".csv" else 0))
+
+
 def repeat_message(center_id: str, first: str, here: str) -> str:
     if first == here:
         return f"centre id {center_id!r} is repeated: this record was read before (is an input given twice?)"

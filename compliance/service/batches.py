@@ -14,11 +14,13 @@ import signal
 import subprocess
 import sys
 import threading
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from ..batch.sources import count_records
 from .store import Batch, Store
 
 OUTPUTS = ("results.jsonl", "summary.csv", "summary.xlsx", "errors.csv", "district-report.pdf", "district-report.html")
@@ -66,7 +68,6 @@ class Batches:
     # ------------------------------------------------------------------ what a client reads
 
     def view(self, batch: Batch) -> dict[str, Any]:
-        out = self.home(batch.id) / "out"
         done, total = self.progress(batch)
         files = [name for name in OUTPUTS if self.file(batch, name) is not None]
         view: dict[str, Any] = {
@@ -175,18 +176,11 @@ def _die_with_parent() -> None:
         pass
 
 
+@lru_cache(maxsize=256)
 def _count(path: Path) -> int | None:
-    if path.suffix.lower() not in (".jsonl", ".csv") or not path.is_file():
-        return None
-    count = 0
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            count += block.count(b"\n")
-    with open(path, "rb") as fh:           # a last line without its newline is a centre too
-        fh.seek(max(0, path.stat().st_size - 1))
-        if fh.read(1) not in (b"\n", b""):
-            count += 1
-    return max(0, count - (1 if path.suffix.lower() == ".csv" else 0))
+    """Records in a batch's input, or in a finished batch's results: both never change once written, so a
+    client polling a national batch does not have the service read its input again every time."""
+    return count_records(path)
 
 
 def _last_lines(log: Path, n: int = 5) -> str:

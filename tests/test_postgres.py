@@ -6,7 +6,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 from typing import Iterator
 
@@ -14,7 +13,7 @@ import httpx
 import pytest
 
 from conftest import EXAMPLES
-from test_service import Service, _free_port, add_user
+from test_service import _free_port, serving
 
 HAIYUE = EXAMPLES / "haiyue.yaml"
 
@@ -60,11 +59,7 @@ def _head() -> str:
 def test_the_service_runs_on_postgresql_with_its_migrations_and_append_only_history(postgres, tmp_path):
     import psycopg
 
-    svc = Service(tmp_path)
-    svc.db = postgres                           # a plain postgresql:// URL, as a bureau would write it
-    token = add_user(svc.db, "ops", "system")
-    svc.start()
-    try:
+    with serving(tmp_path, postgres) as (svc, token):      # a plain postgresql:// URL, as a bureau writes it
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=svc.url, headers=headers, timeout=60) as c:
             first = c.post("/v1/audits?rules=yinzhou", content=HAIYUE.read_bytes(),
@@ -75,8 +70,6 @@ def test_the_service_runs_on_postgresql_with_its_migrations_and_append_only_hist
             history = c.get("/v1/centres/330212-SN-0103/audits").json()["audits"]
             assert [a["id"] for a in history] == [second.json()["id"], first.json()["id"]]
             assert c.get(f"/v1/audits/{first.json()['id']}/report.pdf").content.startswith(b"%PDF-")
-    finally:
-        svc.stop()
     from compliance.service.store import Store
 
     latest = list(Store(postgres).latest(street="首南街道"))          # the dashboard's query

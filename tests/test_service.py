@@ -1,6 +1,7 @@
 """The audit service over real HTTP: `compliance serve` in its own process, accounts made with `compliance users`."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import socket
@@ -18,7 +19,7 @@ import yaml
 
 import compliance
 
-from conftest import EXAMPLES, ROOT, profile, run_cli
+from conftest import EXAMPLES, profile, run_cli
 
 HAIYUE = EXAMPLES / "haiyue.yaml"                       # centre 330212-SN-0103
 DANDINGHE = EXAMPLES / "dandinghe-old-compound.yaml"
@@ -64,6 +65,21 @@ class Service:
         self.process.terminate()
         out, _ = self.process.communicate(timeout=30)
         return out.decode("utf-8", "replace")
+
+
+@contextlib.contextmanager
+def serving(folder: Path, db: str | None = None) -> Iterator[tuple[Service, str]]:
+    """A service of its own, on a fresh database in ``folder`` (or on ``db``), with a system account ops:
+    (the service, ops's token). Stopped afterwards."""
+    svc = Service(folder)
+    if db is not None:
+        svc.db = db
+    token = add_user(svc.db, "ops", "system")
+    svc.start()
+    try:
+        yield svc, token
+    finally:
+        svc.stop()
 
 
 @pytest.fixture(scope="module")
@@ -493,10 +509,7 @@ def test_schemathesis_finds_no_server_error_and_no_response_off_its_schema(servi
 
 def test_a_body_that_comes_too_slowly_is_408_and_others_are_served_meanwhile(tmp_path, monkeypatch):
     monkeypatch.setenv("COMPLIANCE_BODY_SECONDS", "2")
-    svc = Service(tmp_path)
-    token = add_user(svc.db, "ops", "system")
-    svc.start()
-    try:
+    with serving(tmp_path) as (svc, token):
         with socket.create_connection(("127.0.0.1", svc.port)) as slow:
             slow.sendall(b"POST /v1/audits HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token.encode()
                          + b"\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
@@ -506,16 +519,11 @@ def test_a_body_that_comes_too_slowly_is_408_and_others_are_served_meanwhile(tmp
             slow.settimeout(10)
             answer = slow.recv(4096)
         assert answer.startswith(b"HTTP/1.1 408") and b"application/problem+json" in answer
-    finally:
-        svc.stop()
 
 
 def test_headers_that_trickle_in_or_never_end_lose_their_connection(tmp_path, monkeypatch):
     monkeypatch.setenv("COMPLIANCE_HEADER_SECONDS", "2")
-    svc = Service(tmp_path)
-    token = add_user(svc.db, "ops", "system")
-    svc.start()
-    try:
+    with serving(tmp_path) as (svc, token):
         for payload in (b"", b"GET /v1/rulesets HTTP/1.1\r\nHost: x\r\n", b"GET / HTTP/1.1\r\nX: " + b"a" * (3 << 20)):
             with socket.create_connection(("127.0.0.1", svc.port)) as slow:
                 try:
@@ -531,19 +539,13 @@ def test_headers_that_trickle_in_or_never_end_lose_their_connection(tmp_path, mo
                 assert closed and time.monotonic() - start < 5, payload[:20]
         r = httpx.get(svc.url + "/v1/rulesets", headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 200                              # an ordinary request is unaffected
-    finally:
-        svc.stop()
 
 
 # --------------------------------------------------------------------------- taking access away, and small edges
 
 def test_an_account_can_be_disabled_and_its_token_replaced(tmp_path):
     db = f"sqlite:///{tmp_path / 'a.db'}"
-    svc = Service(tmp_path)
-    svc.db = db
-    old = add_user(db, "ops", "system")
-    svc.start()
-    try:
+    with serving(tmp_path, db) as (svc, old):
         def status(token: str) -> int:
             return httpx.get(svc.url + "/v1/rulesets", headers={"Authorization": f"Bearer {token}"}).status_code
 
@@ -559,8 +561,6 @@ def test_an_account_can_be_disabled_and_its_token_replaced(tmp_path):
         assert status(new) == 401
         assert run_cli("users", "enable", "ops", "--db", db).returncode == 0
         assert status(new) == 200
-    finally:
-        svc.stop()
 
 
 @pytest.mark.parametrize("args, says", [

@@ -79,6 +79,11 @@ def fill_profile(page: Page, document: dict[str, Any], rules: compliance.RuleSet
         row.locator("[name=zone-name]").fill(zone.get("name", ""))
 
 
+def csrf_of(html: str) -> str:
+    """The CSRF token a page's forms carry."""
+    return html.split('name="csrf" value="')[1].split('"')[0]
+
+
 def no_sideways_scroll(page: Page) -> bool:
     return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
 
@@ -151,7 +156,7 @@ def test_problems_show_beside_their_field_and_drafts_are_kept(site, browser):
 def test_login_cookie_csrf_and_readable_errors(site):
     with httpx.Client(base_url=site.url, follow_redirects=False) as c:
         form = c.get("/login").text
-        csrf = form.split('name="csrf" value="')[1].split('"')[0]
+        csrf = csrf_of(form)
         bad = c.post("/login", data={"csrf": csrf, "name": "zhang", "secret": "wrong"})
         assert bad.status_code == 401 and "账户名或口令不正确" in bad.text and "wrong" not in bad.text
         ok = c.post("/login", data={"csrf": csrf, "name": "zhang", "secret": site.tokens["bureau"]})
@@ -171,9 +176,9 @@ def test_login_cookie_csrf_and_readable_errors(site):
 
 def test_a_copied_session_cookie_stops_working_at_logout(site):
     with httpx.Client(base_url=site.url, follow_redirects=False) as c:
-        csrf = c.get("/login").text.split('name="csrf" value="')[1].split('"')[0]
+        csrf = csrf_of(c.get("/login").text)
         assert c.post("/login", data={"csrf": csrf, "name": "zhang", "secret": site.tokens["bureau"]}).status_code == 303
-        page_csrf = c.get("/dashboard").text.split('name="csrf" value="')[1].split('"')[0]
+        page_csrf = csrf_of(c.get("/dashboard").text)
         copied = dict(c.cookies)
         assert c.post("/logout", data={"csrf": page_csrf}).status_code == 303
     with httpx.Client(base_url=site.url, follow_redirects=False, cookies=copied) as thief:

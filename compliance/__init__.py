@@ -22,8 +22,7 @@ shared types and imports nothing of ours.
 """
 from __future__ import annotations
 
-__version__ = "0.2.0"
-
+from .version import __version__
 from .compare import Change, Comparison, compare
 from .compile import load_ruleset
 from .contract import profile_schema, result_schema, ruleset_schema

@@ -17,7 +17,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from . import __version__
+from .version import __version__
 from . import ruletest
 from .checks import CHECK_TYPES
 from .compare import compare

@@ -82,7 +82,7 @@ class ComplianceError(Exception):
         return f"{self.file}: {self.message}" if self.file else self.message
 
 
-class _ProblemsError(ComplianceError):
+class ProblemsError(ComplianceError):
     """An error that carries the problems found in one file (the first MAX_PROBLEMS, and a count)."""
 
     def __init__(
@@ -120,11 +120,11 @@ class _ProblemsError(ComplianceError):
         return "\n".join(lines)
 
 
-class ProfileError(_ProblemsError):
+class ProfileError(ProblemsError):
     """A centre profile could not be read or is invalid."""
 
 
-class RuleSetError(_ProblemsError):
+class RuleSetError(ProblemsError):
     """A rule set or rule test could not be read, is invalid, or is not known."""
 
 

@@ -11,7 +11,7 @@ import math
 from fractions import Fraction
 from typing import Any, Callable, Mapping
 
-from .model import RuleSet, Status, Verdict
+from .model import RuleSet, Status, Verdict, facts_of
 from .profile import Profile, load_profile, revalidate
 from .result import AuditResult, CategoryScore, Finding, exact, fast_constructor, round_score
 
@@ -32,14 +32,15 @@ def evaluate(profile: Profile | Mapping[str, Any], rules: RuleSet | str = "natio
 
         rules = load_ruleset(rules)
     if isinstance(profile, Profile):
-        if profile.vocabulary is not rules.vocabulary or profile._facts is None:
+        if profile.vocabulary is not rules.vocabulary or facts_of(profile) is None:
             profile = revalidate(profile, rules.vocabulary, rules.id)
     elif isinstance(profile, Mapping):
         profile = load_profile(profile, rules=rules)
     else:
         raise TypeError(f"evaluate takes a Profile or a mapping, not a {type(profile).__name__}")
-    assert profile._facts is not None
-    findings, total_weight, earned, cat_weight, cat_earned, vetoed = rules.scorer(profile._facts)  # type: ignore[misc]
+    facts = facts_of(profile)
+    assert facts is not None
+    findings, total_weight, earned, cat_weight, cat_earned, vetoed = rules.scorer(facts)  # type: ignore[misc]
 
     score = _score(earned, total_weight, findings, None)
     categories = tuple(

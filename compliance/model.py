@@ -1,4 +1,4 @@
-"""The types every stage shares: rule sets, clauses, vocabularies, statuses.
+"""The types every stage shares: rule sets, clauses, vocabularies, statuses, validated profiles.
 
 This module is the floor of the package: it imports nothing of ours, so the
 loaders, the compiler, the evaluator and the reporters can all import it.
@@ -9,10 +9,16 @@ can change a rule set or a result that another caller is using.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Callable, Mapping, NoReturn, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, NoReturn, Sequence
+
+import orjson
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .checks import Facts
 
 TOL = 1e-9
 """Inclusive thresholds are compared with this tolerance: 160/200 passes 0.8."""
@@ -309,3 +315,82 @@ __all__: Sequence[str] = (
     "ZONE_CLASSES", "CODE_LISTS", "VOCABULARIES", "Vocabulary", "Category", "Grade", "Disabled",
     "Clause", "Check", "RuleSet", "clause_key",
 )
+
+
+# --------------------------------------------------------------------------- profiles
+
+@dataclass(frozen=True, eq=False)
+class Profile:
+    """A validated centre profile; build one with :func:`load_profile`.
+
+    ``data`` is a read-only copy of the document (``copy.deepcopy`` it for an
+    editable one); ``vocabulary`` is the one its codes were checked against.
+    The checks read a private plain copy that no caller ever receives.
+    """
+
+    source: str
+    raw_sha256: str | None = None
+    vocabulary: Vocabulary | None = field(default=None, repr=False)
+    # Private: the plain copy the checks read, and the facts gathered from it. No caller receives either.
+    _plain: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    _facts: Facts | None = field(default=None, repr=False)
+
+    def __copy__(self) -> Profile:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Profile:
+        return self                        # immutable: copy.deepcopy(profile.data) gives an editable document
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        """The document as validated, read-only all the way down (built on first use)."""
+        frozen = self.__dict__.get("_frozen")
+        if frozen is None:
+            frozen = freeze(self._plain)
+            object.__setattr__(self, "_frozen", frozen)
+        return frozen  # type: ignore[no-any-return]
+
+    @property
+    def center(self) -> dict[str, Any]:
+        """A fresh copy of the ``center`` section, for result documents and reports."""
+        return thaw(self._plain.get("center", {}))  # type: ignore[no-any-return]
+
+    @property
+    def sha256(self) -> str:
+        """SHA-256 of the file's bytes, or of the canonical JSON of a mapping given in memory."""
+        if self.raw_sha256 is not None:
+            return self.raw_sha256
+        digest = self.__dict__.get("_sha256")
+        if digest is None:
+            canonical = orjson.dumps(self._plain, option=orjson.OPT_SORT_KEYS)
+            digest = hashlib.sha256(canonical).hexdigest()
+            object.__setattr__(self, "_sha256", digest)
+        return str(digest)
+
+    @property
+    def id(self) -> str:
+        return str(self._plain["center"]["id"])
+
+    @property
+    def name(self) -> str:
+        return str(self._plain["center"]["name"])
+
+
+def plain_document(profile: Profile) -> Mapping[str, Any]:
+    """The validated document as the library's own plain JSON values, without a read-only copy: for the
+    library's hot paths (results, rounds, exports), which only read it. Callers outside use ``profile.data``."""
+    return profile._plain
+
+
+def facts_of(profile: Profile) -> Facts | None:
+    """The facts the checks read, gathered once at validation (None when validated without them)."""
+    return profile._facts
+
+
+def make_profile(data: Mapping[str, Any], source: str, raw_sha256: str | None, facts: Facts | None,
+             vocabulary: Vocabulary) -> Profile:
+    """A validated Profile (only the validator makes one): ``Profile(...)`` without the frozen ``__init__``, since
+    the batch hot path builds one per centre."""
+    obj = object.__new__(Profile)
+    obj.__dict__.update(_plain=data, source=source, raw_sha256=raw_sha256, _facts=facts, vocabulary=vocabulary)
+    return obj

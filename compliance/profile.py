@@ -22,7 +22,6 @@ import math
 import numbers
 import os
 import uuid
-from dataclasses import dataclass, field
 from typing import Any, Mapping, TypeGuard
 
 import orjson
@@ -31,7 +30,7 @@ from . import reading
 from .checks import Facts
 from .contract import SCAN_LIMIT, describe, kind_of, profile_schema, profile_validator, show
 from .errors import MAX_PROBLEMS, PathItem, Problem, ProfileError, problems_message
-from .model import FrozenDict, FrozenList, RuleSet, Vocabulary, freeze, thaw
+from .model import FrozenDict, FrozenList, Profile, RuleSet, Vocabulary, make_profile, plain_document
 from .wording import nearest
 
 __all__ = ["Profile", "load_profile", "profile_schema", "default_vocabulary"]
@@ -57,63 +56,6 @@ def default_vocabulary() -> Vocabulary:
 
     layer = read_layer(bundled_dir() / "national.yaml", bundled=True)
     return Vocabulary.of(layer.data.get("vocabularies", {}))
-
-
-@dataclass(frozen=True, eq=False)
-class Profile:
-    """A validated centre profile; build one with :func:`load_profile`.
-
-    ``data`` is a read-only copy of the document (``copy.deepcopy`` it for an
-    editable one); ``vocabulary`` is the one its codes were checked against.
-    The checks read a private plain copy that no caller ever receives.
-    """
-
-    source: str
-    raw_sha256: str | None = None
-    vocabulary: Vocabulary | None = field(default=None, repr=False)
-    # Private: the plain copy the checks read, and the facts gathered from it. No caller receives either.
-    _plain: Mapping[str, Any] = field(default_factory=dict, repr=False)
-    _facts: Facts | None = field(default=None, repr=False)
-
-    def __copy__(self) -> Profile:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> Profile:
-        return self                        # immutable: copy.deepcopy(profile.data) gives an editable document
-
-    @property
-    def data(self) -> Mapping[str, Any]:
-        """The document as validated, read-only all the way down (built on first use)."""
-        frozen = self.__dict__.get("_frozen")
-        if frozen is None:
-            frozen = freeze(self._plain)
-            object.__setattr__(self, "_frozen", frozen)
-        return frozen  # type: ignore[no-any-return]
-
-    @property
-    def center(self) -> dict[str, Any]:
-        """A fresh copy of the ``center`` section, for result documents and reports."""
-        return thaw(self._plain.get("center", {}))  # type: ignore[no-any-return]
-
-    @property
-    def sha256(self) -> str:
-        """SHA-256 of the file's bytes, or of the canonical JSON of a mapping given in memory."""
-        if self.raw_sha256 is not None:
-            return self.raw_sha256
-        digest = self.__dict__.get("_sha256")
-        if digest is None:
-            canonical = orjson.dumps(self._plain, option=orjson.OPT_SORT_KEYS)
-            digest = hashlib.sha256(canonical).hexdigest()
-            object.__setattr__(self, "_sha256", digest)
-        return str(digest)
-
-    @property
-    def id(self) -> str:
-        return str(self._plain["center"]["id"])
-
-    @property
-    def name(self) -> str:
-        return str(self._plain["center"]["name"])
 
 
 def _plain_copy(document: Any) -> Any:
@@ -522,7 +464,7 @@ def load_profile(
         raise ProfileError(problems_message(total, "profile", complete), file=name, total=total, complete=complete,
                            problems=reading.locate(problems[:100], raw))
     digest = hashlib.sha256(raw).hexdigest() if raw is not None else None
-    return _profile(data, name, digest, facts, vocab)
+    return make_profile(data, name, digest, facts, vocab)
 
 
 def load_parsed(document: dict[str, Any], name: str, raw_sha256: str | None, vocabulary: Vocabulary) -> Profile:
@@ -531,21 +473,13 @@ def load_parsed(document: dict[str, Any], name: str, raw_sha256: str | None, voc
     problems, _, facts = check(document, vocabulary, name)
     if problems:
         load_profile(document, vocabulary=vocabulary)     # raises the careful error, every problem located
-    return _profile(document, name, raw_sha256, facts, vocabulary)
+    return make_profile(document, name, raw_sha256, facts, vocabulary)
 
 
 def revalidate(profile: Profile, vocabulary: Vocabulary, ruleset: str = "this rule set") -> Profile:
     """The same profile checked against another rule set's vocabulary (a district may add codes)."""
-    problems, total, facts = check(profile._plain, vocabulary, profile.source)
+    problems, total, facts = check(plain_document(profile), vocabulary, profile.source)
     if problems:
         raise ProfileError(problems_message(total, f"profile under rule set {ruleset!r}"), file=profile.source,
                            total=total, problems=problems)
-    return _profile(profile._plain, profile.source, profile.raw_sha256, facts, vocabulary)
-
-
-def _profile(data: Mapping[str, Any], source: str, raw_sha256: str | None, facts: Facts | None,
-             vocabulary: Vocabulary) -> Profile:
-    """Profile(...) without the frozen ``__init__``: the batch hot path builds one per centre."""
-    obj = object.__new__(Profile)
-    obj.__dict__.update(_plain=data, source=source, raw_sha256=raw_sha256, _facts=facts, vocabulary=vocabulary)
-    return obj
+    return make_profile(plain_document(profile), profile.source, profile.raw_sha256, facts, vocabulary)

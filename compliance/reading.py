@@ -29,7 +29,7 @@ from typing import Any
 import orjson
 import yaml
 
-from .errors import PathItem, Problem, _ProblemsError
+from .errors import PathItem, Problem, ProblemsError
 
 MAX_BYTES = 1 << 20          # 1 MiB: a real profile is about 2 KB, the national rule set 20 KB
 MAX_NODES = 100_000          # values in one document, after alias expansion
@@ -131,7 +131,7 @@ def _show(value: Any, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def read_bytes(path: str | os.PathLike[str], error: type[_ProblemsError], *, max_bytes: int = MAX_BYTES) -> bytes:
+def read_bytes(path: str | os.PathLike[str], error: type[ProblemsError], *, max_bytes: int = MAX_BYTES) -> bytes:
     """Read a regular file (or ``-`` for standard input) of at most ``max_bytes``."""
     name = os.fspath(path)
     try:
@@ -194,7 +194,7 @@ def _in_gb2312(ch: str) -> bool:
     return True
 
 
-def decode(raw: bytes, name: str, error: type[_ProblemsError]) -> str:
+def decode(raw: bytes, name: str, error: type[ProblemsError]) -> str:
     """UTF-8 text (a BOM is allowed), or an error that says what the file looks like instead."""
     try:
         return raw.decode("utf-8-sig")
@@ -209,7 +209,7 @@ def decode(raw: bytes, name: str, error: type[_ProblemsError]) -> str:
         ) from None
 
 
-def _check_shape(text: str, name: str, error: type[_ProblemsError]) -> None:
+def _check_shape(text: str, name: str, error: type[ProblemsError]) -> None:
     """Refuse YAML nested deeper than MAX_DEPTH or holding more than MAX_NODES values.
 
     Runs on the parser's event stream, before anything is composed: a "billion
@@ -330,7 +330,7 @@ def fast_json(raw: bytes) -> Any:
     return data if keys == raw.count(b'":') else None
 
 
-def parse(raw: bytes, name: str, error: type[_ProblemsError], *, json_only: bool = False) -> Any:
+def parse(raw: bytes, name: str, error: type[ProblemsError], *, json_only: bool = False) -> Any:
     """Parse bytes as JSON (``.json`` files) or YAML into plain data."""
     if json_only or name.lower().endswith(".json"):
         data = fast_json(raw)
@@ -362,13 +362,13 @@ def parse(raw: bytes, name: str, error: type[_ProblemsError], *, json_only: bool
         raise error(f"is not valid YAML{where}: {problem.message}", file=name, problems=[problem]) from None
     except RecursionError:
         raise error("is nested too deeply to read", file=name) from None
-    except _ProblemsError:
+    except ProblemsError:
         raise
     except Exception as exc:  # noqa: BLE001 - whatever a hostile document makes the parser raise is bad input
         raise error(f"cannot be read: {type(exc).__name__}: {str(exc)[:200]}", file=name) from None
 
 
-def load(source: str | os.PathLike[str], error: type[_ProblemsError], *, max_bytes: int = MAX_BYTES) -> tuple[Any, bytes]:
+def load(source: str | os.PathLike[str], error: type[ProblemsError], *, max_bytes: int = MAX_BYTES) -> tuple[Any, bytes]:
     """Read and parse a file; returns the data and the raw bytes."""
     raw = read_bytes(source, error, max_bytes=max_bytes)
     return parse(raw, os.fspath(source), error), raw

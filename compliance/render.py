@@ -13,13 +13,14 @@ import os
 import re
 from typing import Any, Callable, Sequence
 
-from . import __version__, pdf, reading
+from . import pdf, reading
 from .checks import CHECK_TYPES
 from .compare import CHANGE_LABELS, Comparison
 from .errors import ReportError
 from .model import Status
 from .result import AuditResult, Finding
 from .wording import LANGS, LEVEL_LABELS, STATUS_LABELS, UNIT_LABELS, VERDICT_LABELS, fmt_amount
+from .version import __version__
 from .writing import write_atomic
 
 STATUS_MARKS = {"pass": "√", "partial": "◐", "fail": "×", "missing": "？", "not_applicable": "–"}
@@ -265,7 +266,7 @@ def _html(result: AuditResult, lang: str) -> str:
     return str(environment("html").get_template("report.html.j2").render(**view(result, lang)))
 
 
-def _standalone(html: str) -> str:
+def standalone(html: str) -> str:
     """The HTML report as one file: the stylesheet inlined instead of linked."""
     css = (reading.data_dir("reports") / "report.css").read_text(encoding="utf-8")
     return html.replace('<link rel="stylesheet" href="report.css">', f"<style>\n{css}</style>", 1)
@@ -281,7 +282,7 @@ RENDERERS: dict[str, Callable[..., str | bytes]] = {
     "json": _json,
     "text": _template("text", "text.txt.j2"),
     "md": _template("md", "report.md.j2"),
-    "html": lambda result, lang: _standalone(_html(result, lang)),
+    "html": lambda result, lang: standalone(_html(result, lang)),
     "pdf": _pdf,
 }
 
@@ -299,7 +300,7 @@ def _compare_pdf(comparison: Comparison, lang: str, archival: bool = False) -> b
 COMPARE_RENDERERS: dict[str, Callable[..., str | bytes]] = {
     "json": lambda c, lang: json.dumps(c.to_dict(lang), ensure_ascii=False, indent=2) + "\n",
     "text": lambda c, lang: str(environment("text").get_template("compare.txt.j2").render(**compare_view(c, lang))),
-    "html": lambda c, lang: _standalone(_compare_html(c, lang)),
+    "html": lambda c, lang: standalone(_compare_html(c, lang)),
     "pdf": _compare_pdf,
 }
 

@@ -10,15 +10,14 @@ import functools
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import orjson
 
-from .model import Clause, Level, RuleSet, Status, Verdict
+from .model import Clause, Level, Profile, RuleSet, Status, Verdict, plain_document
+from .version import __version__
 from .wording import LIST_SEP, fill, fmt_amount, fmt_amount_pct, uses_placeholders
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .profile import Profile
 
 RESULT_VERSION = 1
 
@@ -240,11 +239,10 @@ class AuditResult(_Immutable):
     def to_json(self, lang: str = "zh") -> bytes:
         """The result document as compact JSON bytes: exactly ``orjson.dumps(self.to_dict(lang))``, several
         times faster (what a national round spends its time on)."""
-        head = orjson.dumps(self._head(self.profile._plain.get("center", {})))
+        head = orjson.dumps(self._head(plain_document(self.profile).get("center", {})))
         return head[:-1] + b',"findings":[' + b",".join([f.to_json(lang) for f in self.findings]) + b"]}"
 
     def _head(self, center: Any) -> dict[str, Any]:
-        from . import __version__
 
         rs = self.ruleset
         return {

@@ -42,33 +42,135 @@ def test_the_readme_links_only_files_that_exist_in_the_repository():
             assert (ROOT / target).exists(), target
 
 
-def _imports(path):
-    """Modules of ours a module imports at run time (imports for type checkers only are left out)."""
+def _module_name(path):
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {_module_name(p): p for p in PACKAGE.rglob("*.py") if "migrations" not in p.parts}
+
+
+def _tree(path):
+    """A module's syntax tree without its ``if TYPE_CHECKING:`` blocks (imports for type checkers only)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     for block in [n for n in ast.walk(tree) if isinstance(n, ast.If) and "TYPE_CHECKING" in ast.unparse(n.test)]:
-        block.body = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.level > 0:
-            yield node.module or ""
+        block.body = [ast.Pass()]
+    return tree
+
+
+def _imported(name):
+    """Modules of ours that module ``name`` imports at run time, at any depth (inside functions too), each with
+    the names it takes from it: {module: {name, ...}}."""
+    path = MODULES[name]
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    out = {}
+    for node in ast.walk(_tree(path)):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[:len(base) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if not target.startswith("compliance"):
+                continue
+            for alias in node.names:
+                sub = f"{target}.{alias.name}"
+                if sub in MODULES:                        # from . import reading: the module itself
+                    out.setdefault(sub, set())
+                else:
+                    out.setdefault(target, set()).add(alias.name)
         elif isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name.startswith("compliance"):
-                    yield alias.name
+                    out.setdefault(alias.name, set())
+    return out
+
+
+def _imports(path):
+    """Modules of ours a module imports at run time (imports for type checkers only are left out)."""
+    return list(_imported(_module_name(path)))
+
+
+def test_the_package_imports_one_way_with_no_circle():
+    graph = {name: set(_imported(name)) for name in MODULES}
+    state = {}
+
+    def visit(name, trail):
+        state[name] = "open"
+        for target in sorted(graph[name]):
+            if state.get(target) == "open":
+                circle = trail[trail.index(target):] + [target]
+                raise AssertionError("import circle: " + " → ".join(circle))
+            if target not in state:
+                visit(target, trail + [target])
+        state[name] = "done"
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+    # Nothing inside the package imports the package's __init__ (it imports everything).
+    assert not [name for name in graph if "compliance" in graph[name]]
+
+
+def _defined(tree):
+    """Every name a module defines or binds: functions, classes, variables, attributes it sets, parameters."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            names.add(node.attr)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+        elif isinstance(node, ast.keyword) and node.arg:
+            names.add(node.arg)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.isidentifier():
+            names.add(node.value)                 # object.__setattr__(self, "_frozen", …)
+    return names
+
+
+def _private(name):
+    return name.startswith("_") and not name.startswith("__")
+
+
+def test_no_private_name_is_used_outside_its_module():
+    crossings = []
+    for name, path in sorted(MODULES.items()):
+        tree = _tree(path)
+        own = _defined(tree)
+        for target, taken in _imported(name).items():
+            crossings += [f"{name} imports {target}.{t}" for t in sorted(taken) if _private(t)]
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and _private(node.attr) and node.attr not in own:
+                crossings.append(f"{name}:{node.lineno} uses {ast.unparse(node)}")
+    assert crossings == []
+
+
+def test_the_test_of_private_names_finds_one():
+    tree = ast.parse("from .table import _blank\nrows = [table._text(v) for v in values]\n")
+    own = _defined(tree)
+    assert [n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute) and _private(n.attr)
+            and n.attr not in own] == ["_text"]
 
 
 def test_the_model_is_a_leaf_that_imports_nothing_of_ours():
-    assert list(_imports(PACKAGE / "model.py")) == []
+    assert _imports(PACKAGE / "model.py") == []
+    assert _imports(PACKAGE / "version.py") == []
 
 
 def test_lower_stages_never_import_higher_ones():
-    order = ["model", "errors", "wording", "result", "checks", "contract", "reading", "layers", "compile", "profile",
-             "evaluate", "compare", "writing", "pdf", "render", "ruletest", "cli"]
+    order = ["version", "model", "errors", "wording", "result", "checks", "contract", "reading", "layers", "compile",
+             "profile", "evaluate", "compare", "writing", "pdf", "render", "ruletest", "batch", "service", "cli"]
     rank = {name: i for i, name in enumerate(order)}
-    for name in order:
-        for imported in _imports(PACKAGE / f"{name}.py"):
-            module = imported.split(".")[-1]
-            if module in rank:
-                assert rank[module] < rank[name] or module == name, f"{name} imports {module}"
+    for name in MODULES:
+        here = name.split(".")[1] if "." in name else None
+        for imported in _imports(MODULES[name]):
+            there = imported.split(".")[1] if "." in imported else None
+            if here in rank and there in rank:
+                assert rank[there] <= rank[here], f"{name} imports {imported}"
 
 
 def test_every_check_type_is_one_complete_record_and_part_of_the_meta_schema():

@@ -26,6 +26,7 @@ from ..errors import ComplianceError
 from ..render import BAR, LOW, bar_chart
 from .run import STATUS_LETTER
 from ..model import RuleSet
+from ..version import __version__
 from ..wording import STATUS_LABELS, UNIT_LABELS, VERDICT_LABELS, fmt_amount
 from ..writing import atomic_stream, write_atomic
 
@@ -677,7 +678,6 @@ def round_name(t: Tally) -> str:
 
 
 def district_view(t: Tally, previous: Previous | None, lang: str = "zh") -> dict[str, Any]:
-    from .. import __version__
 
     rules, ui = t.rules, UI[lang]
     grade_titles = {g.id: g.title[lang] for g in rules.grades}
@@ -767,9 +767,9 @@ def district_view(t: Tally, previous: Previous | None, lang: str = "zh") -> dict
 def write_district_report(outdir: Path, t: Tally, previous: Previous | None, lang: str = "zh") -> None:
     """``district-report.html`` (one file, stylesheet inlined) and ``district-report.pdf``."""
     from .. import pdf
-    from ..render import _standalone, environment
+    from ..render import standalone, environment
 
     view = district_view(t, previous, lang)
     html = str(environment("html").get_template("district.html.j2").render(**view))
-    write_atomic(outdir / "district-report.html", _standalone(html))
+    write_atomic(outdir / "district-report.html", standalone(html))
     write_atomic(outdir / "district-report.pdf", pdf.html_to_pdf(html, title=f"{view['round']} · {UI[lang]['title']}"))

@@ -27,7 +27,7 @@ from typing import IO, Any, Sequence
 
 import orjson
 
-from .. import __version__
+from ..version import __version__
 from .. import reading
 from ..errors import ComplianceError, ProfileError, json_path
 from ..model import RuleSet

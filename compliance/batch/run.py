@@ -26,7 +26,7 @@ from .. import reading
 from ..compile import load_ruleset
 from ..errors import ComplianceError, PathItem, ProfileError
 from ..evaluate import evaluate
-from ..model import RuleSet, Status
+from ..model import RuleSet, Status, plain_document
 from ..profile import Profile, load_parsed, load_profile
 from ..result import AuditResult
 from .sources import PROFILE_SUFFIXES, Record
@@ -102,7 +102,7 @@ def audit_one(location: str, raw: bytes | None, document: dict[str, Any] | None,
 
 
 def audited(result: AuditResult, location: str, lang: str = "zh") -> Audited:
-    center = result.profile._plain["center"]
+    center = plain_document(result.profile)["center"]
     region = center.get("region") or {}
     findings = result.findings
     center_id = str(center["id"])

@@ -262,18 +262,18 @@ def _xlsx(name: str, vocab: Vocabulary) -> Iterator[Record]:
     else:
         for r, row in enumerate(zone_rows[HEADER_ROWS:], start=HEADER_ROWS + 1):
             values = {k: row[i] if i < len(row) else None for k, i in zcol.items()}
-            if all(table._blank(v) for v in values.values()):
+            if all(table.blank(v) for v in values.values()):
                 continue
-            centre = table._text(values.get("center.id")) if not table._blank(values.get("center.id")) else ""
+            centre = table.text_of(values.get("center.id")) if not table.blank(values.get("center.id")) else ""
             by_centre.setdefault(centre, []).append((r, values))
     seen_ids: set[str] = set()
 
     for r, row in enumerate(centre_rows[HEADER_ROWS:], start=HEADER_ROWS + 1):
         cells = {k: row[i] if i < len(row) else None for k, i in col_of.items()}
-        if all(table._blank(v) for v in cells.values()):
+        if all(table.blank(v) for v in cells.values()):
             continue
         location = f"{base}!{CENTRES_SHEET}!{column_letter(col_of.get('center.id', 0))}{r}"
-        cid = table._text(cells.get("center.id")) if not table._blank(cells.get("center.id")) else ""
+        cid = table.text_of(cells.get("center.id")) if not table.blank(cells.get("center.id")) else ""
         zone_list = by_centre.get(cid, [])      # a repeated id's row sees the same zones; it is refused as a repeat
         seen_ids.add(cid)
         zones = [{f: values.get(f) for f in table.ZONE_FIELDS} for _, values in zone_list]

@@ -154,7 +154,7 @@ class RowReader:
         lists: dict[tuple[str, ...], list[str] | None] = {}
         for key, raw in cells.items():
             col = self.cols.get(key)
-            if col is None or _blank(raw):
+            if col is None or blank(raw):
                 if col is not None and col.kind == "code":
                     lists.setdefault(col.path, None)
                 continue
@@ -183,7 +183,7 @@ class RowReader:
             item: dict[str, Any] = {}
             for name in ZONE_FIELDS:
                 raw = zone.get(name)
-                if _blank(raw):
+                if blank(raw):
                     continue
                 if name == "area_m2":
                     value, message = _convert(raw, _AREA)
@@ -192,7 +192,7 @@ class RowReader:
                         continue
                     item[name] = value
                 else:
-                    text = _text(raw)
+                    text = text_of(raw)
                     item[name] = self.kinds.get(text, text) if name == "kind" else text    # 综合服务大厅 or service_hall
             out_zones.append(item)
         if out_zones:
@@ -207,11 +207,13 @@ def _put(doc: dict[str, Any], path: Sequence[str], value: Any) -> None:
     node[path[-1]] = value
 
 
-def _blank(raw: Any) -> bool:
+def blank(raw: Any) -> bool:
+    """A cell with nothing in it: empty, or only spaces."""
     return raw is None or (isinstance(raw, str) and not raw.strip())
 
 
-def _text(raw: Any) -> str:
+def text_of(raw: Any) -> str:
+    """A cell as the text a person typed (an id typed as a number keeps no ``.0``; a date its ISO form)."""
     if isinstance(raw, float) and raw.is_integer():
         return str(int(raw))                 # a number typed into a text column: 330212, not 330212.0
     if isinstance(raw, (datetime.datetime, datetime.date)):
@@ -268,12 +270,12 @@ def _convert(raw: Any, col: Column) -> tuple[Any, str | None]:
             return int(value), None
         return value, None
     if col.kind == "choice":
-        text = _text(raw)
+        text = text_of(raw)
         reverse = {v: k for k, v in ENUM_LABELS.get(col.key, {}).items()}
         return reverse.get(text, text), None          # 城市 or urban
     if col.kind == "date":
-        return _text(raw), None
-    return _text(raw), None
+        return text_of(raw), None
+    return text_of(raw), None
 
 
 def field_labels(vocabulary: Vocabulary) -> dict[str, str]:
@@ -324,7 +326,7 @@ def zone_cells(cells: Mapping[str, Any]) -> tuple[list[dict[str, Any]], dict[str
     zones: list[dict[str, Any]] = []
     for n in sorted(numbered):
         values = numbered[n]
-        if all(_blank(v) for v in values.values()):
+        if all(blank(v) for v in values.values()):
             continue
         for name in ZONE_FIELDS:
             where[f"zone_{n}_{name}"] = (len(zones), name)

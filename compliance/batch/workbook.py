@@ -21,7 +21,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import orjson
 
-from ..model import Vocabulary
+from ..model import Vocabulary, plain_document
 from ..writing import write_atomic
 from . import table
 from .sources import CENTRES_SHEET, ZONE_HEADERS, ZONES_SHEET, column_letter
@@ -205,7 +205,7 @@ def _csv_cell(value: Any) -> str:
 def export_profiles(profiles: Iterable[Any], target: str | os.PathLike[str], vocabulary: Vocabulary,
                     rules: str = "national") -> int:
     """Write validated profiles to ``target`` (.xlsx, .csv or .jsonl) as they were given."""
-    return export((p._plain for p in profiles), target, vocabulary, rules)
+    return export((plain_document(p) for p in profiles), target, vocabulary, rules)
 
 
 def _text_cell(cell: Any) -> Any:

@@ -5,10 +5,7 @@ RFC 9457 problem documents; nothing a client sends can make it print a stack tra
 """
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import logging
-import os
 import time
 from contextlib import asynccontextmanager
 from functools import lru_cache
@@ -22,8 +19,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .. import __version__
-from ..compile import load_ruleset
+from ..version import __version__
 from ..contract import profile_schema, result_schema
 from ..errors import ProfileError
 from ..evaluate import evaluate
@@ -32,41 +28,13 @@ from ..model import RuleSet
 from ..profile import load_profile
 from ..reading import parse
 from . import auth, web
-from .batches import INPUT_SUFFIXES, MEDIA_TYPES, Batches
+from .common import (DEFAULT_DATA, JSON_TYPES, PROBLEM, PROFILE_LIMIT, Problem, audit_document, batch_file_response, bundled,
+                     bundled_ruleset, load_bundled, media_type_of, profile_from, profile_problem, read_body, read_upload,
+                     problem_response, readable_audit, stored_report)
+from .batches import Batches
 from .store import Account, AuditRow, Store
 
 log = logging.getLogger("compliance.service")
-
-PROFILE_LIMIT = 1 << 20          # a profile is at most 1 MiB
-UPLOAD_LIMIT = 50 << 20          # an upload at most 50 MiB
-JSON_TYPES = ("application/json",)
-YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
-PROBLEM = "application/problem+json"
-DEFAULT_DATA = "compliance-batches"      # in the folder the service starts in, beside compliance.db
-
-
-class Problem(Exception):
-    """An error answered as an RFC 9457 problem document."""
-
-    def __init__(self, status: int, title: str, detail: str | None = None, *,
-                 problems: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None) -> None:
-        super().__init__(title)
-        self.status, self.title, self.detail, self.problems, self.headers = status, title, detail, problems, headers
-
-    def document(self, instance: str) -> dict[str, Any]:
-        doc: dict[str, Any] = {"type": "about:blank", "title": self.title, "status": self.status}
-        if self.detail:
-            doc["detail"] = self.detail
-        doc["instance"] = instance
-        if self.problems is not None:
-            doc["problems"] = self.problems
-        return doc
-
-
-def problem_response(problem: Problem, instance: str) -> Response:
-    return Response(orjson.dumps(problem.document(instance)), status_code=problem.status, media_type=PROBLEM,
-                    headers=problem.headers)
-
 
 _PAGE_TITLES = {400: "请求有误", 401: "需要登录", 408: "上传太慢", 403: "无权进行此操作", 404: "没有找到", 405: "不支持此操作",
                 409: "规则集已变更", 413: "文件太大", 415: "文件类型不支持", 422: "内容有误", 500: "服务出错"}
@@ -206,121 +174,6 @@ async def current_account(request: Request) -> Account:
 _ACCOUNTS: dict[str, tuple[Account, float]] = {}
 
 
-@lru_cache(maxsize=1)
-def _bundled() -> tuple[str, ...]:
-    return bundled_names()
-
-
-def _ruleset(name: str) -> RuleSet:
-    if name not in _bundled():
-        raise Problem(422, "Unknown rule set", f"rules must be one of: {', '.join(_bundled())}",
-                      problems=[{"path": "rules", "message": f"{name!r} is not a rule set of this service"}])
-    return _load_bundled(name)
-
-
-@lru_cache(maxsize=None)
-def _load_bundled(name: str) -> RuleSet:
-    return load_ruleset(name)
-
-
-async def _body(request: Request, limit: int) -> bytes:
-    """The request body, refused (413) as soon as it passes ``limit``."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise Problem(413, "The request body is too large", f"the limit is {limit:,} bytes")
-    chunks, size = [], 0
-    receive = _within(request.receive, PROFILE_SECONDS)
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise Problem(400, "The client went away")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise Problem(413, "The request body is too large", f"the limit is {limit:,} bytes")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-# A profile's body must arrive within 30 s and an upload's within 300 s (50 MiB at 170 KB/s), so a slow
-# client cannot hold the service; COMPLIANCE_BODY_SECONDS sets both (for a slow link, or a test).
-PROFILE_SECONDS = float(os.environ.get("COMPLIANCE_BODY_SECONDS", 30))
-UPLOAD_SECONDS = float(os.environ.get("COMPLIANCE_BODY_SECONDS", 300))
-
-
-def _within(receive: Any, seconds: float) -> Any:
-    """``receive`` with a deadline for the whole body: 408 when it passes."""
-    deadline = time.monotonic() + seconds
-
-    async def receive_in_time() -> Any:
-        left = deadline - time.monotonic()
-        try:
-            if left <= 0:
-                raise asyncio.TimeoutError
-            return await asyncio.wait_for(receive(), left)
-        except asyncio.TimeoutError:
-            raise Problem(408, "The request body came too slowly",
-                          f"a body must arrive within {seconds:.0f} seconds") from None
-
-    return receive_in_time
-
-
-def _media_type(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";")[0].strip().lower()
-
-
-def _profile_from(raw: bytes, media_type: str, rules: RuleSet, where: str) -> Any:
-    """A validated Profile from a request body, or a 415/422 problem."""
-    if media_type in JSON_TYPES or media_type.endswith("+json"):
-        name = f"{where}.json"
-    elif media_type in YAML_TYPES:
-        name = f"{where}.yaml"
-    else:
-        raise Problem(415, "Unsupported media type", "send the profile as application/json or application/yaml")
-    try:
-        document = parse(raw, name, ProfileError)
-        if not isinstance(document, dict):
-            raise ProfileError("the document is not a mapping; a profile is a mapping with center, population "
-                               "and space", file=name)
-        profile = load_profile(document, vocabulary=rules.vocabulary)
-    except ProfileError as exc:
-        raise _profile_problem(exc) from None
-    object.__setattr__(profile, "raw_sha256", hashlib.sha256(raw).hexdigest())
-    object.__setattr__(profile, "source", where)
-    return profile
-
-
-def _profile_problem(exc: ProfileError) -> Problem:
-    problems = [{"path": p.json_path, "message": p.message} for p in exc.problems] or \
-        [{"path": "$", "message": exc.message}]
-    return Problem(422, "The profile is not valid", exc.message, problems=problems)
-
-
-def _audit_document(row: AuditRow, result: bytes) -> bytes:
-    """The stored result document with the audit's id and when it was stored, as bytes."""
-    extra = orjson.dumps({"id": row.id, "submitted_at": row.submitted_at.isoformat()})
-    return extra[:-1] + b"," + result[1:]
-
-
-def _readable(request: Request, account: Account, audit_id: str) -> tuple[AuditRow, bytes, bytes, str]:
-    store: Store = request.app.state.store
-    found = store.audit(audit_id)
-    if found is None or not auth.may_read(account, found[0].centre_id):
-        raise Problem(404, "No such audit")            # another centre's audit: its existence is not revealed
-    return found
-
-
-def _rerun(row: AuditRow, profile: bytes, media_type: str) -> Any:
-    """The stored audit as an AuditResult again, for its reports: only under the very rule set it was made with."""
-    rules = _load_bundled(row.ruleset_id) if row.ruleset_id in _bundled() else None
-    if rules is None or rules.content_hash != row.ruleset_hash:
-        raise Problem(409, "The rule set has changed since this audit",
-                      "its JSON document is kept as it was; its report can no longer be drawn from the same rules")
-    result = evaluate(_profile_from(profile, media_type, rules, "profile"), rules)
-    return result
-
-
 RULES_QUERY: Any = Query("national", description="The rule set to audit with",
                          json_schema_extra={"enum": list(bundled_names())})
 
@@ -339,33 +192,33 @@ def _routes(app: FastAPI, store: Store) -> None:
     async def post_audit(request: Request, rules: str = RULES_QUERY,
                          lang: str = Query("zh", pattern="^(zh|en)$"),
                          account: Account = Depends(current_account)) -> Response:
-        ruleset = _ruleset(rules)
-        raw = await _body(request, PROFILE_LIMIT)
-        media_type = _media_type(request)
-        profile = _profile_from(raw, media_type, ruleset, "request")
+        ruleset = bundled_ruleset(rules)
+        raw = await read_body(request, PROFILE_LIMIT)
+        media_type = media_type_of(request)
+        profile = profile_from(raw, media_type, ruleset, "request")
         if not auth.may_submit(account, profile.id):
             raise Problem(403, "This account submits only its own centre",
                           f"this account is for centre {account.centre_id}")
         result = evaluate(profile, ruleset)
         document = result.to_json(lang)
         row = store.add_audit(result, document, profile=raw, profile_type=media_type, submitted_by=account.name)
-        return Response(_audit_document(row, document), status_code=201, media_type="application/json",
+        return Response(audit_document(row, document), status_code=201, media_type="application/json",
                         headers={"Location": f"/v1/audits/{row.id}"})
 
     @app.get("/v1/audits/{audit_id}", tags=["audits"], summary="One stored audit",
              responses={200: {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/StoredAudit"}}}},
                         **errors(401, 404)})
     def get_audit(request: Request, audit_id: str, account: Account = Depends(current_account)) -> Response:
-        row, result, _, _ = _readable(request, account, audit_id)
-        return Response(_audit_document(row, result), media_type="application/json")
+        row, result, _, _ = readable_audit(request, account, audit_id)
+        return Response(audit_document(row, result), media_type="application/json")
 
     @app.get("/v1/audits/{audit_id}/report.pdf", tags=["audits"], summary="An audit's report as PDF",
              responses={200: {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}},
                         **errors(401, 404, 409)}, response_class=Response)
     def report_pdf(request: Request, audit_id: str, lang: str = Query("zh", pattern="^(zh|en)$"),
                    account: Account = Depends(current_account)) -> Response:
-        row, _, profile, media_type = _readable(request, account, audit_id)
-        return Response(_report(row, profile, media_type, "pdf", lang), media_type="application/pdf",
+        row, _, profile, media_type = readable_audit(request, account, audit_id)
+        return Response(stored_report(row, profile, media_type, "pdf", lang), media_type="application/pdf",
                         headers={"Content-Disposition": f'inline; filename="{row.id}.pdf"'})
 
     @app.get("/v1/audits/{audit_id}/report.html", tags=["audits"], summary="An audit's report as HTML",
@@ -373,8 +226,8 @@ def _routes(app: FastAPI, store: Store) -> None:
              response_class=Response)
     def report_html(request: Request, audit_id: str, lang: str = Query("zh", pattern="^(zh|en)$"),
                     account: Account = Depends(current_account)) -> Response:
-        row, _, profile, media_type = _readable(request, account, audit_id)
-        return Response(_report(row, profile, media_type, "html", lang), media_type="text/html; charset=utf-8")
+        row, _, profile, media_type = readable_audit(request, account, audit_id)
+        return Response(stored_report(row, profile, media_type, "html", lang), media_type="text/html; charset=utf-8")
 
     @app.get("/v1/centres/{centre_id}/audits", tags=["audits"], summary="A centre's audits, newest first",
              responses={200: {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/History"}}}},
@@ -396,14 +249,14 @@ def _routes(app: FastAPI, store: Store) -> None:
                            account: Account = Depends(current_account)) -> Response:
         from ..compare import compare
 
-        ruleset = _ruleset(rules)
-        raw = await _body(request, 2 * PROFILE_LIMIT)
-        if _media_type(request) not in JSON_TYPES:
+        ruleset = bundled_ruleset(rules)
+        raw = await read_body(request, 2 * PROFILE_LIMIT)
+        if media_type_of(request) not in JSON_TYPES:
             raise Problem(415, "Unsupported media type", 'send {"before": …, "after": …} as application/json')
         try:
             body = parse(raw, "request.json", ProfileError)
         except ProfileError as exc:
-            raise _profile_problem(exc) from None
+            raise profile_problem(exc) from None
         if not isinstance(body, dict) or not {"before", "after"} <= body.keys():
             raise Problem(422, "The request is not valid", 'send {"before": profile, "after": profile}',
                           problems=[{"path": "$", "message": "needs the members before and after"}])
@@ -414,7 +267,7 @@ def _routes(app: FastAPI, store: Store) -> None:
                     raise ProfileError("is not a profile (a mapping)", file=side)
                 sides.append(load_profile(body[side], vocabulary=ruleset.vocabulary))
             except ProfileError as exc:
-                problem = _profile_problem(exc)
+                problem = profile_problem(exc)
                 for p in problem.problems or ():
                     p["path"] = "$." + side + p["path"][1:]
                 raise problem from None
@@ -427,14 +280,14 @@ def _routes(app: FastAPI, store: Store) -> None:
              responses={200: {"content": {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}},
                         **errors(401)})
     def rulesets(account: Account = Depends(current_account)) -> Response:
-        return _json([_ruleset_summary(_load_bundled(name)) for name in _bundled()])
+        return _json([_ruleset_summary(load_bundled(name)) for name in bundled()])
 
     @app.get("/v1/rulesets/{name}", tags=["rules"], summary="One rule set and its clauses",
              responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}}, **errors(401, 404)})
     def ruleset(name: str, account: Account = Depends(current_account)) -> Response:
-        if name not in _bundled():
+        if name not in bundled():
             raise Problem(404, "No such rule set")
-        rs = _load_bundled(name)
+        rs = load_bundled(name)
         return _json({**_ruleset_summary(rs), "clauses": [_clause(c) for c in rs.clauses]})
 
     @app.get("/v1/schema/profile", tags=["rules"], summary="The profile's JSON Schema",
@@ -458,12 +311,12 @@ def _batch_routes(app: FastAPI, store: Store, batches: Batches) -> None:
                          account: Account = Depends(current_account)) -> Response:
         if not auth.may_run_batches(account):
             raise Problem(403, "Batches are run by bureau accounts")
-        _ruleset(rules)
-        upload, filename, _ = await _upload(request, batches.folder)
+        bundled_ruleset(rules)
+        upload, filename, _ = await read_upload(request, batches.folder)
         batch = batches.submit(upload, filename, rules, account.name)
         return _json(batches.view(batch), 202, headers={"Location": f"/v1/batches/{batch.id}"})
 
-    def readable(batch_id: str, account: Account) -> Any:
+    def readable_batch(batch_id: str, account: Account) -> Any:
         batch = store.batch(batch_id)
         if batch is None or not auth.may_run_batches(account):
             raise Problem(404, "No such batch")
@@ -472,88 +325,13 @@ def _batch_routes(app: FastAPI, store: Store, batches: Batches) -> None:
     @app.get("/v1/batches/{batch_id}", tags=["batches"], summary="A batch's status, progress and outputs",
              responses={200: {"content": {"application/json": {"schema": batch_schema}}}, **errors(401, 404)})
     def get_batch(batch_id: str, account: Account = Depends(current_account)) -> Response:
-        return _json(batches.view(readable(batch_id, account)))
+        return _json(batches.view(readable_batch(batch_id, account)))
 
     @app.get("/v1/batches/{batch_id}/files/{name}", tags=["batches"], summary="One output of a finished batch",
              responses={200: {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
                         **errors(401, 404)}, response_class=Response)
     def get_batch_file(batch_id: str, name: str, account: Account = Depends(current_account)) -> Response:
-        return batch_file_response(batches, readable(batch_id, account), name)
-
-
-def batch_file_response(batches: Batches, batch: Any, name: str) -> Response:
-    """One output of a batch as a download, or 404 (the API's route and the dashboard's link both answer so)."""
-    from fastapi.responses import FileResponse
-
-    path = batches.file(batch, name) if batch is not None else None
-    if path is None:
-        raise Problem(404, "No such file", "a finished batch has results.jsonl, summary.csv, summary.xlsx, "
-                                           "district-report.pdf and .html, and errors.csv when input was refused")
-    return FileResponse(path, media_type=MEDIA_TYPES.get(path.suffix, "application/octet-stream"), filename=name)
-
-
-async def _upload(request: Request, folder: Path) -> tuple[Path, str, dict[str, str]]:
-    """The multipart upload's ``file`` saved to a temporary file under ``folder``: (its path, a safe name,
-    the form's other fields)."""
-    import shutil
-    import tempfile
-
-    from starlette.datastructures import UploadFile
-
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > UPLOAD_LIMIT:
-        raise Problem(413, "The upload is too large", f"the limit is {UPLOAD_LIMIT:,} bytes")
-    if not _media_type(request).startswith("multipart/form-data"):
-        raise Problem(415, "Unsupported media type", "send the file as multipart/form-data in a field named file")
-    receive, seen = _within(request.receive, UPLOAD_SECONDS), [0]
-
-    async def capped() -> Any:             # the cap holds for a body sent without a length, too
-        message = await receive()
-        seen[0] += len(message.get("body", b""))
-        if seen[0] > UPLOAD_LIMIT:
-            raise Problem(413, "The upload is too large", f"the limit is {UPLOAD_LIMIT:,} bytes")
-        return message
-
-    try:
-        form = await Request(request.scope, capped).form(max_files=1, max_fields=10)
-    except Problem:
-        raise
-    except Exception:  # noqa: BLE001 - a malformed multipart body is the client's
-        raise Problem(422, "The upload is not valid multipart/form-data") from None
-    upload = form.get("file")
-    if not isinstance(upload, UploadFile):
-        raise Problem(422, "The request is not valid", "send the centres in a form field named file",
-                      problems=[{"path": "file", "message": "is missing"}])
-    filename = _safe_filename(upload.filename or "")
-    if filename is None:
-        raise Problem(415, "Unsupported file type", "upload an .xlsx workbook (the template's layout), a .csv or a .jsonl file")
-    folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=folder, prefix=".upload-", delete=False) as out:
-        shutil.copyfileobj(upload.file, out, 1 << 20)
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
-    await form.close()
-    return Path(out.name), filename, fields
-
-
-def _safe_filename(name: str) -> str | None:
-    """The upload's own file name where it is safe (it appears in every location of errors.csv), else a plain one."""
-    import re
-
-    base = re.split(r"[\\/]", name)[-1].strip()
-    suffix = Path(base).suffix.lower()
-    if suffix not in INPUT_SUFFIXES:
-        return None
-    stem = re.sub(r"[^\w.-]", "_", Path(base).stem).strip("._")[:80]
-    return (stem or "centres") + suffix
-
-
-@lru_cache(maxsize=64)
-def _report(row: AuditRow, profile: bytes, media_type: str, kind: str, lang: str) -> bytes:
-    """A stored audit's report, drawn once (a stored audit never changes) and kept for its next reader."""
-    from ..render import render
-
-    out = render(_rerun(row, profile, media_type), kind, lang=lang)
-    return out if isinstance(out, bytes) else (out or "").encode("utf-8")
+        return batch_file_response(batches, readable_batch(batch_id, account), name)
 
 
 def _history_item(row: AuditRow) -> dict[str, Any]:

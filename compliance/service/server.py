@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .store import Store, _safe_url
+from .store import Store, safe_url
 
 # Slow or hostile clients cannot hold the workers: a bounded number of connections at once (the rest get
 # 503), idle keep-alive connections closed after 5 s, headers that must arrive within 10 s, and bodies
@@ -84,7 +84,7 @@ def serve(db: str | None, host: str, port: int, data: str | None = None) -> None
     store = Store(db)
     app = create_app(store, Path(data) if data else None)
     warm_up()
-    print(f"compliance service on http://{host}:{port}/ (database {_safe_url(store.url)}); Ctrl-C stops it",
+    print(f"compliance service on http://{host}:{port}/ (database {safe_url(store.url)}); Ctrl-C stops it",
           file=sys.stderr, flush=True)
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)   # request lines could carry query secrets
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, http=_protocol(),
@@ -96,8 +96,8 @@ def warm_up() -> None:
     """Load the report engine, its stylesheet and fonts, and the bundled rule sets before the first request,
     so the first report anybody asks for is drawn in the usual 0.2–0.4 s rather than 1.5 s."""
     from ..pdf import html_to_pdf
-    from .app import _bundled, _load_bundled
+    from .common import bundled, load_bundled
 
-    for name in _bundled():
-        _load_bundled(name)
+    for name in bundled():
+        load_bundled(name)
     html_to_pdf("<html><body><h1>社区便民服务中心 · Audit</h1><p>符合要求 100.0</p></body></html>")

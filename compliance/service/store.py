@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import ComplianceError
+from ..model import plain_document
 
 if TYPE_CHECKING:
     from ..result import AuditResult
@@ -155,7 +156,7 @@ class Store:
         try:
             self.engine = _engine(self.url)
         except Exception as exc:  # noqa: BLE001 - a bad URL or a missing driver is the user's to fix
-            raise ComplianceError(f"cannot open the database: {_plain(exc)}", file=_safe_url(self.url)) from None
+            raise ComplianceError(f"cannot open the database: {_plain(exc)}", file=safe_url(self.url)) from None
         if migrate:
             self.migrate()
 
@@ -173,7 +174,7 @@ class Store:
         except ComplianceError:
             raise
         except Exception as exc:  # noqa: BLE001
-            raise ComplianceError(f"cannot prepare the database: {_plain(exc)}", file=_safe_url(self.url)) from None
+            raise ComplianceError(f"cannot prepare the database: {_plain(exc)}", file=safe_url(self.url)) from None
 
     # ------------------------------------------------------------------ accounts
 
@@ -243,7 +244,7 @@ class Store:
     def add_audit(self, result: AuditResult, result_json: bytes, *, profile: bytes, profile_type: str,
                   submitted_by: str) -> AuditRow:
         """Store one audit; its id is a fresh random name. Committed before this returns."""
-        center = result.profile._plain["center"]
+        center = plain_document(result.profile)["center"]
         rules = result.ruleset
         row = AuditRow(
             id=secrets.token_hex(16), centre_id=str(center["id"]), centre_name=str(center.get("name", "")),
@@ -402,7 +403,7 @@ def _engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def _safe_url(url: str) -> str:
+def safe_url(url: str) -> str:
     """The URL without its password, for messages and logs."""
     from sqlalchemy.engine import make_url
 

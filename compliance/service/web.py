@@ -32,6 +32,8 @@ from ..evaluate import evaluate
 from ..model import RuleSet, Status
 from ..profile import load_profile
 from . import auth
+from .common import (Problem, batch_file_response, bundled, bundled_ruleset, load_bundled, read_upload, readable_audit,
+                     rerun_audit, stored_report)
 from .batches import Batches
 from .store import Account, AuditRow, Store
 
@@ -110,18 +112,14 @@ def local_time(when: datetime | str, fmt: str = "%Y-%m-%d %H:%M") -> str:
 
 def ruleset_zh(name: str) -> str:
     """A bundled rule set's Chinese title (宁波市鄞州区), else its name."""
-    from .app import _bundled, _load_bundled
-
-    return str(_load_bundled(name).title["zh"]) if name in _bundled() else name
+    return str(load_bundled(name).title["zh"]) if name in bundled() else name
 
 
 @lru_cache(maxsize=None)
 def grade_zh(grade: str) -> str:
     """A grade's Chinese name (优秀, 良好, 合格, 不合格), as the bundled rule sets title it."""
-    from .app import _bundled, _load_bundled
-
-    for name in _bundled():
-        for g in _load_bundled(name).grades:
+    for name in bundled():
+        for g in load_bundled(name).grades:
             if g.id == grade:
                 return str(g.title["zh"])
     return grade
@@ -145,8 +143,6 @@ def _csrf(request: Request) -> str:
 
 
 def _check_csrf(request: Request, form: Mapping[str, Any]) -> None:
-    from .app import Problem
-
     sent = str(form.get("csrf", ""))
     expected = request.session.get("csrf", "")
     if not sent or not expected or not hmac.compare_digest(sent, expected):
@@ -266,7 +262,6 @@ def plan_of(result: Any) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- routes
 
 def install(app: FastAPI, store: Store, batches: Batches) -> None:
-    from .app import Problem, _load_bundled, _readable, _report, _rerun, _ruleset, batch_file_response
 
     app.add_middleware(SessionMiddleware, secret_key=store.secret("session"), session_cookie="compliance_session",
                        max_age=SESSION_HOURS * 3600, same_site="strict", https_only=False)
@@ -353,10 +348,10 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
         zones: list[dict[str, Any]] = []
         last = latest_audit(centre_id) if centre_id else None
         # The rule set asked for, else the one the centre was last audited under, else the national one.
-        ruleset = _ruleset(rules or (last.ruleset_id if last is not None and last.ruleset_id in dict(_bundled_names())
+        ruleset = bundled_ruleset(rules or (last.ruleset_id if last is not None and last.ruleset_id in dict(_bundled_names())
                                      else "national"))
         if last is not None and auth.may_read(account, last.centre_id):
-            _, _, raw, media_type = _readable(request, account, last.id)
+            _, _, raw, media_type = readable_audit(request, account, last.id)
             values, zones = values_of(stored_profile(raw, media_type), ruleset)     # start from the last audit
         if centre_id:
             values["center.id"] = centre_id
@@ -367,7 +362,7 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
         account = me(request)
         form = await request.form(max_files=0, max_fields=2000)
         _check_csrf(request, form)
-        ruleset = _ruleset(str(form.get("rules", "national")))
+        ruleset = bundled_ruleset(str(form.get("rules", "national")))
         document, values, zones, errors = read_form(form, ruleset)
         if account.role == "community" and values.get("center.id") != account.centre_id:
             errors["center.id"] = f"本账户只能自查中心 {account.centre_id}"
@@ -385,17 +380,17 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
     @app.get("/audits/{audit_id}", include_in_schema=False)
     def audit_page(request: Request, audit_id: str) -> Response:
         account = me(request)
-        row, result_json, raw, media_type = _readable(request, account, audit_id)
+        row, result_json, raw, media_type = readable_audit(request, account, audit_id)
         doc = orjson.loads(result_json)
-        rules = _load_bundled(row.ruleset_id)
-        result = _rerun(row, raw, media_type)
+        rules = load_bundled(row.ruleset_id)
+        result = rerun_audit(row, raw, media_type)
         return page(request, "result.html.j2", me=account, row=row, doc=doc, rules=rules, plan=plan_of(result),
                     findings=[(f, STATUS_ZH[f.status]) for f in result.findings])
 
     @app.get("/audits/{audit_id}/report.pdf", include_in_schema=False)
     def audit_pdf(request: Request, audit_id: str) -> Response:
-        row, _, raw, media_type = _readable(request, me(request), audit_id)
-        return Response(_report(row, raw, media_type, "pdf", "zh"), media_type="application/pdf",
+        row, _, raw, media_type = readable_audit(request, me(request), audit_id)
+        return Response(stored_report(row, raw, media_type, "pdf", "zh"), media_type="application/pdf",
                         headers={"Content-Disposition": "attachment; filename=\"report.pdf\"; "
                                                         f"filename*=UTF-8''{quote(row.centre_id)}.pdf"})
 
@@ -404,8 +399,8 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
     @app.get("/whatif/{audit_id}", include_in_schema=False)
     def whatif_form(request: Request, audit_id: str) -> Response:
         account = me(request)
-        row, _, raw, media_type = _readable(request, account, audit_id)
-        rules = _load_bundled(row.ruleset_id)
+        row, _, raw, media_type = readable_audit(request, account, audit_id)
+        rules = load_bundled(row.ruleset_id)
         values, zones = values_of(stored_profile(raw, media_type), rules)
         return check_page(request, account, rules, values, zones, {}, action=f"/whatif/{audit_id}",
                           title="整改方案推演", before=row)
@@ -413,10 +408,10 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
     @app.post("/whatif/{audit_id}", include_in_schema=False)
     async def whatif(request: Request, audit_id: str) -> Response:
         account = me(request)
-        row, _, raw, media_type = _readable(request, account, audit_id)
+        row, _, raw, media_type = readable_audit(request, account, audit_id)
         form = await request.form(max_files=0, max_fields=2000)
         _check_csrf(request, form)
-        rules = _load_bundled(row.ruleset_id)
+        rules = load_bundled(row.ruleset_id)
         document, values, zones, errors = read_form(form, rules)
         if values.get("center.id") != row.centre_id:
             errors["center.id"] = f"推演针对中心 {row.centre_id}"
@@ -457,16 +452,14 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
 
     @app.post("/batches", include_in_schema=False)
     async def batch_upload(request: Request) -> Response:
-        from .app import _upload
-
         account = me(request)
         if not auth.may_run_batches(account):
             raise Problem(403, "Batches are run by bureau accounts")
-        upload, filename, fields = await _upload(request, batches.folder)
+        upload, filename, fields = await read_upload(request, batches.folder)
         try:
             _check_csrf(request, fields)             # (the upload is capped in size and time before this)
             rules = str(fields.get("rules") or "national")
-            _ruleset(rules)
+            bundled_ruleset(rules)
         except Exception:
             upload.unlink(missing_ok=True)
             raise
@@ -495,9 +488,7 @@ def history_chart(rows: Sequence[AuditRow], width: int = 640, height: int = 200)
 
 def _bundled_names() -> list[tuple[str, str]]:
     """(name, Chinese title) of every bundled rule set, for the drop-downs."""
-    from .app import _bundled
-
-    return [(name, ruleset_zh(name)) for name in _bundled()]
+    return [(name, ruleset_zh(name)) for name in bundled()]
 
 
 def _safe_next(target: str) -> str:

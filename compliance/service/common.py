@@ -1,0 +1,246 @@
+"""What the API and the web pages share: problem answers, request bodies and uploads read within their limits,
+the bundled rule sets, and stored audits with the reports drawn from them."""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import orjson
+from fastapi import Request
+from fastapi.responses import Response
+
+from ..compile import load_ruleset
+from ..errors import ProfileError
+from ..evaluate import evaluate
+from ..layers import bundled_names
+from ..model import RuleSet
+from ..profile import load_profile
+from ..reading import parse
+from . import auth
+from .batches import INPUT_SUFFIXES, MEDIA_TYPES, Batches
+from .store import Account, AuditRow, Store
+
+PROFILE_LIMIT = 1 << 20          # a profile is at most 1 MiB
+UPLOAD_LIMIT = 50 << 20          # an upload at most 50 MiB
+JSON_TYPES = ("application/json",)
+YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
+PROBLEM = "application/problem+json"
+DEFAULT_DATA = "compliance-batches"      # in the folder the service starts in, beside compliance.db
+
+
+class Problem(Exception):
+    """An error answered as an RFC 9457 problem document."""
+
+    def __init__(self, status: int, title: str, detail: str | None = None, *,
+                 problems: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(title)
+        self.status, self.title, self.detail, self.problems, self.headers = status, title, detail, problems, headers
+
+    def document(self, instance: str) -> dict[str, Any]:
+        doc: dict[str, Any] = {"type": "about:blank", "title": self.title, "status": self.status}
+        if self.detail:
+            doc["detail"] = self.detail
+        doc["instance"] = instance
+        if self.problems is not None:
+            doc["problems"] = self.problems
+        return doc
+
+
+def problem_response(problem: Problem, instance: str) -> Response:
+    return Response(orjson.dumps(problem.document(instance)), status_code=problem.status, media_type=PROBLEM,
+                    headers=problem.headers)
+
+
+@lru_cache(maxsize=1)
+def bundled() -> tuple[str, ...]:
+    return bundled_names()
+
+
+def bundled_ruleset(name: str) -> RuleSet:
+    if name not in bundled():
+        raise Problem(422, "Unknown rule set", f"rules must be one of: {', '.join(bundled())}",
+                      problems=[{"path": "rules", "message": f"{name!r} is not a rule set of this service"}])
+    return load_bundled(name)
+
+
+@lru_cache(maxsize=None)
+def load_bundled(name: str) -> RuleSet:
+    return load_ruleset(name)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused (413) as soon as it passes ``limit``."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise Problem(413, "The request body is too large", f"the limit is {limit:,} bytes")
+    chunks, size = [], 0
+    receive = within(request.receive, PROFILE_SECONDS)
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise Problem(400, "The client went away")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise Problem(413, "The request body is too large", f"the limit is {limit:,} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+# A profile's body must arrive within 30 s and an upload's within 300 s (50 MiB at 170 KB/s), so a slow
+# client cannot hold the service; COMPLIANCE_BODY_SECONDS sets both (for a slow link, or a test).
+PROFILE_SECONDS = float(os.environ.get("COMPLIANCE_BODY_SECONDS", 30))
+UPLOAD_SECONDS = float(os.environ.get("COMPLIANCE_BODY_SECONDS", 300))
+
+
+def within(receive: Any, seconds: float) -> Any:
+    """``receive`` with a deadline for the whole body: 408 when it passes."""
+    deadline = time.monotonic() + seconds
+
+    async def receive_in_time() -> Any:
+        left = deadline - time.monotonic()
+        try:
+            if left <= 0:
+                raise asyncio.TimeoutError
+            return await asyncio.wait_for(receive(), left)
+        except asyncio.TimeoutError:
+            raise Problem(408, "The request body came too slowly",
+                          f"a body must arrive within {seconds:.0f} seconds") from None
+
+    return receive_in_time
+
+
+def media_type_of(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def profile_from(raw: bytes, media_type: str, rules: RuleSet, where: str) -> Any:
+    """A validated Profile from a request body, or a 415/422 problem."""
+    if media_type in JSON_TYPES or media_type.endswith("+json"):
+        name = f"{where}.json"
+    elif media_type in YAML_TYPES:
+        name = f"{where}.yaml"
+    else:
+        raise Problem(415, "Unsupported media type", "send the profile as application/json or application/yaml")
+    try:
+        document = parse(raw, name, ProfileError)
+        if not isinstance(document, dict):
+            raise ProfileError("the document is not a mapping; a profile is a mapping with center, population "
+                               "and space", file=name)
+        profile = load_profile(document, vocabulary=rules.vocabulary)
+    except ProfileError as exc:
+        raise profile_problem(exc) from None
+    object.__setattr__(profile, "raw_sha256", hashlib.sha256(raw).hexdigest())
+    object.__setattr__(profile, "source", where)
+    return profile
+
+
+def profile_problem(exc: ProfileError) -> Problem:
+    problems = [{"path": p.json_path, "message": p.message} for p in exc.problems] or \
+        [{"path": "$", "message": exc.message}]
+    return Problem(422, "The profile is not valid", exc.message, problems=problems)
+
+
+def audit_document(row: AuditRow, result: bytes) -> bytes:
+    """The stored result document with the audit's id and when it was stored, as bytes."""
+    extra = orjson.dumps({"id": row.id, "submitted_at": row.submitted_at.isoformat()})
+    return extra[:-1] + b"," + result[1:]
+
+
+def readable_audit(request: Request, account: Account, audit_id: str) -> tuple[AuditRow, bytes, bytes, str]:
+    store: Store = request.app.state.store
+    found = store.audit(audit_id)
+    if found is None or not auth.may_read(account, found[0].centre_id):
+        raise Problem(404, "No such audit")            # another centre's audit: its existence is not revealed
+    return found
+
+
+def rerun_audit(row: AuditRow, profile: bytes, media_type: str) -> Any:
+    """The stored audit as an AuditResult again, for its reports: only under the very rule set it was made with."""
+    rules = load_bundled(row.ruleset_id) if row.ruleset_id in bundled() else None
+    if rules is None or rules.content_hash != row.ruleset_hash:
+        raise Problem(409, "The rule set has changed since this audit",
+                      "its JSON document is kept as it was; its report can no longer be drawn from the same rules")
+    result = evaluate(profile_from(profile, media_type, rules, "profile"), rules)
+    return result
+
+
+def batch_file_response(batches: Batches, batch: Any, name: str) -> Response:
+    """One output of a batch as a download, or 404 (the API's route and the dashboard's link both answer so)."""
+    from fastapi.responses import FileResponse
+
+    path = batches.file(batch, name) if batch is not None else None
+    if path is None:
+        raise Problem(404, "No such file", "a finished batch has results.jsonl, summary.csv, summary.xlsx, "
+                                           "district-report.pdf and .html, and errors.csv when input was refused")
+    return FileResponse(path, media_type=MEDIA_TYPES.get(path.suffix, "application/octet-stream"), filename=name)
+
+
+async def read_upload(request: Request, folder: Path) -> tuple[Path, str, dict[str, str]]:
+    """The multipart upload's ``file`` saved to a temporary file under ``folder``: (its path, a safe name,
+    the form's other fields)."""
+    import shutil
+    import tempfile
+
+    from starlette.datastructures import UploadFile
+
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > UPLOAD_LIMIT:
+        raise Problem(413, "The upload is too large", f"the limit is {UPLOAD_LIMIT:,} bytes")
+    if not media_type_of(request).startswith("multipart/form-data"):
+        raise Problem(415, "Unsupported media type", "send the file as multipart/form-data in a field named file")
+    receive, seen = within(request.receive, UPLOAD_SECONDS), [0]
+
+    async def capped() -> Any:             # the cap holds for a body sent without a length, too
+        message = await receive()
+        seen[0] += len(message.get("body", b""))
+        if seen[0] > UPLOAD_LIMIT:
+            raise Problem(413, "The upload is too large", f"the limit is {UPLOAD_LIMIT:,} bytes")
+        return message
+
+    try:
+        form = await Request(request.scope, capped).form(max_files=1, max_fields=10)
+    except Problem:
+        raise
+    except Exception:  # noqa: BLE001 - a malformed multipart body is the client's
+        raise Problem(422, "The upload is not valid multipart/form-data") from None
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise Problem(422, "The request is not valid", "send the centres in a form field named file",
+                      problems=[{"path": "file", "message": "is missing"}])
+    filename = safe_filename(upload.filename or "")
+    if filename is None:
+        raise Problem(415, "Unsupported file type", "upload an .xlsx workbook (the template's layout), a .csv or a .jsonl file")
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=folder, prefix=".upload-", delete=False) as out:
+        shutil.copyfileobj(upload.file, out, 1 << 20)
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    await form.close()
+    return Path(out.name), filename, fields
+
+
+def safe_filename(name: str) -> str | None:
+    """The upload's own file name where it is safe (it appears in every location of errors.csv), else a plain one."""
+    import re
+
+    base = re.split(r"[\\/]", name)[-1].strip()
+    suffix = Path(base).suffix.lower()
+    if suffix not in INPUT_SUFFIXES:
+        return None
+    stem = re.sub(r"[^\w.-]", "_", Path(base).stem).strip("._")[:80]
+    return (stem or "centres") + suffix
+
+
+@lru_cache(maxsize=64)
+def stored_report(row: AuditRow, profile: bytes, media_type: str, kind: str, lang: str) -> bytes:
+    """A stored audit's report, drawn once (a stored audit never changes) and kept for its next reader."""
+    from ..render import render
+
+    out = render(rerun_audit(row, profile, media_type), kind, lang=lang)
+    return out if isinstance(out, bytes) else (out or "").encode("utf-8")

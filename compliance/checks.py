@@ -24,13 +24,14 @@ from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
 
 from .model import CODE_LISTS, TOL, ZONE_CLASSES, Clause, FrozenDict, Status, Vocabulary
 from .result import Finding, Shortfall, fast_constructor
-from .wording import PRESENT, YES_NO, fill, fmt_measure, fmt_number, fmt_pct, nearest
+from .i18n import Joined, Message, msg, quote
+from .wording import PRESENT, YES_NO, fill, fmt_measure, fmt_number, fmt_pct, hinted
 
 PASS, PARTIAL, FAIL = Status.PASS, Status.PARTIAL, Status.FAIL
 MISSING, NA = Status.MISSING, Status.NOT_APPLICABLE
 
 Check = Callable[["Facts"], Finding]
-LintProblem = tuple[str, tuple[Any, ...]]        # message, path inside the clause (("check", "min"), …)
+LintProblem = tuple[Message, tuple[Any, ...]]        # message, path inside the clause (("check", "min"), …)
 
 _isfinite = math.isfinite
 _finding: Callable[..., Finding] = fast_constructor(Finding)
@@ -176,14 +177,14 @@ class LintContext:
         self.vocabulary = vocabulary
         self.shortfall = shortfall
 
-    def field(self, params: Mapping[str, Any], key: str, kinds: tuple[str, ...], what: str) -> Iterator[LintProblem]:
+    def field(self, params: Mapping[str, Any], key: str, kinds: tuple[str, ...], what: Message) -> Iterator[LintProblem]:
         name = params[key]
         kind = self.fields.get(name)
         if kind is None:
-            yield f"{name!r} is not a profile field{nearest(name, self.fields)}", ("check", key)
+            yield hinted(msg("{field} is not a profile field", field=quote(name)), name, self.fields), ("check", key)
         elif kind not in kinds:
-            article = "an" if kind[:1] in "aeiou" else "a"
-            yield f"{name!r} is {article} {kind} field; {what} needs {' or '.join(kinds)}", ("check", key)
+            yield (msg("{field} is a field of the type {kind}; {what} needs {kinds}", field=quote(name),
+                       kind=quote(kind), what=what, kinds=Joined([quote(k) for k in kinds], "or")), ("check", key))
 
     def codes(self, list_name: str, codes: Sequence[str], key: str) -> Iterator[LintProblem]:
         vocab = CODE_LISTS[list_name]
@@ -191,7 +192,8 @@ class LintContext:
         for i, code in enumerate(codes):
             if code not in known:
                 path = ("check", key) if key == "code" else ("check", key, i)
-                yield f"{code!r} is not in the {vocab} vocabulary{nearest(code, known)}", path
+                yield hinted(msg("{code} is not in the vocabulary {vocabulary}", code=quote(code),
+                                 vocabulary=quote(vocab)), code, known), path
 
 
 # --------------------------------------------------------------------------- the records
@@ -258,7 +260,7 @@ class CheckType:
         """Which way ``param`` tightens (HIGHER, LOWER, SUPERSET, SUBSET or NEVER)."""
         return NEVER
 
-    def loosening(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    def loosening(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Message]:
         """How ``new`` parameters are easier to meet than ``old`` ones, in words; empty when not."""
         out = []
         for key in [k for k in {**old, **new} if k != "type"]:
@@ -283,8 +285,10 @@ class CheckType:
             else:
                 tightens = False
             if not tightens:
-                what = "threshold" if key == self.threshold_param(old) else key
-                out.append(f"its {what} from {_short(a)} to {_short(b)}")
+                if key == self.threshold_param(old):
+                    out.append(msg("its threshold from {old} to {new}", old=_short(a), new=_short(b)))
+                else:
+                    out.append(msg("its {key} from {old} to {new}", key=quote(key), old=_short(a), new=_short(b)))
         return out
 
     # -- lint, evaluation, wording
@@ -389,10 +393,10 @@ class HasCode(CodeCheck):
         return (params["code"],)
 
     def measured_text(self, finding: Finding, lang: str) -> str:
-        return "—" if finding.measured is None else PRESENT[lang][finding.status is PASS]
+        return "—" if finding.measured is None else PRESENT[finding.status is PASS].text(lang)
 
     def threshold_text(self, clause: Clause, lang: str) -> str:
-        return PRESENT[lang][True]
+        return PRESENT[True].text(lang)
 
 
 class HasAll(CodeCheck):
@@ -419,11 +423,10 @@ class HasAll(CodeCheck):
             return "—"
         n = len(finding.clause.threshold)
         have = n - (len(finding.shortfall.missing) if finding.shortfall else 0)
-        return f"{have}/{n}" + (" 项" if lang == "zh" else "")
+        return msg("{have}/{n}", have=have, n=n).text(lang)
 
     def threshold_text(self, clause: Clause, lang: str) -> str:
-        n = len(clause.threshold)
-        return f"{n} 项齐全" if lang == "zh" else f"all {n}"
+        return msg("all {n}", n=len(clause.threshold)).text(lang)
 
 
 class AtLeast(CheckType):
@@ -450,7 +453,8 @@ class AtLeast(CheckType):
     def lint(self, params: Mapping[str, Any], ctx: LintContext) -> Iterator[LintProblem]:
         yield from ctx.codes(params["list"], tuple(params["codes"]), "codes")
         if params["min"] > len(params["codes"]):
-            yield (f"at least {params['min']} of a set of {len(params['codes'])} can never be met", ("check", "min"))
+            yield (msg("at least {min} of a set of {count} can never be met", min=params["min"],
+                       count=len(params["codes"])), ("check", "min"))
 
     def placeholders(self, params: Mapping[str, Any], shortfall: Mapping[str, Any]) -> frozenset[str]:
         return frozenset({"amount", "items"})
@@ -485,11 +489,10 @@ class AtLeast(CheckType):
     def measured_text(self, finding: Finding, lang: str) -> str:
         if finding.measured is None:
             return "—"
-        return f"{finding.measured} 项" if lang == "zh" else str(finding.measured)
+        return msg("{count} of the set", count=finding.measured).text(lang)
 
     def threshold_text(self, clause: Clause, lang: str) -> str:
-        n, of = clause.threshold, len(clause.check["codes"])
-        return f"至少 {n} 项（{of} 项可选）" if lang == "zh" else f"at least {n} of {of}"
+        return msg("at least {n} of {of}", n=clause.threshold, of=len(clause.check["codes"])).text(lang)
 
 
 class Flag(CheckType):
@@ -502,7 +505,7 @@ class Flag(CheckType):
         return None
 
     def lint(self, params: Mapping[str, Any], ctx: LintContext) -> Iterator[LintProblem]:
-        yield from ctx.field(params, "field", ("boolean",), "a flag check")
+        yield from ctx.field(params, "field", ("boolean",), msg("a yes/no check"))
 
     def compile(self, clause: Clause, vocab: Vocabulary) -> Check:
         field = clause.check["field"]
@@ -520,10 +523,10 @@ class Flag(CheckType):
         return check
 
     def measured_text(self, finding: Finding, lang: str) -> str:
-        return "—" if finding.measured is None else YES_NO[lang][bool(finding.measured)]
+        return "—" if finding.measured is None else YES_NO[bool(finding.measured)].text(lang)
 
     def threshold_text(self, clause: Clause, lang: str) -> str:
-        return YES_NO[lang][True]
+        return YES_NO[True].text(lang)
 
 
 class Compare(CheckType):
@@ -544,9 +547,9 @@ class Compare(CheckType):
         return DROP if param == "partial" else NEVER
 
     def lint(self, params: Mapping[str, Any], ctx: LintContext) -> Iterator[LintProblem]:
-        yield from ctx.field(params, "field", ("number", "integer"), "a compare check")
+        yield from ctx.field(params, "field", ("number", "integer"), msg("a comparison"))
         if params["op"] == "==" and params.get("partial"):
-            yield "an == comparison has no partial credit", ("check", "partial")
+            yield msg("an equality check ({op}) has no partial credit", op=quote("==")), ("check", "partial")
         yield from _lint_bands(params, params["value"], params["op"] == ">=", ctx)
 
     def compile(self, clause: Clause, vocab: Vocabulary) -> Check:
@@ -627,24 +630,30 @@ class Rate(CheckType):
             return ANY
         return DROP if param == "partial" else NEVER
 
-    def loosening(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    def loosening(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Message]:
         out = super().loosening({k: v for k, v in old.items() if k != "zero_denominator"},
                                 {k: v for k, v in new.items() if k != "zero_denominator"})
         before = old.get("zero_denominator", "not_applicable")
         after = new.get("zero_denominator", "not_applicable")
         if before == "fail" and after != "fail":
-            out.append("its zero_denominator from 'fail' to 'not_applicable'")
+            out.append(msg("its {key} from {old} to {new}", key=quote("zero_denominator"), old=quote("fail"),
+                           new=quote("not_applicable")))
         return out
 
     def lint(self, params: Mapping[str, Any], ctx: LintContext) -> Iterator[LintProblem]:
-        yield from ctx.field(params, "numerator", ("number", "integer"), "a rate")
-        yield from ctx.field(params, "denominator", ("number", "integer"), "a rate")
+        yield from ctx.field(params, "numerator", ("number", "integer"), msg("a rate"))
+        yield from ctx.field(params, "denominator", ("number", "integer"), msg("a rate"))
         higher = "min" in params
         adjust = ctx.shortfall.get("adjust")
         wanted = "numerator" if higher else "denominator"
         if adjust and adjust != wanted:
-            yield (f"a rate with {'min' if higher else 'max'} is met by raising the {wanted}; "
-                   f"adjust: {adjust} cannot close it", ("shortfall", "adjust"))
+            if higher:
+                told = msg("a rate with a minimum is met by raising its numerator; {adjust} cannot close it",
+                           adjust=quote(f"adjust: {adjust}"))
+            else:
+                told = msg("a rate with a maximum is met by raising its denominator; {adjust} cannot close it",
+                           adjust=quote(f"adjust: {adjust}"))
+            yield told, ("shortfall", "adjust")
         yield from _lint_bands(params, params["min" if higher else "max"], higher, ctx)
 
     def compile(self, clause: Clause, vocab: Vocabulary) -> Check:
@@ -729,11 +738,13 @@ class AreaRatio(CheckType):
     def lint(self, params: Mapping[str, Any], ctx: LintContext) -> Iterator[LintProblem]:
         den = params["denominator"]
         if den != "total" and not set(params["numerator"]) <= set(den):
-            yield ("the numerator's classes must be part of the denominator (a share of a whole): "
-                   f"{list(params['numerator'])} is not within {list(den)}", ("check", "denominator"))
+            yield (msg("the numerator's classes must be part of the denominator (a share of a whole): {numerator} is "
+                       "not within {denominator}", numerator=quote(list(params["numerator"])), denominator=quote(list(den))),
+                   ("check", "denominator"))
         unit = ctx.shortfall.get("unit")
         if unit not in (None, "m2"):
-            yield f"an area ratio's shortfall is in m2, not {unit}", ("shortfall", "unit")
+            yield msg("an area ratio's shortfall is in {m2}, not {unit}", m2=quote("m2"), unit=quote(unit)), \
+                ("shortfall", "unit")
 
     def compile(self, clause: Clause, vocab: Vocabulary) -> Check:
         params = clause.check
@@ -783,8 +794,11 @@ def _lint_bands(params: Mapping[str, Any], threshold: float, higher: bool, ctx: 
     key = "min" if higher else "max"
     for i, band in enumerate(params.get("partial", ())):
         if key not in band:
-            yield (f"a check met at {'or above' if higher else 'or below'} its threshold takes {key!r} bands",
-                   ("check", "partial", i))
+            if higher:
+                told = msg("a check met at or above its threshold takes {key} bands", key=quote(key))
+            else:
+                told = msg("a check met at or below its threshold takes {key} bands", key=quote(key))
+            yield told, ("check", "partial", i)
 
 
 CHECK_TYPES: Mapping[str, CheckType] = FrozenDict({t.name: t for t in (

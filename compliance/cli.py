@@ -23,24 +23,71 @@ from .checks import CHECK_TYPES
 from .compare import compare
 from .compile import lint, load_ruleset
 from .contract import profile_schema, result_schema, ruleset_schema
-from .errors import MAX_PROBLEMS, ComplianceError, ReportError, RuleSetError
+from .errors import (MAX_PROBLEMS, ComplianceError, Problem, ReportError, RuleSetError, internal_error, more_problems,
+                     system_reason)
 from .evaluate import evaluate
+from .i18n import (DEFAULT_LANG, DOMAIN, LANGS, LOCALE_DIR, Joined, Message, language, msg, plural, quote, set_language,
+                   text)
+from .model import thaw
 from .layers import bundled_names
 from .profile import load_profile
 from .render import COMPARE_RENDERERS, RENDERERS, plain_text, render
 from .writing import STDOUT, StdoutError, plan_outputs, same_file, write_stdout
-from .wording import LEVEL_LABELS
+from .wording import LEVEL_LABELS, YES_NO, hinted
 
 EXIT_OK, EXIT_NONCONFORMING, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 _STDOUT_FORMATS = ("text", "md", "json", "html")
 _SUFFIX = {"text": ".txt", "md": ".md", "json": ".json", "html": ".html", "pdf": ".pdf"}
 _MESSAGE_CONTROLS = {c: " " for c in (*range(0x00, 0x09), *range(0x0B, 0x20), 0x7F, *range(0x80, 0xA0))}
 
+# argparse words its own messages through gettext ("the following arguments are required: %s"); these are
+# them, so the catalogue holds their Chinese, and :func:`_argparse_speaks` points gettext at it.
+ARGPARSE_TEXTS = (
+    msg("usage: "), msg("positional arguments"), msg("options"), msg("show this help message and exit"),
+    msg("argument %(argument_name)s: %(message)s"), msg("unrecognized arguments: %s"),
+    msg("ambiguous option: %(option)s could match %(matches)s"),
+    msg("invalid choice: %(value)r (choose from %(choices)s)"), msg("expected one argument"),
+    msg("expected at most one argument"), msg("expected at least one argument"),
+    msg("invalid %(type)s value: %(value)r"), msg("the following arguments are required: %s"),
+    msg("one of the arguments %s is required"), msg("not allowed with argument %s"),
+    msg("ignored explicit argument %r"), msg("unknown parser %(parser_name)r (choices: %(choices)s)"),
+    plural("expected %s argument", "expected %s arguments", 2), msg("can't open '%(filename)s': %(error)s"),
+)
+
+
+def _argparse_speaks(lang: str) -> None:
+    """Let argparse word its messages and help headings in ``lang``: it asks gettext's default domain, in the
+    language the environment names, so the command (a program, not the library) names ours and the language."""
+    import gettext
+
+    gettext.bindtextdomain(DOMAIN, str(LOCALE_DIR))
+    gettext.textdomain(DOMAIN)
+    os.environ["LANGUAGE"] = lang
+
+
+def _language(argv: Sequence[str]) -> str:
+    """The ``--lang`` of a command line (before or after the verb), read before argparse speaks: ``zh`` unless
+    ``en`` is asked for. A wrong value is argparse's to refuse, in Chinese."""
+    lang = DEFAULT_LANG
+    args = list(argv)
+    for i, arg in enumerate(args):
+        if arg == "--":
+            break
+        value = args[i + 1] if arg == "--lang" and i + 1 < len(args) else arg[7:] if arg.startswith("--lang=") else None
+        if value in LANGS:
+            lang = value
+    return lang
+
+
+def t(message: Message) -> str:
+    """A help text, in the language in force."""
+    return text(message)
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:  # exit 2 with a short message, as for bad input
-        self.print_usage(sys.stderr)
-        print(f"compliance: error: {message}", file=sys.stderr)
+        _err(msg("{problem}; {help} shows how to use the command", problem=message,
+                 help=quote(f"{self.prog} --help")))
         raise SystemExit(EXIT_BAD_INPUT)
 
     def print_help(self, file: Any = None) -> None:
@@ -54,120 +101,163 @@ class _Parser(argparse.ArgumentParser):
 class _Version(argparse.Action):
     def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
         super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
-                         help="print the version and exit")
+                         help=t(msg("print the version and exit")))
 
     def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
         write_stdout(f"compliance {__version__}\n")
         parser.exit()
 
 
-def _parser() -> argparse.ArgumentParser:
-    # --debug is accepted before or after the verb: the subcommands' copy does not reset the main one.
-    debug = _Parser(add_help=False)
-    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                       help="on an internal error, print the traceback")
-    p = _Parser(prog="compliance", parents=[debug],
-                description="Audit community convenience service centres (社区便民服务中心).")
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(t(msg("{value} is not a whole number", value=quote(value)))) from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(t(msg("{value} is less than 1", value=quote(number))))
+    return number
+
+
+def _parser(lang: str = DEFAULT_LANG) -> argparse.ArgumentParser:
+    # --debug and --lang are accepted before or after the verb: the subcommands' copies do not reset the main ones.
+    common = _Parser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help=t(msg("on an internal error, print the traceback")))
+    common.add_argument("--lang", choices=LANGS, default=argparse.SUPPRESS,
+                        help=t(msg("the language of messages and reports: zh (the default) or en")))
+    p = _Parser(prog="compliance", parents=[common],
+                description=t(msg("Audit community convenience service centres against their service specification.")))
+    p.set_defaults(lang=lang)
     p.add_argument("--version", action=_Version)
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser,
+                           title=t(msg("commands")), metavar="COMMAND")
+    rules_help = t(msg("a bundled rule set or a rule-set file or folder (default: national)"))
 
-    a = sub.add_parser("audit", parents=[debug], help="score one or more centre profiles")
-    a.add_argument("profiles", nargs="+", metavar="PROFILE", help="YAML or JSON profile(s); - for standard input")
-    a.add_argument("--rules", default="national", metavar="NAME|PATH",
-                   help="bundled rule set or a YAML file/folder (default: national)")
-    a.add_argument("--format", choices=sorted(RENDERERS), help="default: text on a terminal, json otherwise")
+    a = sub.add_parser("audit", parents=[common], help=t(msg("score one or more centre profiles")))
+    a.add_argument("profiles", nargs="+", metavar="PROFILE",
+                   help=t(msg("YAML or JSON profiles; - for standard input")))
+    a.add_argument("--rules", default="national", metavar="NAME|PATH", help=rules_help)
+    a.add_argument("--format", choices=sorted(RENDERERS),
+                   help=t(msg("default: text on a terminal, json otherwise")))
     a.add_argument("-o", "--output", metavar="OUT",
-                   help="write here (a folder when auditing several profiles; - for standard output)")
-    a.add_argument("--lang", choices=("zh", "en"), default="zh")
-    a.add_argument("--archival", action="store_true", help="PDF/A-3b with the JSON result attached (with --format pdf)")
+                   help=t(msg("write here (a folder when auditing several profiles; - for standard output)")))
+    a.add_argument("--archival", action="store_true",
+                   help=t(msg("an archival PDF (PDF/A-3b) with the result document attached (with --format pdf)")))
+    a.add_argument("--strict", action="store_true",
+                   help=t(msg("refuse a profile with a key the contract does not know, instead of warning")))
 
-    c = sub.add_parser("compare", parents=[debug], help="renovation check: the same centre before and after a plan")
+    c = sub.add_parser("compare", parents=[common],
+                       help=t(msg("the renovation check: the same centre before and after a plan")))
     c.add_argument("before", metavar="BEFORE")
     c.add_argument("after", metavar="AFTER")
-    c.add_argument("--rules", default="national", metavar="NAME|PATH")
-    c.add_argument("--format", choices=sorted(COMPARE_RENDERERS), help="default: text on a terminal, json otherwise")
-    c.add_argument("-o", "--output", metavar="OUT", help="write here (- for standard output)")
-    c.add_argument("--lang", choices=("zh", "en"), default="zh")
-    c.add_argument("--archival", action="store_true", help="PDF/A-3b with the JSON comparison attached")
+    c.add_argument("--rules", default="national", metavar="NAME|PATH", help=rules_help)
+    c.add_argument("--format", choices=sorted(COMPARE_RENDERERS),
+                   help=t(msg("default: text on a terminal, json otherwise")))
+    c.add_argument("-o", "--output", metavar="OUT", help=t(msg("write here (- for standard output)")))
+    c.add_argument("--archival", action="store_true",
+                   help=t(msg("an archival PDF (PDF/A-3b) with the comparison attached (with --format pdf)")))
 
-    v = sub.add_parser("validate", parents=[debug], help="schema and semantic checks only")
-    v.add_argument("profiles", nargs="+", metavar="PROFILE")
-    v.add_argument("--rules", default="national", metavar="NAME|PATH", help="whose vocabularies to check codes against")
+    v = sub.add_parser("validate", parents=[common], help=t(msg("schema and semantic checks only")))
+    v.add_argument("profiles", nargs="+", metavar="PROFILE",
+                   help=t(msg("profile files, folders, .jsonl, .csv or .xlsx")))
+    v.add_argument("--rules", default="national", metavar="NAME|PATH",
+                   help=t(msg("whose vocabularies to check codes against (default: national)")))
+    v.add_argument("--strict", action="store_true",
+                   help=t(msg("refuse a profile with a key the contract does not know, instead of warning")))
 
-    r = sub.add_parser("rules", parents=[debug], help="list, show, lint or test rule sets")
-    rs = r.add_subparsers(dest="action", required=True, parser_class=_Parser)
-    rs.add_parser("list", parents=[debug], help="the bundled rule sets")
-    show = rs.add_parser("show", parents=[debug], help="one clause as a rule set defines it")
-    show.add_argument("clause")
-    show.add_argument("--rules", default="national", metavar="NAME|PATH")
-    show.add_argument("--lang", choices=("zh", "en"), default="zh")
-    ln = rs.add_parser("lint", parents=[debug], help="check a rule set file (or folder) and the layers it extends")
-    ln.add_argument("path")
-    t = rs.add_parser("test", parents=[debug], help="run the rule tests (*.test.yaml) under a folder")
-    t.add_argument("folder", metavar="DIR")
-    t.add_argument("--rules", metavar="NAME|PATH",
-                   help="the rule set for test files that name none (default: the folder's name)")
+    r = sub.add_parser("rules", parents=[common], help=t(msg("list, show, lint or test rule sets")))
+    rs = r.add_subparsers(dest="action", required=True, parser_class=_Parser, metavar="ACTION")
+    rs.add_parser("list", parents=[common], help=t(msg("the bundled rule sets")))
+    show = rs.add_parser("show", parents=[common], help=t(msg("one clause as a rule set defines it")))
+    show.add_argument("clause", metavar="CLAUSE")
+    show.add_argument("--rules", default="national", metavar="NAME|PATH", help=rules_help)
+    ln = rs.add_parser("lint", parents=[common],
+                       help=t(msg("check a rule-set file (or folder) and the layers it extends")))
+    ln.add_argument("path", metavar="PATH")
+    te = rs.add_parser("test", parents=[common], help=t(msg("run the rule tests (*.test.yaml) under a folder")))
+    te.add_argument("folder", metavar="DIR")
+    te.add_argument("--rules", metavar="NAME|PATH",
+                    help=t(msg("the rule set for test files that name none (default: the folder's name)")))
 
-    tp = sub.add_parser("template", parents=[debug], help="write the collection workbook (.xlsx) for communities")
+    tp = sub.add_parser("template", parents=[common],
+                        help=t(msg("write the collection workbook (.xlsx) for communities")))
     tp.add_argument("target", metavar="FILE.xlsx")
-    tp.add_argument("--rules", default="national", metavar="NAME|PATH", help="whose vocabularies the drop-downs offer")
-    tp.add_argument("--force", action="store_true", help="replace an existing file")
+    tp.add_argument("--rules", default="national", metavar="NAME|PATH",
+                    help=t(msg("whose vocabularies the drop-down lists offer (default: national)")))
+    tp.add_argument("--force", action="store_true", help=t(msg("replace an existing file")))
 
-    ex = sub.add_parser("export", parents=[debug], help="convert centres between YAML/JSON, JSON Lines, CSV and xlsx")
-    ex.add_argument("inputs", nargs="+", metavar="INPUT", help="profile files, folders, .jsonl, .csv or .xlsx")
-    ex.add_argument("-o", "--output", required=True, metavar="FILE", help="a .xlsx, .csv or .jsonl file")
-    ex.add_argument("--rules", default="national", metavar="NAME|PATH", help="whose vocabularies to check codes against")
+    inputs_help = t(msg("profile files, folders, .jsonl, .csv or .xlsx"))
+    ex = sub.add_parser("export", parents=[common],
+                        help=t(msg("convert centres between YAML/JSON, JSON Lines, CSV and xlsx")))
+    ex.add_argument("inputs", nargs="+", metavar="INPUT", help=inputs_help)
+    ex.add_argument("-o", "--output", required=True, metavar="FILE", help=t(msg("a .xlsx, .csv or .jsonl file")))
+    ex.add_argument("--rules", default="national", metavar="NAME|PATH",
+                    help=t(msg("whose vocabularies to check codes against (default: national)")))
+    ex.add_argument("--strict", action="store_true",
+                    help=t(msg("refuse a profile with a key the contract does not know, instead of warning")))
 
-    b = sub.add_parser("batch", parents=[debug], help="audit a whole round: league table, district report")
-    b.add_argument("inputs", nargs="+", metavar="INPUT", help="profile files, folders, .jsonl, .csv or .xlsx")
-    b.add_argument("--rules", default="national", metavar="NAME|PATH")
-    b.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="the folder the outputs go in")
-    b.add_argument("--jobs", type=int, metavar="N", help="worker processes (default: every core)")
-    b.add_argument("--reports", action="store_true", help="also one PDF per centre in OUTDIR/reports/")
-    b.add_argument("--previous", metavar="OLD_OUTDIR", help="compare with an earlier round's output folder")
-    b.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run on this Dask cluster (pip install '.[dask]')")
-    b.add_argument("--lang", choices=("zh", "en"), default="zh")
+    b = sub.add_parser("batch", parents=[common],
+                       help=t(msg("audit a whole round: league table, district report")))
+    b.add_argument("inputs", nargs="+", metavar="INPUT", help=inputs_help)
+    b.add_argument("--rules", default="national", metavar="NAME|PATH", help=rules_help)
+    b.add_argument("-o", "--output", required=True, metavar="OUTDIR", help=t(msg("the folder the outputs go in")))
+    b.add_argument("--jobs", type=_positive, metavar="N", help=t(msg("worker processes (default: every core)")))
+    b.add_argument("--reports", action="store_true", help=t(msg("also one PDF per centre in OUTDIR/reports/")))
+    b.add_argument("--previous", metavar="OLD_OUTDIR", help=t(msg("compare with an earlier round's output folder")))
+    b.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help=t(msg("run on this Dask cluster (pip install '.[dask]')")))
+    b.add_argument("--strict", action="store_true",
+                   help=t(msg("refuse a profile with a key the contract does not know, instead of warning")))
 
-    s = sub.add_parser("schema", parents=[debug], help="print the profile JSON Schema (or the rule-set or result one)")
+    s = sub.add_parser("schema", parents=[common],
+                       help=t(msg("print the profile JSON Schema (or the rule-set or result one)")))
     s.add_argument("which", nargs="?", choices=("profile", "ruleset", "result"), default="profile")
 
-    db_help = "the database (default: $COMPLIANCE_DB, else sqlite:///compliance.db in this folder)"
-    sv = sub.add_parser("serve", parents=[debug], help="run the audit service (web self-check and REST API)")
+    db_help = t(msg("the database (default: $COMPLIANCE_DB, else sqlite:///compliance.db in this folder)"))
+    sv = sub.add_parser("serve", parents=[common], help=t(msg("run the audit service (web self-check and REST API)")))
     sv.add_argument("--db", metavar="URL", help=db_help)
-    sv.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: 127.0.0.1)")
-    sv.add_argument("--port", type=_port, default=8000, help="default: 8000")
-    sv.add_argument("--data", metavar="DIR", help="where batch uploads and outputs are kept "
-                                                   "(default: compliance-batches in this folder)")
+    sv.add_argument("--host", default="127.0.0.1", help=t(msg("the address to listen on (default: 127.0.0.1)")))
+    sv.add_argument("--port", type=_port, default=8000, help=t(msg("default: 8000")))
+    sv.add_argument("--data", metavar="DIR", help=t(msg("where batch uploads and outputs are kept "
+                                                        "(default: compliance-batches in this folder)")))
 
-    u = sub.add_parser("users", parents=[debug], help="the service's accounts")
-    us = u.add_subparsers(dest="action", required=True, parser_class=_Parser)
-    ua = us.add_parser("add", parents=[debug], help="add an account and print its token (once)")
+    u = sub.add_parser("users", parents=[common], help=t(msg("the service's accounts")))
+    us = u.add_subparsers(dest="action", required=True, parser_class=_Parser, metavar="ACTION")
+    ua = us.add_parser("add", parents=[common], help=t(msg("add an account and print its token (once)")))
     ua.add_argument("name", metavar="NAME")
     ua.add_argument("--role", required=True, choices=("bureau", "community", "system"))
-    ua.add_argument("--centre", metavar="ID", help="the centre a community account belongs to")
+    ua.add_argument("--centre", metavar="ID", help=t(msg("the centre a community account belongs to")))
     ua.add_argument("--db", metavar="URL", help=db_help)
-    up = us.add_parser("passwd", parents=[debug], help="set the password an account logs in to the web pages with")
+    up = us.add_parser("passwd", parents=[common],
+                       help=t(msg("set the password an account logs in to the web pages with")))
     up.add_argument("name", metavar="NAME")
     up.add_argument("--db", metavar="URL", help=db_help)
-    ul = us.add_parser("list", parents=[debug], help="the accounts, without their secrets")
+    ul = us.add_parser("list", parents=[common], help=t(msg("the accounts, without their secrets")))
     ul.add_argument("--db", metavar="URL", help=db_help)
-    ut = us.add_parser("token", parents=[debug], help="a new token for an account (the old one stops working)")
+    ut = us.add_parser("token", parents=[common],
+                       help=t(msg("a new token for an account (the old one stops working)")))
     ut.add_argument("name", metavar="NAME")
     ut.add_argument("--db", metavar="URL", help=db_help)
-    for verb, text in (("disable", "stop an account: its token, password and sessions no longer work"),
-                       ("enable", "let a disabled account in again")):
-        ud = us.add_parser(verb, parents=[debug], help=text)
+    for verb, told in (("disable", msg("stop an account: its token, password and sessions no longer work")),
+                       ("enable", msg("let a disabled account in again"))):
+        ud = us.add_parser(verb, parents=[common], help=t(told))
         ud.add_argument("name", metavar="NAME")
         ud.add_argument("--db", metavar="URL", help=db_help)
     return p
 
 
-def _err(message: str) -> None:
-    """Print to standard error, with terminal control characters taken out of what input supplied."""
+def _err(message: Message | str) -> None:
+    """Print to standard error, in the language in force, with terminal control characters taken out of what
+    input supplied."""
     try:
-        print(message.translate(_MESSAGE_CONTROLS), file=sys.stderr)
+        print(text(message).translate(_MESSAGE_CONTROLS), file=sys.stderr)
     except (OSError, ValueError):
         pass
+
+
+def _say(message: Message | str) -> None:
+    """A line of standard output, in the language in force."""
+    write_stdout(plain_text(text(message)) + "\n")
 
 
 class _Run:
@@ -176,7 +266,7 @@ class _Run:
     def __init__(self, debug: bool) -> None:
         self.debug = debug
         self.status = EXIT_OK
-        self.current = "the command"
+        self.current = text(msg("the command"))
 
     def note(self, status: int) -> None:
         self.status = max(self.status, status)
@@ -185,10 +275,10 @@ class _Run:
         """A bug: one line naming the file, the traceback only with --debug."""
         if self.debug:
             _err("".join(traceback.format_exception(exc)).rstrip())
-        detail = str(exc).splitlines()[0][:200] if str(exc) else ""
-        _err(f"{self.current}: internal error ({type(exc).__name__}{': ' + detail if detail else ''}); this is a "
-             "bug in compliance: please report it with this file"
-             + ("" if self.debug else " (run with --debug for the traceback)"))
+        told = internal_error(exc)
+        if not self.debug:
+            told = msg("{problem} (run with {debug} for the traceback)", problem=told, debug=quote("--debug"))
+        _err(f"{self.current}: {text(told)}")
         self.note(EXIT_INTERNAL)
 
     def each(self, sources: Sequence[str], work: Callable[[str], int]) -> None:
@@ -200,7 +290,7 @@ class _Run:
             except StdoutError:
                 raise
             except ComplianceError as exc:
-                _err(str(exc))
+                _report(exc)
                 self.note(EXIT_BAD_INPUT)
             except (KeyboardInterrupt, SystemExit):
                 raise
@@ -212,11 +302,13 @@ def _output_format(args: argparse.Namespace) -> str:
     fmt: str = args.format or ("text" if _stdout_is_terminal() else "json")
     to_stdout = not args.output or args.output == STDOUT
     if fmt not in _STDOUT_FORMATS and not args.output:
-        raise ComplianceError(f"--format {fmt} writes a file; give -o OUT (or -o - for standard output)")
+        raise ComplianceError(msg("{option} writes a file; give {out} (or {dash} for standard output)",
+                                  option=quote(f"--format {fmt}"), out=quote("-o OUT"), dash=quote("-o -")))
     if args.archival and fmt != "pdf":
-        raise ComplianceError("--archival is a PDF option; add --format pdf")
+        raise ComplianceError(msg("{archival} is an option of the PDF format; add {pdf}", archival=quote("--archival"),
+                                  pdf=quote("--format pdf")))
     if fmt == "pdf" and to_stdout and len(getattr(args, "profiles", ())) > 1:
-        raise ComplianceError("several PDF reports cannot share standard output; give -o FOLDER")
+        raise ComplianceError(msg("several PDF reports cannot share standard output; give {o}", o=quote("-o FOLDER")))
     return fmt
 
 
@@ -231,8 +323,8 @@ def _refuse_overwriting_inputs(output: str | None, inputs: Sequence[str]) -> Non
     if output and output != STDOUT:
         for source in inputs:
             if same_file(output, source):
-                raise ComplianceError(f"-o {output} is the input {source}; writing there would replace it. "
-                                      "Choose another output file")
+                raise ComplianceError(msg("{output} is the input {source}; writing there would replace it. Choose "
+                                          "another output file", output=quote(f"-o {output}"), source=quote(source)))
 
 
 def _audit(args: argparse.Namespace, run: _Run) -> None:
@@ -244,15 +336,17 @@ def _audit(args: argparse.Namespace, run: _Run) -> None:
     if many and not to_stdout:
         folder = Path(args.output)
         if folder.exists() and not folder.is_dir():
-            raise ReportError("is not a folder; with several profiles, -o names a folder", file=args.output)
+            raise ReportError(msg("is not a folder; with several profiles, {o} names a folder", o=quote("-o")),
+                              file=args.output)
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise ReportError(f"cannot create the output folder: {exc.strerror}", file=args.output) from None
+            raise ReportError(system_reason(exc, msg("cannot create the output folder")), file=args.output) from None
         for planned in plan_outputs(args.profiles, folder, _SUFFIX[fmt], rules.layer_files):
             targets.append(str(planned.target))
             if planned.note:
-                _err(f"{planned.source}: written to {planned.target} ({planned.note})")
+                _err(f"{planned.source}: " + text(msg("written to {target} ({why})", target=str(planned.target),
+                                                      why=planned.note)))
     elif not many:
         _refuse_overwriting_inputs(args.output, [*args.profiles, *rules.layer_files])
     order = iter(range(len(args.profiles)))
@@ -299,7 +393,7 @@ def _validate(args: argparse.Namespace, run: _Run) -> None:
         if Path(source).suffix.lower() in (".jsonl", ".csv", ".xlsx") or (source != STDOUT and Path(source).is_dir()):
             return many(source)
         profile = load_profile(source, rules=rules)
-        write_stdout(plain_text(f"{source}: valid ({profile.id})") + "\n")
+        _say(f"{source}: " + text(msg("valid ({id})", id=profile.id)))
         return EXIT_OK
 
     def many(source: str) -> int:
@@ -315,29 +409,31 @@ def _validate(args: argparse.Namespace, run: _Run) -> None:
             else:
                 valid += 1
         if shown[0] > MAX_PROBLEMS:
-            _err(f"… and {shown[0] - MAX_PROBLEMS} more problems")
-        write_stdout(plain_text(f"{source}: {valid} valid, {refused} refused") + "\n")
+            _err(more_problems(shown[0] - MAX_PROBLEMS))
+        _say(f"{source}: " + text(msg("{valid} valid, {refused} refused", valid=valid, refused=refused)))
         return EXIT_BAD_INPUT if refused or not valid else EXIT_OK
 
     run.each(args.profiles, one)
 
 
 def _rules(args: argparse.Namespace, run: _Run) -> None:
+    lang = language()
     if args.action == "list":
         lines = []
         for name in bundled_names():
             rs = load_ruleset(name)
             parent = rs.layers[-2] if len(rs.layers) > 1 else "—"
-            lines.append(f"{name:<10} {rs.version:<8} extends {parent:<9} {len(rs.clauses):>2} clauses  "
-                         f"{rs.title['zh']} / {rs.title['en']}")
+            lines.append(f"{name:<10} {rs.version:<8} " + text(msg("extends {parent}", parent=format(parent, "<9"))) + " "
+                         + text(plural("{count} clause", "{count} clauses", len(rs.clauses))) + f"  {rs.title[lang]}")
         write_stdout("\n".join(lines) + "\n")
         return
     if args.action == "lint":
         run.current = args.path
         rs = lint(args.path)
-        write_stdout(plain_text(f"{args.path}: ok — rule set {rs.id!r} {rs.version}, layers "
-                                f"{' → '.join(rs.layers)}, {len(rs.clauses)} clauses, {len(rs.disabled)} disabled")
-                     + "\n")
+        _say(f"{args.path}: " + text(msg("ok: the rule set {id} {version}, layers {layers}, {clauses} clauses, {disabled} "
+                                         "disabled", id=quote(rs.id), version=rs.version,
+                                         layers=" → ".join(quote(x) for x in rs.layers), clauses=len(rs.clauses),
+                                         disabled=len(rs.disabled))))
         return
     if args.action == "test":
         run.current = args.folder
@@ -355,24 +451,28 @@ def _rules(args: argparse.Namespace, run: _Run) -> None:
     rs = load_ruleset(args.rules)
     try:
         c = rs.clause(args.clause)
-    except KeyError as exc:
-        raise RuleSetError(str(exc.args[0]), file=rs.path) from None
-    lang = args.lang
+    except KeyError:
+        told = hinted(msg("the rule set {rules} has no clause {clause}", rules=quote(rs.id), clause=quote(args.clause)),
+                      args.clause, [x.clause for x in rs.clauses])
+        raise RuleSetError(told, file=rs.path, problems=[Problem(told, (), rs.path)]) from None
+    category = rs.category(c.category).title[lang]
     lines = [
-        f"{c.clause} {c.title[lang]}  [{rs.id}]",
+        f"{c.clause} {c.title[lang]}  [{rs.title[lang]}]",
         f"  {c.requirement[lang]}",
-        f"  category {c.category} · level {c.level.value} ({LEVEL_LABELS[c.level][lang]}) · weight {c.weight:g}"
-        f" · veto {'yes' if c.veto else 'no'}",
-        f"  check {json.dumps(c.check, ensure_ascii=False)}",
-        f"  threshold {json.dumps(c.threshold, ensure_ascii=False)} ({CHECK_TYPES[c.check_type].threshold_text(c, lang)})"
-        f" set by {c.threshold_from}",
-        "  set by: " + ", ".join(f"{k} {v}" for k, v in c.set_by.items()),
+        "  " + text(msg("category {category} · level {level} · weight {weight} · veto {veto}", category=category,
+                        level=LEVEL_LABELS[c.level].text(lang), weight=format(c.weight, "g"), veto=YES_NO[c.veto].text(lang))),
+        "  " + text(msg("check {check}", check=quote(json.dumps(thaw(c.check), ensure_ascii=False), 400))),
+        "  " + text(msg("threshold {threshold} ({words}), set by {layer}",
+                        threshold=quote(json.dumps(thaw(c.threshold), ensure_ascii=False), 400),
+                        words=CHECK_TYPES[c.check_type].threshold_text(c, lang), layer=quote(c.threshold_from))),
+        "  " + text(msg("set by: {parts}", parts=[f"{quote(k)} {quote(v)}" for k, v in c.set_by.items()])),
     ]
     if c.not_applicable_when:
-        lines.append(f"  not applicable when {json.dumps(list(c.not_applicable_when), ensure_ascii=False)}")
+        lines.append("  " + text(msg("not applicable when {conditions}", conditions=quote(
+            json.dumps(thaw(list(c.not_applicable_when)), ensure_ascii=False), 400))))
     if c.source:
-        lines.append(f"  source {', '.join(c.source)}")
-    lines += [f"  note {n}" for n in c.notes]
+        lines.append("  " + text(msg("source: {sources}", sources=list(c.source))))
+    lines += ["  " + text(msg("note: {note}", note=n)) for n in c.notes]
     write_stdout("\n".join(plain_text(line) for line in lines) + "\n")
 
 
@@ -387,13 +487,19 @@ def _template(args: argparse.Namespace, run: _Run) -> None:
     rules = load_ruleset(args.rules)
     target = Path(args.target)
     if target.suffix.lower() != ".xlsx":
-        raise ComplianceError("the template is an Excel workbook: name it .xlsx", file=args.target)
-    if target.exists() and not args.force:
-        raise ComplianceError("exists already (it may hold collected data); use --force to replace it",
+        raise ComplianceError(msg("the template is a workbook: name it {suffix}", suffix=quote(".xlsx")),
                               file=args.target)
+    if target.exists() and not args.force:
+        raise ComplianceError(msg("exists already (it may hold collected data); add {force} to replace it",
+                                  force=quote("--force")), file=args.target)
     _refuse_overwriting_inputs(args.target, rules.layer_files)
     workbook.build(target, rules.vocabulary, rules=args.rules)
-    write_stdout(f"wrote {args.target}\n")
+    _say(msg("wrote {file}", file=args.target))
+
+
+def _report(exc: ComplianceError) -> None:
+    """A refused input on standard error: its first line, then every problem (and warning) it carries."""
+    _err(str(exc))
 
 
 def _report_refused(where: str, exc: ComplianceError, shown: list[int], limit: int = 20) -> None:
@@ -412,7 +518,8 @@ def _export(args: argparse.Namespace, run: _Run) -> None:
 
     rules = load_ruleset(args.rules)
     if Path(args.output).suffix.lower() not in (".xlsx", ".csv", ".jsonl"):
-        raise ComplianceError("export writes .xlsx, .csv or .jsonl: name the output so", file=args.output)
+        raise ComplianceError(msg("export writes {kinds}: name the output so",
+                                  kinds=Joined([quote(x) for x in (".xlsx", ".csv", ".jsonl")], "or")), file=args.output)
     _refuse_overwriting_inputs(args.output, [*args.inputs, *rules.layer_files])
     good: list[Any] = []
     shown = [0]
@@ -423,37 +530,41 @@ def _export(args: argparse.Namespace, run: _Run) -> None:
             continue
         good.append(item)
     if shown[0] > 20:
-        _err(f"… and {shown[0] - 20} more problems")
+        _err(more_problems(shown[0] - 20))
     count = workbook.export_profiles(good, args.output, rules.vocabulary, rules=args.rules)
-    write_stdout(f"exported {count} centre{'s' if count != 1 else ''} to {args.output}\n")
+    _say(plural("exported {count} centre to {file}", "exported {count} centres to {file}", count, file=args.output))
 
 
 def _batch(args: argparse.Namespace, run: _Run) -> None:
     from .batch import outputs, round as rounds, run as runner
 
     rules = load_ruleset(args.rules)
-    if args.jobs is not None and args.jobs < 1:
-        raise ComplianceError("--jobs must be 1 or more")
     previous = outputs.Previous.read(args.previous) if args.previous else None
     job = rounds.Round(inputs=args.inputs, rules=rules, outdir=Path(args.output),
                        jobs=args.jobs or runner.default_jobs(), reports=args.reports, previous=previous,
-                       scheduler=args.scheduler, lang=args.lang, progress=runner.progress_wanted())
+                       scheduler=args.scheduler, lang=language(), progress=runner.progress_wanted())
     tally = job.run()
     for row in tally.errors:
         for where, path, message, *label in row["refused"]:
             field = f" ({label[0]})" if label and label[0] else ""
             _err(f"{where}: {path + field + ': ' if path else ''}{message}")
     if tally.refused > len(tally.errors):
-        _err(f"… and {tally.refused - len(tally.errors)} more refused centres: see errors.csv")
-    counts = (f"audited {tally.audited} centre{'s' if tally.audited != 1 else ''}: "
-              f"{tally.verdicts.get('conforming', 0)} conforming, {tally.verdicts.get('non_conforming', 0)} non-conforming")
+        _err(msg("… and {count:,} more refused centres: see {file}", count=tally.refused - len(tally.errors),
+                 file=quote("errors.csv")))
+    counts = plural("audited {count} centre: {conforming} conforming, {non_conforming} non-conforming",
+                    "audited {count} centres: {conforming} conforming, {non_conforming} non-conforming", tally.audited,
+                    conforming=tally.verdicts.get("conforming", 0),
+                    non_conforming=tally.verdicts.get("non_conforming", 0))
     if tally.refused:
-        counts += f"; {tally.refused} refused (see errors.csv)"
-    write_stdout(counts + "\n" + "".join(f"wrote {Path(args.output) / name}\n" for name in job.written))
+        counts = msg("{counts}; {refused} refused (see {file})", counts=counts, refused=tally.refused,
+                     file=quote("errors.csv"))
+    _say(counts)
+    for name in job.written:
+        _say(msg("wrote {file}", file=str(Path(args.output) / name)))
     run.note(tally.exit_code)
     if job.defects:
-        _err(f"{job.defects} centre(s) hit an internal error (see errors.csv); this is a bug in compliance: "
-             "please report it with those rows")
+        _err(msg("{count} centres hit an internal error (see {file}); this is a bug in compliance: please report it "
+                 "with those rows", count=job.defects, file=quote("errors.csv")))
         run.note(EXIT_INTERNAL)
 
 
@@ -463,8 +574,10 @@ def _service() -> Any:
         from . import service
         from .service import store  # noqa: F401 - fails here when SQLAlchemy is missing
     except ImportError as exc:
-        raise ComplianceError(f"the service needs the service extra ({exc.name} is not installed): "
-                              "pip install 'community-compliance[service]' (in a clone: pip install '.[service]')") from None
+        raise ComplianceError(msg("the service needs the service extra ({module} is not installed): {command} "
+                                  "(in a clone: {clone})", module=quote(exc.name or ""),
+                                  command=quote("pip install 'community-compliance[service]'"),
+                                  clone=quote("pip install '.[service]'"))) from None
     return service
 
 
@@ -482,53 +595,64 @@ def _users(args: argparse.Namespace, run: _Run) -> None:
 
     store = Store(args.db)
     if args.action == "list":
-        lines = [f"{a.name}\t{a.role}\t{a.centre_id or ''}\t{'password' if a.has_password else ''}"
-                 f"{chr(9) + 'disabled' if a.disabled else ''}".rstrip() for a in store.list_accounts()]
+        words = {True: text(msg("password")), False: ""}
+        lines = [f"{a.name}\t{a.role}\t{a.centre_id or ''}\t{words[a.has_password]}"
+                 f"{chr(9) + text(msg('disabled')) if a.disabled else ''}".rstrip() for a in store.list_accounts()]
         write_stdout("".join(line + "\n" for line in lines))
         return
     if args.action in ("disable", "enable"):
         store.set_disabled(args.name, args.action == "disable")
-        write_stdout(f"{args.name} is {args.action}d" + ("; its token, password and web sessions no longer work "
-                                                         "(an API client may be served for 10 s more)\n"
-                                                         if args.action == "disable" else "\n"))
+        if args.action == "disable":
+            _say(msg("{name} is disabled: its token, password and web sessions no longer work (an API client may be "
+                     "served for 10 s more)", name=args.name))
+        else:
+            _say(msg("{name} is enabled", name=args.name))
         return
     if args.action == "token":
         token = auth.new_token()
         store.set_token(args.name, auth.token_hash(token))
-        write_stdout(f"new token for {args.name} (the old one stops working within 10 s), shown only now: {token}\n")
+        _say(msg("a new token for {name} (the old one stops working within 10 s), shown only now: {token}",
+                 name=args.name, token=token))
         return
     if args.action == "passwd":
         password = _read_password()
         store.set_password(args.name, auth.hash_password(password))
-        write_stdout(f"password set for {args.name}\n")
+        _say(msg("password set for {name}", name=args.name))
         return
     if args.role == "community" and not args.centre:
-        raise ComplianceError("a community account needs --centre ID: the centre it reads and submits")
+        raise ComplianceError(msg("a community account needs {centre}: the centre it reads and submits",
+                                  centre=quote("--centre ID")))
     if args.role != "community" and args.centre:
-        raise ComplianceError(f"--centre is for community accounts; a {args.role} account sees every centre")
+        raise ComplianceError(msg("{centre} is for community accounts; an account of the role {role} sees every centre",
+                                  centre=quote("--centre"), role=quote(args.role)))
     if not _ACCOUNT_NAME.fullmatch(args.name):
-        raise ComplianceError("an account name is 1 to 100 letters, digits, '.', '_', '-' or '@' (Chinese "
-                              f"letters too), not {args.name!r}")
+        raise ComplianceError(msg("an account name is 1 to 100 letters, digits, {chars} (Chinese letters too), not "
+                                  "{name}", chars=Joined([quote(c) for c in (".", "_", "-", "@")], "or"),
+                                  name=quote(args.name)))
     if args.centre is not None and (not args.centre.strip() or len(args.centre) > 64 or args.centre != args.centre.strip()
                                     or not args.centre.isprintable() or "/" in args.centre or "\\" in args.centre):
-        raise ComplianceError(f"--centre {args.centre!r} is not a centre id: the id as profiles write it "
-                              "(center.id), at most 64 characters, no slashes or control characters")
+        raise ComplianceError(msg("{centre} is not a centre id: the id as profiles write it, at most 64 characters, "
+                                  "no slashes or control characters", centre=quote(f"--centre {args.centre}")))
     token = auth.new_token()
     account = store.add_account(args.name, args.role, args.centre, auth.token_hash(token))
-    whose = f" for centre {account.centre_id}" if account.centre_id else ""
-    write_stdout(f"added {account.role} account {account.name}{whose}; its token, shown only now: {token}\n")
+    if account.centre_id:
+        _say(msg("added the {role} account {name} for the centre {centre}; its token, shown only now: {token}",
+                 role=quote(account.role), name=account.name, centre=account.centre_id, token=token))
+    else:
+        _say(msg("added the {role} account {name}; its token, shown only now: {token}", role=quote(account.role),
+                 name=account.name, token=token))
 
 
 _ACCOUNT_NAME = re.compile(r"[\w.@-]{1,100}")
 
 
-def _port(text: str) -> int:
+def _port(value: str) -> int:
     try:
-        port = int(text)
+        port = int(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+        raise argparse.ArgumentTypeError(t(msg("{value} is not a port number", value=quote(value)))) from None
     if not 1 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{port} is not a port number (1 to 65535)")
+        raise argparse.ArgumentTypeError(t(msg("{value} is not a port number (1 to 65535)", value=port)))
     return port
 
 
@@ -538,15 +662,15 @@ def _read_password() -> str:
 
     try:
         if sys.stdin is not None and sys.stdin.isatty():
-            first = getpass.getpass("new password: ")
-            if getpass.getpass("again: ") != first:
-                raise ComplianceError("the two passwords differ")
+            first = getpass.getpass(t(msg("new password: ")))
+            if getpass.getpass(t(msg("again: "))) != first:
+                raise ComplianceError(msg("the two passwords differ"))
         else:
             first = (sys.stdin.readline() if sys.stdin is not None else "").rstrip("\r\n")
     except EOFError:
-        raise ComplianceError("no password given") from None
+        raise ComplianceError(msg("no password given")) from None
     if len(first) < 8:
-        raise ComplianceError("a password has at least 8 characters")
+        raise ComplianceError(msg("a password has at least 8 characters"))
     return first
 
 
@@ -557,8 +681,12 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, _Run], None]] = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    lang = _language(arguments)
+    set_language(lang)
+    _argparse_speaks(lang)
     try:
-        args = _parser().parse_args(argv)
+        args = _parser(lang).parse_args(arguments)
     except StdoutError as exc:
         _err(str(exc))
         _silence_stdout()
@@ -579,10 +707,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _silence_stdout()
         return EXIT_BAD_INPUT
     except ComplianceError as exc:
-        _err(str(exc))
+        _report(exc)
         run.note(EXIT_BAD_INPUT)
     except KeyboardInterrupt:
-        _err("interrupted")
+        _err(msg("interrupted"))
         return 130
     except Exception as exc:  # noqa: BLE001 - never a traceback without --debug, never exit 1
         run.internal(exc)
@@ -598,7 +726,7 @@ def _flush_stdout() -> bool:
     try:
         sys.stdout.flush()
     except (OSError, ValueError) as exc:
-        _err(f"cannot write to standard output: {getattr(exc, 'strerror', None) or exc}")
+        _err(system_reason(exc, msg("cannot write to standard output")))
         _silence_stdout()
         return False
     return True

@@ -13,6 +13,7 @@ from enum import Enum
 from typing import Any, Mapping
 
 from .compile import load_ruleset
+from .i18n import cmsg, msg
 from .evaluate import evaluate
 from .model import RuleSet, Status
 from .profile import Profile, load_profile
@@ -30,13 +31,13 @@ class Change(str, Enum):
 
 
 CHANGE_LABELS = {
-    Change.FIXED: {"zh": "已解决", "en": "fixed"},
-    Change.IMPROVED: {"zh": "有改善，仍未达标", "en": "improved, still short"},
-    Change.STILL_SHORT: {"zh": "仍未达标", "en": "still short"},
-    Change.WORSENED: {"zh": "变差", "en": "worse"},
-    Change.BROKEN: {"zh": "新增问题", "en": "broken by the plan"},
-    Change.UNCHANGED: {"zh": "保持符合", "en": "still met"},
-    Change.NOT_APPLICABLE: {"zh": "不适用", "en": "not applicable"},
+    Change.FIXED: msg("fixed"),
+    Change.IMPROVED: msg("improved, still short"),
+    Change.STILL_SHORT: msg("still short"),
+    Change.WORSENED: msg("worse"),
+    Change.BROKEN: msg("broken by the plan"),
+    Change.UNCHANGED: msg("still met"),
+    Change.NOT_APPLICABLE: cmsg("change", "not applicable"),
 }
 
 

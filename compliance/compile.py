@@ -24,7 +24,8 @@ from .contract import field_schema, profile_fields
 from .errors import MAX_PROBLEMS, PathItem, Problem, RuleSetError, problems_message
 from .model import (CODE_LISTS, Category, Clause, FrozenDict, Grade, Level, RuleSet, Status, Vocabulary, clause_key,
                     freeze, thaw)
-from .wording import nearest, template_problems
+from .i18n import Message, msg, quote
+from .wording import hinted, template_problems
 
 
 def load_ruleset(source: str | os.PathLike[str] | RuleSet = "national") -> RuleSet:
@@ -41,9 +42,9 @@ def load_ruleset(source: str | os.PathLike[str] | RuleSet = "national") -> RuleS
         raise TypeError(f"load_ruleset takes a name or a path, not a {type(source).__name__}")
     ref = os.fspath(source)
     if not ref:
-        raise RuleSetError("no rule set was named (an empty name or path)")
+        raise RuleSetError(msg("no rule set was named (an empty name or path)"))
     if "\0" in ref:
-        raise RuleSetError("a rule set name or path cannot contain a NUL character", file=repr(ref))
+        raise RuleSetError(msg("a rule set name or path cannot contain a NUL character"), file=repr(ref))
     if ref in layers_module.bundled_names():
         return _load_bundled(ref)
     path, bundled = layers_module.resolve(ref)
@@ -66,7 +67,7 @@ def _reduce_ruleset(rules: RuleSet) -> tuple[Any, ...]:
 def _restore_ruleset(source: str, content_hash: str) -> RuleSet:
     rules = load_ruleset(source)
     if rules.content_hash != content_hash:
-        raise RuleSetError("changed since the rule set was sent to another process (its content hash differs)",
+        raise RuleSetError(msg("changed since the rule set was sent to another process (its content hash differs)"),
                            file=source)
     return rules
 
@@ -94,7 +95,7 @@ class Compiler:
         self.problems = problems
         self.file = merged.leaf
 
-    def problem(self, message: str, path: tuple[PathItem, ...], clause: str | None = None) -> None:
+    def problem(self, message: Message, path: tuple[PathItem, ...], clause: str | None = None) -> None:
         self.problems.append(Problem(message, path, self.file, clause=clause))
 
     def finish(self) -> RuleSet:
@@ -102,19 +103,20 @@ class Compiler:
         vocab = Vocabulary.of(m.vocab)
         clauses = [c for c in (self._clause(n, e, vocab) for n, e in m.clauses.items()) if c is not None]
         if not clauses and not self.problems:
-            self.problem("the rule set has no clauses left", ())
+            self.problem(msg("the rule set has no clauses left"), ())
         if clauses and all(c.weight == 0 for c in clauses):
-            self.problem("every clause has weight 0, so no score can be computed", ())
+            self.problem(msg("every clause has weight 0, so no score can be computed"), ())
         if not m.grades:
-            self.problem("no grades are defined", ("grades",))
+            self.problem(msg("no grades are defined"), ("grades",))
         elif len(m.grades) > 1 and min(g["min"] for g in m.grades[:-1]) > m.pass_score:
             lowest_pass = min(g["min"] for g in m.grades[:-1])
-            self.problem(f"a conforming centre scoring from {m.pass_score!r} to {lowest_pass!r} would get the grade "
-                         f"{m.grades[-1]['id']!r} of a non-conforming one: the lowest passing grade must start "
-                         f"at or below pass_score ({m.pass_score!r})", ("grades",))
+            self.problem(msg("a conforming centre scoring from {pass_score} to {lowest} would get the grade {grade} of a "
+                             "non-conforming one: the lowest passing grade must start at or below the pass score "
+                             "({pass_score})", pass_score=m.pass_score, lowest=lowest_pass, grade=quote(m.grades[-1]["id"])),
+                         ("grades",))
         if self.problems:
             total = len(self.problems)
-            raise RuleSetError(problems_message(total, "rule set"), file=m.leaf, problems=self._located(), total=total)
+            raise RuleSetError(problems_message(total, msg("the rule set")), file=m.leaf, problems=self._located(), total=total)
         clauses.sort(key=lambda c: clause_key(c.clause))
         categories = tuple(Category(c["id"], freeze(c["title"])) for c in m.categories.values())
         grades = tuple(Grade(g["id"], g["min"], freeze(g["title"])) for g in m.grades)
@@ -155,21 +157,21 @@ class Compiler:
         path = e["_path"]
         found: list[Problem] = []
 
-        def problem(message: str, where: tuple[PathItem, ...]) -> None:
+        def problem(message: Message, where: tuple[PathItem, ...]) -> None:
             found.append(Problem(message, path + where, self.file, clause=number))
 
         check = e["check"]
         record = CHECK_TYPES[check["type"]]
         if e["category"] not in self.m.categories:
-            problem(f"category {e['category']!r} is not defined{nearest(e['category'], self.m.categories)}",
-                    ("category",))
+            problem(hinted(msg("the category {name} is not defined", name=quote(e["category"])), e["category"],
+                           self.m.categories), ("category",))
         ctx = LintContext(profile_fields(), vocab, e.get("shortfall", {}))
         for message, where in record.lint(check, ctx):
             problem(message, where)
         fields = profile_fields()
         for i, cond in enumerate(e.get("not_applicable_when", [])):
             if cond["field"] not in fields:
-                problem(f"{cond['field']!r} is not a profile field{nearest(cond['field'], fields)}",
+                problem(hinted(msg("{field} is not a profile field", field=quote(cond["field"])), cond["field"], fields),
                         ("not_applicable_when", i, "field"))
                 continue
             for message, where in _impossible_values(cond):
@@ -180,7 +182,7 @@ class Compiler:
         fillable = record.placeholders(check, e.get("shortfall", {}))
         for kind, where, lang, template in texts:
             for message in template_problems(template, kind, fillable if kind == "shortfall" else None):
-                problem(f"{kind} text ({lang}): {message}", where + (lang,))
+                problem(message, where + (lang,))
         self.problems.extend(found)     # lines are found once per file, in finish()
         if len(self.problems) > before:
             return None
@@ -201,7 +203,7 @@ class Compiler:
         )
 
 
-def _impossible_values(condition: Mapping[str, Any]) -> list[tuple[str, tuple[PathItem, ...]]]:
+def _impossible_values(condition: Mapping[str, Any]) -> list[tuple[Message, tuple[PathItem, ...]]]:
     """Values a not-applicable condition lists that the field can never hold ('rurall', "true" for a yes/no)."""
     import jsonschema
 
@@ -212,10 +214,14 @@ def _impossible_values(condition: Mapping[str, Any]) -> list[tuple[str, tuple[Pa
     out = []
     for i, value in enumerate(values):
         if not validator.is_valid(value):
-            hint = nearest(value, schema.get("enum", ())) if isinstance(value, str) else ""
-            kind = schema.get("type") or "one of " + ", ".join(map(repr, schema.get("enum", ())))
+            if schema.get("type"):
+                told = msg("{value} can never be the value of {field} (of the type {kind})", value=quote(value),
+                           field=quote(condition["field"]), kind=quote(schema["type"]))
+            else:
+                told = msg("{value} can never be the value of {field} (one of {choices})", value=quote(value),
+                           field=quote(condition["field"]), choices=[quote(c) for c in schema.get("enum", ())])
             where: tuple[PathItem, ...] = ("in", i) if "in" in condition else ("equals",)
-            out.append((f"{value!r} can never be the value of {condition['field']} ({kind}){hint}", where))
+            out.append((hinted(told, value, schema.get("enum", ())), where))
     return out
 
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 import copy
 import functools
 import json
-import re
 from pathlib import Path
 from typing import Any, Mapping
 
 from .checks import CHECK_TYPES
+from .fields import named
+from .i18n import Joined, Message, msg, quote
 from .model import FrozenDict
-from .wording import nearest
+from .wording import hinted
 
 _SCHEMAS = Path(__file__).resolve().parent / "schemas"
 
@@ -135,83 +136,122 @@ def ruleset_validator() -> Validator:
     return Validator(_ruleset_schema())
 
 
-def show(value: Any, limit: int = 40) -> str:
-    """A value as a message quotes it, in JSON's words (null, true, a list), cut short."""
-    if value is None or isinstance(value, bool):
-        return json.dumps(value)
+def show(value: Any, limit: int = 40) -> Message | str:
+    """A value as a message quotes it, cut short: text and numbers as written (``'约500'``, ``-40``), JSON's
+    own words for the rest (``null``, ``true``, "a list"), which the catalogue words in Chinese."""
+    if value is None:
+        return msg("null")
+    if isinstance(value, bool):
+        return msg("true") if value else msg("false")
     if isinstance(value, Mapping):
-        return "a mapping"
+        return msg("a mapping")
     if isinstance(value, (list, tuple)):
-        return "a list"
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+        return msg("a list")
+    return quote(value, limit)
 
 
-def kind_of(value: Any) -> str:
+def kind_of(value: Any) -> Message:
     """What a value is, in JSON's words: 'a number', 'text', 'a list'…"""
     if value is None:
-        return "null"
+        return msg("null")
     if isinstance(value, bool):
-        return "true or false"
+        return msg("true or false")
     if isinstance(value, (int, float)):
-        return "a number"
+        return msg("a number")
     if isinstance(value, str):
-        return "text"
+        return msg("text")
     if isinstance(value, (list, tuple)):
-        return "a list"
+        return msg("a list")
     if isinstance(value, Mapping):
-        return "a mapping"
-    return f"a {type(value).__name__}"
+        return msg("a mapping")
+    return msg("a {type}", type=type(value).__name__)
 
 
-_BOOLEAN_WORDS = {"yes", "no", "y", "n", "on", "off", "true", "false", "是", "否", "有", "无", "对", "错", "1", "0"}
+_TYPES = {"string": msg("text"), "number": msg("a number"), "integer": msg("a whole number"),
+          "boolean": msg("true or false"), "array": msg("a list"), "object": msg("a mapping"), "null": msg("null")}
 
 
-def describe(error: Any) -> str:
-    """A JSON Schema error in words: the offending value (cut short), then the expectation."""
+def missing_keys(message: Message) -> tuple[str, ...]:
+    """The required keys a schema problem says are missing (none for any other problem)."""
+    if message.msgid != "required key {field} is missing":
+        return ()
+    keys: tuple[str, ...] = dict(message.params).get("keys", ())
+    return keys
+
+
+def _bound(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def describe(error: Any) -> Message:
+    """A JSON Schema error in words, by its keyword: the offending value (cut short), then the expectation.
+    Fields are named as a person knows them (:func:`compliance.fields.named`)."""
     v = error.validator
     value = error.instance
     expected = error.validator_value
     if v == "required":
-        named = re.match(r"^(.*) is a required property$", str(error.message))
-        return f"required key {named.group(1)} is missing" if named else "a required key is missing"
+        missing = [k for k in expected if isinstance(value, Mapping) and k not in value] or list(expected)[:1]
+        path = tuple(error.absolute_path)
+        return msg("required key {field} is missing", field=tuple(named(path + (k,)) for k in missing),
+                   keys=tuple(missing))
     if v == "type":
-        kinds = " or ".join(expected) if isinstance(expected, list) else str(expected)
-        if kinds == "boolean":
-            hint = "; write true or false" if isinstance(value, (str, int)) else ""
-            return f"{show(value)} is not a boolean{hint}"
-        return f"{show(value)} is not of type {kinds}"
+        kinds = expected if isinstance(expected, list) else [expected]
+        if kinds == ["boolean"]:
+            if isinstance(value, (str, int)):
+                return msg("{value} is not true or false; write true or false", value=show(value))
+            return msg("{value} is not true or false", value=show(value))
+        if kinds in (["number"], ["integer"]) and isinstance(value, str):
+            return msg("{value} is not a number", value=show(value))
+        if kinds == ["integer"] and isinstance(value, float):
+            return msg("{value} is not a whole number", value=show(value))
+        return msg("{value} is not {kind}", value=show(value),
+                   kind=Joined([_TYPES.get(k, msg("{key}", key=quote(k))) for k in kinds], "or"))
     if v == "enum":
-        options = ", ".join(map(repr, expected))
-        return f"{show(value)} is not one of {options}{nearest(value, expected)}"
+        return hinted(msg("{value} is not one of {options}", value=show(value),
+                          options=tuple(quote(x) for x in expected)), value, expected)
     if v == "const":
-        return f"{show(value)} is not {expected!r}"
-    if v in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-        words = {"minimum": "at least", "maximum": "at most",
-                 "exclusiveMinimum": "more than", "exclusiveMaximum": "less than"}[v]
-        bound = int(expected) if isinstance(expected, float) and expected.is_integer() else expected
-        return f"{show(value)} is out of range; it must be {words} {bound}"
+        return msg("{value} is not {expected}", value=show(value), expected=quote(expected))
+    if v == "minimum":
+        return msg("the value {value} is out of range; it must be at least {bound}", value=show(value), bound=_bound(expected))
+    if v == "maximum":
+        return msg("the value {value} is out of range; it must be at most {bound}", value=show(value), bound=_bound(expected))
+    if v == "exclusiveMinimum":
+        return msg("the value {value} is out of range; it must be more than {bound}", value=show(value), bound=_bound(expected))
+    if v == "exclusiveMaximum":
+        return msg("the value {value} is out of range; it must be less than {bound}", value=show(value), bound=_bound(expected))
     if v == "additionalProperties" and isinstance(value, Mapping):
         allowed = list(error.schema.get("properties", {}))
         extra = [k for k in value if k not in allowed]
-        return "; ".join(f"unknown key {show(k)}{nearest(k, allowed)}" for k in extra[:5]) or "unknown key"
-    if v in ("minLength", "maxLength"):
-        words = "at least" if v == "minLength" else "at most"
-        return f"{show(value)} is {len(value):,} characters long; it must be {words} {expected}"
+        return Joined([hinted(msg("unknown key {key}", key=show(k)), k, allowed) for k in extra[:5]], "sentences") \
+            if extra else msg("unknown key")
+    if v == "minLength":
+        if value == "":
+            return msg("is empty; leave the key out, or write a value")
+        return msg("{value} is {length:,} characters long; it must be at least {expected}", value=show(value),
+                   length=len(value), expected=expected)
+    if v == "maxLength":
+        return msg("{value} is {length:,} characters long; it must be at most {expected}", value=show(value),
+                   length=len(value), expected=expected)
     if v == "minItems":
-        return f"a list of {len(value):,} items; it must have at least {expected}"
+        return msg("a list of {length:,} items; it must have at least {expected}", length=len(value), expected=expected)
     if v == "maxItems":
-        return f"a list of more than {expected:,} items; it must have at most {expected:,}"
-    if v in ("minProperties", "maxProperties"):
-        words = "at least" if v == "minProperties" else "at most"
-        return f"a mapping of {len(value):,} keys; it must have {words} {expected}"
+        return msg("a list of more than {expected:,} items; it must have at most {expected:,}", expected=expected)
+    if v == "minProperties":
+        return msg("a mapping of {length:,} keys; it must have at least {expected}", length=len(value),
+                   expected=expected)
+    if v == "maxProperties":
+        return msg("a mapping of {length:,} keys; it must have at most {expected}", length=len(value),
+                   expected=expected)
     if v == "uniqueItems":
-        return "lists a value twice"
+        return msg("lists a value twice")
     if v == "pattern":
-        return f"{show(value)} does not have the expected form ({expected})"
+        return msg("{value} does not have the expected form", value=show(value))
+    if v == "format":
+        return msg("{value} does not have the expected form", value=show(value))
     if v == "propertyNames":
-        return f"a key does not have the expected form: {error.message[:120]}"
+        return msg("a key does not have the expected form")
     if v in ("oneOf", "anyOf"):
-        return f"{show(value)} matches none of the allowed forms"
-    message = str(error.message)
-    return message if len(message) <= 160 else message[:157] + "..."
+        return msg("{value} matches none of the allowed forms", value=show(value))
+    if v == "not":
+        return msg("{value} is not allowed here", value=show(value))
+    return msg("{value} does not match the schema (the rule {keyword})", value=show(value), keyword=quote(v))

@@ -12,6 +12,11 @@ caller can catch it in one place::
 first: a user fixing a spreadsheet of centres wants them all at once. The list
 is capped at :data:`MAX_PROBLEMS`; ``total`` says how many there were.
 
+Every message is a :class:`~compliance.i18n.Message`, worded in the language in
+force when it is shown (Chinese unless English was asked for): ``str(error)``,
+``error.message`` and ``problem.message`` give the words, ``problem.text`` the
+message itself, ``problem.text.text("en")`` its English.
+
 Passing the wrong *type* of argument (a number where a path belongs) is a
 programming error and raises ``TypeError``, as Python's own functions do.
 """
@@ -20,8 +25,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence, Union
 
+from .i18n import Message, msg, plural, quote, text
+
 PathItem = Union[str, int]
 MAX_PROBLEMS = 100
+ERROR, WARNING = "error", "warning"
 
 
 def json_path(path: Sequence[PathItem]) -> str:
@@ -39,17 +47,35 @@ def json_path(path: Sequence[PathItem]) -> str:
 
 @dataclass(frozen=True)
 class Problem:
-    """One thing wrong with an input file, located as data."""
+    """One thing wrong with an input file (or, as a ``warning``, worth a look), located as data.
 
-    message: str
+    ``text`` is the message (worded when shown); ``message`` its words in the language in force.
+    """
+
+    text: Message
     path: tuple[PathItem, ...] = ()
     file: str | None = None
     line: int | None = None
     clause: str | None = None
+    severity: str = ERROR
+
+    @property
+    def message(self) -> str:
+        """The message in the language in force."""
+        return text(self.text)
 
     @property
     def json_path(self) -> str:
         return json_path(self.path)
+
+    @property
+    def is_warning(self) -> bool:
+        return self.severity == WARNING
+
+    def located(self, *, file: str | None = None, line: int | None = None) -> Problem:
+        """The same problem at another file or line (the rest kept)."""
+        return Problem(self.text, self.path, self.file if file is None else file, self.line if line is None else line,
+                       self.clause, self.severity)
 
     def __str__(self) -> str:
         where = self.file or "<input>"
@@ -57,8 +83,9 @@ class Problem:
             where += f":{self.line}"
         loc = self.json_path if self.path or self.line is None else ""
         if self.clause:
-            loc = f"clause {self.clause} {loc}".rstrip()
-        return f"{where}: {loc}: {self.message}" if loc else f"{where}: {self.message}"
+            loc = text(msg("clause {clause} {path}", clause=self.clause, path=loc)).rstrip()
+        head = text(msg("warning")) + ": " if self.is_warning else ""
+        return f"{where}: {loc}: {head}{self.message}" if loc else f"{where}: {head}{self.message}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -67,16 +94,24 @@ class Problem:
             "file": self.file,
             "line": self.line,
             "clause": self.clause,
+            "severity": self.severity,
         }
 
 
 class ComplianceError(Exception):
-    """Base class of every error this library raises on bad input."""
+    """Base class of every error this library raises on bad input.
 
-    def __init__(self, message: str, *, file: str | None = None) -> None:
+    ``text`` is the message, worded when shown; ``message`` and ``str(error)`` give its words in the language
+    in force."""
+
+    def __init__(self, message: Message, *, file: str | None = None) -> None:
         super().__init__(message)
-        self.message = message
+        self.text = message
         self.file = file
+
+    @property
+    def message(self) -> str:
+        return text(self.text)
 
     def __str__(self) -> str:
         return f"{self.file}: {self.message}" if self.file else self.message
@@ -87,7 +122,7 @@ class ProblemsError(ComplianceError):
 
     def __init__(
         self,
-        message: str,
+        message: Message,
         *,
         file: str | None = None,
         problems: Iterable[Problem] = (),
@@ -112,11 +147,11 @@ class ProblemsError(ComplianceError):
 
     def __str__(self) -> str:
         head = f"{self.file}: {self.message}" if self.file else self.message
-        if not self.problems:
-            return head
+        if not self.problems or all(not p.path and p.line is None and p.text == self.text for p in self.problems):
+            return head                    # the problems only repeat the message: said once
         lines = [head] + [f"  {p}" for p in self.problems]
         if self.more:
-            lines.append(f"  … and {'' if self.complete else 'at least '}{self.more:,} more problem(s)")
+            lines.append("  " + text(more_problems(self.more, self.complete)))
         return "\n".join(lines)
 
 
@@ -132,9 +167,32 @@ class ReportError(ComplianceError):
     """A report could not be rendered or written."""
 
 
-def problems_message(total: int, what: str, complete: bool = True) -> str:
-    """'3 problem(s) in profile', or '2,040 problems in profile (the first 100 are listed)'."""
-    count = f"{total:,}" if complete else f"at least {total:,}"
+def problems_message(total: int, what: Message, complete: bool = True) -> Message:
+    """'3 problems in the profile', or '2,040 problems in the profile (the first 100 are listed)'."""
+    if not complete:
+        return msg("at least {count:,} problems in {what} (the first {limit} are listed)", count=total, what=what,
+                   limit=MAX_PROBLEMS)
     if total > MAX_PROBLEMS:
-        return f"{count} problems in {what} (the first {MAX_PROBLEMS} are listed)"
-    return f"{count} problem(s) in {what}"
+        return msg("{count:,} problems in {what} (the first {limit} are listed)", count=total, what=what,
+                   limit=MAX_PROBLEMS)
+    return plural("{count} problem in {what}", "{count} problems in {what}", total, what=what)
+
+
+def more_problems(count: int, complete: bool = True) -> Message:
+    """'… and 3 more problems' (or 'at least', when the search stopped early)."""
+    if not complete:
+        return msg("… and at least {count:,} more problems", count=count)
+    return plural("… and {count:,} more problem", "… and {count:,} more problems", count)
+
+
+def system_reason(exc: BaseException, what: Message) -> Message:
+    """``what`` failed, and why, as the system said it (its words quoted: the system speaks English)."""
+    reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return msg("{what}: {reason}", what=what, reason=quote(str(reason)[:200], 200))
+
+
+def internal_error(exc: BaseException) -> Message:
+    """A defect of this library, in words: what broke (the exception's own words quoted), and what to do."""
+    detail = str(exc).splitlines()[0][:200] if str(exc) else ""
+    return msg("internal error ({error}); this is a bug in compliance: please report it with this file",
+               error=quote(f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__, 240))

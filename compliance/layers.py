@@ -34,7 +34,8 @@ from .checks import CHECK_TYPES
 from .contract import SCAN_LIMIT, describe, kind_of, ruleset_validator
 from .errors import PathItem, Problem, RuleSetError, problems_message
 from .model import VOCABULARIES, ZONE_CLASSES, Disabled
-from .wording import nearest
+from .i18n import Joined, Message, msg, quote
+from .wording import hinted
 
 MAX_CHAIN = 16
 _OVERRIDABLE = ("level", "weight", "veto", "title", "requirement", "source", "shortfall", "not_applicable_when",
@@ -78,23 +79,23 @@ def resolve(ref: str) -> tuple[Path, bool]:
     if ref in bundled_names():
         return _bundled_path(ref), True
     if not ref:
-        raise RuleSetError("no rule set was named (an empty name or path)")
+        raise RuleSetError(msg("no rule set was named (an empty name or path)"))
     path = Path(ref)
     if path.is_symlink() and not path.exists():
-        raise RuleSetError("is a symbolic link that leads nowhere (a loop, or a missing file)", file=ref)
+        raise RuleSetError(msg("is a symbolic link that leads nowhere (a loop, or a missing file)"), file=ref)
     if not path.exists():
         looks_like_name = os.sep not in ref and "/" not in ref and not ref.endswith((".yaml", ".yml"))
         if looks_like_name:
             raise RuleSetError(
-                f"unknown rule set {ref!r}{nearest(ref, bundled_names())} (bundled: {', '.join(bundled_names())})",
-                file=ref)
-        raise RuleSetError("no such rule set file", file=ref)
+                hinted(msg("unknown rule set {name} (the bundled ones: {names})", name=quote(ref),
+                           names=[quote(n) for n in bundled_names()]), ref, bundled_names()), file=ref)
+        raise RuleSetError(msg("no such rule set file"), file=ref)
     if path.is_dir():
         return leaf_of_folder(path), False
     try:
         real = path.resolve()
     except (OSError, RuntimeError):
-        raise RuleSetError("is a symbolic link that leads nowhere (a loop?)", file=ref) from None
+        raise RuleSetError(msg("is a symbolic link that leads nowhere (a loop?)"), file=ref) from None
     return path, real.parent == bundled_dir().resolve() and real.stem in bundled_names()
 
 
@@ -104,23 +105,26 @@ def resolve_extends(ref: str, layer: Layer) -> tuple[Path, bool]:
         return _bundled_path(ref), True
     where = ("extends",)
     if layer.bundled:
-        raise _one(layer, f"extends {ref!r}, which is not a bundled rule set", where)
+        raise _one(layer, msg("extends {name}, which is not a bundled rule set", name=quote(ref)), where)
     if _URL.match(ref) or ref.startswith(("/", "\\", "~")) or os.path.isabs(ref):
-        raise _one(layer, f"extends must name a bundled rule set ({', '.join(bundled_names())}) or a layer "
-                          f"file in the same folder, not {ref[:80]!r}", where)
+        raise _one(layer, msg("extends must name a bundled rule set ({names}) or a layer file in the same folder, "
+                              "not {name}", names=[quote(n) for n in bundled_names()], name=quote(ref, 80)), where)
     folder = layer.path.parent.resolve()
     candidates = [folder / ref] if ref.endswith((".yaml", ".yml")) else [folder / f"{ref}.yaml", folder / f"{ref}.yml"]
     for candidate in candidates:
         try:
             real = candidate.resolve()
         except (OSError, RuntimeError):        # a loop of symbolic links
-            raise _one(layer, f"extends {ref[:80]!r}, a symbolic link that leads nowhere (a loop?)", where) from None
+            raise _one(layer, msg("extends {name}, a symbolic link that leads nowhere (a loop?)", name=quote(ref, 80)),
+                       where) from None
         if not real.is_relative_to(folder):
-            raise _one(layer, f"extends {ref[:80]!r}, which lies outside the layer's folder; refused", where)
+            raise _one(layer, msg("extends {name}, which lies outside the layer's folder; refused", name=quote(ref, 80)),
+                       where)
         if real.is_file():
             return real, False
-    raise _one(layer, f"extends {ref[:80]!r}, but there is no such bundled rule set{nearest(ref, bundled_names())} "
-                      f"nor a file {candidates[0].name!r} in the layer's folder", where)
+    raise _one(layer, hinted(msg("extends {name}, but there is no such bundled rule set nor a file {file} in the "
+                                 "layer's folder", name=quote(ref, 80), file=quote(candidates[0].name)),
+                             ref, bundled_names()), where)
 
 
 def leaf_of_folder(folder: Path) -> Path:
@@ -132,7 +136,8 @@ def leaf_of_folder(folder: Path) -> Path:
     files = sorted(list(folder.glob("*.yaml")) + list(folder.glob("*.yml")))
     layers = [read_layer(f, bundled=False) for f in files if _looks_like_layer(f)]
     if not layers:
-        raise RuleSetError("folder holds no rule-set layer (a .yaml file with a ruleset: key)", file=str(folder))
+        raise RuleSetError(msg("the folder holds no rule-set layer (a {suffix} file with the key {key})",
+                               suffix=quote(".yaml"), key=quote("ruleset")), file=str(folder))
     real = folder.resolve()
     parents = set()
     for layer in layers:
@@ -144,8 +149,8 @@ def leaf_of_folder(folder: Path) -> Path:
     leaves = [layer.path for layer in layers if os.path.normpath(layer.path.resolve()) not in parents]
     if len(leaves) != 1:
         raise RuleSetError(
-            f"folder holds {len(leaves)} rule sets that no other extends ({', '.join(p.name for p in leaves)}); "
-            "pass the file to use", file=str(folder))
+            msg("the folder holds {count} rule sets that no other extends ({names}); name the file to use",
+                count=len(leaves), names=[quote(p.name) for p in leaves]), file=str(folder))
     return leaves[0]
 
 
@@ -161,7 +166,7 @@ def _looks_like_layer(path: Path) -> bool:
                for line in head.splitlines())
 
 
-def _one(layer: Layer, message: str, path: tuple[PathItem, ...]) -> RuleSetError:
+def _one(layer: Layer, message: Message, path: tuple[PathItem, ...]) -> RuleSetError:
     problem = reading.locate([Problem(message, path, str(layer.path))], layer.raw)[0]
     return RuleSetError(message, file=str(layer.path), problems=[problem])
 
@@ -173,9 +178,9 @@ def read_layer(path: Path, *, bundled: bool) -> Layer:
     name = str(path)
     data, raw = reading.load(path, RuleSetError)
     if not isinstance(data, dict):
-        what = "empty" if data is None else f"{kind_of(data)}, not a mapping"
-        raise RuleSetError(f"is not a rule set layer (the document is {what})", file=name,
-                           problems=[Problem("not a mapping", (), name, line=1)])
+        what = msg("empty") if data is None else msg("{kind}, not a mapping", kind=kind_of(data))
+        raise RuleSetError(msg("is not a rule set layer (the document is {what})", what=what), file=name,
+                           problems=[Problem(msg("not a mapping"), (), name, line=1)])
     validator = ruleset_validator()
     problems: list[Problem] = []
     total = 0
@@ -187,12 +192,12 @@ def read_layer(path: Path, *, bundled: bool) -> Layer:
                     for e in errors]
     layer_id = data.get("ruleset")
     if not bundled and isinstance(layer_id, str) and layer_id in bundled_names():
-        problems.append(Problem(f"{layer_id!r} is the name of a bundled rule set; give this layer its own name "
-                                f"and extend {layer_id!r} instead", ("ruleset",), name))
+        problems.append(Problem(msg("{name} is the name of a bundled rule set; give this layer its own name and "
+                                    "extend {name} instead", name=quote(layer_id)), ("ruleset",), name))
         total += 1
     if problems:
         complete = total < SCAN_LIMIT
-        raise RuleSetError(problems_message(total, "rule set", complete), file=name, total=total, complete=complete,
+        raise RuleSetError(problems_message(total, msg("the rule set"), complete), file=name, total=total, complete=complete,
                            problems=reading.locate(problems[:100], raw))
     return Layer(path, data, raw, bundled)
 
@@ -218,12 +223,13 @@ def chain(path: Path, bundled: bool) -> list[Layer]:
         try:
             real = where.resolve()
         except (OSError, RuntimeError):
-            raise RuleSetError("is a symbolic link that leads nowhere (a loop?)", file=str(where)) from None
+            raise RuleSetError(msg("is a symbolic link that leads nowhere (a loop?)"), file=str(where)) from None
         if real in seen:
-            names = " → ".join(p.name for p in seen + [real])
-            raise RuleSetError(f"rule sets extend each other in a loop: {names}", file=str(path))
+            names = " → ".join(quote(p.name) for p in seen + [real])
+            raise RuleSetError(msg("rule sets extend each other in a loop: {names}", names=names), file=str(path))
         if len(seen) >= MAX_CHAIN:
-            raise RuleSetError(f"more than {MAX_CHAIN} layers extend each other; refused", file=str(path))
+            raise RuleSetError(msg("more than {limit} layers extend each other; refused", limit=MAX_CHAIN),
+                               file=str(path))
         seen.append(real)
         layer = read_layer(where, bundled=is_bundled)
         layers.append(layer)
@@ -263,7 +269,7 @@ class Merger:
         self.problems: list[Problem] = []
         self.file = ""
 
-    def problem(self, message: str, path: tuple[PathItem, ...], clause: str | None = None) -> None:
+    def problem(self, message: Message, path: tuple[PathItem, ...], clause: str | None = None) -> None:
         self.problems.append(Problem(message, path, self.file, clause=clause))
 
     def apply(self, layer: Layer) -> None:
@@ -275,19 +281,19 @@ class Merger:
         root = not m.layers
         start = len(self.problems)
         if layer.id in m.layers:
-            self.problem(f"layer id {layer.id!r} is used twice in the chain", ("ruleset",))
+            self.problem(msg("the layer id {name} is used twice in the chain", name=quote(layer.id)), ("ruleset",))
         m.layers.append(layer.id)
         m.versions[layer.id] = str(data["version"])
         m.id, m.version, m.title = layer.id, str(data["version"]), data["title"]
         if root:
             if "overrides" in data or "disable" in data:
-                self.problem("a rule set that extends nothing has nothing to override or disable", ("overrides",))
+                self.problem(msg("a rule set that extends nothing has nothing to override or disable"), ("overrides",))
             if not data.get("clauses"):
-                self.problem("a base rule set needs clauses", ("clauses",))
+                self.problem(msg("a base rule set needs clauses"), ("clauses",))
         self._vocabularies(data.get("vocabularies", {}))
         for i, cat in enumerate(data.get("categories", [])):
             if cat["id"] in m.categories:
-                self.problem(f"category {cat['id']!r} is already defined", ("categories", i, "id"))
+                self.problem(msg("the category {name} is already defined", name=quote(cat["id"])), ("categories", i, "id"))
             m.categories[cat["id"]] = dict(cat)
         reasons = data.get("reasons", {})
         if "grades" in data:
@@ -295,15 +301,16 @@ class Merger:
         if "pass_score" in data:
             new = data["pass_score"]
             if not root and new < m.pass_score and not reasons.get("pass_score"):
-                self.problem(f"{layer.id!r} lowers pass_score from {m.pass_score!r} to {new!r} without a reason; "
-                             "add reasons: {pass_score: …}", ("pass_score",))
+                self.problem(msg("{name} lowers the pass score ({key}) from {old} to {new} without a reason; add "
+                                 "{reasons}", name=quote(layer.id), key=quote("pass_score"), old=m.pass_score, new=new,
+                                 reasons=quote("reasons: {pass_score: …}")), ("pass_score",))
             m.pass_score = new
         for number, change in data.get("overrides", {}).items():
             self._override(layer.id, number, change)
         for number, spec in data.get("disable", {}).items():
             if number not in m.clauses:
-                self.problem(f"cannot disable clause {number!r}: not in the parent{nearest(number, m.clauses)}",
-                             ("disable", number), number)
+                self.problem(hinted(msg("cannot disable the clause {clause}: it is not in the parent",
+                                        clause=quote(number)), number, m.clauses), ("disable", number), number)
                 continue
             del m.clauses[number]
             m.disabled.append(Disabled(number, spec["reason"], layer.id))
@@ -317,15 +324,16 @@ class Merger:
             for code, entry in entries.items():
                 old = self.merged.vocab[name].get(code)
                 if name == "zone_kinds" and "class" not in entry:
-                    self.problem(f"zone kind {code!r} needs a class ({', '.join(ZONE_CLASSES)})",
-                                 ("vocabularies", name, code))
+                    self.problem(msg("the zone type {code} needs a class ({classes})", code=quote(code),
+                                     classes=Joined([quote(c) for c in ZONE_CLASSES], "or")), ("vocabularies", name, code))
                     continue
                 if name != "zone_kinds" and "class" in entry:
-                    self.problem("only zone kinds have a class", ("vocabularies", name, code, "class"))
+                    self.problem(msg("only zone types have a class"), ("vocabularies", name, code, "class"))
                     continue
                 if old is not None and name == "zone_kinds" and old.get("class") != entry.get("class"):
-                    self.problem(f"zone kind {code!r} is already classed {old.get('class')!r}; a layer may add "
-                                 "kinds, not reclassify them", ("vocabularies", name, code, "class"))
+                    self.problem(msg("the zone type {code} is already of the class {old}; a layer may add types, not "
+                                     "reclassify them", code=quote(code), old=quote(old.get("class"))),
+                                 ("vocabularies", name, code, "class"))
                     continue
                 self.merged.vocab[name][code] = dict(entry)
 
@@ -335,25 +343,27 @@ class Merger:
         mins = [g["min"] for g in grades]
         ok = True
         if len(set(ids)) != len(ids):
-            self.problem("a grade id is listed twice", ("grades",))
+            self.problem(msg("a grade id is listed twice"), ("grades",))
             ok = False
         if len(set(mins)) != len(mins):
-            self.problem("two grades start at the same score", ("grades",))
+            self.problem(msg("two grades start at the same score"), ("grades",))
             ok = False
         if 0 not in mins:
-            self.problem("one grade must start at 0 (the grade of a non-conforming centre)", ("grades",))
+            self.problem(msg("one grade must start at 0 (the grade of a non-conforming centre)"), ("grades",))
             ok = False
         if not root and ok and not reason:
             old = {g["id"]: g["min"] for g in m.grades}
             if set(ids) != set(old):
-                self.problem(f"replaces the grades ({', '.join(sorted(old))} → {', '.join(ids)}) without a reason; "
-                             "add reasons: {grades: …}", ("grades",))
+                self.problem(msg("replaces the grades ({old} → {new}) without a reason; add {reasons}",
+                                 old=[quote(g) for g in sorted(old)], new=[quote(g) for g in ids],
+                                 reasons=quote("reasons: {grades: …}")), ("grades",))
             else:
-                lowered = [f"{g['id']} from {old[g['id']]!r} to {g['min']!r}" for g in grades
-                           if g["min"] < old[g["id"]]]
+                lowered = [msg("{grade} from {old} to {new}", grade=quote(g["id"]), old=old[g["id"]], new=g["min"])
+                           for g in grades if g["min"] < old[g["id"]]]
                 if lowered:
-                    self.problem(f"lowers the grade bands ({'; '.join(lowered)}) without a reason; "
-                                 "add reasons: {grades: …}", ("grades",))
+                    self.problem(msg("lowers the grade bands ({changes}) without a reason; add {reasons}",
+                                     changes=Joined(lowered, "sentences"), reasons=quote("reasons: {grades: …}")),
+                                 ("grades",))
         if ok:
             m.grades = sorted((dict(g) for g in grades), key=lambda g: -g["min"])
 
@@ -361,7 +371,8 @@ class Merger:
         number = spec["clause"]
         if number in self.merged.clauses:
             owner = self.merged.clauses[number]["_set_by"]["clause"]
-            self.problem(f"clause {number} is already defined by {owner!r}; change it under overrides",
+            self.problem(msg("the clause {clause} is already defined by {owner}; change it under {key}",
+                             clause=quote(number), owner=quote(owner), key=quote("overrides")),
                          ("clauses", i, "clause"), number)
             return
         entry = copy.deepcopy(dict(spec))
@@ -379,8 +390,8 @@ class Merger:
         path: tuple[PathItem, ...] = ("overrides", number)
         entry = self.merged.clauses.get(number)
         if entry is None:
-            self.problem(f"cannot override clause {number!r}: not in the parent{nearest(number, self.merged.clauses)}",
-                         path, number)
+            self.problem(hinted(msg("cannot override the clause {clause}: it is not in the parent", clause=quote(number)),
+                                number, self.merged.clauses), path, number)
             return
         reason = change.get("reason")
         old = entry["check"]
@@ -389,42 +400,44 @@ class Merger:
         new = dict(old)
         if "check" in change:
             if change["check"].get("type", ctype) != ctype:
-                self.problem(f"cannot change the check type of clause {number} from {ctype!r}; disable it and "
-                             "add a new clause", path + ("check", "type"), number)
+                self.problem(msg("cannot change the check type of the clause {clause} from {type}; disable it and add "
+                                 "a new clause", clause=quote(number), type=quote(ctype)), path + ("check", "type"), number)
                 return
             new.update(change["check"])
         if "threshold" in change:
             param = record.threshold_param(new)
             if param is None:
-                self.problem(f"clause {number} ({ctype}) has no threshold to override", path + ("threshold",), number)
+                self.problem(msg("the clause {clause} ({type}) has no threshold to override", clause=quote(number),
+                                 type=quote(ctype)), path + ("threshold",), number)
                 return
             bad = _schema_problems(record.param_schema(param), change["threshold"])
             if bad:
-                for message in bad:
-                    self.problem(f"threshold: {message}", path + ("threshold",), number)
+                for sub, message in bad:
+                    self.problem(message, path + ("threshold",) + sub, number)
                 return
             new[param] = change["threshold"]
             entry["_set_by"]["threshold"] = layer
         bad = _schema_problems(record.schema(), new)
         if bad:
-            for message in bad:
-                self.problem(f"check: {message}", path + ("check",), number)
+            for sub, message in bad:
+                self.problem(message, path + ("check",) + sub, number)
             return
-        loosened = [f"{what}" for what in record.loosening(old, new)]
+        loosened = list(record.loosening(old, new))
         if change.get("level") == "should" and entry["level"] == "shall":
-            loosened.append("its level from shall to should")
+            loosened.append(msg("its level from shall to should"))
         if change.get("veto") is False and entry["veto"]:
-            loosened.append("its veto")
+            loosened.append(msg("its veto"))
         if "weight" in change and change["weight"] < entry["weight"]:
-            loosened.append(f"its weight from {entry['weight']:g} to {change['weight']:g}")
+            loosened.append(msg("its weight from {old} to {new}", old=format(entry["weight"], "g"), new=format(change["weight"], "g")))
         if "not_applicable_when" in change:
             before = {_condition_key(c) for c in entry["not_applicable_when"]}
             widened = [c for c in change["not_applicable_when"] if _condition_key(c) not in before]
             if widened:
-                loosened.append("the conditions under which it does not apply")
+                loosened.append(msg("the conditions under which it does not apply"))
         if loosened and not reason:
-            self.problem(f"{layer!r} loosens clause {number} ({'; '.join(loosened)}) without a reason; "
-                         "add reason: …", path, number)
+            self.problem(msg("{layer} loosens the clause {clause} ({changes}) without a reason; add {reason}",
+                             layer=quote(layer), clause=quote(number), changes=Joined(loosened, "sentences"),
+                             reason=quote("reason: …")), path, number)
         entry["check"] = new
         for key in _OVERRIDABLE:
             if key in change:
@@ -442,12 +455,12 @@ def _condition_key(condition: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:
     return condition["field"], tuple(sorted(repr(v) for v in values))
 
 
-def _schema_problems(schema: Mapping[str, Any], value: Any) -> list[str]:
+def _schema_problems(schema: Mapping[str, Any], value: Any) -> list[tuple[tuple[PathItem, ...], Message]]:
+    """What is wrong with ``value`` under ``schema``: (the path inside it, the message) each."""
     import jsonschema
 
     validator = jsonschema.Draft202012Validator(schema)
-    return [(f"{'.'.join(map(str, e.absolute_path))}: " if e.absolute_path else "") + describe(e)
-            for e in list(validator.iter_errors(value))[:10]]
+    return [(tuple(e.absolute_path), describe(e)) for e in list(validator.iter_errors(value))[:10]]
 
 
 def merge(layers: list[Layer]) -> tuple[Merged, list[Problem]]:

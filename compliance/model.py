@@ -325,12 +325,17 @@ class Profile:
 
     ``data`` is a read-only copy of the document (``copy.deepcopy`` it for an
     editable one); ``vocabulary`` is the one its codes were checked against.
-    The checks read a private plain copy that no caller ever receives.
+    ``warnings`` are :class:`~compliance.Problem` objects of severity ``warning``
+    that do not refuse the profile: a key the contract does not know (a misspelt
+    ``staf:`` whose clauses are then not evidenced), each with its path, line and
+    the nearest known key. The checks read a private plain copy that no caller
+    ever receives.
     """
 
     source: str
     raw_sha256: str | None = None
     vocabulary: Vocabulary | None = field(default=None, repr=False)
+    warnings: tuple[Any, ...] = ()
     # Private: the plain copy the checks read, and the facts gathered from it. No caller receives either.
     _plain: Mapping[str, Any] = field(default_factory=dict, repr=False)
     _facts: Facts | None = field(default=None, repr=False)
@@ -388,9 +393,10 @@ def facts_of(profile: Profile) -> Facts | None:
 
 
 def make_profile(data: Mapping[str, Any], source: str, raw_sha256: str | None, facts: Facts | None,
-             vocabulary: Vocabulary) -> Profile:
+                 vocabulary: Vocabulary, warnings: tuple[Any, ...] = ()) -> Profile:
     """A validated Profile (only the validator makes one): ``Profile(...)`` without the frozen ``__init__``, since
     the batch hot path builds one per centre."""
     obj = object.__new__(Profile)
-    obj.__dict__.update(_plain=data, source=source, raw_sha256=raw_sha256, _facts=facts, vocabulary=vocabulary)
+    obj.__dict__.update(_plain=data, source=source, raw_sha256=raw_sha256, _facts=facts, vocabulary=vocabulary,
+                        warnings=warnings)
     return obj

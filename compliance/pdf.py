@@ -18,7 +18,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from . import reading
-from .errors import ReportError
+from .i18n import msg
+from .errors import ReportError, system_reason
 
 PDF_A = "pdf/a-3b"
 # base.html.j2 links the stylesheet for the HTML report; the engine passes it already parsed
@@ -34,7 +35,8 @@ def _weasyprint() -> Any:
     try:
         import weasyprint
     except (ImportError, OSError) as exc:   # OSError: Pango or HarfBuzz missing on the system
-        raise ReportError(f"PDF output needs WeasyPrint and its system libraries: {exc}") from exc
+        raise ReportError(system_reason(exc, msg("drawing a report as a PDF needs WeasyPrint and its system "
+                                                 "libraries"))) from exc
     return weasyprint
 
 
@@ -107,4 +109,4 @@ def html_to_pdf(html: str, *, archival: bool = False, attachment: dict[str, Any]
     except ReportError:
         raise
     except Exception as exc:  # noqa: BLE001 - WeasyPrint raises many types; the user gets one
-        raise ReportError(f"the PDF could not be produced: {type(exc).__name__}: {exc}") from exc
+        raise ReportError(system_reason(exc, msg("the PDF could not be produced"))) from exc

@@ -29,9 +29,11 @@ import orjson
 from . import reading
 from .checks import Facts
 from .contract import SCAN_LIMIT, describe, kind_of, profile_schema, profile_validator, show
-from .errors import MAX_PROBLEMS, PathItem, Problem, ProfileError, problems_message
+from .fields import VOCABULARY_NAMES, named
+from .i18n import Message, msg, quote
+from .errors import MAX_PROBLEMS, WARNING, PathItem, Problem, ProfileError, problems_message
 from .model import FrozenDict, FrozenList, Profile, RuleSet, Vocabulary, make_profile, plain_document
-from .wording import nearest
+from .wording import hinted
 
 __all__ = ["Profile", "load_profile", "profile_schema", "default_vocabulary"]
 
@@ -92,7 +94,7 @@ class _Copier:
         self.problems: list[Problem] = []
         self.budget = MAX_VALUES
 
-    def problem(self, message: str, path: tuple[PathItem, ...]) -> None:
+    def problem(self, message: Message, path: tuple[PathItem, ...]) -> None:
         self.problems.append(Problem(message, path, self.file))
 
     def copy(self, value: Any, path: tuple[PathItem, ...]) -> Any:
@@ -111,20 +113,20 @@ class _Copier:
             return True
         if self.budget + n >= 0:       # the first time only
             where = next((path[:i] for i, item in enumerate(path) if isinstance(item, int)), path)
-            self.problem(f"the document holds more than {MAX_VALUES:,} values, the most here (a profile "
-                         "has a few hundred); refused", where)
+            self.problem(msg("the document holds more than {limit:,} values, the most allowed (a profile has a few "
+                             "hundred); refused", limit=MAX_VALUES), where)
         return False
 
     def _mapping(self, value: Mapping[Any, Any], path: tuple[PathItem, ...]) -> Any:
         if len(path) >= MAX_DEPTH:
-            self.problem(f"nested more than {MAX_DEPTH} levels deep", path)
+            self.problem(msg("nested more than {limit} levels deep", limit=MAX_DEPTH), path)
             return None
         if not self._spend(len(value), path):
             return None
         out = {}
         for key, item in value.items():
             if type(key) is not str:
-                self.problem(f"key {key!r:.40} is not a string", path)
+                self.problem(msg("key {key} is not text", key=quote(key)), path)
                 continue
             if not key.isascii():
                 self._text(key, path)
@@ -142,7 +144,7 @@ class _Copier:
 
     def _sequence(self, value: Any, path: tuple[PathItem, ...]) -> Any:
         if len(path) >= MAX_DEPTH:
-            self.problem(f"nested more than {MAX_DEPTH} levels deep", path)
+            self.problem(msg("nested more than {limit} levels deep", limit=MAX_DEPTH), path)
             return None
         if not self._spend(len(value), path):
             return None
@@ -167,11 +169,13 @@ class _Copier:
                 self._text(value, path)
             return value
         if kind is float and not math.isfinite(value):
-            self.problem(f"{value!r} is not a finite number", path)
+            self.problem(msg("{value} is not a finite number", value=quote(value)), path)
             return value
         if kind is int and not -_INT_LIMIT < value < _INT_LIMIT:
-            self.problem(f"a number of {len(str(abs(value))) if abs(value) < 10 ** 4000 else 'thousands of'} "
-                         "digits is too large", path)
+            if abs(value) < 10 ** 4000:
+                self.problem(msg("a number of {digits:,} digits is too large", digits=len(str(abs(value)))), path)
+            else:
+                self.problem(msg("a number of thousands of digits is too large"), path)
             return None
         if kind is int or kind is float or kind is bool or value is None:
             return value
@@ -181,7 +185,7 @@ class _Copier:
         try:
             text.encode("utf-8")
         except UnicodeEncodeError as exc:
-            self.problem(f"holds {text[exc.start]!r}, a lone surrogate, which is not text", path)
+            self.problem(msg("holds {char}, a lone surrogate, which is not text", char=quote(text[exc.start])), path)
 
     def _scalar(self, value: Any, path: tuple[PathItem, ...]) -> Any:
         """Numbers, dates, enum members and ids as database drivers and ORMs return them."""
@@ -200,10 +204,10 @@ class _Copier:
             return self._item(int(value), path)
         if isinstance(value, decimal.Decimal):
             if not value.is_finite():
-                self.problem(f"{value} is not a finite number", path)
+                self.problem(msg("{value} is not a finite number", value=quote(str(value))), path)
                 return None
             if value.adjusted() >= 18:
-                self.problem(f"{str(value)[:40]} is too large a number", path)
+                self.problem(msg("{value} is too large a number", value=quote(str(value))), path)
                 return None
             if value.adjusted() < -30:
                 return 0.0 if value.is_zero() or abs(value) < decimal.Decimal("1e-300") else float(value)
@@ -211,10 +215,11 @@ class _Copier:
         if isinstance(value, (fractions.Fraction, numbers.Real)):
             number = float(value)
             if not math.isfinite(number):
-                self.problem(f"{value!r} is not a finite number", path)
+                self.problem(msg("{value} is not a finite number", value=quote(value)), path)
             return number
         if isinstance(value, datetime.datetime):
-            self.problem(f"{value.isoformat()!r} is a date and time; give the date only (YYYY-MM-DD)", path)
+            self.problem(msg("{value} is a date and time; give the date only, as 2026-11-01",
+                             value=quote(value.isoformat())), path)
             return None
         if isinstance(value, datetime.date):
             return value.isoformat()
@@ -223,7 +228,8 @@ class _Copier:
             plain = item()
             if type(plain) in (bool, int, float, str):
                 return self.copy(plain, path)
-        self.problem(f"a {type(value).__name__} is not a JSON value (text, number, true/false, list or mapping)", path)
+        self.problem(msg("a value of type {type} is not text, a number, true or false, a list or a mapping",
+                         type=quote(type(value).__name__)), path)
         return None
 
 
@@ -253,7 +259,7 @@ def semantic_problems(data: Any, codes: Mapping[str, frozenset[str]], file: str)
     if isinstance(center, dict):
         date = center.get("assessed_on")
         if isinstance(date, str) and not _real_date(date):
-            problems.append(Problem(f"{show(date)} is not a date in the calendar (YYYY-MM-DD)",
+            problems.append(Problem(msg("{value} is not a date in the calendar (write it as 2026-11-01)", value=show(date)),
                                     ("center", "assessed_on"), file))
     space = data.get("space")
     if isinstance(space, dict):
@@ -270,24 +276,25 @@ def semantic_problems(data: Any, codes: Mapping[str, frozenset[str]], file: str)
                     areas.append(area)
                 kind = zone.get("kind")
                 if isinstance(kind, str) and kind not in known:
-                    hint = nearest(kind, known) if len(problems) < MAX_PROBLEMS else ""
-                    problems.append(Problem(f"{kind!r:.60} is not a zone kind{hint}",
+                    problem = msg("{value} is not a zone type", value=quote(kind, 60))
+                    problems.append(Problem(hinted(problem, kind, known) if len(problems) < MAX_PROBLEMS else problem,
                                             ("space", "zones", i, "kind"), file))
             zone_sum = math.fsum(areas)
             if _is_number(total) and zone_sum > total + AREA_TOLERANCE_M2 + 1e-9:
                 problems.append(Problem(
-                    f"zone areas add up to {zone_sum:.1f} m², more than total_area_m2 ({total} m²)",
+                    msg("the zones' areas add up to {sum} m², more than the total floor area ({total} m²)",
+                        sum=format(zone_sum, ".1f"), total=total),
                     ("space", "zones"), file))
     staff = data.get("staff")
     if isinstance(staff, dict):
         workers = staff.get("community_workers")
         if _is_number(workers):
-            for key, words in (("certified_social_workers", "certified workers"),
-                               ("college_educated", "college-educated workers")):
+            for key in ("certified_social_workers", "college_educated"):
                 value = staff.get(key)
                 if _is_number(value) and value > workers:
                     problems.append(Problem(
-                        f"{value} {words} is more than the {workers} community_workers", ("staff", key), file))
+                        msg("{value} is more than the {workers} full-time community workers: {field} counts some of "
+                            "them", value=value, workers=workers, field=named(("staff", key))), ("staff", key), file))
     for keys, vocab in _CODE_LISTS:
         node: Any = data
         for key in keys:
@@ -301,12 +308,14 @@ def semantic_problems(data: Any, codes: Mapping[str, frozenset[str]], file: str)
                 continue
             path = keys + (i,)
             if code in seen:
-                problems.append(Problem(f"{code!r:.60} is listed twice (first at index {seen[code]})", path, file))
+                problems.append(Problem(msg("{value} is listed twice (first at [{index}])", value=quote(code, 60),
+                                            index=seen[code]), path, file))
             else:
                 seen[code] = i
             if code not in known:
-                problems.append(Problem(f"{code!r:.60} is not a known {vocab.replace('_', ' ')} code"
-                                        f"{nearest(code, known) if len(problems) < MAX_PROBLEMS else ''}", path,
+                problem = msg("{value} is not a known {vocabulary} code", value=quote(code, 60),
+                              vocabulary=VOCABULARY_NAMES[vocab])
+                problems.append(Problem(hinted(problem, code, known) if len(problems) < MAX_PROBLEMS else problem, path,
                                         file))
     return problems
 
@@ -342,10 +351,10 @@ def _passes_semantics(facts: Facts, codes: Mapping[str, frozenset[str]]) -> bool
 def _schema_problem(error: Any, file: str) -> Problem:
     path = tuple(error.absolute_path)
     if error.validator == "pattern" and path and path[-1] == "assessed_on":
-        return Problem(f"{error.instance!r:.60} is not an ISO date (YYYY-MM-DD)", path, file)
+        return Problem(msg("{value} is not a date written as 2026-11-01", value=show(error.instance, 60)), path, file)
     if error.validator == "const" and path == ("schema_version",):
-        return Problem(f"{error.instance!r:.60} is not a supported schema_version; expected {SCHEMA_VERSION}",
-                       path, file)
+        return Problem(msg("{value} is not a supported profile format version; expected {expected}",
+                           value=show(error.instance, 60), expected=SCHEMA_VERSION), path, file)
     return Problem(describe(error), path, file)
 
 
@@ -376,7 +385,7 @@ def check(data: Any, vocabulary: Vocabulary, file: str = "<dict>") -> tuple[list
     if not problems:
         # The compiled validator refused what jsonschema accepts (their regular expressions differ at
         # the edges): refuse, and say so, rather than let an unchecked document through.
-        problems = [Problem("does not match the published profile schema", (), file)]
+        problems = [Problem(msg("does not match the published profile schema"), (), file)]
     return problems, len(problems), None
 
 
@@ -415,11 +424,59 @@ def _vocabulary(rules: Any, vocabulary: Vocabulary | None) -> Vocabulary:
     return load_ruleset(rules).vocabulary
 
 
+@functools.lru_cache(maxsize=None)
+def _known_keys() -> Mapping[str, Any]:
+    """The keys the profile contract names, as a tree: key → the keys below it (a list's items' keys for a list
+    of mappings), or None for a value."""
+    def tree(node: Mapping[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, sub in node.get("properties", {}).items():
+            items = sub.get("items") if sub.get("type") == "array" else None
+            if sub.get("type") == "object":
+                out[key] = tree(sub)
+            elif isinstance(items, Mapping) and items.get("type") == "object":
+                out[key] = tree(items)
+            else:
+                out[key] = None
+        return out
+
+    return FrozenDict(tree(profile_schema()))
+
+
+def unknown_keys(data: Any, file: str) -> list[Problem]:
+    """A warning for every key the contract does not know, with the nearest known key: additions are allowed, but
+    a misspelt ``staf:`` leaves its clauses not evidenced without a word otherwise."""
+    found: list[Problem] = []
+
+    def walk(node: Any, known: Mapping[str, Any], path: tuple[PathItem, ...]) -> None:
+        if isinstance(node, list):
+            for i, item in enumerate(node):
+                walk(item, known, path + (i,))
+            return
+        if not isinstance(node, Mapping):
+            return
+        for key, value in node.items():
+            if key in known:
+                if known[key] is not None:
+                    walk(value, known[key], path + (key,))
+            elif len(found) < MAX_PROBLEMS:
+                found.append(Problem(hinted(msg("unknown key {key}", key=quote(key, 60)), key, known),
+                                     path + (key,), file, severity=WARNING))
+
+    walk(data, _known_keys(), ())
+    return found
+
+
+def _strict(warnings: list[Problem]) -> list[Problem]:
+    return [Problem(w.text, w.path, w.file, w.line, w.clause) for w in warnings]
+
+
 def load_profile(
     source: str | os.PathLike[str] | Mapping[str, Any] | Profile,
     *,
     rules: RuleSet | str | os.PathLike[str] | None = None,
     vocabulary: Vocabulary | None = None,
+    strict: bool = False,
 ) -> Profile:
     """Read and validate one centre profile from a path (YAML or JSON, ``-`` for standard input) or a mapping.
 
@@ -428,6 +485,9 @@ def load_profile(
     copied, so changing it afterwards changes nothing here. Raises
     :class:`~compliance.ProfileError` with the problems found, each with its
     JSON path and, for files, its line.
+
+    A key the contract does not know is a warning (``Profile.warnings``), not a problem: other systems may
+    add their own keys. With ``strict=True`` it is a problem, and the profile is refused.
     """
     if isinstance(source, Profile):
         return source
@@ -442,9 +502,9 @@ def load_profile(
     else:
         raise TypeError(f"load_profile takes a path or a mapping, not a {type(source).__name__}")
     if not isinstance(document, Mapping):
-        what = "empty" if document is None else f"{kind_of(document)}, not a mapping"
-        raise ProfileError(f"the document is {what}; a profile is a mapping with center, population and space",
-                           file=name, problems=[Problem("not a mapping", (), name, line=1)])
+        what = msg("empty") if document is None else msg("{kind}, not a mapping", kind=kind_of(document))
+        raise ProfileError(msg("the document is {what}; a profile is a mapping with the keys center, population and "
+                               "space", what=what), file=name, problems=[Problem(msg("not a mapping"), (), name, line=1)])
     data = _plain_copy(document)
     problems: list[Problem] = []
     facts = None
@@ -459,27 +519,34 @@ def load_profile(
         elif data is None:
             problems, total, facts = check(careful, vocab, name)
         data = careful
+    warnings = unknown_keys(data, name) if not problems else []
+    if strict and warnings:
+        problems, total, warnings = _strict(warnings), len(warnings), []
     if problems:
         complete = total < SCAN_LIMIT
-        raise ProfileError(problems_message(total, "profile", complete), file=name, total=total, complete=complete,
+        raise ProfileError(problems_message(total, msg("the profile"), complete), file=name, total=total, complete=complete,
                            problems=reading.locate(problems[:100], raw))
     digest = hashlib.sha256(raw).hexdigest() if raw is not None else None
-    return make_profile(data, name, digest, facts, vocab)
+    return make_profile(data, name, digest, facts, vocab, tuple(reading.locate(warnings, raw)))
 
 
-def load_parsed(document: dict[str, Any], name: str, raw_sha256: str | None, vocabulary: Vocabulary) -> Profile:
+def load_parsed(document: dict[str, Any], name: str, raw_sha256: str | None, vocabulary: Vocabulary,
+                strict: bool = False) -> Profile:
     """A document this library has just parsed from JSON (plain values that nobody else holds): validated
     like :func:`load_profile`, without its defensive copy. A round reads hundreds of thousands."""
     problems, _, facts = check(document, vocabulary, name)
-    if problems:
-        load_profile(document, vocabulary=vocabulary)     # raises the careful error, every problem located
-    return make_profile(document, name, raw_sha256, facts, vocabulary)
+    warnings = unknown_keys(document, name) if not problems else []
+    if problems or (strict and warnings):
+        load_profile(document, vocabulary=vocabulary, strict=strict)   # raises the careful error, every problem located
+    return make_profile(document, name, raw_sha256, facts, vocabulary, tuple(warnings))
 
 
 def revalidate(profile: Profile, vocabulary: Vocabulary, ruleset: str = "this rule set") -> Profile:
     """The same profile checked against another rule set's vocabulary (a district may add codes)."""
     problems, total, facts = check(plain_document(profile), vocabulary, profile.source)
     if problems:
-        raise ProfileError(problems_message(total, f"profile under rule set {ruleset!r}"), file=profile.source,
+        raise ProfileError(problems_message(total, msg("the profile under the rule set {name}", name=quote(ruleset))),
+                           file=profile.source,
                            total=total, problems=problems)
-    return make_profile(plain_document(profile), profile.source, profile.raw_sha256, facts, vocabulary)
+    return make_profile(plain_document(profile), profile.source, profile.raw_sha256, facts, vocabulary,
+                        profile.warnings)

@@ -29,7 +29,8 @@ from typing import Any
 import orjson
 import yaml
 
-from .errors import PathItem, Problem, ProblemsError
+from .errors import PathItem, Problem, ProblemsError, system_reason
+from .i18n import Message, cmsg, msg, quote
 
 MAX_BYTES = 1 << 20          # 1 MiB: a real profile is about 2 KB, the national rule set 20 KB
 MAX_NODES = 100_000          # values in one document, after alias expansion
@@ -50,29 +51,33 @@ _CORE_RESOLVERS = [
 ]
 
 
+class _Refused(yaml.constructor.ConstructorError):
+    """A value the strict loader refuses, with its message for people."""
+
+    def __init__(self, message: Message, mark: Any) -> None:
+        super().__init__(None, None, message.text("en"), mark)
+        self.message = message
+
+
 class _StrictLoader(_BaseLoader):  # type: ignore[misc]
     """Safe loader: YAML 1.2 core scalars, JSON types only, no duplicate or non-string keys."""
 
     def construct_mapping(self, node: Any, deep: bool = False) -> dict[str, Any]:
         if not isinstance(node, yaml.MappingNode):
-            raise yaml.constructor.ConstructorError(
-                None, None, f"expected a mapping, found {node.id}", node.start_mark)
+            raise _Refused(msg("a mapping was expected here"), node.start_mark)
         self.flatten_mapping(node)
         mapping: dict[str, Any] = {}
         for key_node, value_node in node.value:
             key = self.construct_object(key_node, deep=deep)
             if not isinstance(key, str):
-                raise yaml.constructor.ConstructorError(
-                    "while reading a mapping", node.start_mark,
-                    f"key {_show(key)} is not a string (quote it)", key_node.start_mark)
+                raise _Refused(msg("the key {key} is not text (put it in quotes)", key=_show(key)), key_node.start_mark)
             if key in mapping:
-                raise yaml.constructor.ConstructorError(
-                    "while reading a mapping", node.start_mark, f"duplicate key {_show(key)}", key_node.start_mark)
+                raise _Refused(msg("the key {key} is written twice", key=_show(key)), key_node.start_mark)
             mapping[key] = self.construct_object(value_node, deep=deep)
         return mapping
 
-    def _refuse(self, node: Any, message: str) -> Any:
-        raise yaml.constructor.ConstructorError(None, None, message, node.start_mark)
+    def _refuse(self, node: Any, message: Message) -> Any:
+        raise _Refused(message, node.start_mark)
 
     def construct_yaml_bool(self, node: Any) -> bool:
         text = str(self.construct_scalar(node))
@@ -80,31 +85,32 @@ class _StrictLoader(_BaseLoader):  # type: ignore[misc]
             return True
         if text in ("false", "False", "FALSE"):
             return False
-        return bool(self._refuse(node, f"{_show(text)} is not a boolean; write true or false"))
+        return bool(self._refuse(node, msg("{value} is not true or false; write true or false", value=_show(text))))
 
     def construct_yaml_int(self, node: Any) -> int:
         text = str(self.construct_scalar(node))
         sign = -1 if text.startswith("-") else 1
         digits = text[1:] if text[:1] in "+-" else text
         if len(digits) > MAX_DIGITS:
-            return int(self._refuse(node, f"a number of {len(digits):,} digits is too long"))
+            return int(self._refuse(node, msg("a number of {digits:,} digits is too long", digits=len(digits))))
         base, body = (8, digits[2:]) if digits.startswith("0o") else (16, digits[2:]) if digits.startswith("0x") \
             else (10, digits)
         if not body or not all(ch in "0123456789abcdefABCDEF"[:base if base != 16 else 22] for ch in body):
-            return int(self._refuse(node, f"{_show(text)} is not an integer"))
+            return int(self._refuse(node, msg("{value} is not a whole number", value=_show(text))))
         return sign * int(body, base)
 
     def construct_yaml_float(self, node: Any) -> float:
         text = str(self.construct_scalar(node))
         if text.lstrip("+-").lower() in (".nan", ".inf"):
-            raise yaml.constructor.ConstructorError(None, None, f"{text!r} is not a finite number", node.start_mark)
+            return float(self._refuse(node, msg("{value} is not a finite number", value=_show(text))))
         try:
             value = float(text)
         except ValueError:
-            return float(self._refuse(node, f"{_show(text)} is not a number"))
+            return float(self._refuse(node, msg("{value} is not a number", value=_show(text))))
         if not math.isfinite(value):
-            what = "too large a number" if any(ch.isdigit() for ch in text) else "not a finite number"
-            raise yaml.constructor.ConstructorError(None, None, f"{text!r} is {what}", node.start_mark)
+            if any(ch.isdigit() for ch in text):
+                return float(self._refuse(node, msg("{value} is too large a number", value=_show(text))))
+            return float(self._refuse(node, msg("{value} is not a finite number", value=_show(text))))
         return value
 
 
@@ -134,29 +140,33 @@ def _show(value: Any, limit: int = 40) -> str:
 def read_bytes(path: str | os.PathLike[str], error: type[ProblemsError], *, max_bytes: int = MAX_BYTES) -> bytes:
     """Read a regular file (or ``-`` for standard input) of at most ``max_bytes``."""
     name = os.fspath(path)
+
+    def refuse(message: Message) -> ProblemsError:
+        return error(message, file=name, problems=[Problem(message, (), name)])
+
     try:
         if name == "-":
             data = sys.stdin.buffer.read(max_bytes + 1)
         else:
             st = os.stat(path)
             if stat.S_ISDIR(st.st_mode):
-                raise error("is a directory, not a file", file=name)
+                raise refuse(msg("is a folder, not a file"))
             if not stat.S_ISREG(st.st_mode):
-                raise error("is not a regular file", file=name)
+                raise refuse(msg("is not a regular file"))
             if st.st_size > max_bytes:
-                raise error(f"is {st.st_size:,} bytes; the limit is {max_bytes:,}", file=name)
+                raise refuse(msg("is {size:,} bytes; the limit is {limit:,}", size=st.st_size, limit=max_bytes))
             with open(path, "rb") as fh:
                 data = fh.read(max_bytes + 1)
     except FileNotFoundError:
-        raise error("no such file", file=name) from None
+        raise refuse(msg("no such file")) from None
     except PermissionError:
-        raise error("permission denied", file=name) from None
+        raise refuse(msg("permission denied")) from None
     except (OSError, ValueError) as exc:   # ValueError: a NUL byte in the name
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise error(f"cannot be read: {reason}", file=name) from None
+        raise refuse(system_reason(exc, msg("cannot be read"))) from None
     if len(data) > max_bytes:
-        raise error(f"is larger than the limit of {max_bytes:,} bytes", file=name)
+        raise refuse(msg("is larger than the limit of {limit:,} bytes", limit=max_bytes))
     return data
+
 
 
 def guess_encoding(raw: bytes) -> str | None:
@@ -201,12 +211,14 @@ def decode(raw: bytes, name: str, error: type[ProblemsError]) -> str:
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         guess = guess_encoding(raw)
-        hint = f"it looks like {guess}: save it as UTF-8" if guess else "save it as UTF-8"
-        raise error(
-            f"is not UTF-8 ({hint})",
-            file=name,
-            problems=[Problem(f"byte 0x{raw[exc.start]:02x} is not valid UTF-8 ({hint})", file=name, line=line)],
-        ) from None
+        if guess:
+            told = msg("is not in the {utf8} encoding (it looks like {guess}): save it as {utf8}",
+                       utf8=quote("UTF-8"), guess=quote(guess))
+        else:
+            told = msg("is not in the {utf8} encoding: save it as {utf8}", utf8=quote("UTF-8"))
+        raise error(told, file=name, problems=[
+            Problem(msg("the byte {byte} cannot be read ({problem})", byte=quote(f"0x{raw[exc.start]:02x}"), problem=told),
+                    file=name, line=line)]) from None
 
 
 def _check_shape(text: str, name: str, error: type[ProblemsError]) -> None:
@@ -225,8 +237,8 @@ def _check_shape(text: str, name: str, error: type[ProblemsError]) -> None:
             stack.append([ev.anchor, 1])
             total += 1
             if len(stack) > MAX_DEPTH:
-                raise error(f"is nested more than {MAX_DEPTH} levels deep; refused", file=name,
-                            problems=[Problem("nested too deeply", file=name, line=_line(ev))])
+                raise error(msg("is nested more than {limit} levels deep; refused", limit=MAX_DEPTH), file=name,
+                            problems=[Problem(msg("nested too deeply"), file=name, line=_line(ev))])
         elif isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
             anchor, n = stack.pop()
             if anchor:
@@ -245,10 +257,10 @@ def _check_shape(text: str, name: str, error: type[ProblemsError]) -> None:
         if total > MAX_NODES:
             line = _line(ev)
             if aliased:
-                raise error(f"expands to more than {MAX_NODES:,} values through YAML aliases; refused", file=name,
-                            problems=[Problem("alias expansion too large", file=name, line=line)])
-            raise error(f"holds more than {MAX_NODES:,} values (a profile has a few hundred); refused", file=name,
-                        problems=[Problem("too many values", file=name, line=line)])
+                raise error(msg("expands to more than {limit:,} values through aliases; refused", limit=MAX_NODES),
+                            file=name, problems=[Problem(msg("alias expansion too large"), file=name, line=line)])
+            raise error(msg("holds more than {limit:,} values (a profile has a few hundred); refused", limit=MAX_NODES),
+                        file=name, problems=[Problem(msg("too many values"), file=name, line=line)])
 
 
 def _line(event: Any) -> int | None:
@@ -256,21 +268,93 @@ def _line(event: Any) -> int | None:
     return None if mark is None else int(mark.line) + 1
 
 
+# What the YAML reader says, in words for people: its own sentences are English and name its grammar.
+_YAML_SAYS: list[tuple[re.Pattern[str], Any]] = [(re.compile(p), f) for p, f in [
+    (r"^mapping values are not allowed here", lambda m: msg("a colon here starts a mapping where none can start: "
+                                                            "check the indentation, or put the text in quotes")),
+    (r"^could not find expected ':'", lambda m: msg("a colon is missing after a key")),
+    (r"^found character '(.*)' that cannot start any token",
+     lambda m: msg("the character {char} cannot start a value here (put the text in quotes; indent with spaces, "
+                   "not tabs)", char=quote(m.group(1).encode().decode("unicode_escape", "replace")))),
+    (r"^found undefined alias '(.*)'", lambda m: msg("the alias {alias} refers to no anchor", alias=quote(m.group(1)))),
+    (r"^found duplicate anchor '(.*)'", lambda m: msg("the anchor {anchor} is defined twice", anchor=quote(m.group(1)))),
+    (r"^found unexpected end of stream", lambda m: msg("the file ends inside a quoted text: a closing quote is missing")),
+    (r"^found unknown escape character '(.*)'",
+     lambda m: msg("{escape} is not an escape a quoted text can hold", escape=quote("\\" + m.group(1)))),
+    (r"^expected ',' or '\]'", lambda m: msg("a list in brackets is not closed: a comma or {close} is missing",
+                                             close=quote("]"))),
+    (r"^expected ',' or '\}'", lambda m: msg("a mapping in braces is not closed: a comma or {close} is missing",
+                                             close=quote("}"))),
+    (r"^expected <block end>", lambda m: msg("the indentation does not line up with the lines above")),
+    (r"^expected '<document start>'", lambda m: msg("the text goes on where the document should end: check the "
+                                                    "indentation and the brackets")),
+    (r"^did not find expected key", lambda m: msg("a key was expected here: check the indentation")),
+    (r"^did not find expected '-' indicator", lambda m: msg("a list item ({dash}) was expected here",
+                                                           dash=quote("- "))),
+    (r"^expected a comment or a line break", lambda m: msg("something follows a value on its line: put the text in "
+                                                           "quotes, or start a comment with {hash}", hash=quote(" #"))),
+    (r"^could not determine a constructor for the tag '(.*)'",
+     lambda m: msg("the tag {tag} is not allowed: profiles and rule files hold plain values only",
+                   tag=quote(m.group(1)))),
+    (r"^found unhashable key", lambda m: msg("a key must be text")),
+    (r"^expected a single document", lambda m: msg("the file holds more than one document")),
+]]
+
+
+def _yaml_words(problem: str) -> Message:
+    for pattern, words in _YAML_SAYS:
+        found = pattern.search(problem)
+        if found:
+            message: Message = words(found)
+            return message
+    # Translators: the YAML reader's own words, which only English shows; Chinese says the syntax is wrong
+    return cmsg("yaml syntax", "{detail}", detail=problem)
+
+
 def _yaml_problem(exc: yaml.YAMLError, name: str) -> Problem:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     line = mark.line + 1 if mark is not None else None
-    parts = (getattr(exc, "context", None), getattr(exc, "problem", None))
-    if isinstance(exc, yaml.constructor.ConstructorError) and parts[1]:
-        parts = (None, parts[1])               # our own refusals say it all: no "while reading a mapping"
-    what = " ".join(str(x) for x in parts if x)
-    return Problem(what or str(exc).splitlines()[0], file=name, line=line)
+    if isinstance(exc, _Refused):
+        return Problem(exc.message, file=name, line=line)
+    problem = str(getattr(exc, "problem", None) or getattr(exc, "context", None) or str(exc).splitlines()[0])
+    return Problem(_yaml_words(problem), file=name, line=line)
 
 
-def _json_value_line(text: str, message: str) -> int | None:
+class _JsonRefused(ValueError):
+    """A value the JSON reader's hooks refuse, with its message for people (and the repeated key, if any)."""
+
+    def __init__(self, message: Message, key: str | None = None) -> None:
+        super().__init__(message.text("en"))
+        self.message = message
+        self.key = key
+
+
+# What the JSON reader says (json.JSONDecodeError.msg), in words for people.
+_JSON_SAYS: dict[str, Message] = {
+    "Expecting value": msg("a value was expected here"),
+    "Expecting property name enclosed in double quotes": msg("a key in double quotes was expected here (is there a "
+                                                             "comma too many?)"),
+    "Expecting ',' delimiter": msg("a comma is missing"),
+    "Expecting ':' delimiter": msg("a colon is missing after a key"),
+    "Unterminated string starting at": msg("a text is not closed: a double quote is missing"),
+    "Invalid control character at": msg("a text holds a line break or tab: write it as an escape"),
+    "Invalid \\escape": msg("a text holds a backslash that starts no escape (write two backslashes)"),
+    "Invalid \\uXXXX escape": msg("a text holds an incomplete unicode escape"),
+    "Extra data": msg("something follows the end of the document"),
+}
+
+
+JSON_BREAKS = msg("cannot be read (line {line}, column {column}): {problem}").msgid
+
+
+def _json_words(text: str) -> Message:
+    return _JSON_SAYS.get(text, cmsg("json syntax", "{detail}", detail=text))
+
+
+def _json_value_line(text: str, key: str | None) -> int | None:
     """Best effort: the line of what a JSON hook refused (a repeated key, NaN, a huge number)."""
-    duplicate = re.match(r"duplicate key '(.*)'$", message)
-    if duplicate:
-        key = re.escape(json.dumps(duplicate.group(1), ensure_ascii=False)[1:-1])
+    if key is not None:
+        key = re.escape(json.dumps(key, ensure_ascii=False)[1:-1])
         found = list(re.finditer(rf'"{key}"\s*:', text))
         spot = found[1].start() if len(found) > 1 else None
     else:
@@ -280,19 +364,19 @@ def _json_value_line(text: str, message: str) -> int | None:
 
 
 def _reject_constant(value: str) -> Any:
-    raise ValueError(f"{value} is not a JSON number")
+    raise _JsonRefused(msg("{value} is not a number", value=quote(value)))
 
 
 def _json_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
-        raise ValueError(f"{text[:40]} is too large a number")
+        raise _JsonRefused(msg("{value} is too large a number", value=quote(text)))
     return value
 
 
 def _json_int(text: str) -> int:
     if len(text.lstrip("-")) > MAX_DIGITS:
-        raise ValueError(f"a number of {len(text):,} digits is too long")
+        raise _JsonRefused(msg("a number of {digits:,} digits is too long", digits=len(text)))
     return int(text)
 
 
@@ -300,7 +384,7 @@ def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
-            raise ValueError(f"duplicate key {_show(key)}")
+            raise _JsonRefused(msg("the key {key} is written twice", key=_show(key)), key)
         out[key] = value
     return out
 
@@ -338,34 +422,41 @@ def parse(raw: bytes, name: str, error: type[ProblemsError], *, json_only: bool 
             return data
     text = decode(raw, name, error)
     if not text.strip():
-        raise error("is empty", file=name)
+        raise error(msg("is empty"), file=name, problems=[Problem(msg("is empty"), (), name)])
     try:
         if json_only or name.lower().endswith(".json"):
             try:
                 return json.loads(text, object_pairs_hook=_json_object, parse_constant=_reject_constant,
                                   parse_float=_json_float, parse_int=_json_int)
             except json.JSONDecodeError as exc:
+                words = _json_words(exc.msg)
                 raise error(
-                    f"is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
+                    msg(JSON_BREAKS, line=exc.lineno, column=exc.colno, problem=words),
                     file=name,
-                    problems=[Problem(exc.msg, file=name, line=exc.lineno)],
+                    problems=[Problem(msg("column {column}: {problem}", column=exc.colno, problem=words), file=name,
+                                      line=exc.lineno)],
                 ) from None
-            except ValueError as exc:
-                line = _json_value_line(text, str(exc))
-                raise error(f"is not valid JSON: {exc}", file=name,
-                            problems=[Problem(str(exc), file=name, line=line)] if line else ()) from None
+            except _JsonRefused as exc:
+                line = _json_value_line(text, exc.key)
+                raise error(msg("cannot be read: {problem}", problem=exc.message), file=name,
+                            problems=[Problem(exc.message, file=name, line=line)]) from None
         _check_shape(text, name, error)
         return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - the strict safe loader above
     except yaml.YAMLError as exc:
         problem = _yaml_problem(exc, name)
-        where = f" (line {problem.line})" if problem.line else ""
-        raise error(f"is not valid YAML{where}: {problem.message}", file=name, problems=[problem]) from None
+        if problem.line:
+            told = msg("cannot be read (line {line}): {problem}", line=problem.line, problem=problem.text)
+        else:
+            told = msg("cannot be read: {problem}", problem=problem.text)
+        raise error(told, file=name, problems=[problem]) from None
     except RecursionError:
-        raise error("is nested too deeply to read", file=name) from None
+        raise error(msg("is nested too deeply to read"), file=name,
+                    problems=[Problem(msg("is nested too deeply to read"), (), name)]) from None
     except ProblemsError:
         raise
     except Exception as exc:  # noqa: BLE001 - whatever a hostile document makes the parser raise is bad input
-        raise error(f"cannot be read: {type(exc).__name__}: {str(exc)[:200]}", file=name) from None
+        told = system_reason(exc, msg("cannot be read"))
+        raise error(told, file=name, problems=[Problem(told, (), name)]) from None
 
 
 def load(source: str | os.PathLike[str], error: type[ProblemsError], *, max_bytes: int = MAX_BYTES) -> tuple[Any, bytes]:
@@ -439,7 +530,7 @@ def locate(problems: list[Problem], raw: bytes | None) -> list[Problem]:
         while line is None and path is not None:
             line = lines.get(tuple(path))
             path = path[:-1] if path else None
-        out.append(Problem(p.message, p.path, p.file, line, p.clause))
+        out.append(p.located(line=line) if line is not None else p)
     return out
 
 

@@ -16,51 +16,40 @@ from typing import Any, Callable, Sequence
 from . import pdf, reading
 from .checks import CHECK_TYPES
 from .compare import CHANGE_LABELS, Comparison
+from .i18n import Words, cmsg, msg, quote
 from .errors import ReportError
 from .model import Status
 from .result import AuditResult, Finding
-from .wording import LANGS, LEVEL_LABELS, STATUS_LABELS, UNIT_LABELS, VERDICT_LABELS, fmt_amount
+from .i18n import LANGS
+from .wording import LEVEL_LABELS, NA, STATUS_LABELS, VERDICT_LABELS, fmt_amount, unit_label
 from .version import __version__
 from .writing import write_atomic
 
 STATUS_MARKS = {"pass": "√", "partial": "◐", "fail": "×", "missing": "？", "not_applicable": "–"}
 
-UI = {
-    "zh": {
-        "ruleset": "规则集", "verdict": "结论", "score": "得分", "grade": "等级", "categories": "分类得分",
-        "vetoed": "否决项未通过", "actions": "整改清单（否决项 → 应 → 宜）", "not_evidenced": "未佐证条款（资料缺失）",
-        "all_passed": "全部条款均符合，无需整改。", "none_failed_but_missing": "没有不符合的条款，但下列条款资料缺失、未能佐证，须补充资料。", "clause": "条款", "requirement": "要求", "level": "级别",
-        "veto": "否决", "measured": "实测", "threshold": "要求值", "set_by": "设定层", "status": "状态",
-        "findings": "逐条结果", "assessed_on": "检查日期", "region": "所在地区", "center_id": "编码",
-        "veto_mark": "否决项", "na": "—", "not_applicable": "不适用条款",
-        "colon": "：", "lp": "（", "rp": "）", "comma": "，", "semi": "；", "list_sep": "、",
-        "report_title": "社区便民服务中心规范审计报告", "plan": "整改计划（否决项 → 应 → 宜）",
-        "profile": "档案", "set_by_inline": "设定层", "measured_inline": "实测", "threshold_inline": "要求", "veto_tag": "［否决项］",
-        "compare_title": "改造前后对比", "before": "改造前", "after": "改造后", "change": "变化",
-        "fixed": "改造解决的问题", "still_short": "改造后仍需整改", "broken": "改造带来的新问题",
-        "none": "无", "different_centers": "注意：改造前后档案的中心编码不同",
-    },
-    "en": {
-        "ruleset": "Rule set", "verdict": "Verdict", "score": "Score", "grade": "Grade", "categories": "Category scores",
-        "vetoed": "Veto clauses not met", "actions": "What to fix (veto → shall → should)", "not_evidenced": "Clauses not evidenced",
-        "all_passed": "Every clause is met; nothing to fix.", "none_failed_but_missing": "No clause fails, but the clauses below are not evidenced: supply the data.", "clause": "Clause", "requirement": "Requirement", "level": "Level",
-        "veto": "Veto", "measured": "Measured", "threshold": "Threshold", "set_by": "Set by", "status": "Status",
-        "findings": "All clauses", "assessed_on": "Assessed on", "region": "Region", "center_id": "ID",
-        "veto_mark": "veto", "na": "—", "not_applicable": "Clauses not applicable",
-        "colon": ": ", "lp": " (", "rp": ")", "comma": ", ", "semi": "; ", "list_sep": ", ",
-        "report_title": "Community service centre audit report", "plan": "Remediation plan (veto → shall → should)",
-        "profile": "profile", "set_by_inline": "set by", "measured_inline": "measured", "threshold_inline": "required", "veto_tag": "[veto]",
-        "compare_title": "Renovation check: before and after", "before": "Before", "after": "After", "change": "Change",
-        "fixed": "What the plan fixes", "still_short": "Still short after the plan", "broken": "What the plan breaks",
-        "none": "none", "different_centers": "Note: the two profiles carry different centre ids",
-    },
-}
+UI = Words(
+    ruleset=msg("Rule set"), verdict=msg("Verdict"), score=msg("Score"), grade=msg("Grade"),
+    categories=msg("Category scores"), vetoed=msg("Veto clauses not met"),
+    actions=msg("What to fix (veto → shall → should)"), not_evidenced=msg("Clauses not evidenced"),
+    all_passed=msg("Every clause is met; nothing to fix."),
+    none_failed_but_missing=msg("No clause fails, but the clauses below are not evidenced: supply the data."),
+    clause=msg("Clause"), requirement=msg("Requirement"), level=msg("Level"), veto=msg("Veto"),
+    measured=msg("Measured"), threshold=msg("Threshold"), set_by=msg("Set by"), status=msg("Status"),
+    findings=msg("All clauses"), assessed_on=msg("Assessed on"), region=msg("Region"), center_id=msg("ID"),
+    veto_mark=msg("veto"), not_applicable=msg("Clauses not applicable"),
+    report_title=msg("Community service centre audit report"), plan=msg("Remediation plan (veto → shall → should)"),
+    profile=cmsg("report footer", "profile"), set_by_inline=msg("set by"), measured_inline=msg("measured"),
+    threshold_inline=msg("required"), veto_tag=msg("[veto]"),
+    compare_title=msg("Renovation check: before and after"), before=msg("Before"), after=msg("After"),
+    change=msg("Change"), fixed=msg("What the plan fixes"), still_short=msg("Still short after the plan"),
+    broken=msg("What the plan breaks"), none=msg("none"),
+)
 
 
 def measured_text(finding: Finding, lang: str) -> str:
     """The measured value as an auditor writes it: 75%, 每百户 31.1 m², 4/6 项, 是/否 (from the check type)."""
     if finding.measured is None:
-        return UI[lang]["na"]
+        return NA
     return CHECK_TYPES[finding.clause.check_type].measured_text(finding, lang)
 
 
@@ -76,17 +65,17 @@ def _finding_view(f: Finding, result: AuditResult, lang: str) -> dict[str, Any]:
         "title": c.title[lang],
         "requirement": c.requirement[lang],
         "category": result.ruleset.category(c.category).title[lang],
-        "level": LEVEL_LABELS[c.level][lang],
+        "level": LEVEL_LABELS[c.level].text(lang),
         "veto": c.veto,
         "status": f.status.value,
-        "status_label": STATUS_LABELS[f.status][lang],
+        "status_label": STATUS_LABELS[f.status].text(lang),
         "status_mark": STATUS_MARKS[f.status.value],
         "measured": measured_text(f, lang),
         "threshold": threshold_text(f, lang),
         "threshold_from": c.threshold_from,
         "message": f.message(lang),
         "action": f.action(lang),
-        "shortfall": (f"{fmt_amount(f.shortfall.amount)} {UNIT_LABELS[f.shortfall.unit][lang]}".strip()
+        "shortfall": (f"{fmt_amount(f.shortfall.amount)} {unit_label(f.shortfall.unit, lang)}".strip()
                       if f.shortfall is not None else None),
     }
 
@@ -94,7 +83,8 @@ def _finding_view(f: Finding, result: AuditResult, lang: str) -> dict[str, Any]:
 def view(result: AuditResult, lang: str = "zh") -> dict[str, Any]:
     """Everything a template shows, already worded and formatted."""
     if lang not in LANGS:
-        raise ReportError(f"language {lang!r} is not supported; use one of {', '.join(LANGS)}")
+        raise ReportError(msg("the language {lang} is not supported; use one of {langs}", lang=quote(lang),
+                              langs=[quote(x) for x in LANGS]))
     rs = result.ruleset
     center = result.profile.center
     region = center.get("region") or {}
@@ -103,7 +93,7 @@ def view(result: AuditResult, lang: str = "zh") -> dict[str, Any]:
     by_clause = {v["clause"]: v for v in findings}
     return {
         "lang": lang,
-        "ui": UI[lang],
+        "ui": UI.of(lang),
         "center": {
             "id": center["id"],
             "name": center["name"],
@@ -122,15 +112,15 @@ def view(result: AuditResult, lang: str = "zh") -> dict[str, Any]:
         "score": f"{result.score:.1f}",
         "grade": grade.title[lang],
         "verdict": result.verdict.value,
-        "verdict_label": VERDICT_LABELS[result.verdict][lang],
+        "verdict_label": VERDICT_LABELS[result.verdict].text(lang),
         "conforming": result.conforming,
         "categories": [
             {"id": c.id, "title": rs.category(c.id).title[lang],
-             "score": UI[lang]["na"] if c.score is None else f"{c.score:.1f}", "value": c.score}
+             "score": NA if c.score is None else f"{c.score:.1f}", "value": c.score}
             for c in result.categories
         ],
         "vetoed": [by_clause[f.clause.clause] for f in result.vetoed],
-        "nothing_to_fix": UI[lang]["none_failed_but_missing" if result.not_evidenced else "all_passed"],
+        "nothing_to_fix": UI.of(lang)["none_failed_but_missing" if result.not_evidenced else "all_passed"],
         "actions": [by_clause[f.clause.clause] for f in result.not_passed],
         "not_evidenced": [by_clause[f.clause.clause] for f in result.not_evidenced],
         "not_applicable": [v for v in findings if v["status"] == Status.NOT_APPLICABLE.value],
@@ -146,7 +136,7 @@ def _chart(result: AuditResult, lang: str) -> dict[str, Any]:
     """
     rs = result.ruleset
     return bar_chart([(rs.category(c.id).title[lang], 0.0 if c.score is None else c.score,
-                       UI[lang]["na"] if c.score is None else f"{c.score:.1f}",
+                       NA if c.score is None else f"{c.score:.1f}",
                        LOW if c.score is not None and c.score < rs.pass_score else BAR)
                       for c in result.categories], 100.0, pass_value=rs.pass_score)
 
@@ -170,7 +160,7 @@ def bar_chart(items: Sequence[tuple[str, float, str, str]], scale: float, *, bar
 def _side(result: AuditResult, lang: str) -> dict[str, Any]:
     grade = result.ruleset.grade(result.grade)
     return {"score": f"{result.score:.1f}", "grade": grade.title[lang], "verdict": result.verdict.value,
-            "verdict_label": VERDICT_LABELS[result.verdict][lang], "conforming": result.conforming,
+            "verdict_label": VERDICT_LABELS[result.verdict].text(lang), "conforming": result.conforming,
             "assessed_on": result.profile.center.get("assessed_on"), "sha256": result.profile.sha256,
             "vetoed": [f.clause.clause for f in result.vetoed]}
 
@@ -183,7 +173,7 @@ def compare_view(comparison: Comparison, lang: str = "zh") -> dict[str, Any]:
     rows = []
     for c in comparison.changes:
         rows.append({"clause": c.clause, "title": after_rows[c.clause]["title"], "change": c.change.value,
-                     "change_label": CHANGE_LABELS[c.change][lang], "before": before_rows[c.clause],
+                     "change_label": CHANGE_LABELS[c.change].text(lang), "before": before_rows[c.clause],
                      "after": after_rows[c.clause]})
     by_clause = {r["clause"]: r for r in rows}
     delta = comparison.score_change
@@ -195,9 +185,9 @@ def compare_view(comparison: Comparison, lang: str = "zh") -> dict[str, Any]:
         "score_up": delta > 0, "score_down": delta < 0,
         "same_center": comparison.same_center,
         "centers_differ": "" if comparison.same_center else (
-            f"{UI[lang]['different_centers']}{UI[lang]['lp']}{UI[lang]['before']} "
-            f"{comparison.before.profile.id} · {comparison.before.profile.name}{UI[lang]['semi']}"
-            f"{UI[lang]['after']} {comparison.after.profile.id} · {comparison.after.profile.name}{UI[lang]['rp']}"),
+            msg("Note: the two profiles carry different centre ids (before {before}; after {after})",
+                before=" · ".join((comparison.before.profile.id, comparison.before.profile.name)),
+                after=" · ".join((comparison.after.profile.id, comparison.after.profile.name))).text(lang)),
         "fixed": [by_clause[c.clause] for c in comparison.fixed],
         "still_short": [by_clause[c.clause] for c in comparison.still_short],
         "broken": [by_clause[c.clause] for c in comparison.broken],
@@ -323,11 +313,13 @@ def render(result: AuditResult | Comparison, fmt: str = "text", target: str | os
         raise ReportError(f"render needs an AuditResult or a Comparison, not {type(result).__name__}")
     renderer = table.get(fmt) if isinstance(fmt, str) else None
     if renderer is None:
-        raise ReportError(f"unknown report format {fmt!r}; use one of {', '.join(table)}")
+        raise ReportError(msg("unknown report format {fmt}; use one of {formats}", fmt=quote(fmt),
+                              formats=[quote(x) for x in table]))
     if lang not in LANGS:
-        raise ReportError(f"language {lang!r} is not supported; use one of {', '.join(LANGS)}")
+        raise ReportError(msg("the language {lang} is not supported; use one of {langs}", lang=quote(lang),
+                              langs=[quote(x) for x in LANGS]))
     if archival and fmt != "pdf":
-        raise ReportError("archival output (PDF/A-3b) is a PDF option; use format 'pdf'")
+        raise ReportError(msg("archival output is an option of the PDF format; use the format {pdf}", pdf=quote("pdf")))
     out = renderer(result, lang, archival) if fmt == "pdf" else renderer(result, lang)
     if target is None:
         return out

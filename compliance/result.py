@@ -16,18 +16,20 @@ import orjson
 
 from .model import Clause, Level, Profile, RuleSet, Status, Verdict, plain_document
 from .version import __version__
-from .wording import LIST_SEP, fill, fmt_amount, fmt_amount_pct, uses_placeholders
+from .fields import named
+from .i18n import Message, msg, separator
+from .wording import fill, fmt_amount, fmt_amount_pct, uses_placeholders
 
 
 RESULT_VERSION = 1
 
 _REASONS = {
-    "condition": {"zh": "本中心不适用此条款", "en": "this clause does not apply to this centre"},
-    "zero_denominator": {"zh": "{field} 为 0，不适用", "en": "{field} is 0, so the clause does not apply"},
-    "no_zones": {"zh": "未登记服务或办公分区面积", "en": "no service or office zone area is recorded"},
-    "missing": {"zh": "未提供 {field}，无法佐证", "en": "{field} is not given, so the clause is not evidenced"},
-    "pass": {"zh": "符合要求", "en": "met"},
-    "not_met": {"zh": "未达到要求", "en": "not met"},
+    "condition": msg("this clause does not apply to this centre"),
+    "zero_denominator": msg("{field} is 0, so the clause does not apply"),
+    "no_zones": msg("no service or office zone area is recorded"),
+    "missing": msg("{field} is not given, so the clause is not evidenced"),
+    "pass": msg("met"),
+    "not_met": msg("not met"),
 }
 
 
@@ -118,7 +120,7 @@ class Finding(_Immutable):
             # Nothing to quantify (no zones to convert, a rate of nothing): a text that would show an
             # amount says nothing, and the message explains instead.
             return None if uses_placeholders(text) else text
-        items = LIST_SEP[lang].join(self.clause.label(code, lang) for code in sf.missing)
+        items = separator("and", lang).join(self.clause.label(code, lang) for code in sf.missing)
         return fill(text, {"amount": fmt_amount(sf.amount), "amount_pct": fmt_amount_pct(sf.amount), "items": items})
 
     def message(self, lang: str = "zh") -> str:
@@ -141,12 +143,13 @@ class Finding(_Immutable):
             action = self.action(lang)
             if action:
                 return action
-            return _REASONS[self.reason if self.reason in _REASONS else "not_met"][lang]
+            return _REASONS[self.reason if self.reason in _REASONS else "not_met"].text(lang)
         if self.status is Status.PASS:
-            return _REASONS["pass"][lang]
+            return _REASONS["pass"].text(lang)
         key = "missing" if self.status is Status.MISSING else (
             "condition" if self.reason == "condition" else "zero_denominator")
-        return _REASONS[key][lang].replace("{field}", str(self.reason))
+        field = named(tuple(str(self.reason).split("."))) if self.reason else msg("the data")
+        return Message(_REASONS[key].msgid, {"field": field}).text(lang)
 
     def to_json(self, lang: str = "zh") -> bytes:
         """``orjson.dumps(self.to_dict(lang))``, made from cached parts: a round holds the same few findings

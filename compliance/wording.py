@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import math
 import re
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Mapping
 
+from .i18n import LANGS, Message, msg, quote
 from .model import Level, Status, Verdict
 
-LANGS = ("zh", "en")
 
 #: where each placeholder may appear
 PLACEHOLDERS: Mapping[str, frozenset[str]] = {
@@ -27,31 +27,25 @@ PLACEHOLDERS: Mapping[str, frozenset[str]] = {
 
 _TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 
-STATUS_LABELS = {
-    Status.PASS: {"zh": "符合", "en": "pass"},
-    Status.PARTIAL: {"zh": "部分符合", "en": "partial"},
-    Status.FAIL: {"zh": "不符合", "en": "fail"},
-    Status.MISSING: {"zh": "未佐证", "en": "not evidenced"},
-    Status.NOT_APPLICABLE: {"zh": "不适用", "en": "not applicable"},
+STATUS_LABELS: Mapping[Status, Message] = {
+    Status.PASS: msg("pass"), Status.PARTIAL: msg("partial"), Status.FAIL: msg("fail"),
+    Status.MISSING: msg("not evidenced"), Status.NOT_APPLICABLE: msg("not applicable"),
 }
-LEVEL_LABELS = {Level.SHALL: {"zh": "应", "en": "shall"}, Level.SHOULD: {"zh": "宜", "en": "should"}}
-VERDICT_LABELS = {
-    Verdict.CONFORMING: {"zh": "符合规范", "en": "Conforming"},
-    Verdict.NON_CONFORMING: {"zh": "不符合规范", "en": "Non-conforming"},
+LEVEL_LABELS: Mapping[Level, Message] = {Level.SHALL: msg("shall"), Level.SHOULD: msg("should")}
+VERDICT_LABELS: Mapping[Verdict, Message] = {Verdict.CONFORMING: msg("Conforming"),
+                                             Verdict.NON_CONFORMING: msg("Non-conforming")}
+UNIT_LABELS: Mapping[str, Message] = {
+    "m2": msg("m²"), "persons": msg("persons"), "hours": msg("hours"), "items": msg("items"), "tasks": msg("tasks"), "sessions": msg("sessions"), "days": msg("days"),
 }
-UNIT_LABELS = {
-    "m2": {"zh": "m²", "en": "m²"},
-    "persons": {"zh": "人", "en": "persons"},
-    "hours": {"zh": "小时", "en": "hours"},
-    "ratio": {"zh": "", "en": ""},
-    "items": {"zh": "项", "en": "items"},
-    "tasks": {"zh": "项", "en": "tasks"},
-    "sessions": {"zh": "次", "en": "sessions"},
-    "days": {"zh": "天", "en": "days"},
-}
-YES_NO = {"zh": {True: "是", False: "否"}, "en": {True: "yes", False: "no"}}
-PRESENT = {"zh": {True: "有", False: "无"}, "en": {True: "present", False: "absent"}}
-LIST_SEP = {"zh": "、", "en": ", "}
+YES_NO: Mapping[bool, Message] = {True: msg("yes"), False: msg("no")}
+PRESENT: Mapping[bool, Message] = {True: msg("present"), False: msg("absent")}
+NA = "—"                          # a value that has no meaning here, in every language
+
+
+def unit_label(unit: str, lang: str | None = None) -> str:
+    """A shortfall's unit as a reader writes it after the amount (m², 人, 项); a ratio has none."""
+    label = UNIT_LABELS.get(unit)
+    return label.text(lang) if label is not None else ("" if unit == "ratio" else unit)
 
 
 def fmt_number(value: Any) -> str:
@@ -72,25 +66,36 @@ def fmt_number(value: Any) -> str:
     return str(value)
 
 
-def fmt_amount(value: Any) -> str:
-    """A remedy's amount, exactly as computed and never rounded down: 40.0, 29.994, 7.
+AMOUNT_PLACES = 2          # decimals an amount in words shows (0.01 m², 29.99 hours, 0.12%)
 
-    Amounts are already whole steps (0.1 m², one person, 10⁻⁶ of an hour or a ratio), so their
-    shortest decimal form is exact; a person who does what the text says meets the clause.
-    """
+
+def _shown(amount: Decimal) -> Decimal:
+    """``amount`` as people write it: two decimals at most, half up, and never rounded to zero (a tiny
+    shortfall keeps two significant digits: 0.0042 → 0.0042 rather than 0.00)."""
+    shown = amount.quantize(Decimal(1).scaleb(-AMOUNT_PLACES), rounding=ROUND_HALF_UP)
+    if shown == 0 and amount != 0:
+        shown = amount.quantize(Decimal(1).scaleb(amount.adjusted() - 1), rounding=ROUND_HALF_UP)
+    return shown
+
+
+def fmt_amount(value: Any) -> str:
+    """A remedy's amount as people write it: 40.0, 0.01 (for 0.0101674692…), 7 persons.
+
+    For words only: the result document keeps the amount exactly as computed. Whole persons stay whole;
+    an area or a number of hours shows at most two decimals, never rounded to zero."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return str(value)
     if isinstance(value, int):
         return str(value)
-    text = format(Decimal(repr(value)).normalize(), "f")
+    text = format(_shown(Decimal(repr(value))).normalize(), "f")
     return text + ".0" if "." not in text else text
 
 
 def fmt_amount_pct(value: Any) -> str:
-    """A remedy's amount of a ratio as a percentage, exact: 0.05 → 5%, 0.00123 → 0.123%."""
+    """A remedy's amount of a ratio as a percentage, as people write it: 0.05 → 5%, 0.0012345 → 0.12%."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return str(value)
-    text = format((Decimal(repr(value)) * 100).normalize(), "f")
+    text = format(_shown(Decimal(repr(value)) * 100).normalize(), "f")
     return text + "%"
 
 
@@ -136,26 +141,33 @@ def fmt_measure(value: Any, against: float | None = None) -> str:
     return text.rstrip("0").rstrip(".") if d > 1 else text
 
 
-def template_problems(template: str, kind: str, allowed: frozenset[str] | None = None) -> list[str]:
+def template_problems(template: str, kind: str, allowed: frozenset[str] | None = None) -> list[Message]:
     """What is wrong with one rule-file text of ``kind`` (``shortfall`` or ``measure``).
 
     ``allowed`` narrows the placeholders to those the clause can fill (a yes/no clause has no amount).
     """
     allowed = PLACEHOLDERS[kind] if allowed is None else allowed
     problems = []
+    choice = [quote("{" + a + "}") for a in sorted(allowed)]
     for match in _TOKEN.finditer(template):
         token = match.group(0)
         if token in ("{{", "}}"):
             continue
         name = match.group(1)
         if name is None:
-            problems.append(f"a lone {token!r}; write {token * 2!r} for a literal brace")
+            problems.append(msg("a lone {brace}; write {double} for a literal brace", brace=quote(token),
+                                double=quote(token * 2)))
         elif name not in allowed:
-            shown = name if len(name) <= 30 else name[:27] + "..."
-            why = ("placeholders take no format specification, index or attribute"
-                   if any(ch in name for ch in ":!.[]") else f"{shown!r} is not a placeholder here")
-            choice = ", ".join("{" + a + "}" for a in sorted(allowed)) or "none (this clause has no amount to show)"
-            problems.append(f"{{{shown}}}: {why}; allowed: {choice}")
+            shown = quote("{" + (name if len(name) <= 30 else name[:27] + "...") + "}")
+            if any(ch in name for ch in ":!.[]"):
+                problems.append(msg("{placeholder}: placeholders take no format specification, index or attribute",
+                                    placeholder=shown))
+            elif choice:
+                problems.append(msg("{placeholder} is not a placeholder here; allowed: {allowed}", placeholder=shown,
+                                    allowed=choice))
+            else:
+                problems.append(msg("{placeholder} is not a placeholder here; this clause has no amount to show",
+                                    placeholder=shown))
     return problems
 
 
@@ -176,17 +188,24 @@ def fill(template: str, values: Mapping[str, str]) -> str:
     return _TOKEN.sub(one, template)
 
 
-def nearest(word: Any, choices: Any) -> str:
-    """'; did you mean 'x'?' or '' — for a misspelt code, key, field or rule-set name."""
+def suggestion(word: Any, choices: Any) -> str | None:
+    """The known code, key, field or rule-set name closest to a misspelt ``word``, or None when none is close."""
     import difflib
-
     import unicodedata
 
     if not isinstance(word, str):
-        return ""
+        return None
     options = [str(c) for c in choices]
     plain = unicodedata.normalize("NFKC", word).strip().lower()     # full-width letters, stray spaces, capitals
     if plain != word and plain in options:
-        return f"; did you mean {plain!r}?"
+        return plain
     match = difflib.get_close_matches(plain, options, n=1, cutoff=0.6)
-    return f"; did you mean {match[0]!r}?" if match else ""
+    return match[0] if match else None
+
+
+def hinted(problem: Message, word: Any, choices: Any) -> Message:
+    """``problem``, followed by "did you mean 'x'?" when a known choice is close to ``word``."""
+    near = suggestion(word, choices)
+    if near is None:
+        return problem
+    return msg("{problem}; did you mean {suggestion}?", problem=problem, suggestion=quote(near))

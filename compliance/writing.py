@@ -21,7 +21,8 @@ from typing import IO, Iterator, Sequence
 
 from contextlib import contextmanager
 
-from .errors import ReportError
+from .i18n import Message, msg, quote
+from .errors import ReportError, system_reason
 
 STDOUT = "-"
 
@@ -43,7 +44,7 @@ def write_stdout(data: bytes | str) -> None:
     """Write to standard output, or raise StdoutError("cannot write to standard output: …")."""
     stream = sys.stdout
     if stream is None:
-        raise StdoutError("cannot write to standard output: it is closed")
+        raise StdoutError(msg("cannot write to standard output: it is closed"))
     try:
         if isinstance(data, bytes):
             stream.flush()
@@ -53,9 +54,9 @@ def write_stdout(data: bytes | str) -> None:
             stream.write(data)
             stream.flush()
     except (OSError, ValueError) as exc:
-        reason = "the reader closed the pipe" if isinstance(exc, BrokenPipeError) else (
-            getattr(exc, "strerror", None) or str(exc))
-        raise StdoutError(f"cannot write to standard output: {reason}") from exc
+        if isinstance(exc, BrokenPipeError):
+            raise StdoutError(msg("cannot write to standard output: the reader closed the pipe")) from exc
+        raise StdoutError(system_reason(exc, msg("cannot write to standard output"))) from exc
 
 
 def _stream_target(path: Path) -> bool:
@@ -81,34 +82,35 @@ def write_atomic(target: str | os.PathLike[str], data: bytes | str) -> None:
         write_stdout(data)
         return
     if not name:
-        raise ReportError("no output file name was given")
+        raise ReportError(msg("no output file name was given"))
     payload = data.encode("utf-8") if isinstance(data, str) else data
     path = Path(name)
     if path.is_dir() and not path.is_symlink():
-        raise ReportError("cannot write the report: it is a folder", file=name)
+        raise ReportError(msg("cannot write the report: it is a folder"), file=name)
     if _stream_target(path):
         try:
             with open(path, "wb") as fh:
                 fh.write(payload)
         except OSError as exc:
-            raise ReportError(f"cannot write the report: {exc.strerror or exc}", file=name) from None
+            raise ReportError(system_reason(exc, msg("cannot write the report")), file=name) from None
         return
     if path.exists() and not path.is_symlink() and not path.is_file():
-        raise ReportError("cannot write the report: it is not a regular file", file=name)
-    with atomic_stream(name, "write the report") as fh:
+        raise ReportError(msg("cannot write the report: it is not a regular file"), file=name)
+    with atomic_stream(name, msg("cannot write the report")) as fh:
         fh.write(payload)
 
 
 @contextmanager
-def atomic_stream(target: str | os.PathLike[str], action: str = "write") -> Iterator[IO[bytes]]:
+def atomic_stream(target: str | os.PathLike[str], failure: Message | None = None) -> Iterator[IO[bytes]]:
     """An output written as a stream, still atomically: into a temporary file beside ``target``, flushed
     to disk and renamed over it only when the block ends without an exception (else removed). A failure
-    is a ReportError "cannot ``action``: …" naming the target."""
+    is a ReportError "``failure``: why" ("cannot write" by default) naming the target."""
+    failure = failure or msg("cannot write")
     path = Path(target)
     try:
         fd, tmp = tempfile.mkstemp(prefix=".compliance-", suffix=".part", dir=path.parent)
     except OSError as exc:
-        raise ReportError(f"cannot {action}: {exc.strerror or exc}", file=str(target)) from None
+        raise ReportError(system_reason(exc, failure), file=str(target)) from None
     try:
         with os.fdopen(fd, "wb", buffering=1 << 20) as fh:
             yield fh
@@ -122,7 +124,7 @@ def atomic_stream(target: str | os.PathLike[str], action: str = "write") -> Iter
         except OSError:
             pass
         if isinstance(exc, OSError):
-            raise ReportError(f"cannot {action}: {exc.strerror or exc}", file=str(target)) from None
+            raise ReportError(system_reason(exc, failure), file=str(target)) from None
         raise
 
 
@@ -140,7 +142,7 @@ def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
 class Planned:
     source: str
     target: Path
-    note: str | None          # why the name differs from the obvious one
+    note: Message | None      # why the name differs from the obvious one
 
 
 def plan_outputs(sources: Sequence[str], folder: Path, suffix: str, protect: Sequence[str] = ()) -> list[Planned]:
@@ -163,11 +165,11 @@ def plan_outputs(sources: Sequence[str], folder: Path, suffix: str, protect: Seq
             target = folder / name
             clash = taken.get(name.lower())
             if clash is None and any(same_file(target, i) for i in inputs):
-                clash = "an input file"
-            if clash is None:
+                note = note or msg("{name} is an input file", name=quote(f"{stem}{suffix}"))
+            elif clash is None:
                 break
-            if note is None:
-                note = f"{stem}{suffix} is already taken by {clash}"
+            else:
+                note = note or msg("{name} is already taken by {other}", name=quote(f"{stem}{suffix}"), other=clash)
             n += 1
         taken[name.lower()] = source
         out.append(Planned(source, target, note))

@@ -22,12 +22,13 @@ from typing import Any, Container, Iterator, Mapping, Sequence
 
 import orjson
 
-from ..errors import ComplianceError
+from ..errors import ERROR, WARNING, ComplianceError, system_reason
+from ..i18n import Words, cmsg, msg, quote
 from ..render import BAR, LOW, bar_chart
 from .run import STATUS_LETTER
 from ..model import RuleSet
 from ..version import __version__
-from ..wording import STATUS_LABELS, UNIT_LABELS, VERDICT_LABELS, fmt_amount
+from ..wording import STATUS_LABELS, VERDICT_LABELS, fmt_amount, unit_label
 from ..writing import atomic_stream, write_atomic
 
 LIST_LIMIT = 500                    # centres (or regions) listed one by one in the district report
@@ -39,27 +40,19 @@ BOM = "\ufeff"
 SUMMARY_KEYS = ("rank", "center_id", "name", "province", "city", "district", "street", "score", "grade", "verdict")
 PREVIOUS_KEYS = ("previous_score", "score_change", "previous_grade", "trend")
 TAIL_KEYS = ("veto_failed", "actions", "source")
-ERROR_KEYS = ("location", "center_id", "path", "field", "problem")
+ERROR_KEYS = ("location", "center_id", "path", "field", "problem", "severity")
 TRENDS = ("improved", "worsened", "unchanged", "new", "gone")
 
-LABELS = {
-    "zh": {
-        "rank": "名次", "center_id": "中心编码", "name": "中心名称", "province": "省", "city": "市", "district": "区县",
-        "street": "街道（乡镇）", "score": "得分", "grade": "等级", "verdict": "结论", "veto_failed": "未通过的否决项",
-        "actions": "整改项数", "source": "数据来源", "previous_score": "上轮得分", "score_change": "得分变化",
-        "previous_grade": "上轮等级", "trend": "变化",
-        "improved": "提升", "worsened": "下降", "unchanged": "持平", "new": "新增", "gone": "本轮缺席",
-        "location": "位置", "path": "JSON 路径", "field": "字段", "problem": "问题",
-    },
-    "en": {
-        "rank": "Rank", "center_id": "Centre id", "name": "Name", "province": "Province", "city": "City",
-        "district": "District", "street": "Street", "score": "Score", "grade": "Grade", "verdict": "Verdict",
-        "veto_failed": "Veto clauses failed", "actions": "Actions", "source": "Source",
-        "previous_score": "Previous score", "score_change": "Change", "previous_grade": "Previous grade",
-        "trend": "Trend", "improved": "improved", "worsened": "worsened", "unchanged": "unchanged", "new": "new",
-        "gone": "not in this round", "location": "Location", "path": "JSON path", "field": "Field", "problem": "Problem",
-    },
-}
+LABELS = Words(
+    rank=msg("Rank"), center_id=msg("Centre id"), name=cmsg("centre column", "Name"), province=msg("Province"),
+    city=msg("City"), district=msg("District"), street=cmsg("column", "Street"), score=msg("Score"),
+    grade=msg("Grade"), verdict=msg("Verdict"), veto_failed=msg("Veto clauses failed"), actions=msg("Actions"),
+    source=msg("Source"), previous_score=msg("Previous score"), score_change=cmsg("column", "Change"),
+    previous_grade=msg("Previous grade"),
+    trend=msg("Trend"), improved=msg("improved"), worsened=msg("worsened"), unchanged=msg("unchanged"),
+    new=cmsg("trend", "new"), gone=msg("not in this round"), location=msg("Location"), path=msg("Path"),
+    field=msg("Field"), problem=msg("Problem"), severity=msg("Severity"),
+)
 STATUS_KEYS = {letter: status.value for status, letter in STATUS_LETTER.items()}    # the rows' letters, read back
 
 
@@ -77,10 +70,11 @@ class Previous:
     def read(cls, folder: str | os.PathLike[str]) -> Previous:
         path = Path(folder) / "results.jsonl"
         if not Path(folder).is_dir():
-            raise ComplianceError("--previous must be the output folder of an earlier round", file=str(folder))
+            raise ComplianceError(msg("{option} must be the output folder of an earlier round",
+                                      option=quote("--previous")), file=str(folder))
         if not path.is_file():
-            raise ComplianceError("has no results.jsonl: --previous takes the output folder of an earlier round",
-                                  file=str(folder))
+            raise ComplianceError(msg("has no {file}: {option} takes the output folder of an earlier round",
+                                      file=quote("results.jsonl"), option=quote("--previous")), file=str(folder))
         scores: dict[str, tuple[float, str, str]] = {}
         ruleset = ""
         try:
@@ -94,10 +88,10 @@ class Previous:
                         scores[str(center["id"])] = (float(doc["score"]), str(doc["grade"]), str(center.get("name", "")))
                         ruleset = ruleset or str(doc.get("ruleset", {}).get("id", ""))
                     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-                        raise ComplianceError("is not a result document (one per line, as batch writes them)",
+                        raise ComplianceError(msg("is not a result document (one a line, as a round writes them)"),
                                               file=f"{path}:{number}") from None
         except OSError as exc:
-            raise ComplianceError(f"cannot be read: {exc.strerror or exc}", file=str(path)) from None
+            raise ComplianceError(system_reason(exc, msg("cannot be read")), file=str(path)) from None
         return cls(str(folder), scores, ruleset)
 
 
@@ -364,10 +358,13 @@ def write_summary_csv(target: Path, t: Tally, rows_path: Path, previous: Previou
 
 
 def error_rows(path: Path) -> Iterator[list[str]]:
-    """(location, centre id, JSON path, problem) of every problem in the rows file."""
+    """(location, centre id, JSON path, field, problem, severity) of every problem and warning in the rows file:
+    a refused centre's problems, and the warnings of a centre that was audited all the same."""
     for _, row in read_rows(path):
-        for where, json_path, message, *label in row.get("refused", ()):
-            yield [where, row.get("id") or "", json_path, label[0] if label else "", message]
+        for where, json_path, message, *rest in row.get("refused", ()):
+            yield [where, row.get("id") or "", json_path, rest[0] if rest else "", message, ERROR]
+        for where, json_path, message, label in row.get("warnings", ()):
+            yield [where, row.get("id") or "", json_path, label, message, WARNING]
 
 
 def write_errors_csv(target: Path, rows_path: Path) -> None:
@@ -411,7 +408,7 @@ def write_summary_xlsx(target: Path, t: Tally, rows_path: Path, previous: Previo
     import xlsxwriter
 
     rules = t.rules
-    labels = LABELS[lang]
+    labels = LABELS.of(lang)
     with atomic_stream(target) as out:
         book = xlsxwriter.Workbook(out, {"constant_memory": True, "strings_to_numbers": False,
                                          "strings_to_formulas": False, "strings_to_urls": False})
@@ -427,10 +424,10 @@ def write_summary_xlsx(target: Path, t: Tally, rows_path: Path, previous: Previo
         one = book.add_format({"num_format": "0.0"})
 
         grade_titles = {g.id: g.title[lang] for g in rules.grades}
-        verdict_titles = {v.value: VERDICT_LABELS[v][lang] for v in VERDICT_LABELS}
+        verdict_titles = {v.value: VERDICT_LABELS[v].text(lang) for v in VERDICT_LABELS}
         keys = summary_header(t, previous)
         ncat = len(rules.categories)
-        league = book.add_worksheet("汇总" if lang == "zh" else "League table")
+        league = book.add_worksheet(msg("League table").text(lang))
         league.write_row(0, 0, [labels.get(k) or rules.category(k).title[lang] for k in keys], head)
         for c, width in enumerate([6, 18, 26, 8, 8, 10, 14, 8, 8, 12, *[10] * ncat,
                                    *([10, 10, 10, 10] if previous is not None else []), 30, 8, 28]):
@@ -480,10 +477,11 @@ def write_summary_xlsx(target: Path, t: Tally, rows_path: Path, previous: Previo
                 league.conditional_format(1, col, n, col, {"type": "cell", "criteria": ">", "value": 0, "format": green})
 
         # Each clause's pass rate across the round.
-        clauses = book.add_worksheet("条款达标率" if lang == "zh" else "Clause pass rates")
-        status_names = [STATUS_LABELS[s][lang] for s in STATUS_LABELS]
-        clauses.write_row(0, 0, ["条款", "名称", "类别", "级别", "否决项", *status_names, "达标率"] if lang == "zh" else
-                          ["Clause", "Title", "Category", "Level", "Veto", *status_names, "Pass rate"], head)
+        clauses = book.add_worksheet(msg("Clause pass rates").text(lang))
+        status_names = [STATUS_LABELS[s].text(lang) for s in STATUS_LABELS]
+        clauses.write_row(0, 0, [m.text(lang) for m in (msg("Clause"), cmsg("column", "Name"), msg("Category"),
+                                                        msg("Level"), msg("Veto"))]
+                          + [*status_names, msg("Pass rate").text(lang)], head)
         for c, width in enumerate([7, 34, 12, 6, 7, 8, 9, 8, 8, 8, 9]):
             clauses.set_column(c, c, width, pct if c == 10 else None)
         clauses.freeze_panes(1, 2)
@@ -502,10 +500,10 @@ def write_summary_xlsx(target: Path, t: Tally, rows_path: Path, previous: Previo
 
         # The regions, at the finest level that stays readable.
         level, groups = region_groups(t)
-        regions = book.add_worksheet("分区统计" if lang == "zh" else "By region")
-        gheads = [labels[k] for k in REGION_KEYS[: level + 1]] + (
-            ["中心数", "平均分", "符合规范", "不符合规范", *[g.title[lang] for g in rules.grades]] if lang == "zh" else
-            ["Centres", "Mean score", "Conforming", "Non-conforming", *[g.title[lang] for g in rules.grades]])
+        regions = book.add_worksheet(msg("By region").text(lang))
+        gheads = [labels[k] for k in REGION_KEYS[: level + 1]] + [
+            m.text(lang) for m in (msg("Centres"), msg("Mean score"), msg("Conforming"), msg("Non-conforming"))] + [
+            g.title[lang] for g in rules.grades]
         regions.write_row(0, 0, gheads, head)
         regions.set_column(0, level, 12)
         regions.set_column(level + 1, len(gheads) - 1, 9)
@@ -519,9 +517,9 @@ def write_summary_xlsx(target: Path, t: Tally, rows_path: Path, previous: Previo
 
         # What could not be audited: an officer working in the workbook sees it too.
         if t.refused:
-            refused = book.add_worksheet("未能审计" if lang == "zh" else "Refused")
+            refused = book.add_worksheet(msg("Refused").text(lang))
             refused.write_row(0, 0, [labels[k] for k in ERROR_KEYS], head)
-            for c, width in enumerate([44, 18, 28, 16, 70]):
+            for c, width in enumerate([44, 18, 28, 16, 70, 10]):
                 refused.set_column(c, c, width)
             refused.freeze_panes(1, 0)
             _printable(refused)
@@ -545,7 +543,7 @@ def _printable(sheet: Any) -> None:
 # --------------------------------------------------------------------------- aggregates for the report
 
 def clause_rates(t: Tally, lang: str = "zh") -> list[dict[str, Any]]:
-    from ..wording import LEVEL_LABELS
+    from ..wording import LEVEL_LABELS, YES_NO
 
     out = []
     for clause, counts in zip(t.rules.clauses, t.statuses):
@@ -553,7 +551,7 @@ def clause_rates(t: Tally, lang: str = "zh") -> list[dict[str, Any]]:
         out.append({
             "clause": clause.clause, "title": clause.title[lang],
             "category": t.rules.category(clause.category).title[lang],
-            "level": LEVEL_LABELS[clause.level][lang], "veto": ("是" if lang == "zh" else "yes") if clause.veto else "",
+            "level": LEVEL_LABELS[clause.level].text(lang), "veto": YES_NO[True].text(lang) if clause.veto else "",
             "is_veto": clause.veto,
             **{STATUS_KEYS[k]: v for k, v in counts.items()},
             "applicable": applicable,
@@ -593,7 +591,7 @@ def remedy_totals(t: Tally, lang: str = "zh") -> list[dict[str, Any]]:
             title = clause
         value: Any = int(total) if total == total.to_integral_value() and unit != "m2" else float(total)
         additive = unit != "ratio"          # shares of different centres do not add up
-        out.append({"clause": clause, "title": title, "unit": UNIT_LABELS.get(unit, {}).get(lang, unit) if additive else "",
+        out.append({"clause": clause, "title": title, "unit": unit_label(unit, lang) if additive else "",
                     "unit_id": unit, "centres": centres, "total": fmt_amount(value) if additive else "—",
                     "value": value if additive else None})
     return out
@@ -601,51 +599,29 @@ def remedy_totals(t: Tally, lang: str = "zh") -> list[dict[str, Any]]:
 
 # --------------------------------------------------------------------------- the district report
 
-UI: dict[str, dict[str, Any]] = {
-    "zh": {
-        "title": "社区便民服务中心规范审计 · 区域汇总报告", "round": "审计范围", "ruleset": "规则集",
-        "dates": "检查日期", "to": "至", "overview": "总体情况", "audited": "审计中心", "conforming": "符合规范",
-        "non_conforming": "不符合规范", "refused": "未能审计的输入", "mean": "平均得分", "centres": "个",
-        "grades": "等级分布", "categories": "分类平均得分", "regions": "分区结果", "clauses": "失分最多的条款",
-        "nonconforming_list": "不符合规范的中心", "remedies": "整改总量（预算依据）", "previous": "与上一轮对比",
-        "errors": "未能审计的输入", "clause": "条款", "name": "名称", "veto": "否决项", "fail": "不符合",
-        "partial": "部分符合", "missing": "未佐证", "rate": "达标率", "centre": "中心", "id": "编码",
-        "street": "街道", "score": "得分", "grade": "等级", "vetoed": "未通过的否决项", "count": "中心数",
-        "total": "合计", "unit": "单位", "affected": "涉及中心", "improved": "提升", "worsened": "下降",
-        "unchanged": "持平", "new": "新增", "gone": "本轮缺席", "previous_score": "上轮", "change": "变化",
-        "top_gains": "提升最多", "top_losses": "下降最多", "transitions": "等级变化（行：上轮，列：本轮）",
-        "previous_round": "上一轮", "previous_mean": "上轮平均得分（同一批中心）",
-        "by_region_note": "不符合规范的中心超过 {n} 个，按地区汇总；逐个中心见 summary.csv。",
-        "gone_note": "上一轮有、本轮没有的中心", "errors_note": "逐条问题及其位置见 errors.csv。",
-        "location": "位置", "problem": "问题", "none": "无", "pct": "占比", "more": "另有 {n} 个未列出",
-        "generated": "compliance {version} · 规则集 {ruleset} sha256 {hash}",
-        "no_remedies": "本轮没有可量化的整改缺口。", "below_pass": "无（得分低于 {score} 分）", "nonconforming_none": "所有中心均符合规范。",
-        "sep": "、", "colon": "：", "lp": "（", "rp": "）", "region_levels": ["省", "市", "区县", "街道"],
-    },
-    "en": {
-        "title": "Community service centre audit · district report", "round": "Round", "ruleset": "Rule set",
-        "dates": "Assessed", "to": "to", "overview": "Overview", "audited": "Centres audited",
-        "conforming": "Conforming", "non_conforming": "Non-conforming", "refused": "Inputs refused",
-        "mean": "Mean score", "centres": "", "grades": "Grades", "categories": "Category averages",
-        "regions": "Results by region", "clauses": "Clauses most often failed",
-        "nonconforming_list": "Non-conforming centres", "remedies": "Remediation totals (for the budget)",
-        "previous": "Against the previous round", "errors": "Inputs refused", "clause": "Clause", "name": "Name",
-        "veto": "Veto", "fail": "Fail", "partial": "Partial", "missing": "Not evidenced", "rate": "Pass rate",
-        "centre": "Centre", "id": "Id", "street": "Street", "score": "Score", "grade": "Grade",
-        "vetoed": "Veto clauses failed", "count": "Centres", "total": "Total", "unit": "Unit",
-        "affected": "Centres", "improved": "Improved", "worsened": "Worsened", "unchanged": "Unchanged",
-        "new": "New", "gone": "Not in this round", "previous_score": "Before", "change": "Change",
-        "top_gains": "Biggest gains", "top_losses": "Biggest losses",
-        "transitions": "Grade changes (rows: previous, columns: this round)", "previous_round": "Previous round",
-        "previous_mean": "Previous mean score (same centres)",
-        "by_region_note": "More than {n} centres are non-conforming: counted by region; summary.csv lists each.",
-        "gone_note": "Centres of the previous round missing from this one", "errors_note": "errors.csv locates every problem.",
-        "location": "Location", "problem": "Problem", "none": "none", "pct": "Share", "more": "{n} more not listed",
-        "generated": "compliance {version} · rule set {ruleset} sha256 {hash}",
-        "no_remedies": "No quantifiable shortfall in this round.", "below_pass": "none (score below {score})", "nonconforming_none": "Every centre conforms.",
-        "sep": ", ", "colon": ": ", "lp": " (", "rp": ")", "region_levels": ["Province", "City", "District", "Street"],
-    },
-}
+UI = Words(
+    title=msg("Community service centre audit · district report"), round=msg("Round"), ruleset=msg("Rule set"),
+    dates=msg("Assessed"), to=msg("to"), overview=msg("Overview"), audited=msg("Centres audited"),
+    conforming=msg("Conforming"), non_conforming=msg("Non-conforming"), refused=msg("Inputs refused"),
+    mean=msg("Mean score"), grades=msg("Grades"), categories=msg("Category averages"),
+    regions=msg("Results by region"), clauses=msg("Clauses most often failed"),
+    nonconforming_list=msg("Non-conforming centres"), remedies=msg("Remediation totals (for the budget)"),
+    previous=msg("Against the previous round"), errors=msg("Inputs refused"), clause=msg("Clause"),
+    name=cmsg("column", "Name"), veto=msg("Veto"), fail=cmsg("column", "Fail"), partial=cmsg("column", "Partial"),
+    missing=cmsg("column", "Not evidenced"), rate=msg("Pass rate"), centre=msg("Centre"), id=msg("Id"),
+    street=msg("Street"), score=msg("Score"), grade=msg("Grade"), vetoed=msg("Veto clauses failed"),
+    count=msg("Centres"), total=msg("Total"), unit=msg("Unit"), affected=msg("Centres affected"),
+    improved=cmsg("column", "Improved"), worsened=cmsg("column", "Worsened"), unchanged=cmsg("column", "Unchanged"),
+    new=cmsg("column", "New"), gone=cmsg("column", "Not in this round"), previous_score=cmsg("column", "Before"),
+    change=msg("Change"), top_gains=msg("Biggest gains"), top_losses=msg("Biggest losses"),
+    transitions=msg("Grade changes (rows: previous, columns: this round)"), previous_round=msg("Previous round"),
+    previous_mean=msg("Previous mean score (same centres)"),
+    gone_note=msg("Centres of the previous round missing from this one"),
+    errors_note=msg("{file} locates every problem.", file="errors.csv"),
+    location=msg("Location"), problem=msg("Problem"), none=msg("none"), pct=msg("Share"),
+    no_remedies=msg("No quantifiable shortfall in this round."), nonconforming_none=msg("Every centre conforms."),
+)
+REGION_LEVELS = (msg("Province"), msg("City"), msg("District"), msg("Street"))
 GRADE_COLOURS = ("#1b7a3d", "#4a6fa5", "#9a6700", "#b3261e")
 CHART_WIDTH = 360                    # shorter bars than a centre's: the counts and shares fit beside them
 
@@ -679,7 +655,7 @@ def round_name(t: Tally) -> str:
 
 def district_view(t: Tally, previous: Previous | None, lang: str = "zh") -> dict[str, Any]:
 
-    rules, ui = t.rules, UI[lang]
+    rules, ui = t.rules, UI.of(lang)
     grade_titles = {g.id: g.title[lang] for g in rules.grades}
     n = t.audited
     level, groups = region_groups(t)
@@ -692,13 +668,13 @@ def district_view(t: Tally, previous: Previous | None, lang: str = "zh") -> dict
     listed = nonconforming_count <= LIST_LIMIT
     clause_titles = {c.clause: c.title[lang] for c in rules.clauses}
     view: dict[str, Any] = {
-        "lang": lang, "ui": ui,
+        "lang": lang, "ui": ui, "more": lambda count: msg("{n} more not listed", n=count).text(lang),
         "round": round_name(t) or ui["none"],
         "ruleset": {"id": rules.id, "title": rules.title[lang], "version": rules.version,
                     "layers": " → ".join(rules.layers), "hash": rules.content_hash[:16]},
         "dates": t.dates,
-        "meta": ui["generated"].format(version=__version__, ruleset=f"{rules.id} {rules.version}",
-                                       hash=rules.content_hash[:16]),
+        "meta": msg("compliance {version} · rule set {ruleset} sha256 {hash}", version=__version__,
+                    ruleset=" ".join((rules.id, rules.version)), hash=rules.content_hash[:16]).text(lang),
         "counts": {"audited": n, "conforming": t.verdicts.get("conforming", 0),
                    "conforming_pct": _pct(t.verdicts.get("conforming", 0), n),
                    "non_conforming": nonconforming_count, "non_conforming_pct": _pct(nonconforming_count, n),
@@ -712,8 +688,8 @@ def district_view(t: Tally, previous: Previous | None, lang: str = "zh") -> dict
                                       LOW if mean is not None and mean < rules.pass_score else BAR)
                                      for c, mean in zip(rules.categories, category_means)], 100.0,
                                     bar_width=CHART_WIDTH),
-        "region_level": ui["region_levels"][level],
-        "region_heads": ui["region_levels"][shared: level + 1],
+        "region_level": REGION_LEVELS[level].text(lang),
+        "region_heads": [m.text(lang) for m in REGION_LEVELS[shared: level + 1]],
         "regions": [{"key": list(key[shared:]), "centres": g.centres,
                      "mean": f"{g.score_sum / g.centres:.1f}", "conforming": g.conforming,
                      "non_conforming": g.nonconforming, "grades": [g.grades.get(gr.id, 0) for gr in rules.grades]}
@@ -724,13 +700,14 @@ def district_view(t: Tally, previous: Previous | None, lang: str = "zh") -> dict
         "nonconforming": [{"id": r["id"], "name": r["name"], "street": r["region"][3] or r["region"][2],
                            "score": f"{r['score']:.1f}", "grade": grade_titles.get(r["grade"], r["grade"]),
                            "vetoed": ui["sep"].join(f"{c} {clause_titles.get(c, '')}" for c in r["veto"])
-                           or ui["below_pass"].format(score=f"{rules.pass_score:g}")}
+                           or msg("none (score below {score})", score=format(rules.pass_score, "g")).text(lang)}
                           for r in sorted(t.nonconforming if listed else [],
                                           key=lambda r: (tuple(r["region"]), r["score"]))],
         "nonconforming_by_region": [] if listed else [
             {"key": list(key[shared:]), "count": g.nonconforming, "centres": g.centres}
             for key, g in sorted(groups, key=lambda kg: -kg[1].nonconforming) if g.nonconforming],
-        "by_region_note": ui["by_region_note"].format(n=LIST_LIMIT),
+        "by_region_note": msg("More than {n} centres are non-conforming: counted by region; {file} lists each.",
+                              n=LIST_LIMIT, file="summary.csv").text(lang),
         "remedies": remedy_totals(t, lang),
         "errors": [{"location": e["refused"][0][0] if e["refused"] else e["loc"],
                     "problem": (e["refused"][0][2] if e["refused"] else "")
@@ -772,4 +749,4 @@ def write_district_report(outdir: Path, t: Tally, previous: Previous | None, lan
     view = district_view(t, previous, lang)
     html = str(environment("html").get_template("district.html.j2").render(**view))
     write_atomic(outdir / "district-report.html", standalone(html))
-    write_atomic(outdir / "district-report.pdf", pdf.html_to_pdf(html, title=f"{view['round']} · {UI[lang]['title']}"))
+    write_atomic(outdir / "district-report.pdf", pdf.html_to_pdf(html, title=f"{view['round']} · {UI.of(lang)['title']}"))

@@ -29,7 +29,8 @@ import orjson
 
 from ..version import __version__
 from .. import reading
-from ..errors import ComplianceError, ProfileError, json_path
+from ..errors import ComplianceError, Problem, ProfileError, json_path, system_reason
+from ..i18n import Joined, Message, msg, quote, text
 from ..model import RuleSet
 from ..writing import same_file, write_atomic
 from . import outputs, sources, table
@@ -82,28 +83,31 @@ class Round:
     _rows_end: int = field(default=0, repr=False)            # the rows file's length while the round runs
 
     def __post_init__(self) -> None:
-        self.labels = table.field_labels(self.rules.vocabulary)
+        self.labels = table.field_labels(self.rules.vocabulary, self.lang)
 
     # ------------------------------------------------------------------ set-up
 
     def check_paths(self) -> None:
         out = self.outdir
         if out.exists() and not out.is_dir():
-            raise ComplianceError("-o must be a folder (the round's outputs go inside it)", file=str(out))
+            raise ComplianceError(msg("{option} must be a folder (the round's outputs go inside it)", option=quote("-o")),
+                                  file=str(out))
         if self.previous is not None and self.previous.ruleset and self.previous.ruleset != self.rules.id:
             raise ComplianceError(
-                f"the --previous round was audited under rule set {self.previous.ruleset!r} and this one under "
-                f"{self.rules.id!r}: their scores are not comparable. Audit last year's profiles under "
-                f"--rules {self.rules.id} first", file=self.previous.folder)
+                msg("the round given as {option} was audited under the rule set {old} and this one under {new}: their "
+                    "scores are not comparable. Audit last year's profiles with {rules} first", option=quote("--previous"),
+                    old=quote(self.previous.ruleset), new=quote(self.rules.id), rules=quote(f"--rules {self.rules.id}")),
+                file=self.previous.folder)
         if self.previous is not None and same_file(out, self.previous.folder):
-            raise ComplianceError("-o is the --previous round's folder: writing there would replace last round; "
-                                  "choose another -o folder", file=str(out))
+            raise ComplianceError(msg("{o} is the folder of the round given as {previous}: writing there would replace "
+                                      "the last round; choose another output folder", o=quote("-o"),
+                                      previous=quote("--previous")), file=str(out))
         protected = [*self.inputs, *self.rules.layer_files]
         for name in OUTPUT_NAMES:
             for source in protected:
                 if Path(source).is_file() and same_file(out / name, source):
-                    raise ComplianceError(f"the round would replace its own input {source}; choose another -o folder",
-                                          file=str(out / name))
+                    raise ComplianceError(msg("the round would replace its own input {source}; choose another output "
+                                              "folder", source=quote(str(source), 200)), file=str(out / name))
 
     def fingerprint(self) -> bytes:
         """What the outputs depend on: a checkpoint of any other run is not resumed."""
@@ -142,7 +146,7 @@ class Round:
         try:
             self.outdir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise ComplianceError(f"the output folder cannot be made: {exc.strerror or exc}",
+            raise ComplianceError(system_reason(exc, msg("the output folder cannot be made")),
                                   file=str(self.outdir)) from None
         work = self.outdir / WORK
         state_file = work / "state.json"
@@ -201,8 +205,8 @@ class Round:
                 rows.flush()
                 first = orjson.loads(outputs.row_at(rows.fileno(), at))["loc"]
                 self._row(rows, orjson.dumps({"loc": record.location, "id": outcome.center_id, "refused": [
-                    [record.where(("center", "id")), "$.center.id", sources.repeat_message(outcome.center_id, first,
-                                                                                           record.location),
+                    [record.where(("center", "id")), "$.center.id",
+                     text(sources.repeat_message(outcome.center_id, first, record.location), self.lang),
                      self.labels.get("center.id", "")]]}))
                 return
             seen[outcome.center_id] = self._rows_end
@@ -217,8 +221,8 @@ class Round:
                 self.defects += 1
             problems = []
             for path, message in outcome.problems:
-                cell = sources.refined(path, message)          # a missing value: the empty cell itself
-                problems.append([record.where(cell), json_path(path) if path else "", message,
+                cell = sources.refined(Problem(message, path))    # a missing value: the empty cell itself
+                problems.append([record.where(cell), json_path(path) if path else "", text(message, self.lang),
                                  table.label_of(cell, self.labels)])
             self._row(rows, orjson.dumps({"loc": record.location, "id": outcome.center_id or _id_of(record),
                                           "refused": problems}))
@@ -254,12 +258,16 @@ class Round:
             problems = [f"{where}: {path + ': ' if path else ''}{message}"
                         for row in tally.errors for where, path, message, *_ in row["refused"]][:20]
             more = tally.refused - len(tally.errors)
-            raise NothingAudited(
-                "no centre could be audited: " + ("the earlier round's outputs in this folder are left as they were"
-                                                 if earlier else "errors.csv lists what was refused" if tally.refused
-                                                 else "the input holds no centre")
-                + "".join(f"\n  {p}" for p in problems) + (f"\n  … and {more} more" if more > 0 else ""),
-                file=str(out))
+            if earlier:
+                why = msg("no centre could be audited: the earlier round's outputs in this folder are left as they were")
+            elif tally.refused:
+                why = msg("no centre could be audited: {file} lists what was refused", file=quote("errors.csv"))
+            else:
+                why = msg("no centre could be audited: the input holds no centre")
+            lines: list[Message | str] = [why, *("  " + p for p in problems)]
+            if more > 0:
+                lines.append(msg("  … and {count:,} more", count=more))
+            raise NothingAudited(Joined(lines, "lines"), file=str(out))
         outputs.write_summary_csv(out / "summary.csv", tally, rows_path, self.previous)
         with open(results_path, "rb+") as fh:
             os.fsync(fh.fileno())

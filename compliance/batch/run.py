@@ -24,12 +24,14 @@ import orjson
 
 from .. import reading
 from ..compile import load_ruleset
-from ..errors import ComplianceError, PathItem, ProfileError
+from ..errors import ComplianceError, PathItem, ProfileError, internal_error, system_reason
+from ..i18n import Message, msg, quote
+from ..reading import JSON_BREAKS
 from ..evaluate import evaluate
 from ..model import RuleSet, Status, plain_document
 from ..profile import Profile, load_parsed, load_profile
 from ..result import AuditResult
-from .sources import PROFILE_SUFFIXES, Record
+from .sources import PROFILE_SUFFIXES, Record, line_problem
 
 CHUNK = 256
 SCHEDULER_ADDRESS = re.compile(r"(tcp|tls)://[^\s/:]+(:[0-9]{1,5})?|\[[0-9a-fA-F:]+\](:[0-9]{1,5})?|[^\s/:]+:[0-9]{1,5}")
@@ -52,7 +54,7 @@ class Audited:
 class Refused:
     """A centre that could not be audited: its problems as (JSON path, message), or a defect."""
 
-    problems: list[tuple[tuple[PathItem, ...], str]]
+    problems: list[tuple[tuple[PathItem, ...], Message]]
     center_id: str | None = None
     internal: str | None = None         # the defect's one-line description, when this is a bug
 
@@ -69,7 +71,7 @@ def _profile(location: str, raw: bytes | None, document: dict[str, Any] | None, 
     elif raw is not None:
         data = reading.parse(raw, location, ProfileError, json_only=True)
         if not isinstance(data, dict):
-            raise ProfileError("the line is not a profile (a JSON object)", file=location)
+            raise ProfileError(msg("the line is not a profile (a mapping in braces)"), file=location)
         profile = load_parsed(data, location, hashlib.sha256(raw).hexdigest(), vocabulary)
     else:
         profile = load_parsed(document or {}, location, None, vocabulary)
@@ -90,15 +92,15 @@ def audit_one(location: str, raw: bytes | None, document: dict[str, Any] | None,
             outcome.pdf = render(result, "pdf", lang=lang)  # type: ignore[assignment]
         return outcome
     except ProfileError as exc:
-        if raw is not None and all(not p.path for p in exc.problems) and "JSON" in exc.message:
+        if raw is not None and not location.endswith(PROFILE_SUFFIXES) and exc.text.msgid == JSON_BREAKS:
             # One line of JSON Lines that is not JSON: say so, and where in the line (its number is the location).
-            return Refused([((), _LINE_ONE.sub("(column", exc.message))])
-        return Refused([(p.path, p.message) for p in exc.problems] or [((), exc.message)])
+            return Refused([((), line_problem(exc))])
+        return Refused([(p.path, p.text) for p in exc.problems] or [((), exc.text)])
     except ComplianceError as exc:
-        return Refused([((), str(exc))])
+        return Refused([((), exc.text)])
     except Exception as exc:  # noqa: BLE001 - a defect: reported, and the others go on
         detail = "".join(traceback.format_exception_only(exc)).strip()[:300]
-        return Refused([((), f"internal error ({detail})")], internal=detail)
+        return Refused([((), internal_error(exc))], internal=detail)
 
 
 def audited(result: AuditResult, location: str, lang: str = "zh") -> Audited:
@@ -121,7 +123,6 @@ def audited(result: AuditResult, location: str, lang: str = "zh") -> Audited:
 
 
 _FAIL, _PARTIAL = Status.FAIL, Status.PARTIAL
-_LINE_ONE = re.compile(r"\(line 1, column")
 
 
 # --------------------------------------------------------------------------- chunks, in processes
@@ -163,7 +164,7 @@ def _rules_in_worker(source: RulesSource) -> RuleSet:
                     (Path(folder) / name).write_bytes(data)
                 rules = load_ruleset(Path(folder) / leaf)
             if rules.content_hash != content_hash:
-                raise ComplianceError("the rule layers changed while the round was running")
+                raise ComplianceError(msg("the rule layers changed while the round was running"))
         _WORKER_RULES[key] = rules
     return rules
 
@@ -211,16 +212,19 @@ def executor(jobs: int, scheduler: str | None = None) -> Any:
     """Local processes (``jobs`` > 1), this process (1), or the Dask cluster at ``scheduler``."""
     if scheduler:
         if not SCHEDULER_ADDRESS.fullmatch(scheduler):
-            raise ComplianceError(f"--scheduler {scheduler!r} is not a scheduler address; write tcp://HOST:PORT "
-                                  "(a Dask scheduler listens on port 8786 by default)")
+            raise ComplianceError(msg("{option} {value} is not a scheduler address; write {form} (a Dask scheduler "
+                                      "listens on port 8786 by default)", option=quote("--scheduler"),
+                                      value=quote(scheduler), form=quote("tcp://HOST:PORT")))
         try:
             from distributed import Client
         except ImportError as exc:
-            raise ComplianceError("--scheduler needs Dask: pip install 'community-compliance[dask]'") from exc
+            raise ComplianceError(msg("{option} needs Dask: {command}", option=quote("--scheduler"),
+                                      command=quote("pip install 'community-compliance[dask]'"))) from exc
         try:
             return _Dask(Client(scheduler, timeout="5s", set_as_default=False))  # type: ignore[no-untyped-call]
         except (OSError, TimeoutError, ValueError) as exc:
-            raise ComplianceError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
+            raise ComplianceError(system_reason(exc, msg("cannot reach the Dask scheduler at {address}",
+                                                         address=quote(scheduler)))) from exc
     if jobs <= 1:
         return _Inline()
     import multiprocessing
@@ -267,7 +271,7 @@ def _drain(item: tuple[list[Record], Any]) -> Iterator[tuple[Record, Outcome]]:
     outcomes = iter(future.result())
     for record in batch:
         if record.problems:
-            yield record, Refused([(p.path, p.message) for p in record.problems])
+            yield record, Refused([(p.path, p.text) for p in record.problems])
         else:
             yield record, next(outcomes)
 

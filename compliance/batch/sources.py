@@ -15,13 +15,16 @@ import codecs
 import csv
 import io
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from .. import reading
-from ..errors import PathItem, Problem, ProfileError, problems_message
+from ..reading import JSON_BREAKS
+from ..contract import missing_keys
+from ..errors import PathItem, Problem, ProfileError, problems_message, system_reason
+from ..i18n import Joined, Message, msg, quote
+from ..wording import hinted
 from ..model import RuleSet, Vocabulary
 from ..profile import Profile, default_vocabulary, load_profile
 from . import table
@@ -69,10 +72,16 @@ def count_records(path: Path) -> int | None:
     return max(0, count - (1 if suffix == ".csv" else 0))
 
 
-def repeat_message(center_id: str, first: str, here: str) -> str:
+def repeat_message(center_id: str, first: str, here: str) -> Message:
     if first == here:
-        return f"centre id {center_id!r} is repeated: this record was read before (is an input given twice?)"
-    return f"centre id {center_id!r} is repeated: first at {first}"
+        return msg("the centre id {id} is repeated: this record was read before (is an input given twice?)",
+                   id=quote(center_id))
+    return msg("the centre id {id} is repeated: first at {first}", id=quote(center_id), first=first)
+
+
+def unknown_columns(headers: Sequence[str], known: Sequence[str]) -> Message:
+    """'unknown column 'x'; did you mean 'y'?', for up to five columns a table's layout does not have."""
+    return Joined([hinted(msg("unknown column {column}", column=quote(h)), h, known) for h in headers[:5]], "sentences")
 
 
 def is_round_output(folder: Path) -> bool:
@@ -109,7 +118,7 @@ def records(inputs: Sequence[str | os.PathLike[str]], vocabulary: Vocabulary | N
             try:
                 raw = reading.read_bytes(name, ProfileError)
             except ProfileError as exc:
-                yield Record(name, problems=[Problem(exc.message, (), name)], source=name)
+                yield Record(name, problems=[Problem(exc.text, (), name)], source=name)
                 continue
             yield Record(name, raw=raw, source=name)
 
@@ -120,14 +129,15 @@ def _jsonl(name: str) -> Iterator[Record]:
     try:
         stream = open(name, "rb")
     except OSError as exc:
-        yield Record(name, problems=[Problem(f"cannot be read: {exc.strerror or exc}", (), name)], source=name)
+        yield Record(name, problems=[Problem(system_reason(exc, msg("cannot be read")), (), name)], source=name)
         return
     with stream:
         for number, line in enumerate(stream, start=1):
             location = f"{name}:{number}"
             if len(line) > MAX_LINE:
-                yield Record(location, problems=[Problem(f"line is {len(line):,} bytes; the limit is {MAX_LINE:,}",
-                                                         (), location)], source=location)
+                yield Record(location, problems=[Problem(msg("the line is {size:,} bytes; the limit is {limit:,}",
+                                                             size=len(line), limit=MAX_LINE), (), location)],
+                             source=location)
                 continue
             if line.isspace():          # (a line is never empty: it holds at least its newline)
                 continue
@@ -146,8 +156,11 @@ def decode_table(raw: bytes, name: str) -> str:
         except UnicodeDecodeError:
             continue
     guess = reading.guess_encoding(raw)
-    raise SourceError(f"is neither UTF-8 nor GBK/GB18030 text{f' (it looks like {guess})' if guess else ''}",
-                      file=name)
+    encodings = [quote(e) for e in ("UTF-8", "GBK", "GB18030")]
+    if guess:
+        raise SourceError(msg("is not text in any of {encodings} (it looks like {guess})", encodings=encodings,
+                              guess=quote(guess)), file=name)
+    raise SourceError(msg("is not text in any of {encodings}", encodings=encodings), file=name)
 
 
 def _csv(name: str, vocab: Vocabulary) -> Iterator[Record]:
@@ -155,7 +168,7 @@ def _csv(name: str, vocab: Vocabulary) -> Iterator[Record]:
         raw = reading.read_bytes(name, SourceError, max_bytes=MAX_TABLE_BYTES)
         text = decode_table(raw, name)
     except ProfileError as exc:
-        yield Record(name, problems=[Problem(exc.message, (), name)], source=name)
+        yield Record(name, problems=[Problem(exc.text, (), name)], source=name)
         return
     cols = table.columns(vocab)
     reader = table.RowReader(cols, vocab)
@@ -163,16 +176,15 @@ def _csv(name: str, vocab: Vocabulary) -> Iterator[Record]:
     try:
         headers = [h.strip() for h in next(rows)]
     except StopIteration:
-        yield Record(f"{name}:1", problems=[Problem("is empty: no header line", (), f"{name}:1")], source=name)
+        yield Record(f"{name}:1", problems=[Problem(msg("is empty: no header line"), (), f"{name}:1")], source=name)
         return
     except csv.Error as exc:
-        yield Record(f"{name}:1", problems=[Problem(f"is not CSV: {exc}", (), f"{name}:1")], source=name)
+        yield Record(f"{name}:1", problems=[Problem(system_reason(exc, msg("the header line cannot be read")), (),
+                                                    f"{name}:1")], source=name)
         return
     unknown = table.unknown_headers(headers, cols)
     if unknown:
-        known = [c.key for c in cols]
-        from ..wording import nearest
-        message = "; ".join(f"unknown column {h!r}{nearest(h, known)}" for h in unknown[:5])
+        message = unknown_columns(unknown, [c.key for c in cols])
         yield Record(f"{name}:1", problems=[Problem(message, (), f"{name}:1")], source=name)
         return
     position = {h: i for i, h in enumerate(headers)}
@@ -184,7 +196,8 @@ def _csv(name: str, vocab: Vocabulary) -> Iterator[Record]:
             return
         except csv.Error as exc:
             location = f"{name}:{line_before}"
-            yield Record(location, problems=[Problem(f"is not valid CSV: {exc}", (), location)], source=location)
+            yield Record(location, problems=[Problem(system_reason(exc, msg("the line cannot be read")), (), location)],
+                         source=location)
             continue
         if not any(v.strip() for v in values):
             continue
@@ -217,37 +230,36 @@ def _xlsx(name: str, vocab: Vocabulary) -> Iterator[Record]:
     try:
         from python_calamine import CalamineWorkbook
     except ImportError as exc:  # pragma: no cover - a dependency
-        raise SourceError(f"reading workbooks needs python-calamine: {exc}", file=name) from exc
+        raise SourceError(system_reason(exc, msg("reading workbooks needs python-calamine")), file=name) from exc
     base = name
     try:
         raw = reading.read_bytes(name, SourceError, max_bytes=MAX_TABLE_BYTES)   # read once, size-checked
         book = CalamineWorkbook.from_filelike(io.BytesIO(raw))
         sheets = set(book.sheet_names)
         if CENTRES_SHEET not in sheets:
-            raise SourceError(f"has no sheet named {CENTRES_SHEET!r} (the template's layout)", file=name)
+            raise SourceError(msg("has no sheet named {sheet} (the template's layout)", sheet=quote(CENTRES_SHEET)),
+                              file=name)
         centre_rows = book.get_sheet_by_name(CENTRES_SHEET).to_python(skip_empty_area=False)
         zone_rows = book.get_sheet_by_name(ZONES_SHEET).to_python(skip_empty_area=False) if ZONES_SHEET in sheets else []
     except ProfileError as exc:
-        yield Record(name, problems=[Problem(exc.message, (), name)], source=name)
+        yield Record(name, problems=[Problem(exc.text, (), name)], source=name)
         return
     except Exception as exc:  # noqa: BLE001 - a damaged workbook is bad input, whatever calamine raises
-        yield Record(name, problems=[Problem(f"is not a readable xlsx workbook: {str(exc)[:200]}", (), name)],
+        yield Record(name, problems=[Problem(system_reason(exc, msg("is not a workbook that can be read")), (), name)],
                      source=name)
         return
     cols = table.columns(vocab)
     reader = table.RowReader(cols, vocab)
     if len(centre_rows) < HEADER_ROWS:
         yield Record(f"{base}!{CENTRES_SHEET}!A2", problems=[Problem(
-            "the centres sheet has no header rows (row 1 labels, row 2 profile keys)", (), f"{base}!{CENTRES_SHEET}!A2")],
-            source=name)
+            msg("the sheet {sheet} has no header rows (row 1 the names, row 2 the profile keys)",
+                sheet=quote(CENTRES_SHEET)), (), f"{base}!{CENTRES_SHEET}!A2")], source=name)
         return
     keys = [str(k).strip() if k is not None else "" for k in centre_rows[HEADER_ROWS - 1]]
     unknown = table.unknown_headers(keys, cols)
     if unknown:
-        from ..wording import nearest
         at = f"{base}!{CENTRES_SHEET}!{column_letter(keys.index(unknown[0]))}{HEADER_ROWS}"
-        message = "; ".join(f"unknown column {h!r}{nearest(h, [c.key for c in cols])}" for h in unknown[:5])
-        yield Record(at, problems=[Problem(message, (), at)], source=name)
+        yield Record(at, problems=[Problem(unknown_columns(unknown, [c.key for c in cols]), (), at)], source=name)
         return
     col_of = {k: i for i, k in enumerate(keys) if k}
 
@@ -258,7 +270,8 @@ def _xlsx(name: str, vocab: Vocabulary) -> Iterator[Record]:
     orphans: list[Record] = []
     if zone_rows and "center.id" not in zcol:
         at = f"{base}!{ZONES_SHEET}!A{HEADER_ROWS}"
-        orphans.append(Record(at, problems=[Problem("the zones sheet needs a center.id column", (), at)], source=name))
+        orphans.append(Record(at, problems=[Problem(msg("the sheet {sheet} needs a {column} column", sheet=quote(ZONES_SHEET),
+                                                        column=quote("center.id")), (), at)], source=name))
     else:
         for r, row in enumerate(zone_rows[HEADER_ROWS:], start=HEADER_ROWS + 1):
             values = {k: row[i] if i < len(row) else None for k, i in zcol.items()}
@@ -305,7 +318,8 @@ def _xlsx(name: str, vocab: Vocabulary) -> Iterator[Record]:
             r = zone_list[0][0]
             at = f"{base}!{ZONES_SHEET}!{column_letter(zcol.get('center.id', 0))}{r}"
             orphans.append(Record(at, problems=[Problem(
-                f"zones of centre {centre!r}, which is not on the centres sheet", (), at)], source=name))
+                msg("zones of the centre {id}, which is not on the sheet {sheet}", id=quote(centre),
+                    sheet=quote(CENTRES_SHEET)), (), at)], source=name))
     yield from orphans
 
 
@@ -326,7 +340,7 @@ def _list_code(document: Mapping[str, Any], path: tuple[PathItem, ...]) -> str |
 def validate(record: Record, vocabulary: Vocabulary) -> Profile:
     """The record as a validated profile, or a ProfileError whose problems name their cells."""
     if record.problems:
-        raise ProfileError(problems_message(len(record.problems), "profile"), file=record.location,
+        raise ProfileError(problems_message(len(record.problems), msg("the profile")), file=record.location,
                            problems=record.problems, total=len(record.problems))
     try:
         if record.raw is not None:
@@ -335,27 +349,32 @@ def validate(record: Record, vocabulary: Vocabulary) -> Profile:
             try:
                 document = reading.parse(record.raw, record.location, ProfileError, json_only=True)
             except ProfileError as exc:       # one line that is not JSON: say so, and where in the line
-                message = exc.message.replace("(line 1, column", "(column")
+                message = line_problem(exc)
                 raise ProfileError(message, file=record.location,
                                    problems=[Problem(message, (), record.location)]) from None
             if not isinstance(document, dict):
-                raise ProfileError("the line is not a profile (a JSON object)", file=record.location)
+                told = msg("the line is not a profile (a mapping in braces)")
+                raise ProfileError(told, file=record.location, problems=[Problem(told, (), record.location)])
             return _named(load_profile(document, vocabulary=vocabulary), record.location)
         return _named(load_profile(record.document or {}, vocabulary=vocabulary), record.location)
     except ProfileError as exc:
-        problems = [Problem(p.message, p.path, record.where(refined(p.path, p.message)), p.line, p.clause)
-                    for p in exc.problems]
-        raise ProfileError(exc.message, file=record.location, problems=problems, total=exc.total,
+        problems = [p.located(file=record.where(refined(p))) for p in exc.problems]
+        raise ProfileError(exc.text, file=record.location, problems=problems, total=exc.total,
                            complete=exc.complete) from None
 
 
-_REQUIRED = re.compile(r"required key '([^']+)' is missing")
+def line_problem(exc: ProfileError) -> Message:
+    """What is wrong with one JSON Lines line: the column where its JSON breaks (the line is the location)."""
+    said = dict(exc.text.params)
+    if exc.text.msgid == JSON_BREAKS and said.get("line") == 1:
+        return msg("cannot be read (column {column}): {problem}", column=said["column"], problem=said["problem"])
+    return exc.text
 
 
-def refined(path: tuple[PathItem, ...], message: str) -> tuple[PathItem, ...]:
+def refined(problem: Problem) -> tuple[PathItem, ...]:
     """The path of the value a problem is about: a missing key's own, so its empty cell is named."""
-    missing = _REQUIRED.search(message)
-    return (*path, missing.group(1)) if missing else path
+    missing = missing_keys(problem.text)
+    return (*problem.path, missing[0]) if missing else problem.path
 
 
 def _named(profile: Profile, location: str) -> Profile:
@@ -385,7 +404,7 @@ def read_profiles(path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]
         else:
             where = record.where(("center", "id"))
             yield record.location, ProfileError(
-                problems_message(1, "profile"), file=record.location, total=1, problems=[
+                problems_message(1, msg("the profile")), file=record.location, total=1, problems=[
                     Problem(repeat_message(profile.id, seen, record.location), ("center", "id"), where)])
             continue
         yield record.location, profile

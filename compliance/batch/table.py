@@ -22,38 +22,24 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ..contract import profile_schema
-from ..errors import PathItem, Problem
+from ..errors import PathItem
+from ..fields import CHOICES, FIELDS
+from ..i18n import LANGS, Message, msg, quote, text
 from ..model import CODE_LISTS, Vocabulary
 
-#: Chinese headers for the scalar fields (the key is the header's second line and the CSV header).
-LABELS: Mapping[str, str] = {
-    "center.id": "中心编码", "center.name": "中心名称", "center.community": "所属社区",
-    "center.region.province": "省", "center.region.city": "市", "center.region.district": "区县",
-    "center.region.street": "街道（镇）", "center.setting": "城市/农村", "center.housing": "住房类型",
-    "center.assessed_on": "检查日期",
-    "population.households": "户数", "population.residents": "常住人口",
-    "space.total_area_m2": "用房总面积（m²）", "space.service_hall_floor": "服务大厅所在楼层",
-    "space.open_plan": "开放式无柜台",
-    "staff.community_workers": "专职社区工作者（人）", "staff.certified_social_workers": "持证社工（人）",
-    "staff.college_educated": "大专及以上（人）", "staff.uniform_badges": "统一工作牌", "staff.ab_backup": "AB岗",
-    "staff.grid_workers": "专职网格员（人）",
-    "services.single_window": "一窗受理", "services.first_inquiry_responsibility": "首问责任制",
-    "services.weekly_opening_hours": "每周开放小时", "services.after_hours_service": "8小时外服务",
-    "services.grid_coverage": "网格覆盖率（0–1）", "services.satisfaction_rate": "满意度（0–1）",
-    "services.grids": "网格数", "services.task_list_posted": "公示工作事项清单",
-    "services.tasks_outside_list": "清单外事项（近12个月）", "services.deliberation_sessions_12m": "小巷公议日（近12个月次数）",
-    "services.legal_service_days_12m": "律师驻室（近12个月天数）", "services.volunteers": "注册志愿者（人）",
-}
-LIST_LABELS: Mapping[str, str] = {
-    "signage": "标识", "amenities": "便民设施", "services.feedback_loop": "民情闭环",
-    "services.key_group_register": "重点人群台账",
-}
+#: Each field's name in the workbook (its Chinese name in the catalogue: 用房总面积（m²）), by its key.
+LABELS: Mapping[str, str] = {key: text(name, "zh") for key, name in FIELDS.items()}
+LIST_LABELS: Mapping[str, str] = {key: LABELS[key] for key in ("signage", "amenities", "services.feedback_loop",
+                                                                "services.key_group_register")}
 ENUM_LABELS: Mapping[str, Mapping[str, str]] = {
-    "center.setting": {"urban": "城市", "rural": "农村"},
-    "center.housing": {"old": "老旧小区", "commercial": "商品房", "resettlement": "安置小区", "mixed": "混合"},
-}
+    key: {code: text(name, "zh") for code, name in names.items()} for key, names in CHOICES.items()}
 ZONE_FIELDS = ("kind", "area_m2", "name")
-ZONE_LABELS = {"kind": "功能区类型", "area_m2": "面积（m²）", "name": "名称"}
+#: a choice as a person may write it (its name in any language, or its code) → its code
+CHOICE_CODES: Mapping[str, Mapping[str, str]] = {
+    key: {**{text(name, lang): code for lang in LANGS for code, name in names.items()},
+          **{text(name, "en").capitalize(): code for code, name in names.items()}}
+    for key, names in CHOICES.items()}
+ZONE_LABELS = {name: LABELS[f"space.zones.{name}"] for name in ZONE_FIELDS}
 YES, NO = "是", "否"
 _TRUE = {"是", "yes", "y", "true", "t", "1", "√", "✓", "有"}
 _FALSE = {"否", "no", "n", "false", "f", "0", "×", "✗", "无"}
@@ -67,7 +53,7 @@ class Column:
     key: str                      # the header: a profile key, or list.code for a yes/no column of a code list
     path: tuple[str, ...]         # where its value goes in a profile
     kind: str                     # text | integer | number | boolean | choice | date | code
-    label: str                    # the Chinese header
+    label: str                    # the header: the field's name (Chinese unless asked otherwise)
     choices: tuple[str, ...] = ()
     code: str | None = None       # for a code list's yes/no column
 
@@ -76,9 +62,12 @@ class Column:
         return ".".join(self.path)
 
 
-def columns(vocabulary: Vocabulary) -> list[Column]:
-    """The centres table's columns, in the order of the published profile schema."""
+def columns(vocabulary: Vocabulary, lang: str = "zh") -> list[Column]:
+    """The centres table's columns, in the order of the published profile schema, named in ``lang``."""
     out: list[Column] = []
+
+    def heading(key: str) -> str:
+        return text(FIELDS[key], lang) if key in FIELDS else key
 
     def walk(node: Mapping[str, Any], prefix: tuple[str, ...]) -> None:
         for name, sub in node.get("properties", {}).items():
@@ -90,17 +79,17 @@ def columns(vocabulary: Vocabulary) -> list[Column]:
             elif key in CODE_LISTS and key != "zones":
                 vocab = CODE_LISTS[key]
                 for code in vocabulary.entries.get(vocab, {}):
-                    label = f"{LIST_LABELS.get(key, key)}：{vocabulary.label(vocab, code, 'zh')}"
+                    label = text(msg("{list}: {item}", list=heading(key), item=vocabulary.label(vocab, code, lang)), lang)
                     out.append(Column(f"{key}.{code}", path, "code", label, (YES, NO), code))
             elif kind == "array" or key == "schema_version":
                 continue
             elif "enum" in sub:
-                out.append(Column(key, path, "choice", LABELS.get(key, key), tuple(sub["enum"])))
+                out.append(Column(key, path, "choice", heading(key), tuple(sub["enum"])))
             elif key == "center.assessed_on":
-                out.append(Column(key, path, "date", LABELS.get(key, key)))
+                out.append(Column(key, path, "date", heading(key)))
             else:
                 out.append(Column(key, path, {"string": "text"}.get(kind or "", kind or "text"),
-                                  LABELS.get(key, key), (YES, NO) if kind == "boolean" else ()))
+                                  heading(key), (YES, NO) if kind == "boolean" else ()))
 
     walk(profile_schema(), ())
     return out
@@ -147,10 +136,10 @@ class RowReader:
 
     def read(self, cells: Mapping[str, Any], zones: Sequence[Mapping[str, Any]],
              where: Callable[[str, int | None], tuple[PathItem, ...]] | None = None
-             ) -> tuple[dict[str, Any], list[tuple[tuple[PathItem, ...], str]]]:
+             ) -> tuple[dict[str, Any], list[tuple[tuple[PathItem, ...], Message]]]:
         """(document, problems as (json path, message)). ``cells`` maps column keys to raw cell values."""
         doc: dict[str, Any] = {"schema_version": 1}
-        problems: list[tuple[tuple[PathItem, ...], str]] = []
+        problems: list[tuple[tuple[PathItem, ...], Message]] = []
         lists: dict[tuple[str, ...], list[str] | None] = {}
         for key, raw in cells.items():
             col = self.cols.get(key)
@@ -192,8 +181,8 @@ class RowReader:
                         continue
                     item[name] = value
                 else:
-                    text = text_of(raw)
-                    item[name] = self.kinds.get(text, text) if name == "kind" else text    # 综合服务大厅 or service_hall
+                    written = text_of(raw)
+                    item[name] = self.kinds.get(written, written) if name == "kind" else written  # 综合服务大厅 or service_hall
             out_zones.append(item)
         if out_zones:
             space["zones"] = out_zones      # none at all is left absent: "required key 'zones' is missing"
@@ -221,7 +210,7 @@ def text_of(raw: Any) -> str:
     return str(raw).strip()
 
 
-def _boolean(raw: Any) -> tuple[bool, str | None]:
+def _boolean(raw: Any) -> tuple[bool, Message | None]:
     if isinstance(raw, bool):
         return raw, None
     if isinstance(raw, (int, float)) and raw in (0, 1):
@@ -231,27 +220,35 @@ def _boolean(raw: Any) -> tuple[bool, str | None]:
         return True, None
     if text in _FALSE:
         return False, None
-    return False, f"{str(raw)[:40]!r} is not a yes/no answer; write 是 or 否"
+    return False, msg("{value} is not a yes/no answer; write {yes} or {no}", value=_cell_text(raw), yes=quote(YES),
+                      no=quote(NO))
 
 
-def _number(raw: Any) -> tuple[Any, str | None]:
+def _cell_text(raw: Any) -> str:
+    """A cell as a message quotes it: text in quotes, a number as it is (-40, not '-40')."""
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        return quote(int(raw) if isinstance(raw, float) and raw.is_integer() else raw)
+    return quote(str(raw))
+
+
+def _number(raw: Any) -> tuple[Any, Message | None]:
     if isinstance(raw, bool):
-        return None, f"{raw!r} is not a number"
+        return None, msg("{value} is not a number", value=quote(raw))
     if isinstance(raw, (int, float)):
         if isinstance(raw, float) and not math.isfinite(raw):
-            return None, f"{raw!r} is not a finite number"
+            return None, msg("{value} is not a finite number", value=quote(raw))
         return raw, None
     text = str(raw).strip().replace(",", "").replace("，", "")
     try:
         value = float(text)
     except ValueError:
-        return None, f"{str(raw)[:40]!r} is not a number"
+        return None, msg("{value} is not a number", value=_cell_text(raw))
     if not math.isfinite(value):
-        return None, f"{str(raw)[:40]!r} is not a finite number"
+        return None, msg("{value} is not a finite number", value=_cell_text(raw))
     return (int(value) if re.fullmatch(r"[-+]?\d+", text) else value), None
 
 
-def _convert(raw: Any, col: Column) -> tuple[Any, str | None]:
+def _convert(raw: Any, col: Column) -> tuple[Any, Message | None]:
     if col.kind == "boolean":
         return _boolean(raw)
     if col.kind in ("integer", "number"):
@@ -266,22 +263,21 @@ def _convert(raw: Any, col: Column) -> tuple[Any, str | None]:
             return (int(value) if whole else value), None
         if isinstance(value, float):
             if not value.is_integer():
-                return None, f"{value!r} is not a whole number"
+                return None, msg("{value} is not a whole number", value=quote(value))
             return int(value), None
         return value, None
     if col.kind == "choice":
-        text = text_of(raw)
-        reverse = {v: k for k, v in ENUM_LABELS.get(col.key, {}).items()}
-        return reverse.get(text, text), None          # 城市 or urban
+        written = text_of(raw)
+        return CHOICE_CODES.get(col.key, {}).get(written, written), None          # 城市, urban or Urban
     if col.kind == "date":
         return text_of(raw), None
     return text_of(raw), None
 
 
-def field_labels(vocabulary: Vocabulary) -> dict[str, str]:
-    """Each column's Chinese label by its key (``space.total_area_m2`` → 用房总面积（m²）), zones' fields too."""
-    labels = {c.key: c.label for c in columns(vocabulary)}
-    labels.update({f"space.zones.{name}": label for name, label in ZONE_LABELS.items()})
+def field_labels(vocabulary: Vocabulary, lang: str = "zh") -> dict[str, str]:
+    """Each column's name by its key (``space.total_area_m2`` → 用房总面积（m²）), zones' fields too."""
+    labels = {c.key: c.label for c in columns(vocabulary, lang)}
+    labels.update({f"space.zones.{name}": text(FIELDS[f"space.zones.{name}"], lang) for name in ZONE_FIELDS})
     return labels
 
 
@@ -341,7 +337,3 @@ def is_zone_header(header: str) -> bool:
 def unknown_headers(headers: Iterable[str], cols: Sequence[Column], extra: Iterable[str] = ()) -> list[str]:
     known = {c.key for c in cols} | set(extra)
     return [h for h in headers if h and h not in known and not is_zone_header(h)]
-
-
-def problem(message: str, path: tuple[PathItem, ...], location: str) -> Problem:
-    return Problem(message, path, location)

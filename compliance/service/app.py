@@ -10,7 +10,7 @@ import time
 from contextlib import asynccontextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Mapping
 
 import orjson
 from fastapi import Depends, FastAPI, Query, Request
@@ -23,11 +23,13 @@ from ..version import __version__
 from ..contract import profile_schema, result_schema
 from ..errors import ProfileError
 from ..evaluate import evaluate
+from ..i18n import Message, msg, quote, text, use_language
 from ..layers import bundled_names
 from ..model import RuleSet
 from ..profile import load_profile
 from ..reading import parse
 from . import auth, web
+from .language import Language, is_page, request_language
 from .common import (DEFAULT_DATA, JSON_TYPES, PROBLEM, PROFILE_LIMIT, Problem, audit_document, batch_file_response, bundled,
                      bundled_ruleset, load_bundled, media_type_of, profile_from, profile_problem, read_body, read_upload,
                      problem_response, readable_audit, stored_report)
@@ -36,22 +38,37 @@ from .store import Account, AuditRow, Store
 
 log = logging.getLogger("compliance.service")
 
-_PAGE_TITLES = {400: "请求有误", 401: "需要登录", 408: "上传太慢", 403: "无权进行此操作", 404: "没有找到", 405: "不支持此操作",
-                409: "规则集已变更", 413: "文件太大", 415: "文件类型不支持", 422: "内容有误", 500: "服务出错"}
+_PAGE_TITLES = {400: msg("The request is not valid"), 401: msg("Please log in"), 408: msg("The upload came too slowly"),
+                403: msg("Not allowed"), 404: msg("Not found"), 405: msg("Not supported"),
+                409: msg("The rule set has changed"), 413: msg("The file is too large"),
+                415: msg("This kind of file is not supported"), 422: msg("Something in it is not valid"),
+                500: msg("The service hit an error")}
 
 
 def _answer(request: Request, problem: Problem) -> Response:
     """A problem document on the API; a readable page for a person in a browser."""
-    if request.url.path.startswith("/v1") or request.url.path == "/openapi.json":
+    if not is_page(request.scope):
         return problem_response(problem, request.url.path)
     detail = problem.detail or problem.title
     if problem.status == 500:
-        detail = "服务遇到内部错误，已记录。请稍后再试，或联系管理员。"
+        detail = msg("The service hit an internal error, which has been logged. Please try again later, or tell the "
+                     "administrator.")
     response = web.page(request, "error.html.j2", status=problem.status, status_code=problem.status,
-                        heading=_PAGE_TITLES.get(problem.status, problem.title), detail=detail)
+                        heading=text(_PAGE_TITLES.get(problem.status, problem.title)), detail=text(detail))
     for name, value in (problem.headers or {}).items():
         response.headers[name] = value
     return response
+
+
+def _parameter_problem(error: Mapping[str, Any]) -> Message:
+    """A request parameter the route cannot take, in words: its value and what is expected."""
+    value = error.get("input")
+    where = [str(p) for p in error.get("loc", ())[1:]]
+    name = quote(".".join(where) or "?")
+    if error.get("type") == "missing":
+        return msg("the parameter {name} is missing", name=name)
+    return msg("the parameter {name} cannot be {value}", name=name, value=quote(value) if isinstance(value, (str, int, float))
+               else msg("this value"))
 
 
 def _json(document: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -79,6 +96,7 @@ def create_app(store: Store, data: Path | None = None) -> FastAPI:
     app.router.redirect_slashes = False     # a redirect built from the Host header is not ours to send
 
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(Language)        # outermost: every message of the request, problems too, in its language
 
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> Response:
@@ -93,20 +111,23 @@ def create_app(store: Store, data: Path | None = None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        titles = {404: "Not found", 405: "Method not allowed"}
-        return _answer(request, Problem(exc.status_code, titles.get(exc.status_code, str(exc.detail)),
-                                        headers=getattr(exc, "headers", None)))   # 405 keeps Allow
+        titles = {404: msg("Not found"), 405: msg("Method not allowed")}
+        title = titles.get(exc.status_code) or msg("The request cannot be answered ({status})", status=exc.status_code)
+        return _answer(request, Problem(exc.status_code, title, headers=getattr(exc, "headers", None)))  # 405 keeps Allow
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
         problems = [{"path": "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e.get("loc", ())[1:]),
-                     "message": str(e.get("msg", ""))} for e in exc.errors()]
-        return problem_response(Problem(422, "The request is not valid", problems=problems), request.url.path)
+                     "message": _parameter_problem(e)} for e in exc.errors()]
+        return problem_response(Problem(422, msg("The request is not valid"), problems=problems), request.url.path)
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> Response:
         log.error("internal error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
-        return _answer(request, Problem(500, "Internal error", "this is a bug in compliance; it has been logged"))
+        # This handler runs outside the middleware that set the request's language: set it again.
+        with use_language(request_language(request.scope)):
+            return _answer(request, Problem(500, msg("Internal error"),
+                                            msg("this is a bug in compliance; it has been logged")))
 
     _routes(app, store)
     _batch_routes(app, store, batches)
@@ -155,7 +176,9 @@ async def current_account(request: Request) -> Account:
     scheme, _, token = header.partition(" ")
     challenge = {"WWW-Authenticate": 'Bearer realm="compliance"'}
     if scheme.lower() != "bearer" or not token.strip():
-        raise Problem(401, "Authentication required", "send Authorization: Bearer TOKEN", headers=challenge)
+        raise Problem(401, msg("Authentication required"), msg("send the header {header}",
+                                                               header=quote("Authorization: Bearer TOKEN")),
+                      headers=challenge)
     digest = auth.token_hash(token.strip())
     now = time.monotonic()
     known = _ACCOUNTS.get(digest)
@@ -164,7 +187,7 @@ async def current_account(request: Request) -> Account:
     store: Store = request.app.state.store
     account = store.account_by_token(digest)
     if account is None:
-        raise Problem(401, "The token is not valid", headers=challenge)
+        raise Problem(401, msg("The token is not valid"), headers=challenge)
     if len(_ACCOUNTS) > 10_000:
         _ACCOUNTS.clear()
     _ACCOUNTS[digest] = (account, now + ACCOUNT_SECONDS)
@@ -197,8 +220,8 @@ def _routes(app: FastAPI, store: Store) -> None:
         media_type = media_type_of(request)
         profile = profile_from(raw, media_type, ruleset, "request")
         if not auth.may_submit(account, profile.id):
-            raise Problem(403, "This account submits only its own centre",
-                          f"this account is for centre {account.centre_id}")
+            raise Problem(403, msg("This account submits only its own centre"),
+                          msg("this account is for the centre {id}", id=quote(account.centre_id)))
         result = evaluate(profile, ruleset)
         document = result.to_json(lang)
         row = store.add_audit(result, document, profile=raw, profile_type=media_type, submitted_by=account.name)
@@ -234,7 +257,7 @@ def _routes(app: FastAPI, store: Store) -> None:
                         **errors(401, 404)})
     def centre_history(centre_id: str, account: Account = Depends(current_account)) -> Response:
         if not auth.may_read(account, centre_id):
-            raise Problem(404, "No such centre")
+            raise Problem(404, msg("No such centre"))
         rows = store.history(centre_id)         # none yet is an empty history, not an error
         return _json({"centre_id": centre_id, "audits": [_history_item(r) for r in rows]})
 
@@ -252,19 +275,21 @@ def _routes(app: FastAPI, store: Store) -> None:
         ruleset = bundled_ruleset(rules)
         raw = await read_body(request, 2 * PROFILE_LIMIT)
         if media_type_of(request) not in JSON_TYPES:
-            raise Problem(415, "Unsupported media type", 'send {"before": …, "after": …} as application/json')
+            raise Problem(415, msg("Unsupported media type"), msg("send {body} as {type}", body=quote('{"before": …, "after": …}'),
+                                                                  type=quote("application/json")))
         try:
             body = parse(raw, "request.json", ProfileError)
         except ProfileError as exc:
             raise profile_problem(exc) from None
         if not isinstance(body, dict) or not {"before", "after"} <= body.keys():
-            raise Problem(422, "The request is not valid", 'send {"before": profile, "after": profile}',
-                          problems=[{"path": "$", "message": "needs the members before and after"}])
+            raise Problem(422, msg("The request is not valid"), msg("send {body}", body=quote('{"before": profile, "after": profile}')),
+                          problems=[{"path": "$", "message": msg("needs the members {before} and {after}",
+                                                                 before=quote("before"), after=quote("after"))}])
         sides = []
         for side in ("before", "after"):
             try:
                 if not isinstance(body[side], dict):
-                    raise ProfileError("is not a profile (a mapping)", file=side)
+                    raise ProfileError(msg("is not a profile (a mapping)"), file=side)
                 sides.append(load_profile(body[side], vocabulary=ruleset.vocabulary))
             except ProfileError as exc:
                 problem = profile_problem(exc)
@@ -273,7 +298,7 @@ def _routes(app: FastAPI, store: Store) -> None:
                 raise problem from None
         for profile in sides:
             if not auth.may_read(account, profile.id):
-                raise Problem(403, "This account checks only its own centre")
+                raise Problem(403, msg("This account checks only its own centre"))
         return _json(compare(sides[0], sides[1], ruleset).to_dict(lang))
 
     @app.get("/v1/rulesets", tags=["rules"], summary="The rule sets this service audits with",
@@ -286,7 +311,7 @@ def _routes(app: FastAPI, store: Store) -> None:
              responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}}, **errors(401, 404)})
     def ruleset(name: str, account: Account = Depends(current_account)) -> Response:
         if name not in bundled():
-            raise Problem(404, "No such rule set")
+            raise Problem(404, msg("No such rule set"))
         rs = load_bundled(name)
         return _json({**_ruleset_summary(rs), "clauses": [_clause(c) for c in rs.clauses]})
 
@@ -310,7 +335,7 @@ def _batch_routes(app: FastAPI, store: Store, batches: Batches) -> None:
     async def post_batch(request: Request, rules: str = RULES_QUERY,
                          account: Account = Depends(current_account)) -> Response:
         if not auth.may_run_batches(account):
-            raise Problem(403, "Batches are run by bureau accounts")
+            raise Problem(403, msg("Batches are run by bureau accounts"))
         bundled_ruleset(rules)
         upload, filename, _ = await read_upload(request, batches.folder)
         batch = batches.submit(upload, filename, rules, account.name)
@@ -319,7 +344,7 @@ def _batch_routes(app: FastAPI, store: Store, batches: Batches) -> None:
     def readable_batch(batch_id: str, account: Account) -> Any:
         batch = store.batch(batch_id)
         if batch is None or not auth.may_run_batches(account):
-            raise Problem(404, "No such batch")
+            raise Problem(404, msg("No such batch"))
         return batch
 
     @app.get("/v1/batches/{batch_id}", tags=["batches"], summary="A batch's status, progress and outputs",

@@ -13,6 +13,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import logging
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -20,9 +21,15 @@ from typing import Any
 
 import orjson
 
+
 from ..batch.sources import count_records
+from ..i18n import msg, quote, text
 from .store import Batch, Store
 
+log = logging.getLogger("compliance.service")
+DONE_MESSAGES = {0: msg("every centre conforms"), 1: msg("some centres do not conform"),
+                 2: msg("some input was refused: see {file}", file=quote("errors.csv"))}
+INTERNAL = "internal error"           # the stored message of a batch stopped by a defect (worded when read)
 OUTPUTS = ("results.jsonl", "summary.csv", "summary.xlsx", "errors.csv", "district-report.pdf", "district-report.html")
 MEDIA_TYPES = {
     ".jsonl": "application/jsonl", ".csv": "text/csv; charset=utf-8", ".pdf": "application/pdf",
@@ -75,10 +82,20 @@ class Batches:
             "submitted_by": batch.submitted_by, "submitted_at": batch.submitted_at.isoformat(),
             "finished_at": batch.finished_at.isoformat() if batch.finished_at else None,
             "progress": {"done": done, "total": total},
-            "exit_code": batch.exit_code, "message": batch.message,
+            "exit_code": batch.exit_code, "message": self.message(batch),
             "files": {name: f"/v1/batches/{batch.id}/files/{name}" for name in files},
         }
         return view
+
+    @staticmethod
+    def message(batch: Batch) -> str | None:
+        """What the batch's end says, in the reader's language: a finished round by its exit status; a failed one
+        by the last lines the round printed (in the service's language)."""
+        if batch.status == "done" and batch.exit_code in DONE_MESSAGES:
+            return text(DONE_MESSAGES[batch.exit_code])
+        if batch.status == "failed" and batch.message == INTERNAL:
+            return text(msg("the round stopped on an internal error; it has been logged"))
+        return batch.message
 
     def progress(self, batch: Batch) -> tuple[int, int | None]:
         """(centres done, centres in the input when it can be counted without reading it all)."""
@@ -111,7 +128,8 @@ class Batches:
             try:
                 self._run(batch)
             except Exception as exc:  # noqa: BLE001 - one batch's failure never stops the queue
-                self.store.set_batch(batch.id, "failed", message=f"internal error: {type(exc).__name__}")
+                log.error("batch %s stopped: %s", batch.id, type(exc).__name__)
+                self.store.set_batch(batch.id, "failed", message=INTERNAL)
 
     def _run(self, batch: Batch) -> None:
         home = self.home(batch.id)
@@ -127,10 +145,8 @@ class Batches:
             self.current = None
         results = (home / "out" / "results.jsonl").is_file()
         if code in (0, 1) or (code == 2 and results):
-            message = {0: "every centre conforms", 1: "some centres do not conform",
-                       2: "some input was refused: see errors.csv"}[code]
             self.remember(batch)
-            self.store.set_batch(batch.id, "done", exit_code=code, message=message)
+            self.store.set_batch(batch.id, "done", exit_code=code, message=DONE_MESSAGES[code].text("en"))
         elif code < 0 and -code in (signal.SIGTERM, signal.SIGKILL):
             pass             # stopped with the service: still "running", resumed at the next start
         else:
@@ -187,5 +203,5 @@ def _last_lines(log: Path, n: int = 5) -> str:
     try:
         lines = log.read_text("utf-8", "replace").strip().splitlines()
     except OSError:
-        return "the round failed"
-    return "\n".join(lines[-n:])[:2000] or "the round failed"
+        return text(msg("the round failed"))
+    return "\n".join(lines[-n:])[:2000] or text(msg("the round failed"))

@@ -15,14 +15,16 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from ..compile import load_ruleset
+from ..contract import kind_of
 from ..errors import ProfileError
 from ..evaluate import evaluate
+from ..i18n import Message, language, msg, quote, text
 from ..layers import bundled_names
 from ..model import RuleSet
 from ..profile import load_profile
 from ..reading import parse
 from . import auth
-from .batches import INPUT_SUFFIXES, MEDIA_TYPES, Batches
+from .batches import INPUT_SUFFIXES, MEDIA_TYPES, OUTPUTS, Batches
 from .store import Account, AuditRow, Store
 
 PROFILE_LIMIT = 1 << 20          # a profile is at most 1 MiB
@@ -34,26 +36,30 @@ DEFAULT_DATA = "compliance-batches"      # in the folder the service starts in, 
 
 
 class Problem(Exception):
-    """An error answered as an RFC 9457 problem document."""
+    """An error answered as an RFC 9457 problem document, worded in the request's language when it is answered.
 
-    def __init__(self, status: int, title: str, detail: str | None = None, *,
+    ``problems`` are the located problems of a profile or request, each ``{"path": …, "message": …}`` with the
+    message a :class:`~compliance.i18n.Message` (or words already chosen)."""
+
+    def __init__(self, status: int, title: Message, detail: Message | None = None, *,
                  problems: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None) -> None:
-        super().__init__(title)
+        super().__init__(title.text("en"))
         self.status, self.title, self.detail, self.problems, self.headers = status, title, detail, problems, headers
 
     def document(self, instance: str) -> dict[str, Any]:
-        doc: dict[str, Any] = {"type": "about:blank", "title": self.title, "status": self.status}
-        if self.detail:
-            doc["detail"] = self.detail
+        doc: dict[str, Any] = {"type": "about:blank", "title": text(self.title), "status": self.status}
+        if self.detail is not None:
+            doc["detail"] = text(self.detail)
         doc["instance"] = instance
         if self.problems is not None:
-            doc["problems"] = self.problems
+            doc["problems"] = [{k: (text(v) if isinstance(v, Message) else v) for k, v in p.items()}
+                               for p in self.problems]
         return doc
 
 
 def problem_response(problem: Problem, instance: str) -> Response:
     return Response(orjson.dumps(problem.document(instance)), status_code=problem.status, media_type=PROBLEM,
-                    headers=problem.headers)
+                    headers={**(problem.headers or {}), "Content-Language": language()})
 
 
 @lru_cache(maxsize=1)
@@ -63,8 +69,10 @@ def bundled() -> tuple[str, ...]:
 
 def bundled_ruleset(name: str) -> RuleSet:
     if name not in bundled():
-        raise Problem(422, "Unknown rule set", f"rules must be one of: {', '.join(bundled())}",
-                      problems=[{"path": "rules", "message": f"{name!r} is not a rule set of this service"}])
+        raise Problem(422, msg("Unknown rule set"), msg("the rule set must be one of {names}",
+                                                        names=[quote(n) for n in bundled()]),
+                      problems=[{"path": "rules", "message": msg("{name} is not a rule set of this service",
+                                                                 name=quote(name))}])
     return load_bundled(name)
 
 
@@ -77,17 +85,17 @@ async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refused (413) as soon as it passes ``limit``."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise Problem(413, "The request body is too large", f"the limit is {limit:,} bytes")
+        raise Problem(413, msg("The request body is too large"), msg("the limit is {limit:,} bytes", limit=limit))
     chunks, size = [], 0
     receive = within(request.receive, PROFILE_SECONDS)
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise Problem(400, "The client went away")
+            raise Problem(400, msg("The client went away"))
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise Problem(413, "The request body is too large", f"the limit is {limit:,} bytes")
+            raise Problem(413, msg("The request body is too large"), msg("the limit is {limit:,} bytes", limit=limit))
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
@@ -110,8 +118,8 @@ def within(receive: Any, seconds: float) -> Any:
                 raise asyncio.TimeoutError
             return await asyncio.wait_for(receive(), left)
         except asyncio.TimeoutError:
-            raise Problem(408, "The request body came too slowly",
-                          f"a body must arrive within {seconds:.0f} seconds") from None
+            raise Problem(408, msg("The request body came too slowly"),
+                          msg("a body must arrive within {seconds} seconds", seconds=round(seconds))) from None
 
     return receive_in_time
 
@@ -127,12 +135,14 @@ def profile_from(raw: bytes, media_type: str, rules: RuleSet, where: str) -> Any
     elif media_type in YAML_TYPES:
         name = f"{where}.yaml"
     else:
-        raise Problem(415, "Unsupported media type", "send the profile as application/json or application/yaml")
+        raise Problem(415, msg("Unsupported media type"), msg("send the profile as {json} or {yaml}",
+                                                              json=quote("application/json"),
+                                                              yaml=quote("application/yaml")))
     try:
         document = parse(raw, name, ProfileError)
         if not isinstance(document, dict):
-            raise ProfileError("the document is not a mapping; a profile is a mapping with center, population "
-                               "and space", file=name)
+            raise ProfileError(msg("the document is {what}; a profile is a mapping with the keys center, population and "
+                                   "space", what=kind_of(document)), file=name)
         profile = load_profile(document, vocabulary=rules.vocabulary)
     except ProfileError as exc:
         raise profile_problem(exc) from None
@@ -142,9 +152,9 @@ def profile_from(raw: bytes, media_type: str, rules: RuleSet, where: str) -> Any
 
 
 def profile_problem(exc: ProfileError) -> Problem:
-    problems = [{"path": p.json_path, "message": p.message} for p in exc.problems] or \
-        [{"path": "$", "message": exc.message}]
-    return Problem(422, "The profile is not valid", exc.message, problems=problems)
+    problems = [{"path": p.json_path, "message": p.text} for p in exc.problems] or \
+        [{"path": "$", "message": exc.text}]
+    return Problem(422, msg("The profile is not valid"), exc.text, problems=problems)
 
 
 def audit_document(row: AuditRow, result: bytes) -> bytes:
@@ -157,7 +167,7 @@ def readable_audit(request: Request, account: Account, audit_id: str) -> tuple[A
     store: Store = request.app.state.store
     found = store.audit(audit_id)
     if found is None or not auth.may_read(account, found[0].centre_id):
-        raise Problem(404, "No such audit")            # another centre's audit: its existence is not revealed
+        raise Problem(404, msg("No such audit"))       # another centre's audit: its existence is not revealed
     return found
 
 
@@ -165,8 +175,9 @@ def rerun_audit(row: AuditRow, profile: bytes, media_type: str) -> Any:
     """The stored audit as an AuditResult again, for its reports: only under the very rule set it was made with."""
     rules = load_bundled(row.ruleset_id) if row.ruleset_id in bundled() else None
     if rules is None or rules.content_hash != row.ruleset_hash:
-        raise Problem(409, "The rule set has changed since this audit",
-                      "its JSON document is kept as it was; its report can no longer be drawn from the same rules")
+        raise Problem(409, msg("The rule set has changed since this audit"),
+                      msg("its result document is kept as it was; its report can no longer be drawn from the same "
+                          "rules"))
     result = evaluate(profile_from(profile, media_type, rules, "profile"), rules)
     return result
 
@@ -177,8 +188,9 @@ def batch_file_response(batches: Batches, batch: Any, name: str) -> Response:
 
     path = batches.file(batch, name) if batch is not None else None
     if path is None:
-        raise Problem(404, "No such file", "a finished batch has results.jsonl, summary.csv, summary.xlsx, "
-                                           "district-report.pdf and .html, and errors.csv when input was refused")
+        raise Problem(404, msg("No such file"), msg("a finished batch has {files}, and {errors} when input was refused",
+                                                    files=[quote(n) for n in OUTPUTS if n != "errors.csv"],
+                                                    errors=quote("errors.csv")))
     return FileResponse(path, media_type=MEDIA_TYPES.get(path.suffix, "application/octet-stream"), filename=name)
 
 
@@ -192,16 +204,17 @@ async def read_upload(request: Request, folder: Path) -> tuple[Path, str, dict[s
 
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > UPLOAD_LIMIT:
-        raise Problem(413, "The upload is too large", f"the limit is {UPLOAD_LIMIT:,} bytes")
+        raise Problem(413, msg("The upload is too large"), msg("the limit is {limit:,} bytes", limit=UPLOAD_LIMIT))
     if not media_type_of(request).startswith("multipart/form-data"):
-        raise Problem(415, "Unsupported media type", "send the file as multipart/form-data in a field named file")
+        raise Problem(415, msg("Unsupported media type"), msg("send the file as {type} in a field named {field}",
+                                                              type=quote("multipart/form-data"), field=quote("file")))
     receive, seen = within(request.receive, UPLOAD_SECONDS), [0]
 
     async def capped() -> Any:             # the cap holds for a body sent without a length, too
         message = await receive()
         seen[0] += len(message.get("body", b""))
         if seen[0] > UPLOAD_LIMIT:
-            raise Problem(413, "The upload is too large", f"the limit is {UPLOAD_LIMIT:,} bytes")
+            raise Problem(413, msg("The upload is too large"), msg("the limit is {limit:,} bytes", limit=UPLOAD_LIMIT))
         return message
 
     try:
@@ -209,14 +222,19 @@ async def read_upload(request: Request, folder: Path) -> tuple[Path, str, dict[s
     except Problem:
         raise
     except Exception:  # noqa: BLE001 - a malformed multipart body is the client's
-        raise Problem(422, "The upload is not valid multipart/form-data") from None
+        raise Problem(422, msg("The upload is not a valid form"), msg("send the file as {type} in a field named {field}",
+                                                                      type=quote("multipart/form-data"),
+                                                                      field=quote("file"))) from None
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
-        raise Problem(422, "The request is not valid", "send the centres in a form field named file",
-                      problems=[{"path": "file", "message": "is missing"}])
+        raise Problem(422, msg("The request is not valid"), msg("send the centres in a form field named {field}",
+                                                                field=quote("file")),
+                      problems=[{"path": "file", "message": msg("is missing")}])
     filename = safe_filename(upload.filename or "")
     if filename is None:
-        raise Problem(415, "Unsupported file type", "upload an .xlsx workbook (the template's layout), a .csv or a .jsonl file")
+        raise Problem(415, msg("Unsupported file type"), msg("upload a workbook in the template's layout ({xlsx}), or a "
+                                                             "{csv} or {jsonl} file", xlsx=quote(".xlsx"),
+                                                             csv=quote(".csv"), jsonl=quote(".jsonl")))
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=folder, prefix=".upload-", delete=False) as out:
         shutil.copyfileobj(upload.file, out, 1 << 20)

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import ComplianceError
+from ..i18n import msg, quote
 from ..model import plain_document
 
 if TYPE_CHECKING:
@@ -156,7 +157,8 @@ class Store:
         try:
             self.engine = _engine(self.url)
         except Exception as exc:  # noqa: BLE001 - a bad URL or a missing driver is the user's to fix
-            raise ComplianceError(f"cannot open the database: {_plain(exc)}", file=safe_url(self.url)) from None
+            raise ComplianceError(msg("cannot open the database: {reason}", reason=quote(_plain(exc), 300)),
+                                  file=safe_url(self.url)) from None
         if migrate:
             self.migrate()
 
@@ -174,17 +176,19 @@ class Store:
         except ComplianceError:
             raise
         except Exception as exc:  # noqa: BLE001
-            raise ComplianceError(f"cannot prepare the database: {_plain(exc)}", file=safe_url(self.url)) from None
+            raise ComplianceError(msg("cannot prepare the database: {reason}", reason=quote(_plain(exc), 300)),
+                                  file=safe_url(self.url)) from None
 
     # ------------------------------------------------------------------ accounts
 
     def add_account(self, name: str, role: str, centre_id: str | None, token_sha256: str) -> Account:
         if role not in ROLES:
-            raise ComplianceError(f"the role must be one of {', '.join(ROLES)}, not {role!r}")
+            raise ComplianceError(msg("the role must be one of {roles}, not {role}", roles=[quote(r) for r in ROLES],
+                                      role=quote(role)))
         with self.engine.connect() as db:          # zhang and Zhang would be two people to nobody
             taken = db.execute(select(accounts.c.name).where(func.lower(accounts.c.name) == name.lower())).first()
         if taken is not None:
-            raise ComplianceError(f"an account named {taken.name!r} already exists")
+            raise ComplianceError(msg("an account named {name} already exists", name=quote(taken.name)))
         try:
             with self.engine.begin() as db:
                 key = db.execute(accounts.insert().values(
@@ -193,7 +197,7 @@ class Store:
                 assert key is not None
                 new_id = key[0]
         except IntegrityError:
-            raise ComplianceError(f"an account named {name!r} already exists") from None
+            raise ComplianceError(msg("an account named {name} already exists", name=quote(name))) from None
         return Account(int(new_id), name, role, centre_id)
 
     def set_password(self, name: str, password_hash: str) -> None:
@@ -215,7 +219,7 @@ class Store:
         with self.engine.begin() as db:
             done = db.execute(accounts.update().where(accounts.c.name == name).values(**values))
         if not done.rowcount:
-            raise ComplianceError(f"there is no account named {name!r}")
+            raise ComplianceError(msg("there is no account named {name}", name=quote(name)))
 
     def account_by_token(self, token_sha256: str) -> Account | None:
         """The enabled account with this token, or None."""

@@ -29,6 +29,11 @@ from ..batch import table
 from ..compare import compare
 from ..errors import ComplianceError, PathItem, ProfileError
 from ..evaluate import evaluate
+from ..fields import CHOICES, FIELDS
+from ..i18n import Message, cmsg, gettext_in, language, msg, ngettext_in, separator, text
+from ..i18n import quote as quoted
+from ..model import CODE_LISTS, Verdict
+from ..wording import STATUS_LABELS, VERDICT_LABELS
 from ..model import RuleSet, Status
 from ..profile import load_profile
 from . import auth
@@ -39,12 +44,30 @@ from .store import Account, AuditRow, Store
 
 WEB = Path(__file__).with_name("web")
 SESSION_HOURS = 8
-SECTIONS = (("center", "基本信息"), ("population", "服务人口"), ("space", "用房与功能分区"), ("signage", "标识标牌"),
-            ("amenities", "便民设施"), ("staff", "工作人员"), ("services", "服务制度"))
-STATUS_ZH = {Status.PASS: "符合", Status.PARTIAL: "部分符合", Status.FAIL: "不符合", Status.MISSING: "未佐证",
-             Status.NOT_APPLICABLE: "不适用"}
-VERDICT_ZH = {"conforming": "符合规范", "non_conforming": "不符合规范"}
-ROLE_ZH = {"bureau": "民政局", "community": "社区", "system": "系统"}
+SECTIONS = (("center", msg("About the centre")), ("population", msg("Population served")),
+            ("space", msg("Premises and functional zones")), ("signage", msg("Signs")), ("amenities", msg("Amenities")),
+            ("staff", msg("Staff")), ("services", msg("Service rules")))
+ROLES = {"bureau": cmsg("role", "civil affairs bureau"), "community": cmsg("role", "community"),
+         "system": cmsg("role", "system")}
+BATCH_STATUS = {"queued": msg("queued"), "running": msg("auditing"), "done": msg("done"), "failed": msg("failed")}
+OTHER_LANG = {"zh": ("en", "English"), "en": ("zh", "中文")}
+
+
+def status_name(status: Status) -> str:
+    """A finding's status in the reader's language (符合, 部分符合…)."""
+    return STATUS_LABELS[status].text()
+
+
+def verdict_name(verdict: str) -> str:
+    return VERDICT_LABELS[Verdict(verdict)].text()
+
+
+def role_name(role: str) -> str:
+    return text(ROLES[role]) if role in ROLES else role
+
+
+def batch_status(status: str) -> str:
+    return text(BATCH_STATUS[status]) if status in BATCH_STATUS else status
 
 
 log = logging.getLogger("compliance.service")
@@ -90,15 +113,18 @@ def _environment() -> Any:
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
     env = Environment(loader=FileSystemLoader(str(WEB / "templates")), autoescape=select_autoescape(["j2", "html"]),
-                      trim_blocks=True, lstrip_blocks=True)
-    env.globals.update(STATUS_ZH=STATUS_ZH, VERDICT_ZH=VERDICT_ZH, ROLE_ZH=ROLE_ZH)
-    env.filters["grade"] = grade_zh
-    env.filters["ruleset"] = ruleset_zh
+                      trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.i18n"])
+    # The pages' texts come from the one catalogue, in the language of the request being answered.
+    env.install_gettext_callables(gettext_in, ngettext_in, newstyle=True)  # type: ignore[attr-defined]
+    env.globals.update(status_name=status_name, verdict_name=verdict_name, role_name=role_name,
+                       batch_status=batch_status)
+    env.filters["grade"] = grade_name
+    env.filters["ruleset"] = ruleset_name
     env.filters["local"] = local_time
     return env
 
 
-CHINA = timezone(timedelta(hours=8), "北京时间")
+CHINA = timezone(timedelta(hours=8), "UTC+8")
 
 
 def local_time(when: datetime | str, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -110,19 +136,23 @@ def local_time(when: datetime | str, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return when.astimezone(CHINA).strftime(fmt)
 
 
-def ruleset_zh(name: str) -> str:
-    """A bundled rule set's Chinese title (宁波市鄞州区), else its name."""
-    return str(load_bundled(name).title["zh"]) if name in bundled() else name
+def ruleset_name(name: str) -> str:
+    """A bundled rule set's title in the reader's language (宁波市鄞州区), else its name."""
+    return str(load_bundled(name).title[language()]) if name in bundled() else name
+
+
+def grade_name(grade: str) -> str:
+    """A grade's name in the reader's language (优秀, 良好, 合格, 不合格), as the bundled rule sets title it."""
+    return _grade_names(language()).get(grade, grade)
 
 
 @lru_cache(maxsize=None)
-def grade_zh(grade: str) -> str:
-    """A grade's Chinese name (优秀, 良好, 合格, 不合格), as the bundled rule sets title it."""
+def _grade_names(lang: str) -> dict[str, str]:
+    names: dict[str, str] = {}
     for name in bundled():
         for g in load_bundled(name).grades:
-            if g.id == grade:
-                return str(g.title["zh"])
-    return grade
+            names.setdefault(g.id, str(g.title[lang]))
+    return names
 
 
 _ENV = _environment()
@@ -131,7 +161,12 @@ _ENV = _environment()
 def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     session = request.scope.get("session")
     csrf = _csrf(request) if session is not None else ""
-    html = _ENV.get_template(template).render(csrf=csrf, me=context.pop("me", None), **context)
+    lang = language()
+    other, other_name = OTHER_LANG[lang]
+    html = _ENV.get_template(template).render(csrf=csrf, me=context.pop("me", None), lang=lang,
+                                              html_lang="zh-CN" if lang == "zh" else "en", other_lang=other,
+                                              other_lang_name=other_name, list_sep=separator("and"),
+                                              colon=separator("colon"), semicolon=separator("sentences"), **context)
     return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
 
 
@@ -146,7 +181,7 @@ def _check_csrf(request: Request, form: Mapping[str, Any]) -> None:
     sent = str(form.get("csrf", ""))
     expected = request.session.get("csrf", "")
     if not sent or not expected or not hmac.compare_digest(sent, expected):
-        raise Problem(403, "The form has expired", "表单已过期：请刷新页面后重新提交。")
+        raise Problem(403, msg("The form has expired"), msg("the form has expired: reload the page and send it again"))
 
 
 def _account(request: Request, store: Store) -> Account:
@@ -167,19 +202,21 @@ def _account(request: Request, store: Store) -> Account:
 def form_sections(rules: RuleSet, values: Mapping[str, Any], errors: Mapping[str, str],
                   locked: Sequence[str] = ()) -> list[dict[str, Any]]:
     """The self-check form's sections and fields, with the values and the problems to show beside them."""
-    sections: dict[str, dict[str, Any]] = {key: {"key": key, "title": title, "fields": [], "lists": {}}
+    lang = language()
+    sections: dict[str, dict[str, Any]] = {key: {"key": key, "title": text(title), "fields": [], "lists": {}}
                                            for key, title in SECTIONS}
-    for col in table.columns(rules.vocabulary):
+    for col in table.columns(rules.vocabulary, lang):
         section = sections[col.path[0]]
         field = {"key": col.key, "label": col.label, "kind": col.kind, "value": values.get(col.key, ""),
                  "error": errors.get(col.key, ""), "locked": col.key in locked}
         if col.kind == "choice":
-            labels = table.ENUM_LABELS.get(col.key, {})
-            field["choices"] = [(c, labels.get(c, c)) for c in col.choices]
+            names = CHOICES.get(col.key, {})
+            field["choices"] = [(c, text(names[c]) if c in names else c) for c in col.choices]
         if col.kind == "code":
-            group = section["lists"].setdefault(col.list_key, {"key": col.list_key, "label": table.LIST_LABELS.get(
-                col.list_key, col.list_key), "codes": [], "error": errors.get(col.list_key, "")})
-            field["label"] = col.label.split("：", 1)[-1]
+            group = section["lists"].setdefault(col.list_key, {"key": col.list_key, "label": text(FIELDS[col.list_key])
+                                                               if col.list_key in FIELDS else col.list_key, "codes": [],
+                                                               "error": errors.get(col.list_key, "")})
+            field["label"] = rules.vocabulary.label(CODE_LISTS[col.list_key], col.code or "", lang)
             group["codes"].append(field)
         else:
             section["fields"].append(field)
@@ -189,7 +226,8 @@ def form_sections(rules: RuleSet, values: Mapping[str, Any], errors: Mapping[str
 
 
 def zone_kinds(rules: RuleSet) -> list[tuple[str, str]]:
-    return [(code, rules.vocabulary.label("zone_kinds", code, "zh")) for code in rules.vocabulary.entries.get("zone_kinds", {})]
+    return [(code, rules.vocabulary.label("zone_kinds", code, language()))
+            for code in rules.vocabulary.entries.get("zone_kinds", {})]
 
 
 def values_of(document: Mapping[str, Any], rules: RuleSet) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -221,7 +259,7 @@ def read_form(form: Any, rules: RuleSet) -> tuple[dict[str, Any], dict[str, Any]
     document, cell_problems = reader.read(cells, zones)
     errors: dict[str, str] = {}
     for path, message in cell_problems:
-        errors.setdefault(field_of(path), message)
+        errors.setdefault(field_of(path), text(message))
     return document, values, zones, errors
 
 
@@ -251,11 +289,12 @@ def validate(document: dict[str, Any], rules: RuleSet, errors: dict[str, str]) -
 
 def plan_of(result: Any) -> list[dict[str, Any]]:
     """What to fix, in remediation order, with the clause's words."""
+    lang = language()
     out = []
     for f in result.not_passed + result.not_evidenced:
-        out.append({"clause": f.clause.clause, "title": f.clause.title["zh"], "veto": f.clause.veto,
-                    "status": STATUS_ZH[f.status], "action": f.action("zh") if f.status is not Status.MISSING
-                    else f.message("zh")})
+        out.append({"clause": f.clause.clause, "title": f.clause.title[lang], "veto": f.clause.veto,
+                    "status": status_name(f.status), "action": f.action(lang) if f.status is not Status.MISSING
+                    else f.message(lang)})
     return out
 
 
@@ -287,7 +326,7 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
         if _THROTTLE.blocked(name):
             log.warning("login refused for %r: too many failures", name[:100])
             return page(request, "login.html.j2", status=429, next=_safe_next(str(form.get("next", "/"))),
-                        name=name, error="登录失败次数过多，请 5 分钟后再试")
+                        name=name, error=text(msg("too many failed logins: try again in 5 minutes")))
         found = store.account_by_name(name) if name else None
         ok = False
         if found is not None and secret and not found[0].disabled:
@@ -298,7 +337,7 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
             _THROTTLE.failed(name)
             log.warning("login failed for %r", name[:100])
             return page(request, "login.html.j2", status=401, next=_safe_next(str(form.get("next", "/"))),
-                        name=name, error="账户名或口令不正确")
+                        name=name, error=text(msg("the account name or the password is not right")))
         _THROTTLE.forget(name)
         log.info("login: %s", account.name)
         request.session.clear()                         # a fresh session (and CSRF token) after logging in
@@ -323,11 +362,12 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
 
     def check_page(request: Request, account: Account, rules: RuleSet, values: Mapping[str, Any],
                    zones: list[dict[str, Any]], errors: Mapping[str, str], status: int = 200,
-                   action: str = "/check", title: str = "自查", before: AuditRow | None = None) -> HTMLResponse:
+                   action: str = "/check", title: Message | None = None, before: AuditRow | None = None) -> HTMLResponse:
         locked = ("center.id",) if account.role == "community" else ()
         return page(request, "check.html.j2", status=status, me=account, rules=rules, rule_names=_bundled_names(),
                     sections=form_sections(rules, values, errors, locked), zones=zones,
-                    zone_kinds=zone_kinds(rules), errors=errors, action=action, title=title, before=before)
+                    zone_kinds=zone_kinds(rules), errors=errors, action=action, title=text(title or msg("Self-check")),
+                    before=before)
 
     def latest_audit(centre_id: str) -> AuditRow | None:
         rows = store.history(centre_id, limit=1)
@@ -365,7 +405,7 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
         ruleset = bundled_ruleset(str(form.get("rules", "national")))
         document, values, zones, errors = read_form(form, ruleset)
         if account.role == "community" and values.get("center.id") != account.centre_id:
-            errors["center.id"] = f"本账户只能自查中心 {account.centre_id}"
+            errors["center.id"] = text(msg("this account self-checks only the centre {id}", id=quoted(account.centre_id or "")))
         profile = validate(document, ruleset, errors)
         if profile is None:
             return check_page(request, account, ruleset, values, zones, errors, status=422)
@@ -373,7 +413,7 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
         raw = orjson.dumps(profile.data, option=orjson.OPT_INDENT_2)
         object.__setattr__(result.profile, "raw_sha256", hashlib.sha256(raw).hexdigest())
         object.__setattr__(result.profile, "source", "web self-check")
-        row = store.add_audit(result, result.to_json("zh"), profile=raw, profile_type="application/json",
+        row = store.add_audit(result, result.to_json(language()), profile=raw, profile_type="application/json",
                               submitted_by=account.name)
         return RedirectResponse(f"/audits/{row.id}", status_code=303)
 
@@ -385,12 +425,12 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
         rules = load_bundled(row.ruleset_id)
         result = rerun_audit(row, raw, media_type)
         return page(request, "result.html.j2", me=account, row=row, doc=doc, rules=rules, plan=plan_of(result),
-                    findings=[(f, STATUS_ZH[f.status]) for f in result.findings])
+                    findings=[(f, status_name(f.status)) for f in result.findings])
 
     @app.get("/audits/{audit_id}/report.pdf", include_in_schema=False)
     def audit_pdf(request: Request, audit_id: str) -> Response:
         row, _, raw, media_type = readable_audit(request, me(request), audit_id)
-        return Response(stored_report(row, raw, media_type, "pdf", "zh"), media_type="application/pdf",
+        return Response(stored_report(row, raw, media_type, "pdf", language()), media_type="application/pdf",
                         headers={"Content-Disposition": "attachment; filename=\"report.pdf\"; "
                                                         f"filename*=UTF-8''{quote(row.centre_id)}.pdf"})
 
@@ -403,7 +443,7 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
         rules = load_bundled(row.ruleset_id)
         values, zones = values_of(stored_profile(raw, media_type), rules)
         return check_page(request, account, rules, values, zones, {}, action=f"/whatif/{audit_id}",
-                          title="整改方案推演", before=row)
+                          title=msg("Renovation what-if"), before=row)
 
     @app.post("/whatif/{audit_id}", include_in_schema=False)
     async def whatif(request: Request, audit_id: str) -> Response:
@@ -414,15 +454,14 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
         rules = load_bundled(row.ruleset_id)
         document, values, zones, errors = read_form(form, rules)
         if values.get("center.id") != row.centre_id:
-            errors["center.id"] = f"推演针对中心 {row.centre_id}"
+            errors["center.id"] = text(msg("the what-if is for the centre {id}", id=quoted(row.centre_id)))
         after = validate(document, rules, errors)
         if after is None:
             return check_page(request, account, rules, values, zones, errors, status=422,
-                              action=f"/whatif/{audit_id}", title="整改方案推演", before=row)
+                              action=f"/whatif/{audit_id}", title=msg("Renovation what-if"), before=row)
         before = load_profile(stored_profile(raw, media_type), vocabulary=rules.vocabulary)
         comparison = compare(before, after, rules)
-        return page(request, "whatif.html.j2", me=account, row=row, c=comparison, STATUS_ZH=STATUS_ZH,
-                    plan=plan_of(comparison.after))
+        return page(request, "whatif.html.j2", me=account, row=row, c=comparison, plan=plan_of(comparison.after))
 
     # ------------------------------------------------------------------ the bureau's dashboard
 
@@ -444,17 +483,17 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
     def centre_page(request: Request, centre_id: str) -> Response:
         account = me(request)
         if not auth.may_read(account, centre_id):
-            raise Problem(404, "No such centre")
+            raise Problem(404, msg("No such centre"))
         rows = store.history(centre_id)
         if not rows:
-            raise Problem(404, "No such centre")
+            raise Problem(404, msg("No such centre"))
         return page(request, "centre.html.j2", me=account, rows=rows, centre_id=centre_id, chart=history_chart(rows))
 
     @app.post("/batches", include_in_schema=False)
     async def batch_upload(request: Request) -> Response:
         account = me(request)
         if not auth.may_run_batches(account):
-            raise Problem(403, "Batches are run by bureau accounts")
+            raise Problem(403, msg("Batches are run by bureau accounts"))
         upload, filename, fields = await read_upload(request, batches.folder)
         try:
             _check_csrf(request, fields)             # (the upload is capped in size and time before this)
@@ -487,8 +526,8 @@ def history_chart(rows: Sequence[AuditRow], width: int = 640, height: int = 200)
 
 
 def _bundled_names() -> list[tuple[str, str]]:
-    """(name, Chinese title) of every bundled rule set, for the drop-downs."""
-    return [(name, ruleset_zh(name)) for name in bundled()]
+    """(name, title in the reader's language) of every bundled rule set, for the drop-downs."""
+    return [(name, ruleset_name(name)) for name in bundled()]
 
 
 def _safe_next(target: str) -> str:

@@ -65,7 +65,7 @@
       }
       var note = document.createElement("p");
       note.className = "muted";
-      note.textContent = "已恢复本机保存的草稿。";
+      note.textContent = form.dataset.restored;      // worded by the page, in its language
       form.insertBefore(note, form.firstChild);
     }
     restore();

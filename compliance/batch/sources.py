@@ -24,7 +24,7 @@ from .. import reading
 from ..errors import PathItem, Problem, ProfileError, problems_message
 from ..model import RuleSet, Vocabulary
 from ..profile import Profile, default_vocabulary, load_profile
-from . import table
+from . import archive, table
 
 PROFILE_SUFFIXES = (".yaml", ".yml", ".json")
 TABLE_SUFFIXES = (".jsonl", ".csv", ".xlsx")
@@ -221,6 +221,7 @@ def _xlsx(name: str, vocab: Vocabulary) -> Iterator[Record]:
     base = name
     try:
         raw = reading.read_bytes(name, SourceError, max_bytes=MAX_TABLE_BYTES)   # read once, size-checked
+        archive.check_workbook(raw, name, SourceError)    # a decompression bomb never reaches calamine
         book = CalamineWorkbook.from_filelike(io.BytesIO(raw))
         sheets = set(book.sheet_names)
         if CENTRES_SHEET not in sheets:

@@ -308,7 +308,9 @@ def _validate(args: argparse.Namespace, run: _Run) -> None:
 
         valid = refused = 0
         shown = [0]
-        for where, item in sources.read_profiles(source, rules):
+        warnings = _Warnings()
+        for where, item in sources.read_profiles(source, rules, warnings=warnings.found):
+            warnings.show()
             if isinstance(item, ComplianceError):
                 refused += 1
                 _report_refused(where, item, shown, limit=MAX_PROBLEMS)
@@ -316,6 +318,7 @@ def _validate(args: argparse.Namespace, run: _Run) -> None:
                 valid += 1
         if shown[0] > MAX_PROBLEMS:
             _err(f"… and {shown[0] - MAX_PROBLEMS} more problems")
+        warnings.close()
         write_stdout(plain_text(f"{source}: {valid} valid, {refused} refused") + "\n")
         return EXIT_BAD_INPUT if refused or not valid else EXIT_OK
 
@@ -407,6 +410,28 @@ def _report_refused(where: str, exc: ComplianceError, shown: list[int], limit: i
                 _err(f"{p.file or where}: {p.json_path + ': ' if p.path else ''}{p.message}")
 
 
+class _Warnings:
+    """Warnings as a reader finds them (``warning: place: message`` on standard error), the first SHOWN of them."""
+
+    SHOWN = 20
+
+    def __init__(self) -> None:
+        self.found: list[Any] = []          # what the reader appends (Problems), printed and emptied by show()
+        self.count = 0
+
+    def show(self) -> None:
+        for problem in self.found:
+            self.count += 1
+            if self.count <= self.SHOWN:
+                _err(f"warning: {problem.file}: {problem.message}")
+        self.found.clear()
+
+    def close(self) -> None:
+        self.show()
+        if self.count > self.SHOWN:
+            _err(f"… and {self.count - self.SHOWN} more warnings")
+
+
 def _export(args: argparse.Namespace, run: _Run) -> None:
     from .batch import sources, workbook
 
@@ -416,7 +441,9 @@ def _export(args: argparse.Namespace, run: _Run) -> None:
     _refuse_overwriting_inputs(args.output, [*args.inputs, *rules.layer_files])
     good: list[Any] = []
     shown = [0]
-    for where, item in sources.read_profiles(args.inputs, rules):
+    warnings = _Warnings()
+    for where, item in sources.read_profiles(args.inputs, rules, warnings=warnings.found):
+        warnings.show()
         if isinstance(item, ComplianceError):
             _report_refused(where, item, shown)
             run.note(EXIT_BAD_INPUT)
@@ -424,6 +451,7 @@ def _export(args: argparse.Namespace, run: _Run) -> None:
         good.append(item)
     if shown[0] > 20:
         _err(f"… and {shown[0] - 20} more problems")
+    warnings.close()
     count = workbook.export_profiles(good, args.output, rules.vocabulary, rules=args.rules)
     write_stdout(f"exported {count} centre{'s' if count != 1 else ''} to {args.output}\n")
 
@@ -439,6 +467,10 @@ def _batch(args: argparse.Namespace, run: _Run) -> None:
                        jobs=args.jobs or runner.default_jobs(), reports=args.reports, previous=previous,
                        scheduler=args.scheduler, lang=args.lang, progress=runner.progress_wanted())
     tally = job.run()
+    for warning in job.warnings:
+        _err(f"warning: {warning.file}: {warning.message}")
+    if job.warned > len(job.warnings):
+        _err(f"… and {job.warned - len(job.warnings)} more warnings")
     for row in tally.errors:
         for where, path, message, *label in row["refused"]:
             field = f" ({label[0]})" if label and label[0] else ""

@@ -23,13 +23,13 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Sequence
+from typing import IO, Any, Iterator, Sequence
 
 import orjson
 
 from .. import __version__
 from .. import reading
-from ..errors import ComplianceError, ProfileError, json_path
+from ..errors import ComplianceError, Problem, ProfileError, json_path
 from ..model import RuleSet
 from ..writing import same_file, write_atomic
 from . import outputs, sources, table
@@ -37,6 +37,7 @@ from .outputs import Previous, Tally
 from .run import CHUNK, Audited, Outcome, Refused, executor, run_chunks
 
 WORK = ".round"
+WARNINGS_KEPT = 20                   # warnings printed; the rest are counted
 SAVE_EVERY = 4 * CHUNK               # centres between checkpoints (and at least every 2 s): a save costs a rename
 _ID_IN_TEXT = re.compile(rb'"center"\s*:\s*\{[^{}]*?"id"\s*:\s*"([^"\\]{1,200})"')
 OUTPUT_NAMES = ("results.jsonl", "summary.csv", "summary.xlsx", "errors.csv", "district-report.html",
@@ -78,6 +79,8 @@ class Round:
     progress: bool = False
     written: list[str] = field(default_factory=list)
     defects: int = 0                    # centres whose audit hit a bug (reported as refused, exit 3)
+    warnings: list[Problem] = field(default_factory=list)    # the first WARNINGS_KEPT warnings of the input
+    warned: int = 0                                          # and how many there were
     labels: dict[str, str] = field(default_factory=dict)     # column key → its Chinese label, for errors
     _rows_end: int = field(default=0, repr=False)            # the rows file's length while the round runs
 
@@ -172,7 +175,7 @@ class Round:
                 seen[row["id"]] = offset
 
         vocab = self.rules.vocabulary
-        stream = itertools.islice(sources.records(self.inputs, vocab), done, None)
+        stream = itertools.islice(self._noting(sources.records(self.inputs, vocab)), done, None)
         bar = Progress(self._total() if self.progress else None, done) if self.progress else None
         last_save = time.monotonic()
         try:
@@ -192,6 +195,15 @@ class Round:
             if bar is not None:
                 bar.close()
         return results_path, rows_path, seen
+
+    def _noting(self, records: Iterator[sources.Record]) -> Iterator[sources.Record]:
+        """The records, their warnings noted on the way: those of records a resumed round skips count too."""
+        for record in records:
+            for warning in record.warnings:
+                self.warned += 1
+                if len(self.warnings) < WARNINGS_KEPT:
+                    self.warnings.append(warning)
+            yield record
 
     def _keep(self, record: sources.Record, outcome: Outcome, seen: dict[str, int], results: IO[bytes],
               rows: IO[bytes]) -> None:

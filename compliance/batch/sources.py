@@ -42,6 +42,7 @@ class Record:
     problems: list[Problem] = field(default_factory=list)     # what could not even be read
     cells: Callable[[tuple[PathItem, ...]], str] | None = None   # JSON path → the cell holding it
     source: str = ""                                # the profile's source name (a file path for files)
+    warnings: list[Problem] = field(default_factory=list)     # read, but maybe not as meant: told, never refused
 
     def where(self, path: tuple[PathItem, ...]) -> str:
         """The exact place of a problem at ``path``: a cell of a workbook, else the record's location."""
@@ -193,7 +194,8 @@ def _csv(name: str, vocab: Vocabulary) -> Iterator[Record]:
         zones, _ = table.zone_cells(cells)
         document, problems = reader.read({k: v for k, v in cells.items() if not table.is_zone_header(k)}, zones)
         yield Record(location, document=document, source=location,
-                     problems=[Problem(m, p, location) for p, m in problems])
+                     problems=[Problem(m, p, location) for p, m in problems],
+                     warnings=_no_zones(document, location, "no zone_N_… column of this line is filled") if not zones else [])
 
 
 # --------------------------------------------------------------------------- the xlsx template
@@ -300,7 +302,9 @@ def _xlsx(name: str, vocab: Vocabulary) -> Iterator[Record]:
             return f"{base}!{CENTRES_SHEET}!A{r}"
 
         yield Record(location, document=document, cells=cell, source=location,
-                     problems=[Problem(m, p, cell(p)) for p, m in problems])
+                     problems=[Problem(m, p, cell(p)) for p, m in problems],
+                     warnings=_no_zones(document, location, f"centre {cid!r} has no row on the {ZONES_SHEET} sheet")
+                     if not zones else [])
     for centre, zone_list in by_centre.items():
         if centre not in seen_ids:
             r = zone_list[0][0]
@@ -308,6 +312,14 @@ def _xlsx(name: str, vocab: Vocabulary) -> Iterator[Record]:
             orphans.append(Record(at, problems=[Problem(
                 f"zones of centre {centre!r}, which is not on the centres sheet", (), at)], source=name))
     yield from orphans
+
+
+def _no_zones(document: dict[str, Any], location: str, what: str) -> list[Problem]:
+    """A centre without zones is read as one that has none (``space.zones: []``, which a profile may say), not
+    refused as missing them: a centre exported with no zones must read back. Said, since it may be an oversight."""
+    document.setdefault("space", {}).setdefault("zones", [])
+    return [Problem(f"{what}: read as a centre without zones (space.zones: []); add its zones if it has any",
+                    ("space", "zones"), location)]
 
 
 def _list_code(document: Mapping[str, Any], path: tuple[PathItem, ...]) -> str | None:
@@ -365,16 +377,20 @@ def _named(profile: Profile, location: str) -> Profile:
 
 
 def read_profiles(path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
-                  rules: RuleSet | None = None) -> Iterator[tuple[str, Profile | ProfileError]]:
+                  rules: RuleSet | None = None, *, warnings: list[Problem] | None = None
+                  ) -> Iterator[tuple[str, Profile | ProfileError]]:
     """Every centre of a file, folder, JSON Lines, CSV or xlsx input: (location, Profile or ProfileError).
 
     A bad centre is yielded as its error, with every problem located (``centres.xlsx!zones!C7``), and
-    never stops the others. A centre id already seen is refused, naming where it was first.
+    never stops the others. A centre id already seen is refused, naming where it was first. Warnings
+    (a centre read as having no zones) are appended to ``warnings``, when given, before its centre is yielded.
     """
     inputs = [path] if isinstance(path, (str, os.PathLike)) else list(path)
     vocab = rules.vocabulary if rules is not None else default_vocabulary()
     first: dict[str, str] = {}
     for record in records(inputs, vocab):
+        if warnings is not None:
+            warnings.extend(record.warnings)
         try:
             profile = validate(record, vocab)
         except ProfileError as exc:

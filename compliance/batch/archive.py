@@ -34,8 +34,10 @@ applies to Office files); deflate reaches 1,032:1, and a bomb needs far more tha
 100:1 to be one. 512 MiB is 4.5 times the largest 25,000-centre workbook, and
 python-calamine holds about 2.3 bytes of memory for each inflated byte of a sheet
 (250 MB for the 25,000 centres), so the largest workbook let through still reads
-in about 1.2 GB. The scan inflates what calamine inflates again afterwards: 0.3 s
-for the 25,000-centre workbook, against 3.4 s to read it.
+in about 1.2 GB. The scan inflates what calamine inflates again afterwards: 0.08 s
+for the 25,000-centre workbook, against 8.5 s for ``compliance validate`` to read and
+check it (peak 305 MB). A 3 GiB bomb of 9.7 MB is refused in 0.4 s at a peak of 50 MB;
+unchecked, calamine aborted the process after 16 s at 1.7 GB under a 2 GiB limit.
 """
 from __future__ import annotations
 

@@ -37,7 +37,7 @@ def main() -> int:
             start = time.perf_counter()
             read = list(compliance.read_profiles(book, rules))
             ours.append(time.perf_counter() - start)
-            assert len(read) == args.centres       # (the generator's centres without zones are refused: located too)
+            assert len(read) == args.centres       # (the generator's centres without zones are read with a warning)
             import openpyxl
 
             start = time.perf_counter()

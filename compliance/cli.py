@@ -353,7 +353,9 @@ def _audit(args: argparse.Namespace, run: _Run) -> None:
 
     def one(source: str) -> int:
         index = next(order)
-        result = evaluate(load_profile(source, rules=rules), rules)
+        profile = load_profile(source, rules=rules, strict=args.strict)
+        warned.show(profile)
+        result = evaluate(profile, rules)
         if targets:
             render(result, fmt, targets[index], lang=args.lang, archival=args.archival)
         elif not to_stdout:
@@ -368,7 +370,9 @@ def _audit(args: argparse.Namespace, run: _Run) -> None:
                 write_stdout("\n")
         return EXIT_OK if result.conforming else EXIT_NONCONFORMING
 
+    warned = _Warnings()
     run.each(args.profiles, one)
+    warned.close()
 
 
 def _compare(args: argparse.Namespace, run: _Run) -> None:
@@ -392,7 +396,8 @@ def _validate(args: argparse.Namespace, run: _Run) -> None:
     def one(source: str) -> int:
         if Path(source).suffix.lower() in (".jsonl", ".csv", ".xlsx") or (source != STDOUT and Path(source).is_dir()):
             return many(source)
-        profile = load_profile(source, rules=rules)
+        profile = load_profile(source, rules=rules, strict=args.strict)
+        warned.show(profile)
         _say(f"{source}: " + text(msg("valid ({id})", id=profile.id)))
         return EXIT_OK
 
@@ -402,18 +407,21 @@ def _validate(args: argparse.Namespace, run: _Run) -> None:
 
         valid = refused = 0
         shown = [0]
-        for where, item in sources.read_profiles(source, rules):
+        for where, item in sources.read_profiles(source, rules, strict=args.strict):
             if isinstance(item, ComplianceError):
                 refused += 1
                 _report_refused(where, item, shown, limit=MAX_PROBLEMS)
             else:
+                warned.show(item)
                 valid += 1
         if shown[0] > MAX_PROBLEMS:
             _err(more_problems(shown[0] - MAX_PROBLEMS))
         _say(f"{source}: " + text(msg("{valid} valid, {refused} refused", valid=valid, refused=refused)))
         return EXIT_BAD_INPUT if refused or not valid else EXIT_OK
 
+    warned = _Warnings()
     run.each(args.profiles, one)
+    warned.close()
 
 
 def _rules(args: argparse.Namespace, run: _Run) -> None:
@@ -513,6 +521,26 @@ def _report_refused(where: str, exc: ComplianceError, shown: list[int], limit: i
                 _err(f"{p.file or where}: {p.json_path + ': ' if p.path else ''}{p.message}")
 
 
+class _Warnings:
+    """A profile's warnings on standard error (``place: path: 警告: message``), the first SHOWN of a command's, then
+    how many more there were."""
+
+    SHOWN = 100
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def show(self, profile: Any) -> None:
+        for problem in profile.warnings:
+            self.count += 1
+            if self.count <= self.SHOWN:
+                _err(str(problem))
+
+    def close(self) -> None:
+        if self.count > self.SHOWN:
+            _err(plural("… and {count:,} more warning", "… and {count:,} more warnings", self.count - self.SHOWN))
+
+
 def _export(args: argparse.Namespace, run: _Run) -> None:
     from .batch import sources, workbook
 
@@ -523,14 +551,17 @@ def _export(args: argparse.Namespace, run: _Run) -> None:
     _refuse_overwriting_inputs(args.output, [*args.inputs, *rules.layer_files])
     good: list[Any] = []
     shown = [0]
-    for where, item in sources.read_profiles(args.inputs, rules):
+    warnings = _Warnings()
+    for where, item in sources.read_profiles(args.inputs, rules, strict=args.strict):
         if isinstance(item, ComplianceError):
             _report_refused(where, item, shown)
             run.note(EXIT_BAD_INPUT)
             continue
+        warnings.show(item)
         good.append(item)
     if shown[0] > 20:
         _err(more_problems(shown[0] - 20))
+    warnings.close()
     count = workbook.export_profiles(good, args.output, rules.vocabulary, rules=args.rules)
     _say(plural("exported {count} centre to {file}", "exported {count} centres to {file}", count, file=args.output))
 
@@ -542,8 +573,14 @@ def _batch(args: argparse.Namespace, run: _Run) -> None:
     previous = outputs.Previous.read(args.previous) if args.previous else None
     job = rounds.Round(inputs=args.inputs, rules=rules, outdir=Path(args.output),
                        jobs=args.jobs or runner.default_jobs(), reports=args.reports, previous=previous,
-                       scheduler=args.scheduler, lang=language(), progress=runner.progress_wanted())
+                       scheduler=args.scheduler, lang=language(), progress=runner.progress_wanted(), strict=args.strict)
     tally = job.run()
+    for row in tally.warning_rows:
+        for where, path, message, label in row["warnings"]:
+            field = f" ({label})" if label else ""
+            _err(f"{where}: {path + field + ': ' if path else ''}{text(msg('warning'))}: {message}")
+    if tally.warned > sum(len(row["warnings"]) for row in tally.warning_rows):
+        _err(msg("… and more warnings: see {file}", file=quote("errors.csv")))
     for row in tally.errors:
         for where, path, message, *label in row["refused"]:
             field = f" ({label[0]})" if label and label[0] else ""

@@ -1140,12 +1140,14 @@ def test_a_blank_required_cell_is_named_not_the_id_cell(template, yinzhou):
     assert [p.file for p in error.problems] == [f"{template}!centres!{cell}"]
 
 
-def test_a_centre_without_zone_rows_is_refused_not_scored(template, yinzhou):
+def test_a_centre_without_zone_rows_is_read_without_zones_and_a_warning_naming_its_row(template, yinzhou):
     doc = profile()
     fill_workbook(template, [doc], lambda book: book["zones"].delete_rows(3, 50))
-    [(_, error)] = list(compliance.read_profiles(template, yinzhou))
-    assert isinstance(error, compliance.ProfileError)
-    assert "zones" in error.problems[0].message
+    warnings: list[compliance.Problem] = []
+    [(_, item)] = list(compliance.read_profiles(template, yinzhou, warnings=warnings))
+    assert isinstance(item, compliance.Profile) and list(item.data["space"]["zones"]) == []
+    [warning] = warnings
+    assert warning.file == f"{template}!centres!A3" and "has no row on the zones sheet" in warning.message
 
 
 def test_a_round_that_audits_nothing_leaves_an_earlier_round_as_it_was(tmp_path):

@@ -124,6 +124,8 @@ class Tally:
     remedies: dict[tuple[str, str], list[Any]] = field(default_factory=dict)   # (clause, unit) → [centres, total]
     dates: list[str] = field(default_factory=list)                  # earliest and latest assessment date
     errors: list[dict[str, Any]] = field(default_factory=list)      # the first few refused, for the report
+    warned: int = 0                   # warnings of audited centres (a key the contract does not know…)
+    warning_rows: list[dict[str, Any]] = field(default_factory=list)     # the first few rows with warnings
     scores: array[float] = field(default_factory=lambda: array("d"))       # per audited centre, in input order
     offsets: array[int] = field(default_factory=lambda: array("q"))      # its row's offset in the rows file
     # against the previous round
@@ -192,6 +194,10 @@ def tally(rows_path: Path, rules: RuleSet, previous: Previous | None, ids: Conta
                 t.errors.append(row)
             continue
         t.audited += 1
+        if "warnings" in row:
+            t.warned += len(row["warnings"])
+            if len(t.warning_rows) < 20:
+                t.warning_rows.append(row)
         t.scores.append(row["score"])
         t.offsets.append(offset)
         t.score_sum += row["score"]

@@ -79,6 +79,7 @@ class Round:
     progress: bool = False
     written: list[str] = field(default_factory=list)
     defects: int = 0                    # centres whose audit hit a bug (reported as refused, exit 3)
+    strict: bool = False                # a key the contract does not know refuses the centre (else a warning)
     labels: dict[str, str] = field(default_factory=dict)     # column key → its Chinese label, for errors
     _rows_end: int = field(default=0, repr=False)            # the rows file's length while the round runs
 
@@ -182,7 +183,8 @@ class Round:
         try:
             with open(results_path, "ab", buffering=1 << 20) as results, open(rows_path, "a+b", buffering=1 << 20) as rows:
                 self._rows_end = rows.seek(0, os.SEEK_END)    # where the next row starts, counted, not asked
-                for record, outcome in run_chunks(stream, self.rules, pool, self.lang, self.reports):
+                for record, outcome in run_chunks(stream, self.rules, pool, self.lang, self.reports,
+                                                  strict=self.strict):
                     self._keep(record, outcome, seen, results, rows)
                     done += 1
                     if bar is not None:
@@ -214,7 +216,15 @@ class Round:
                 write_atomic(self.outdir / "reports" / report_name(outcome.center_id), outcome.pdf)
             results.write(outcome.line)       # 9 KB: written as it is, not copied to add the newline
             results.write(b"\n")
-            self._row(rows, outcome.row)
+            told = [(w.path, w.text, w.file) for w in record.warnings] + [(p, m, None) for p, m in outcome.warnings]
+            if told:                          # read, but maybe not as meant: in errors.csv, the centre audited
+                row = orjson.loads(outcome.row)
+                row["warnings"] = [[where or record.where(path), json_path(path) if path else "",
+                                    text(message, self.lang), table.label_of(path, self.labels)]
+                                   for path, message, where in told]
+                self._row(rows, orjson.dumps(row))
+            else:
+                self._row(rows, outcome.row)
         else:
             assert isinstance(outcome, Refused)
             if outcome.internal:
@@ -273,7 +283,7 @@ class Round:
             os.fsync(fh.fileno())
         os.replace(results_path, out / "results.jsonl")
         self.written += ["results.jsonl", "summary.csv"]
-        if tally.refused:
+        if tally.refused or tally.warned:
             outputs.write_errors_csv(out / "errors.csv", rows_path)
             self.written.append("errors.csv")
         elif (out / "errors.csv").is_file():

@@ -17,7 +17,7 @@ import re
 import sys
 import traceback
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import orjson
@@ -48,6 +48,7 @@ class Audited:
     line: bytes                         # the result document, one JSON line without its newline
     row: bytes                          # the figures the tables and the report need (see outputs.read_rows)
     pdf: bytes | None = None            # the centre's report, when the round makes them
+    warnings: list[tuple[tuple[PathItem, ...], Message]] = field(default_factory=list)   # (path, message) of each
 
 
 @dataclass
@@ -64,28 +65,30 @@ Outcome = Audited | Refused
 
 # --------------------------------------------------------------------------- one centre
 
-def _profile(location: str, raw: bytes | None, document: dict[str, Any] | None, vocabulary: Any) -> Profile:
+def _profile(location: str, raw: bytes | None, document: dict[str, Any] | None, vocabulary: Any,
+             strict: bool = False) -> Profile:
     if raw is not None and location.endswith(PROFILE_SUFFIXES):
-        profile = load_profile(reading.parse(raw, location, ProfileError), vocabulary=vocabulary)
+        profile = load_profile(reading.parse(raw, location, ProfileError), vocabulary=vocabulary, strict=strict)
         object.__setattr__(profile, "raw_sha256", hashlib.sha256(raw).hexdigest())
     elif raw is not None:
         data = reading.parse(raw, location, ProfileError, json_only=True)
         if not isinstance(data, dict):
             raise ProfileError(msg("the line is not a profile (a mapping in braces)"), file=location)
-        profile = load_parsed(data, location, hashlib.sha256(raw).hexdigest(), vocabulary)
+        profile = load_parsed(data, location, hashlib.sha256(raw).hexdigest(), vocabulary, strict)
     else:
-        profile = load_parsed(document or {}, location, None, vocabulary)
+        profile = load_parsed(document or {}, location, None, vocabulary, strict)
     object.__setattr__(profile, "source", location)
     return profile
 
 
 def audit_one(location: str, raw: bytes | None, document: dict[str, Any] | None, rules: RuleSet,
-              lang: str = "zh", report: bool = False) -> Outcome:
+              lang: str = "zh", report: bool = False, strict: bool = False) -> Outcome:
     """Parse, validate and score one centre (and render its PDF when ``report``); never raises."""
     try:
-        profile = _profile(location, raw, document, rules.vocabulary)
+        profile = _profile(location, raw, document, rules.vocabulary, strict)
         result = evaluate(profile, rules)
         outcome = audited(result, location, lang)
+        outcome.warnings = [(w.path, w.text) for w in profile.warnings]
         if report:
             from ..render import render
 
@@ -170,10 +173,10 @@ def _rules_in_worker(source: RulesSource) -> RuleSet:
 
 
 def audit_chunk(source: RulesSource, items: Sequence[tuple[str, bytes | None, dict[str, Any] | None]],
-                lang: str = "zh", reports: bool = False) -> list[Outcome]:
+                lang: str = "zh", reports: bool = False, strict: bool = False) -> list[Outcome]:
     """A worker's task: every centre of one chunk, in order (the rule set is compiled once per worker)."""
     rules = _rules_in_worker(source)
-    return [audit_one(location, raw, document, rules, lang, reports) for location, raw, document in items]
+    return [audit_one(location, raw, document, rules, lang, reports, strict) for location, raw, document in items]
 
 
 class _Inline(Executor):
@@ -244,7 +247,7 @@ def chunks(records: Iterable[Record], size: int = CHUNK) -> Iterator[list[Record
 
 
 def run_chunks(records: Iterable[Record], rules: RuleSet, pool: Any, lang: str = "zh", reports: bool = False,
-               window: int = 4, size: int = CHUNK) -> Iterator[tuple[Record, Outcome]]:
+               window: int = 4, size: int = CHUNK, strict: bool = False) -> Iterator[tuple[Record, Outcome]]:
     """(record, outcome) in input order, with at most ``window`` chunks in flight per worker."""
     source = rules_source(rules)
     inflight: list[tuple[list[Record], Any]] = []
@@ -253,7 +256,7 @@ def run_chunks(records: Iterable[Record], rules: RuleSet, pool: Any, lang: str =
     limit = window * max(1, _workers(pool))
     for batch in chunks(records, size):
         work = [(r.location, r.raw, r.document) for r in batch if not r.problems]
-        inflight.append((batch, pool.submit(audit_chunk, source, work, lang, reports)))
+        inflight.append((batch, pool.submit(audit_chunk, source, work, lang, reports, strict)))
         if len(inflight) >= limit:
             yield from _drain(inflight.pop(0))
     while inflight:

@@ -22,12 +22,12 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 from .. import reading
 from ..reading import JSON_BREAKS
 from ..contract import missing_keys
-from ..errors import PathItem, Problem, ProfileError, problems_message, system_reason
+from ..errors import WARNING, PathItem, Problem, ProfileError, problems_message, system_reason
 from ..i18n import Joined, Message, msg, quote
 from ..wording import hinted
 from ..model import RuleSet, Vocabulary
 from ..profile import Profile, default_vocabulary, load_profile
-from . import table
+from . import archive, table
 
 PROFILE_SUFFIXES = (".yaml", ".yml", ".json")
 TABLE_SUFFIXES = (".jsonl", ".csv", ".xlsx")
@@ -45,6 +45,7 @@ class Record:
     problems: list[Problem] = field(default_factory=list)     # what could not even be read
     cells: Callable[[tuple[PathItem, ...]], str] | None = None   # JSON path → the cell holding it
     source: str = ""                                # the profile's source name (a file path for files)
+    warnings: list[Problem] = field(default_factory=list)     # read, but maybe not as meant: told, never refused
 
     def where(self, path: tuple[PathItem, ...]) -> str:
         """The exact place of a problem at ``path``: a cell of a workbook, else the record's location."""
@@ -206,7 +207,9 @@ def _csv(name: str, vocab: Vocabulary) -> Iterator[Record]:
         zones, _ = table.zone_cells(cells)
         document, problems = reader.read({k: v for k, v in cells.items() if not table.is_zone_header(k)}, zones)
         yield Record(location, document=document, source=location,
-                     problems=[Problem(m, p, location) for p, m in problems])
+                     problems=[Problem(m, p, location) for p, m in problems],
+                     warnings=_no_zones(document, location, msg("no {columns} column of this line is filled",
+                                                                   columns=quote("zone_N_…"))) if not zones else [])
 
 
 # --------------------------------------------------------------------------- the xlsx template
@@ -234,6 +237,7 @@ def _xlsx(name: str, vocab: Vocabulary) -> Iterator[Record]:
     base = name
     try:
         raw = reading.read_bytes(name, SourceError, max_bytes=MAX_TABLE_BYTES)   # read once, size-checked
+        archive.check_workbook(raw, name, SourceError)    # a decompression bomb never reaches calamine
         book = CalamineWorkbook.from_filelike(io.BytesIO(raw))
         sheets = set(book.sheet_names)
         if CENTRES_SHEET not in sheets:
@@ -312,7 +316,10 @@ def _xlsx(name: str, vocab: Vocabulary) -> Iterator[Record]:
             return f"{base}!{CENTRES_SHEET}!A{r}"
 
         yield Record(location, document=document, cells=cell, source=location,
-                     problems=[Problem(m, p, cell(p)) for p, m in problems])
+                     problems=[Problem(m, p, cell(p)) for p, m in problems],
+                     warnings=_no_zones(document, location, msg("the centre {id} has no row on the sheet {sheet}", id=quote(cid),
+                                                                   sheet=quote(ZONES_SHEET)))
+                     if not zones else [])
     for centre, zone_list in by_centre.items():
         if centre not in seen_ids:
             r = zone_list[0][0]
@@ -321,6 +328,14 @@ def _xlsx(name: str, vocab: Vocabulary) -> Iterator[Record]:
                 msg("zones of the centre {id}, which is not on the sheet {sheet}", id=quote(centre),
                     sheet=quote(CENTRES_SHEET)), (), at)], source=name))
     yield from orphans
+
+
+def _no_zones(document: dict[str, Any], location: str, what: Message) -> list[Problem]:
+    """A centre without zones is read as one that has none (``space.zones: []``, which a profile may say), not
+    refused as missing them: a centre exported with no zones must read back. Said, since it may be an oversight."""
+    document.setdefault("space", {}).setdefault("zones", [])
+    return [Problem(msg("{what}: read as a centre without zones; add its zones if it has any", what=what),
+                    ("space", "zones"), location, severity=WARNING)]
 
 
 def _list_code(document: Mapping[str, Any], path: tuple[PathItem, ...]) -> str | None:
@@ -337,15 +352,17 @@ def _list_code(document: Mapping[str, Any], path: tuple[PathItem, ...]) -> str |
 
 # --------------------------------------------------------------------------- the library's view
 
-def validate(record: Record, vocabulary: Vocabulary) -> Profile:
-    """The record as a validated profile, or a ProfileError whose problems name their cells."""
+def validate(record: Record, vocabulary: Vocabulary, strict: bool = False) -> Profile:
+    """The record as a validated profile, or a ProfileError whose problems name their cells. The profile's
+    ``warnings`` are the record's (a centre read as having no zones) and its own (keys the contract does not
+    know), each at its cell or line; ``strict`` refuses a key the contract does not know."""
     if record.problems:
         raise ProfileError(problems_message(len(record.problems), msg("the profile")), file=record.location,
                            problems=record.problems, total=len(record.problems))
     try:
         if record.raw is not None:
             if record.source.endswith(PROFILE_SUFFIXES) or record.location.endswith(PROFILE_SUFFIXES):
-                return load_profile(record.location, vocabulary=vocabulary)
+                return _with_warnings(load_profile(record.location, vocabulary=vocabulary, strict=strict), record)
             try:
                 document = reading.parse(record.raw, record.location, ProfileError, json_only=True)
             except ProfileError as exc:       # one line that is not JSON: say so, and where in the line
@@ -355,12 +372,22 @@ def validate(record: Record, vocabulary: Vocabulary) -> Profile:
             if not isinstance(document, dict):
                 told = msg("the line is not a profile (a mapping in braces)")
                 raise ProfileError(told, file=record.location, problems=[Problem(told, (), record.location)])
-            return _named(load_profile(document, vocabulary=vocabulary), record.location)
-        return _named(load_profile(record.document or {}, vocabulary=vocabulary), record.location)
+            profile = load_profile(document, vocabulary=vocabulary, strict=strict)
+        else:
+            profile = load_profile(record.document or {}, vocabulary=vocabulary, strict=strict)
+        return _with_warnings(_named(profile, record.location), record)
     except ProfileError as exc:
         problems = [p.located(file=record.where(refined(p))) for p in exc.problems]
         raise ProfileError(exc.text, file=record.location, problems=problems, total=exc.total,
                            complete=exc.complete) from None
+
+
+def _with_warnings(profile: Profile, record: Record) -> Profile:
+    """The profile with the record's warnings first, and its own located at their cell or line."""
+    own = [w.located(file=record.where(w.path)) if w.file == "<dict>" else w for w in profile.warnings]
+    if record.warnings or own:
+        object.__setattr__(profile, "warnings", (*record.warnings, *own))
+    return profile
 
 
 def line_problem(exc: ProfileError) -> Message:
@@ -383,18 +410,26 @@ def _named(profile: Profile, location: str) -> Profile:
 
 
 def read_profiles(path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
-                  rules: RuleSet | None = None) -> Iterator[tuple[str, Profile | ProfileError]]:
+                  rules: RuleSet | str | os.PathLike[str] | None = None, *, strict: bool = False
+                  ) -> Iterator[tuple[str, Profile | ProfileError]]:
     """Every centre of a file, folder, JSON Lines, CSV or xlsx input: (location, Profile or ProfileError).
 
-    A bad centre is yielded as its error, with every problem located (``centres.xlsx!zones!C7``), and
-    never stops the others. A centre id already seen is refused, naming where it was first.
+    ``rules`` (a RuleSet, a bundled name or a path) gives the vocabularies codes are checked against. A bad
+    centre is yielded as its error, with every problem located (``centres.xlsx!zones!C7``), and never stops
+    the others. A centre id already seen is refused, naming where it was first. What is read but may not be
+    as meant (a centre with no zones, a key the contract does not know) is in the profile's ``warnings``;
+    ``strict`` refuses a key the contract does not know.
     """
     inputs = [path] if isinstance(path, (str, os.PathLike)) else list(path)
+    if rules is not None and not isinstance(rules, RuleSet):
+        from ..compile import load_ruleset
+
+        rules = load_ruleset(rules)
     vocab = rules.vocabulary if rules is not None else default_vocabulary()
     first: dict[str, str] = {}
     for record in records(inputs, vocab):
         try:
-            profile = validate(record, vocab)
+            profile = validate(record, vocab, strict)
         except ProfileError as exc:
             yield record.location, exc
             continue

@@ -102,6 +102,8 @@ def _cell(value: Any, column: Column) -> Any:
         return YES if value else NO
     if column.kind == "number" and isinstance(value, float) and value.is_integer():
         return repr(value)                 # "1.0": a numeric cell would come back as the integer 1
+    if column.kind == "number" and isinstance(value, float) and float(f"{value:.16g}") != value:
+        return repr(value)                 # openpyxl writes 16 digits: 0.30000000000000004 would come back 0.3
     return value
 
 

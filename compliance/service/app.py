@@ -225,7 +225,7 @@ def _routes(app: FastAPI, store: Store) -> None:
         result = evaluate(profile, ruleset)
         document = result.to_json(lang)
         row = store.add_audit(result, document, profile=raw, profile_type=media_type, submitted_by=account.name)
-        return Response(audit_document(row, document), status_code=201, media_type="application/json",
+        return Response(audit_document(row, document, profile.warnings), status_code=201, media_type="application/json",
                         headers={"Location": f"/v1/audits/{row.id}"})
 
     @app.get("/v1/audits/{audit_id}", tags=["audits"], summary="One stored audit",
@@ -432,7 +432,11 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     schemas.update(result)
     schemas["StoredAudit"] = {"allOf": [{"$ref": "#/components/schemas/AuditResult"}, {
         "type": "object", "required": ["id", "submitted_at"],
-        "properties": {"id": {"type": "string"}, "submitted_at": {"type": "string", "format": "date-time"}}}]}
+        "properties": {"id": {"type": "string"}, "submitted_at": {"type": "string", "format": "date-time"},
+                       "warnings": {"type": "array", "description": "what was read but may not be as meant (a key "
+                                    "the profile contract does not know, with the nearest known one)", "items": {
+                                        "type": "object", "required": ["path", "message"], "properties": {
+                                            "path": {"type": "string"}, "message": {"type": "string"}}}}}}]}
     schemas["History"] = {"type": "object", "required": ["centre_id", "audits"], "properties": {
         "centre_id": {"type": "string"}, "audits": {"type": "array", "items": {"type": "object", "required": [
             "id", "score", "grade", "verdict", "submitted_at"]}}}}

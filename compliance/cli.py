@@ -8,6 +8,7 @@ traceback). An error never exits 1. Of several files, the worst status wins.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -15,7 +16,7 @@ import re
 import sys
 import traceback
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from .version import __version__
 from . import ruletest
@@ -26,8 +27,8 @@ from .contract import profile_schema, result_schema, ruleset_schema
 from .errors import (MAX_PROBLEMS, ComplianceError, Problem, ReportError, RuleSetError, internal_error, more_problems,
                      system_reason)
 from .evaluate import evaluate
-from .i18n import (DEFAULT_LANG, DOMAIN, LANGS, LOCALE_DIR, Joined, Message, language, msg, plural, quote, set_language,
-                   text)
+from .i18n import (DEFAULT_LANG, DOMAIN, LANGS, LOCALE_DIR, Joined, Message, language, msg, plural, quote, text,
+                   use_language)
 from .model import thaw
 from .layers import bundled_names
 from .profile import load_profile
@@ -55,14 +56,25 @@ ARGPARSE_TEXTS = (
 )
 
 
-def _argparse_speaks(lang: str) -> None:
-    """Let argparse word its messages and help headings in ``lang``: it asks gettext's default domain, in the
-    language the environment names, so the command (a program, not the library) names ours and the language."""
+@contextlib.contextmanager
+def _argparse_speaking(lang: str) -> Iterator[None]:
+    """Let argparse word its messages and help headings in ``lang`` while a command runs: it asks gettext's
+    default domain, in the language the environment names, so the command names ours and the language (and
+    puts back what was there, for a program that runs commands in-process)."""
     import gettext
 
+    domain, language = gettext.textdomain(), os.environ.get("LANGUAGE")
     gettext.bindtextdomain(DOMAIN, str(LOCALE_DIR))
     gettext.textdomain(DOMAIN)
     os.environ["LANGUAGE"] = lang
+    try:
+        yield
+    finally:
+        gettext.textdomain(domain)
+        if language is None:
+            os.environ.pop("LANGUAGE", None)
+        else:
+            os.environ["LANGUAGE"] = language
 
 
 def _language(argv: Sequence[str]) -> str:
@@ -718,10 +730,15 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, _Run], None]] = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; its messages in the language its ``--lang`` names (Chinese by default), and the
+    caller's own language and gettext settings as they were afterwards."""
     arguments = list(sys.argv[1:] if argv is None else argv)
     lang = _language(arguments)
-    set_language(lang)
-    _argparse_speaks(lang)
+    with use_language(lang), _argparse_speaking(lang):
+        return _main(arguments, lang)
+
+
+def _main(arguments: list[str], lang: str) -> int:
     try:
         args = _parser(lang).parse_args(arguments)
     except StdoutError as exc:

@@ -13,7 +13,7 @@ from enum import Enum
 from typing import Any, Mapping
 
 from .compile import load_ruleset
-from .i18n import cmsg, msg
+from .i18n import cmsg, language, msg
 from .evaluate import evaluate
 from .model import RuleSet, Status
 from .profile import Profile, load_profile
@@ -102,7 +102,8 @@ class Comparison:
     def broken(self) -> tuple[ClauseChange, ...]:
         return self.of(Change.BROKEN)
 
-    def to_dict(self, lang: str = "zh") -> dict[str, Any]:
+    def to_dict(self, lang: str | None = None) -> dict[str, Any]:
+        lang = lang or language()
         def side(result: AuditResult) -> dict[str, Any]:
             return {"score": result.score, "grade": result.grade, "verdict": result.verdict.value,
                     "vetoed": [f.clause.clause for f in result.vetoed],

@@ -8,9 +8,11 @@ schema. ``compliance schema`` and ``compliance schema ruleset`` print them.
 """
 from __future__ import annotations
 
+import ast
 import copy
 import functools
 import json
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -190,7 +192,12 @@ def describe(error: Any) -> Message:
     value = error.instance
     expected = error.validator_value
     if v == "required":
-        missing = [k for k in expected if isinstance(value, Mapping) and k not in value] or list(expected)[:1]
+        said = re.match(r"^(.*) is a required property$", str(error.message))     # one error per missing key
+        try:
+            missing = [str(ast.literal_eval(said.group(1)))] if said else []
+        except (ValueError, SyntaxError):
+            missing = []
+        missing = missing or [k for k in expected if isinstance(value, Mapping) and k not in value][:1]
         path = tuple(error.absolute_path)
         return msg("required key {field} is missing", field=tuple(named(path + (k,)) for k in missing),
                    keys=tuple(missing))

@@ -78,14 +78,15 @@ class Problem:
                        self.clause, self.severity)
 
     def __str__(self) -> str:
-        where = self.file or "<input>"
+        where = "" if in_memory(self.file) else str(self.file)
         if self.line is not None:
             where += f":{self.line}"
         loc = self.json_path if self.path or self.line is None else ""
         if self.clause:
             loc = text(msg("clause {clause} {path}", clause=self.clause, path=loc)).rstrip()
         head = text(msg("warning")) + ": " if self.is_warning else ""
-        return f"{where}: {loc}: {head}{self.message}" if loc else f"{where}: {head}{self.message}"
+        said = f"{loc}: {head}{self.message}" if loc else f"{head}{self.message}"
+        return f"{where}: {said}" if where else said
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -114,7 +115,12 @@ class ComplianceError(Exception):
         return text(self.text)
 
     def __str__(self) -> str:
-        return f"{self.file}: {self.message}" if self.file else self.message
+        return f"{self.file}: {self.message}" if not in_memory(self.file) else self.message
+
+
+def in_memory(file: str | None) -> bool:
+    """True for no file, or the name of a document given in memory (``<dict>``): a message then names no place."""
+    return not file or (file.startswith("<") and file.endswith(">"))
 
 
 class ProblemsError(ComplianceError):
@@ -146,7 +152,7 @@ class ProblemsError(ComplianceError):
         return self.total - len(self.problems)
 
     def __str__(self) -> str:
-        head = f"{self.file}: {self.message}" if self.file else self.message
+        head = f"{self.file}: {self.message}" if not in_memory(self.file) else self.message
         if not self.problems or all(not p.path and p.line is None and p.text == self.text for p in self.problems):
             return head                    # the problems only repeat the message: said once
         lines = [head] + [f"  {p}" for p in self.problems]

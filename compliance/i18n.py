@@ -229,9 +229,14 @@ def text(value: Message | str, lang: str | None = None) -> str:
 
 
 def quote(value: Any, limit: int = 40) -> str:
-    """A value as a message quotes it (``'约500'``, ``-40``), cut short: the same in every language."""
+    """A value as a message quotes it (``'约500'``, ``-40``), cut short inside its quotes (``'xxxx…'``): the same
+    in every language."""
     shown = repr(value)
-    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+    if len(shown) <= limit:
+        return shown
+    if isinstance(value, str):
+        return repr(value[: max(1, limit - 3)] + "…")
+    return shown[: limit - 1] + "…"
 
 
 class Words(Mapping[str, Message]):

@@ -86,10 +86,10 @@ def resolve(ref: str) -> tuple[Path, bool]:
     if not path.exists():
         looks_like_name = os.sep not in ref and "/" not in ref and not ref.endswith((".yaml", ".yml"))
         if looks_like_name:
-            raise RuleSetError(
-                hinted(msg("unknown rule set {name} (the bundled ones: {names})", name=quote(ref),
-                           names=[quote(n) for n in bundled_names()]), ref, bundled_names()), file=ref)
-        raise RuleSetError(msg("no such rule set file"), file=ref)
+            told = hinted(msg("unknown rule set {name} (the bundled ones: {names})", name=quote(ref),
+                              names=[quote(n) for n in bundled_names()]), ref, bundled_names())
+            raise RuleSetError(told, problems=[Problem(told)])     # a name, not a file: no place to name
+        raise RuleSetError(msg("no such rule set file"), file=ref, problems=[Problem(msg("no such rule set file"), (), ref)])
     if path.is_dir():
         return leaf_of_folder(path), False
     try:

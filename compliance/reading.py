@@ -133,8 +133,7 @@ _StrictLoader.yaml_multi_constructors = {}
 
 
 def _show(value: Any, limit: int = 40) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return quote(value, limit)
 
 
 def read_bytes(path: str | os.PathLike[str], error: type[ProblemsError], *, max_bytes: int = MAX_BYTES) -> bytes:
@@ -297,7 +296,7 @@ _YAML_SAYS: list[tuple[re.Pattern[str], Any]] = [(re.compile(p), f) for p, f in 
      lambda m: msg("the tag {tag} is not allowed: profiles and rule files hold plain values only",
                    tag=quote(m.group(1)))),
     (r"^found unhashable key", lambda m: msg("a key must be text")),
-    (r"^expected a single document", lambda m: msg("the file holds more than one document")),
+    (r"^expected a single document|^but found another document", lambda m: msg("the file holds more than one document")),
 ]]
 
 
@@ -316,6 +315,9 @@ def _yaml_problem(exc: yaml.YAMLError, name: str) -> Problem:
     line = mark.line + 1 if mark is not None else None
     if isinstance(exc, _Refused):
         return Problem(exc.message, file=name, line=line)
+    if isinstance(exc, yaml.reader.ReaderError):         # a character no text file may hold
+        character = exc.character if isinstance(exc.character, str) else chr(int(exc.character))
+        return Problem(msg("the character {char} is not allowed in a text file", char=quote(character)), file=name)
     problem = str(getattr(exc, "problem", None) or getattr(exc, "context", None) or str(exc).splitlines()[0])
     return Problem(_yaml_words(problem), file=name, line=line)
 

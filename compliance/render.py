@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 from . import pdf, reading
 from .checks import CHECK_TYPES
 from .compare import CHANGE_LABELS, Comparison
-from .i18n import Words, cmsg, msg, quote
+from .i18n import Words, cmsg, language, msg, quote
 from .errors import ReportError
 from .model import Status
 from .result import AuditResult, Finding
@@ -296,15 +296,17 @@ COMPARE_RENDERERS: dict[str, Callable[..., str | bytes]] = {
 
 
 def render(result: AuditResult | Comparison, fmt: str = "text", target: str | os.PathLike[str] | None = None,
-           *, lang: str = "zh", archival: bool = False) -> str | bytes | None:
+           *, lang: str | None = None, archival: bool = False) -> str | bytes | None:
     """Render an audit result or a renovation comparison as ``fmt``.
 
     Returns ``str`` (text formats) or ``bytes`` (PDF) when there is no
     ``target``; otherwise writes to ``target`` atomically (``"-"`` is standard
     output) and returns None. ``archival=True`` with ``"pdf"`` gives PDF/A-3b
     with the JSON document attached inside the PDF. Raises
-    :class:`~compliance.ReportError` when the report cannot be made or written.
+    :class:`~compliance.ReportError` when the report cannot be made or written. ``lang`` is ``zh`` or ``en``; the
+    language in force (Chinese unless set otherwise) by default.
     """
+    lang = lang or language()
     if isinstance(result, Comparison):
         table = COMPARE_RENDERERS
     elif isinstance(result, AuditResult):

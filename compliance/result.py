@@ -17,7 +17,7 @@ import orjson
 from .model import Clause, Level, Profile, RuleSet, Status, Verdict, plain_document
 from .version import __version__
 from .fields import named
-from .i18n import Message, msg, separator
+from .i18n import Message, language, msg, separator
 from .wording import fill, fmt_amount, fmt_amount_pct, uses_placeholders
 
 
@@ -108,8 +108,9 @@ class Finding(_Immutable):
         """True when this veto clause fails or cannot be assessed."""
         return self.clause.veto and self.status in (Status.FAIL, Status.MISSING)
 
-    def action(self, lang: str = "zh") -> str | None:
+    def action(self, lang: str | None = None) -> str | None:
         """The remediation in plain words, e.g. "将 10.0 m² 办公用房改为服务用房"."""
+        lang = lang or language()
         if self.status not in (Status.FAIL, Status.PARTIAL):
             return None
         text = self.clause.shortfall_text(lang)
@@ -123,8 +124,9 @@ class Finding(_Immutable):
         items = separator("and", lang).join(self.clause.label(code, lang) for code in sf.missing)
         return fill(text, {"amount": fmt_amount(sf.amount), "amount_pct": fmt_amount_pct(sf.amount), "items": items})
 
-    def message(self, lang: str = "zh") -> str:
+    def message(self, lang: str | None = None) -> str:
         """One sentence on this finding, in ``lang``."""
+        lang = lang or language()
         sf = self.shortfall
         # Messages depend only on what is compared here; the key holds the amount's type as well as its
         # value (2 and 2.0 read differently) and the clause itself, never a look-alike.
@@ -151,9 +153,10 @@ class Finding(_Immutable):
         field = named(tuple(str(self.reason).split("."))) if self.reason else msg("the data")
         return Message(_REASONS[key].msgid, {"field": field}).text(lang)
 
-    def to_json(self, lang: str = "zh") -> bytes:
+    def to_json(self, lang: str | None = None) -> bytes:
         """``orjson.dumps(self.to_dict(lang))``, made from cached parts: a round holds the same few findings
         many times, differing in their measure more often than in anything else."""
+        lang = lang or language()
         sf = self.shortfall
         key = (self.clause, lang, self.status, self.credit, self.reason,
                None if sf is None else (sf.amount, type(sf.amount), sf.unit, sf.missing))
@@ -170,7 +173,8 @@ class Finding(_Immutable):
             _JSON[key] = parts
         return parts[0] + orjson.dumps(self.measured) + parts[1]
 
-    def to_dict(self, lang: str = "zh") -> dict[str, Any]:
+    def to_dict(self, lang: str | None = None) -> dict[str, Any]:
+        lang = lang or language()
         c = self.clause
         head = _HEADS.get((c, lang))
         if head is None:
@@ -235,13 +239,15 @@ class AuditResult(_Immutable):
                 return f
         raise KeyError(clause)
 
-    def to_dict(self, lang: str = "zh") -> dict[str, Any]:
+    def to_dict(self, lang: str | None = None) -> dict[str, Any]:
         """The result document of the interface contract (plus a few extra keys)."""
+        lang = lang or language()
         return {**self._head(self.profile.center), "findings": [f.to_dict(lang) for f in self.findings]}
 
-    def to_json(self, lang: str = "zh") -> bytes:
+    def to_json(self, lang: str | None = None) -> bytes:
         """The result document as compact JSON bytes: exactly ``orjson.dumps(self.to_dict(lang))``, several
         times faster (what a national round spends its time on)."""
+        lang = lang or language()
         head = orjson.dumps(self._head(plain_document(self.profile).get("center", {})))
         return head[:-1] + b',"findings":[' + b",".join([f.to_json(lang) for f in self.findings]) + b"]}"
 

@@ -391,5 +391,5 @@ def summary(outcome: Outcome) -> Sequence[str]:
     if outcome.crashes:
         parts.append(plural("{count} file stopped by an internal error", "{count} files stopped by an internal error",
                             len(outcome.crashes)))
-    lines.append(text(Joined(parts)))
+    lines.append(text(Joined(parts, "comma")))
     return lines

@@ -70,7 +70,7 @@ def build() -> str:
         for rs, clause in present:
             threshold = record.threshold_text(clause, "zh")
             lines.append(
-                f"| `{rs.id}` | {LEVEL_LABELS[clause.level]['zh']} {clause.level.value} | {clause.weight:g} | "
+                f"| `{rs.id}` | {LEVEL_LABELS[clause.level].text('zh')} {clause.level.value} | {clause.weight:g} | "
                 f"{'yes' if clause.veto else ''} | {_cell(threshold)} | {clause.threshold_from} |")
         absent = [rs.id for rs in sets if rs not in [p[0] for p in present]]
         if absent:

@@ -14,6 +14,7 @@ Translate in the .po file (a msgstr for every msgid, keeping each ``{name}``), t
 from __future__ import annotations
 
 import argparse
+import datetime
 import io
 import sys
 from pathlib import Path
@@ -54,6 +55,9 @@ def read() -> Catalog:
 
 
 def compiled(catalog: Catalog) -> bytes:
+    """The catalogue compiled, the same bytes for the same texts (no date in its header)."""
+    fixed = datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc)
+    catalog.creation_date = catalog.revision_date = fixed
     out = io.BytesIO()
     write_mo(out, catalog)
     return out.getvalue()

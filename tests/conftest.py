@@ -9,6 +9,11 @@ from typing import Any
 import pytest
 
 import compliance
+from compliance.i18n import set_language
+
+# These tests read messages in English, the language contributors share; what a person sees by default, in
+# Chinese, is tested in test_language.py (in-process with use_language("zh"), and the default in new processes).
+set_language("en")
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -42,8 +47,11 @@ def without(lst: list[str], *codes: str) -> list[str]:
     return [c for c in lst if c not in codes]
 
 
-def run_cli(*args: str, input: bytes | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    out = subprocess.run([sys.executable, "-m", "compliance", *args], capture_output=True, input=input,
+def run_cli(*args: str, input: bytes | None = None, cwd: Path | None = None,
+            lang: str | None = "en") -> subprocess.CompletedProcess:
+    """``compliance ARGS`` in a new process, its messages in ``lang`` (``None``: the command's own default)."""
+    language = ["--lang", lang] if lang and "--lang" not in args else []
+    out = subprocess.run([sys.executable, "-m", "compliance", *args, *language], capture_output=True, input=input,
                          cwd=cwd or ROOT, timeout=120)
     out.stdout, out.stderr = out.stdout.decode("utf-8"), out.stderr.decode("utf-8")
     return out

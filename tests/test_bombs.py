@@ -73,14 +73,14 @@ def test_a_part_that_inflates_past_what_its_header_says_is_refused_at_once(bombs
     start = time.perf_counter()
     message = refusal(bombs["lying"])
     assert time.perf_counter() - start < 1
-    assert message == f"part '{CENTRES_PART}' inflates past the 5,000 bytes it declares; {BOMB}"
+    assert message == f"the part '{CENTRES_PART}' inflates past the 5,000 bytes it declares; {BOMB}"
 
 
 def test_a_part_whose_claim_is_within_the_caps_is_refused_by_what_it_inflates_to(template, tmp_path):
     # It claims 100 MiB (20 times its 5 MB): only inflating it shows it is past 100 to 1.
     bomb = write_bomb(tmp_path / "book.xlsx", template, inflated=GiB // 2, lie=100 << 20)
     message = refusal(bomb)
-    assert message == (f"part '{CENTRES_PART}' inflates to more than 100 times its compressed size (the cap for a "
+    assert message == (f"the part '{CENTRES_PART}' inflates to more than 100 times its compressed size (the cap for a "
                        f"part past 1 MiB); {BOMB}")
 
 
@@ -109,7 +109,7 @@ def _zip(path: Path, names: list[str], compression: int = zipfile.ZIP_DEFLATED) 
 @pytest.mark.parametrize("make, words", [
     (lambda p: _zip(p, [f"xl/media/{i}.xml" for i in range(1001)]), "has 1,001 parts in a directory of"),
     (lambda p: _zip(p, ["xl/workbook.xml", "xl/workbook.xml"]), "holds the part 'xl/workbook.xml' twice"),
-    (lambda p: _zip(p, ["xl/workbook.xml"], zipfile.ZIP_BZIP2), "is compressed with method 12"),
+    (lambda p: _zip(p, ["xl/workbook.xml"], zipfile.ZIP_BZIP2), "is compressed with the method 12"),
     (lambda p: write_archive(p, [deflated_part("xl/workbook.xml", b"<x/>")], flags=1), "is encrypted"),
     (lambda p: write_archive(p, [deflated_part("a.xml", b"<a/>" * 100), deflated_part("b.xml", b"<b/>")],
                              offsets={1: 0}), "overlaps the part before it"),
@@ -117,12 +117,40 @@ def _zip(path: Path, names: list[str], compression: int = zipfile.ZIP_DEFLATED) 
                                                                                   "declares 40"),
     (lambda p: p.write_bytes(b"MZ" + _zip(p, ["a.xml"]).read_bytes()) and p, "has bytes before or inside"),
     (lambda p: p.write_bytes(_zip(p, ["a.xml"]).read_bytes() + b"\0" * 100) and p, "has bytes after"),
-    (lambda p: p.write_bytes(b"not a zip at all") and p, "is not a readable xlsx workbook"),
+    (lambda p: p.write_bytes(b"not a zip at all") and p, "is not a workbook that can be read"),
 ])
 def test_zip_tricks_are_refused(tmp_path, make, words):
     path = tmp_path / "book.xlsx"
     make(path)
     assert words in refusal(path)
+
+
+def test_a_sheet_that_names_a_cell_far_away_is_refused_before_the_reader_allocates_its_rectangle(tmp_path):
+    """The reader holds a value for every cell up to the farthest one a sheet names: one cell at XFD1048576 in a
+    workbook of a few kilobytes would ask it for 17 billion, and abort the process."""
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "centres"
+    sheet["A1"], sheet["XFD1048576"] = "center.id", "x"
+    path = tmp_path / "far.xlsx"
+    book.save(path)
+    message = refusal(path)
+    assert "'XFD1048576'" in message and BOMB in message
+    out = run_cli("batch", str(path), "-o", str(tmp_path / "out"), "--jobs", "1")
+    assert out.returncode == 2 and "XFD1048576" in out.stderr and "panicked" not in out.stderr
+
+
+def test_a_sheet_whose_dimension_claims_a_huge_area_is_refused(template, tmp_path):
+    path = tmp_path / "claimed.xlsx"
+    with zipfile.ZipFile(template) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename.startswith("xl/worksheets/"):
+                data = data.replace(b"<dimension ref=\"", b"<dimension ref=\"A1:ZZ999999\" x=\"", 1)
+            out.writestr(item, data)
+    assert "'ZZ999999'" in refusal(path)
 
 
 # --------------------------------------------------------------------------- every door
@@ -156,7 +184,8 @@ sys.stdout.write(out.stderr.decode("utf-8", "replace"))
 def test_a_bomb_is_refused_within_500_mb_and_seconds_even_under_a_memory_limit(bombs, tmp_path, kind):
     """Under a 1 GiB address-space limit the reader itself would abort the process on a 3 GiB sheet (exit -6);
     the command refuses it in well under 500 MB of memory."""
-    command = [sys.executable, "-m", "compliance", "batch", str(bombs[kind]), "-o", str(tmp_path / "out"), "--jobs", "1"]
+    command = [sys.executable, "-m", "compliance", "batch", str(bombs[kind]), "-o", str(tmp_path / "out"), "--jobs", "1",
+               "--lang", "en"]
     start = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", _MEASURED, str(GiB), *command], capture_output=True, cwd=ROOT,
                          timeout=120, text=True)
@@ -185,7 +214,8 @@ def _bureau_service(folder: Path) -> Iterator[tuple[Any, str]]:
 
 def test_the_service_refuses_a_bomb_upload_with_a_422_problem_and_queues_nothing(bombs, tmp_path):
     with _bureau_service(tmp_path) as (svc, token):
-        with httpx.Client(base_url=svc.url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as c:
+        with httpx.Client(base_url=svc.url, headers={"Authorization": f"Bearer {token}", "Accept-Language": "en"},
+                          timeout=60) as c:
             for kind in ("honest", "lying"):
                 start = time.perf_counter()
                 r = c.post("/v1/batches", files={"file": ("区里的 book.xlsx", bombs[kind].read_bytes())})
@@ -197,7 +227,7 @@ def test_the_service_refuses_a_bomb_upload_with_a_422_problem_and_queues_nothing
                 assert doc["detail"].startswith("区里的_book.xlsx: ") and doc["detail"].endswith(BOMB)
                 assert doc["problems"][0]["path"] == "file" and BOMB in doc["problems"][0]["message"]
             r = c.post("/v1/batches", files={"file": ("book.xlsx", b"PK not a workbook")})
-            assert r.status_code == 422 and "is not a readable xlsx workbook" in r.json()["detail"]
+            assert r.status_code == 422 and "is not a workbook that can be read" in r.json()["detail"]
             # A real workbook still goes through.
             r = c.post("/v1/batches?rules=yinzhou", files={
                 "file": ("centres.xlsx", (ROOT / "examples" / "yinzhou-district" / "centres.xlsx").read_bytes())})

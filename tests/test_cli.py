@@ -26,7 +26,7 @@ def test_json_is_the_default_when_output_is_not_a_terminal():
 
 
 def test_a_non_conforming_centre_exits_1_and_the_text_view_says_what_to_fix():
-    out = run_cli("audit", DANDINGHE, "--format", "text")
+    out = run_cli("audit", DANDINGHE, "--format", "text", lang=None)       # Chinese, the default
     assert out.returncode == 1
     text = out.stdout
     assert "不合格" in text and "45.2" in text
@@ -42,7 +42,7 @@ def test_english_text_view():
 
 def test_markdown_report_to_a_file(tmp_path):
     target = tmp_path / "r.md"
-    out = run_cli("audit", DANDINGHE, "--format", "md", "-o", str(target), "--rules", "yinzhou")
+    out = run_cli("audit", DANDINGHE, "--format", "md", "-o", str(target), "--rules", "yinzhou", lang=None)
     assert out.returncode == 1 and out.stdout == ""
     md = target.read_text(encoding="utf-8")
     assert md.startswith("# 丹顶鹤社区便民服务中心")
@@ -50,7 +50,7 @@ def test_markdown_report_to_a_file(tmp_path):
 
 
 def test_the_haichuang_shortfalls_read_in_plain_words():
-    out = run_cli("audit", str(EXAMPLES / "haichuang-large-community.yaml"), "--format", "text")
+    out = run_cli("audit", str(EXAMPLES / "haichuang-large-community.yaml"), "--format", "text", lang=None)
     assert "增配 7 名社区工作者" in out.stdout and "再有 1 名社工取得职业资格证书" in out.stdout
 
 
@@ -61,10 +61,10 @@ def test_the_haichuang_shortfalls_read_in_plain_words():
     (["audit", HAIYUE, "--format", "pdfx"], "invalid choice"),
     (["audit", HAIYUE, "-o", "/nonexistent/dir/out.json"], "cannot write the report"),
     (["frobnicate"], "invalid choice"),
-    (["rules", "show", "9.9"], "not in rule set 'national'"),
+    (["rules", "show", "9.9"], "the rule set 'national' has no clause '9.9'"),
     (["rules", "lint", "/nonexistent.yaml"], "no such rule set file"),
     (["validate", "/dev/zero"], "not a regular file"),
-    (["audit", "/"], "is a directory"),
+    (["audit", "/"], "is a folder, not a file"),
 ])
 def test_bad_input_exits_2_with_a_message_and_no_traceback(args, words):
     out = run_cli(*args)
@@ -82,8 +82,8 @@ def test_an_invalid_profile_lists_every_problem_with_its_path(tmp_path):
     err = out.stderr
     assert out.returncode == 2 and out.stdout == ""
     assert f"{bad}:3: $.population: required key 'residents' is missing" in err
-    assert f"{bad}:4: $.space.zones[0].kind: 'ofice' is not a zone kind; did you mean 'office'?" in err
-    assert "$.space.zones: zone areas add up to 20.0 m²" in err
+    assert f"{bad}:4: $.space.zones[0].kind: 'ofice' is not a zone type; did you mean 'office'?" in err
+    assert "$.space.zones: the zones' areas add up to 20.0 m², more than the total floor area (10 m²)" in err
 
 
 def test_a_bad_centre_in_a_batch_does_not_stop_the_others(tmp_path):
@@ -124,13 +124,15 @@ def test_rules_list_show_and_lint(tmp_path):
     for name in ("national", "ningbo", "yinzhou", "beijing"):
         assert name in listing
     show = run_cli("rules", "show", "7.1", "--rules", "yinzhou").stdout
-    assert "threshold 22 (≥ 每万人 22 名) set by ningbo" in show
+    assert "threshold '22' (≥ 22 per 10,000 residents), set by 'ningbo'" in show
+    assert "阈值 '22'（≥ 每万人 22 名），由 'ningbo' 设定" in run_cli("rules", "show", "7.1", "--rules", "yinzhou",
+                                                               lang=None).stdout
     assert run_cli("rules", "lint", str(ROOT / "rules" / "yinzhou.yaml")).returncode == 0
     bad = tmp_path / "bad.yaml"
     bad.write_text('ruleset: bad\nextends: national\nversion: "1"\ntitle: {zh: a, en: a}\n'
                    'overrides: {"5.2": {threshold: 0.5}}\n', encoding="utf-8")
     out = run_cli("rules", "lint", str(bad))
-    assert out.returncode == 2 and "loosens clause 5.2" in out.stderr
+    assert out.returncode == 2 and "loosens the clause '5.2'" in out.stderr
     assert f"{bad}:5:" in out.stderr
 
 
@@ -148,8 +150,8 @@ def test_pdf_and_html_reports_from_the_command_line(tmp_path):
 
 
 @pytest.mark.parametrize("args, words", [
-    (["audit", HAIYUE, "--format", "pdf"], "give -o OUT"),
-    (["audit", HAIYUE, "--format", "md", "--archival"], "--archival is a PDF option"),
+    (["audit", HAIYUE, "--format", "pdf"], "give '-o OUT'"),
+    (["audit", HAIYUE, "--format", "md", "--archival"], "'--archival' is an option of the PDF format"),
 ])
 def test_pdf_options_are_checked(args, words):
     out = run_cli(*args)

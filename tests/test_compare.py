@@ -70,7 +70,7 @@ def test_different_centres_are_flagged():
 
 
 def test_compare_on_the_command_line(tmp_path):
-    out = run_cli("compare", BEFORE, AFTER, "--format", "text")
+    out = run_cli("compare", BEFORE, AFTER, "--format", "text", lang=None)       # Chinese, the default
     assert out.returncode == 0
     assert "改造解决的问题" in out.stdout and "增加 69.0 m² 用房面积" in out.stdout
     doc = json.loads(run_cli("compare", BEFORE, AFTER).stdout)
@@ -79,6 +79,6 @@ def test_compare_on_the_command_line(tmp_path):
     assert run_cli("compare", BEFORE, AFTER, "--format", "pdf", "-o", str(target), "--lang", "en").returncode == 0
     text = subprocess.run(["pdftotext", str(target), "-"], capture_output=True, text=True).stdout
     assert "What the plan fixes" in text and "Add 69.0 m² of floor area" in text
-    worse = run_cli("compare", AFTER, BEFORE, "--format", "text")
+    worse = run_cli("compare", AFTER, BEFORE, "--format", "text", lang=None)
     assert worse.returncode == 1 and "改造带来的新问题" in worse.stdout and "8.1" in worse.stdout
     assert run_cli("compare", BEFORE, "missing.yaml").returncode == 2

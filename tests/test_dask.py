@@ -44,7 +44,8 @@ overrides:
 def cli(*args) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        status = main([str(a) for a in args])
+        words = [str(a) for a in args]
+        status = main(words if "--lang" in words else [*words, "--lang", "en"])   # the tests read English (conftest)
     return status, out.getvalue(), err.getvalue()
 
 
@@ -187,7 +188,7 @@ def _run_quickly(args: list[str], limit: float = 10.0) -> tuple[subprocess.Compl
 def test_an_unreachable_scheduler_is_exit_2_with_a_clear_message_quickly(tmp_path):
     address = f"tcp://127.0.0.1:{_free_port()}"       # nobody listens there
     out, _ = _run_quickly(["batch", str(EXAMPLES / "haiyue.yaml"), "-o", str(tmp_path / "out"),
-                              "--scheduler", address])
+                              "--scheduler", address, "--lang", "en"])
     assert out.returncode == 2, out.stderr
     assert address in out.stderr and "scheduler" in out.stderr.lower()
     assert "Traceback" not in out.stderr

@@ -210,7 +210,7 @@ def test_report_options_are_checked():
     result = compliance.evaluate(BASE)
     with pytest.raises(ReportError, match="unknown report format"):
         compliance.render(result, "docx")
-    with pytest.raises(ReportError, match="PDF option"):
+    with pytest.raises(ReportError, match="an option of the PDF format"):
         compliance.render(result, "html", archival=True)
     with pytest.raises(ReportError, match="not supported"):
         compliance.render(result, "pdf", lang="fr")

@@ -186,7 +186,8 @@ def test_a_layer_adds_clauses_and_vocabulary(tmp_path):
     ('clauses: [{clause: "4.1", category: signage, level: shall, weight: 1, title: {zh: a, en: a}, '
      'requirement: {zh: a, en: a}, check: {type: flag, field: space.open_plan}}]', "already defined by 'national'", "4.1"),
     ('disable: {"6.2": {}}', "required key 'reason' is missing", "6.2"),
-    ('overrides: {"8.3": {shortfall: {unit: hours, text: {zh: "{amount.__class__}", en: x}}}}', "allowed:", "8.3"),
+    ('overrides: {"8.3": {shortfall: {unit: hours, text: {zh: "{amount.__class__}", en: x}}}}', "no format specification, index or attribute",
+     "8.3"),
     ('vocabularies: {zone_kinds: {office: {class: service, zh: 办公, en: office}}}', "not reclassify", None),
 ])
 def test_rule_set_errors_name_the_clause_and_the_problem(tmp_path, body, message, clause):

@@ -98,7 +98,9 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 def client(service: Any, who: str) -> httpx.Client:
-    return httpx.Client(base_url=service.url, headers={"Authorization": f"Bearer {service.tokens[who]}"}, timeout=60)
+    """An API client of one account, reading English (what these tests check; Chinese is the default)."""
+    return httpx.Client(base_url=service.url, headers={"Authorization": f"Bearer {service.tokens[who]}",
+                                                      "Accept-Language": "en"}, timeout=60)
 
 
 def post_yaml(c: httpx.Client, path: Path, rules: str = "national") -> httpx.Response:

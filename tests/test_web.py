@@ -42,7 +42,7 @@ def browser() -> Iterator[Any]:
 
 def new_page(browser: Any, phone: bool = True) -> Page:
     viewport = {"width": 390, "height": 844} if phone else {"width": 1280, "height": 900}
-    return browser.new_context(viewport=viewport, accept_downloads=True).new_page()
+    return browser.new_context(viewport=viewport, accept_downloads=True, locale="zh-CN").new_page()   # a Chinese browser
 
 
 def log_in(page: Page, site: Any, name: str, who: str) -> None:
@@ -107,7 +107,7 @@ def test_a_community_self_checks_in_the_browser_and_the_bureau_sees_it(site, bro
     assert len(plan) == len(expected.not_passed) + len(expected.not_evidenced) and plan
     assert no_sideways_scroll(page)
     with page.expect_download() as download:
-        page.click("text=下载 PDF 报告")
+        page.click("text=下载报告")
     assert Path(download.value.path()).read_bytes().startswith(b"%PDF-")
     audit_url = page.url
 
@@ -143,7 +143,7 @@ def test_problems_show_beside_their_field_and_drafts_are_kept(site, browser):
     page.fill('[name="population.households"]', "")
     page.click("button.primary")
     field = page.locator(".field.has-error", has=page.locator('[name="space.total_area_m2"]'))
-    assert field.count() == 1 and "number" in field.inner_text()
+    assert field.count() == 1 and "'约500' 不是数字" in field.inner_text()
     assert page.locator('[role=alert]').count() == 1
     assert page.input_value('[name="space.total_area_m2"]') == "约500"           # nothing typed is lost
 

@@ -13,6 +13,9 @@ stops at the first piece that breaks a rule:
 * a part inflates to exactly the size it declares: a "lying header" whose parts
   claim a few bytes and inflate to gigabytes is refused once a part passes its
   claim, and the caps are then checked on the claims before anything is inflated;
+* a sheet's used area (its rows × columns, up to the farthest cell it names) holds at
+  most :data:`MAX_CELLS` cells: the reader allocates every cell of that rectangle, so a
+  sheet of one cell at ``XFD1048576`` would ask for 17 billion;
 * at most :data:`MAX_PARTS` parts, named once each, stored or deflated (what
   every spreadsheet program writes), not encrypted, not overlapping one another,
   with nothing before them or between the last part and the central directory.
@@ -55,6 +58,7 @@ MAX_INFLATED = 512 << 20         # bytes all parts inflate to: 4.5 × a 25,000-c
 MAX_RATIO = 100                  # inflated / compressed for one part: 6 × the most compressible real part (16)
 RATIO_GRACE = 1 << 20            # parts up to 1 MiB may compress better (a styles part of 3 KB at 50:1 is fine)
 MAX_PARTS = 1000                 # the template has 12 parts; Excel adds a dozen, charts and pictures a few each
+MAX_CELLS = 10_000_000           # rows × columns of a sheet's used area: 4 × a 25,000-centre district's centres sheet
 MAX_DIRECTORY = MAX_PARTS * 1024     # bytes of central directory: read before the part count is known
 PIECE = 1 << 20                  # inflated bytes held at a time
 FEED = 64 << 10                  # compressed bytes given to the inflater at a time
@@ -121,7 +125,45 @@ def check_workbook(raw: bytes, name: str, error: type[ProblemsError]) -> None:
         if end > directory_at:
             raise error(_hostile(msg("the part {part} runs into the archive's directory", part=quote(info.filename))),
                         file=name)
-        total = _inflate(raw, start, end, info, total, name, error)
+        area = _Area() if info.filename.startswith("xl/worksheets/") else None
+        total = _inflate(raw, start, end, info, total, name, error, area)
+        if area is not None and area.cells > MAX_CELLS:
+            raise error(_bomb(msg("the sheet {part} reaches the cell {cell}: {cells:,} cells to hold (the cap for a "
+                                  "sheet is {cap:,})", part=quote(info.filename), cell=quote(area.corner()),
+                                  cells=area.cells, cap=MAX_CELLS)), file=name)
+
+
+class _Area:
+    """The used area of a sheet, from the cell references its XML names (``r="XFD1048576"``) and its declared
+    dimension: the reader holds a value for every cell of that rectangle, so one cell far away from the others
+    costs as much memory as a sheet full of them."""
+
+    REF = re.compile(rb'(?:\sr|<dimension ref)="(?:[A-Z]{1,3}[0-9]{1,7}:)?([A-Z]{1,3})([0-9]{1,7})"')
+
+    def __init__(self) -> None:
+        self.rows = self.columns = 0
+        self.carry = b""
+
+    def feed(self, piece: bytes) -> None:
+        text = self.carry + piece
+        for match in self.REF.finditer(text):
+            column = 0
+            for letter in match.group(1):
+                column = column * 26 + letter - 64
+            self.columns = max(self.columns, column)
+            self.rows = max(self.rows, int(match.group(2)))
+        self.carry = text[-48:]          # a reference cut between two pieces is found whole in the next
+
+    @property
+    def cells(self) -> int:
+        return self.rows * self.columns
+
+    def corner(self) -> str:
+        letters, n = "", self.columns
+        while n:
+            n, rest = divmod(n - 1, 26)
+            letters = chr(65 + rest) + letters
+        return f"{letters}{self.rows}"
 
 
 def _ratio(part: str, inflated: int, compressed: int, name: str, error: type[ProblemsError]) -> None:
@@ -170,13 +212,15 @@ def _data_start(raw: bytes, info: zipfile.ZipInfo, name: str, error: type[Proble
 
 
 def _inflate(raw: bytes, start: int, end: int, info: zipfile.ZipInfo, total: int, name: str,
-             error: type[ProblemsError]) -> int:
+             error: type[ProblemsError], area: _Area | None = None) -> int:
     """Inflate one part, counting; returns the running total. Stops as soon as the part passes its claim or a cap."""
     part = info.filename
     if info.compress_type == _STORED:
         if info.compress_size != info.file_size:
             raise error(_hostile(msg("the part {part} is stored as {stored:,} bytes but declares {declared:,}",
                                      part=quote(part), stored=info.compress_size, declared=info.file_size)), file=name)
+        if area is not None:
+            area.feed(bytes(raw[start:end]))
         return _counted(total + info.file_size, name, error)
     source = memoryview(raw)[start:end]
     inflater = zlib.decompressobj(-zlib.MAX_WBITS)
@@ -190,6 +234,8 @@ def _inflate(raw: bytes, start: int, end: int, info: zipfile.ZipInfo, total: int
                 pending, fed = source[fed:fed + FEED], fed + min(FEED, len(source) - fed)
             piece = inflater.decompress(pending, PIECE)
             produced += len(piece)
+            if area is not None:
+                area.feed(piece)
             if produced > info.file_size:
                 raise error(_bomb(msg("the part {part} inflates past the {declared:,} bytes it declares", part=quote(part),
                                       declared=info.file_size)), file=name)

@@ -145,7 +145,7 @@ class RowReader:
         lists: dict[tuple[str, ...], list[str] | None] = {}
         for key, raw in cells.items():
             col = self.cols.get(key)
-            if col is None or blank(raw):
+            if col is None or (raw in (None, "") if col.kind == "text" else blank(raw)):
                 if col is not None and col.kind == "code":
                     lists.setdefault(col.path, None)
                 continue
@@ -174,7 +174,7 @@ class RowReader:
             item: dict[str, Any] = {}
             for name in ZONE_FIELDS:
                 raw = zone.get(name)
-                if blank(raw):
+                if (raw in (None, "")) if name == "name" else blank(raw):
                     continue
                 if name == "area_m2":
                     value, message = _convert(raw, _AREA)
@@ -182,9 +182,11 @@ class RowReader:
                         problems.append((("space", "zones", i, name), message))
                         continue
                     item[name] = value
-                else:
+                elif name == "kind":
                     written = text_of(raw)
-                    item[name] = self.kinds.get(written, written) if name == "kind" else written  # 综合服务大厅 or service_hall
+                    item[name] = self.kinds.get(written, written)      # 综合服务大厅 or service_hall
+                else:
+                    item[name] = exact_text(raw)
             out_zones.append(item)
         if out_zones:
             space["zones"] = out_zones      # none at all is left absent: "required key 'zones' is missing"
@@ -201,6 +203,14 @@ def _put(doc: dict[str, Any], path: Sequence[str], value: Any) -> None:
 def blank(raw: Any) -> bool:
     """A cell with nothing in it: empty, or only spaces."""
     return raw is None or (isinstance(raw, str) and not raw.strip())
+
+
+def exact_text(raw: Any) -> str:
+    """A text cell as it holds the text, spaces and all (a profile's text reads back as it was written); a number
+    typed into it as people write the number."""
+    if isinstance(raw, str):
+        return raw
+    return text_of(raw)
 
 
 def text_of(raw: Any) -> str:
@@ -273,7 +283,7 @@ def _convert(raw: Any, col: Column) -> tuple[Any, Message | None]:
         return CHOICE_CODES.get(col.key, {}).get(written, written), None          # 城市, urban or Urban
     if col.kind == "date":
         return text_of(raw), None
-    return text_of(raw), None
+    return exact_text(raw), None
 
 
 def field_labels(vocabulary: Vocabulary, lang: str = "zh") -> dict[str, str]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -147,17 +148,18 @@ def build(path: str | os.PathLike[str], vocabulary: Vocabulary,
                 continue
             if col.kind == "choice":
                 value = table.ENUM_LABELS.get(col.key, {}).get(value, value)
-            cell = _text_cell(centres.cell(r, i, value))
+            cell = _text_cell(centres.cell(r, i, cell_text(value)))
             if col.kind in ("text", "date"):
                 cell.number_format = "@"
         for zone in zone_list:
-            _text_cell(zones.cell(zr, 1, cells.get("center.id"))).number_format = "@"
+            _text_cell(zones.cell(zr, 1, cell_text(cells.get("center.id")))).number_format = "@"
             zone_kind: Any = zone.get("kind")
-            _text_cell(zones.cell(zr, 2, kind_names.get(zone_kind, zone_kind) if isinstance(zone_kind, str) else zone_kind))
+            _text_cell(zones.cell(zr, 2, cell_text(kind_names.get(zone_kind, zone_kind)) if isinstance(zone_kind, str)
+                                  else zone_kind))
             if zone.get("area_m2") is not None:
                 _text_cell(zones.cell(zr, 3, zone.get("area_m2")))
             if zone.get("name") is not None:
-                _text_cell(zones.cell(zr, 4, zone.get("name")))
+                _text_cell(zones.cell(zr, 4, cell_text(zone.get("name"))))
             zr += 1
     book.active = 1
     buffer = io.BytesIO()
@@ -213,3 +215,22 @@ def _text_cell(cell: Any) -> Any:
     if isinstance(cell.value, str):
         cell.data_type = "s"
     return cell
+
+
+# A workbook's XML cannot hold control characters (nor keep a carriage return): OOXML writes each as _xHHHH_,
+# which spreadsheet programs and the reader turn back into the character, and writes a "_x" that would read as
+# such an escape with its underscore escaped (_x005F_), so every text of a profile reads back as it was.
+_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0d\x0e-\x1f\ufffe\uffff]|_(?=x[0-9A-Fa-f]{4}_)")
+
+
+def cell_text(value: Any) -> Any:
+    """``value`` as a workbook cell holds it: text escaped as OOXML escapes it, anything else as it is. Text of
+    spaces only is escaped whole: openpyxl marks spaces to keep only around other characters, and unmarked
+    spaces are dropped by every reader."""
+    if not isinstance(value, str):
+        return value
+    if value and not value.strip():
+        return "".join(f"_x{ord(ch):04X}_" for ch in value)
+    if _NOT_XML.search(value):
+        return _NOT_XML.sub(lambda m: f"_x{ord(m.group(0)):04X}_", value)
+    return value

@@ -23,7 +23,7 @@ from ..version import __version__
 from ..contract import profile_schema, result_schema
 from ..errors import ProfileError
 from ..evaluate import evaluate
-from ..i18n import Message, msg, quote, text, use_language
+from ..i18n import Message, language, msg, quote, text, use_language
 from ..layers import bundled_names
 from ..model import RuleSet
 from ..profile import load_profile
@@ -197,6 +197,8 @@ async def current_account(request: Request) -> Account:
 _ACCOUNTS: dict[str, tuple[Account, float]] = {}
 
 
+LANG_QUERY: Any = Query(None, pattern="^(zh|en)$", description="The language of messages, reports and problems "
+                        "(zh or en); without it, Accept-Language decides, else zh")
 RULES_QUERY: Any = Query("national", description="The rule set to audit with",
                          json_schema_extra={"enum": list(bundled_names())})
 
@@ -213,7 +215,7 @@ def _routes(app: FastAPI, store: Store) -> None:
                                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/StoredAudit"}}}},
                          **errors(400, 401, 403, 408, 413, 415, 422)})
     async def post_audit(request: Request, rules: str = RULES_QUERY,
-                         lang: str = Query("zh", pattern="^(zh|en)$"),
+                         lang: str | None = LANG_QUERY,
                          account: Account = Depends(current_account)) -> Response:
         ruleset = bundled_ruleset(rules)
         raw = await read_body(request, PROFILE_LIMIT)
@@ -223,7 +225,7 @@ def _routes(app: FastAPI, store: Store) -> None:
             raise Problem(403, msg("This account submits only its own centre"),
                           msg("this account is for the centre {id}", id=quote(account.centre_id)))
         result = evaluate(profile, ruleset)
-        document = result.to_json(lang)
+        document = result.to_json(lang or language())
         row = store.add_audit(result, document, profile=raw, profile_type=media_type, submitted_by=account.name)
         return Response(audit_document(row, document, profile.warnings), status_code=201, media_type="application/json",
                         headers={"Location": f"/v1/audits/{row.id}"})
@@ -238,19 +240,19 @@ def _routes(app: FastAPI, store: Store) -> None:
     @app.get("/v1/audits/{audit_id}/report.pdf", tags=["audits"], summary="An audit's report as PDF",
              responses={200: {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}},
                         **errors(401, 404, 409)}, response_class=Response)
-    def report_pdf(request: Request, audit_id: str, lang: str = Query("zh", pattern="^(zh|en)$"),
+    def report_pdf(request: Request, audit_id: str, lang: str | None = LANG_QUERY,
                    account: Account = Depends(current_account)) -> Response:
         row, _, profile, media_type = readable_audit(request, account, audit_id)
-        return Response(stored_report(row, profile, media_type, "pdf", lang), media_type="application/pdf",
+        return Response(stored_report(row, profile, media_type, "pdf", lang or language()), media_type="application/pdf",
                         headers={"Content-Disposition": f'inline; filename="{row.id}.pdf"'})
 
     @app.get("/v1/audits/{audit_id}/report.html", tags=["audits"], summary="An audit's report as HTML",
              responses={200: {"content": {"text/html": {"schema": {"type": "string"}}}}, **errors(401, 404, 409)},
              response_class=Response)
-    def report_html(request: Request, audit_id: str, lang: str = Query("zh", pattern="^(zh|en)$"),
+    def report_html(request: Request, audit_id: str, lang: str | None = LANG_QUERY,
                     account: Account = Depends(current_account)) -> Response:
         row, _, profile, media_type = readable_audit(request, account, audit_id)
-        return Response(stored_report(row, profile, media_type, "html", lang), media_type="text/html; charset=utf-8")
+        return Response(stored_report(row, profile, media_type, "html", lang or language()), media_type="text/html; charset=utf-8")
 
     @app.get("/v1/centres/{centre_id}/audits", tags=["audits"], summary="A centre's audits, newest first",
              responses={200: {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/History"}}}},
@@ -268,7 +270,7 @@ def _routes(app: FastAPI, store: Store) -> None:
                       "after": {"$ref": "#/components/schemas/Profile"}}}}}}},
               responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}},
                          **errors(400, 401, 403, 408, 413, 415, 422)})
-    async def post_compare(request: Request, rules: str = RULES_QUERY, lang: str = Query("zh", pattern="^(zh|en)$"),
+    async def post_compare(request: Request, rules: str = RULES_QUERY, lang: str | None = LANG_QUERY,
                            account: Account = Depends(current_account)) -> Response:
         from ..compare import compare
 
@@ -299,7 +301,7 @@ def _routes(app: FastAPI, store: Store) -> None:
         for profile in sides:
             if not auth.may_read(account, profile.id):
                 raise Problem(403, msg("This account checks only its own centre"))
-        return _json(compare(sides[0], sides[1], ruleset).to_dict(lang))
+        return _json(compare(sides[0], sides[1], ruleset).to_dict(lang or language()))
 
     @app.get("/v1/rulesets", tags=["rules"], summary="The rule sets this service audits with",
              responses={200: {"content": {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}},
@@ -338,7 +340,7 @@ def _batch_routes(app: FastAPI, store: Store, batches: Batches) -> None:
             raise Problem(403, msg("Batches are run by bureau accounts"))
         bundled_ruleset(rules)
         upload, filename, _ = await read_upload(request, batches.folder)
-        batch = batches.submit(upload, filename, rules, account.name)
+        batch = batches.submit(upload, filename, rules, account.name, language())
         return _json(batches.view(batch), 202, headers={"Location": f"/v1/batches/{batch.id}"})
 
     def readable_batch(batch_id: str, account: Account) -> Any:

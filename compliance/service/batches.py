@@ -60,12 +60,13 @@ class Batches:
         if process is not None and process.poll() is None:
             process.terminate()            # the round keeps its checkpoint: it resumes at the next start
 
-    def submit(self, upload: Path, filename: str, rules: str, submitted_by: str) -> Batch:
+    def submit(self, upload: Path, filename: str, rules: str, submitted_by: str, lang: str = "zh") -> Batch:
+        """Queue a round on ``upload``; its outputs (errors.csv, the district report) speak ``lang``."""
         batch_id = secrets.token_hex(16)
         home = self.home(batch_id)
         (home / "input").mkdir(parents=True)
         os.replace(upload, home / "input" / filename)
-        batch = self.store.add_batch(batch_id, rules, filename, submitted_by)
+        batch = self.store.add_batch(batch_id, rules, filename, submitted_by, lang)
         self.waiting.put(batch_id)
         return batch
 
@@ -137,7 +138,7 @@ class Batches:
         # Run beside the upload and name it alone, so every location reads as the bureau's own file
         # ("centres.xlsx!centres!F12"), not as a path on the server.
         command = [sys.executable, "-m", "compliance", "batch", batch.filename,
-                   "--rules", batch.rules, "-o", str(home / "out"), "--jobs", str(self.jobs)]
+                   "--rules", batch.rules, "-o", str(home / "out"), "--jobs", str(self.jobs), "--lang", batch.lang]
         with open(home / "log.txt", "ab") as log:
             self.current = subprocess.Popen(command, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
                                             cwd=home / "input", preexec_fn=_die_with_parent)

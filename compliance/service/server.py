@@ -325,7 +325,7 @@ def serve(db: str | None, host: str, port: int, data: str | None = None) -> None
     warm_up()
     connections = connection_bound()
     print(text(msg("the audit service is on {address} (database {database}); Ctrl-C stops it",
-                   address=f"http://{host}:{port}/", database=safe_url(store.url))), file=sys.stderr, flush=True)
+                   address="http://%s:%d/" % (host, port), database=safe_url(store.url))), file=sys.stderr, flush=True)
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)   # request lines could carry query secrets
     # No limit_concurrency: uvicorn's counts connections held, and answers 503 while there are that many.
     uvicorn.run(InFlight(app), host=host, port=port, log_level="info", access_log=False,

@@ -84,6 +84,7 @@ batches = Table(
     Column("finished_at", DateTime(timezone=True)),
     Column("exit_code", Integer),
     Column("message", Text),
+    Column("lang", String(8), nullable=False, server_default="zh"),     # its outputs' language
 )
 
 
@@ -105,6 +106,7 @@ class Batch:
     finished_at: datetime | None
     exit_code: int | None
     message: str | None
+    lang: str = "zh"
 
 
 @dataclass(frozen=True)
@@ -320,10 +322,10 @@ class Store:
 
     # ------------------------------------------------------------------ batches
 
-    def add_batch(self, batch_id: str, rules: str, filename: str, submitted_by: str) -> Batch:
+    def add_batch(self, batch_id: str, rules: str, filename: str, submitted_by: str, lang: str = "zh") -> Batch:
         with self.engine.begin() as db:
             db.execute(batches.insert(), {"id": batch_id, "status": "queued", "rules": rules, "filename": filename,
-                                          "submitted_by": submitted_by, "submitted_at": _now()})
+                                          "submitted_by": submitted_by, "submitted_at": _now(), "lang": lang})
         found = self.batch(batch_id)
         assert found is not None
         return found

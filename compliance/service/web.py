@@ -502,7 +502,7 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
         except Exception:
             upload.unlink(missing_ok=True)
             raise
-        batches.submit(upload, filename, rules, account.name)
+        batches.submit(upload, filename, rules, account.name, language())
         return RedirectResponse("/dashboard#batches", status_code=303)
 
     @app.get("/batches/{batch_id}/files/{name}", include_in_schema=False)

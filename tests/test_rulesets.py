@@ -263,8 +263,8 @@ def test_content_hash_changes_with_the_rules(tmp_path):
     assert compliance.load_ruleset(path).content_hash != compliance.load_ruleset("national").content_hash
 
 
-def test_the_readme_district_layer_loads_as_documented(tmp_path):
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+def test_the_reference_district_layer_loads_as_documented(tmp_path):
+    readme = (Path(__file__).resolve().parent.parent / "docs" / "reference.md").read_text(encoding="utf-8")
     block = readme.split("# rules for 某某区, saved as district.yaml\n", 1)[1].split("```", 1)[0]
     path = tmp_path / "district.yaml"
     path.write_text(block, encoding="utf-8")

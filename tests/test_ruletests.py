@@ -110,8 +110,8 @@ def test_rules_test_runs_the_bundled_tests_from_the_command_line():
     assert f"{len(CASES)} cases, {len(CASES)} passed, 0 failed" in out.stdout
 
 
-def test_the_readme_rule_test_example_runs_as_documented(tmp_path):
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+def test_the_reference_rule_test_example_runs_as_documented(tmp_path):
+    readme = (ROOT / "docs" / "reference.md").read_text(encoding="utf-8")
     layer = readme.split("# rules for 某某区, saved as district.yaml\n", 1)[1].split("```", 1)[0]
     example = readme.split("# district/tests/hours.test.yaml\n", 1)[1].split("```", 1)[0]
     (tmp_path / "district.yaml").write_text(layer, encoding="utf-8")

@@ -6,6 +6,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 import compliance
 from compliance.checks import CHECK_TYPES, CheckType
 from compliance.contract import ruleset_schema
@@ -35,11 +37,21 @@ def test_nothing_in_the_repository_points_outside_it():
     assert offenders == []
 
 
-def test_the_readme_links_only_files_that_exist_in_the_repository():
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    for target in re.findall(r"\]\(([^)#]+)\)", readme):
+@pytest.mark.parametrize("document", ["README.md", "docs/reference.md", "docs/guide.zh.md",
+                                      "examples/yinzhou-district/README.md"])
+def test_the_documents_link_only_files_that_exist_in_the_repository(document):
+    path = ROOT / document
+    text = path.read_text(encoding="utf-8")
+    for target in re.findall(r"\]\(([^)#]+)\)", text):
         if not target.startswith(("http://", "https://")):
-            assert (ROOT / target).exists(), target
+            assert (path.parent / target).exists(), target
+
+
+def test_the_readme_is_a_short_front_door_to_the_guides():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) < 100
+    assert "bash scripts/setup.sh" in readme and "bash scripts/test.sh" in readme
+    assert "docs/guide.zh.md" in readme and "docs/reference.md" in readme
 
 
 def _module_name(path):

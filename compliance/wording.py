@@ -15,7 +15,7 @@ import re
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Mapping
 
-from .i18n import LANGS, Message, msg, quote
+from .i18n import Message, msg, quote
 from .model import Level, Status, Verdict
 
 

@@ -345,3 +345,16 @@ def test_the_web_pages_follow_the_language_switch(service):
         assert "Log in" in english.text and 'lang="en"' in english.text and "登录" not in english.text
         assert "Log in" in c.get("/login").text                  # the choice is remembered
         assert "登录" in c.get("/login?lang=zh").text
+
+
+def test_the_form_says_which_keys_of_the_last_audit_it_cannot_show(service):
+    from test_web import csrf_of
+
+    assert _post(service, _yaml(_misspelt())).status_code in (200, 201)
+    with httpx.Client(base_url=service.url, timeout=30, headers={"Accept-Language": "zh-CN"}) as c:
+        login = c.get("/login")
+        c.post("/login", data={"name": "ops", "secret": service.token, "csrf": csrf_of(login.text), "next": "/"})
+        form = c.get("/check?centre=330212-SN-0103")
+        assert form.status_code == 200
+        assert "本中心上次审计的档案中有表单不认识的字段" in form.text
+        assert "$.staf：未知的字段 &#39;staf&#39;；是否应为 &#39;staff&#39;？" in form.text

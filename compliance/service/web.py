@@ -35,10 +35,10 @@ from ..i18n import quote as quoted
 from ..model import CODE_LISTS, Verdict
 from ..wording import STATUS_LABELS, VERDICT_LABELS
 from ..model import RuleSet, Status
-from ..profile import load_profile
+from ..profile import load_profile, unknown_keys
 from . import auth
-from .common import (Problem, batch_file_response, bundled, bundled_ruleset, load_bundled, read_upload, readable_audit,
-                     rerun_audit, stored_report)
+from .common import (PROFILE_LIMIT, PROFILE_SECONDS, Problem, batch_file_response, bundled, bundled_ruleset, load_bundled,
+                     read_upload, readable_audit, rerun_audit, stored_report, within)
 from .batches import Batches
 from .store import Account, AuditRow, Store
 
@@ -177,6 +177,25 @@ def _csrf(request: Request) -> str:
     return str(token)
 
 
+async def posted_form(request: Request, fields: int) -> Any:
+    """A page's posted form, read within the body deadline and size cap of a profile: a client that sends a
+    form byte by byte, or endlessly, is answered 408 or 413 instead of holding its request open."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > PROFILE_LIMIT:
+        raise Problem(413, msg("The request body is too large"), msg("the limit is {limit:,} bytes", limit=PROFILE_LIMIT))
+    receive, seen = within(request.receive, PROFILE_SECONDS), [0]
+
+    async def capped() -> Any:
+        message = await receive()
+        seen[0] += len(message.get("body", b""))
+        if seen[0] > PROFILE_LIMIT:
+            raise Problem(413, msg("The request body is too large"), msg("the limit is {limit:,} bytes",
+                                                                         limit=PROFILE_LIMIT))
+        return message
+
+    return await Request(request.scope, capped).form(max_files=0, max_fields=fields)
+
+
 def _check_csrf(request: Request, form: Mapping[str, Any]) -> None:
     sent = str(form.get("csrf", ""))
     expected = request.session.get("csrf", "")
@@ -207,22 +226,28 @@ def form_sections(rules: RuleSet, values: Mapping[str, Any], errors: Mapping[str
                                            for key, title in SECTIONS}
     for col in table.columns(rules.vocabulary, lang):
         section = sections[col.path[0]]
-        field = {"key": col.key, "label": col.label, "kind": col.kind, "value": values.get(col.key, ""),
+        field = {"key": col.key, "label": heading(col.label), "kind": col.kind, "value": values.get(col.key, ""),
                  "error": errors.get(col.key, ""), "locked": col.key in locked}
         if col.kind == "choice":
             names = CHOICES.get(col.key, {})
             field["choices"] = [(c, text(names[c]) if c in names else c) for c in col.choices]
         if col.kind == "code":
-            group = section["lists"].setdefault(col.list_key, {"key": col.list_key, "label": text(FIELDS[col.list_key])
-                                                               if col.list_key in FIELDS else col.list_key, "codes": [],
-                                                               "error": errors.get(col.list_key, "")})
-            field["label"] = rules.vocabulary.label(CODE_LISTS[col.list_key], col.code or "", lang)
+            group = section["lists"].setdefault(col.list_key, {"key": col.list_key, "label": heading(
+                text(FIELDS[col.list_key]) if col.list_key in FIELDS else col.list_key), "codes": [],
+                "error": errors.get(col.list_key, "")})
+            field["label"] = heading(rules.vocabulary.label(CODE_LISTS[col.list_key], col.code or "", lang))
             group["codes"].append(field)
         else:
             section["fields"].append(field)
     for section in sections.values():
         section["lists"] = list(section["lists"].values())
     return list(sections.values())
+
+
+def heading(name: str) -> str:
+    """A field's name as a form labels it: as it is in Chinese, with a capital in English (centre name → Centre
+    name)."""
+    return name[:1].upper() + name[1:]
 
 
 def zone_kinds(rules: RuleSet) -> list[tuple[str, str]]:
@@ -320,7 +345,7 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
 
     @app.post("/login", include_in_schema=False)
     async def login(request: Request) -> Response:
-        form = await request.form(max_files=0, max_fields=10)
+        form = await posted_form(request, 10)
         _check_csrf(request, form)
         name, secret = str(form.get("name", "")).strip(), str(form.get("secret", ""))
         if _THROTTLE.blocked(name):
@@ -347,7 +372,7 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
 
     @app.post("/logout", include_in_schema=False)
     async def logout(request: Request) -> Response:
-        form = await request.form(max_files=0, max_fields=5)
+        form = await posted_form(request, 5)
         _check_csrf(request, form)
         name = request.session.get("account")
         if name:
@@ -362,12 +387,13 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
 
     def check_page(request: Request, account: Account, rules: RuleSet, values: Mapping[str, Any],
                    zones: list[dict[str, Any]], errors: Mapping[str, str], status: int = 200,
-                   action: str = "/check", title: Message | None = None, before: AuditRow | None = None) -> HTMLResponse:
+                   action: str = "/check", title: Message | None = None, before: AuditRow | None = None,
+                   warnings: Sequence[Any] = ()) -> HTMLResponse:
         locked = ("center.id",) if account.role == "community" else ()
         return page(request, "check.html.j2", status=status, me=account, rules=rules, rule_names=_bundled_names(),
                     sections=form_sections(rules, values, errors, locked), zones=zones,
                     zone_kinds=zone_kinds(rules), errors=errors, action=action, title=text(title or msg("Self-check")),
-                    before=before)
+                    before=before, warnings=[f"{w.json_path}{separator('colon')}{w.message}" for w in warnings])
 
     def latest_audit(centre_id: str) -> AuditRow | None:
         rows = store.history(centre_id, limit=1)
@@ -386,21 +412,24 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
         centre_id = account.centre_id if account.role == "community" else centre
         values: dict[str, Any] = {}
         zones: list[dict[str, Any]] = []
+        warnings: list[Any] = []
         last = latest_audit(centre_id) if centre_id else None
         # The rule set asked for, else the one the centre was last audited under, else the national one.
         ruleset = bundled_ruleset(rules or (last.ruleset_id if last is not None and last.ruleset_id in dict(_bundled_names())
                                      else "national"))
         if last is not None and auth.may_read(account, last.centre_id):
             _, _, raw, media_type = readable_audit(request, account, last.id)
-            values, zones = values_of(stored_profile(raw, media_type), ruleset)     # start from the last audit
+            stored = stored_profile(raw, media_type)
+            values, zones = values_of(stored, ruleset)     # start from the last audit
+            warnings = unknown_keys(stored, "")            # what the form cannot show of it, said
         if centre_id:
             values["center.id"] = centre_id
-        return check_page(request, account, ruleset, values, zones, {})
+        return check_page(request, account, ruleset, values, zones, {}, warnings=warnings)
 
     @app.post("/check", include_in_schema=False)
     async def check_submit(request: Request) -> Response:
         account = me(request)
-        form = await request.form(max_files=0, max_fields=2000)
+        form = await posted_form(request, 2000)
         _check_csrf(request, form)
         ruleset = bundled_ruleset(str(form.get("rules", "national")))
         document, values, zones, errors = read_form(form, ruleset)
@@ -449,7 +478,7 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
     async def whatif(request: Request, audit_id: str) -> Response:
         account = me(request)
         row, _, raw, media_type = readable_audit(request, account, audit_id)
-        form = await request.form(max_files=0, max_fields=2000)
+        form = await posted_form(request, 2000)
         _check_csrf(request, form)
         rules = load_bundled(row.ruleset_id)
         document, values, zones, errors = read_form(form, rules)

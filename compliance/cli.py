@@ -144,6 +144,7 @@ def _parser(lang: str = DEFAULT_LANG) -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser,
                            title=t(msg("commands")), metavar="COMMAND")
     rules_help = t(msg("a bundled rule set or a rule-set file or folder (default: national)"))
+    strict_help = t(msg("refuse a profile with a key the contract does not know, instead of warning"))
 
     a = sub.add_parser("audit", parents=[common], help=t(msg("score one or more centre profiles")))
     a.add_argument("profiles", nargs="+", metavar="PROFILE",
@@ -155,8 +156,7 @@ def _parser(lang: str = DEFAULT_LANG) -> argparse.ArgumentParser:
                    help=t(msg("write here (a folder when auditing several profiles; - for standard output)")))
     a.add_argument("--archival", action="store_true",
                    help=t(msg("an archival PDF (PDF/A-3b) with the result document attached (with --format pdf)")))
-    a.add_argument("--strict", action="store_true",
-                   help=t(msg("refuse a profile with a key the contract does not know, instead of warning")))
+    a.add_argument("--strict", action="store_true", help=strict_help)
 
     c = sub.add_parser("compare", parents=[common],
                        help=t(msg("the renovation check: the same centre before and after a plan")))
@@ -174,8 +174,7 @@ def _parser(lang: str = DEFAULT_LANG) -> argparse.ArgumentParser:
                    help=t(msg("profile files, folders, .jsonl, .csv or .xlsx")))
     v.add_argument("--rules", default="national", metavar="NAME|PATH",
                    help=t(msg("whose vocabularies to check codes against (default: national)")))
-    v.add_argument("--strict", action="store_true",
-                   help=t(msg("refuse a profile with a key the contract does not know, instead of warning")))
+    v.add_argument("--strict", action="store_true", help=strict_help)
 
     r = sub.add_parser("rules", parents=[common], help=t(msg("list, show, lint or test rule sets")))
     rs = r.add_subparsers(dest="action", required=True, parser_class=_Parser, metavar="ACTION")
@@ -205,8 +204,7 @@ def _parser(lang: str = DEFAULT_LANG) -> argparse.ArgumentParser:
     ex.add_argument("-o", "--output", required=True, metavar="FILE", help=t(msg("a .xlsx, .csv or .jsonl file")))
     ex.add_argument("--rules", default="national", metavar="NAME|PATH",
                     help=t(msg("whose vocabularies to check codes against (default: national)")))
-    ex.add_argument("--strict", action="store_true",
-                    help=t(msg("refuse a profile with a key the contract does not know, instead of warning")))
+    ex.add_argument("--strict", action="store_true", help=strict_help)
 
     b = sub.add_parser("batch", parents=[common],
                        help=t(msg("audit a whole round: league table, district report")))
@@ -218,8 +216,7 @@ def _parser(lang: str = DEFAULT_LANG) -> argparse.ArgumentParser:
     b.add_argument("--previous", metavar="OLD_OUTDIR", help=t(msg("compare with an earlier round's output folder")))
     b.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                    help=t(msg("run on this Dask cluster (pip install '.[dask]')")))
-    b.add_argument("--strict", action="store_true",
-                   help=t(msg("refuse a profile with a key the contract does not know, instead of warning")))
+    b.add_argument("--strict", action="store_true", help=strict_help)
 
     s = sub.add_parser("schema", parents=[common],
                        help=t(msg("print the profile JSON Schema (or the rule-set or result one)")))

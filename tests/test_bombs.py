@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import contextlib
+import random
+import re
+import string
 import subprocess
 import sys
 import time
@@ -15,7 +18,7 @@ import pytest
 
 import compliance
 from compliance.batch import archive, workbook
-from compliance.batch.sources import SourceError
+from compliance.batch.sources import SourceError, read_profiles
 
 from bombs import CENTRES_PART, GiB, deflated_part, write_archive, write_bomb
 from conftest import ROOT, run_cli
@@ -88,6 +91,8 @@ def test_the_caps_are_counted_on_what_inflates(template, tmp_path, monkeypatch):
     bomb = write_bomb(tmp_path / "book.xlsx", template, inflated=24 << 20)
     assert "100 times" in refusal(bomb)                 # 24 MiB at about 330 to 1
     monkeypatch.setattr(archive, "MAX_RATIO", 10_000)
+    assert "'BM515576': 33,512,440 cells" in refusal(bomb)     # its rows, counted, and the header's columns
+    monkeypatch.setattr(archive, "MAX_CELLS", 10 ** 9)
     check(bomb)                                         # the stream is whole and its size true
     monkeypatch.setattr(archive, "MAX_INFLATED", 16 << 20)
     assert refusal(bomb).startswith("inflates to 25 MiB by its own account (the cap for a workbook is 16 MiB)")
@@ -142,15 +147,107 @@ def test_a_sheet_that_names_a_cell_far_away_is_refused_before_the_reader_allocat
     assert out.returncode == 2 and "XFD1048576" in out.stderr and "panicked" not in out.stderr
 
 
-def test_a_sheet_whose_dimension_claims_a_huge_area_is_refused(template, tmp_path):
-    path = tmp_path / "claimed.xlsx"
-    with zipfile.ZipFile(template) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
+def _with_sheet(template: Path, target: Path, change: Any) -> Path:
+    """A copy of the template whose centres sheet's XML is ``change(xml)``."""
+    with zipfile.ZipFile(template) as source, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as out:
         for item in source.infolist():
             data = source.read(item.filename)
-            if item.filename.startswith("xl/worksheets/"):
-                data = data.replace(b"<dimension ref=\"", b"<dimension ref=\"A1:ZZ999999\" x=\"", 1)
-            out.writestr(item, data)
-    assert "'ZZ999999'" in refusal(path)
+            out.writestr(item, change(data) if item.filename == CENTRES_PART else data)
+    return target
+
+
+def _before_the_end(rows: str) -> Any:
+    return lambda xml: xml.replace(b"</sheetData>", rows.encode() + b"</sheetData>")
+
+
+def _after_the_first_row(rows: str) -> Any:
+    return lambda xml: xml.replace(b"</row>", b"</row>" + rows.encode(), 1)
+
+
+_CELL = '<c {} t="inlineStr"><is><t>x</t></is></c>'
+MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_READ_UNCHECKED = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+from python_calamine import CalamineWorkbook
+CalamineWorkbook.from_path(sys.argv[1]).get_sheet_by_name("centres")
+"""
+
+
+@pytest.mark.parametrize("change, corner", [
+    (_before_the_end('<row r="1000000">' + _CELL.format('r="ZZZ1000000"') + "</row>"), "ZZZ1000000"),
+    (_after_the_first_row('<row r="1000000">' + _CELL.format('r="ZZZ1000000"') + "</row>"), "ZZZ1000000"),
+    (_before_the_end("<row r = '1000000'><c r = 'ZZZ1000000' t='inlineStr'><is><t>x</t></is></c></row>"),
+     "ZZZ1000000"),
+    (_before_the_end('<row r="1000000">' + _CELL.format('r="zzz1000000"') + "</row>"), "ZZZ1000000"),
+    (_before_the_end('<row r="1000000">' + _CELL.format('r="ZZZ0001000000"') + "</row>"), "ZZZ1000000"),
+    (_before_the_end('<row\tr="1000000"><c\nr="ZZZ1000000" t="inlineStr"><is><t>x</t></is></c></row>'),
+     "ZZZ1000000"),
+    (_before_the_end('<row r="1000000"><c t="inlineStr" r="ZZZ1000000"><is><t>x</t></is></c></row>'),
+     "ZZZ1000000"),
+    (_before_the_end('<row r="1000000"><c r="A1000000" r="ZZZ1000000" t="inlineStr"><is><t>x</t></is></c></row>'),
+     "ZZZ1000000"),
+    (_before_the_end(f'<x:row xmlns:x="{MAIN}" r="1000000"><x:c r="ZZZ1000000" t="inlineStr"><x:is><x:t>x</x:t>'
+                     "</x:is></x:c></x:row>"), "ZZZ1000000"),
+    (_before_the_end('<row r="4000000">' + _CELL.format("") * 100 + "</row>"), "CV4000000"),
+    (_before_the_end('<row r="1000000">' + _CELL.format('r="ZZ1000000"') + "</row><row>" + _CELL.format("")
+                     + "</row>"), "ZZ1000001"),
+], ids=["far", "far-in-the-middle", "quotes-and-spaces", "small-letters", "leading-zeros", "tab-and-newline",
+        "r-after-t", "r-twice", "prefixed", "counted-cells", "counted-rows"])
+def test_every_way_of_naming_a_far_cell_is_refused_before_the_reader_aborts(template, tmp_path, change, corner):
+    """Each of these sheets makes python-calamine ask for gigabytes and abort the process (checked below under a
+    2 GiB limit): cells are placed by their r attribute however it is written, or counted on from the one before."""
+    path = _with_sheet(template, tmp_path / "far.xlsx", change)
+    unchecked = subprocess.run([sys.executable, "-c", _READ_UNCHECKED, str(path)], capture_output=True, timeout=60)
+    assert unchecked.returncode != 0 and b"memory allocation" in unchecked.stderr
+    message = refusal(path)
+    assert f"'{corner}'" in message and BOMB in message
+
+
+def test_what_does_not_move_the_readers_rectangle_is_let_through(template, tmp_path):
+    """A dimension that claims a huge area, a reference in another namespace, and cells written without r (the
+    format allows it; the reader counts them) cost nothing: the workbook passes and reads as before."""
+    claimed = _with_sheet(template, tmp_path / "claimed.xlsx",
+                          lambda xml: xml.replace(b'<dimension ref="', b'<dimension ref="A1:XFD1048576" x="', 1))
+    check(claimed)
+    foreign = _with_sheet(template, tmp_path / "foreign.xlsx", _before_the_end(
+        '<row r="3"><c xmlns:y="urn:y" y:r="ZZZ1000000" t="inlineStr"><is><t>x</t></is></c></row>'))
+    check(foreign)
+    rows = [compliance.load_profile(ROOT / "examples" / name).data for name in ("haiyue.yaml", "dandinghe-old-compound.yaml")]
+    written = tmp_path / "written.xlsx"
+    workbook.export(rows, written, compliance.load_ruleset("national").vocabulary)
+    counted = _with_sheet(written, tmp_path / "counted.xlsx", lambda xml: re.sub(rb'<c r="[A-Z]+[0-9]+"', b"<c", xml))
+    check(counted)
+    before = [item.data for _, item in read_profiles(written, "national")]
+    after = [item.data for _, item in read_profiles(counted, "national")]
+    assert after == before == rows
+
+
+def test_a_tag_cut_between_pieces_is_held_only_up_to_64_kib(template, tmp_path):
+    """A tag is measured whole, so the part of one that ends a piece waits for the next: a tag longer than any
+    spreadsheet writes (here 2 MiB of attribute, which no piece holds whole) is refused instead of held."""
+    noise = "".join(random.Random(7).choices(string.ascii_letters, k=2 << 20))
+    path = _with_sheet(template, tmp_path / "long.xlsx", _before_the_end(f'<row r="3"><c t="{noise}" r="A3"/></row>'))
+    assert "has a tag longer than 65,536 bytes" in refusal(path)
+
+
+def test_the_area_check_costs_a_real_sheet_a_few_searches(template, tmp_path):
+    """Every piece of a written sheet takes the plain path (no tag walked), so 25,000 centres cost about a second,
+    not the four a tag-by-tag walk costs."""
+    rows = [compliance.load_profile(ROOT / "examples" / "haiyue.yaml").data] * 300
+    written = tmp_path / "written.xlsx"
+    workbook.export(rows, written, compliance.load_ruleset("national").vocabulary)
+    walked: list[int] = []
+    original = archive._Area._walk
+
+    def walk(self: Any, text: bytes) -> None:
+        walked.append(len(text))
+        original(self, text)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(archive._Area, "_walk", walk)
+        check(written)
+    assert walked == []
 
 
 # --------------------------------------------------------------------------- every door

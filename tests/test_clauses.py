@@ -128,7 +128,7 @@ def test_scores_carry_one_decimal(national):
 
 
 def test_result_document_has_the_documented_shape(national):
-    doc = compliance.evaluate(profile(space__zones=zones(("service_hall", 150), ("office", 50))), national).to_dict()
+    doc = compliance.evaluate(profile(space__zones=zones(("service_hall", 150), ("office", 50))), national).to_dict("zh")
     assert doc["result_version"] == 1
     assert doc["center"]["id"] == "330212-SN-0103"
     assert doc["ruleset"]["id"] == "national" and doc["ruleset"]["layers"] == ["national"]

@@ -66,7 +66,7 @@ def test_audit_results_can_be_compared_directly():
 def test_different_centres_are_flagged():
     comparison = compliance.compare(profile(), profile(center__id="OTHER-1"))
     assert comparison.same_center is False
-    assert "中心编码不同" in compliance.render(comparison, "text")
+    assert "中心编码不同" in compliance.render(comparison, "text", lang="zh")
 
 
 def test_compare_on_the_command_line(tmp_path):

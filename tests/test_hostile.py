@@ -424,7 +424,7 @@ def test_markdown_escapes_every_field_from_profiles_and_rule_layers(tmp_path):
     doc["center"]["region"] = {"province": "_under_", "city": "![i](x)", "district": "www.example.org", "street": "a@b"}
     layer = write(tmp_path / "district.yaml", LAYER_HEAD + (
         'overrides: {"5.2": {title: {zh: "*八比二* | <b>", en: x}, threshold: 0.9}}\n'))
-    md = compliance.render(compliance.evaluate(doc, compliance.load_ruleset(layer)), "md")
+    md = compliance.render(compliance.evaluate(doc, compliance.load_ruleset(layer)), "md", lang="zh")
     assert "\\*\\*bold\\*\\* \\<img src=x\\> \\[link\\]\\(http:\\//x\\) \\| pipe \\# \\`code\\`" in md
     assert "\\_under\\_" in md and "\\!\\[i\\]\\(x\\)" in md
     assert "w\\ww.example.org" in md and "a\\@b" in md        # bare addresses are not turned into links
@@ -677,7 +677,7 @@ def test_a_failing_value_never_reads_as_the_threshold_it_misses(changes, clause,
     doc = copy.deepcopy(BASE)
     doc["services"].update(changes)
     result = compliance.evaluate(doc)
-    text = compliance.render(result, "text")
+    text = compliance.render(result, "text", lang="zh")
     finding = result.finding(clause)
     assert finding.status.value == "fail" and finding.action("zh") == action
     assert f"实测 {measured}" in text
@@ -872,10 +872,10 @@ def test_a_rate_shows_as_a_percentage_only_when_the_rule_says_so(tmp_path):
     rules = _layer_with(tmp_path, (
         "{clause: '9.1', category: zoning, level: should, weight: 1, title: {zh: 人均, en: x}, requirement: {zh: x, en: x}, "
         "check: {type: rate, numerator: space.total_area_m2, denominator: population.residents, per: 1, min: 0.2}}"))
-    view = compliance.render(compliance.evaluate(BASE, rules), "text")
+    view = compliance.render(compliance.evaluate(BASE, rules), "text", lang="zh")
     assert "要求值 ≥ 0.2" in view and "要求值 ≥ 20%" not in view
     assert "要求值 ≥ 60%" in compliance.render(compliance.evaluate({**copy.deepcopy(BASE), "staff": {
-        **BASE["staff"], "certified_social_workers": 10}}), "text")           # 7.3 says percent: true
+        **BASE["staff"], "certified_social_workers": 10}}), "text", lang="zh")           # 7.3 says percent: true
 
 
 def test_a_folder_of_layers_may_also_hold_profiles_and_tests(tmp_path):

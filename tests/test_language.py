@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 import compliance
-from compliance.i18n import Message, msg, negotiate, plural, use_language
+from compliance.i18n import msg, negotiate, plural, use_language
 
-from conftest import BASE, EXAMPLES, ROOT, profile, run_cli
+from conftest import BASE, ROOT, profile, run_cli
 
 # What a Chinese message may hold besides Chinese: values it quotes ('约500', "…"), JSON paths ($.space.zones[1]),
 # locations (centres.xlsx!zones!C7, file.jsonl:3, /tmp/x.yaml), numbers, units (m²) and the term AB岗.

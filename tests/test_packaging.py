@@ -15,7 +15,8 @@ def _site_dirs() -> list[str]:
     return [p for p in sys.path if Path(p).is_dir() and Path(p).name in ("site-packages", "dist-packages")]
 
 
-def test_pip_install_dot_gives_a_working_command_from_another_folder(tmp_path):
+def test_pip_install_dot_gives_a_working_command_from_another_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv("PYTHONPATH", raising=False)      # the installed copy, not a source tree, is what runs
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     py = env_dir / "bin" / "python"

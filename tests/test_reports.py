@@ -125,7 +125,7 @@ def test_archival_pdf_is_pdf_a_3b_with_the_json_result_inside(tmp_path):
 
 def test_html_report_is_one_self_contained_file_with_an_svg_chart():
     result = compliance.evaluate(compliance.load_profile(EXAMPLES / "dandinghe-old-compound.yaml"))
-    html = compliance.render(result, "html")
+    html = compliance.render(result, "html", lang="zh")
     assert '<link rel="stylesheet"' not in html and "@font-face" in html
     chart = html[html.index('<div class="chart">'): html.index("</svg>") + 200]
     svg = chart[chart.index("<svg"): chart.index("</svg>")]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import copy
 import datetime
 import json
-import random
 from pathlib import Path
 from typing import Any
 

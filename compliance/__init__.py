@@ -17,25 +17,24 @@ Start here::
 Every error on bad input is a :class:`ComplianceError`. The pipeline, one
 module a stage: ``reading`` (bytes → values) → ``layers`` + ``compile`` (rule
 sets; ``checks`` holds one record per check type) and ``profile`` (profiles)
-→ ``evaluate`` → ``result`` → ``render`` / ``pdf``; ``model`` holds the
+→ ``evaluation`` (and ``comparison``) → ``result`` → ``rendering`` / ``pdf``; ``model`` holds the
 shared types and imports nothing of ours.
 """
-from __future__ import annotations
-
 from .version import __version__
-from .compare import Change, Comparison, compare
-from .compile import load_ruleset
+from .comparison import Change, ClauseChange, Comparison, compare
+from .compile import bundled_rulesets, load_ruleset
 from .contract import profile_schema, result_schema, ruleset_schema
 from .errors import ComplianceError, Problem, ProfileError, ReportError, RuleSetError
-from .evaluate import evaluate
-from .model import Clause, Level, RuleSet, Status, Verdict, Vocabulary
+from .evaluation import evaluate
+from .model import Clause, Level, RuleSet, RuleSource, Status, Verdict, Vocabulary
 from .profile import Profile, load_profile
-from .render import render
+from .rendering import TextFormat, render
 from .result import AuditResult, Finding, Shortfall
 from .batch import audit_many, read_profiles
 
 __all__ = [
     "load_ruleset",
+    "bundled_rulesets",
     "load_profile",
     "evaluate",
     "render",
@@ -47,6 +46,7 @@ __all__ = [
     "ruleset_schema",
     "Comparison",
     "Change",
+    "ClauseChange",
     "AuditResult",
     "Finding",
     "Shortfall",
@@ -55,6 +55,8 @@ __all__ = [
     "Verdict",
     "Profile",
     "RuleSet",
+    "RuleSource",
+    "TextFormat",
     "Clause",
     "Vocabulary",
     "ComplianceError",

@@ -21,18 +21,18 @@ from typing import Any, Callable, Iterator, Sequence
 from .version import __version__
 from . import ruletest
 from .checks import CHECK_TYPES
-from .compare import compare
+from .comparison import compare
 from .compile import lint, load_ruleset
 from .contract import profile_schema, result_schema, ruleset_schema
 from .errors import (MAX_PROBLEMS, ComplianceError, Problem, ReportError, RuleSetError, internal_error, more_problems,
                      system_reason)
-from .evaluate import evaluate
+from .evaluation import evaluate
 from .i18n import (DEFAULT_LANG, DOMAIN, LANGS, LOCALE_DIR, Joined, Message, language, msg, plural, quote, text,
                    use_language)
 from .model import thaw
 from .layers import bundled_names
 from .profile import load_profile
-from .render import COMPARE_RENDERERS, RENDERERS, plain_text, render
+from .rendering import COMPARE_RENDERERS, RENDERERS, plain_text, render
 from .writing import STDOUT, StdoutError, plan_outputs, same_file, write_stdout
 from .wording import LEVEL_LABELS, YES_NO, hinted
 

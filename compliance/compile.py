@@ -28,6 +28,11 @@ from .i18n import Message, msg, quote
 from .wording import hinted, template_problems
 
 
+def bundled_rulesets() -> tuple[str, ...]:
+    """The names of the rule sets that come with the package (``national`` first), each a ``load_ruleset`` name."""
+    return layers_module.bundled_names()
+
+
 def load_ruleset(source: str | os.PathLike[str] | RuleSet = "national") -> RuleSet:
     """Load and compile a rule set: a bundled name, a YAML layer file, or a folder of layers.
 
@@ -42,7 +47,7 @@ def load_ruleset(source: str | os.PathLike[str] | RuleSet = "national") -> RuleS
         raise TypeError(f"load_ruleset takes a name or a path, not a {type(source).__name__}")
     ref = os.fspath(source)
     if not ref:
-        raise RuleSetError(msg("no rule set was named (an empty name or path)"))
+        raise RuleSetError(msg("no rule set was named (an empty name or path)"), file=repr(ref))
     if "\0" in ref:
         raise RuleSetError(msg("a rule set name or path cannot contain a NUL character"), file=repr(ref))
     if ref in layers_module.bundled_names():

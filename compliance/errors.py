@@ -141,6 +141,8 @@ class ProblemsError(ComplianceError):
             if len(listed) == MAX_PROBLEMS:
                 break
             listed.append(p)
+        if not listed:                     # every error names at least one problem, located where it can be
+            listed.append(Problem(message, (), file))
         self.problems: tuple[Problem, ...] = tuple(listed)
         self.total: int = max(total or 0, len(self.problems))
         #: False when the search stopped early: there are at least ``total`` problems

@@ -79,17 +79,17 @@ def resolve(ref: str) -> tuple[Path, bool]:
     if ref in bundled_names():
         return _bundled_path(ref), True
     if not ref:
-        raise RuleSetError(msg("no rule set was named (an empty name or path)"))
+        raise RuleSetError(msg("no rule set was named (an empty name or path)"), file=repr(ref))
     path = Path(ref)
     if path.is_symlink() and not path.exists():
         raise RuleSetError(msg("is a symbolic link that leads nowhere (a loop, or a missing file)"), file=ref)
     if not path.exists():
         looks_like_name = os.sep not in ref and "/" not in ref and not ref.endswith((".yaml", ".yml"))
         if looks_like_name:
-            told = hinted(msg("unknown rule set {name} (the bundled ones: {names})", name=quote(ref),
+            told = hinted(msg("no such rule set (the bundled ones: {names})",
                               names=[quote(n) for n in bundled_names()]), ref, bundled_names())
-            raise RuleSetError(told, problems=[Problem(told)])     # a name, not a file: no place to name
-        raise RuleSetError(msg("no such rule set file"), file=ref, problems=[Problem(msg("no such rule set file"), (), ref)])
+            raise RuleSetError(told, file=ref)          # located at the name, as a missing file is at its path
+        raise RuleSetError(msg("no such rule set file"), file=ref)
     if path.is_dir():
         return leaf_of_folder(path), False
     try:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Callable, Mapping, NoReturn, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, NoReturn, Sequence, Union
 
 import orjson
 
@@ -299,6 +300,10 @@ class RuleSet:
 
     def __deepcopy__(self, memo: dict[int, Any]) -> RuleSet:
         return self                       # immutable, and its compiled checks are what it evaluates with
+
+
+RuleSource = Union[RuleSet, str, "os.PathLike[str]"]
+"""What every function that takes a rule set accepts: a compiled RuleSet, a bundled name, or a layer file or folder."""
 
 
 def clause_key(number: str) -> tuple[tuple[int, str], ...]:

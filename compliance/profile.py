@@ -32,7 +32,7 @@ from .contract import SCAN_LIMIT, describe, kind_of, profile_schema, profile_val
 from .fields import VOCABULARY_NAMES, named
 from .i18n import Message, msg, quote
 from .errors import MAX_PROBLEMS, WARNING, PathItem, Problem, ProfileError, problems_message
-from .model import FrozenDict, FrozenList, Profile, RuleSet, Vocabulary, make_profile, plain_document
+from .model import FrozenDict, FrozenList, Profile, RuleSet, RuleSource, Vocabulary, make_profile, plain_document
 from .wording import hinted
 
 __all__ = ["Profile", "load_profile", "profile_schema", "default_vocabulary"]
@@ -474,7 +474,7 @@ def _strict(warnings: list[Problem]) -> list[Problem]:
 def load_profile(
     source: str | os.PathLike[str] | Mapping[str, Any] | Profile,
     *,
-    rules: RuleSet | str | os.PathLike[str] | None = None,
+    rules: RuleSource | None = None,
     vocabulary: Vocabulary | None = None,
     strict: bool = False,
 ) -> Profile:

@@ -1,6 +1,6 @@
 """What an audit produces: findings, scores and the result document.
 
-Everything here is immutable. Scoring happens once in :mod:`compliance.evaluate`;
+Everything here is immutable. Scoring happens once in :mod:`compliance.evaluation`;
 reporters only format these objects. :meth:`AuditResult.to_dict` gives the JSON
 result documented in the project's interface contract.
 """

@@ -41,9 +41,9 @@ from typing import Any, Mapping, Sequence
 from . import reading
 from .compile import load_ruleset
 from .errors import ComplianceError, Problem, ProfileError, RuleSetError, internal_error
-from .evaluate import evaluate
+from .evaluation import evaluate
 from .i18n import Joined, Message, msg, plural, quote, text
-from .model import RuleSet, Status, thaw
+from .model import RuleSet, RuleSource, Status, thaw
 from .profile import load_profile
 
 SUFFIX = ".test.yaml"
@@ -87,7 +87,7 @@ def find_test_files(folder: str | os.PathLike[str]) -> list[Path]:
     return sorted(p for p in root.rglob(f"*{SUFFIX}") if p.is_file())
 
 
-def run(folder: str | os.PathLike[str], rules: RuleSet | str | None = None) -> Outcome:
+def run(folder: str | os.PathLike[str], rules: RuleSource | None = None) -> Outcome:
     """Run every ``*.test.yaml`` under ``folder``; a bad file is reported and the others still run."""
     files = find_test_files(folder)
     if not files:
@@ -109,7 +109,7 @@ def _bad(path: Path, raw: bytes, message: Message, where: tuple[Any, ...]) -> Ru
     return RuleSetError(msg("is not a valid rule test file"), file=str(path), problems=[problem])
 
 
-def run_file(path: Path, rules: RuleSet | str | None = None) -> list[CaseResult]:
+def run_file(path: Path, rules: RuleSource | None = None) -> list[CaseResult]:
     """Run the cases of one test file."""
     data, raw = reading.load(path, RuleSetError)
     if not isinstance(data, dict) or not isinstance(data.get("cases"), list) or not data["cases"]:
@@ -209,7 +209,7 @@ def _shape_problems(case: Mapping[str, Any]) -> list[tuple[Message, tuple[Any, .
     return out
 
 
-def _ruleset(path: Path, raw: bytes, data: Mapping[str, Any], rules: RuleSet | str | None) -> RuleSet:
+def _ruleset(path: Path, raw: bytes, data: Mapping[str, Any], rules: RuleSource | None) -> RuleSet:
     """The file's own ``rules:`` first, then the one given to the runner, then the folder's name."""
     named = data.get("rules")
     if named is None and rules is not None:

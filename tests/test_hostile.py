@@ -130,8 +130,6 @@ def test_debug_is_accepted_before_the_verb_too():
 @pytest.mark.parametrize("call, error", [
     (lambda: compliance.evaluate({"schema_version": 1}), ProfileError),
     (lambda: compliance.evaluate({**copy.deepcopy(BASE), "signage": ["grid_mapp"]}), ProfileError),
-    (lambda: compliance.render(None, "text"), ReportError),
-    (lambda: compliance.render("a result", "pdf"), ReportError),
     (lambda: compliance.load_profile("a\0b"), ProfileError),
     (lambda: compliance.load_ruleset("a\0b"), RuleSetError),
     (lambda: compliance.load_ruleset("/nonexistent/rules.yaml"), RuleSetError),
@@ -147,10 +145,49 @@ def test_every_library_error_on_bad_input_is_a_compliance_error(call, error):
     lambda: compliance.load_profile(42),
     lambda: compliance.evaluate(42),
     lambda: compliance.load_ruleset(3.5),
-])
-def test_a_wrong_type_of_argument_is_a_type_error(call):
+    lambda: compliance.render(None, "text"),
+    lambda: compliance.render("a result", "pdf"),
+    lambda: compliance.render(compliance.load_profile(HAIYUE), "md"),       # a profile not yet evaluated
+    lambda: compliance.render(compliance.evaluate(BASE), 5),
+    lambda: compliance.render(compliance.evaluate(BASE), "md", 5),
+    lambda: compliance.audit_many({"330212-SN-0103": BASE}),                 # a mapping: its keys are no profiles
+    lambda: compliance.audit_many(HAIYUE),                                   # one path: its characters neither
+    lambda: compliance.audit_many([BASE], jobs="2"),
+    lambda: compliance.compare(BASE, 42),
+    lambda: compliance.read_profiles(42),
+], ids=["profile-number", "evaluate-number", "ruleset-float", "render-none", "render-str", "render-profile",
+        "render-format-number", "render-target-number", "audit-many-mapping", "audit-many-path", "audit-many-jobs",
+        "compare-number", "read-profiles-number"])
+def test_a_wrong_type_of_argument_is_a_type_error_at_the_call(call):
     with pytest.raises(TypeError):
+        call()                       # at the call itself, even where the answer is an iterator
+
+
+@pytest.mark.parametrize("rules", ["yinzhou", ROOT / "rules" / "yinzhou.yaml", str(ROOT / "rules" / "yinzhou.yaml")])
+def test_every_function_that_takes_a_rule_set_takes_its_name_or_path_too(rules):
+    yinzhou = compliance.load_ruleset("yinzhou")
+    expected = compliance.evaluate(BASE, yinzhou).to_dict()
+    assert compliance.evaluate(BASE, rules).to_dict() == expected
+    assert [r.to_dict() for r in compliance.audit_many([BASE], rules)] == [expected]
+    assert compliance.compare(BASE, BASE, rules).after.to_dict() == expected
+    assert compliance.load_profile(BASE, rules=rules).vocabulary is yinzhou.vocabulary
+    (where, profile), = compliance.read_profiles(HAIYUE, rules)
+    assert compliance.evaluate(profile, yinzhou).ruleset.id == "yinzhou"
+
+
+@pytest.mark.parametrize("call", [
+    lambda: compliance.load_profile("/nonexistent/centre.yaml"),
+    lambda: compliance.load_profile({"schema_version": 1}),
+    lambda: compliance.load_ruleset("nosuch"),
+    lambda: compliance.load_ruleset(""),
+    lambda: compliance.load_ruleset("/nonexistent/rules.yaml"),
+    lambda: compliance.load_profile("a\0b"),
+    lambda: compliance.evaluate(BASE, "yinzhuo"),
+], ids=["no-file", "invalid", "unknown-rules", "empty-rules", "no-rules-file", "nul", "misspelt-rules"])
+def test_every_profile_and_rule_set_error_carries_a_located_problem(call):
+    with pytest.raises((ProfileError, RuleSetError)) as info:
         call()
+    assert info.value.problems and all(p.file for p in info.value.problems)
 
 
 def test_problem_lists_are_capped_and_a_huge_hostile_profile_is_refused_at_once(tmp_path):

@@ -17,7 +17,7 @@ from compliance import ReportError
 from conftest import BASE, EXAMPLES
 
 pdf_module = importlib.import_module("compliance.pdf")
-render_module = importlib.import_module("compliance.render")
+render_module = importlib.import_module("compliance.rendering")
 EXAMPLE_FILES = sorted(EXAMPLES.rglob("*.yaml"))
 
 

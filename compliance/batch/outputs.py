@@ -24,7 +24,7 @@ import orjson
 
 from ..errors import ERROR, WARNING, ComplianceError, system_reason
 from ..i18n import Words, cmsg, msg, quote
-from ..render import BAR, LOW, bar_chart
+from ..rendering import BAR, LOW, bar_chart
 from .run import STATUS_LETTER
 from ..model import RuleSet
 from ..version import __version__
@@ -750,7 +750,7 @@ def district_view(t: Tally, previous: Previous | None, lang: str = "zh") -> dict
 def write_district_report(outdir: Path, t: Tally, previous: Previous | None, lang: str = "zh") -> None:
     """``district-report.html`` (one file, stylesheet inlined) and ``district-report.pdf``."""
     from .. import pdf
-    from ..render import standalone, environment
+    from ..rendering import standalone, environment
 
     view = district_view(t, previous, lang)
     html = str(environment("html").get_template("district.html.j2").render(**view))

@@ -27,8 +27,8 @@ from ..compile import load_ruleset
 from ..errors import ComplianceError, PathItem, ProfileError, internal_error, system_reason
 from ..i18n import Message, msg, quote
 from ..reading import JSON_BREAKS
-from ..evaluate import evaluate
-from ..model import RuleSet, Status, plain_document
+from ..evaluation import evaluate
+from ..model import RuleSet, RuleSource, Status, plain_document
 from ..profile import Profile, load_parsed, load_profile
 from ..result import AuditResult
 from .sources import PROFILE_SUFFIXES, Record, line_problem
@@ -90,9 +90,9 @@ def audit_one(location: str, raw: bytes | None, document: dict[str, Any] | None,
         outcome = audited(result, location, lang)
         outcome.warnings = [(w.path, w.text) for w in profile.warnings]
         if report:
-            from ..render import render
+            from ..rendering import render
 
-            outcome.pdf = render(result, "pdf", lang=lang)  # type: ignore[assignment]
+            outcome.pdf = render(result, "pdf", lang=lang)
         return outcome
     except ProfileError as exc:
         if raw is not None and not location.endswith(PROFILE_SUFFIXES) and exc.text.msgid == JSON_BREAKS:
@@ -282,10 +282,21 @@ def _drain(item: tuple[list[Record], Any]) -> Iterator[tuple[Record, Outcome]]:
 # --------------------------------------------------------------------------- the library's view
 
 def audit_many(profiles: Iterable[Profile | Mapping[str, Any] | str | os.PathLike[str]],
-               rules: RuleSet | str = "national", jobs: int = 1) -> Iterator[AuditResult | ProfileError]:
+               rules: RuleSource = "national", jobs: int = 1) -> Iterator[AuditResult | ProfileError]:
     """Score many centres, yielding in input order as they finish: an AuditResult, or the ProfileError of
-    a centre that is not valid (the others go on). ``jobs`` > 1 scores in that many processes."""
-    ruleset = load_ruleset(rules)
+    a centre that is not valid (the others go on). ``jobs`` > 1 scores in that many processes.
+
+    ``profiles`` is an iterable of profiles, each a Profile, a mapping or a path; one mapping or one path is
+    a ``TypeError`` (its keys or characters are not profiles)."""
+    if isinstance(profiles, (Mapping, str, bytes, os.PathLike)):
+        raise TypeError(f"audit_many takes an iterable of profiles (Profile, mapping or path), not a "
+                        f"{type(profiles).__name__}; for one profile, pass [profile]")
+    if not isinstance(jobs, int) or isinstance(jobs, bool):
+        raise TypeError(f"jobs is a whole number, not a {type(jobs).__name__}")
+    return _audit_many(profiles, load_ruleset(rules), jobs)      # bad arguments raise here, not at the first item
+
+
+def _audit_many(profiles: Iterable[Any], ruleset: RuleSet, jobs: int) -> Iterator[AuditResult | ProfileError]:
     if jobs <= 1:
         for item in profiles:
             yield _evaluate_one(item, ruleset)

@@ -25,7 +25,7 @@ from ..contract import missing_keys
 from ..errors import WARNING, PathItem, Problem, ProfileError, problems_message, system_reason
 from ..i18n import Joined, Message, msg, quote
 from ..wording import hinted
-from ..model import RuleSet, Vocabulary
+from ..model import RuleSet, RuleSource, Vocabulary
 from ..profile import Profile, default_vocabulary, load_profile
 from . import archive, table
 
@@ -410,7 +410,7 @@ def _named(profile: Profile, location: str) -> Profile:
 
 
 def read_profiles(path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
-                  rules: RuleSet | str | os.PathLike[str] | None = None, *, strict: bool = False
+                  rules: RuleSource | None = None, *, strict: bool = False
                   ) -> Iterator[tuple[str, Profile | ProfileError]]:
     """Every centre of a file, folder, JSON Lines, CSV or xlsx input: (location, Profile or ProfileError).
 
@@ -420,12 +420,26 @@ def read_profiles(path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]
     as meant (a centre with no zones, a key the contract does not know) is in the profile's ``warnings``;
     ``strict`` refuses a key the contract does not know.
     """
-    inputs = [path] if isinstance(path, (str, os.PathLike)) else list(path)
+    given: Any = path                       # checked as it comes, whatever the annotation says
+    if isinstance(given, (str, os.PathLike)):
+        inputs = [given]
+    elif isinstance(given, Sequence) and not isinstance(given, (bytes, bytearray)):
+        inputs = list(given)
+    else:
+        raise TypeError(f"read_profiles takes a path or a list of paths, not a {type(path).__name__}")
+    for item in inputs:
+        if not isinstance(item, (str, os.PathLike)):
+            raise TypeError(f"read_profiles takes paths, not a {type(item).__name__}")
     if rules is not None and not isinstance(rules, RuleSet):
         from ..compile import load_ruleset
 
         rules = load_ruleset(rules)
     vocab = rules.vocabulary if rules is not None else default_vocabulary()
+    return _read_profiles(inputs, vocab, strict)      # bad arguments raise here, not at the first centre
+
+
+def _read_profiles(inputs: list[str | os.PathLike[str]], vocab: Vocabulary, strict: bool
+                   ) -> Iterator[tuple[str, Profile | ProfileError]]:
     first: dict[str, str] = {}
     for record in records(inputs, vocab):
         try:

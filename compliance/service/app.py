@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..version import __version__
 from ..contract import profile_schema, result_schema
 from ..errors import ProfileError
-from ..evaluate import evaluate
+from ..evaluation import evaluate
 from ..i18n import Message, language, msg, quote, text, use_language
 from ..layers import bundled_names
 from ..model import RuleSet
@@ -272,7 +272,7 @@ def _routes(app: FastAPI, store: Store) -> None:
                          **errors(400, 401, 403, 408, 413, 415, 422)})
     async def post_compare(request: Request, rules: str = RULES_QUERY, lang: str | None = LANG_QUERY,
                            account: Account = Depends(current_account)) -> Response:
-        from ..compare import compare
+        from ..comparison import compare
 
         ruleset = bundled_ruleset(rules)
         raw = await read_body(request, 2 * PROFILE_LIMIT)

@@ -18,7 +18,7 @@ from ..compile import load_ruleset
 from ..contract import kind_of
 from ..errors import Problem as ProblemType
 from ..errors import ProfileError
-from ..evaluate import evaluate
+from ..evaluation import evaluate
 from ..i18n import Message, language, msg, quote, text
 from ..layers import bundled_names
 from ..model import RuleSet
@@ -282,7 +282,7 @@ def safe_filename(name: str) -> str | None:
 @lru_cache(maxsize=64)
 def stored_report(row: AuditRow, profile: bytes, media_type: str, kind: str, lang: str) -> bytes:
     """A stored audit's report, drawn once (a stored audit never changes) and kept for its next reader."""
-    from ..render import render
+    from ..rendering import render
 
     out = render(rerun_audit(row, profile, media_type), kind, lang=lang)
     return out if isinstance(out, bytes) else (out or "").encode("utf-8")

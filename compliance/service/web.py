@@ -26,9 +26,9 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.staticfiles import StaticFiles
 
 from ..batch import table
-from ..compare import compare
+from ..comparison import compare
 from ..errors import ComplianceError, PathItem, ProfileError
-from ..evaluate import evaluate
+from ..evaluation import evaluate
 from ..fields import CHOICES, FIELDS
 from ..i18n import Message, cmsg, gettext_in, language, msg, ngettext_in, separator, text
 from ..i18n import quote as quoted

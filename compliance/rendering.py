@@ -11,11 +11,11 @@ import functools
 import json
 import os
 import re
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Literal, Sequence, overload
 
 from . import pdf, reading
 from .checks import CHECK_TYPES
-from .compare import CHANGE_LABELS, Comparison
+from .comparison import CHANGE_LABELS, Comparison
 from .i18n import Words, cmsg, language, msg, quote
 from .errors import ReportError
 from .model import Status
@@ -295,15 +295,32 @@ COMPARE_RENDERERS: dict[str, Callable[..., str | bytes]] = {
 }
 
 
+TextFormat = Literal["json", "text", "md", "html"]
+"""The formats :func:`render` returns as ``str``; ``"pdf"`` gives ``bytes``."""
+
+
+@overload
+def render(result: AuditResult | Comparison, fmt: TextFormat = ..., target: None = None, *, lang: str | None = None,
+           archival: bool = False) -> str: ...
+@overload
+def render(result: AuditResult | Comparison, fmt: Literal["pdf"], target: None = None, *, lang: str | None = None,
+           archival: bool = False) -> bytes: ...
+@overload
+def render(result: AuditResult | Comparison, fmt: str, target: str | os.PathLike[str], *, lang: str | None = None,
+           archival: bool = False) -> None: ...
+@overload
+def render(result: AuditResult | Comparison, fmt: str = ..., target: str | os.PathLike[str] | None = None, *,
+           lang: str | None = None, archival: bool = False) -> str | bytes | None: ...
 def render(result: AuditResult | Comparison, fmt: str = "text", target: str | os.PathLike[str] | None = None,
            *, lang: str | None = None, archival: bool = False) -> str | bytes | None:
     """Render an audit result or a renovation comparison as ``fmt``.
 
-    Returns ``str`` (text formats) or ``bytes`` (PDF) when there is no
+    Returns ``str`` (``json``, ``text``, ``md``, ``html``) or ``bytes`` (``pdf``) when there is no
     ``target``; otherwise writes to ``target`` atomically (``"-"`` is standard
     output) and returns None. ``archival=True`` with ``"pdf"`` gives PDF/A-3b
     with the JSON document attached inside the PDF. Raises
-    :class:`~compliance.ReportError` when the report cannot be made or written. ``lang`` is ``zh`` or ``en``; the
+    :class:`~compliance.ReportError` when the report cannot be made or written (an unknown format or language
+    among them), ``TypeError`` for an argument of the wrong type. ``lang`` is ``zh`` or ``en``; the
     language in force (Chinese unless set otherwise) by default.
     """
     lang = lang or language()
@@ -312,8 +329,13 @@ def render(result: AuditResult | Comparison, fmt: str = "text", target: str | os
     elif isinstance(result, AuditResult):
         table = RENDERERS
     else:
-        raise ReportError(f"render needs an AuditResult or a Comparison, not {type(result).__name__}")
-    renderer = table.get(fmt) if isinstance(fmt, str) else None
+        raise TypeError(f"render takes an AuditResult or a Comparison, not a {type(result).__name__}"
+                        + ("; evaluate the profile first" if type(result).__name__ == "Profile" else ""))
+    if not isinstance(fmt, str):
+        raise TypeError(f"the format is a name such as 'pdf', not a {type(fmt).__name__}")
+    if target is not None and not isinstance(target, (str, os.PathLike)):
+        raise TypeError(f"the target is a path, not a {type(target).__name__}")
+    renderer = table.get(fmt)
     if renderer is None:
         raise ReportError(msg("unknown report format {fmt}; use one of {formats}", fmt=quote(fmt),
                               formats=[quote(x) for x in table]))

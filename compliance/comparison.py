@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Mapping
+from typing import Any, Mapping, Union
 
 from .compile import load_ruleset
 from .i18n import cmsg, language, msg
-from .evaluate import evaluate
-from .model import RuleSet, Status
+from .evaluation import evaluate
+from .model import RuleSet, RuleSource, Status
 from .profile import Profile, load_profile
 from .result import AuditResult, Finding
 
@@ -143,7 +143,10 @@ def _audit(side: "AuditResult | Profile | Mapping[str, Any] | str | os.PathLike[
     return evaluate(side, rules)
 
 
-def compare(before: Any, after: Any, rules: "RuleSet | str" = "national") -> Comparison:
+Side = Union["AuditResult", Profile, Mapping[str, Any], str, "os.PathLike[str]"]
+
+
+def compare(before: Side, after: Side, rules: RuleSource = "national") -> Comparison:
     """Audit a centre before and after a renovation plan under one rule set and compare them.
 
     ``before`` and ``after`` are paths, dicts, Profiles or AuditResults.

@@ -11,7 +11,7 @@ import math
 from fractions import Fraction
 from typing import Any, Callable, Mapping
 
-from .model import RuleSet, Status, Verdict, facts_of
+from .model import RuleSet, RuleSource, Status, Verdict, facts_of
 from .profile import Profile, load_profile, revalidate
 from .result import AuditResult, CategoryScore, Finding, exact, fast_constructor, round_score
 
@@ -20,7 +20,7 @@ _category: Callable[..., CategoryScore] = fast_constructor(CategoryScore)
 _result: Callable[..., AuditResult] = fast_constructor(AuditResult)
 
 
-def evaluate(profile: Profile | Mapping[str, Any], rules: RuleSet | str = "national") -> AuditResult:
+def evaluate(profile: Profile | Mapping[str, Any], rules: RuleSource = "national") -> AuditResult:
     """Score one centre against a rule set.
 
     ``profile`` is a :class:`Profile` from :func:`load_profile` or a mapping

@@ -227,6 +227,15 @@ def test_the_form_takes_dates_and_percentages_as_people_write_them_without_a_bro
             audit = c.get(r.headers["location"]).text
             assert "丹顶鹤" in audit
             assert stored in c.get(f"/check?centre={site.centre}").text
+        # Numbers with the unit their label names, as people write them.
+        zones = base["zone-area"]
+        with_units = {**base, "space.total_area_m2": f"{base['space.total_area_m2']} 平方米", "submission": "units",
+                      "population.households": "1,350户", "staff.community_workers": "8人",
+                      "zone-area": [f"{zones[0]}㎡"] + [f"{a} m²" for a in zones[1:]]}
+        r = c.post("/check", data=with_units)
+        assert r.status_code == 303, r.text
+        prefilled = c.get(f"/check?centre={site.centre}").text
+        assert 'name="population.households" inputmode="numeric" value="1350"' in prefilled
         for bad in ("2026-02-30", "1999-12-31", "09/03/2026"):
             r = c.post("/check", data={**base, "center.assessed_on": bad})
             assert r.status_code == 422 and 'aria-invalid="true" aria-describedby="center.assessed_on-error"' in r.text
@@ -342,6 +351,16 @@ def test_the_what_if_says_what_the_plan_breaks_and_changing_it_returns_to_the_pl
     assert "方案可解决否决项 5.2" in top
     broken = page.locator("section.card.warn")
     assert "5.5" in broken.inner_text() and "符合 → 不符合" in broken.inner_text()
+
+    # In English, the same plan's what-if (not the audit it started from), worded as the comparison has it.
+    with page.expect_navigation():
+        page.click("header .lang")
+    top = page.inner_text("section.card >> nth=0")
+    assert "The plan breaks the veto clause 5.5, which is met today." in top
+    assert "The plan fixes the veto clause 5.2." in top
+    with page.expect_navigation():
+        page.click("header .lang")
+    assert "方案将破坏否决项 5.5" in page.inner_text("section.card >> nth=0")
 
     page.click("text=修改方案")
     page.wait_for_load_state()

@@ -404,6 +404,16 @@ def read_percent(raw: str) -> tuple[str, Message | None]:
     return format((number / 100).normalize(), "f"), None
 
 
+_WITH_UNIT = re.compile(r"^\s*([-+]?[0-9][0-9,，]*(?:\.[0-9]+)?)\s*(?:m²|㎡|m2|平方米|平米|人|名|户|小时|天|次|个|项)\s*$")
+
+
+def without_unit(raw: str) -> str:
+    """A number as people write it with the unit its label names (300 m², 300平方米, 8人, 1350户), as the number;
+    anything else as it was, for the reader to judge."""
+    found = _WITH_UNIT.match(raw)
+    return found.group(1) if found else raw
+
+
 _DATE = re.compile(r"^\s*([0-9]+)\s*[-/.年]\s*([0-9]{1,2})\s*[-/.月]\s*([0-9]{1,2})\s*日?\s*$")
 
 
@@ -448,9 +458,11 @@ def read_form(form: Any, rules: RuleSet) -> tuple[dict[str, Any], dict[str, Any]
             cells[col.key], problem = read_percent(raw)
         elif raw and col.kind == "date":
             cells[col.key], problem = read_date(raw)
+        elif raw and col.kind in ("integer", "number"):
+            cells[col.key] = without_unit(raw)
         if problem is not None:
             errors[col.key] = text(problem)
-    zones = [{"kind": k, "area_m2": a, "name": n} for k, a, n in
+    zones = [{"kind": k, "area_m2": without_unit(str(a)), "name": n} for k, a, n in
              zip(form.getlist("zone-kind"), form.getlist("zone-area"), form.getlist("zone-name"))]
     zones = [z for z in zones if any(str(v).strip() for v in z.values())]
     reader = table.RowReader(cols, rules.vocabulary)

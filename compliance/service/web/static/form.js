@@ -81,10 +81,11 @@
       if (bar && bar.hidden) showBar(form.dataset.saved);
     }
     function restore() {
+      if (form.dataset.sent) { save(); return; }   // the page shows what was just sent (a plan to change, a refused
+                                                    // form): that is the draft now, kept for a reload or a language
       var raw = null;
       try { raw = localStorage.getItem(key); } catch (e) { return; }
       if (!raw) return;
-      if (form.dataset.sent) { save(); return; }   // the page shows what was just sent: that is the draft now
       var data = JSON.parse(raw);
       Object.keys(data.fields).forEach(function (name) {
         var el = form.querySelector("[name='" + name.replace(/'/g, "\\'") + "']");
@@ -113,7 +114,7 @@
     if (clear) clear.addEventListener("click", function () {
       if (!window.confirm(clear.dataset.confirm)) return;      // asked first: it cannot be undone
       try { localStorage.removeItem(key); } catch (e) { /* private mode */ }
-      location.reload();
+      location.assign(location.pathname + location.search);   // the form afresh (never a POST sent again)
     });
 
     // A date typed over the calendar that is not a whole date reaches the server as nothing: say so here.

@@ -101,7 +101,10 @@ def history(site: Any) -> list[dict[str, Any]]:
     return list(r.json()["audits"])
 
 
-def test_blank_required_fields_are_marked_at_their_fields_and_the_summary_links_to_each(site, page):
+@pytest.mark.parametrize("viewport", [PHONE, LAPTOP], ids=["phone", "laptop"])
+def test_blank_required_fields_are_marked_at_their_fields_and_the_summary_links_to_each(site, browser, viewport):
+    page = browser.new_context(viewport=viewport, locale="zh-CN").new_page()
+    log_in(page, site)
     fill_profile(page, site.document, rules())
     page.fill('[name="center.name"]', "")
     page.fill('[name="population.households"]', "")
@@ -124,13 +127,14 @@ def test_blank_required_fields_are_marked_at_their_fields_and_the_summary_links_
     assert page.evaluate("document.activeElement.id") == "population.households"
     assert page.locator("[id='population.households']").is_visible()
     top = page.evaluate("document.getElementById('population.households').getBoundingClientRect().top")
-    assert 0 <= top <= PHONE["height"]
+    assert 0 <= top <= viewport["height"]
     # Filled in, the same page is accepted.
     page.fill('[name="center.name"]', "丹顶鹤社区便民服务中心")
     page.fill('[name="population.households"]', "1350")
     page.select_option('[name="center.setting"]', "urban")
     submit(page)
     assert "/audits/" in page.url
+    page.context.close()
 
 
 def test_one_mistake_is_one_problem_at_its_own_field(site, page):

@@ -244,8 +244,9 @@ def _account(request: Request, store: Store) -> Account:
 
 # --------------------------------------------------------------------------- the form
 
-#: The profile's required keys, by their dotted key (center.name, population.households, space.zones…).
 def _required() -> frozenset[str]:
+    """The profile's required keys, dotted (center.name, population.households, space.zones…): the form marks
+    their fields as required."""
     keys: set[str] = set()
 
     def walk(node: Mapping[str, Any], prefix: tuple[str, ...]) -> None:
@@ -358,7 +359,7 @@ def problem_list(sections: Sequence[Mapping[str, Any]], zones: Sequence[Mapping[
 
 
 def field_label(key: str) -> str:
-    """A dotted key's name as people read it (所属区域 for center.region), else the key."""
+    """A dotted key's name as people read it (its name in the catalogue), else the key itself."""
     return heading(text(FIELDS[key])) if key in FIELDS else key
 
 
@@ -567,13 +568,11 @@ class _Submitted:
             self.seen.popitem(last=False)
 
 
-_SUBMITTED = _Submitted()
-
-
 # --------------------------------------------------------------------------- routes
 
 def install(app: FastAPI, store: Store, batches: Batches) -> None:
 
+    submitted = _Submitted()          # this service's self-check pages already stored, by their key
     app.add_middleware(SessionMiddleware, secret_key=store.secret("session"), session_cookie="compliance_session",
                        max_age=SESSION_HOURS * 3600, same_site="strict", https_only=False)
     app.mount("/static", StaticFiles(directory=str(WEB / "static")), name="static")
@@ -692,7 +691,7 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
         # (Nothing between here and storing awaits, so a repeat sent at once waits for the first to be stored.)
         key = str(form.get("submission", ""))[:64]
         digest = hashlib.sha256(ruleset.content_hash.encode() + b"\0" + raw).hexdigest()
-        stored_id = _SUBMITTED.get(str(account.id), key, digest)
+        stored_id = submitted.get(str(account.id), key, digest)
         if stored_id is not None and store.audit(stored_id) is not None:
             log.info("self-check %s sent again by %s: not stored twice", stored_id, account.name)
             return RedirectResponse(f"/audits/{stored_id}", status_code=303)
@@ -701,7 +700,7 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
         object.__setattr__(result.profile, "source", "web self-check")
         row = store.add_audit(result, result.to_json(language()), profile=raw, profile_type="application/json",
                               submitted_by=account.name)
-        _SUBMITTED.put(str(account.id), key, digest, row.id)
+        submitted.put(str(account.id), key, digest, row.id)
         return RedirectResponse(f"/audits/{row.id}", status_code=303)
 
     @app.get("/audits/{audit_id}", include_in_schema=False)

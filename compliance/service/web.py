@@ -11,7 +11,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from datetime import datetime, timedelta, timezone
+import re
+from collections import OrderedDict
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
 import secrets
 import time
 from functools import lru_cache
@@ -26,7 +29,8 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.staticfiles import StaticFiles
 
 from ..batch import table
-from ..comparison import compare
+from ..comparison import CHANGE_LABELS, Comparison, compare
+from ..contract import missing_keys, profile_schema
 from ..errors import ComplianceError, PathItem, ProfileError
 from ..evaluation import evaluate
 from ..fields import CHOICES, FIELDS
@@ -159,15 +163,37 @@ _ENV = _environment()
 
 
 def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    """A page in the request's language. Without ``me`` it is the page of whoever is logged in, if anyone: an
+    error page (404, 403, 500, a problem) keeps the navigation of the pages it interrupts."""
     session = request.scope.get("session")
     csrf = _csrf(request) if session is not None else ""
+    me = context.pop("me", None)
+    if me is None and session is not None and session.get("account"):
+        me = signed_in(request)
     lang = language()
     other, other_name = OTHER_LANG[lang]
-    html = _ENV.get_template(template).render(csrf=csrf, me=context.pop("me", None), lang=lang,
+    html = _ENV.get_template(template).render(csrf=csrf, me=me, lang=lang,
                                               html_lang="zh-CN" if lang == "zh" else "en", other_lang=other,
-                                              other_lang_name=other_name, list_sep=separator("and"),
-                                              colon=separator("colon"), semicolon=separator("sentences"), **context)
+                                              other_lang_name=other_name, other_lang_href=switched(request, other),
+                                              list_sep=separator("and"), colon=separator("colon"),
+                                              semicolon=separator("sentences"), **context)
     return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+def signed_in(request: Request) -> Account | None:
+    """The account logged in on this request's session, or None (never an error: an error page asks)."""
+    try:
+        return _account(request, request.app.state.store)
+    except Exception:  # noqa: BLE001 - no session, an ended one, or the store itself failing: no navigation
+        return None
+
+
+def switched(request: Request, lang: str) -> str:
+    """This page's address in the other language: its path and query, with ``lang`` set."""
+    from urllib.parse import urlencode
+
+    query = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"] + [("lang", lang)]
+    return request.url.path + "?" + urlencode(query)
 
 
 def _csrf(request: Request) -> str:
@@ -218,6 +244,51 @@ def _account(request: Request, store: Store) -> Account:
 
 # --------------------------------------------------------------------------- the form
 
+def _required() -> frozenset[str]:
+    """The profile's required keys, dotted (center.name, population.households, space.zones…): the form marks
+    their fields as required."""
+    keys: set[str] = set()
+
+    def walk(node: Mapping[str, Any], prefix: tuple[str, ...]) -> None:
+        for name in node.get("required", ()):
+            keys.add(".".join(prefix + (name,)))
+        for name, sub in node.get("properties", {}).items():
+            if sub.get("type") == "object":
+                walk(sub, prefix + (name,))
+
+    walk(profile_schema(), ())
+    return frozenset(keys)
+
+
+def _rates() -> frozenset[str]:
+    """The rates of a profile (a number from 0 to 1: satisfaction, grid coverage), which the form asks for as
+    people write them, in per cent."""
+    keys: set[str] = set()
+
+    def walk(node: Mapping[str, Any], prefix: tuple[str, ...]) -> None:
+        for name, sub in node.get("properties", {}).items():
+            if sub.get("type") == "object":
+                walk(sub, prefix + (name,))
+            elif sub.get("type") == "number" and sub.get("minimum") == 0 and sub.get("maximum") == 1:
+                keys.add(".".join(prefix + (name,)))
+
+    walk(profile_schema(), ())
+    return frozenset(keys)
+
+
+REQUIRED = _required()
+RATES = _rates()
+#: a rate's label says how the workbook writes it, "(0–1)": the form asks for a percentage instead
+_FRACTION_UNIT = re.compile(r"\s*[(（]\s*0\s*[–-]\s*1\s*[)）]\s*$")
+_PERCENT_UNIT = re.compile(r"[(（]\s*%\s*[)）]\s*$")
+#: the dates a form takes: from 2000 to the end of next year (an inspection, or a plan's date)
+FIRST_DATE = date(2000, 1, 1)
+
+
+def last_date() -> date:
+    return date(datetime.now(CHINA).year + 1, 12, 31)
+
+
 def form_sections(rules: RuleSet, values: Mapping[str, Any], errors: Mapping[str, str],
                   locked: Sequence[str] = ()) -> list[dict[str, Any]]:
     """The self-check form's sections and fields, with the values and the problems to show beside them."""
@@ -227,7 +298,12 @@ def form_sections(rules: RuleSet, values: Mapping[str, Any], errors: Mapping[str
     for col in table.columns(rules.vocabulary, lang):
         section = sections[col.path[0]]
         field = {"key": col.key, "label": heading(col.label), "kind": col.kind, "value": values.get(col.key, ""),
-                 "error": errors.get(col.key, ""), "locked": col.key in locked}
+                 "error": errors.get(col.key, ""), "locked": col.key in locked, "required": col.key in REQUIRED,
+                 "rate": col.key in RATES}
+        if col.key in RATES:
+            field["label"] = percent_label(field["label"])
+        if col.kind == "date":
+            field["min"], field["max"] = FIRST_DATE.isoformat(), last_date().isoformat()
         if col.kind == "choice":
             names = CHOICES.get(col.key, {})
             field["choices"] = [(c, text(names[c]) if c in names else c) for c in col.choices]
@@ -244,6 +320,49 @@ def form_sections(rules: RuleSet, values: Mapping[str, Any], errors: Mapping[str
     return list(sections.values())
 
 
+def percent_label(label: str) -> str:
+    """A rate's label as the form asks for it: 满意度（0–1） → 满意度（%）."""
+    if _PERCENT_UNIT.search(label):
+        return label
+    return text(msg("{field} (%)", field=_FRACTION_UNIT.sub("", label)))
+
+
+def problem_list(sections: Sequence[Mapping[str, Any]], zones: Sequence[Mapping[str, Any]],
+                 errors: Mapping[str, str]) -> list[dict[str, str]]:
+    """Every problem the form counts, in the order of the page: the field it is shown at (its id, to link to
+    from the summary) and its name. A problem no field holds is listed with no link, so the summary counts
+    exactly what the page shows."""
+    out: list[dict[str, str]] = []
+    shown: set[str] = set()
+
+    def add(key: str, anchor: str, label: str) -> None:
+        if errors.get(key) and key not in shown:
+            shown.add(key)
+            out.append({"key": key, "anchor": anchor, "label": label, "message": errors[key]})
+
+    zone_names = {"kind": text(msg("Zone type")), "area_m2": text(msg("Area (m²)")), "name": text(msg("Name"))}
+    for section in sections:
+        for f in section["fields"]:
+            add(f["key"], f["key"], f["label"])
+        if section["key"] == "space":
+            add("zones", "zones", text(msg("Functional zones")))
+            for i in range(len(zones)):
+                for name in table.ZONE_FIELDS:
+                    add(f"zone-{i}-{name}", f"zone-{i}-{name}",
+                        text(msg("{field} of zone {row}", row=i + 1, field=zone_names[name])))
+        for group in section["lists"]:
+            add(group["key"], f"list-{group['key']}", group["label"])
+    for key, message in errors.items():
+        if key not in shown:
+            out.append({"key": key, "anchor": "", "label": "" if key == "form" else field_label(key), "message": message})
+    return out
+
+
+def field_label(key: str) -> str:
+    """A dotted key's name as people read it (its name in the catalogue), else the key itself."""
+    return heading(text(FIELDS[key])) if key in FIELDS else key
+
+
 def heading(name: str) -> str:
     """A field's name as a form labels it: as it is in Chinese, with a capital in English (centre name → Centre
     name)."""
@@ -256,11 +375,68 @@ def zone_kinds(rules: RuleSet) -> list[tuple[str, str]]:
 
 
 def values_of(document: Mapping[str, Any], rules: RuleSet) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """A profile as the form's values: one per field, and its zones as rows."""
+    """A profile as the form's values: one per field (rates in per cent), and its zones as rows."""
     row, zones = table.to_row(document, table.columns(rules.vocabulary))
     for key, value in list(row.items()):
-        row[key] = "" if value is None else str(value)
+        row[key] = "" if value is None else as_percent(value) if key in RATES else str(value)
     return row, [{k: ("" if v is None else str(v)) for k, v in z.items()} for z in zones]
+
+
+def as_percent(value: Any) -> str:
+    """A rate as the form shows it: 0.95 → 95."""
+    try:
+        return format((Decimal(str(value)) * 100).normalize(), "f")
+    except (InvalidOperation, ValueError):
+        return str(value)
+
+
+_PERCENT = re.compile(r"^([-+]?[0-9][0-9,，]*(?:\.[0-9]*)?|[-+]?\.[0-9]+)\s*[%％]?$")
+
+
+def read_percent(raw: str) -> tuple[str, Message | None]:
+    """A percentage as people write it (95, 95 %, 95%, 87.5) as the rate the profile holds ("0.95"), or a
+    problem."""
+    found = _PERCENT.match(raw.strip())
+    if not found:
+        return "", msg("{value} is not a percentage; write a number from 0 to 100, such as 95", value=quoted(raw))
+    number = Decimal(found.group(1).replace(",", "").replace("，", ""))
+    if not 0 <= number <= 100:
+        return "", msg("{value} is out of range; a percentage is from 0 to 100", value=quoted(raw))
+    return format((number / 100).normalize(), "f"), None
+
+
+_WITH_UNIT = re.compile(r"^\s*([-+]?[0-9][0-9,，]*(?:\.[0-9]+)?)\s*(?:m²|㎡|m2|平方米|平米|人|名|户|小时|天|次|个|项)\s*$")
+
+
+def without_unit(raw: str) -> str:
+    """A number as people write it with the unit its label names (300 m², 300平方米, 8人, 1350户), as the number;
+    anything else as it was, for the reader to judge."""
+    found = _WITH_UNIT.match(raw)
+    return found.group(1) if found else raw
+
+
+_DATE = re.compile(r"^\s*([0-9]+)\s*[-/.年]\s*([0-9]{1,2})\s*[-/.月]\s*([0-9]{1,2})\s*日?\s*$")
+
+
+def read_date(raw: str) -> tuple[str, Message | None]:
+    """A date as a date input sends it (2026-02-02), or as people type it (2026/2/2, 2026年2月2日), within the
+    years a form takes; else a problem that says how to write it."""
+    found = _DATE.match(raw)
+    first, last = FIRST_DATE, last_date()
+    out_of_range = msg("{value} is not a date from {first} to {last}", value=quoted(raw), first=first.isoformat(),
+                       last=last.isoformat())
+    if found and not first.year <= int(found.group(1)) <= last.year:
+        return "", out_of_range                    # 52026-02-02: a year typed over the calendar's
+    try:
+        when = date(int(found.group(1)), int(found.group(2)), int(found.group(3))) if found else None
+    except ValueError:
+        when = None
+    if when is None:
+        return "", msg("{value} is not a date; write it as {example}", value=quoted(raw),
+                       example=datetime.now(CHINA).date().isoformat())
+    if not first <= when <= last:
+        return "", out_of_range
+    return when.isoformat(), None
 
 
 def read_form(form: Any, rules: RuleSet) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]], dict[str, str]]:
@@ -268,46 +444,73 @@ def read_form(form: Any, rules: RuleSet) -> tuple[dict[str, Any], dict[str, Any]
     cols = table.columns(rules.vocabulary)
     values: dict[str, Any] = {}
     cells: dict[str, Any] = {}
+    errors: dict[str, str] = {}
     for col in cols:
         if col.kind == "code":
             checked = form.get(col.key) is not None
             values[col.key] = table.YES if checked else ""
             cells[col.key] = table.YES if checked else table.NO       # a self-check answers every list
-        else:
-            raw = str(form.get(col.key, "")).strip()
-            values[col.key] = raw
-            cells[col.key] = raw
-    zones = [{"kind": k, "area_m2": a, "name": n} for k, a, n in
+            continue
+        raw = str(form.get(col.key, "")).strip()
+        values[col.key] = raw
+        cells[col.key] = raw
+        problem = None
+        if raw and col.key in RATES:
+            cells[col.key], problem = read_percent(raw)
+        elif raw and col.kind == "date":
+            cells[col.key], problem = read_date(raw)
+        elif raw and col.kind in ("integer", "number"):
+            cells[col.key] = without_unit(raw)
+        if problem is not None:
+            errors[col.key] = text(problem)
+    zones = [{"kind": k, "area_m2": without_unit(str(a)), "name": n} for k, a, n in
              zip(form.getlist("zone-kind"), form.getlist("zone-area"), form.getlist("zone-name"))]
     zones = [z for z in zones if any(str(v).strip() for v in z.values())]
     reader = table.RowReader(cols, rules.vocabulary)
     document, cell_problems = reader.read(cells, zones)
-    errors: dict[str, str] = {}
+    for section in _REQUIRED_SECTIONS:            # a section left blank: each of its required fields is said
+        document.setdefault(section, {})
     for path, message in cell_problems:
-        errors.setdefault(field_of(path), text(message))
+        errors.setdefault(field_of(path, cols), text(message))
     return document, values, zones, errors
 
 
-def field_of(path: Sequence[PathItem]) -> str:
-    """The form field a problem's JSON path belongs to: a zone's cell, a field, or a list (its group)."""
+_REQUIRED_SECTIONS = tuple(key for key in REQUIRED if "." not in key and key != "schema_version")
+
+
+def field_of(path: Sequence[PathItem], cols: Sequence[table.Column] | None = None) -> str:
+    """The form field a problem's JSON path belongs to: a zone's cell, the zones, a field, a list (its group), or
+    "form" for the form as a whole."""
     if len(path) >= 3 and path[0] == "space" and path[1] == "zones" and isinstance(path[2], int):
         return f"zone-{path[2]}-{path[3] if len(path) > 3 else 'kind'}"
     if len(path) >= 2 and path[0] == "space" and path[1] == "zones":
         return "zones"
     keys = [str(p) for p in path if not isinstance(p, int)]
-    return ".".join(keys) if keys else "form"
+    key = ".".join(keys)
+    if cols is not None:
+        lists = {c.list_key for c in cols if c.kind == "code"}
+        for n in range(len(keys), 0, -1):           # signage.grid_map (one of its boxes) → signage (the list)
+            if ".".join(keys[:n]) in lists:
+                return ".".join(keys[:n])
+    return key or "form"
 
 
 def validate(document: dict[str, Any], rules: RuleSet, errors: dict[str, str]) -> Any:
-    """The profile, or None with its problems added to ``errors`` by field. Cells that could not be read
-    keep their own problem; the rest of the form is still checked, so every problem shows at once."""
+    """The profile, or None with its problems added to ``errors`` by field, one a field: a cell that could not be
+    read keeps its own problem; a required field left blank is said at the field itself, not at its section;
+    the rest of the form is still checked, so every problem shows at once."""
+    cols = table.columns(rules.vocabulary)
     try:
         profile = load_profile(document, vocabulary=rules.vocabulary)
     except ProfileError as exc:
         for p in exc.problems:
-            errors.setdefault(field_of(p.path), p.message)
-        if not exc.problems:
-            errors.setdefault("form", exc.message)
+            path, message = p.path, p.message
+            missing = missing_keys(p.text)
+            if missing:                          # "required key 'name' is missing" belongs to the name's field
+                path = tuple(path) + (missing[0],)
+                message = text(msg("add at least one functional zone") if path == ("space", "zones")
+                               else msg("required: fill this in"))
+            errors.setdefault(field_of(path, cols), message)
         return None
     return None if errors else profile
 
@@ -323,10 +526,53 @@ def plan_of(result: Any) -> list[dict[str, Any]]:
     return out
 
 
+def veto_changes(c: Comparison) -> dict[str, list[str]]:
+    """The veto clauses as the plan leaves them, as the comparison classifies them: those the plan breaks (met
+    today), those still not met, and those it fixes."""
+    vetoed_after = {f.clause.clause for f in c.after.vetoed}
+    vetoed_before = {f.clause.clause for f in c.before.vetoed}
+    broken = [x.clause for x in c.broken if x.clause in vetoed_after]
+    short = [x.clause for x in c.still_short if x.clause in vetoed_after]
+    short += [x.clause for x in c.changes if x.clause in vetoed_after and x.clause not in broken + short]
+    fixed = [x.clause for x in c.fixed if x.clause in vetoed_before]
+    return {"broken": broken, "short": short, "fixed": fixed}
+
+
+def change_names() -> dict[str, str]:
+    """How the page names each kind of change of a clause (改善但仍不足, 仍不足, 变差…), from the comparison's words."""
+    return {change.value: text(label) for change, label in CHANGE_LABELS.items()}
+
+
+class _Submitted:
+    """The self-checks the form stored, by the key its page carried: a double tap on submit, or the same page
+    sent again, finds the audit already stored instead of storing a second, identical one. Kept for a day, for
+    at most 10,000 pages; a key sent with other contents (the page changed and sent again) is a new self-check."""
+
+    LIMIT, SECONDS = 10_000, 24 * 3600.0
+
+    def __init__(self) -> None:
+        self.seen: OrderedDict[tuple[str, str], tuple[str, str, float]] = OrderedDict()
+
+    def get(self, account: str, key: str, digest: str) -> str | None:
+        found = self.seen.get((account, key)) if key else None
+        if found is None or found[0] != digest or time.monotonic() - found[2] > self.SECONDS:
+            return None
+        return found[1]
+
+    def put(self, account: str, key: str, digest: str, audit_id: str) -> None:
+        if not key:
+            return
+        self.seen[(account, key)] = (digest, audit_id, time.monotonic())
+        self.seen.move_to_end((account, key))
+        while len(self.seen) > self.LIMIT:
+            self.seen.popitem(last=False)
+
+
 # --------------------------------------------------------------------------- routes
 
 def install(app: FastAPI, store: Store, batches: Batches) -> None:
 
+    submitted = _Submitted()          # this service's self-check pages already stored, by their key
     app.add_middleware(SessionMiddleware, secret_key=store.secret("session"), session_cookie="compliance_session",
                        max_age=SESSION_HOURS * 3600, same_site="strict", https_only=False)
     app.mount("/static", StaticFiles(directory=str(WEB / "static")), name="static")
@@ -388,12 +634,14 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
     def check_page(request: Request, account: Account, rules: RuleSet, values: Mapping[str, Any],
                    zones: list[dict[str, Any]], errors: Mapping[str, str], status: int = 200,
                    action: str = "/check", title: Message | None = None, before: AuditRow | None = None,
-                   warnings: Sequence[Any] = ()) -> HTMLResponse:
+                   warnings: Sequence[Any] = (), sent: bool = False) -> HTMLResponse:
         locked = ("center.id",) if account.role == "community" else ()
+        sections = form_sections(rules, values, errors, locked)
         return page(request, "check.html.j2", status=status, me=account, rules=rules, rule_names=_bundled_names(),
-                    sections=form_sections(rules, values, errors, locked), zones=zones,
+                    sections=sections, zones=zones, problems=problem_list(sections, zones, errors),
                     zone_kinds=zone_kinds(rules), errors=errors, action=action, title=text(title or msg("Self-check")),
-                    before=before, warnings=[f"{w.json_path}{separator('colon')}{w.message}" for w in warnings])
+                    before=before, warnings=[f"{w.json_path}{separator('colon')}{w.message}" for w in warnings],
+                    sent=sent or bool(errors), submission=secrets.token_urlsafe(18))
 
     def latest_audit(centre_id: str) -> AuditRow | None:
         rows = store.history(centre_id, limit=1)
@@ -438,12 +686,21 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
         profile = validate(document, ruleset, errors)
         if profile is None:
             return check_page(request, account, ruleset, values, zones, errors, status=422)
-        result = evaluate(profile, ruleset)
         raw = orjson.dumps(profile.data, option=orjson.OPT_INDENT_2)
+        # The page's key: a second tap on submit, or the same page sent again, is the self-check already stored.
+        # (Nothing between here and storing awaits, so a repeat sent at once waits for the first to be stored.)
+        key = str(form.get("submission", ""))[:64]
+        digest = hashlib.sha256(ruleset.content_hash.encode() + b"\0" + raw).hexdigest()
+        stored_id = submitted.get(str(account.id), key, digest)
+        if stored_id is not None and store.audit(stored_id) is not None:
+            log.info("self-check %s sent again by %s: not stored twice", stored_id, account.name)
+            return RedirectResponse(f"/audits/{stored_id}", status_code=303)
+        result = evaluate(profile, ruleset)
         object.__setattr__(result.profile, "raw_sha256", hashlib.sha256(raw).hexdigest())
         object.__setattr__(result.profile, "source", "web self-check")
         row = store.add_audit(result, result.to_json(language()), profile=raw, profile_type="application/json",
                               submitted_by=account.name)
+        submitted.put(str(account.id), key, digest, row.id)
         return RedirectResponse(f"/audits/{row.id}", status_code=303)
 
     @app.get("/audits/{audit_id}", include_in_schema=False)
@@ -482,6 +739,10 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
         _check_csrf(request, form)
         rules = load_bundled(row.ruleset_id)
         document, values, zones, errors = read_form(form, rules)
+        if form.get("edit"):
+            # 修改方案: back to the form with the plan as it was tried, not the audit it started from.
+            return check_page(request, account, rules, values, zones, {}, action=f"/whatif/{audit_id}",
+                              title=msg("Renovation what-if"), before=row, sent=True)
         if values.get("center.id") != row.centre_id:
             errors["center.id"] = text(msg("the what-if is for the centre {id}", id=quoted(row.centre_id)))
         after = validate(document, rules, errors)
@@ -490,7 +751,10 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
                               action=f"/whatif/{audit_id}", title=msg("Renovation what-if"), before=row)
         before = load_profile(stored_profile(raw, media_type), vocabulary=rules.vocabulary)
         comparison = compare(before, after, rules)
-        return page(request, "whatif.html.j2", me=account, row=row, c=comparison, plan=plan_of(comparison.after))
+        plan = [(str(k), str(v)) for k, v in form.multi_items() if k not in ("csrf", "submission", "edit")
+                and isinstance(v, str)]
+        return page(request, "whatif.html.j2", me=account, row=row, c=comparison, plan=plan_of(comparison.after),
+                    vetoes=veto_changes(comparison), changes=change_names(), sent_plan=plan)
 
     # ------------------------------------------------------------------ the bureau's dashboard
 

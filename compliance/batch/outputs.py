@@ -24,10 +24,9 @@ import orjson
 
 from ..errors import ERROR, WARNING, ComplianceError, system_reason
 from ..i18n import Words, cmsg, msg, quote
-from ..rendering import BAR, LOW, bar_chart
+from ..rendering import BAR, LOW, bar_chart, footer, ruleset_view
 from .run import STATUS_LETTER
 from ..model import RuleSet
-from ..version import __version__
 from ..wording import STATUS_LABELS, VERDICT_LABELS, fmt_amount, unit_label
 from ..writing import atomic_stream, write_atomic
 
@@ -659,10 +658,22 @@ def round_name(t: Tally) -> str:
     return "".join(shared)
 
 
+def grade_names(rules: RuleSet, previous: Previous | None, lang: str) -> dict[str, str]:
+    """Every grade's title by id: this round's, and the previous round's where that round used a bundled rule set
+    whose grades this one lacks, so that no grade is shown by its id."""
+    titles = {g.id: g.title[lang] for g in rules.grades}
+    if previous is not None and previous.ruleset and previous.ruleset != rules.id:
+        from ..compile import bundled_rulesets, load_ruleset
+
+        if previous.ruleset in bundled_rulesets():
+            titles = {**{g.id: g.title[lang] for g in load_ruleset(previous.ruleset).grades}, **titles}
+    return titles
+
+
 def district_view(t: Tally, previous: Previous | None, lang: str = "zh") -> dict[str, Any]:
 
     rules, ui = t.rules, UI.of(lang)
-    grade_titles = {g.id: g.title[lang] for g in rules.grades}
+    grade_titles = grade_names(rules, previous, lang)
     n = t.audited
     level, groups = region_groups(t)
     shared = min(level, _shared_levels(t))       # levels every centre shares are the report's title, not columns
@@ -676,11 +687,9 @@ def district_view(t: Tally, previous: Previous | None, lang: str = "zh") -> dict
     view: dict[str, Any] = {
         "lang": lang, "ui": ui, "more": lambda count: msg("{n} more not listed", n=count).text(lang),
         "round": round_name(t) or ui["none"],
-        "ruleset": {"id": rules.id, "title": rules.title[lang], "version": rules.version,
-                    "layers": " → ".join(rules.layers), "hash": rules.content_hash[:16]},
+        "ruleset": ruleset_view(rules, lang),
         "dates": t.dates,
-        "meta": msg("compliance {version} · rule set {ruleset} sha256 {hash}", version=__version__,
-                    ruleset=" ".join((rules.id, rules.version)), hash=rules.content_hash[:16]).text(lang),
+        "meta": footer(rules, lang),
         "counts": {"audited": n, "conforming": t.verdicts.get("conforming", 0),
                    "conforming_pct": _pct(t.verdicts.get("conforming", 0), n),
                    "non_conforming": nonconforming_count, "non_conforming_pct": _pct(nonconforming_count, n),

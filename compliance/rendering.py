@@ -299,8 +299,10 @@ def _html(result: AuditResult, lang: str) -> str:
 
 
 def standalone(html: str) -> str:
-    """The HTML report as one file: the stylesheet inlined instead of linked."""
-    css = (reading.data_dir("reports") / "report.css").read_text(encoding="utf-8")
+    """The HTML report as one file: the stylesheets inlined instead of linked, the page's (report.css) and then the
+    screen's (screen.css: a narrow screen, a phone), which the PDF engine never reads."""
+    folder = reading.data_dir("reports")
+    css = "".join((folder / name).read_text(encoding="utf-8") for name in ("report.css", "screen.css"))
     return html.replace('<link rel="stylesheet" href="report.css">', f"<style>\n{css}</style>", 1)
 
 

@@ -658,22 +658,10 @@ def round_name(t: Tally) -> str:
     return "".join(shared)
 
 
-def grade_names(rules: RuleSet, previous: Previous | None, lang: str) -> dict[str, str]:
-    """Every grade's title by id: this round's, and the previous round's where that round used a bundled rule set
-    whose grades this one lacks, so that no grade is shown by its id."""
-    titles = {g.id: g.title[lang] for g in rules.grades}
-    if previous is not None and previous.ruleset and previous.ruleset != rules.id:
-        from ..compile import bundled_rulesets, load_ruleset
-
-        if previous.ruleset in bundled_rulesets():
-            titles = {**{g.id: g.title[lang] for g in load_ruleset(previous.ruleset).grades}, **titles}
-    return titles
-
-
 def district_view(t: Tally, previous: Previous | None, lang: str = "zh") -> dict[str, Any]:
 
     rules, ui = t.rules, UI.of(lang)
-    grade_titles = grade_names(rules, previous, lang)
+    grade_titles = {g.id: g.title[lang] for g in rules.grades}
     n = t.audited
     level, groups = region_groups(t)
     shared = min(level, _shared_levels(t))       # levels every centre shares are the report's title, not columns

@@ -306,10 +306,16 @@ def standalone(html: str) -> str:
     return html.replace('<link rel="stylesheet" href="report.css">', f"<style>\n{css}</style>", 1)
 
 
+def _attached(name: str, lang: str) -> str:
+    """What an archival PDF's list of attachments says of the JSON document inside it."""
+    return msg("{name}: the audit result for other systems (JSON)", name=name).text(lang)
+
+
 def _pdf(result: AuditResult, lang: str, archival: bool = False) -> bytes:
     html = _html(result, lang)
     attachment = result.to_dict(lang) if archival else None
-    return pdf.html_to_pdf(html, archival=archival, attachment=attachment, title=result.profile.name)
+    return pdf.html_to_pdf(html, archival=archival, attachment=attachment, title=result.profile.name,
+                           description=_attached(result.profile.name, lang))
 
 
 RENDERERS: dict[str, Callable[..., str | bytes]] = {
@@ -328,7 +334,7 @@ def _compare_html(comparison: Comparison, lang: str) -> str:
 def _compare_pdf(comparison: Comparison, lang: str, archival: bool = False) -> bytes:
     attachment = comparison.to_dict(lang) if archival else None
     return pdf.html_to_pdf(_compare_html(comparison, lang), archival=archival, attachment=attachment,
-                           title=comparison.after.profile.name)
+                           title=comparison.after.profile.name, description=_attached(comparison.after.profile.name, lang))
 
 
 COMPARE_RENDERERS: dict[str, Callable[..., str | bytes]] = {

@@ -358,3 +358,20 @@ def test_on_a_phone_the_centre_report_keeps_its_chart_and_the_comparison_its_sta
     assert len(cells) == 2 * len(comparison.changes)
     assert all(cell.evaluate(LINES_OF) == 1 for cell in cells)       # "◐ 部分符合", never "◐ 部/分/符/合"
     page.close()
+
+
+@pytest.mark.parametrize("lang, words", [("zh", "：供其他系统读取的审计结果文件"), ("en", ": the audit result for other systems (JSON)")])
+def test_an_archival_pdf_describes_its_attachment_in_the_reports_language(tmp_path, lang, words):
+    import zlib
+
+    result = compliance.evaluate(compliance.load_profile(DANDINGHE), "yinzhou")
+    compliance.render(result, "pdf", tmp_path / "filed.pdf", lang=lang, archival=True)
+    data = (tmp_path / "filed.pdf").read_bytes()
+    found = []
+    for match in re.finditer(rb"stream\r?\n", data):
+        try:
+            inflated = zlib.decompress(data[match.end(): data.find(b"endstream", match.end())])
+        except zlib.error:
+            continue
+        found += [bytes.fromhex(h.decode()).decode("utf-16") for h in re.findall(rb"/Desc <([0-9a-f]+)>", inflated)]
+    assert found == [result.profile.name + words]

@@ -292,6 +292,31 @@ def test_no_page_of_a_centre_report_or_comparison_holds_one_clause_alone(lang):
     assert lonely_rows(rows_by_page(compliance.render(comparison, "html", lang=lang))) == []
 
 
+def test_no_page_holds_one_line_of_the_remediation_plan_alone(tmp_path):
+    """The plan is one block of numbered lines: whatever the height of the header above it (a longer centre name
+    moves it down), a page never ends on its first line or starts with its last alone."""
+    import copy
+
+    base = compliance.load_profile(DANDINGHE).data
+    splits = set()
+    for longer in range(0, 24, 2):
+        doc = copy.deepcopy(base)
+        doc["center"]["name"] += "附属服务站" * longer
+        result = compliance.evaluate(doc, "yinzhou")
+        target = tmp_path / f"plan-{longer}.pdf"
+        compliance.render(result, "pdf", target, lang="zh")
+        lines = []
+        for page in range(1, 4):
+            text = subprocess.run(["pdftotext", "-layout", "-f", str(page), "-l", str(page), str(target), "-"],
+                                  capture_output=True, text=True).stdout
+            lines.append(len(re.findall(r"(?m)^\s*\d+\. ", text)))
+        assert sum(lines) == len(result.not_passed)
+        pages = [n for n in lines if n]
+        assert len(pages) == 1 or min(pages) >= 2, (longer, lines)
+        splits.add(tuple(pages))
+    assert any(len(s) > 1 for s in splits)            # the plan was split over two pages at least once
+
+
 # --------------------------------------------------------------------------- names keep their width
 
 def test_every_street_of_the_district_report_prints_on_one_line(district):

@@ -11,6 +11,7 @@ import functools
 import json
 import os
 import re
+import unicodedata
 from typing import Any, Callable, Literal, Sequence, overload
 
 from . import pdf, reading
@@ -46,13 +47,20 @@ UI = Words(
 )
 
 
-# Characters of the library's version, a rule set's title and its version that the footer shows before "…": at
-# these lengths, in Chinese characters, the versions fill at most three quarters of the line.
-FOOTER_LIMITS = {"library": 40, "title": 20, "version": 16}
+# How much of the library's version, a rule set's title and its version the footer shows before "…", in columns
+# (a Chinese character takes two, a letter or digit one): at these widths the versions fill at most about
+# nine tenths of the line, and the hashes come after them.
+FOOTER_LIMITS = {"library": 40, "title": 40, "version": 32}
 
 
-def _cut(value: str, limit: int) -> str:
-    return value if len(value) <= limit else value[: limit - 1] + "…"
+def _cut(value: str, columns: int) -> str:
+    """``value`` cut with "…" to at most ``columns`` columns, a wide (Chinese) character counting two."""
+    used = 0
+    for i, ch in enumerate(value):
+        used += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+        if used > columns:
+            return value[: max(i - 1, 0)] + "…"
+    return value
 
 
 def ruleset_view(rs: RuleSet, lang: str) -> dict[str, Any]:

@@ -130,7 +130,8 @@ class Compiler:
             id=m.id, version=m.version, title=freeze(m.title), layers=tuple(m.layers),
             layer_versions=freeze(m.versions), categories=categories, grades=grades,
             pass_score=m.pass_score, vocabulary=vocab, clauses=tuple(clauses), disabled=tuple(m.disabled),
-            content_hash=self._digest(clauses, vocab), path=m.leaf, layer_files=tuple(m.files), checks=compiled,
+            content_hash=self._digest(clauses, vocab), path=m.leaf, layer_files=tuple(m.files),
+            layer_titles=freeze(m.titles), checks=compiled,
             scorer=compile_scorer(compiled, clauses, tuple(c.id for c in categories)),
         )
 

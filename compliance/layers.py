@@ -250,6 +250,7 @@ class Merged:
     title: Mapping[str, str] = field(default_factory=dict)
     layers: list[str] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=dict)
+    titles: dict[str, Mapping[str, str]] = field(default_factory=dict)
     categories: dict[str, dict[str, Any]] = field(default_factory=dict)
     grades: list[dict[str, Any]] = field(default_factory=list)
     pass_score: float = 60
@@ -284,6 +285,7 @@ class Merger:
             self.problem(msg("the layer id {name} is used twice in the chain", name=quote(layer.id)), ("ruleset",))
         m.layers.append(layer.id)
         m.versions[layer.id] = str(data["version"])
+        m.titles[layer.id] = data["title"]
         m.id, m.version, m.title = layer.id, str(data["version"]), data["title"]
         if root:
             if "overrides" in data or "disable" in data:

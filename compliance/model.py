@@ -274,6 +274,7 @@ class RuleSet:
     content_hash: str
     path: str
     layer_files: tuple[str, ...] = ()       # the files its layers were read from, root first
+    layer_titles: Mapping[str, Text] = field(default_factory=lambda: FrozenDict())   # each layer's title, by id
     checks: tuple[Check, ...] = field(repr=False, default=())
     scorer: Callable[[Any], tuple[Any, ...]] | None = field(repr=False, default=None)
 
@@ -288,6 +289,12 @@ class RuleSet:
             if score >= g.min:
                 return g
         return self.grades[-1]
+
+    def layer_title(self, layer: str, lang: str) -> str:
+        """A layer's title as its file gives it (宁波市 for ``ningbo``); the id itself when the layer is not in
+        this rule set's chain."""
+        title = self.layer_titles.get(layer)
+        return str(title[lang]) if title else layer
 
     def grade(self, gid: str) -> Grade:
         return next(g for g in self.grades if g.id == gid)

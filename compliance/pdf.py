@@ -79,7 +79,8 @@ class _Engine:
                                   url_fetcher=self.fetcher, font_config=self.fonts)
         self.lock = threading.Lock()
 
-    def write(self, html: str, *, archival: bool, attachment: dict[str, Any] | None, title: str) -> bytes:
+    def write(self, html: str, *, archival: bool, attachment: dict[str, Any] | None, title: str,
+              description: str = "") -> bytes:
         wp = self.weasyprint
         options: dict[str, Any] = {}
         if archival:
@@ -87,7 +88,7 @@ class _Engine:
         if attachment is not None:
             options["attachments"] = [wp.Attachment(
                 string=json.dumps(attachment, ensure_ascii=False, indent=2), name="audit-result.json",
-                description=f"{title} — machine-readable audit result", relationship="Data",
+                description=description or f"{title} — machine-readable audit result", relationship="Data",
                 url_fetcher=self.fetcher, base_url=self.base_url)]
         html = html.replace(STYLESHEET_LINK, "", 1)
         with self.lock:   # one font configuration per process, and it is not thread-safe
@@ -102,10 +103,12 @@ def engine() -> _Engine:
     return _Engine()
 
 
-def html_to_pdf(html: str, *, archival: bool = False, attachment: dict[str, Any] | None = None, title: str = "") -> bytes:
-    """Render report HTML to PDF bytes; PDF/A-3b with ``attachment`` embedded when ``archival``."""
+def html_to_pdf(html: str, *, archival: bool = False, attachment: dict[str, Any] | None = None, title: str = "",
+                description: str = "") -> bytes:
+    """Render report HTML to PDF bytes; PDF/A-3b with ``attachment`` embedded when ``archival``, ``description``
+    (in the report's language) being what a PDF reader's list of attachments says of it."""
     try:
-        return engine().write(html, archival=archival, attachment=attachment, title=title)
+        return engine().write(html, archival=archival, attachment=attachment, title=title, description=description)
     except ReportError:
         raise
     except Exception as exc:  # noqa: BLE001 - WeasyPrint raises many types; the user gets one

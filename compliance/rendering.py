@@ -11,14 +11,15 @@ import functools
 import json
 import os
 import re
+import unicodedata
 from typing import Any, Callable, Literal, Sequence, overload
 
 from . import pdf, reading
 from .checks import CHECK_TYPES
 from .comparison import CHANGE_LABELS, Comparison
-from .i18n import Words, cmsg, language, msg, quote
+from .i18n import PUNCTUATION, Message, Words, cmsg, language, msg, quote
 from .errors import ReportError
-from .model import Status
+from .model import RuleSet, Status
 from .result import AuditResult, Finding
 from .i18n import LANGS
 from .wording import LEVEL_LABELS, NA, STATUS_LABELS, VERDICT_LABELS, fmt_amount, unit_label
@@ -38,12 +39,61 @@ UI = Words(
     findings=msg("All clauses"), assessed_on=msg("Assessed on"), region=msg("Region"), center_id=msg("ID"),
     veto_mark=msg("veto"), not_applicable=msg("Clauses not applicable"),
     report_title=msg("Community service centre audit report"), plan=msg("Remediation plan (veto → shall → should)"),
-    profile=cmsg("report footer", "profile"), set_by_inline=msg("set by"), measured_inline=msg("measured"),
+    set_by_inline=msg("set by"), measured_inline=msg("measured"),
     threshold_inline=msg("required"), veto_tag=msg("[veto]"),
     compare_title=msg("Renovation check: before and after"), before=msg("Before"), after=msg("After"),
     change=msg("Change"), fixed=msg("What the plan fixes"), still_short=msg("Still short after the plan"),
     broken=msg("What the plan breaks"), none=msg("none"),
 )
+
+
+# How much of the library's version, a rule set's title and its version the footer shows before "…", in columns
+# (a Chinese character takes two, a letter or digit one): at these widths the versions fill at most about
+# nine tenths of the line, and the hashes come after them.
+FOOTER_LIMITS = {"library": 40, "title": 40, "version": 32}
+
+
+def _cut(value: str, columns: int) -> str:
+    """``value`` cut with "…" to at most ``columns`` columns, a wide (Chinese) character counting two."""
+    used = 0
+    for i, ch in enumerate(value):
+        used += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+        if used > columns:
+            return value[: max(i - 1, 0)] + "…"
+    return value
+
+
+def ruleset_view(rs: RuleSet, lang: str) -> dict[str, Any]:
+    """A rule set as a reader knows it: its title and version, and its layers by their titles (全国基线 → 宁波市 →
+    宁波市鄞州区); ``chain`` is empty for a rule set of one layer, and ``named`` says it all in one phrase
+    (宁波市鄞州区 2026.1（全国基线 → 宁波市 → 宁波市鄞州区）). The ids are for machines (the JSON result)."""
+    layers = [rs.layer_title(layer, lang) for layer in rs.layers]
+    chain = " → ".join(layers) if len(layers) > 1 else ""
+    named = f"{rs.title[lang]} {rs.version}"
+    return {"id": rs.id, "title": rs.title[lang], "version": rs.version, "layers": layers, "chain": chain,
+            "named": named + (PUNCTUATION[lang]["lp"] + chain + PUNCTUATION[lang]["rp"] if chain else ""),
+            "content_hash": rs.content_hash}
+
+
+def footer(rs: RuleSet, lang: str, *hashes: Message) -> str:
+    """The reproducibility line every page carries, on one line: the library and the rule set with their versions
+    first, then the content hashes (:func:`profile_hash`), so that a hash can never push a version off the line
+    (the stylesheet cuts what does not fit with "…" instead of wrapping it)."""
+    parts = [cmsg("report footer", "compliance {version}", version=_cut(__version__, FOOTER_LIMITS["library"])),
+             cmsg("report footer", "rule set {title} {version}", title=_cut(rs.title[lang], FOOTER_LIMITS["title"]),
+                  version=_cut(rs.version, FOOTER_LIMITS["version"])),
+             cmsg("report footer", "rule set sha256 {hash}", hash=rs.content_hash[:16]), *hashes]
+    return " · ".join(part.text(lang) for part in parts)
+
+
+def profile_hash(sha256: str, side: str = "") -> Message:
+    """A profile's hash for the footer: its first 16 hex digits (the JSON result has all 64); ``side`` is
+    ``before`` or ``after`` in a comparison."""
+    if side == "before":
+        return cmsg("report footer", "before sha256 {hash}", hash=sha256[:16])
+    if side == "after":
+        return cmsg("report footer", "after sha256 {hash}", hash=sha256[:16])
+    return cmsg("report footer", "profile sha256 {hash}", hash=sha256[:16])
 
 
 def measured_text(finding: Finding, lang: str) -> str:
@@ -72,7 +122,7 @@ def _finding_view(f: Finding, result: AuditResult, lang: str) -> dict[str, Any]:
         "status_mark": STATUS_MARKS[f.status.value],
         "measured": measured_text(f, lang),
         "threshold": threshold_text(f, lang),
-        "threshold_from": c.threshold_from,
+        "threshold_from": result.ruleset.layer_title(c.threshold_from, lang),
         "message": f.message(lang),
         "action": f.action(lang),
         "shortfall": (f"{fmt_amount(f.shortfall.amount)} {unit_label(f.shortfall.unit, lang)}".strip()
@@ -102,10 +152,8 @@ def view(result: AuditResult, lang: str = "zh") -> dict[str, Any]:
                 str(region[k]) for k in ("province", "city", "district", "street") if region.get(k)),
             "assessed_on": center.get("assessed_on"),
         },
-        "ruleset": {
-            "id": rs.id, "title": rs.title[lang], "version": rs.version,
-            "layers": list(rs.layers), "content_hash": rs.content_hash,
-        },
+        "ruleset": ruleset_view(rs, lang),
+        "footer": footer(rs, lang, profile_hash(result.profile.sha256)),
         "profile_sha256": result.profile.sha256,
         "library_version": __version__,
         "chart_data": _chart(result, lang),
@@ -179,6 +227,8 @@ def compare_view(comparison: Comparison, lang: str = "zh") -> dict[str, Any]:
     delta = comparison.score_change
     return {
         **base,
+        "footer": footer(comparison.after.ruleset, lang, profile_hash(comparison.before.profile.sha256, "before"),
+                         profile_hash(comparison.after.profile.sha256, "after")),
         "before": _side(comparison.before, lang),
         "after": _side(comparison.after, lang),
         "score_change": f"{delta:+.1f}",
@@ -257,15 +307,23 @@ def _html(result: AuditResult, lang: str) -> str:
 
 
 def standalone(html: str) -> str:
-    """The HTML report as one file: the stylesheet inlined instead of linked."""
-    css = (reading.data_dir("reports") / "report.css").read_text(encoding="utf-8")
+    """The HTML report as one file: the stylesheets inlined instead of linked, the page's (report.css) and then the
+    screen's (screen.css: a narrow screen, a phone), which the PDF engine never reads."""
+    folder = reading.data_dir("reports")
+    css = "".join((folder / name).read_text(encoding="utf-8") for name in ("report.css", "screen.css"))
     return html.replace('<link rel="stylesheet" href="report.css">', f"<style>\n{css}</style>", 1)
+
+
+def _attached(name: str, lang: str) -> str:
+    """What an archival PDF's list of attachments says of the JSON document inside it."""
+    return msg("{name}: the audit result for other systems (JSON)", name=name).text(lang)
 
 
 def _pdf(result: AuditResult, lang: str, archival: bool = False) -> bytes:
     html = _html(result, lang)
     attachment = result.to_dict(lang) if archival else None
-    return pdf.html_to_pdf(html, archival=archival, attachment=attachment, title=result.profile.name)
+    return pdf.html_to_pdf(html, archival=archival, attachment=attachment, title=result.profile.name,
+                           description=_attached(result.profile.name, lang))
 
 
 RENDERERS: dict[str, Callable[..., str | bytes]] = {
@@ -284,7 +342,7 @@ def _compare_html(comparison: Comparison, lang: str) -> str:
 def _compare_pdf(comparison: Comparison, lang: str, archival: bool = False) -> bytes:
     attachment = comparison.to_dict(lang) if archival else None
     return pdf.html_to_pdf(_compare_html(comparison, lang), archival=archival, attachment=attachment,
-                           title=comparison.after.profile.name)
+                           title=comparison.after.profile.name, description=_attached(comparison.after.profile.name, lang))
 
 
 COMPARE_RENDERERS: dict[str, Callable[..., str | bytes]] = {

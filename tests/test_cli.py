@@ -46,7 +46,7 @@ def test_markdown_report_to_a_file(tmp_path):
     assert out.returncode == 1 and out.stdout == ""
     md = target.read_text(encoding="utf-8")
     assert md.startswith("# 丹顶鹤社区便民服务中心")
-    assert "| 5.1 每百户用房面积 | 应 | 不符合 | 每百户 24.4 m² | ≥ 每百户 40 m² | yinzhou |" in md
+    assert "| 5.1 每百户用房面积 | 应 | 不符合 | 每百户 24.4 m² | ≥ 每百户 40 m² | 宁波市鄞州区 |" in md   # the layer by its title
 
 
 def test_the_haichuang_shortfalls_read_in_plain_words():

@@ -24,10 +24,9 @@ import orjson
 
 from ..errors import ERROR, WARNING, ComplianceError, system_reason
 from ..i18n import Words, cmsg, msg, quote
-from ..rendering import BAR, LOW, bar_chart
+from ..rendering import BAR, LOW, bar_chart, footer, ruleset_view
 from .run import STATUS_LETTER
 from ..model import RuleSet
-from ..version import __version__
 from ..wording import STATUS_LABELS, VERDICT_LABELS, fmt_amount, unit_label
 from ..writing import atomic_stream, write_atomic
 
@@ -676,11 +675,9 @@ def district_view(t: Tally, previous: Previous | None, lang: str = "zh") -> dict
     view: dict[str, Any] = {
         "lang": lang, "ui": ui, "more": lambda count: msg("{n} more not listed", n=count).text(lang),
         "round": round_name(t) or ui["none"],
-        "ruleset": {"id": rules.id, "title": rules.title[lang], "version": rules.version,
-                    "layers": " → ".join(rules.layers), "hash": rules.content_hash[:16]},
+        "ruleset": ruleset_view(rules, lang),
         "dates": t.dates,
-        "meta": msg("compliance {version} · rule set {ruleset} sha256 {hash}", version=__version__,
-                    ruleset=" ".join((rules.id, rules.version)), hash=rules.content_hash[:16]).text(lang),
+        "meta": footer(rules, lang),
         "counts": {"audited": n, "conforming": t.verdicts.get("conforming", 0),
                    "conforming_pct": _pct(t.verdicts.get("conforming", 0), n),
                    "non_conforming": nonconforming_count, "non_conforming_pct": _pct(nonconforming_count, n),

@@ -29,10 +29,11 @@ from ..profile import load_profile
 from ..reading import parse
 from . import auth, web
 from .language import Language, is_page, request_language
-from .common import (DEFAULT_DATA, IDEMPOTENCY_HEADER, JSON_TYPES, KEY_PATTERN, PROBLEM, PROFILE_LIMIT, Problem,
-                     audit_document, batch_file_response, bundled, bundled_ruleset, idempotency_key, load_bundled, media_type_of,
-                     profile_from, profile_problem, read_body, read_upload, problem_response, readable_audit,
-                     key_reused, replayed, rules_asked, service_rules, stored_report, submit_audit, Submitted)
+from .common import (DEFAULT_DATA, IDEMPOTENCY_HEADER, JSON_TYPES, KEY_PATTERN, PROBLEM, PROFILE_LIMIT, Problem, Submitted,
+                     audit_document, batch_file_response, bundled, bundled_ruleset, content_disposition, idempotency_key,
+                     key_reused, load_bundled, media_type_of, problem_response, profile_from, profile_problem, read_body,
+                     read_upload, readable_audit, replayed, report_file_name, rules_asked, service_rules, stored_report,
+                     submit_audit)
 from .batches import Batches
 from .store import Account, AuditRow, KeyReused, Store
 
@@ -281,7 +282,7 @@ def _routes(app: FastAPI, store: Store) -> None:
                    account: Account = Depends(current_account)) -> Response:
         row, _, profile, media_type = readable_audit(request, account, audit_id)
         return Response(stored_report(row, profile, media_type, "pdf", lang or language()), media_type="application/pdf",
-                        headers={"Content-Disposition": f'inline; filename="{row.id}.pdf"'})
+                        headers={"Content-Disposition": content_disposition(report_file_name(row, "pdf"), "inline")})
 
     @app.get("/v1/audits/{audit_id}/report.html", tags=["audits"], summary="An audit's report as HTML",
              responses={200: {"content": {"text/html": {"schema": {"type": "string"}}}}, **errors(401, 404, 409)},

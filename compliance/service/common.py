@@ -326,6 +326,11 @@ def round_file_name(batch: Any, name: str) -> str:
     return f"{Path(batch.filename).stem}-{local_date(batch.submitted_at)}-{name}"
 
 
+def report_file_name(row: AuditRow, suffix: str) -> str:
+    """A stored audit's report under a name that says whose and when (330212-SN-0103-2026-11-22.pdf)."""
+    return f"{row.centre_id}-{local_date(row.submitted_at)}.{suffix}"
+
+
 def content_disposition(name: str, disposition: str = "attachment") -> str:
     """A Content-Disposition offering a file under ``name``: RFC 6266 with the name in UTF-8 as RFC 5987's
     ``filename*``, and a plain ASCII ``filename`` for clients that know only that one."""

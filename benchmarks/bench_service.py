@@ -10,7 +10,7 @@ and a report PDF served in ≤ 0.5 s.
 load comes from this process: N keep-alive connections, each sending the next request as soon as the
 last answer is in (a closed loop), written with plain asyncio streams so the client costs little of the
 machine the service shares. Each request is one of 500 varied profiles (benchmarks/profiles.py) with its
-own centre id, and each request is a new inspection of its centre (a serial number in the centre's name), since
+own centre id, and each request is a new self-check of its centre (a serial number in the centre's name), since
 the service stores an audit identical to its centre's latest only once (it answers such a repeat 200, which is
 counted apart). Latency is from the request's first byte sent to its answer's last byte read.
 """

@@ -229,6 +229,10 @@ def _parser(lang: str = DEFAULT_LANG) -> argparse.ArgumentParser:
     sv.add_argument("--port", type=_port, default=8000, help=t(msg("default: 8000")))
     sv.add_argument("--data", metavar="DIR", help=t(msg("where batch uploads and outputs are kept "
                                                         "(default: compliance-batches in this folder)")))
+    sv.add_argument("--rules", metavar="NAME", help=t(msg(
+        "the service's rule set, set at the first start (default: national): the default of the self-check form, "
+        "the upload, the dashboard and the API; after that a bureau account changes it on the settings page, and "
+        "the stored choice wins over this option")))
 
     u = sub.add_parser("users", parents=[common], help=t(msg("the service's accounts")))
     us = u.add_subparsers(dest="action", required=True, parser_class=_Parser, metavar="ACTION")
@@ -631,7 +635,7 @@ def _serve(args: argparse.Namespace, run: _Run) -> None:
     _service()
     from .service.server import serve
 
-    serve(args.db, args.host, args.port, args.data)
+    serve(args.db, args.host, args.port, args.data, args.rules)
 
 
 def _users(args: argparse.Namespace, run: _Run) -> None:

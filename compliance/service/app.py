@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Mapping
 
 import orjson
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
@@ -22,7 +22,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..version import __version__
 from ..contract import profile_schema, result_schema
 from ..errors import ProfileError
-from ..evaluation import evaluate
 from ..i18n import Message, language, msg, quote, text, use_language
 from ..layers import bundled_names
 from ..model import RuleSet
@@ -30,11 +29,13 @@ from ..profile import load_profile
 from ..reading import parse
 from . import auth, web
 from .language import Language, is_page, request_language
-from .common import (DEFAULT_DATA, JSON_TYPES, PROBLEM, PROFILE_LIMIT, Problem, audit_document, batch_file_response, bundled,
-                     bundled_ruleset, load_bundled, media_type_of, profile_from, profile_problem, read_body, read_upload,
-                     problem_response, readable_audit, stored_report)
+from .common import (DEFAULT_DATA, IDEMPOTENCY_HEADER, JSON_TYPES, KEY_PATTERN, PROBLEM, PROFILE_LIMIT, Problem, Submitted,
+                     audit_document, batch_file_response, bundled, bundled_ruleset, content_disposition, idempotency_key,
+                     key_reused, load_bundled, media_type_of, problem_response, profile_from, profile_problem, read_body,
+                     read_upload, readable_audit, replayed, report_file_name, rules_asked, service_rules, stored_report,
+                     submit_audit)
 from .batches import Batches
-from .store import Account, AuditRow, Store
+from .store import Account, AuditRow, KeyReused, Store
 
 log = logging.getLogger("compliance.service")
 
@@ -60,6 +61,13 @@ def _answer(request: Request, problem: Problem) -> Response:
     return response
 
 
+def _parameter_path(loc: Any) -> str:
+    """Where a request parameter is: a header by its name (Idempotency-Key), a query parameter as $.rules."""
+    if len(loc) == 2 and loc[0] == "header":
+        return str(loc[1])
+    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc[1:])
+
+
 def _parameter_problem(error: Mapping[str, Any]) -> Message:
     """A request parameter the route cannot take, in words: its value and what is expected."""
     value = error.get("input")
@@ -73,6 +81,13 @@ def _parameter_problem(error: Mapping[str, Any]) -> Message:
 
 def _json(document: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(document), status_code=status, media_type="application/json", headers=headers)
+
+
+def _submitted(done: Submitted) -> Response:
+    headers = {"Location": done.location}
+    if done.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return Response(done.body, status_code=done.status, media_type="application/json", headers=headers)
 
 
 # --------------------------------------------------------------------------- the application
@@ -117,8 +132,7 @@ def create_app(store: Store, data: Path | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
-        problems = [{"path": "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e.get("loc", ())[1:]),
-                     "message": _parameter_problem(e)} for e in exc.errors()]
+        problems = [{"path": _parameter_path(e.get("loc", ())), "message": _parameter_problem(e)} for e in exc.errors()]
         return problem_response(Problem(422, msg("The request is not valid"), problems=problems), request.url.path)
 
     @app.exception_handler(Exception)
@@ -199,8 +213,15 @@ _ACCOUNTS: dict[str, tuple[Account, float]] = {}
 
 LANG_QUERY: Any = Query(None, pattern="^(zh|en)$", description="The language of messages, reports and problems "
                         "(zh or en); without it, Accept-Language decides, else zh")
-RULES_QUERY: Any = Query("national", description="The rule set to audit with",
-                         json_schema_extra={"enum": list(bundled_names())})
+RULES_QUERY: Any = Query(None, description="The rule set to audit with; without it, the service's rule set (the one "
+                         "marked default in GET /v1/rulesets)", json_schema_extra={"enum": list(bundled_names())})
+HISTORY_RULES: Any = Query(None, description="Only the audits under this rule set (scores under different rule sets "
+                           "are not comparable)", json_schema_extra={"enum": list(bundled_names())})
+KEY_HEADER: Any = Header(None, alias=IDEMPOTENCY_HEADER, pattern=KEY_PATTERN, description=(
+    "Any unique value of 1 to 255 visible ASCII characters, such as a UUID. This account's request repeated with "
+    "the same key within 24 hours gets the first answer again (its status, body and Location, marked "
+    "Idempotent-Replayed: true) and stores nothing; the same key with another body or rule set is 422. A request "
+    "that failed keeps nothing, so it may be sent again with the same key."))
 
 
 def _routes(app: FastAPI, store: Store) -> None:
@@ -209,26 +230,43 @@ def _routes(app: FastAPI, store: Store) -> None:
         "application/yaml": {"schema": {"$ref": "#/components/schemas/Profile"}}}}
     errors = _error_responses
 
+    stored_audit = {"application/json": {"schema": {"$ref": "#/components/schemas/StoredAudit"}}}
+    location = {"Location": {"description": "/v1/audits/{id}: where the audit is kept", "schema": {"type": "string"}}}
+    replay = {"Idempotent-Replayed": {"description": "true when this is the first answer to the Idempotency-Key, "
+                                                     "repeated", "schema": {"type": "string", "enum": ["true"]}}}
+
     @app.post("/v1/audits", status_code=201, tags=["audits"], summary="Audit one centre and keep the audit",
+              description="Submitting is idempotent. A profile identical to its centre's latest stored audit under the "
+                          "same rule set and of the same kind (the same profile as parsed, whatever its format or key "
+                          "order; the same rule-set content hash) is not stored again: the answer is 200 with that "
+                          "audit and its Location. An Idempotency-Key header makes a retry safe whatever has been "
+                          "stored meanwhile.",
               openapi_extra={"requestBody": profile_body},
-              responses={201: {"description": "The result document, its id and when it was stored",
-                               "content": {"application/json": {"schema": {"$ref": "#/components/schemas/StoredAudit"}}}},
+              responses={201: {"description": "Stored: the result document, its id and when it was stored",
+                               "content": stored_audit, "headers": {**location, **replay}},
+                         200: {"description": "Identical to the centre's latest audit under this rule set and of this "
+                                              "kind, which is not stored again: that audit, as stored",
+                               "content": stored_audit, "headers": {**location, **replay}},
                          **errors(400, 401, 403, 408, 413, 415, 422)})
-    async def post_audit(request: Request, rules: str = RULES_QUERY,
-                         lang: str | None = LANG_QUERY,
+    async def post_audit(request: Request, rules: str | None = RULES_QUERY,
+                         lang: str | None = LANG_QUERY, key: str | None = KEY_HEADER,
                          account: Account = Depends(current_account)) -> Response:
-        ruleset = bundled_ruleset(rules)
+        ruleset = rules_asked(store, rules)
         raw = await read_body(request, PROFILE_LIMIT)
         media_type = media_type_of(request)
-        profile = profile_from(raw, media_type, ruleset, "request")
+        ikey = idempotency_key(account, key, rules, media_type, raw)
+        if ikey is not None:                 # a repeat is answered before anything else is looked at
+            try:
+                first = store.first_answer(ikey)
+            except KeyReused:
+                raise key_reused(ikey.key) from None
+            if first is not None:
+                return _submitted(replayed(store, first))
+        profile = profile_from(raw, media_type, ruleset, "request")   # (?lang= is the language in force)
         if not auth.may_submit(account, profile.id):
             raise Problem(403, msg("This account submits only its own centre"),
                           msg("this account is for the centre {id}", id=quote(account.centre_id)))
-        result = evaluate(profile, ruleset)
-        document = result.to_json(lang or language())
-        row = store.add_audit(result, document, profile=raw, profile_type=media_type, submitted_by=account.name)
-        return Response(audit_document(row, document, profile.warnings), status_code=201, media_type="application/json",
-                        headers={"Location": f"/v1/audits/{row.id}"})
+        return _submitted(submit_audit(store, account, profile, ruleset, raw, media_type, key=ikey))
 
     @app.get("/v1/audits/{audit_id}", tags=["audits"], summary="One stored audit",
              responses={200: {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/StoredAudit"}}}},
@@ -244,7 +282,7 @@ def _routes(app: FastAPI, store: Store) -> None:
                    account: Account = Depends(current_account)) -> Response:
         row, _, profile, media_type = readable_audit(request, account, audit_id)
         return Response(stored_report(row, profile, media_type, "pdf", lang or language()), media_type="application/pdf",
-                        headers={"Content-Disposition": f'inline; filename="{row.id}.pdf"'})
+                        headers={"Content-Disposition": content_disposition(report_file_name(row, "pdf"), "inline")})
 
     @app.get("/v1/audits/{audit_id}/report.html", tags=["audits"], summary="An audit's report as HTML",
              responses={200: {"content": {"text/html": {"schema": {"type": "string"}}}}, **errors(401, 404, 409)},
@@ -257,10 +295,13 @@ def _routes(app: FastAPI, store: Store) -> None:
     @app.get("/v1/centres/{centre_id}/audits", tags=["audits"], summary="A centre's audits, newest first",
              responses={200: {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/History"}}}},
                         **errors(401, 404)})
-    def centre_history(centre_id: str, account: Account = Depends(current_account)) -> Response:
+    def centre_history(centre_id: str, rules: str | None = HISTORY_RULES,
+                       account: Account = Depends(current_account)) -> Response:
         if not auth.may_read(account, centre_id):
             raise Problem(404, msg("No such centre"))
-        rows = store.history(centre_id)         # none yet is an empty history, not an error
+        if rules is not None:
+            bundled_ruleset(rules)                   # 422 for a rule set the service does not have
+        rows = store.history(centre_id, rules=rules)     # none yet is an empty history, not an error
         return _json({"centre_id": centre_id, "audits": [_history_item(r) for r in rows]})
 
     @app.post("/v1/compare", tags=["audits"], summary="The renovation check: a centre before and after a plan",
@@ -270,11 +311,11 @@ def _routes(app: FastAPI, store: Store) -> None:
                       "after": {"$ref": "#/components/schemas/Profile"}}}}}}},
               responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}},
                          **errors(400, 401, 403, 408, 413, 415, 422)})
-    async def post_compare(request: Request, rules: str = RULES_QUERY, lang: str | None = LANG_QUERY,
+    async def post_compare(request: Request, rules: str | None = RULES_QUERY, lang: str | None = LANG_QUERY,
                            account: Account = Depends(current_account)) -> Response:
         from ..comparison import compare
 
-        ruleset = bundled_ruleset(rules)
+        ruleset = rules_asked(store, rules)
         raw = await read_body(request, 2 * PROFILE_LIMIT)
         if media_type_of(request) not in JSON_TYPES:
             raise Problem(415, msg("Unsupported media type"), msg("send {body} as {type}", body=quote('{"before": …, "after": …}'),
@@ -304,10 +345,15 @@ def _routes(app: FastAPI, store: Store) -> None:
         return _json(compare(sides[0], sides[1], ruleset).to_dict(lang or language()))
 
     @app.get("/v1/rulesets", tags=["rules"], summary="The rule sets this service audits with",
-             responses={200: {"content": {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}},
+             description="Each with its id, title, version, layers, content hash and grades; default is true for the "
+                         "service's rule set, the one used where a request names none.",
+             responses={200: {"content": {"application/json": {"schema": {"type": "array", "items": {
+                 "type": "object", "required": ["id", "title", "content_hash", "default"],
+                 "properties": {"default": {"type": "boolean"}}}}}}},
                         **errors(401)})
     def rulesets(account: Account = Depends(current_account)) -> Response:
-        return _json([_ruleset_summary(load_bundled(name)) for name in bundled()])
+        default = service_rules(store)
+        return _json([{**_ruleset_summary(load_bundled(name)), "default": name == default} for name in bundled()])
 
     @app.get("/v1/rulesets/{name}", tags=["rules"], summary="One rule set and its clauses",
              responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}}, **errors(401, 404)})
@@ -315,7 +361,8 @@ def _routes(app: FastAPI, store: Store) -> None:
         if name not in bundled():
             raise Problem(404, msg("No such rule set"))
         rs = load_bundled(name)
-        return _json({**_ruleset_summary(rs), "clauses": [_clause(c) for c in rs.clauses]})
+        return _json({**_ruleset_summary(rs), "default": name == service_rules(store),
+                      "clauses": [_clause(c) for c in rs.clauses]})
 
     @app.get("/v1/schema/profile", tags=["rules"], summary="The profile's JSON Schema",
              responses={200: {"content": {"application/schema+json": {"schema": {"type": "object"}}}}, **errors(401)})
@@ -334,13 +381,13 @@ def _batch_routes(app: FastAPI, store: Store, batches: Batches) -> None:
                                "description": "centres as .xlsx (the template's layout), .csv or .jsonl"}}}}}}},
               responses={202: {"description": "The batch, queued", "content": {"application/json": {"schema": batch_schema}}},
                          **errors(400, 401, 403, 408, 413, 415, 422)})
-    async def post_batch(request: Request, rules: str = RULES_QUERY,
+    async def post_batch(request: Request, rules: str | None = RULES_QUERY,
                          account: Account = Depends(current_account)) -> Response:
         if not auth.may_run_batches(account):
             raise Problem(403, msg("Batches are run by bureau accounts"))
-        bundled_ruleset(rules)
+        ruleset = rules_asked(store, rules)
         upload, filename, _ = await read_upload(request, batches.folder)
-        batch = batches.submit(upload, filename, rules, account.name, language())
+        batch = batches.submit(upload, filename, ruleset.id, account.name, language())
         return _json(batches.view(batch), 202, headers={"Location": f"/v1/batches/{batch.id}"})
 
     def readable_batch(batch_id: str, account: Account) -> Any:
@@ -363,7 +410,7 @@ def _batch_routes(app: FastAPI, store: Store, batches: Batches) -> None:
 
 def _history_item(row: AuditRow) -> dict[str, Any]:
     return {"id": row.id, "submitted_at": row.submitted_at.isoformat(), "submitted_by": row.submitted_by,
-            "score": row.score, "grade": row.grade, "verdict": row.verdict,
+            "score": row.score, "grade": row.grade, "verdict": row.verdict, "kind": row.kind,
             "ruleset": {"id": row.ruleset_id, "version": row.ruleset_version, "content_hash": row.ruleset_hash},
             "profile_sha256": row.profile_sha256}
 
@@ -408,6 +455,10 @@ BATCH_SCHEMA = {
         "finished_at": {"type": ["string", "null"], "format": "date-time"},
         "progress": {"type": "object", "properties": {"done": {"type": "integer"}, "total": {"type": ["integer", "null"]}}},
         "exit_code": {"type": ["integer", "null"]}, "message": {"type": ["string", "null"]},
+        "audited": {"type": ["integer", "null"], "description": "how many centres a finished batch audited (the "
+                    "rest of its input was refused: see errors.csv)"},
+        "added": {"type": ["integer", "null"], "description": "how many audits the batch added to the centres' "
+                  "histories once done: a centre identical to its latest audit under the same rule set adds none"},
         "files": {"type": "object", "additionalProperties": {"type": "string"},
                   "description": "output name → where to download it (once the batch is done)"},
     },
@@ -441,7 +492,9 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                                             "path": {"type": "string"}, "message": {"type": "string"}}}}}}]}
     schemas["History"] = {"type": "object", "required": ["centre_id", "audits"], "properties": {
         "centre_id": {"type": "string"}, "audits": {"type": "array", "items": {"type": "object", "required": [
-            "id", "score", "grade", "verdict", "submitted_at"]}}}}
+            "id", "score", "grade", "verdict", "submitted_at", "kind", "ruleset"], "properties": {
+                "kind": {"enum": ["self_check", "inspection"]},
+                "ruleset": {"type": "object", "required": ["id", "version", "content_hash"]}}}}}}
     schemas["Problem"] = PROBLEM_SCHEMA
     schemas["Batch"] = BATCH_SCHEMA
     components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}

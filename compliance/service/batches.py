@@ -83,7 +83,8 @@ class Batches:
             "submitted_by": batch.submitted_by, "submitted_at": batch.submitted_at.isoformat(),
             "finished_at": batch.finished_at.isoformat() if batch.finished_at else None,
             "progress": {"done": done, "total": total},
-            "exit_code": batch.exit_code, "message": self.message(batch),
+            "exit_code": batch.exit_code, "message": self.message(batch), "added": batch.added,
+            "audited": self.audited(batch),
             "files": {name: f"/v1/batches/{batch.id}/files/{name}" for name in files},
         }
         return view
@@ -97,6 +98,12 @@ class Batches:
         if batch.status == "failed" and batch.message == INTERNAL:
             return text(msg("the round stopped on an internal error; it has been logged"))
         return batch.message
+
+    def audited(self, batch: Batch) -> int | None:
+        """How many centres a finished batch audited (the rest of its input was refused), else None."""
+        if batch.status != "done":
+            return None
+        return _count(self.home(batch.id) / "out" / "results.jsonl")
 
     def progress(self, batch: Batch) -> tuple[int, int | None]:
         """(centres done, centres in the input when it can be counted without reading it all)."""
@@ -146,8 +153,8 @@ class Batches:
             self.current = None
         results = (home / "out" / "results.jsonl").is_file()
         if code in (0, 1) or (code == 2 and results):
-            self.remember(batch)
-            self.store.set_batch(batch.id, "done", exit_code=code, message=DONE_MESSAGES[code].text("en"))
+            added = self.remember(batch)
+            self.store.set_batch(batch.id, "done", exit_code=code, message=DONE_MESSAGES[code].text("en"), added=added)
         elif code < 0 and -code in (signal.SIGTERM, signal.SIGKILL):
             pass             # stopped with the service: still "running", resumed at the next start
         else:
@@ -156,7 +163,8 @@ class Batches:
 
 
     def remember(self, batch: Batch) -> int:
-        """Put a finished batch's audits into the history (and so on the dashboard), each with its profile.
+        """Put a finished batch's audits into the history (and so on the dashboard), each with its profile, unless
+        identical to the centre's latest audit under the same rule set; returns how many it added.
 
         results.jsonl holds the audited centres in input order; the input, read again, gives their profiles in
         the same order with the refused ones left out, so the two are walked side by side (by centre id) and
@@ -197,7 +205,23 @@ def _die_with_parent() -> None:
 def _count(path: Path) -> int | None:
     """Records in a batch's input, or in a finished batch's results: both never change once written, so a
     client polling a national batch does not have the service read its input again every time."""
+    if path.suffix.lower() == ".xlsx":
+        return _count_workbook(path)
     return count_records(path)
+
+
+def _count_workbook(path: Path) -> int | None:
+    """The rows of centres in an uploaded workbook (checked against decompression bombs when it was uploaded): its
+    sheet of centres read once, for the progress of its batch. None when it cannot be read (the round says why)."""
+    try:
+        from python_calamine import CalamineWorkbook
+
+        from ..batch.sources import CENTRES_SHEET, HEADER_ROWS
+
+        rows = CalamineWorkbook.from_path(str(path)).get_sheet_by_name(CENTRES_SHEET).to_python(skip_empty_area=False)
+    except Exception:  # noqa: BLE001 - progress only: a workbook that cannot be read has no count
+        return None
+    return sum(1 for row in rows[HEADER_ROWS:] if any(v not in (None, "") for v in row))
 
 
 def _last_lines(log: Path, n: int = 5) -> str:

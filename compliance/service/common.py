@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import re
 import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
@@ -26,7 +29,7 @@ from ..profile import load_profile
 from ..reading import parse
 from . import auth
 from .batches import INPUT_SUFFIXES, MEDIA_TYPES, OUTPUTS, Batches
-from .store import Account, AuditRow, Store
+from .store import Account, AuditRow, IdempotencyKey, KeyReused, RulesSetting, Store, Submission
 
 PROFILE_LIMIT = 1 << 20          # a profile is at most 1 MiB
 UPLOAD_LIMIT = 50 << 20          # an upload at most 50 MiB
@@ -158,14 +161,124 @@ def profile_problem(exc: ProfileError) -> Problem:
     return Problem(422, msg("The profile is not valid"), exc.text, problems=problems)
 
 
-def audit_document(row: AuditRow, result: bytes, warnings: Sequence[ProblemType] = ()) -> bytes:
+def audit_document(row: AuditRow, result: bytes, warnings: Sequence[ProblemType | dict[str, str]] = ()) -> bytes:
     """The stored result document with the audit's id and when it was stored, as bytes; with ``warnings`` (what
     was read but may not be as meant: a key the contract does not know), those as ``{"path", "message"}``."""
     head: dict[str, Any] = {"id": row.id, "submitted_at": row.submitted_at.isoformat()}
     if warnings:
-        head["warnings"] = [{"path": w.json_path, "message": w.message} for w in warnings]
+        head["warnings"] = [w if isinstance(w, dict) else {"path": w.json_path, "message": w.message} for w in warnings]
     extra = orjson.dumps(head)
     return extra[:-1] + b"," + result[1:]
+
+
+# --------------------------------------------------------------------------- the service's rule set
+
+FALLBACK_RULES = "national"          # the service's rule set until one is chosen
+RULES_SECONDS = 5.0                  # how long a process trusts the rule set it read (another may have changed it)
+_RULES: dict[int, tuple[str, float]] = {}
+
+
+def service_rules(store: Store) -> str:
+    """The service's rule set: the one chosen (``serve --rules`` at the first start, or a bureau account later),
+    else the national baseline. Read again at most every few seconds."""
+    now = time.monotonic()
+    known = _RULES.get(id(store))
+    if known is not None and known[1] > now:
+        return known[0]
+    setting = store.rules_setting()
+    name = setting.name if setting is not None and setting.name in bundled() else FALLBACK_RULES
+    _RULES[id(store)] = (name, now + RULES_SECONDS)
+    return name
+
+
+def choose_rules(store: Store, name: str, chosen_by: str | None, *, unless_chosen: bool = False) -> RulesSetting:
+    """Make a bundled rule set the service's (``chosen_by``: the account; None: ``serve --rules``)."""
+    bundled_ruleset(name)                       # 422 for a name the service does not have
+    setting = store.choose_rules(name, chosen_by, unless_chosen=unless_chosen)
+    _RULES.pop(id(store), None)
+    return setting
+
+
+def rules_asked(store: Store, rules: str | None) -> RuleSet:
+    """The rule set a request names (422 for an unknown one), else the service's."""
+    return bundled_ruleset(rules or service_rules(store))
+
+
+# --------------------------------------------------------------------------- storing an audit, once
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+KEY_PATTERN = r"^[!-~]{1,255}$"             # visible ASCII: a UUID, a hash, a client's own request id
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """An audit submitted: the answer's status (201 stored, 200 identical to the centre's latest and not stored
+    again, or the first answer's for a repeated Idempotency-Key), its body, and the audit."""
+    status: int
+    body: bytes
+    row: AuditRow
+    replayed: bool = False
+
+    @property
+    def location(self) -> str:
+        return f"/v1/audits/{self.row.id}"
+
+
+def idempotency_key(account: Account, key: str | None, rules: str | None, media_type: str, raw: bytes) -> IdempotencyKey | None:
+    """An Idempotency-Key as the store keeps it: per account, with a fingerprint of what the request asks (the rule
+    set it names, the media type and the body), so the same key for another request is told apart."""
+    if key is None:
+        return None
+    if not re.fullmatch(KEY_PATTERN, key):
+        raise Problem(422, msg("The request is not valid"), problems=[{"path": IDEMPOTENCY_HEADER, "message": msg(
+            "an idempotency key is 1 to 255 visible ASCII characters, such as a UUID")}])
+    asked = hashlib.sha256()
+    for part in ((rules or "").encode(), media_type.encode(), raw):
+        asked.update(hashlib.sha256(part).digest())
+    return IdempotencyKey(account.id, key, asked.hexdigest())
+
+
+def key_reused(key: str) -> Problem:
+    return Problem(422, msg("The idempotency key was used for another request"),
+                   msg("this account sent the key {key} within the last 24 hours with another body or rule set; use a "
+                       "new key for a new request", key=quote(key)),
+                   problems=[{"path": IDEMPOTENCY_HEADER, "message": msg("was used for another request")}])
+
+
+def replayed(store: Store, first: Submission) -> Submitted:
+    """The first answer to an Idempotency-Key, again."""
+    found = store.audit(first.row.id)
+    assert found is not None                    # audits are never removed
+    warnings = orjson.loads(first.warnings) if first.warnings else []
+    return Submitted(first.status, audit_document(first.row, found[1], warnings), first.row, replayed=True)
+
+
+def submit_audit(store: Store, account: Account, profile: Any, ruleset: RuleSet, raw: bytes, media_type: str, *,
+                 key: IdempotencyKey | None = None) -> Submitted:
+    """The one path from a validated profile to a stored audit, for the API and the pages alike: evaluated and
+    stored unless it is identical to the centre's latest audit under the same rule set and of the same kind (then
+    that audit, status 200), or its Idempotency-Key was used before (then the first answer, or 422 for another
+    request). The result document is worded in the language in force."""
+    try:
+        if key is not None:
+            first = store.first_answer(key)
+            if first is not None:
+                return replayed(store, first)
+        result = evaluate(profile, ruleset)
+        document = result.to_json(language())
+        warnings = [{"path": w.json_path, "message": w.message} for w in profile.warnings]
+        done = store.submit_audit(result, document, profile=raw, profile_type=media_type, submitted_by=account.name,
+                                  key=key, warnings=orjson.dumps(warnings) if warnings else None)
+    except KeyReused:
+        assert key is not None
+        raise key_reused(key.key) from None
+    if done.replayed:
+        return replayed(store, done)
+    if not done.created:                        # the stored audit's own document, as it was answered then
+        found = store.audit(done.row.id)
+        assert found is not None
+        document = found[1]
+    return Submitted(done.status, audit_document(done.row, document, warnings), done.row)
 
 
 def readable_audit(request: Request, account: Account, audit_id: str) -> tuple[AuditRow, bytes, bytes, str]:
@@ -196,7 +309,41 @@ def batch_file_response(batches: Batches, batch: Any, name: str) -> Response:
         raise Problem(404, msg("No such file"), msg("a finished batch has {files}, and {errors} when input was refused",
                                                     files=[quote(n) for n in OUTPUTS if n != "errors.csv"],
                                                     errors=quote("errors.csv")))
-    return FileResponse(path, media_type=MEDIA_TYPES.get(path.suffix, "application/octet-stream"), filename=name)
+    return FileResponse(path, media_type=MEDIA_TYPES.get(path.suffix, "application/octet-stream"),
+                        headers={"Content-Disposition": content_disposition(round_file_name(batch, name))})
+
+
+LOCAL = timezone(timedelta(hours=8), "UTC+8")          # the dates people read are China's
+
+
+def local_date(when: datetime) -> str:
+    return when.astimezone(LOCAL).strftime("%Y-%m-%d")
+
+
+def round_file_name(batch: Any, name: str) -> str:
+    """An output of a batch under a name that says which round it is: the upload's name and the day it was uploaded
+    (鄞州区2026采集表-2026-11-22-summary.xlsx); the links keep the documented names."""
+    return f"{Path(batch.filename).stem}-{local_date(batch.submitted_at)}-{name}"
+
+
+def report_file_name(row: AuditRow, suffix: str) -> str:
+    """A stored audit's report under a name that says whose and when (330212-SN-0103-2026-11-22.pdf)."""
+    return f"{row.centre_id}-{local_date(row.submitted_at)}.{suffix}"
+
+
+def content_disposition(name: str, disposition: str = "attachment") -> str:
+    """A Content-Disposition offering a file under ``name``: RFC 6266 with the name in UTF-8 as RFC 5987's
+    ``filename*``, and a plain ASCII ``filename`` for clients that know only that one."""
+    import re
+    from urllib.parse import quote as percent
+
+    name = re.sub(r'[\x00-\x1f\x7f/\\]', "_", name)
+    if re.fullmatch(r"[A-Za-z0-9._-]+", name):
+        return f'{disposition}; filename="{name}"'
+    plain = re.sub(r"_*([-.])_*", r"\1", re.sub(r"[^A-Za-z0-9._-]+", "_", name))
+    stem, dot, suffix = plain.rpartition(".")
+    fallback = (stem.strip("_.") or "download") + dot + suffix if dot else plain.strip("_.") or "download"
+    return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{percent(name, safe='')}"
 
 
 async def read_upload(request: Request, folder: Path) -> tuple[Path, str, dict[str, str]]:

@@ -28,8 +28,9 @@ from typing import Any, Awaitable, Callable, TypeVar
 
 import orjson
 
-from ..i18n import msg, text, use_language
-from .common import Problem
+from ..errors import ComplianceError
+from ..i18n import Message, language, msg, quote, text, use_language
+from .common import Problem, bundled, choose_rules, load_bundled, local_date, service_rules
 from .language import request_language
 from .store import Store, safe_url
 
@@ -315,22 +316,46 @@ def _leave(queue: deque[asyncio.Future[bool]], place: asyncio.Future[bool]) -> N
         queue.remove(place)
 
 
-def serve(db: str | None, host: str, port: int, data: str | None = None) -> None:
+def serve(db: str | None, host: str, port: int, data: str | None = None, rules: str | None = None) -> None:
     import uvicorn
 
     from .app import create_app
 
+    if rules is not None and rules not in bundled():
+        raise ComplianceError(msg("the service audits with its bundled rule sets: {names}, not {name}",
+                                  names=[quote(n) for n in bundled()], name=quote(rules)), file="--rules")
     store = Store(db)
     app = create_app(store, Path(data) if data else None)
     warm_up()
     connections = connection_bound()
     print(text(msg("the audit service is on {address} (database {database}); Ctrl-C stops it",
                    address="http://%s:%d/" % (host, port), database=safe_url(store.url))), file=sys.stderr, flush=True)
+    print(text(rules_in_force(store, rules)), file=sys.stderr, flush=True)
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)   # request lines could carry query secrets
     # No limit_concurrency: uvicorn's counts connections held, and answers 503 while there are that many.
     uvicorn.run(InFlight(app), host=host, port=port, log_level="info", access_log=False,
                 http=_protocol(connections), backlog=BACKLOG, timeout_keep_alive=KEEP_ALIVE_SECONDS,
                 h11_max_incomplete_event_size=HEADER_BYTES, server_header=False, proxy_headers=False)
+
+
+def rules_in_force(store: Store, option: str | None) -> Message:
+    """Set the service's rule set from ``--rules`` unless one was chosen before, and say which is in force."""
+    setting = choose_rules(store, option, None, unless_chosen=True) if option else store.rules_setting()
+    name = service_rules(store)
+    title = quote(str(load_bundled(name).title[language()]))
+    if setting is None or setting.name != name:
+        said = msg("the service's rule set is {title} ({name}), the default: a bureau account chooses another on the "
+                   "settings page, or start with {option}", title=title, name=name, option=quote("--rules NAME"))
+    elif setting.chosen_by is None:
+        said = msg("the service's rule set is {title} ({name}), set by {option} on {date}", title=title, name=name,
+                   option=quote("--rules"), date=local_date(setting.chosen_at))
+    else:
+        said = msg("the service's rule set is {title} ({name}), chosen by {account} on {date}", title=title, name=name,
+                   account=quote(setting.chosen_by), date=local_date(setting.chosen_at))
+    if option and option != name:
+        said = msg("{said}; {option} is not applied: the stored choice wins, and a bureau account changes it on the "
+                   "settings page", said=said, option=quote("--rules " + option))
+    return said
 
 
 def warm_up() -> None:

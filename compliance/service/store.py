@@ -7,18 +7,21 @@ store opens.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import secrets
+import threading
+import time
 
 import orjson
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
 from sqlalchemy import (Boolean, CheckConstraint, Column, DateTime, Float, Index, Integer, LargeBinary, MetaData,
-                        String, Table, Text, create_engine, event, false, func, select)
+                        String, Table, Text, case, create_engine, event, false, func, select)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -68,8 +71,12 @@ audits = Table(
     Column("submitted_by", String(100), nullable=False),
     Column("submitted_at", DateTime(timezone=True), nullable=False),
     Column("batch_id", String(32)),                                   # the batch it came from, if any
+    Column("kind", String(20)),                   # self_check or inspection (null: stored before kinds, a self-check)
+    Column("profile_digest", String(64)),         # SHA-256 of the profile as parsed (null: stored before digests)
+    Column("vetoed", Text),                       # the clauses that vetoed it, joined by ";" (null: not kept then)
     Index("ix_audits_centre", "centre_id", "seq"),
     Index("ix_audits_batch", "batch_id"),
+    Index("ix_audits_rules", "ruleset_id", "centre_id", "seq"),
 )
 
 
@@ -85,6 +92,20 @@ batches = Table(
     Column("exit_code", Integer),
     Column("message", Text),
     Column("lang", String(8), nullable=False, server_default="zh"),     # its outputs' language
+    Column("added", Integer),                   # audits it added to the histories (null: not yet recorded)
+)
+
+
+idempotency_keys = Table(
+    "idempotency_keys", metadata,
+    Column("account_id", Integer, primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),     # SHA-256 of what was asked: rule set, media type, body
+    Column("status", Integer, nullable=False),             # the first answer: 201 or 200
+    Column("audit_id", String(32), nullable=False),
+    Column("warnings", LargeBinary),                       # the first answer's warnings (JSON), to repeat them
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_idempotency_keys_created", "created_at"),
 )
 
 
@@ -107,6 +128,7 @@ class Batch:
     exit_code: int | None
     message: str | None
     lang: str = "zh"
+    added: int | None = None          # audits it added to the histories, once recorded
 
 
 @dataclass(frozen=True)
@@ -135,10 +157,66 @@ class AuditRow:
     verdict: str
     submitted_by: str
     submitted_at: datetime
+    kind: str = "self_check"
+    vetoed: str | None = None         # the clauses that vetoed it, joined by ";" ("" none; None: not kept then)
+
+    @property
+    def vetoed_clauses(self) -> list[str]:
+        return [c for c in (self.vetoed or "").split(";") if c]
 
 
-_SUMMARY = [audits.c[k] for k in AuditRow.__dataclass_fields__]
+@dataclass(frozen=True)
+class IdempotencyKey:
+    """An API client's Idempotency-Key: its account, the key, and a fingerprint of what the request asked."""
+    account_id: int
+    key: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What storing an audit came to: the audit (stored now, or the identical one stored before), and the status to
+    answer with; for a repeated Idempotency-Key, the first answer's status and warnings."""
+    row: AuditRow
+    created: bool
+    status: int                       # 201: stored now; 200: identical to the centre's latest, not stored again
+    replayed: bool = False
+    warnings: bytes | None = None     # the first answer's warnings (JSON), when replayed
+
+
+@dataclass(frozen=True)
+class RulesSetting:
+    """The service's rule set: its name, and who chose it when (``chosen_by`` None: ``serve --rules``)."""
+    name: str
+    chosen_by: str | None
+    chosen_at: datetime
+
+
+class KeyReused(Exception):
+    """An Idempotency-Key this account used, within 24 hours, for another request."""
+
+
+KINDS = ("self_check", "inspection")
+KEY_SECONDS = 24 * 3600              # an Idempotency-Key is remembered for 24 hours
+_PURGE_SECONDS = 600.0               # expired keys are cleared at most this often
+_CHUNK = 500                         # a round's audits are stored this many at a time
+
+_SUMMARY = [audits.c[k] for k in AuditRow.__dataclass_fields__ if k not in ("kind", "vetoed")] + [
+    func.coalesce(audits.c.kind, "self_check").label("kind"), audits.c.vetoed]
 _INSERT_AUDIT = audits.insert()
+
+
+def audit_kind(document: Mapping[str, Any]) -> str:
+    """An audit's kind: the profile's ``audit.kind`` when it says ``inspection``, else a self-check."""
+    block = document.get("audit")
+    kind = block.get("kind") if isinstance(block, Mapping) else None
+    return kind if isinstance(kind, str) and kind in KINDS else "self_check"
+
+
+def profile_digest(document: Any) -> str:
+    """SHA-256 of a profile as parsed: the same for the same data however it was written (YAML or JSON, its keys in
+    any order, spaces and comments), so a repeated submission is recognised."""
+    return hashlib.sha256(orjson.dumps(document, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def database_url(explicit: str | None = None) -> str:
@@ -161,6 +239,10 @@ class Store:
         except Exception as exc:  # noqa: BLE001 - a bad URL or a missing driver is the user's to fix
             raise ComplianceError(msg("cannot open the database: {reason}", reason=quote(_plain(exc), 300)),
                                   file=safe_url(self.url)) from None
+        # Audits are written one transaction at a time, each checking first for an identical audit (or a key used
+        # before): within this process by this lock, across processes by the database's own write lock.
+        self._writing_lock = threading.Lock()
+        self._purged = 0.0
         if migrate:
             self.migrate()
 
@@ -247,50 +329,185 @@ class Store:
 
     # ------------------------------------------------------------------ audits
 
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[Any]:
+        """A transaction that holds the write lock from its start, so that what it reads (the centre's latest
+        audit, a key used before) is still so when it writes: two identical submissions at once store one audit."""
+        with self._writing_lock, self.engine.begin() as db:
+            if db.dialect.name == "sqlite":
+                _plain_sql(db, "BEGIN IMMEDIATE")            # the file's write lock now, not at the first insert
+            elif db.dialect.name == "postgresql":
+                _plain_sql(db, "SELECT pg_advisory_xact_lock(7301786201)")     # audits written one at a time
+            yield db
+
     def add_audit(self, result: AuditResult, result_json: bytes, *, profile: bytes, profile_type: str,
                   submitted_by: str) -> AuditRow:
-        """Store one audit; its id is a fresh random name. Committed before this returns."""
-        center = plain_document(result.profile)["center"]
+        """Store one audit (committed before this returns), unless it is identical to the centre's latest: then that
+        one. See :meth:`submit_audit`."""
+        return self.submit_audit(result, result_json, profile=profile, profile_type=profile_type,
+                                 submitted_by=submitted_by).row
+
+    def submit_audit(self, result: AuditResult, result_json: bytes, *, profile: bytes, profile_type: str,
+                     submitted_by: str, key: IdempotencyKey | None = None, warnings: bytes | None = None) -> Submission:
+        """Store one audit, idempotently; its id is a fresh random name, and it is committed before this returns.
+
+        An audit identical to its centre's latest audit under the same rule set and of the same kind (the same
+        profile as parsed, the same rule-set content hash) is not stored again: the answer is that audit, with
+        status 200. With ``key``, an Idempotency-Key the account used within 24 hours gives the first answer again
+        (``replayed``), or raises :class:`KeyReused` when it was used for another request; otherwise the key is
+        kept with this answer (and ``warnings``, the answer's warnings as JSON, to repeat)."""
+        document = plain_document(result.profile)
+        center = document["center"]
         rules = result.ruleset
         row = AuditRow(
             id=secrets.token_hex(16), centre_id=str(center["id"]), centre_name=str(center.get("name", "")),
             street=str((center.get("region") or {}).get("street", "")), ruleset_id=rules.id,
             ruleset_version=str(rules.version), ruleset_hash=rules.content_hash,
             profile_sha256=result.profile.sha256 or hashlib.sha256(profile).hexdigest(), score=float(result.score),
-            grade=result.grade, verdict=result.verdict.value, submitted_by=submitted_by, submitted_at=_now())
-        with self.engine.begin() as db:      # one compiled statement, parameters apart: no per-call SQL building
-            db.execute(_INSERT_AUDIT, {**row.__dict__, "profile": profile, "profile_type": profile_type,
-                                       "result": result_json})
-        return row
+            grade=result.grade, verdict=result.verdict.value, submitted_by=submitted_by, submitted_at=_now(),
+            kind=audit_kind(document), vetoed=";".join(f.clause.clause for f in result.vetoed))
+        digest = profile_digest(document)
+        for attempt in range(3):
+            try:
+                with self._writing() as db:
+                    if key is not None:
+                        first = self._first_answer(db, key)
+                        if first is not None:
+                            return first
+                    same = self._latest_like(db, row.centre_id, row.ruleset_id, row.kind)
+                    if same is not None and same[1] == row.ruleset_hash and \
+                            (same[2] or self._digest_of(db, same[0])) == digest:
+                        answer = Submission(self._summary(db, same[0]), False, 200)
+                    else:
+                        # One compiled statement, parameters apart: no per-call SQL building.
+                        db.execute(_INSERT_AUDIT, {**row.__dict__, "profile": profile, "profile_type": profile_type,
+                                                   "result": result_json, "profile_digest": digest})
+                        answer = Submission(row, True, 201)
+                    if key is not None:
+                        self._keep_key(db, key, answer, warnings)
+                    return answer
+            except IntegrityError:
+                if attempt == 2:         # another process kept the same key meanwhile: look again, then give up
+                    raise
+        raise AssertionError("unreachable")
 
-    def add_round(self, batch_id: str, submitted_by: str, items: Iterator[tuple[bytes, bytes]]) -> int:
-        """Store a finished batch's audits, (result document, profile JSON) each, in one transaction, once: a
-        batch whose audits are already stored adds nothing. Returns how many were added."""
+    def first_answer(self, key: IdempotencyKey) -> Submission | None:
+        """The answer an Idempotency-Key was first given (within 24 hours), or None; :class:`KeyReused` when the key
+        was used for another request. A look before the work: :meth:`submit_audit` looks again as it stores."""
+        with self.engine.connect() as db:
+            return self._first_answer(db, key)
+
+    def _first_answer(self, db: Any, key: IdempotencyKey) -> Submission | None:
+        kept = db.execute(select(idempotency_keys).where(
+            idempotency_keys.c.account_id == key.account_id, idempotency_keys.c.key == key.key,
+            idempotency_keys.c.created_at > _now() - timedelta(seconds=KEY_SECONDS))).first()
+        if kept is None:
+            return None
+        if kept.fingerprint != key.fingerprint:
+            raise KeyReused(key.key)
+        found = db.execute(select(*_SUMMARY).where(audits.c.id == kept.audit_id)).first()
+        if found is None:               # cannot happen (audits are never removed); answer as if the key were new
+            return None
+        return Submission(_row(found), False, int(kept.status), replayed=True,
+                          warnings=bytes(kept.warnings) if kept.warnings is not None else None)
+
+    def _keep_key(self, db: Any, key: IdempotencyKey, answer: Submission, warnings: bytes | None) -> None:
+        now = _now()
+        cutoff = now - timedelta(seconds=KEY_SECONDS)
+        if time.monotonic() - self._purged > _PURGE_SECONDS:
+            db.execute(idempotency_keys.delete().where(idempotency_keys.c.created_at <= cutoff))
+            self._purged = time.monotonic()
+        else:                            # this key, used more than 24 hours ago, starts afresh
+            db.execute(idempotency_keys.delete().where(
+                idempotency_keys.c.account_id == key.account_id, idempotency_keys.c.key == key.key,
+                idempotency_keys.c.created_at <= cutoff))
+        db.execute(idempotency_keys.insert(), {
+            "account_id": key.account_id, "key": key.key, "fingerprint": key.fingerprint, "status": answer.status,
+            "audit_id": answer.row.id, "warnings": warnings, "created_at": now})
+
+    @staticmethod
+    def _latest_like(db: Any, centre_id: str, ruleset_id: str, kind: str) -> tuple[str, str, str | None] | None:
+        """(id, rule-set hash, profile digest) of the centre's latest audit under this rule set and of this kind.
+        Plain SQL, on every submission: SQLAlchemy's statement machinery would cost several times the query."""
+        mark = "?" if db.dialect.paramstyle == "qmark" else "%s"
+        found = _plain_sql(db, "SELECT id, ruleset_hash, profile_digest FROM audits WHERE centre_id = {0} AND "
+                               "ruleset_id = {0} AND COALESCE(kind, 'self_check') = {0} ORDER BY seq DESC LIMIT 1"
+                               .format(mark), (centre_id, ruleset_id, kind))
+        return None if found is None else (str(found[0]), str(found[1]), found[2])
+
+    @staticmethod
+    def _summary(db: Any, audit_id: str) -> AuditRow:
+        found = db.execute(select(*_SUMMARY).where(audits.c.id == audit_id)).first()
+        assert found is not None                 # audits are never removed
+        return _row(found)
+
+    @staticmethod
+    def _digest_of(db: Any, audit_id: str) -> str | None:
+        """The digest of an audit stored before digests were kept, worked out from the profile it stored."""
+        from ..errors import ProfileError
+        from ..reading import parse
+
+        stored = db.execute(select(audits.c.profile, audits.c.profile_type).where(audits.c.id == audit_id)).first()
+        try:
+            name = "profile.yaml" if "yaml" in stored.profile_type else "profile.json"
+            return profile_digest(parse(bytes(stored.profile), name, ProfileError))
+        except Exception:  # noqa: BLE001 - what cannot be read again is simply not the same
+            return None
+
+    def add_round(self, batch_id: str, submitted_by: str, items: Iterable[tuple[bytes, bytes]]) -> int:
+        """Store a finished batch's audits, (result document, profile JSON) each, a few hundred per transaction.
+        A centre whose audit is identical to its latest under the same rule set and of the same kind adds nothing,
+        and a centre this batch already stored is not stored twice, so a batch recorded again (after a restart
+        part-way) adds only what is missing. Returns how many were added."""
         added = 0
-        with self.engine.begin() as db:
-            if db.execute(select(audits.c.seq).where(audits.c.batch_id == batch_id).limit(1)).first() is not None:
-                return 0
-            chunk: list[dict[str, Any]] = []
-            for result_json, profile in items:
-                doc = orjson.loads(result_json)
-                center, rules = doc["center"], doc["ruleset"]
-                chunk.append({
-                    "id": secrets.token_hex(16), "centre_id": str(center["id"]),
-                    "centre_name": str(center.get("name", "")),
-                    "street": str((center.get("region") or {}).get("street", "")), "ruleset_id": rules["id"],
-                    "ruleset_version": str(rules["version"]), "ruleset_hash": rules.get("content_hash", ""),
-                    "profile_sha256": (doc.get("profile") or {}).get("sha256") or hashlib.sha256(profile).hexdigest(),
-                    "profile": profile, "profile_type": "application/json", "result": result_json,
-                    "score": float(doc["score"]), "grade": doc["grade"], "verdict": doc["verdict"],
-                    "submitted_by": submitted_by, "submitted_at": _now(), "batch_id": batch_id})
-                if len(chunk) >= 1000:
-                    db.execute(_INSERT_AUDIT, chunk)
-                    added += len(chunk)
-                    chunk = []
-            if chunk:
-                db.execute(_INSERT_AUDIT, chunk)
-                added += len(chunk)
+        chunk: list[dict[str, Any]] = []
+        for result_json, profile in items:
+            doc = orjson.loads(result_json)
+            center, rules = doc["center"], doc["ruleset"]
+            data = orjson.loads(profile)
+            chunk.append({
+                "id": secrets.token_hex(16), "centre_id": str(center["id"]),
+                "centre_name": str(center.get("name", "")),
+                "street": str((center.get("region") or {}).get("street", "")), "ruleset_id": rules["id"],
+                "ruleset_version": str(rules["version"]), "ruleset_hash": rules.get("content_hash", ""),
+                "profile_sha256": (doc.get("profile") or {}).get("sha256") or hashlib.sha256(profile).hexdigest(),
+                "profile": profile, "profile_type": "application/json", "result": result_json,
+                "score": float(doc["score"]), "grade": doc["grade"], "verdict": doc["verdict"],
+                "submitted_by": submitted_by, "submitted_at": _now(), "batch_id": batch_id,
+                "kind": audit_kind(data), "profile_digest": profile_digest(data),
+                "vetoed": ";".join(str(c) for c in doc.get("vetoed") or ())})
+            if len(chunk) >= _CHUNK:
+                added += self._add_chunk(batch_id, chunk)
+                chunk = []
+        if chunk:
+            added += self._add_chunk(batch_id, chunk)
         return added
+
+    def _add_chunk(self, batch_id: str, chunk: list[dict[str, Any]]) -> int:
+        ids = list({c["centre_id"] for c in chunk})
+        with self._writing() as db:
+            stored = set(db.execute(select(audits.c.centre_id).where(
+                audits.c.batch_id == batch_id, audits.c.centre_id.in_(ids))).scalars())
+            latest: dict[tuple[str, str, str], Any] = {}
+            for rules in {c["ruleset_id"] for c in chunk}:
+                for r in db.execute(select(audits.c.id, audits.c.centre_id, audits.c.ruleset_hash,
+                                           audits.c.profile_digest, func.coalesce(audits.c.kind, "self_check")
+                                           .label("kind")).where(audits.c.ruleset_id == rules,
+                                                                 audits.c.centre_id.in_(ids))
+                                    .order_by(audits.c.seq)):
+                    latest[(r.centre_id, rules, r.kind)] = r          # in order: the last one stays
+            new = []
+            for c in chunk:
+                if c["centre_id"] in stored:
+                    continue
+                same = latest.get((c["centre_id"], c["ruleset_id"], c["kind"]))
+                if same is not None and same.ruleset_hash == c["ruleset_hash"] and \
+                        (same.profile_digest or self._digest_of(db, same.id)) == c["profile_digest"]:
+                    continue
+                new.append(c)
+            if new:
+                db.execute(_INSERT_AUDIT, new)
+        return len(new)
 
     def audit(self, audit_id: str) -> tuple[AuditRow, bytes, bytes, str] | None:
         """(summary, result document, profile bytes, their media type), or None."""
@@ -301,24 +518,51 @@ class Store:
             return None
         return _row(row), bytes(row.result), bytes(row.profile), row.profile_type
 
-    def history(self, centre_id: str, limit: int = 1000) -> list[AuditRow]:
-        """A centre's audits, newest first."""
+    def history(self, centre_id: str, limit: int = 1000, *, rules: str | None = None) -> list[AuditRow]:
+        """A centre's audits, newest first; with ``rules``, only those under that rule set."""
+        query = select(*_SUMMARY).where(audits.c.centre_id == centre_id)
+        if rules:
+            query = query.where(audits.c.ruleset_id == rules)
         with self.engine.connect() as db:
-            rows = db.execute(select(*_SUMMARY).where(audits.c.centre_id == centre_id)
-                              .order_by(audits.c.seq.desc()).limit(limit))
-            return [_row(r) for r in rows]
+            return [_row(r) for r in db.execute(query.order_by(audits.c.seq.desc()).limit(limit))]
 
-    def latest(self, *, street: str | None = None, grade: str | None = None,
+    def latest(self, *, rules: str | None = None, street: str | None = None, grade: str | None = None,
                verdict: str | None = None) -> Iterator[AuditRow]:
-        """Every centre's newest audit, filtered, by centre id."""
-        newest = select(audits.c.centre_id, func.max(audits.c.seq).label("seq")).group_by(audits.c.centre_id).subquery()
-        query = select(*_SUMMARY).join(newest, audits.c.seq == newest.c.seq).order_by(audits.c.centre_id)
+        """Every centre's newest audit (with ``rules``, its newest under that rule set), filtered, by centre id."""
+        newest = select(audits.c.centre_id, func.max(audits.c.seq).label("seq"))
+        if rules:
+            newest = newest.where(audits.c.ruleset_id == rules)
+        newest_q = newest.group_by(audits.c.centre_id).subquery()
+        # An audit stored before the vetoed clauses were kept has them in its result document.
+        legacy = case((audits.c.vetoed.is_(None), audits.c.result), else_=None).label("legacy_result")
+        query = select(*_SUMMARY, legacy).join(newest_q, audits.c.seq == newest_q.c.seq).order_by(audits.c.centre_id)
         for column, value in ((audits.c.street, street), (audits.c.grade, grade), (audits.c.verdict, verdict)):
             if value:
                 query = query.where(column == value)
         with self.engine.connect() as db:
             for r in db.execute(query):
-                yield _row(r)
+                row = _row(r)
+                if row.vetoed is None and r.legacy_result is not None:
+                    try:
+                        vetoed = ";".join(str(c) for c in orjson.loads(r.legacy_result).get("vetoed") or ())
+                    except (orjson.JSONDecodeError, AttributeError):
+                        vetoed = ""
+                    row = AuditRow(**{**row.__dict__, "vetoed": vetoed})
+                yield row
+
+    def centres(self, *, rules: str | None = None) -> int:
+        """How many centres have an audit (with ``rules``, one under that rule set)."""
+        query = select(func.count(func.distinct(audits.c.centre_id)))
+        if rules:
+            query = query.where(audits.c.ruleset_id == rules)
+        with self.engine.connect() as db:
+            return int(db.execute(query).scalar_one())
+
+    def rulesets_used(self) -> list[tuple[str, int]]:
+        """Each rule set audits were stored under, with how many centres have one under it, most first."""
+        query = select(audits.c.ruleset_id, func.count(func.distinct(audits.c.centre_id))).group_by(audits.c.ruleset_id)
+        with self.engine.connect() as db:
+            return sorted(((str(r[0]), int(r[1])) for r in db.execute(query)), key=lambda x: (-x[1], x[0]))
 
     # ------------------------------------------------------------------ batches
 
@@ -330,8 +574,9 @@ class Store:
         assert found is not None
         return found
 
-    def set_batch(self, batch_id: str, status: str, *, exit_code: int | None = None, message: str | None = None) -> None:
-        values: dict[str, Any] = {"status": status, "exit_code": exit_code, "message": message}
+    def set_batch(self, batch_id: str, status: str, *, exit_code: int | None = None, message: str | None = None,
+                  added: int | None = None) -> None:
+        values: dict[str, Any] = {"status": status, "exit_code": exit_code, "message": message, "added": added}
         if status in ("done", "failed"):
             values["finished_at"] = _now()
         with self.engine.begin() as db:
@@ -355,6 +600,36 @@ class Store:
 
     # ------------------------------------------------------------------ the service's own settings
 
+    def rules_setting(self) -> RulesSetting | None:
+        """The service's rule set as stored, or None while none has been chosen."""
+        with self.engine.connect() as db:
+            value = db.execute(select(settings.c.value).where(settings.c.name == "rules")).scalar()
+        if value is None:
+            return None
+        try:
+            data = orjson.loads(value)
+            return RulesSetting(str(data["name"]), data.get("by"), _utc(datetime.fromisoformat(data["at"])))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            return None
+
+    def choose_rules(self, name: str, chosen_by: str | None, *, unless_chosen: bool = False) -> RulesSetting:
+        """Make ``name`` the service's rule set, chosen by an account (``chosen_by``) or by ``serve --rules``
+        (None). With ``unless_chosen``, only when none is stored yet. Returns the setting in force."""
+        value = orjson.dumps({"name": name, "by": chosen_by, "at": _now().isoformat()}).decode()
+        try:
+            with self.engine.begin() as db:
+                stored = db.execute(select(settings.c.value).where(settings.c.name == "rules")).scalar()
+                if stored is None:
+                    db.execute(settings.insert(), {"name": "rules", "value": value})
+                elif not unless_chosen:
+                    db.execute(settings.update().where(settings.c.name == "rules").values(value=value))
+        except IntegrityError:               # another process chose first: its choice stands
+            if not unless_chosen:
+                raise
+        found = self.rules_setting()
+        assert found is not None
+        return found
+
     def secret(self, name: str) -> str:
         """A random secret the service keeps (made on first use, the same after every restart)."""
         with self.engine.begin() as db:
@@ -367,6 +642,17 @@ class Store:
                     pass
         with self.engine.connect() as db:
             return str(db.execute(select(settings.c.value).where(settings.c.name == name)).scalar_one())
+
+
+def _plain_sql(db: Any, sql: str, params: tuple[Any, ...] = ()) -> Any:
+    """One statement on the connection's own driver, inside its transaction, and the first row it gives (if any):
+    for the statements every submission runs, where SQLAlchemy's execution machinery costs more than the query."""
+    cursor = db.connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        return cursor.fetchone() if cursor.description else None
+    finally:
+        cursor.close()
 
 
 def _account(row: Any) -> Account:

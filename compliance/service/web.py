@@ -8,11 +8,13 @@ once. Sessions are signed cookies (HttpOnly, SameSite=Strict); every form carrie
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import logging
+import os
 import re
-from collections import OrderedDict
+import shutil
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 import secrets
@@ -20,7 +22,6 @@ import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping, Sequence
-from urllib.parse import quote
 
 import orjson
 from fastapi import FastAPI, Request
@@ -41,8 +42,10 @@ from ..wording import STATUS_LABELS, VERDICT_LABELS
 from ..model import RuleSet, Status
 from ..profile import load_profile, unknown_keys
 from . import auth
-from .common import (PROFILE_LIMIT, PROFILE_SECONDS, Problem, batch_file_response, bundled, bundled_ruleset, load_bundled,
-                     read_upload, readable_audit, rerun_audit, stored_report, within)
+from .common import (PROFILE_LIMIT, PROFILE_SECONDS, Problem, batch_file_response, bundled, bundled_ruleset, choose_rules,
+                     content_disposition, load_bundled, read_upload, readable_audit, report_file_name,
+                     rerun_audit, round_file_name, rules_asked, service_rules,
+                     stored_report, within)
 from .batches import Batches
 from .store import Account, AuditRow, Store
 
@@ -125,10 +128,18 @@ def _environment() -> Any:
     env.filters["grade"] = grade_name
     env.filters["ruleset"] = ruleset_name
     env.filters["local"] = local_time
+    env.filters["nowrap"] = nowrap
     return env
 
 
 CHINA = timezone(timedelta(hours=8), "UTC+8")
+
+
+def nowrap(value: Any) -> Any:
+    """A value kept on one line inside a sentence (a date, an option): never split at its hyphens."""
+    from markupsafe import Markup, escape
+
+    return Markup('<span class="nowrap">{}</span>').format(escape(str(value)))
 
 
 def local_time(when: datetime | str, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -543,39 +554,14 @@ def change_names() -> dict[str, str]:
     return {change.value: text(label) for change, label in CHANGE_LABELS.items()}
 
 
-class _Submitted:
-    """The self-checks the form stored, by the key its page carried: a double tap on submit, or the same page
-    sent again, finds the audit already stored instead of storing a second, identical one. Kept for a day, for
-    at most 10,000 pages; a key sent with other contents (the page changed and sent again) is a new self-check."""
-
-    LIMIT, SECONDS = 10_000, 24 * 3600.0
-
-    def __init__(self) -> None:
-        self.seen: OrderedDict[tuple[str, str], tuple[str, str, float]] = OrderedDict()
-
-    def get(self, account: str, key: str, digest: str) -> str | None:
-        found = self.seen.get((account, key)) if key else None
-        if found is None or found[0] != digest or time.monotonic() - found[2] > self.SECONDS:
-            return None
-        return found[1]
-
-    def put(self, account: str, key: str, digest: str, audit_id: str) -> None:
-        if not key:
-            return
-        self.seen[(account, key)] = (digest, audit_id, time.monotonic())
-        self.seen.move_to_end((account, key))
-        while len(self.seen) > self.LIMIT:
-            self.seen.popitem(last=False)
-
-
 # --------------------------------------------------------------------------- routes
 
 def install(app: FastAPI, store: Store, batches: Batches) -> None:
 
-    submitted = _Submitted()          # this service's self-check pages already stored, by their key
     app.add_middleware(SessionMiddleware, secret_key=store.secret("session"), session_cookie="compliance_session",
                        max_age=SESSION_HOURS * 3600, same_site="strict", https_only=False)
     app.mount("/static", StaticFiles(directory=str(WEB / "static")), name="static")
+    pending = Pending(batches.folder)
 
     def me(request: Request) -> Account:
         return _account(request, store)
@@ -641,7 +627,7 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
                     sections=sections, zones=zones, problems=problem_list(sections, zones, errors),
                     zone_kinds=zone_kinds(rules), errors=errors, action=action, title=text(title or msg("Self-check")),
                     before=before, warnings=[f"{w.json_path}{separator('colon')}{w.message}" for w in warnings],
-                    sent=sent or bool(errors), submission=secrets.token_urlsafe(18))
+                    sent=sent or bool(errors))
 
     def latest_audit(centre_id: str) -> AuditRow | None:
         rows = store.history(centre_id, limit=1)
@@ -662,9 +648,8 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
         zones: list[dict[str, Any]] = []
         warnings: list[Any] = []
         last = latest_audit(centre_id) if centre_id else None
-        # The rule set asked for, else the one the centre was last audited under, else the national one.
-        ruleset = bundled_ruleset(rules or (last.ruleset_id if last is not None and last.ruleset_id in dict(_bundled_names())
-                                     else "national"))
+        # The rule set asked for, else the service's.
+        ruleset = rules_asked(store, rules)
         if last is not None and auth.may_read(account, last.centre_id):
             _, _, raw, media_type = readable_audit(request, account, last.id)
             stored = stored_profile(raw, media_type)
@@ -679,7 +664,7 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
         account = me(request)
         form = await posted_form(request, 2000)
         _check_csrf(request, form)
-        ruleset = bundled_ruleset(str(form.get("rules", "national")))
+        ruleset = rules_asked(store, str(form.get("rules") or ""))
         document, values, zones, errors = read_form(form, ruleset)
         if account.role == "community" and values.get("center.id") != account.centre_id:
             errors["center.id"] = text(msg("this account self-checks only the centre {id}", id=quoted(account.centre_id or "")))
@@ -687,20 +672,13 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
         if profile is None:
             return check_page(request, account, ruleset, values, zones, errors, status=422)
         raw = orjson.dumps(profile.data, option=orjson.OPT_INDENT_2)
-        # The page's key: a second tap on submit, or the same page sent again, is the self-check already stored.
-        # (Nothing between here and storing awaits, so a repeat sent at once waits for the first to be stored.)
-        key = str(form.get("submission", ""))[:64]
-        digest = hashlib.sha256(ruleset.content_hash.encode() + b"\0" + raw).hexdigest()
-        stored_id = submitted.get(str(account.id), key, digest)
-        if stored_id is not None and store.audit(stored_id) is not None:
-            log.info("self-check %s sent again by %s: not stored twice", stored_id, account.name)
-            return RedirectResponse(f"/audits/{stored_id}", status_code=303)
+        # A second tap on submit, or the same page sent again, is the self-check already stored: the store keeps
+        # an audit identical to the centre's latest under the same rule set once (the API's path too).
         result = evaluate(profile, ruleset)
         object.__setattr__(result.profile, "raw_sha256", hashlib.sha256(raw).hexdigest())
         object.__setattr__(result.profile, "source", "web self-check")
         row = store.add_audit(result, result.to_json(language()), profile=raw, profile_type="application/json",
                               submitted_by=account.name)
-        submitted.put(str(account.id), key, digest, row.id)
         return RedirectResponse(f"/audits/{row.id}", status_code=303)
 
     @app.get("/audits/{audit_id}", include_in_schema=False)
@@ -717,8 +695,7 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
     def audit_pdf(request: Request, audit_id: str) -> Response:
         row, _, raw, media_type = readable_audit(request, me(request), audit_id)
         return Response(stored_report(row, raw, media_type, "pdf", language()), media_type="application/pdf",
-                        headers={"Content-Disposition": "attachment; filename=\"report.pdf\"; "
-                                                        f"filename*=UTF-8''{quote(row.centre_id)}.pdf"})
+                        headers={"Content-Disposition": content_disposition(report_file_name(row, "pdf"))})
 
     # ------------------------------------------------------------------ the renovation what-if
 
@@ -751,7 +728,7 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
                               action=f"/whatif/{audit_id}", title=msg("Renovation what-if"), before=row)
         before = load_profile(stored_profile(raw, media_type), vocabulary=rules.vocabulary)
         comparison = compare(before, after, rules)
-        plan = [(str(k), str(v)) for k, v in form.multi_items() if k not in ("csrf", "submission", "edit")
+        plan = [(str(k), str(v)) for k, v in form.multi_items() if k not in ("csrf", "edit")
                 and isinstance(v, str)]
         return page(request, "whatif.html.j2", me=account, row=row, c=comparison, plan=plan_of(comparison.after),
                     vetoes=veto_changes(comparison), changes=change_names(), sent_plan=plan)
@@ -759,18 +736,45 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
     # ------------------------------------------------------------------ the bureau's dashboard
 
     @app.get("/dashboard", include_in_schema=False)
-    def dashboard(request: Request, street: str = "", grade: str = "", verdict: str = "") -> Response:
+    def dashboard(request: Request, rules: str = "", street: str = "", grade: str = "", verdict: str = "") -> Response:
         account = me(request)
         if account.role == "community":
             return RedirectResponse("/check", status_code=303)
-        rows = list(store.latest(street=street or None, grade=grade or None, verdict=verdict or None))
-        everything = list(store.latest()) if (street or grade or verdict) else rows
+        default = service_rules(store)
+        shown = rules if rules in bundled() else default
+        ruleset = load_bundled(shown)
+        rows = list(store.latest(rules=shown, street=street or None, grade=grade or None, verdict=verdict or None))
+        everything = list(store.latest(rules=shown)) if (street or grade or verdict) else rows
         streets = sorted({r.street for r in everything if r.street})
-        grades = sorted({r.grade for r in everything})
-        recent = [batches.view(b) for b in store.recent_batches(10)] if auth.may_run_batches(account) else []
+        grades = [g.id for g in ruleset.grades if any(r.grade == g.id for r in everything)]
+        used = dict(store.rulesets_used())
+        elsewhere = store.centres() - len(everything)       # centres audited only under other rule sets
         return page(request, "dashboard.html.j2", me=account, rows=rows, streets=streets, grades=grades,
-                    street=street, grade=grade, verdict=verdict, batches=recent, rule_names=_bundled_names(),
-                    total=len(everything))
+                    street=street, grade=grade, verdict=verdict, rule_names=_bundled_names(), default=default,
+                    shown=shown, ruleset=ruleset, used=used, elsewhere=elsewhere, total=len(everything),
+                    why=lambda row: why_not(row, ruleset), **batch_context(account))
+
+    def batch_context(account: Account) -> dict[str, Any]:
+        """What the dashboard's upload and its list of recent batches need."""
+        if not auth.may_run_batches(account):
+            return {"batches": []}
+        return {"batches": [batch_view(b) for b in store.recent_batches(BATCHES_SHOWN)]}
+
+    def batch_view(batch: Any) -> dict[str, Any]:
+        view = batches.view(batch)
+        view["active"] = batch.status in ("queued", "running")
+        view["rules_title"] = ruleset_name(batch.rules)
+        view["downloads"] = {name: (f"/batches/{batch.id}/files/{name}", round_file_name(batch, name))
+                             for name in view["files"]}
+        return view
+
+    @app.get("/dashboard/batches", include_in_schema=False)
+    def dashboard_batches(request: Request) -> Response:
+        """The recent batches as the dashboard shows them, for the page to refresh while a batch runs."""
+        account = me(request)
+        if not auth.may_run_batches(account):
+            raise Problem(404, msg("Not found"))
+        return page(request, "batches.html.j2", me=account, **batch_context(account))
 
     @app.get("/centres/{centre_id}", include_in_schema=False)
     def centre_page(request: Request, centre_id: str) -> Response:
@@ -780,7 +784,9 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
         rows = store.history(centre_id)
         if not rows:
             raise Problem(404, msg("No such centre"))
-        return page(request, "centre.html.j2", me=account, rows=rows, centre_id=centre_id, chart=history_chart(rows))
+        return page(request, "centre.html.j2", me=account, rows=rows, centre_id=centre_id,
+                    chart=history_chart(rows, service_rules(store)),
+                    why=lambda row: why_not(row, load_bundled(row.ruleset_id) if row.ruleset_id in bundled() else None))
 
     @app.post("/batches", include_in_schema=False)
     async def batch_upload(request: Request) -> Response:
@@ -790,12 +796,42 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
         upload, filename, fields = await read_upload(request, batches.folder)
         try:
             _check_csrf(request, fields)             # (the upload is capped in size and time before this)
-            rules = str(fields.get("rules") or "national")
-            bundled_ruleset(rules)
+            ruleset = rules_asked(store, str(fields.get("rules") or ""))
         except Exception:
             upload.unlink(missing_ok=True)
             raise
-        batches.submit(upload, filename, rules, account.name, language())
+        default = service_rules(store)
+        if ruleset.id != default:                    # another rule set than the service's: said before it runs
+            token = pending.keep(upload, filename, account.name)
+            return page(request, "confirm.html.j2", me=account, token=token, filename=filename, asked=ruleset.id,
+                        default=default)
+        batches.submit(upload, filename, ruleset.id, account.name, language())
+        return RedirectResponse("/dashboard#batches", status_code=303)
+
+    @app.post("/batches/pending/{token}", include_in_schema=False)
+    async def batch_confirm(request: Request, token: str) -> Response:
+        """The answer to the confirmation of an upload under another rule set: run it under the rule set chosen,
+        or drop it."""
+        account = me(request)
+        if not auth.may_run_batches(account):
+            raise Problem(403, msg("Batches are run by bureau accounts"))
+        form = await posted_form(request, 10)
+        _check_csrf(request, form)
+        found = pending.take(token, account.name)
+        if found is None:
+            raise Problem(404, msg("This upload is no longer waiting"),
+                          msg("it was confirmed or cancelled already, or it waited more than a day: upload the file "
+                              "again"))
+        upload, filename = found
+        if form.get("cancel") or not form.get("rules"):
+            upload.unlink(missing_ok=True)
+            return RedirectResponse("/dashboard", status_code=303)
+        try:
+            ruleset = bundled_ruleset(str(form.get("rules")))
+        except Problem:
+            upload.unlink(missing_ok=True)
+            raise
+        batches.submit(upload, filename, ruleset.id, account.name, language())
         return RedirectResponse("/dashboard#batches", status_code=303)
 
     @app.get("/batches/{batch_id}/files/{name}", include_in_schema=False)
@@ -803,17 +839,120 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
         account = me(request)
         return batch_file_response(batches, store.batch(batch_id) if auth.may_run_batches(account) else None, name)
 
+    # ------------------------------------------------------------------ the service's settings
 
-def history_chart(rows: Sequence[AuditRow], width: int = 640, height: int = 200) -> dict[str, Any]:
-    """A centre's scores over time as SVG geometry: oldest on the left, 0–100 upwards."""
-    points = list(reversed(rows))[-30:]
-    pad_x, pad_y = 44, 16
-    inner_w, inner_h = width - 2 * pad_x, height - 2 * pad_y
+    def settings_page(request: Request, account: Account, saved: bool = False) -> HTMLResponse:
+        return page(request, "settings.html.j2", me=account, setting=store.rules_setting(), default=service_rules(store),
+                    rule_names=_bundled_names(), used=store.rulesets_used(), saved=saved)
+
+    @app.get("/settings", include_in_schema=False)
+    def settings(request: Request, saved: str = "") -> Response:
+        account = me(request)
+        if account.role != "bureau":
+            raise Problem(403, msg("Only a bureau account changes the service's settings"))
+        return settings_page(request, account, saved=bool(saved))
+
+    @app.post("/settings", include_in_schema=False)
+    async def settings_change(request: Request) -> Response:
+        account = me(request)
+        if account.role != "bureau":
+            raise Problem(403, msg("Only a bureau account changes the service's settings"))
+        form = await posted_form(request, 10)
+        _check_csrf(request, form)
+        name = str(form.get("rules") or "")
+        before = service_rules(store)
+        choose_rules(store, name, account.name)
+        log.info("the service's rule set: %s → %s, chosen by %s", before, name, account.name)
+        return RedirectResponse("/settings?saved=1", status_code=303)
+
+
+BATCHES_SHOWN = 3          # the recent batches the dashboard lists
+
+
+def why_not(row: AuditRow, rules: RuleSet | None) -> list[str]:
+    """Why an audit does not conform, in words: the veto clauses it failed (5.2 服务空间最大化（8:2）), or its score
+    below the pass mark."""
+    if row.verdict != "non_conforming":
+        return []
+    lang = language()
+    titles = {c.clause: c.title[lang] for c in rules.clauses} if rules is not None else {}
+    out = [f"{c} {titles[c]}" if c in titles else c for c in row.vetoed_clauses]
+    if not out and rules is not None:
+        out.append(text(msg("score below {score}", score=rules.pass_score)))
+    return out
+
+
+class Pending:
+    """Uploads waiting for their confirmation (a rule set other than the service's): kept under the batches' folder
+    for a day at most, each for the account that sent it."""
+
+    SECONDS = 24 * 3600
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder / ".pending"
+
+    def keep(self, upload: Path, filename: str, account: str) -> str:
+        self._clear_old()
+        token = secrets.token_hex(16)
+        home = self.folder / token
+        home.mkdir(parents=True)
+        os.replace(upload, home / "upload")
+        (home / "about.json").write_bytes(orjson.dumps({"filename": filename, "account": account}))
+        return token
+
+    def take(self, token: str, account: str) -> tuple[Path, str] | None:
+        """The upload and its name, no longer waiting; None if there is none for this account."""
+        if not re.fullmatch(r"[0-9a-f]{32}", token):
+            return None
+        home = self.folder / token
+        try:
+            about = orjson.loads((home / "about.json").read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            return None
+        if about.get("account") != account or time.time() - home.stat().st_mtime > self.SECONDS:
+            return None
+        taken = self.folder.parent / f".upload-{token}"
+        try:
+            os.replace(home / "upload", taken)
+        except OSError:                  # taken by another request meanwhile
+            return None
+        shutil.rmtree(home, ignore_errors=True)
+        return taken, str(about["filename"])
+
+    def _clear_old(self) -> None:
+        if not self.folder.is_dir():
+            return
+        for home in self.folder.iterdir():
+            with contextlib.suppress(OSError):
+                if time.time() - home.stat().st_mtime > self.SECONDS:
+                    shutil.rmtree(home, ignore_errors=True)
+
+
+SERIES_COLOURS = ("#1f4e9a", "#9a6700", "#1b7a3d", "#6b3fa0", "#5b6472")
+
+
+def history_chart(rows: Sequence[AuditRow], main: str, width: int = 640, height: int = 300) -> dict[str, Any]:
+    """A centre's scores over time as SVG geometry: oldest on the left, 0–100 upwards, one line per rule set (scores
+    under different rule sets are not comparable, so never joined), the service's rule set first and solid, the
+    others dashed; the first and last dates below."""
+    points = list(reversed(rows))[-40:]
+    pad_x, pad_y, pad_bottom = 56, 24, 40
+    inner_w, inner_h = width - 2 * pad_x, height - pad_y - pad_bottom
     step = inner_w / max(1, len(points) - 1)
-    dots = [{"x": round(pad_x + (i * step if len(points) > 1 else inner_w / 2), 1),
-             "y": round(pad_y + inner_h * (1 - r.score / 100), 1), "score": r.score, "grade": r.grade,
-             "date": local_time(r.submitted_at, "%Y-%m-%d")} for i, r in enumerate(points)]
-    return {"width": width, "height": height, "dots": dots, "line": " ".join(f"{d['x']},{d['y']}" for d in dots),
+    names = sorted({r.ruleset_id for r in points}, key=lambda n: (n != main, n))
+    series = []
+    for i, name in enumerate(names):
+        dots = [{"x": round(pad_x + (k * step if len(points) > 1 else inner_w / 2), 1),
+                 "y": round(pad_y + inner_h * (1 - r.score / 100), 1), "score": r.score, "grade": r.grade,
+                 "date": local_time(r.submitted_at, "%Y-%m-%d")} for k, r in enumerate(points) if r.ruleset_id == name]
+        series.append({"name": name, "title": ruleset_name(name), "colour": SERIES_COLOURS[i % len(SERIES_COLOURS)],
+                       "dash": "" if name == main else "8 5", "dots": dots,
+                       "line": " ".join(f"{d['x']},{d['y']}" for d in dots), "main": name == main})
+    first, last = local_time(points[0].submitted_at, "%Y-%m-%d"), local_time(points[-1].submitted_at, "%Y-%m-%d")
+    dates = [{"x": pad_x, "anchor": "start", "text": first}]
+    if last != first and len(points) > 1:
+        dates.append({"x": width - pad_x, "anchor": "end", "text": last})
+    return {"width": width, "height": height, "series": series, "dates": dates, "labelled": len(points) <= 12,
             "ticks": [{"y": round(pad_y + inner_h * (1 - v / 100), 1), "v": v} for v in (0, 60, 80, 100)],
             "pad_x": pad_x}
 

@@ -534,14 +534,14 @@ def _report_refused(where: str, exc: ComplianceError, shown: list[int], limit: i
 
 
 def _problem_line(p: Problem, where: str, labels: Mapping[str, str] | None) -> str:
-    """``place: $.path: column: message``, the column named as errors.csv names it (用房总面积（m²）) when the
-    problem is in a table's cell."""
+    """``place: $.path (column): message`` as ``batch`` prints it, the column named as errors.csv names it
+    (用房总面积（m²）) when the problem is in a table's cell."""
     from .batch import sources, table
 
     label = table.label_of(sources.refined(p), labels) if labels and p.path else ""
+    field = f" ({label})" if label else ""
     head = text(msg("warning")) + ": " if p.is_warning else ""
-    return f"{p.file or where}: " + "".join(f"{part}: " for part in (p.json_path if p.path else "", label) if part) \
-        + head + p.message
+    return f"{p.file or where}: {p.json_path + field + ': ' if p.path else ''}{head}{p.message}"
 
 
 class _Warnings:

@@ -228,9 +228,10 @@ def suggestion(word: Any, choices: Any, names: Mapping[str, Any] | None = None) 
 
     Close means a few letters apart for the word's length (``ofice`` → ``office``, not ``fitness_room`` →
     ``restroom``), or the same once capitals, full-width letters, spaces and hyphens are set aside. ``names`` gives
-    other words a choice is known by (a zone kind's Chinese and English names): ``卫生问`` → ``restroom``,
-    ``Reading glasses`` → ``reading_glasses``, and a part of only one name (``食堂``) → that choice. Of two
-    choices equally close, neither is suggested."""
+    other words a choice is known by (a zone kind's Chinese and English names): ``卫生服务占`` → ``health``,
+    ``Reading glasses`` → ``reading_glasses``; the first words of only one choice (``first_aid`` →
+    ``first_aid_kit``) and, in Chinese, a part of only one name (``食堂`` → ``canteen``) count as close too. Of
+    two choices equally close, neither is suggested."""
     if not isinstance(word, str) or not word.strip():
         return None
     options = [str(c) for c in choices]
@@ -257,6 +258,10 @@ def suggestion(word: Any, choices: Any, names: Mapping[str, Any] | None = None) 
             best |= owners
     if nearest <= limit and len(best) == 1:
         return next(iter(best))
+    if plain.isascii() and len(plain) >= 4:                  # first_aid: the start of first_aid_kit alone
+        starts = {o for spelling, owners in spellings.items() if spelling.startswith(plain + "_") for o in owners}
+        if len(starts) == 1:
+            return next(iter(starts))
     if not plain.isascii() and len(plain) >= 2:              # 食堂 is part of 老年食堂 and of nothing else
         within = {o for spelling, owners in spellings.items() if not spelling.isascii()
                   and (plain in spelling or spelling in plain) for o in owners}

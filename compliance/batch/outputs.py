@@ -510,12 +510,12 @@ def write_summary_xlsx(target: Path, t: Tally, rows_path: Path, previous: Previo
         others = {"center_id": 18, "province": 8, "city": 8, "district": 10, "previous_score": 10,
                   "previous_grade": 10, "trend": 10, "actions": 8, "source": 28}
         widths = [PRINTED_WIDTHS.get(k) or others.get(k) or 10 for k in keys]
-        for c, (key, width) in enumerate(zip(keys, widths)):
-            decimal = key in ("score", "previous_score", "score_change") or key in cat_ids
-            folded = key not in PRINTED_KEYS           # not printed: a group folded away, "+" above it unfolds it
-            league.set_column(c, c, width, signed if key == "score_change" else one if decimal
-                              else centred if key == "rank" else indented if key == "veto_failed"
-                              else wrap if key == "name" else plain,
+        for c, (column, width) in enumerate(zip(keys, widths)):
+            decimal = column in ("score", "previous_score", "score_change") or column in cat_ids
+            folded = column not in PRINTED_KEYS           # not printed: a group folded away, "+" above it unfolds it
+            league.set_column(c, c, width, signed if column == "score_change" else one if decimal
+                              else centred if column == "rank" else indented if column == "veto_failed"
+                              else wrap if column == "name" else plain,
                               {"level": 1, "hidden": True} if folded else
                               {"collapsed": True} if c and keys[c - 1] not in PRINTED_KEYS else {})
         league.freeze_panes(1, 3)

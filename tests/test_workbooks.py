@@ -252,7 +252,7 @@ def test_the_instructions_are_chinese_name_the_rule_set_and_print_on_a4_without_
             continue
         assert chinese(words) and english_words(words, typed=["compliance", "validate", "batch", "rules",
                                                               "yinzhou", "centres", "xlsx"]) == [], words
-    assert any("yinzhou" in w and "规则集" in w for w in said)
+    assert any("宁波市鄞州区（'yinzhou'）" in w and "规则集" in w for w in said)
     assert int(notes.page_setup.paperSize) == 9 and notes.page_setup.orientation == "portrait"
     assert notes.sheet_properties.pageSetUpPr.fitToPage and notes.page_setup.fitToWidth == 1
     # Printed: every sentence of the sheet is on its first page, whole (nothing runs off the page or under a row).
@@ -304,7 +304,7 @@ def test_validate_tells_every_problem_of_a_row_at_once_by_its_cell_and_column_na
     lines = out.stderr.splitlines()
     assert lines[:2] == [
         f"{blank}!centres!{date}3: $.center.assessed_on (检查日期): '2026-02-30' 不是日历上存在的日期（写法如 2026-11-01）",
-        f"{blank}!centres!{rate}3: $.services.satisfaction_rate (满意度（0–1）): '很高' 不是数字"]
+        f"{blank}!centres!{rate}3: $.services.satisfaction_rate (满意度（%）): '很高' 不是数字"]
     assert english_words(out.stderr) == [], out.stderr
     # The same problems and the same column names as errors.csv of a round.
     batch = run_cli("batch", str(blank), "--rules", "yinzhou", "-o", str(tmp_path / "round"), "--jobs", "1", lang=None)
@@ -350,7 +350,7 @@ def test_validate_of_a_csv_tells_every_problem_of_a_line_in_english_on_request(t
     assert told.returncode == 2
     assert told.stderr.splitlines() == [
         f"{path}:2: $.center.assessed_on (date of the inspection): '2026/11/01' is not a date written as 2026-11-01",
-        f"{path}:2: $.services.satisfaction_rate (satisfaction (0–1)): 'high' is not a number"]
+        f"{path}:2: $.services.satisfaction_rate (satisfaction (%)): 'high' is not a number"]
 
 
 # --------------------------------------------------------------------------- codes suggested by their names
@@ -479,7 +479,7 @@ def test_the_league_table_prints_the_meeting_columns_on_a4_at_8_points_or_more(l
     assert sheet.print_title_rows == "$1:$1"
     assert sheet.print_area == f"'{sheet.title}'!$A$1:${get_column_letter(len(header))}${sheet.max_row}"
     assert "社区便民服务中心规范审计" in sheet.oddHeader.center.text and "鄞州区" in sheet.oddHeader.center.text
-    assert "yinzhou" in sheet.oddHeader.center.text
+    assert "规则集 宁波市鄞州区 2026" in sheet.oddHeader.center.text         # the rule set by its title
     assert sheet.oddFooter.center.text == "第 &P 页 共 &N 页"
     veto = header.index("veto_failed") + 1
     listed = [sheet.cell(r, veto) for r in range(2, sheet.max_row + 1) if sheet.cell(r, veto).value]
@@ -501,7 +501,7 @@ def test_the_league_table_printed_by_libreoffice_is_readable_on_every_page(leagu
     for number, words in enumerate(pages, start=1):
         text = page_text(words)
         assert f"第{number}页共{total}页" in text                        # the footer of every page
-        assert "鄞州区" in text and "规则集yinzhou" in text              # the round, in the header
+        assert "鄞州区" in text and "规则集宁波市鄞州区" in text              # the round, in the header
         assert all(0 <= x0 and x1 <= 841.9 for _, x0, _, x1, _ in words)   # nothing off the page
     printed_names = set()
     for words in league_pages:

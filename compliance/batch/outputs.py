@@ -465,7 +465,7 @@ def write_summary_xlsx(target: Path, t: Tally, rows_path: Path, previous: Previo
                                          "strings_to_formulas": False, "strings_to_urls": False})
         # A fixed creation time: the same round gives the same bytes, whatever the day or --jobs.
         book.set_properties({"created": datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc),
-                             "title": f"{round_name(t)} {rules.id} {rules.version}"})
+                             "title": f"{round_name(t)} {rules.title[lang]} {rules.version}"})
         book.formats[0].set_font_size(FONT_SIZE)
         head = book.add_format({"bold": True, "font_color": "#FFFFFF", "bg_color": "#1F3B64", "text_wrap": True,
                                 "valign": "top", "align": "center", "font_size": FONT_SIZE})
@@ -481,7 +481,7 @@ def write_summary_xlsx(target: Path, t: Tally, rows_path: Path, previous: Previo
         centred = book.add_format({"font_size": FONT_SIZE, "valign": "top", "align": "center"})
         area = round_name(t)
         dates = msg("assessed {first} to {last}", first=t.dates[0], last=t.dates[1]).text(lang) if t.dates else ""
-        ruleset = msg("rule set {name} {version}", name=rules.id, version=rules.version).text(lang)
+        ruleset = msg("rule set {name} {version}", name=rules.title[lang], version=rules.version).text(lang)
         about = _header_text(" · ".join(x for x in (area, ruleset, dates) if x))
 
         page_footer = "&C" + _header_text(msg("page {page} of {pages}", page="\x00P", pages="\x00N").text(lang)) \

@@ -279,12 +279,21 @@ def _lines(words: str, width: float) -> int:
     return lines
 
 
+def _ruleset_named(rules: str, lang: str) -> str:
+    """A bundled rule set by its title and the name a command takes (宁波市鄞州区（'yinzhou'）); another by its name."""
+    from ..compile import bundled_rulesets, load_ruleset
+
+    if rules not in bundled_rulesets():
+        return quote(rules)
+    return msg("{title} ({name})", title=load_ruleset(rules).title[lang], name=quote(rules)).text(lang)
+
+
 def _instructions(notes: Any, vocabulary: Vocabulary, rules: str, lang: str, yes: str, no: str) -> None:
     """The instructions sheet, in the workbook's language, printable on A4 portrait with every line wrapped."""
     from openpyxl.styles import Alignment, Font
 
     wrap = Alignment(wrap_text=True, vertical="top")
-    values = {"rules": quote(rules), "yes": yes, "no": no,
+    values = {"rules": _ruleset_named(rules, lang), "yes": yes, "no": no,
               "validate": f"compliance validate {CENTRES_SHEET}.xlsx --rules {rules}",
               "batch": f"compliance batch {CENTRES_SHEET}.xlsx --rules {rules} -o " + msg("OUTDIR").text(lang)}
     notes.cell(1, 1, TITLE.text(lang)).font = Font(bold=True, size=14)

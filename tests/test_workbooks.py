@@ -23,10 +23,10 @@ import pytest
 from openpyxl.utils import get_column_letter
 
 import compliance
-from compliance.batch import table, workbook
+from compliance.batch import table
 from compliance.contract import profile_schema
 
-from conftest import BASE, EXAMPLES, ROOT, profile, run_cli
+from conftest import BASE, EXAMPLES, profile, run_cli
 from test_batch import fill_workbook, row_keys
 from test_language import english_words
 

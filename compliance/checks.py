@@ -25,7 +25,7 @@ from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
 from .model import CODE_LISTS, TOL, ZONE_CLASSES, Clause, FrozenDict, Status, Vocabulary
 from .result import Finding, Shortfall, fast_constructor
 from .i18n import Joined, Message, msg, quote
-from .wording import PRESENT, YES_NO, fill, fmt_measure, fmt_number, fmt_pct, hinted
+from .wording import PRESENT, YES_NO, code_hint, fill, fmt_measure, fmt_number, fmt_pct, hinted, vocabulary_names
 
 PASS, PARTIAL, FAIL = Status.PASS, Status.PARTIAL, Status.FAIL
 MISSING, NA = Status.MISSING, Status.NOT_APPLICABLE
@@ -192,8 +192,8 @@ class LintContext:
         for i, code in enumerate(codes):
             if code not in known:
                 path = ("check", key) if key == "code" else ("check", key, i)
-                yield hinted(msg("{code} is not in the vocabulary {vocabulary}", code=quote(code),
-                                 vocabulary=quote(vocab)), code, known), path
+                yield code_hint(msg("{code} is not in the vocabulary {vocabulary}", code=quote(code),
+                                    vocabulary=quote(vocab)), code, vocabulary_names(self.vocabulary, vocab)), path
 
 
 # --------------------------------------------------------------------------- the records

@@ -16,7 +16,7 @@ import re
 import sys
 import traceback
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from .version import __version__
 from . import ruletest
@@ -415,17 +415,19 @@ def _validate(args: argparse.Namespace, run: _Run) -> None:
         return EXIT_OK
 
     def many(source: str) -> int:
-        """A workbook, CSV, JSON Lines or folder: every centre checked, each problem at its cell or line."""
-        from .batch import sources
+        """A workbook, CSV, JSON Lines or folder: every centre checked, each problem at its cell or line with its
+        column's name, every problem of a row at once."""
+        from .batch import sources, table
 
         valid = refused = 0
         shown = [0]
+        labels = table.field_labels(rules.vocabulary, language())     # the columns as errors.csv names them
         for where, item in sources.read_profiles(source, rules, strict=args.strict):
             if isinstance(item, ComplianceError):
                 refused += 1
-                _report_refused(where, item, shown, limit=MAX_PROBLEMS)
+                _report_refused(where, item, shown, limit=MAX_PROBLEMS, labels=labels)
             else:
-                warned.show(item)
+                warned.show(item, labels)
                 valid += 1
         if shown[0] > MAX_PROBLEMS:
             _err(more_problems(shown[0] - MAX_PROBLEMS))
@@ -523,7 +525,8 @@ def _report(exc: ComplianceError) -> None:
     _err(str(exc))
 
 
-def _report_refused(where: str, exc: ComplianceError, shown: list[int], limit: int = 20) -> None:
+def _report_refused(where: str, exc: ComplianceError, shown: list[int], limit: int = 20,
+                    labels: Mapping[str, str] | None = None) -> None:
     problems = getattr(exc, "problems", None) or []
     for p in problems or [None]:
         shown[0] += 1
@@ -531,7 +534,18 @@ def _report_refused(where: str, exc: ComplianceError, shown: list[int], limit: i
             if p is None:
                 _err(str(exc))
             else:
-                _err(f"{p.file or where}: {p.json_path + ': ' if p.path else ''}{p.message}")
+                _err(_problem_line(p, where, labels))
+
+
+def _problem_line(p: Problem, where: str, labels: Mapping[str, str] | None) -> str:
+    """``place: $.path (column): message`` as ``batch`` prints it, the column named as errors.csv names it
+    (用房总面积（m²）) when the problem is in a table's cell."""
+    from .batch import sources, table
+
+    label = table.label_of(sources.refined(p), labels) if labels and p.path else ""
+    field = f" ({label})" if label else ""
+    head = text(msg("warning")) + ": " if p.is_warning else ""
+    return f"{p.file or where}: {p.json_path + field + ': ' if p.path else ''}{head}{p.message}"
 
 
 class _Warnings:
@@ -543,11 +557,11 @@ class _Warnings:
     def __init__(self) -> None:
         self.count = 0
 
-    def show(self, profile: Any) -> None:
+    def show(self, profile: Any, labels: Mapping[str, str] | None = None) -> None:
         for problem in profile.warnings:
             self.count += 1
             if self.count <= self.SHOWN:
-                _err(str(problem))
+                _err(_problem_line(problem, profile.source, labels) if labels else str(problem))
 
     def close(self) -> None:
         if self.count > self.SHOWN:

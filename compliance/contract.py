@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .checks import CHECK_TYPES
-from .fields import named
+from .fields import CHOICES, dotted, named
 from .i18n import Joined, Message, msg, quote
 from .model import FrozenDict
-from .wording import hinted
+from .wording import code_hint, hinted
 
 _SCHEMAS = Path(__file__).resolve().parent / "schemas"
 
@@ -214,6 +214,9 @@ def describe(error: Any) -> Message:
         return msg("{value} is not {kind}", value=show(value),
                    kind=Joined([_TYPES.get(k, msg("{key}", key=quote(k))) for k in kinds], "or"))
     if v == "enum":
+        names = CHOICES.get(dotted(tuple(error.absolute_path)))
+        if names is not None and set(names) == set(expected):     # a choice a workbook offers by its name (城市)
+            return code_hint(msg("{value} is not one of the choices", value=show(value)), value, names)
         return hinted(msg("{value} is not one of {options}", value=show(value),
                           options=tuple(quote(x) for x in expected)), value, expected)
     if v == "const":

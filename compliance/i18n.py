@@ -198,6 +198,51 @@ class Joined(Message):
         return f"Joined({dict(self.params)['items']!r}, {self.context!r})"
 
 
+class Named(Message):
+    """A code shown with the name people know it by: 「卫生间（'restroom'）」 in Chinese, ``'restroom'`` in English
+    (with its English name in brackets when that says more than the code: ``'old' (old compound)``).
+
+    ``name`` is a message (a choice's name in the catalogue) or the name in each language (a rule set's vocabulary
+    is data, with its own ``zh`` and ``en`` labels)."""
+
+    __slots__ = ()
+
+    def __init__(self, code: str, name: Message | Mapping[str, str]) -> None:
+        names: Any = name if isinstance(name, Message) else tuple(sorted(name.items()))
+        super().__init__("", {"code": code, "name": names}, context="named code")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        said = dict(self.params)
+        name = said["name"]
+        return (Named, (said["code"], name if isinstance(name, Message) else dict(name)))
+
+    def name(self, lang: str | None = None) -> str:
+        """The code's name in ``lang`` (the code itself when it has none)."""
+        lang = lang or _current.get()
+        said = dict(self.params)
+        name = said["name"]
+        worded = name.text(lang) if isinstance(name, Message) else dict(name).get(lang, "")
+        return str(worded) or str(said["code"])
+
+    def text(self, lang: str | None = None) -> str:
+        lang = lang or _current.get()
+        code = str(dict(self.params)["code"])
+        name = self.name(lang)
+        if lang == "zh":            # the code quoted, as every message quotes a value that is not words
+            shown = quote(code)
+            return shown if name == code else f"{name}{_SEPARATORS['open'][lang]}{shown}{_SEPARATORS['close'][lang]}"
+        if _letters(name) == _letters(code):
+            return quote(code)
+        return f"{quote(code)}{_SEPARATORS['open'][lang]}{name}{_SEPARATORS['close'][lang]}"
+
+    def __repr__(self) -> str:
+        return f"Named({dict(self.params)['code']!r})"
+
+
+def _letters(word: str) -> str:
+    return "".join(ch for ch in word.lower() if ch.isalnum())
+
+
 def _worded(value: Any, lang: str) -> Any:
     if isinstance(value, Message):
         return value.text(lang)

@@ -33,7 +33,7 @@ from .fields import VOCABULARY_NAMES, named
 from .i18n import Message, msg, quote
 from .errors import MAX_PROBLEMS, WARNING, PathItem, Problem, ProfileError, problems_message
 from .model import FrozenDict, FrozenList, Profile, RuleSet, RuleSource, Vocabulary, make_profile, plain_document
-from .wording import hinted
+from .wording import code_hint, hinted, vocabulary_names
 
 __all__ = ["Profile", "load_profile", "profile_schema", "default_vocabulary"]
 
@@ -250,9 +250,19 @@ def _real_date(text: Any) -> bool:
     return True
 
 
-def semantic_problems(data: Any, codes: Mapping[str, frozenset[str]], file: str) -> list[Problem]:
-    """The checks of the profile contract beyond the schema. Tolerant of ill-typed input."""
+def semantic_problems(data: Any, codes: Mapping[str, frozenset[str]], file: str,
+                      vocabulary: Vocabulary | None = None) -> list[Problem]:
+    """The checks of the profile contract beyond the schema. Tolerant of ill-typed input. With the ``vocabulary``,
+    a code that is not known is answered with the close one by its name, or the codes there are."""
     problems: list[Problem] = []
+
+    def hint(problem: Message, code: str, vocab: str) -> Message:
+        if len(problems) >= MAX_PROBLEMS:
+            return problem
+        if vocabulary is None:
+            return hinted(problem, code, codes[vocab])
+        return code_hint(problem, code, vocabulary_names(vocabulary, vocab))
+
     if not isinstance(data, dict):
         return problems
     center = data.get("center")
@@ -277,8 +287,7 @@ def semantic_problems(data: Any, codes: Mapping[str, frozenset[str]], file: str)
                 kind = zone.get("kind")
                 if isinstance(kind, str) and kind not in known:
                     problem = msg("{value} is not a zone type", value=quote(kind, 60))
-                    problems.append(Problem(hinted(problem, kind, known) if len(problems) < MAX_PROBLEMS else problem,
-                                            ("space", "zones", i, "kind"), file))
+                    problems.append(Problem(hint(problem, kind, "zone_kinds"), ("space", "zones", i, "kind"), file))
             zone_sum = math.fsum(areas)
             if _is_number(total) and zone_sum > total + AREA_TOLERANCE_M2 + 1e-9:
                 problems.append(Problem(
@@ -315,8 +324,7 @@ def semantic_problems(data: Any, codes: Mapping[str, frozenset[str]], file: str)
             if code not in known:
                 problem = msg("{value} is not a known {vocabulary} code", value=quote(code, 60),
                               vocabulary=VOCABULARY_NAMES[vocab])
-                problems.append(Problem(hinted(problem, code, known) if len(problems) < MAX_PROBLEMS else problem, path,
-                                        file))
+                problems.append(Problem(hint(problem, code, vocab), path, file))
     return problems
 
 
@@ -352,6 +360,14 @@ def _schema_problem(error: Any, file: str) -> Problem:
     path = tuple(error.absolute_path)
     if error.validator == "pattern" and path and path[-1] == "assessed_on":
         return Problem(msg("{value} is not a date written as 2026-11-01", value=show(error.instance, 60)), path, file)
+    value = error.instance
+    if error.validator == "maximum" and error.validator_value == 1 and error.schema.get("minimum") == 0 \
+            and _is_number(value) and 1 < value <= 100:
+        # A share written as a percentage without its sign (95 for 95%): say how to write it.
+        share = format(decimal.Decimal(repr(value)) / 100, "f")
+        percent = quote(value) + "%"
+        return Problem(msg("the value {value} is out of range; it must be at most 1 (a share: write {share}, or {percent} "
+                           "in a workbook)", value=show(value), share=share, percent=percent), path, file)
     if error.validator == "const" and path == ("schema_version",):
         return Problem(msg("{value} is not a supported profile format version; expected {expected}",
                            value=show(error.instance, 60), expected=SCHEMA_VERSION), path, file)
@@ -368,7 +384,7 @@ def check(data: Any, vocabulary: Vocabulary, file: str = "<dict>") -> tuple[list
         facts = Facts(data, vocabulary.zone_class)
         if _passes_semantics(facts, codes):
             return [], 0, facts
-        problems = semantic_problems(data, codes, file)
+        problems = semantic_problems(data, codes, file, vocabulary)
         if not problems:        # the two semantic checks disagree: the detailed one decides
             return [], 0, facts
         return problems, len(problems), None
@@ -379,7 +395,7 @@ def check(data: Any, vocabulary: Vocabulary, file: str = "<dict>") -> tuple[list
     problems = [_schema_problem(e, file) for e in errors]
     problems.sort(key=lambda p: [str(x) for x in p.path])
     located = {p.path for p in problems}
-    problems += [p for p in semantic_problems(trimmed, codes, file) if p.path not in located]
+    problems += [p for p in semantic_problems(trimmed, codes, file, vocabulary) if p.path not in located]
     if cut:
         return problems, max(len(problems), SCAN_LIMIT), None
     if not problems:

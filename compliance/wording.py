@@ -15,8 +15,8 @@ import re
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Mapping
 
-from .i18n import Message, msg, quote
-from .model import Level, Status, Verdict
+from .i18n import LANGS, Joined, Message, Named, msg, plural, quote
+from .model import Level, Status, Verdict, Vocabulary
 
 
 #: where each placeholder may appear
@@ -188,19 +188,86 @@ def fill(template: str, values: Mapping[str, str]) -> str:
     return _TOKEN.sub(one, template)
 
 
-def suggestion(word: Any, choices: Any) -> str | None:
-    """The known code, key, field or rule-set name closest to a misspelt ``word``, or None when none is close."""
-    import difflib
+def _plain(word: str) -> str:
+    """A word as it is compared: full-width letters made plain, capitals small, spaces and hyphens as underscores."""
     import unicodedata
 
-    if not isinstance(word, str):
+    folded = unicodedata.normalize("NFKC", word).strip().lower()
+    return re.sub(r"[\s\-]+", "_", folded)
+
+
+def _distance(a: str, b: str, limit: int) -> int:
+    """The edits (a letter added, dropped, changed, or two swapped) that turn ``a`` into ``b``; ``limit`` + 1 once
+    more than ``limit`` are needed."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    before: list[int] = []
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        current = [i] + [0] * len(b)
+        for j, cb in enumerate(b, start=1):
+            current[j] = min(row[j] + 1, current[j - 1] + 1, row[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                current[j] = min(current[j], before[j - 2] + 1)
+        if min(current) > limit:
+            return limit + 1
+        before, row = row, current
+    return row[-1]
+
+
+def _allowed(word: str) -> int:
+    """How many edits still make a misspelling of a word this long: one in a short word, three in a long one.
+    A word of Chinese characters carries more in each: one edit, and only from four characters on."""
+    if not word.isascii():
+        return 1 if len(word) >= 4 else 0
+    return 0 if len(word) <= 2 else 1 if len(word) <= 5 else 2 if len(word) <= 10 else 3
+
+
+def suggestion(word: Any, choices: Any, names: Mapping[str, Any] | None = None) -> str | None:
+    """The known code, key, field or rule-set name a misspelt ``word`` is close to, or None when none is close.
+
+    Close means a few letters apart for the word's length (``ofice`` → ``office``, not ``fitness_room`` →
+    ``restroom``), or the same once capitals, full-width letters, spaces and hyphens are set aside. ``names`` gives
+    other words a choice is known by (a zone kind's Chinese and English names): ``卫生服务占`` → ``health``,
+    ``Reading glasses`` → ``reading_glasses``; the first words of only one choice (``first_aid`` →
+    ``first_aid_kit``) and, in Chinese, a part of only one name (``食堂`` → ``canteen``) count as close too. Of
+    two choices equally close, neither is suggested."""
+    if not isinstance(word, str) or not word.strip():
         return None
     options = [str(c) for c in choices]
-    plain = unicodedata.normalize("NFKC", word).strip().lower()     # full-width letters, stray spaces, capitals
-    if plain != word and plain in options:
-        return plain
-    match = difflib.get_close_matches(plain, options, n=1, cutoff=0.6)
-    return match[0] if match else None
+    plain = _plain(word)
+    spellings: dict[str, set[str]] = {}
+    for option in options:
+        spellings.setdefault(_plain(option), set()).add(option)
+        for name in (names or {}).get(option, ()):
+            if isinstance(name, str) and name.strip():
+                spellings.setdefault(_plain(name), set()).add(option)
+    if plain in spellings:
+        found = spellings[plain]
+        return next(iter(found)) if len(found) == 1 else (word if word in found else None)
+    limit = _allowed(plain)
+    best: set[str] = set()
+    nearest = limit + 1
+    for spelling, owners in spellings.items():
+        if min(len(spelling), len(plain)) <= 2 * limit:     # "ab" is not a misspelling of "xy"
+            continue
+        d = _distance(plain, spelling, limit)
+        if d < nearest:
+            nearest, best = d, set(owners)
+        elif d == nearest:
+            best |= owners
+    if nearest <= limit and len(best) == 1:
+        return next(iter(best))
+    if plain.isascii() and len(plain) >= 4:                  # first_aid: the start of first_aid_kit alone
+        starts = {o for spelling, owners in spellings.items() if spelling.startswith(plain + "_") for o in owners}
+        if len(starts) == 1:
+            return next(iter(starts))
+    if not plain.isascii() and len(plain) >= 2:              # 食堂 is part of 老年食堂 and of nothing else
+        within = {o for spelling, owners in spellings.items() if not spelling.isascii()
+                  and (plain in spelling or spelling in plain) for o in owners}
+        if len(within) == 1:
+            return next(iter(within))
+    return None
 
 
 def hinted(problem: Message, word: Any, choices: Any) -> Message:
@@ -209,3 +276,33 @@ def hinted(problem: Message, word: Any, choices: Any) -> Message:
     if near is None:
         return problem
     return msg("{problem}; did you mean {suggestion}?", problem=problem, suggestion=quote(near))
+
+
+LISTED = 40             # the most choices a problem lists when none is close to what was written
+
+
+def code_hint(problem: Message, word: Any, choices: Mapping[str, Message | Mapping[str, str]]) -> Message:
+    """``problem`` about a code, with what people see: the close one by its name and code ("did you mean
+    卫生间（restroom）?"), or, when none is close, the codes there are (综合服务大厅（service_hall）、…).
+
+    ``choices`` gives each code's name: a message of the catalogue or the names in each language."""
+    near = suggestion(word, list(choices), {code: _names(name) for code, name in choices.items()})
+    if near is not None:
+        return msg("{problem}; did you mean {suggestion}?", problem=problem,
+                   suggestion=Named(near, choices[near]))
+    shown: list[Message] = [Named(code, name) for code, name in list(choices.items())[:LISTED]]
+    if len(choices) > LISTED:
+        shown.append(plural("{count} more", "{count} more", len(choices) - LISTED))
+    return msg("{problem}; write one of {choices}", problem=problem, choices=Joined(shown, "and"))
+
+
+def vocabulary_names(vocabulary: Vocabulary, vocab: str) -> dict[str, Mapping[str, str]]:
+    """Each code of a vocabulary with its names in each language, in the vocabulary's order."""
+    return {code: {lang: str(entry.get(lang, "")) for lang in LANGS if entry.get(lang)}
+            for code, entry in vocabulary.entries.get(vocab, {}).items()}
+
+
+def _names(name: Message | Mapping[str, str]) -> list[str]:
+    if isinstance(name, Message):
+        return [name.text(lang) for lang in LANGS]
+    return [str(v) for v in name.values()]

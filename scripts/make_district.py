@@ -336,7 +336,7 @@ def spoil_workbook(path: Path, ids: dict[str, str]) -> None:
     for c in range(1, centres.max_column + 1):
         centres.cell(last, c, centres.cell(row[ids["twice"]], c).value).number_format = \
             centres.cell(row[ids["twice"]], c).number_format
-    centres.cell(last, col["center.assessed_on"], "2026-11-20")
+    centres.cell(last, col["center.assessed_on"], datetime.date(2026, 11, 20))
     buffer = io.BytesIO()
     book.save(buffer)
     path.write_bytes(steady_zip(buffer.getvalue()))
@@ -375,7 +375,7 @@ def main() -> None:
     for doc in this_year + last:
         compliance.load_profile(doc, rules=rules)          # every good centre validates (raises otherwise)
     (OUT / "2025").mkdir(parents=True, exist_ok=True)
-    export(this_year, OUT / "centres.xlsx", rules.vocabulary)
+    export(this_year, OUT / "centres.xlsx", rules.vocabulary, rules="yinzhou")      # its 说明 names the round's rule set
     export(this_year, OUT / "centres.jsonl", rules.vocabulary)
     export(last, OUT / "2025" / "centres.jsonl", rules.vocabulary)
     by_name = {d["center"]["community"]: d["center"]["id"] for d in this_year}

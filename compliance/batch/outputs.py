@@ -405,9 +405,54 @@ def _numeric(value: str) -> bool:
 XLSX_MAX_ROWS = 1_048_576 - 1
 
 
+#: The league table's columns a meeting reads, printed on A4: rank, centre, street, score, grade, verdict, the change
+#: since the previous round and the veto clauses failed. The others (ids, regions, category scores, source) stay in
+#: the sheet, folded away: hidden from the print, one click from view.
+PRINTED_KEYS = ("rank", "name", "street", "score", "grade", "verdict", "score_change", "veto_failed")
+PRINTED_WIDTHS = {"rank": 5, "name": 26, "street": 12, "score": 7, "grade": 8, "verdict": 10, "score_change": 8,
+                  "veto_failed": 56}
+FONT_SIZE = 10                       # points, every sheet's cells
+PRINTABLE_PX = 1040                  # A4 landscape inside 0.4" margins (277 mm at 96 px an inch), less a little
+CHAR_PX = 8.6                        # a column's character at 10 pt where the sheet's font is replaced by a wide one
+#: (DejaVu Sans, as LibreOffice uses without Calibri; Calibri's is 7 px): so the printed columns fit either way
+MIN_PRINT_SCALE = 80                 # a sheet prints at 80 % or more: 10 pt text at 8 pt or more
+LINE_PT = 14.5                       # a line of 10 pt text, Chinese fonts' spacing included
+
+
+def column_px(width: float) -> int:
+    """A column ``width`` characters wide in pixels, at most, as spreadsheet programs lay it out: a character of the
+    default font (:data:`CHAR_PX` at the widest), plus 5 px of padding."""
+    return int(width * CHAR_PX + 5)
+
+
+def print_scale(widths: Sequence[float]) -> int:
+    """The print scale (per cent) at which columns this wide fill an A4 landscape page across, at most 100."""
+    return max(MIN_PRINT_SCALE, min(100, PRINTABLE_PX * 100 // max(1, sum(column_px(w) for w in widths))))
+
+
+def wrapped_lines(words: str, width: float) -> int:
+    """The lines ``words`` take when wrapped in a column ``width`` characters wide (a Chinese character is two)."""
+    lines, used = 1, 0.0
+    for ch in words:
+        size = 2.0 if "\u2e80" <= ch <= "\uffef" else 1.1
+        if used + size > width - 0.5 and used > 0:
+            lines, used = lines + 1, 0.0
+        used += size
+    return lines
+
+
+def _header_text(value: str) -> str:
+    """Text for a page's header or footer, where ``&`` starts a code: written ``&&``."""
+    return value.replace("&", "&&")
+
+
 def write_summary_xlsx(target: Path, t: Tally, rows_path: Path, previous: Previous | None, lang: str = "zh") -> bool:
     """The league table, each clause's pass rate and the regions as a workbook, streamed in constant memory;
-    False when the round has more centres than a sheet has rows (summary.csv still lists them all)."""
+    False when the round has more centres than a sheet has rows (summary.csv still lists them all).
+
+    Every sheet prints on A4 landscape with the title and the round in the page header, 第 N 页 共 M 页 in the
+    footer and its header row on every page, at 80 % or more of its 10-point text, long cells wrapped. The league
+    table prints the columns a meeting reads (:data:`PRINTED_KEYS`); the others stay in the sheet, folded away."""
     if t.audited > XLSX_MAX_ROWS:
         return False
     import xlsxwriter
@@ -419,29 +464,64 @@ def write_summary_xlsx(target: Path, t: Tally, rows_path: Path, previous: Previo
                                          "strings_to_formulas": False, "strings_to_urls": False})
         # A fixed creation time: the same round gives the same bytes, whatever the day or --jobs.
         book.set_properties({"created": datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc),
-                             "title": f"{round_name(t)} {rules.id} {rules.version}"})
+                             "title": f"{round_name(t)} {rules.title[lang]} {rules.version}"})
+        book.formats[0].set_font_size(FONT_SIZE)
         head = book.add_format({"bold": True, "font_color": "#FFFFFF", "bg_color": "#1F3B64", "text_wrap": True,
-                                "valign": "top", "align": "center"})
+                                "valign": "top", "align": "center", "font_size": FONT_SIZE})
         red = book.add_format({"font_color": "#B3261E"})
         green = book.add_format({"font_color": "#1B7A3D"})
         red_fill = book.add_format({"font_color": "#B3261E", "bg_color": "#F8D7DA"})
-        pct = book.add_format({"num_format": "0.0%"})
-        one = book.add_format({"num_format": "0.0"})
+        pct = book.add_format({"num_format": "0.0%", "font_size": FONT_SIZE})
+        one = book.add_format({"num_format": "0.0", "font_size": FONT_SIZE, "valign": "top"})
+        signed = book.add_format({"num_format": "+0.0;-0.0;0.0", "font_size": FONT_SIZE, "valign": "top"})
+        plain = book.add_format({"font_size": FONT_SIZE, "valign": "top"})
+        wrap = book.add_format({"font_size": FONT_SIZE, "valign": "top", "text_wrap": True})
+        indented = book.add_format({"font_size": FONT_SIZE, "valign": "top", "text_wrap": True, "indent": 1})
+        centred = book.add_format({"font_size": FONT_SIZE, "valign": "top", "align": "center"})
+        area = round_name(t)
+        dates = msg("assessed {first} to {last}", first=t.dates[0], last=t.dates[1]).text(lang) if t.dates else ""
+        ruleset = msg("rule set {name} {version}", name=rules.title[lang], version=rules.version).text(lang)
+        about = _header_text(" · ".join(x for x in (area, ruleset, dates) if x))
+
+        page_footer = "&C" + _header_text(msg("page {page} of {pages}", page="\x00P", pages="\x00N").text(lang)) \
+            .replace("\x00", "&")
+
+        def printable(sheet: Any, name: str, widths: Sequence[float]) -> None:
+            """A4 landscape, the title and the round in the header, page numbers in the footer, the header row on every
+            page."""
+            title = msg("Community service centre audit · {sheet}", sheet=name).text(lang)
+            page_header = f'&C&"-,Bold"{_header_text(title)}\n&"-,Regular"{about}'
+            sheet.set_paper(9)
+            sheet.set_landscape()
+            sheet.set_print_scale(print_scale(widths))
+            sheet.repeat_rows(0)
+            sheet.set_margins(left=0.4, right=0.4, top=0.85, bottom=0.6)
+            sheet.set_header(page_header, {"margin": 0.25})
+            sheet.set_footer(page_footer, {"margin": 0.25})
 
         grade_titles = {g.id: g.title[lang] for g in rules.grades}
         verdict_titles = {v.value: VERDICT_LABELS[v].text(lang) for v in VERDICT_LABELS}
         keys = summary_header(t, previous)
-        ncat = len(rules.categories)
-        league = book.add_worksheet(msg("League table").text(lang))
+        cat_ids = {c.id for c in rules.categories}
+        league_name = msg("League table").text(lang)
+        league = book.add_worksheet(league_name)
         league.write_row(0, 0, [labels.get(k) or rules.category(k).title[lang] for k in keys], head)
-        for c, width in enumerate([6, 18, 26, 8, 8, 10, 14, 8, 8, 12, *[10] * ncat,
-                                   *([10, 10, 10, 10] if previous is not None else []), 30, 8, 28]):
-            decimal = keys[c] in ("score", "previous_score", "score_change") or 10 <= c < 10 + ncat
-            league.set_column(c, c, width, one if decimal else None)
+        others = {"center_id": 18, "province": 8, "city": 8, "district": 10, "previous_score": 10,
+                  "previous_grade": 10, "trend": 10, "actions": 8, "source": 28}
+        widths = [PRINTED_WIDTHS.get(k) or others.get(k) or 10 for k in keys]
+        for c, (column, width) in enumerate(zip(keys, widths)):
+            decimal = column in ("score", "previous_score", "score_change") or column in cat_ids
+            folded = column not in PRINTED_KEYS           # not printed: a group folded away, "+" above it unfolds it
+            league.set_column(c, c, width, signed if column == "score_change" else one if decimal
+                              else centred if column == "rank" else indented if column == "veto_failed"
+                              else wrap if column == "name" else plain,
+                              {"level": 1, "hidden": True} if folded else
+                              {"collapsed": True} if c and keys[c - 1] not in PRINTED_KEYS else {})
         league.freeze_panes(1, 3)
-        _printable(league)
+        printable(league, league_name, [w for k, w in zip(keys, widths) if k in PRINTED_KEYS])
         league.set_row(0, 30)
         grade_col, verdict_col, veto_col = keys.index("grade"), keys.index("verdict"), keys.index("veto_failed")
+        name_col = keys.index("name")
         clause_titles = {c.clause: c.title[lang] for c in rules.clauses}
         text_cols = [keys.index(k) for k in ("center_id", "name", "source")]
         trend_col = keys.index("trend") if previous is not None else -1
@@ -456,6 +536,10 @@ def write_summary_xlsx(target: Path, t: Tally, rows_path: Path, previous: Previo
             if previous is not None:
                 line[prev_grade_col] = grade_titles.get(line[prev_grade_col], line[prev_grade_col])
                 line[trend_col] = labels.get(line[trend_col], line[trend_col])
+            lines = max(wrapped_lines(str(line[veto_col] or ""), widths[veto_col] - 2),
+                        wrapped_lines(str(line[name_col]), widths[name_col]))
+            if lines > 1:                             # a wrapped cell's row is as tall as its lines: nothing cut off
+                league.set_row(n, LINE_PT * lines + 2)
             for c in text_cols:                       # ids stay text: 0012 keeps its zeros
                 league.write_string(n, c, str(line[c]))
                 line[c] = None
@@ -463,16 +547,17 @@ def write_summary_xlsx(target: Path, t: Tally, rows_path: Path, previous: Previo
                 if value is not None:
                     league.write(n, c, value)
         league.autofilter(0, 0, max(n, 1), len(keys) - 1)
+        league.print_area(0, 0, max(n, 1), len(keys) - 1)      # its folded columns are not printed
         if n:
             col = keys.index("score")
             league.conditional_format(1, col, n, col, {
                 "type": "3_color_scale", "min_type": "num", "min_value": 0, "min_color": "#F8D7DA",
                 "mid_type": "num", "mid_value": rules.pass_score, "mid_color": "#FFF3CD",
                 "max_type": "num", "max_value": 100, "max_color": "#D4EDDA"})
-            first_cat = len(SUMMARY_KEYS)
-            league.conditional_format(1, first_cat, n, first_cat + ncat - 1, {
+            cats = [keys.index(c.id) for c in rules.categories]
+            league.conditional_format(1, min(cats), n, max(cats), {
                 "type": "cell", "criteria": "<", "value": rules.pass_score, "format": red})
-            verdict_letter = chr(ord("A") + verdict_col)
+            verdict_letter = xl_col(verdict_col)
             league.conditional_format(1, 0, n, len(keys) - 1, {       # the whole row of a non-conforming centre
                 "type": "formula", "criteria": f'=${verdict_letter}2="{verdict_titles["non_conforming"]}"',
                 "format": red_fill})
@@ -482,17 +567,21 @@ def write_summary_xlsx(target: Path, t: Tally, rows_path: Path, previous: Previo
                 league.conditional_format(1, col, n, col, {"type": "cell", "criteria": ">", "value": 0, "format": green})
 
         # Each clause's pass rate across the round.
-        clauses = book.add_worksheet(msg("Clause pass rates").text(lang))
+        clauses_name = msg("Clause pass rates").text(lang)
+        clauses = book.add_worksheet(clauses_name)
         status_names = [STATUS_LABELS[s].text(lang) for s in STATUS_LABELS]
         clauses.write_row(0, 0, [m.text(lang) for m in (msg("Clause"), cmsg("column", "Name"), msg("Category"),
                                                         msg("Level"), msg("Veto"))]
                           + [*status_names, msg("Pass rate").text(lang)], head)
-        for c, width in enumerate([7, 34, 12, 6, 7, 8, 9, 8, 8, 8, 9]):
-            clauses.set_column(c, c, width, pct if c == 10 else None)
+        clause_widths = [7, 34, 12, 6, 7, 8, 9, 8, 8, 8, 9]
+        for c, width in enumerate(clause_widths):
+            clauses.set_column(c, c, width, pct if c == 10 else wrap if c == 1 else plain)
         clauses.freeze_panes(1, 2)
-        _printable(clauses)
+        printable(clauses, clauses_name, clause_widths)
         rates = clause_rates(t, lang)
         for r, row in enumerate(rates, start=1):
+            if wrapped_lines(row["title"], clause_widths[1]) > 1:
+                clauses.set_row(r, LINE_PT * wrapped_lines(row["title"], clause_widths[1]) + 2)
             clauses.write_string(r, 0, row["clause"])
             clauses.write_row(r, 1, [row["title"], row["category"], row["level"], row["veto"], row["pass"],
                                      row["partial"], row["fail"], row["missing"], row["not_applicable"]])
@@ -505,16 +594,18 @@ def write_summary_xlsx(target: Path, t: Tally, rows_path: Path, previous: Previo
 
         # The regions, at the finest level that stays readable.
         level, groups = region_groups(t)
-        regions = book.add_worksheet(msg("By region").text(lang))
+        regions_name = msg("By region").text(lang)
+        regions = book.add_worksheet(regions_name)
         gheads = [labels[k] for k in REGION_KEYS[: level + 1]] + [
             m.text(lang) for m in (msg("Centres"), msg("Mean score"), msg("Conforming"), msg("Non-conforming"))] + [
             g.title[lang] for g in rules.grades]
         regions.write_row(0, 0, gheads, head)
-        regions.set_column(0, level, 12)
-        regions.set_column(level + 1, len(gheads) - 1, 9)
+        region_widths = [12] * (level + 1) + [9] * (len(gheads) - level - 1)
+        regions.set_column(0, level, 12, plain)
+        regions.set_column(level + 1, len(gheads) - 1, 9, plain)
         regions.set_column(level + 2, level + 2, 9, one)
         regions.freeze_panes(1, 0)
-        _printable(regions)
+        printable(regions, regions_name, region_widths)
         for r, (key, g) in enumerate(groups, start=1):
             regions.write_row(r, 0, [*key, g.centres, round(g.score_sum / g.centres, 1), g.conforming,
                                      g.nonconforming, *[g.grades.get(gr.id, 0) for gr in rules.grades]])
@@ -522,27 +613,34 @@ def write_summary_xlsx(target: Path, t: Tally, rows_path: Path, previous: Previo
 
         # What could not be audited: an officer working in the workbook sees it too.
         if t.refused:
-            refused = book.add_worksheet(msg("Refused").text(lang))
+            refused_name = msg("Refused").text(lang)
+            refused = book.add_worksheet(refused_name)
             refused.write_row(0, 0, [labels[k] for k in ERROR_KEYS], head)
-            for c, width in enumerate([44, 18, 28, 16, 70, 10]):
-                refused.set_column(c, c, width)
+            refused_widths = [30, 15, 22, 14, 48, 7]
+            for c, width in enumerate(refused_widths):
+                refused.set_column(c, c, width, wrap)
             refused.freeze_panes(1, 0)
-            _printable(refused)
+            printable(refused, refused_name, refused_widths)
             r = 0
             for r, line in enumerate(error_rows(rows_path), start=1):
-                refused.write_row(r, 0, [str(v) for v in line])
+                cells = [str(v) for v in line]
+                lines = max(wrapped_lines(v, w) for v, w in zip(cells, refused_widths))
+                if lines > 1:
+                    refused.set_row(r, LINE_PT * lines + 2)
+                refused.write_row(r, 0, cells)
             refused.autofilter(0, 0, max(1, r), len(ERROR_KEYS) - 1)
         book.close()
     return True
 
 
-def _printable(sheet: Any) -> None:
-    """Printed as a bureau files it: A4 landscape, one page wide, the header row on every page."""
-    sheet.set_paper(9)
-    sheet.set_landscape()
-    sheet.fit_to_pages(1, 0)
-    sheet.repeat_rows(0)
-    sheet.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.5)
+def xl_col(index: int) -> str:
+    """0 → A, 25 → Z, 26 → AA."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
 
 
 # --------------------------------------------------------------------------- aggregates for the report

@@ -206,10 +206,10 @@ def _csv(name: str, vocab: Vocabulary) -> Iterator[Record]:
         cells = {h: (values[i] if i < len(values) else "") for h, i in position.items()}
         zones, _ = table.zone_cells(cells)
         document, problems = reader.read({k: v for k, v in cells.items() if not table.is_zone_header(k)}, zones)
-        yield Record(location, document=document, source=location,
-                     problems=[Problem(m, p, location) for p, m in problems],
-                     warnings=_no_zones(document, location, msg("no {columns} column of this line is filled",
-                                                                   columns=quote("zone_N_…"))) if not zones else [])
+        warnings = _no_zones(document, location, msg("no {columns} column of this line is filled",
+                                                     columns=quote("zone_N_…"))) if not zones else []
+        yield Record(location, document=document, source=location, warnings=warnings,
+                     problems=[Problem(m, p, location) for p, m in every_problem(document, problems, vocab, cols)])
 
 
 # --------------------------------------------------------------------------- the xlsx template
@@ -315,11 +315,11 @@ def _xlsx(name: str, vocab: Vocabulary) -> Iterator[Record]:
                 return f"{base}!{CENTRES_SHEET}!{column_letter(col_of[key])}{r}"
             return f"{base}!{CENTRES_SHEET}!A{r}"
 
-        yield Record(location, document=document, cells=cell, source=location,
-                     problems=[Problem(m, p, cell(p)) for p, m in problems],
-                     warnings=_no_zones(document, location, msg("the centre {id} has no row on the sheet {sheet}", id=quote(cid),
-                                                                   sheet=quote(ZONES_SHEET)))
-                     if not zones else [])
+        warnings = _no_zones(document, location, msg("the centre {id} has no row on the sheet {sheet}", id=quote(cid),
+                                                     sheet=quote(ZONES_SHEET))) if not zones else []
+        yield Record(location, document=document, cells=cell, source=location, warnings=warnings,
+                     problems=[Problem(m, p, cell(refined(Problem(m, p))))
+                               for p, m in every_problem(document, problems, vocab, cols)])
     for centre, zone_list in by_centre.items():
         if centre not in seen_ids:
             r = zone_list[0][0]
@@ -328,6 +328,38 @@ def _xlsx(name: str, vocab: Vocabulary) -> Iterator[Record]:
                 msg("zones of the centre {id}, which is not on the sheet {sheet}", id=quote(centre),
                     sheet=quote(CENTRES_SHEET)), (), at)], source=name))
     yield from orphans
+
+
+def every_problem(document: dict[str, Any], unread: list[tuple[tuple[PathItem, ...], Message]], vocab: Vocabulary,
+                  cols: Sequence[table.Column]) -> list[tuple[tuple[PathItem, ...], Message]]:
+    """Every problem of a row at once, in the order of its cells: the cells that could not be read and what the
+    profile's checks find in the rest (a bad date beside a bad rate: both). A problem of a cell already named
+    unreadable (its value then missing) is not told twice. A row whose cells all read is checked later, as any
+    profile is."""
+    if not unread:
+        return unread
+    found = list(unread)
+    try:
+        load_profile(document, vocabulary=vocab)
+    except ProfileError as exc:
+        cells = [path for path, _ in unread]
+        for problem in exc.problems:
+            at = refined(problem)
+            if not any(at[:len(path)] == path for path in cells):
+                found.append((problem.path, problem.text))
+    position = {c.key: i for i, c in enumerate(cols)}
+
+    def order(item: tuple[tuple[PathItem, ...], Message]) -> tuple[int, int, int]:
+        path = refined(Problem(item[1], item[0]))
+        if path[:2] == ("space", "zones") and len(path) > 2 and isinstance(path[2], int):
+            field_name = str(path[3]) if len(path) > 3 else ""
+            return 1, path[2], table.ZONE_FIELDS.index(field_name) if field_name in table.ZONE_FIELDS else -1
+        key = ".".join(str(p) for p in path)
+        while key and key not in position:
+            key = key.rpartition(".")[0]
+        return 0, position.get(key, -1), 0
+
+    return sorted(found, key=order)
 
 
 def _no_zones(document: dict[str, Any], location: str, what: Message) -> list[Problem]:

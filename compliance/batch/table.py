@@ -16,8 +16,10 @@ here — only its Chinese label below.
 from __future__ import annotations
 
 import datetime
+import decimal
 import math
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -56,10 +58,18 @@ class Column:
     label: str                    # the header: the field's name (Chinese unless asked otherwise)
     choices: tuple[str, ...] = ()
     code: str | None = None       # for a code list's yes/no column
+    minimum: float | None = None  # a number's bounds, as the profile schema gives them
+    maximum: float | None = None
+    above: float | None = None    # a bound the number must exceed (the schema's exclusiveMinimum)
 
     @property
     def list_key(self) -> str:
         return ".".join(self.path)
+
+    @property
+    def is_share(self) -> bool:
+        """A share of a whole (0 to 1: coverage, satisfaction), which a spreadsheet shows as a percentage."""
+        return self.kind == "number" and self.minimum == 0 and self.maximum == 1
 
 
 def columns(vocabulary: Vocabulary, lang: str = "zh") -> list[Column]:
@@ -89,7 +99,8 @@ def columns(vocabulary: Vocabulary, lang: str = "zh") -> list[Column]:
                 out.append(Column(key, path, "date", heading(key)))
             else:
                 out.append(Column(key, path, {"string": "text"}.get(kind or "", kind or "text"),
-                                  heading(key), (YES, NO) if kind == "boolean" else ()))
+                                  heading(key), (YES, NO) if kind == "boolean" else (), minimum=sub.get("minimum"),
+                                  maximum=sub.get("maximum"), above=sub.get("exclusiveMinimum")))
 
     walk(profile_schema(), ())
     return out
@@ -119,7 +130,7 @@ def to_row(document: Mapping[str, Any], cols: Sequence[Column]) -> tuple[dict[st
                 row[col.key] = YES if col.code in node else NO
         elif node is not None:
             row[col.key] = _cell(node, col)
-    zones = [{k: (_cell(v, _AREA) if k == "area_m2" else v) for k, v in z.items()}
+    zones = [{k: (_cell(v, ZONE_AREA) if k == "area_m2" else v) for k, v in z.items()}
              for z in document.get("space", {}).get("zones", [])]
     return row, zones
 
@@ -177,7 +188,7 @@ class RowReader:
                 if (raw in (None, "")) if name == "name" else blank(raw):
                     continue
                 if name == "area_m2":
-                    value, message = _convert(raw, _AREA)
+                    value, message = _convert(raw, ZONE_AREA)
                     if message:
                         problems.append((("space", "zones", i, name), message))
                         continue
@@ -243,6 +254,20 @@ def _cell_text(raw: Any) -> str:
     return quote(str(raw))
 
 
+_PERCENT = re.compile(r"^([-+]?(?:\d+(?:\.\d*)?|\.\d+))\s*%$")
+
+
+def _share(raw: Any) -> tuple[Any, Message | None]:
+    """A share as a spreadsheet holds it (0.95 in a cell formatted as a percentage) or as people write it in text
+    (``95%``, ``95 %``, ``９５％``, ``0.95``)."""
+    if isinstance(raw, str):
+        written = unicodedata.normalize("NFKC", raw).strip()
+        match = _PERCENT.match(written)
+        if match:
+            return float(decimal.Decimal(match.group(1)) / 100), None
+    return _number(raw)
+
+
 def _number(raw: Any) -> tuple[Any, Message | None]:
     if isinstance(raw, bool):
         return None, msg("{value} is not a number", value=quote(raw))
@@ -264,7 +289,7 @@ def _convert(raw: Any, col: Column) -> tuple[Any, Message | None]:
     if col.kind == "boolean":
         return _boolean(raw)
     if col.kind in ("integer", "number"):
-        value, message = _number(raw)
+        value, message = _share(raw) if col.is_share else _number(raw)
         if message:
             return value, message
         if col.kind == "number":
@@ -303,19 +328,22 @@ def label_of(path: Sequence[PathItem], labels: Mapping[str, str]) -> str:
     return ""
 
 
-def zone_kind_names(vocabulary: Vocabulary) -> dict[str, str]:
-    """Each zone kind's Chinese name → its code (names two kinds share are left out: only codes then)."""
+def zone_kind_names(vocabulary: Vocabulary, langs: Sequence[str] = LANGS) -> dict[str, str]:
+    """Each zone kind's name (in Chinese, and in English: a workbook made with ``--lang en`` offers those) → its
+    code; a name two kinds share, or that is another kind's code, is left out (only codes then)."""
     names: dict[str, str] = {}
     shared: set[str] = set()
-    for code in vocabulary.entries.get("zone_kinds", {}):
-        name = vocabulary.label("zone_kinds", code, "zh")
-        if name in names:
-            shared.add(name)
-        names[name] = code
+    codes = vocabulary.entries.get("zone_kinds", {})
+    for lang in langs:
+        for code in codes:
+            name = vocabulary.label("zone_kinds", code, lang)
+            if names.get(name, code) != code or (name in codes and name != code):
+                shared.add(name)
+            names[name] = code
     return {name: code for name, code in names.items() if name not in shared and name != code}
 
 
-_AREA = Column("area_m2", ("area_m2",), "number", ZONE_LABELS["area_m2"])
+ZONE_AREA = Column("area_m2", ("area_m2",), "number", ZONE_LABELS["area_m2"], minimum=0, maximum=1_000_000)
 
 
 def zone_columns(count: int) -> list[str]:

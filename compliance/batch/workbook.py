@@ -14,6 +14,7 @@ auditing the original.
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 import os
 import re
@@ -22,27 +23,44 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import orjson
 
+from ..fields import CHOICES, FIELDS
+from ..i18n import Message, checked, msg, quote, text
 from ..model import Vocabulary, plain_document
 from ..writing import write_atomic
 from . import table
 from .sources import CENTRES_SHEET, ZONE_HEADERS, ZONES_SHEET, column_letter
 
-INSTRUCTIONS = [
-    ("社区便民服务中心规范审计 · 数据采集表", ""),
-    ("", ""),
-    ("怎么填", "在“centres”表中每个中心填一行（从第 3 行开始）；第 1 行是中文名称，第 2 行是字段名，请勿修改这两行。"),
-    ("", "在“zones”表中每个功能区填一行：中心编码、功能区类型、面积（m²）、名称；一个中心可以有多行。"),
-    ("", "带下拉箭头的单元格请从列表中选择。是/否 列填“是”或“否”；一组是/否列全部留空表示没有该项资料（将记为未佐证）。"),
-    ("", "中心编码按文本填写，开头的 0 会保留。日期写成 2026-11-01。面积、人数填数字。"),
-    ("", "不知道或没有的数据请留空，不要填 0：0 表示确实为零。"),
-    ("规则集", "本表按规则集 {rules} 制作。"),
-    ("交回", "填好后交回民政局，用 compliance batch centres.xlsx --rules {rules} -o 结果文件夹 审计。"),
-    ("", ""),
-    ("How to fill it in", "One centre per row of the 'centres' sheet from row 3 (row 1: labels, row 2: profile keys; keep both)."),
-    ("", "One zone per row of the 'zones' sheet: centre id, kind, area in m², name."),
-    ("", "Choose from the drop-down lists. Yes/no columns take 是 or 否; a group left all blank means no data."),
-    ("", "Leave unknown data blank rather than 0. Audit with: compliance batch centres.xlsx --rules {rules} -o OUTDIR"),
-]
+NOTES_SHEET, LISTS_SHEET = "说明", "lists"      # the sheets' names are the layout's, in every language
+
+#: The instructions sheet: (heading, text) lines, worded in the workbook's language (Chinese unless asked).
+INSTRUCTIONS: tuple[tuple[Message | None, Message], ...] = (
+    (msg("How to fill it in"), msg("On the sheet {centres}, one centre a row, from row 3. Row 1 holds the names and "
+                                   "row 2 the field keys: change neither.", centres=quote(CENTRES_SHEET))),
+    (None, msg("On the sheet {zones}, one functional zone a row: centre id, zone type, area (m²) and name. A centre "
+               "may have several rows.", zones=quote(ZONES_SHEET))),
+    (None, msg("Cells with a drop-down arrow take a choice from their list. Yes/no columns take {yes} or {no}; a group "
+               "of yes/no columns (all the signs, say) left blank means there is no record of it, and its clauses are "
+               "then not evidenced; once one is answered, blanks count as no.", yes="{yes}", no="{no}")),
+    (None, msg("A selected cell says what it takes, and a value it cannot take is refused as it is typed: numbers in "
+               "number columns, whole numbers for persons, days and sessions, a date in the date column.")),
+    (None, msg("Centre ids are kept as text, leading zeros and all. Type dates as 2026-11-01.")),
+    (None, msg("Rates (grid coverage, satisfaction) are percentages: type 95% (or 0.95).")),
+    (None, msg("Leave what is not known blank rather than 0: 0 means there is none.")),
+    (msg("Rule set"), msg("This workbook was made for the rule set {rules}.", rules="{rules}")),
+    (msg("Returning it"), msg("Return it to the civil-affairs bureau once filled in. The bureau checks it with {validate} "
+                              "and audits it with {batch}.", validate="{validate}", batch="{batch}")),
+)
+TITLE = msg("Community service centre audit · data collection workbook")
+LAST_ROW = 1_048_576            # a column's checks and formats reach its last row: however many centres are entered
+PERCENT = "0.0%"
+DATE = "yyyy-mm-dd"
+TEXT = "@"
+PRACTICAL = 1_000_000           # an upper bound at least this large is checked but not said in a prompt
+#: what a column takes, said beside some fields
+FIELD_NOTES: Mapping[str, Message] = {
+    "space.service_hall_floor": msg("1 is the ground floor, -1 the first floor below ground."),
+    "center.id": msg("Kept as text: leading zeros stay."),
+}
 
 
 def _openpyxl() -> Any:
@@ -51,24 +69,57 @@ def _openpyxl() -> Any:
     return openpyxl
 
 
+def _takes(col: table.Column | None, lang: str, kind: str = "") -> Message:
+    """What a column takes, as its cells' prompt and their error say it: from the profile schema's bounds."""
+    kind = kind or (col.kind if col is not None else "")
+    if col is not None and col.is_share:
+        return msg("A percentage from 0% to 100%: type 95% (or 0.95).")
+    low = _bound(col.minimum if col is not None else None)
+    high = _bound(col.maximum if col is not None else None)
+    if high is not None and high >= PRACTICAL:         # 10,000,000 households: a bound only against typing slips
+        high = None
+    above = _bound(col.above if col is not None else None)
+    if kind == "date":
+        return msg("A date, typed as 2026-11-01.")
+    if kind == "integer":
+        if low is not None and high is not None:
+            return msg("A whole number from {low} to {high}.", low=low, high=high)
+        return msg("A whole number, {low} or more.", low=low if low is not None else 0)
+    if above is not None:
+        return msg("A number more than {above}.", above=above)
+    if low is not None and high is not None:
+        return msg("A number from {low} to {high}.", low=low, high=high)
+    return msg("A number, {low} or more.", low=low if low is not None else 0)
+
+
+def _bound(value: float | None) -> int | float | None:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _title(text_: str) -> str:
+    """A prompt's or an error's title: spreadsheet programs take at most 32 characters."""
+    return text_ if len(text_) <= 32 else text_[:31] + "…"
+
+
 def build(path: str | os.PathLike[str], vocabulary: Vocabulary,
-          rows: Iterable[tuple[Mapping[str, Any], Sequence[Mapping[str, Any]]]] = (), rules: str = "national") -> None:
-    """Write the workbook to ``path`` atomically, with the given (cells, zones) of each centre."""
+          rows: Iterable[tuple[Mapping[str, Any], Sequence[Mapping[str, Any]]]] = (), rules: str = "national",
+          lang: str = "zh") -> None:
+    """Write the workbook to ``path`` atomically, with the given (cells, zones) of each centre. Its words (names,
+    lists, what each cell takes, the instructions) are in ``lang``: Chinese, the communities' language, whatever
+    language the command speaks; the reader takes the names of either language, and the codes."""
     openpyxl = _openpyxl()
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.worksheet.datavalidation import DataValidation
 
-    cols = table.columns(vocabulary)
+    lang = checked(lang)
+    cols = table.columns(vocabulary, lang)
+    yes, no = (table.YES, table.NO) if lang == "zh" else ("yes", "no")
     book = openpyxl.Workbook()
     notes = book.active
-    notes.title = "说明"
-    for r, (head, text) in enumerate(INSTRUCTIONS, start=1):
-        notes.cell(r, 1, head).font = Font(bold=True)
-        notes.cell(r, 2, text.replace("{rules}", rules))
-    notes.column_dimensions["A"].width = 18
-    notes.column_dimensions["B"].width = 110
+    notes.title = NOTES_SHEET
+    _instructions(notes, vocabulary, rules, lang, yes, no)
 
-    lists = book.create_sheet("lists")
+    lists = book.create_sheet(LISTS_SHEET)
     centres = book.create_sheet(CENTRES_SHEET, 1)
     zones = book.create_sheet(ZONES_SHEET, 2)
     head_fill = PatternFill("solid", fgColor="1F3B64")
@@ -84,11 +135,17 @@ def build(path: str | os.PathLike[str], vocabulary: Vocabulary,
             sheet.column_dimensions[column_letter(c - 1)].width = width
         sheet.freeze_panes = "B3"
         sheet.row_dimensions[1].height = 42
+        # Printed (a blank form, or what came back): A4 landscape, the two header rows and the first column on every
+        # page.
+        sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
+        sheet.page_setup.orientation = "landscape"
+        sheet.print_title_rows = "1:2"
+        sheet.print_title_cols = "A:A"
 
+    zone_labels = [text(FIELDS["center.id"], lang), *(text(FIELDS[f"space.zones.{f}"], lang) for f in table.ZONE_FIELDS)]
     header(centres, [c.label for c in cols], [c.key for c in cols],
            [24 if c.key in ("center.name", "center.id") else 12 if c.kind == "code" else 14 for c in cols])
-    header(zones, ["中心编码", table.ZONE_LABELS["kind"], table.ZONE_LABELS["area_m2"], table.ZONE_LABELS["name"]],
-           list(ZONE_HEADERS), [20, 16, 12, 28])
+    header(zones, zone_labels, list(ZONE_HEADERS), [20, 16, 12, 28])
 
     # Drop-down lists read ranges of the hidden lists sheet: no 255-character formula limit.
     choice_lists: dict[str, str] = {}
@@ -99,72 +156,183 @@ def build(path: str | os.PathLike[str], vocabulary: Vocabulary,
             for r, value in enumerate(values, start=1):
                 lists.cell(r, c + 1, value)
             letter = column_letter(c)
-            choice_lists[name] = f"lists!${letter}$1:${letter}${max(1, len(values))}"
+            choice_lists[name] = f"{LISTS_SHEET}!${letter}$1:${letter}${max(1, len(values))}"
         return choice_lists[name]
 
-    last = 2000
+    pick = msg("Choose from the drop-down list.").text(lang)
+
+    def check(sheet: Any, letter: str, label: str, kind: str, takes: str, **rule: Any) -> None:
+        """The spreadsheet's own check of a column's cells, with what it takes as the prompt and the error."""
+        note = DataValidation(type=kind, allow_blank=True, showErrorMessage=True, showInputMessage=True,
+                              errorStyle="stop", promptTitle=_title(label), prompt=takes,
+                              errorTitle=_title(label), error=msg("{field} does not take this value. {takes}",
+                                                                  field=label, takes=takes).text(lang), **rule)
+        note.add(f"{letter}3:{letter}{LAST_ROW}")
+        sheet.add_data_validation(note)
+
+    formats: dict[str, str] = {}              # column key → its cells' number format
     for i, col in enumerate(cols):
         letter = column_letter(i)
         if col.kind in ("boolean", "code"):
-            ref = choices("yesno", [table.YES, table.NO])
+            check(centres, letter, col.label, "list", pick, formula1=f"={choices('yesno', [yes, no])}")
         elif col.kind == "choice":
-            labels = table.ENUM_LABELS.get(col.key, {})
-            ref = choices(col.key, [labels.get(v, v) for v in col.choices])
+            names = CHOICES.get(col.key, {})
+            offered = [text(names[v], lang) if v in names else v for v in col.choices]
+            check(centres, letter, col.label, "list", pick, formula1=f"={choices(col.key, offered)}")
+        elif col.kind == "date":
+            formats[col.key] = DATE
+            check(centres, letter, col.label, "date", _takes(col, lang).text(lang), operator="between",
+                  formula1="1", formula2="2958465")             # 1900-01-01 to 9999-12-31: any date
+        elif col.kind in ("integer", "number"):
+            takes = _takes(col, lang)
+            note = FIELD_NOTES.get(col.key)
+            worded = msg("{takes} {note}", takes=takes, note=note).text(lang) if note is not None else takes.text(lang)
+            kind = "whole" if col.kind == "integer" else "decimal"
+            if col.above is not None:
+                bounds: dict[str, Any] = {"operator": "greaterThan", "formula1": str(_bound(col.above))}
+            elif col.minimum is not None and col.maximum is not None:
+                bounds = {"operator": "between", "formula1": str(_bound(col.minimum)),
+                          "formula2": str(_bound(col.maximum))}
+            else:
+                bounds = {"operator": "greaterThanOrEqual", "formula1": str(_bound(col.minimum) or 0)}
+            check(centres, letter, col.label, kind, worded, **bounds)
+            if col.is_share:
+                formats[col.key] = PERCENT
         else:
-            if col.kind == "text" or col.kind == "date":
-                for r in range(3, last + 1):
-                    centres.cell(r, i + 1).number_format = "@"
-            continue
-        rule = DataValidation(type="list", formula1=f"={ref}", allow_blank=True, showErrorMessage=True,
-                              errorTitle="请从列表中选择", error="请从下拉列表中选择。")
-        rule.add(f"{letter}3:{letter}{last}")
-        centres.add_data_validation(rule)
+            formats[col.key] = TEXT
+            note = FIELD_NOTES.get(col.key)
+            if note is not None:
+                check(centres, letter, col.label, "textLength", note.text(lang), operator="between",
+                      formula1="1", formula2="64")
+        if col.key in formats:
+            centres.column_dimensions[letter].number_format = formats[col.key]
     kinds = list(vocabulary.entries.get("zone_kinds", {}))
-    kind_names = {code: name for name, code in table.zone_kind_names(vocabulary).items()}
-    offered = [kind_names.get(k, k) for k in kinds]         # the Chinese names; the codes are read too
-    rule = DataValidation(type="list", formula1=f"={choices('zone_kinds', offered)}", allow_blank=True,
-                          showErrorMessage=True, errorTitle="功能区类型", error="请从下拉列表中选择功能区类型。")
-    rule.add(f"B3:B{last * 8}")
-    zones.add_data_validation(rule)
-    for r in range(3, last * 8 + 1):
-        zones.cell(r, 1).number_format = "@"
-    area = DataValidation(type="decimal", operator="greaterThanOrEqual", formula1="0", allow_blank=True,
-                          showErrorMessage=True, errorTitle="面积", error="面积为不小于 0 的数字（m²）。")
-    area.add(f"C3:C{last * 8}")
-    zones.add_data_validation(area)
-    # The kinds with their Chinese names, beside the codes the drop-down offers.
-    notes.cell(len(INSTRUCTIONS) + 2, 1, "功能区类型").font = Font(bold=True)
-    notes.cell(len(INSTRUCTIONS) + 2, 2, "下拉列表中是中文名称；填代码也可以。")
-    for r, kind in enumerate(kinds, start=len(INSTRUCTIONS) + 3):
-        notes.cell(r, 1, kind)
-        notes.cell(r, 2, vocabulary.label("zone_kinds", kind, "zh"))
+    readable = table.zone_kind_names(vocabulary)
+    kind_names = {}
+    for code in kinds:
+        name = vocabulary.label("zone_kinds", code, lang)
+        kind_names[code] = name if readable.get(name) == code else code    # a name the reader reads back as the code
+    offered = [kind_names[k] for k in kinds]                 # the names; the codes are read too
+    check(zones, "B", zone_labels[1], "list", msg("Choose a zone type from the drop-down list.").text(lang),
+          formula1=f"={choices('zone_kinds', offered)}")
+    check(zones, "C", zone_labels[2], "decimal", _takes(table.ZONE_AREA, lang).text(lang), operator="between",
+          formula1="0", formula2=str(_bound(table.ZONE_AREA.maximum)))
+    zones.column_dimensions["A"].number_format = TEXT
+    zones.column_dimensions["D"].number_format = TEXT
     lists.sheet_state = "hidden"
 
     zr = 3
+    kinds_of = {col.key: col.kind for col in cols}
     for r, (cells, zone_list) in enumerate(rows, start=3):
         for i, col in enumerate(cols, start=1):
             value = cells.get(col.key)
             if value is None:
                 continue
             if col.kind == "choice":
-                value = table.ENUM_LABELS.get(col.key, {}).get(value, value)
+                names = CHOICES.get(col.key, {})
+                value = text(names[value], lang) if value in names else value
+            elif col.kind in ("boolean", "code") and lang != "zh":
+                value = {table.YES: yes, table.NO: no}.get(value, value)
+            elif col.kind == "date":
+                value = _date(value)
             cell = _text_cell(centres.cell(r, i, cell_text(value)))
-            if col.kind in ("text", "date"):
-                cell.number_format = "@"
+            shown = formats.get(col.key)
+            if shown is not None and (shown != PERCENT or isinstance(value, (int, float))) \
+                    and (shown != DATE or isinstance(value, datetime.date)):
+                cell.number_format = shown
+            elif kinds_of[col.key] == "date":
+                cell.number_format = TEXT
         for zone in zone_list:
-            _text_cell(zones.cell(zr, 1, cell_text(cells.get("center.id")))).number_format = "@"
+            _text_cell(zones.cell(zr, 1, cell_text(cells.get("center.id")))).number_format = TEXT
             zone_kind: Any = zone.get("kind")
             _text_cell(zones.cell(zr, 2, cell_text(kind_names.get(zone_kind, zone_kind)) if isinstance(zone_kind, str)
                                   else zone_kind))
             if zone.get("area_m2") is not None:
                 _text_cell(zones.cell(zr, 3, zone.get("area_m2")))
             if zone.get("name") is not None:
-                _text_cell(zones.cell(zr, 4, cell_text(zone.get("name"))))
+                _text_cell(zones.cell(zr, 4, cell_text(zone.get("name")))).number_format = TEXT
             zr += 1
     book.active = 1
     buffer = io.BytesIO()
     book.save(buffer)
     write_atomic(path, buffer.getvalue())
+
+
+def _date(value: Any) -> Any:
+    """A profile's date as a date cell (the template's date column takes dates); anything else as it is."""
+    if isinstance(value, str) and len(value) == 10:
+        try:
+            return datetime.date.fromisoformat(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _lines(words: str, width: float) -> int:
+    """How many lines ``words`` wrap to in a column ``width`` characters wide (a Chinese character takes two)."""
+    lines, used = 1, 0.0
+    for word in re.findall(r"[\u2e80-\uffef]|[^\s\u2e80-\uffef]+\s*|\s+", words):
+        size = sum(1.95 if "\u2e80" <= ch <= "\uffef" else 1.1 for ch in word)
+        if used + size > width - 1 and used > 0:
+            lines, used = lines + 1, 0.0
+        used += size
+    return lines
+
+
+def _ruleset_named(rules: str, lang: str) -> str:
+    """A bundled rule set by its title and the name a command takes (宁波市鄞州区（'yinzhou'）); another by its name."""
+    from ..compile import bundled_rulesets, load_ruleset
+
+    if rules not in bundled_rulesets():
+        return quote(rules)
+    return msg("{title} ({name})", title=load_ruleset(rules).title[lang], name=quote(rules)).text(lang)
+
+
+def _instructions(notes: Any, vocabulary: Vocabulary, rules: str, lang: str, yes: str, no: str) -> None:
+    """The instructions sheet, in the workbook's language, printable on A4 portrait with every line wrapped."""
+    from openpyxl.styles import Alignment, Font
+
+    wrap = Alignment(wrap_text=True, vertical="top")
+    values = {"rules": _ruleset_named(rules, lang), "yes": yes, "no": no,
+              "validate": f"compliance validate {CENTRES_SHEET}.xlsx --rules {rules}",
+              "batch": f"compliance batch {CENTRES_SHEET}.xlsx --rules {rules} -o " + msg("OUTDIR").text(lang)}
+    notes.cell(1, 1, TITLE.text(lang)).font = Font(bold=True, size=14)
+    r = 3
+    for head, said in INSTRUCTIONS:
+        if head is not None and r > 3:
+            r += 1
+        if head is not None:
+            notes.cell(r, 1, head.text(lang)).font = Font(bold=True)
+        words = said.text(lang)
+        for name, value in values.items():
+            words = words.replace("{" + name + "}", value)
+        cell = notes.cell(r, 2, words)
+        cell.alignment = wrap
+        notes.cell(r, 1).alignment = wrap
+        r += 1
+    r += 1
+    notes.cell(r, 1, msg("Zone types").text(lang)).font = Font(bold=True)
+    notes.cell(r, 2, msg("The drop-down list offers the names; the codes are read too.").text(lang)).alignment = wrap
+    for code in vocabulary.entries.get("zone_kinds", {}):
+        r += 1
+        notes.cell(r, 1, vocabulary.label("zone_kinds", code, lang)).alignment = wrap
+        notes.cell(r, 2, code)
+    widths = {1: 16, 2: 74}
+    for c, width in widths.items():
+        notes.column_dimensions[column_letter(c - 1)].width = width
+    # Spreadsheet programs do not grow a row for its wrapped lines when they open a file: each row is given the
+    # height of its longest cell's lines, so no line is cut off on screen or on paper.
+    for row in notes.iter_rows(min_row=3, max_row=r):
+        lines = max((_lines(str(cell.value), widths[cell.column]) for cell in row if cell.value is not None), default=1)
+        if lines > 1:
+            notes.row_dimensions[row[0].row].height = 15 * lines + 2
+    notes.page_setup.paperSize = notes.PAPERSIZE_A4
+    notes.page_setup.orientation = "portrait"
+    notes.page_setup.fitToWidth = 1
+    notes.page_setup.fitToHeight = 0
+    notes.sheet_properties.pageSetUpPr.fitToPage = True
+    notes.print_options.horizontalCentered = True
+    notes.page_margins.left = notes.page_margins.right = 0.6
 
 
 def export(documents: Iterable[Mapping[str, Any]], target: str | os.PathLike[str], vocabulary: Vocabulary,

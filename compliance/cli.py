@@ -222,7 +222,7 @@ def _parser(lang: str = DEFAULT_LANG) -> argparse.ArgumentParser:
                        help=t(msg("print the profile JSON Schema (or the rule-set or result one)")))
     s.add_argument("which", nargs="?", choices=("profile", "ruleset", "result"), default="profile")
 
-    db_help = t(msg("the database (default: $COMPLIANCE_DB, else sqlite:///compliance.db in this folder)"))
+    db_help = t(msg("the database: a URL, or an SQLite file's path (default: $COMPLIANCE_DB, else sqlite:///compliance.db in this folder)"))
     sv = sub.add_parser("serve", parents=[common], help=t(msg("run the audit service (web self-check and REST API)")))
     sv.add_argument("--db", metavar="URL", help=db_help)
     sv.add_argument("--host", default="127.0.0.1", help=t(msg("the address to listen on (default: 127.0.0.1)")))

@@ -437,3 +437,14 @@ def test_audits_stored_before_the_upgrade_are_recognised(tmp_path):
             assert c.post("/v1/audits?rules=yinzhou", content=as_json(variant(20)), headers=JSON).status_code == 201
     finally:
         service.stop()
+
+
+def test_a_database_given_as_a_file_path_is_an_sqlite_file_there(tmp_path):
+    """`--db 审计.db` (a path, as a bureau writes one) opens an SQLite database in that file, relative paths from
+    the folder the command runs in."""
+    made = run_cli("users", "add", "zhang", "--role", "bureau", "--db", "审计.db", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    with sqlite3.connect(tmp_path / "审计.db") as db:
+        assert db.execute("SELECT name, role FROM accounts").fetchall() == [("zhang", "bureau")]
+    listed = run_cli("users", "list", "--db", str(tmp_path / "审计.db"))
+    assert listed.returncode == 0 and "zhang" in listed.stdout

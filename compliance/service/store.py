@@ -220,9 +220,12 @@ def profile_digest(document: Any) -> str:
 
 
 def database_url(explicit: str | None = None) -> str:
-    """--db, else $COMPLIANCE_DB, else an SQLite file in the current folder. A plain ``postgresql://`` URL
+    """--db, else $COMPLIANCE_DB, else an SQLite file in the current folder; a path with no scheme is an SQLite
+    file there. A plain ``postgresql://`` URL
     uses psycopg 3 (the ``postgres`` extra), not SQLAlchemy's default of psycopg2."""
     url = explicit or os.environ.get("COMPLIANCE_DB") or DEFAULT_URL
+    if "://" not in url:                 # a file's path, as people give one: an SQLite database there
+        return "sqlite:///" + os.path.abspath(url)
     for plain in ("postgresql://", "postgres://"):
         if url.startswith(plain):
             return "postgresql+psycopg://" + url[len(plain):]

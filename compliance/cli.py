@@ -224,7 +224,7 @@ def _parser(lang: str = DEFAULT_LANG) -> argparse.ArgumentParser:
 
     db_help = t(msg("the database: a URL, or an SQLite file's path (default: $COMPLIANCE_DB, else sqlite:///compliance.db in this folder)"))
     sv = sub.add_parser("serve", parents=[common], help=t(msg("run the audit service (web self-check and REST API)")))
-    sv.add_argument("--db", metavar="URL", help=db_help)
+    sv.add_argument("--db", metavar="DB", help=db_help)
     sv.add_argument("--host", default="127.0.0.1", help=t(msg("the address to listen on (default: 127.0.0.1)")))
     sv.add_argument("--port", type=_port, default=8000, help=t(msg("default: 8000")))
     sv.add_argument("--data", metavar="DIR", help=t(msg("where batch uploads and outputs are kept "
@@ -237,25 +237,28 @@ def _parser(lang: str = DEFAULT_LANG) -> argparse.ArgumentParser:
     u = sub.add_parser("users", parents=[common], help=t(msg("the service's accounts")))
     us = u.add_subparsers(dest="action", required=True, parser_class=_Parser, metavar="ACTION")
     ua = us.add_parser("add", parents=[common], help=t(msg("add an account and print its token (once)")))
-    ua.add_argument("name", metavar="NAME")
-    ua.add_argument("--role", required=True, choices=("bureau", "community", "system"))
+    name_help = t(msg("the account's name (what it logs in with)"))
+    ua.add_argument("name", metavar="NAME", help=name_help)
+    ua.add_argument("--role", required=True, choices=("bureau", "community", "system"),
+                    help=t(msg("'bureau': the civil affairs bureau (every centre, rounds, settings); 'community': one "
+                               "centre's self-checks; 'system': another system sending audits")))
     ua.add_argument("--centre", metavar="ID", help=t(msg("the centre a community account belongs to")))
-    ua.add_argument("--db", metavar="URL", help=db_help)
+    ua.add_argument("--db", metavar="DB", help=db_help)
     up = us.add_parser("passwd", parents=[common],
                        help=t(msg("set the password an account logs in to the web pages with")))
-    up.add_argument("name", metavar="NAME")
-    up.add_argument("--db", metavar="URL", help=db_help)
+    up.add_argument("name", metavar="NAME", help=name_help)
+    up.add_argument("--db", metavar="DB", help=db_help)
     ul = us.add_parser("list", parents=[common], help=t(msg("the accounts, without their secrets")))
-    ul.add_argument("--db", metavar="URL", help=db_help)
+    ul.add_argument("--db", metavar="DB", help=db_help)
     ut = us.add_parser("token", parents=[common],
                        help=t(msg("a new token for an account (the old one stops working)")))
-    ut.add_argument("name", metavar="NAME")
-    ut.add_argument("--db", metavar="URL", help=db_help)
+    ut.add_argument("name", metavar="NAME", help=name_help)
+    ut.add_argument("--db", metavar="DB", help=db_help)
     for verb, told in (("disable", msg("stop an account: its token, password and sessions no longer work")),
                        ("enable", msg("let a disabled account in again"))):
         ud = us.add_parser(verb, parents=[common], help=t(told))
-        ud.add_argument("name", metavar="NAME")
-        ud.add_argument("--db", metavar="URL", help=db_help)
+        ud.add_argument("name", metavar="NAME", help=name_help)
+        ud.add_argument("--db", metavar="DB", help=db_help)
     return p
 
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import copy
 import re
-import shutil
 import sqlite3
 from typing import Any, Iterator
 
 import httpx
 import pytest
 import yaml
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
 import compliance
 
@@ -19,7 +18,6 @@ from conftest import EXAMPLES
 from test_service import Service, add_user
 from test_web import csrf_of, fill_profile, no_sideways_scroll
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DANDINGHE = EXAMPLES / "dandinghe-old-compound.yaml"
 PHONE = {"width": 390, "height": 844}
 LAPTOP = {"width": 1366, "height": 768}
@@ -35,14 +33,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     svc.start()
     yield svc
     svc.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 @pytest.fixture()

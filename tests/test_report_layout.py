@@ -9,14 +9,12 @@ from __future__ import annotations
 import html as html_module
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import yaml
-from playwright.sync_api import sync_playwright
 
 import compliance
 from compliance import rendering
@@ -33,7 +31,6 @@ CHAIN = {"zh": "全国基线 → 宁波市 → 宁波市鄞州区", "en": "Natio
 NAMED = {"zh": "宁波市鄞州区 2026.1（全国基线 → 宁波市 → 宁波市鄞州区）",
          "en": "Yinzhou, Ningbo 2026.1 (National baseline → Ningbo → Yinzhou, Ningbo)"}
 LAYER_IDS = ("national", "ningbo", "yinzhou")
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 A4_HEIGHT, BOTTOM_MARGIN = 841.89, 20 * 72 / 25.4          # points: report.css's @page
 
 
@@ -325,14 +322,6 @@ def test_every_street_of_the_district_report_prints_on_one_line(district):
     for lang in ("zh", "en"):
         printed = {text for page in words(district[lang] / "district-report.pdf") for _, _, _, text in page}
         assert streets <= printed, streets - printed                # each one a single word: never wrapped
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 LINES_OF = """(cell) => {

@@ -1,7 +1,6 @@
 """The web pages in a real browser: headless Chromium from Debian's packages, driven by Playwright."""
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -9,7 +8,7 @@ from typing import Any, Iterator
 import httpx
 import pytest
 import yaml
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
 import compliance
 from compliance.service.web import values_of
@@ -17,7 +16,6 @@ from compliance.service.web import values_of
 from conftest import EXAMPLES
 from test_service import Service, add_user
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DANDINGHE = EXAMPLES / "dandinghe-old-compound.yaml"          # non-conforming: a plan to show
 
 
@@ -32,14 +30,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     svc.start()
     yield svc
     svc.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 def new_page(browser: Any, phone: bool = True) -> Page:

@@ -26,6 +26,7 @@ from ..errors import ERROR, WARNING, ComplianceError, system_reason
 from ..i18n import Words, cmsg, msg, quote
 from ..rendering import BAR, LOW, bar_chart, footer, ruleset_view
 from .run import STATUS_LETTER
+from .sources import column_letter
 from ..model import RuleSet
 from ..wording import STATUS_LABELS, VERDICT_LABELS, fmt_amount, unit_label
 from ..writing import atomic_stream, write_atomic
@@ -557,7 +558,7 @@ def write_summary_xlsx(target: Path, t: Tally, rows_path: Path, previous: Previo
             cats = [keys.index(c.id) for c in rules.categories]
             league.conditional_format(1, min(cats), n, max(cats), {
                 "type": "cell", "criteria": "<", "value": rules.pass_score, "format": red})
-            verdict_letter = xl_col(verdict_col)
+            verdict_letter = column_letter(verdict_col)
             league.conditional_format(1, 0, n, len(keys) - 1, {       # the whole row of a non-conforming centre
                 "type": "formula", "criteria": f'=${verdict_letter}2="{verdict_titles["non_conforming"]}"',
                 "format": red_fill})
@@ -631,16 +632,6 @@ def write_summary_xlsx(target: Path, t: Tally, rows_path: Path, previous: Previo
             refused.autofilter(0, 0, max(1, r), len(ERROR_KEYS) - 1)
         book.close()
     return True
-
-
-def xl_col(index: int) -> str:
-    """0 → A, 25 → Z, 26 → AA."""
-    letters = ""
-    index += 1
-    while index:
-        index, rest = divmod(index - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters
 
 
 # --------------------------------------------------------------------------- aggregates for the report

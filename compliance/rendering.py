@@ -53,7 +53,7 @@ UI = Words(
 FOOTER_LIMITS = {"library": 40, "title": 40, "version": 32}
 
 
-def _cut(value: str, columns: int) -> str:
+def cut_to_width(value: str, columns: int) -> str:
     """``value`` cut with "…" to at most ``columns`` columns, a wide (Chinese) character counting two."""
     used = 0
     for i, ch in enumerate(value):
@@ -79,9 +79,9 @@ def footer(rs: RuleSet, lang: str, *hashes: Message) -> str:
     """The reproducibility line every page carries, on one line: the library and the rule set with their versions
     first, then the content hashes (:func:`profile_hash`), so that a hash can never push a version off the line
     (the stylesheet cuts what does not fit with "…" instead of wrapping it)."""
-    parts = [cmsg("report footer", "compliance {version}", version=_cut(__version__, FOOTER_LIMITS["library"])),
-             cmsg("report footer", "rule set {title} {version}", title=_cut(rs.title[lang], FOOTER_LIMITS["title"]),
-                  version=_cut(rs.version, FOOTER_LIMITS["version"])),
+    parts = [cmsg("report footer", "compliance {version}", version=cut_to_width(__version__, FOOTER_LIMITS["library"])),
+             cmsg("report footer", "rule set {title} {version}", title=cut_to_width(rs.title[lang], FOOTER_LIMITS["title"]),
+                  version=cut_to_width(rs.version, FOOTER_LIMITS["version"])),
              cmsg("report footer", "rule set sha256 {hash}", hash=rs.content_hash[:16]), *hashes]
     return " · ".join(part.text(lang) for part in parts)
 

@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pytest
 import yaml
 
@@ -197,6 +198,10 @@ def test_the_footer_is_one_line_on_every_page_with_the_versions_whatever_their_l
     _one_line_footers(tmp_path / "compare.pdf", software)
     out = run_round(tmp_path, lang, [DANDINGHE, EXAMPLES / "haiyue.yaml"], rules=long_names)
     _one_line_footers(out / "district-report.pdf", software)
+    # The league table's page header keeps the rule set too, cut to fit, within a spreadsheet's 255 characters.
+    for sheet in openpyxl.load_workbook(out / "summary.xlsx").worksheets:
+        header = sheet.oddHeader.center.text or ""
+        assert rules.version[:12] in header and "…" in header and len(header) <= 255, header
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])

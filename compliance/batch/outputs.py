@@ -24,7 +24,7 @@ import orjson
 
 from ..errors import ERROR, WARNING, ComplianceError, system_reason
 from ..i18n import Words, cmsg, msg, quote
-from ..rendering import BAR, LOW, bar_chart, footer, ruleset_view
+from ..rendering import BAR, FOOTER_LIMITS, LOW, bar_chart, cut_to_width, footer, ruleset_view
 from .run import STATUS_LETTER
 from .sources import column_letter
 from ..model import RuleSet
@@ -479,9 +479,12 @@ def write_summary_xlsx(target: Path, t: Tally, rows_path: Path, previous: Previo
         wrap = book.add_format({"font_size": FONT_SIZE, "valign": "top", "text_wrap": True})
         indented = book.add_format({"font_size": FONT_SIZE, "valign": "top", "text_wrap": True, "indent": 1})
         centred = book.add_format({"font_size": FONT_SIZE, "valign": "top", "align": "center"})
-        area = round_name(t)
+        # Cut as a report's footer cuts them, so the header stays one line and inside the 255 characters a
+        # spreadsheet keeps (a longer one is dropped whole).
+        area = cut_to_width(round_name(t), 60)
         dates = msg("assessed {first} to {last}", first=t.dates[0], last=t.dates[1]).text(lang) if t.dates else ""
-        ruleset = msg("rule set {name} {version}", name=rules.title[lang], version=rules.version).text(lang)
+        ruleset = msg("rule set {name} {version}", name=cut_to_width(rules.title[lang], FOOTER_LIMITS["title"]),
+                      version=cut_to_width(rules.version, FOOTER_LIMITS["version"])).text(lang)
         about = _header_text(" · ".join(x for x in (area, ruleset, dates) if x))
 
         page_footer = "&C" + _header_text(msg("page {page} of {pages}", page="\x00P", pages="\x00N").text(lang)) \

@@ -32,7 +32,8 @@ from .i18n import (DEFAULT_LANG, DOMAIN, LANGS, LOCALE_DIR, Joined, Message, lan
 from .model import thaw
 from .layers import bundled_names
 from .profile import load_profile
-from .rendering import COMPARE_RENDERERS, RENDERERS, plain_text, render
+from .reconciliation import reconcile
+from .rendering import COMPARE_RENDERERS, RECONCILE_RENDERERS, RENDERERS, plain_text, render
 from .writing import STDOUT, StdoutError, plan_outputs, same_file, write_stdout
 from .wording import LEVEL_LABELS, YES_NO, hinted
 
@@ -168,6 +169,17 @@ def _parser(lang: str = DEFAULT_LANG) -> argparse.ArgumentParser:
     c.add_argument("-o", "--output", metavar="OUT", help=t(msg("write here (- for standard output)")))
     c.add_argument("--archival", action="store_true",
                    help=t(msg("an archival PDF (PDF/A-3b) with the comparison attached (with --format pdf)")))
+
+    rc = sub.add_parser("reconcile", parents=[common],
+                        help=t(msg("a centre's self-check against its inspection, clause by clause")))
+    rc.add_argument("self_check", metavar="SELF", help=t(msg("the community's self-check (a YAML or JSON profile)")))
+    rc.add_argument("inspection", metavar="INSPECTION", help=t(msg("the inspectors' audit (a YAML or JSON profile)")))
+    rc.add_argument("--rules", default="national", metavar="NAME|PATH", help=rules_help)
+    rc.add_argument("--format", choices=sorted(RECONCILE_RENDERERS),
+                    help=t(msg("default: text on a terminal, json otherwise")))
+    rc.add_argument("-o", "--output", metavar="OUT", help=t(msg("write here (- for standard output)")))
+    rc.add_argument("--archival", action="store_true",
+                    help=t(msg("an archival PDF (PDF/A-3b) with the reconciliation attached (with --format pdf)")))
 
     v = sub.add_parser("validate", parents=[common], help=t(msg("schema and semantic checks only")))
     v.add_argument("profiles", nargs="+", metavar="PROFILE",
@@ -404,6 +416,21 @@ def _compare(args: argparse.Namespace, run: _Run) -> None:
         assert out is not None
         write_stdout(out)
     run.note(EXIT_OK if comparison.after.conforming else EXIT_NONCONFORMING)
+
+
+def _reconcile(args: argparse.Namespace, run: _Run) -> None:
+    fmt = _output_format(args)
+    rules = load_ruleset(args.rules)
+    _refuse_overwriting_inputs(args.output, [args.self_check, args.inspection, *rules.layer_files])
+    run.current = f"{args.self_check} ↔ {args.inspection}"
+    reconciliation = reconcile(args.self_check, args.inspection, rules)
+    if args.output and args.output != STDOUT:
+        render(reconciliation, fmt, args.output, lang=args.lang, archival=args.archival)
+    else:
+        out = render(reconciliation, fmt, lang=args.lang, archival=args.archival)
+        assert out is not None
+        write_stdout(out)
+    run.note(EXIT_NONCONFORMING if reconciliation.overstated else EXIT_OK)
 
 
 def _validate(args: argparse.Namespace, run: _Run) -> None:
@@ -742,7 +769,7 @@ def _read_password() -> str:
 
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace, _Run], None]] = {
-    "audit": _audit, "compare": _compare, "validate": _validate, "rules": _rules, "schema": _schema,
+    "audit": _audit, "compare": _compare, "reconcile": _reconcile, "validate": _validate, "rules": _rules, "schema": _schema,
     "template": _template, "export": _export, "batch": _batch, "serve": _serve, "users": _users,
 }
 

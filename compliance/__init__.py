@@ -24,7 +24,7 @@ shared types and imports nothing of ours.
 from .version import __version__
 from .comparison import Change, ClauseChange, Comparison, compare
 from .compile import bundled_rulesets, load_ruleset
-from .contract import profile_schema, result_schema, ruleset_schema
+from .contract import profile_schema, reconciliation_schema, result_schema, ruleset_schema
 from .errors import ComplianceError, MismatchError, Problem, ProfileError, ReportError, RuleSetError
 from .evaluation import evaluate
 from .model import Clause, Level, RuleSet, RuleSource, Status, Verdict, Vocabulary
@@ -46,6 +46,7 @@ __all__ = [
     "audit_many",
     "profile_schema",
     "result_schema",
+    "reconciliation_schema",
     "ruleset_schema",
     "Comparison",
     "Change",

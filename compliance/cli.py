@@ -23,7 +23,7 @@ from . import ruletest
 from .checks import CHECK_TYPES
 from .comparison import compare
 from .compile import lint, load_ruleset
-from .contract import profile_schema, result_schema, ruleset_schema
+from .contract import profile_schema, reconciliation_schema, result_schema, ruleset_schema
 from .errors import (MAX_PROBLEMS, ComplianceError, Problem, ReportError, RuleSetError, internal_error, more_problems,
                      system_reason)
 from .evaluation import evaluate
@@ -231,8 +231,8 @@ def _parser(lang: str = DEFAULT_LANG) -> argparse.ArgumentParser:
     b.add_argument("--strict", action="store_true", help=strict_help)
 
     s = sub.add_parser("schema", parents=[common],
-                       help=t(msg("print the profile JSON Schema (or the rule-set or result one)")))
-    s.add_argument("which", nargs="?", choices=("profile", "ruleset", "result"), default="profile")
+                       help=t(msg("print the profile JSON Schema (or the rule-set, result or reconciliation one)")))
+    s.add_argument("which", nargs="?", choices=("profile", "ruleset", "result", "reconciliation"), default="profile")
 
     db_help = t(msg("the database: a URL, or an SQLite file's path (default: $COMPLIANCE_DB, else sqlite:///compliance.db in this folder)"))
     sv = sub.add_parser("serve", parents=[common], help=t(msg("run the audit service (web self-check and REST API)")))
@@ -530,7 +530,8 @@ def _rules(args: argparse.Namespace, run: _Run) -> None:
 
 
 def _schema(args: argparse.Namespace, run: _Run) -> None:
-    schema = {"profile": profile_schema, "ruleset": ruleset_schema, "result": result_schema}[args.which]()
+    schema = {"profile": profile_schema, "ruleset": ruleset_schema, "result": result_schema,
+              "reconciliation": reconciliation_schema}[args.which]()
     write_stdout(json.dumps(schema, ensure_ascii=False, indent=2) + "\n")
 
 

@@ -165,7 +165,7 @@ def _rules_differ(first: AuditResult, second: AuditResult) -> MismatchError:
                "cannot be set side by side: audit both under one rule set",
                first=quote(f"{first.ruleset.id} {first.ruleset.version}"),
                second=quote(f"{second.ruleset.id} {second.ruleset.version}"))
-    return MismatchError(told, file=second.profile.source,
+    return MismatchError(msg("two audits that cannot be set side by side"), file=second.profile.source,
                          problems=[Problem(told, ("ruleset",), second.profile.source)])
 
 

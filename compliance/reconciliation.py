@@ -162,7 +162,7 @@ def reconcile(self_check: Side, inspection: Side, rules: RuleSource | None = Non
         told = msg("the inspection is of centre {inspection}, the self-check of centre {self_check}: reconcile a "
                    "centre's self-check with its own inspection",
                    inspection=quote(theirs.profile.id), self_check=quote(mine.profile.id))
-        raise MismatchError(told, file=theirs.profile.source,
+        raise MismatchError(msg("two audits that cannot be set side by side"), file=theirs.profile.source,
                             problems=[Problem(told, ("center", "id"), theirs.profile.source)])
     return Reconciliation(mine, theirs, tuple(ClauseReconciliation(a, b, flag(a.status, a.credit, b.status, b.credit))
                                               for a, b in pair(mine, theirs)))

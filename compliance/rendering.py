@@ -247,13 +247,12 @@ def compare_view(comparison: Comparison, lang: str = "zh") -> dict[str, Any]:
 
 
 RECONCILE_UI = Words(
-    reconcile_title=msg("Self-check against inspection"), self_check=msg("Self-check"),
+    reconcile_title=msg("Self-check against inspection"), self_check=cmsg("reconciliation", "Self-check"),
     inspection=msg("Inspection"), gap=msg("Gap (self-check less inspection)"),
     overstated=msg("Overstated in the self-check"), claimed=msg("The community claimed"),
     found=msg("The inspectors found"), others=msg("The other clauses"), flag=msg("Agreement"),
     none_overstated=msg("Nothing is overstated: the inspectors found every clause at least as the self-check "
                         "claimed it."),
-    credit=msg("Credit"),
 )
 
 

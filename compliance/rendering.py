@@ -248,7 +248,8 @@ def compare_view(comparison: Comparison, lang: str = "zh") -> dict[str, Any]:
 
 RECONCILE_UI = Words(
     reconcile_title=msg("Self-check against inspection"), self_check=cmsg("reconciliation", "Self-check"),
-    inspection=msg("Inspection"), gap=msg("Gap (self-check less inspection)"),
+    inspection=msg("Inspection"), gap=msg("Gap (self-check less inspection)"), gap_short=msg("Gap"),
+    gap_formula=msg("self-check score less inspection score"),
     overstated=msg("Overstated in the self-check"), claimed=msg("The community claimed"),
     found=msg("The inspectors found"), others=msg("The other clauses"), flag=msg("Agreement"),
     none_overstated=msg("Nothing is overstated: the inspectors found every clause at least as the self-check "
@@ -290,7 +291,9 @@ def reconcile_view(reconciliation: Reconciliation, lang: str = "zh") -> dict[str
         "inspection": _side(reconciliation.inspection, lang),
         "gap": f"{gap:+.1f}", "gap_up": gap > 0, "gap_down": gap < 0,
         "overstated": overstated,
-        "others": [r for r in rows if r["flag"] != Flag.OVERSTATED.value],
+        # the rest: where the two disagree (understated, applicability) before where they agree
+        "others": sorted((r for r in rows if r["flag"] != Flag.OVERSTATED.value),
+                         key=lambda r: r["flag"] == Flag.AGREES.value),
         "counts": counts,
         "tally": " · ".join(f"{FLAG_LABELS[f].text(lang)} {counts[f.value]}" for f in Flag),
         "rows": rows,

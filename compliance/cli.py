@@ -226,6 +226,9 @@ def _parser(lang: str = DEFAULT_LANG) -> argparse.ArgumentParser:
     b.add_argument("--jobs", type=_positive, metavar="N", help=t(msg("worker processes (default: every core)")))
     b.add_argument("--reports", action="store_true", help=t(msg("also one PDF per centre in OUTDIR/reports/")))
     b.add_argument("--previous", metavar="OLD_OUTDIR", help=t(msg("compare with an earlier round's output folder")))
+    b.add_argument("--self", dest="self_round", metavar="SELF_ROUND", help=t(msg(
+        "set the centres' self-checks beside these inspections: the output folder of the round that audited the "
+        "self-checks (summary gains self_score, self_gap and overstated; the district report a section)")))
     b.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                    help=t(msg("run on this Dask cluster (pip install '.[dask]')")))
     b.add_argument("--strict", action="store_true", help=strict_help)
@@ -629,8 +632,10 @@ def _batch(args: argparse.Namespace, run: _Run) -> None:
 
     rules = load_ruleset(args.rules)
     previous = outputs.Previous.read(args.previous) if args.previous else None
+    self_round = outputs.SelfRound.read(args.self_round) if args.self_round else None
     job = rounds.Round(inputs=args.inputs, rules=rules, outdir=Path(args.output),
                        jobs=args.jobs or runner.default_jobs(), reports=args.reports, previous=previous,
+                       self_round=self_round,
                        scheduler=args.scheduler, lang=language(), progress=runner.progress_wanted(), strict=args.strict)
     tally = job.run()
     for row in tally.warning_rows:

@@ -231,3 +231,140 @@ def test_the_output_never_replaces_an_input(tmp_path):
     copy.write_bytes(open(INSPECTION, "rb").read())
     out = run_cli("reconcile", SELF, str(copy), "--rules", "yinzhou", "-o", str(copy))
     assert out.returncode == 2 and copy.read_bytes() == open(INSPECTION, "rb").read()
+
+
+# --------------------------------------------------------------------------- a round: batch --self
+
+def _cli(*args: object) -> tuple[int, str, str]:
+    import contextlib
+    import io
+
+    from compliance.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        words = [str(a) for a in args]
+        status = main(words if "--lang" in words else [*words, "--lang", "en"])
+    return status, out.getvalue(), err.getvalue()
+
+
+def _district_docs(count: int) -> list[dict]:
+    docs = []
+    for line in (EXAMPLES / "yinzhou-district" / "centres.jsonl").read_text(encoding="utf-8").splitlines():
+        try:
+            doc = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(doc["population"]["households"], int):
+            docs.append(doc)
+    return docs[:count]
+
+
+@pytest.fixture(scope="module")
+def rounds(tmp_path_factory):
+    """A self-check round of 24 centres, and an inspection round of 22 of them (plus one without a self-check) in
+    which the inspectors found less here and there, and more elsewhere."""
+    import copy
+
+    folder = tmp_path_factory.mktemp("rounds")
+    mine = _district_docs(25)
+    theirs = copy.deepcopy(mine)
+    for i, (a, b) in enumerate(zip(mine, theirs)):
+        if i % 3 == 0:
+            b["services"]["satisfaction_rate"] = 0.5                      # a pass claimed, a fail found
+        if i % 4 == 1:
+            b["signage"] = b["signage"][:-2]                               # fewer notices than claimed: partial
+        if i % 4 == 2:
+            a["signage"], b["signage"] = a["signage"][:-1], b["signage"][:-3]   # partial against less partial
+        if i % 5 == 3:
+            a["services"].pop("weekly_opening_hours", None)                 # missing in the self-check: understated
+        if i % 7 == 4:
+            a["center"]["setting"] = "rural"                               # not applicable on one side only
+    (folder / "self.jsonl").write_text("\n".join(json.dumps(d, ensure_ascii=False) for d in mine[:24]) + "\n",
+                                       encoding="utf-8")
+    (folder / "inspections.jsonl").write_text(
+        "\n".join(json.dumps(d, ensure_ascii=False) for d in theirs[2:]) + "\n", encoding="utf-8")
+    status, _, err = _cli("batch", folder / "self.jsonl", "--rules", "yinzhou", "-o", folder / "self-round",
+                          "--jobs", "1")
+    assert status in (0, 1), err
+    status, out, err = _cli("batch", folder / "inspections.jsonl", "--rules", "yinzhou", "-o", folder / "round",
+                            "--jobs", "1", "--self", folder / "self-round", "--lang", "zh")
+    assert status in (0, 1), err
+    return folder, mine, theirs
+
+
+def test_batch_self_adds_each_centres_self_check_to_the_summary_as_reconcile_finds_it(rounds):
+    import csv
+
+    folder, mine, theirs = rounds
+    with open(folder / "round" / "summary.csv", encoding="utf-8-sig") as fh:
+        rows = {r["center_id"]: r for r in csv.DictReader(fh)}
+    header = list(next(iter(rows.values())))
+    assert header.index("self_score") < header.index("self_gap") < header.index("overstated")
+    rules = compliance.load_ruleset("yinzhou")
+    by_id = {d["center"]["id"]: d for d in mine[:24]}
+    overstating = 0
+    for doc in theirs[2:]:
+        row = rows[doc["center"]["id"]]
+        own = by_id.get(doc["center"]["id"])
+        if own is None:                                     # no self-check: the columns stay empty
+            assert (row["self_score"], row["self_gap"], row["overstated"]) == ("", "", "")
+            continue
+        expected = compliance.reconcile(own, doc, rules)
+        assert float(row["self_score"]) == expected.self_check.score
+        assert float(row["self_gap"]) == expected.gap
+        listed = row["overstated"].split(";") if row["overstated"] else []
+        assert listed == [c.clause for c in expected.clauses if c.flag is Flag.OVERSTATED]   # in the rule set's order
+        overstating += bool(expected.overstated)
+    assert overstating >= 8
+    flags = {c.flag for d in theirs[2:24] for c in compliance.reconcile(by_id[d["center"]["id"]], d, rules).clauses}
+    assert flags == set(Flag)              # the round holds every flag, so the rows' credits were all put to use
+
+
+def test_batch_self_workbook_names_the_overstated_clauses_under_chinese_headings(rounds):
+    import openpyxl
+
+    folder, _, _ = rounds
+    sheet = openpyxl.load_workbook(folder / "round" / "summary.xlsx").worksheets[0]
+    header = [c.value for c in sheet[1]]
+    assert {"自评分", "自评与考核分差", "自评虚高的条款"} <= set(header)
+    column = header.index("自评虚高的条款")
+    cells = [r[column] for r in sheet.iter_rows(min_row=2, values_only=True) if r[column]]
+    assert cells and all("居民满意度" in c or "上墙公示" in c or "标识" in c or "开放" in c or "终端" in c
+                         for c in cells)
+
+
+def test_batch_self_district_report_lists_the_largest_overstated_gaps(rounds):
+    folder, mine, theirs = rounds
+    html = (folder / "round" / "district-report.html").read_text(encoding="utf-8")
+    assert "<h2>自评虚高</h2>" in html and "自评虚高最多的中心" in html and "最常自评虚高的条款" in html
+    rules = compliance.load_ruleset("yinzhou")
+    by_id = {d["center"]["id"]: d for d in mine[:24]}
+    found = [compliance.reconcile(by_id[d["center"]["id"]], d, rules) for d in theirs[2:24]]
+    largest = max((r for r in found if r.overstated), key=lambda r: r.gap)
+    section = html[html.index("<h2>自评虚高</h2>"):]
+    assert largest.inspection.profile.id in section
+    assert f"{largest.gap:+.1f}" in section
+    shown = subprocess.run(["pdftotext", str(folder / "round" / "district-report.pdf"), "-"], capture_output=True,
+                           text=True).stdout
+    assert "自评虚高" in shown and "Self-check" not in shown
+
+
+def test_batch_self_refuses_a_folder_without_a_round_another_rule_set_and_its_own_folder(rounds, tmp_path):
+    folder, _, _ = rounds
+    status, _, err = _cli("batch", folder / "inspections.jsonl", "--rules", "yinzhou", "-o", tmp_path / "out",
+                          "--self", tmp_path)
+    assert status == 2 and "results.jsonl" in err and "--self" in err
+    status, _, err = _cli("batch", folder / "inspections.jsonl", "--rules", "national", "-o", tmp_path / "out",
+                          "--self", folder / "self-round")
+    assert status == 2 and "--self" in err and "yinzhou" in err
+    status, _, err = _cli("batch", folder / "inspections.jsonl", "--rules", "yinzhou", "-o", folder / "self-round",
+                          "--self", folder / "self-round")
+    assert status == 2 and "--self" in err
+    assert (folder / "self-round" / "results.jsonl").is_file()
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "results.jsonl").write_text('{"center": 1}\n', encoding="utf-8")
+    status, _, err = _cli("batch", folder / "inspections.jsonl", "--rules", "yinzhou", "-o", tmp_path / "out2",
+                          "--self", broken)
+    assert status == 2 and "results.jsonl:1" in err

@@ -513,11 +513,11 @@ XLSX_MAX_ROWS = 1_048_576 - 1
 
 
 #: The league table's columns a meeting reads, printed on A4: rank, centre, street, score, grade, verdict, the change
-#: since the previous round and the veto clauses failed. The others (ids, regions, category scores, source) stay in
+#: since the previous round, the gap to the self-check (with --self) and the veto clauses failed. The others (ids, regions, category scores, source) stay in
 #: the sheet, folded away: hidden from the print, one click from view.
-PRINTED_KEYS = ("rank", "name", "street", "score", "grade", "verdict", "score_change", "veto_failed")
+PRINTED_KEYS = ("rank", "name", "street", "score", "grade", "verdict", "score_change", "self_gap", "veto_failed")
 PRINTED_WIDTHS = {"rank": 5, "name": 26, "street": 12, "score": 7, "grade": 8, "verdict": 10, "score_change": 8,
-                  "veto_failed": 56}
+                  "self_gap": 9, "veto_failed": 56}
 FONT_SIZE = 10                       # points, every sheet's cells
 PRINTABLE_PX = 1040                  # A4 landscape inside 0.4" margins (277 mm at 96 px an inch), less a little
 CHAR_PX = 8.6                        # a column's character at 10 pt where the sheet's font is replaced by a wide one
@@ -673,6 +673,9 @@ def write_summary_xlsx(target: Path, t: Tally, rows_path: Path, previous: Previo
             league.conditional_format(1, 0, n, len(keys) - 1, {       # the whole row of a non-conforming centre
                 "type": "formula", "criteria": f'=${verdict_letter}2="{verdict_titles["non_conforming"]}"',
                 "format": red_fill})
+            if t.self_round is not None:                # a self-check above the inspection: red
+                col = keys.index("self_gap")
+                league.conditional_format(1, col, n, col, {"type": "cell", "criteria": ">", "value": 0, "format": red})
             if previous is not None:
                 col = keys.index("score_change")
                 league.conditional_format(1, col, n, col, {"type": "cell", "criteria": "<", "value": 0, "format": red})

@@ -252,6 +252,7 @@ RECONCILE_UI = Words(
     gap_formula=msg("self-check score less inspection score"),
     overstated=msg("Overstated in the self-check"), claimed=msg("The community claimed"),
     found=msg("The inspectors found"), others=msg("The other clauses"), flag=msg("Agreement"),
+    agreeing=msg("Where the self-check and the inspection agree (as the inspectors found them)"),
     none_overstated=msg("Nothing is overstated: the inspectors found every clause at least as the self-check "
                         "claimed it."),
 )
@@ -294,6 +295,8 @@ def reconcile_view(reconciliation: Reconciliation, lang: str = "zh") -> dict[str
         # the rest: where the two disagree (understated, applicability) before where they agree
         "others": sorted((r for r in rows if r["flag"] != Flag.OVERSTATED.value),
                          key=lambda r: r["flag"] == Flag.AGREES.value),
+        "disagreeing": [r for r in rows if r["flag"] in (Flag.UNDERSTATED.value, Flag.DIFFERS.value)],
+        "agreeing": [r for r in rows if r["flag"] == Flag.AGREES.value],
         "counts": counts,
         "tally": " · ".join(f"{FLAG_LABELS[f].text(lang)} {counts[f.value]}" for f in Flag),
         "rows": rows,

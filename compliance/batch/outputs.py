@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import datetime
+import functools
 import heapq
 import io
 import os
@@ -170,9 +171,17 @@ def _reconcile(row: dict[str, Any], self_round: SelfRound | None, clauses: Seque
         return
     score, letters, partial = mine
     row["self_score"], row["self_gap"] = score, round(score - row["score"], 1)
-    row["overstated"] = ";".join(
-        clause for clause, (s, c), (i, d) in zip(clauses, _credits(letters, partial), _credits(row["st"], row.get("pc", ())))
-        if flag(s, c, i, d) is Flag.OVERSTATED)
+    row["overstated"] = ";".join(clauses[i] for i in _overstated(letters, partial, row["st"], tuple(row.get("pc", ()))))
+
+
+@functools.lru_cache(maxsize=4096)
+def _overstated(letters: str, partial: tuple[float, ...], found: str, found_partial: tuple[float, ...]) -> tuple[int, ...]:
+    """The positions of the clauses overstated, from both sides' status letters and partial credits (a round repeats
+    far fewer patterns than it has centres: each is worked out once)."""
+    if letters == found and partial == found_partial:
+        return ()
+    return tuple(i for i, ((s, c), (f, d)) in enumerate(zip(_credits(letters, partial), _credits(found, found_partial)))
+                 if flag(s, c, f, d) is Flag.OVERSTATED)
 
 
 # --------------------------------------------------------------------------- counting

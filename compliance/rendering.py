@@ -12,7 +12,7 @@ import json
 import os
 import re
 import unicodedata
-from typing import Any, Callable, Literal, Sequence, overload
+from typing import Any, Callable, Literal, Mapping, Sequence, overload
 
 from . import pdf, reading
 from .checks import CHECK_TYPES
@@ -253,6 +253,8 @@ RECONCILE_UI = Words(
     overstated=msg("Overstated in the self-check"), claimed=msg("The community claimed"),
     found=msg("The inspectors found"), others=msg("The other clauses"), flag=msg("Agreement"),
     agreeing=msg("Where the self-check and the inspection agree (as the inspectors found them)"),
+    inspectors=msg("Inspectors"), responsible=msg("Responsible person"), round=cmsg("audit round", "Round"),
+    by=cmsg("reconciliation", "By"),
     none_overstated=msg("Nothing is overstated: the inspectors found every clause at least as the self-check "
                         "claimed it."),
 )
@@ -262,6 +264,23 @@ def _credit_text(f: Finding) -> str:
     if f.status is Status.NOT_APPLICABLE:
         return NA
     return f"{(0.0 if f.status is Status.MISSING else f.credit):.2f}".rstrip("0").rstrip(".")
+
+
+def _signed_by(result: AuditResult, lang: str) -> str:
+    """Who did an audit, from its profile's ``audit`` block when it has one: the inspectors, the centre's
+    responsible person and the round (empty for an audit that names none)."""
+    block = result.profile.data.get("audit")
+    if not isinstance(block, Mapping):
+        return ""
+    sep, colon = PUNCTUATION[lang]["sep"], PUNCTUATION[lang]["colon"]
+    parts = []
+    inspectors = block.get("inspectors")
+    if isinstance(inspectors, Sequence) and not isinstance(inspectors, str) and inspectors:
+        parts.append(RECONCILE_UI["inspectors"].text(lang) + colon + sep.join(str(x) for x in inspectors))
+    for key in ("responsible", "round"):
+        if isinstance(block.get(key), str) and block[key].strip():
+            parts.append(RECONCILE_UI[key].text(lang) + colon + block[key])
+    return " · ".join(parts)
 
 
 def reconcile_view(reconciliation: Reconciliation, lang: str = "zh") -> dict[str, Any]:
@@ -288,8 +307,8 @@ def reconcile_view(reconciliation: Reconciliation, lang: str = "zh") -> dict[str
                          cmsg("report footer", "self-check sha256 {hash}", hash=reconciliation.self_check.profile.sha256[:16]),
                          cmsg("report footer", "inspection sha256 {hash}",
                               hash=reconciliation.inspection.profile.sha256[:16])),
-        "mine": _side(reconciliation.self_check, lang),
-        "inspection": _side(reconciliation.inspection, lang),
+        "mine": {**_side(reconciliation.self_check, lang), "by": _signed_by(reconciliation.self_check, lang)},
+        "inspection": {**_side(reconciliation.inspection, lang), "by": _signed_by(reconciliation.inspection, lang)},
         "gap": f"{gap:+.1f}", "gap_up": gap > 0, "gap_down": gap < 0,
         "overstated": overstated,
         # the rest: where the two disagree (understated, applicability) before where they agree

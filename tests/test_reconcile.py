@@ -368,3 +368,17 @@ def test_batch_self_refuses_a_folder_without_a_round_another_rule_set_and_its_ow
     status, _, err = _cli("batch", folder / "inspections.jsonl", "--rules", "yinzhou", "-o", tmp_path / "out2",
                           "--self", broken)
     assert status == 2 and "results.jsonl:1" in err
+
+
+def test_the_reports_name_who_did_each_audit_when_its_audit_block_says():
+    mine, theirs = profile(), profile(services__weekly_opening_hours=30)
+    mine["audit"] = {"kind": "self_check", "responsible": "陈芳"}
+    theirs["audit"] = {"kind": "inspection", "inspectors": ["王敏", "李强"], "responsible": "陈芳",
+                       "round": "2026-yinzhou"}
+    found = compliance.reconcile(mine, theirs)
+    shown = compliance.render(found, "text", lang="zh")
+    assert "考核：考核人员：王敏、李强 · 被检查单位负责人：陈芳 · 轮次：2026-yinzhou" in shown
+    assert "自评：被检查单位负责人：陈芳" in shown
+    html = compliance.render(found, "html", lang="zh")
+    assert "考核人员：王敏、李强" in html
+    assert "考核人员" not in compliance.render(compliance.reconcile(profile(), profile()), "html", lang="zh")

@@ -9,6 +9,7 @@ Start here::
     result = compliance.evaluate(profile, rules)      # pure; an AuditResult
     compliance.render(result, "pdf", "report.pdf")    # "json", "text", "md", "html", "pdf"
     compliance.compare("before.yaml", "after.yaml", rules)   # the renovation check
+    compliance.reconcile("self-check.yaml", "inspection.yaml", rules)   # 自评 vs 考核
     for where, item in compliance.read_profiles("centres.xlsx"):   # a district: Profile or ProfileError
         ...
     for result in compliance.audit_many(profiles, rules, jobs=4):  # in input order, streaming
@@ -17,17 +18,18 @@ Start here::
 Every error on bad input is a :class:`ComplianceError`. The pipeline, one
 module a stage: ``reading`` (bytes → values) → ``layers`` + ``compile`` (rule
 sets; ``checks`` holds one record per check type) and ``profile`` (profiles)
-→ ``evaluation`` (and ``comparison``) → ``result`` → ``rendering`` / ``pdf``; ``model`` holds the
+→ ``evaluation`` (and ``comparison``, ``reconciliation``) → ``result`` → ``rendering`` / ``pdf``; ``model`` holds the
 shared types and imports nothing of ours.
 """
 from .version import __version__
 from .comparison import Change, ClauseChange, Comparison, compare
 from .compile import bundled_rulesets, load_ruleset
-from .contract import profile_schema, result_schema, ruleset_schema
-from .errors import ComplianceError, Problem, ProfileError, ReportError, RuleSetError
+from .contract import profile_schema, reconciliation_schema, result_schema, ruleset_schema
+from .errors import ComplianceError, MismatchError, Problem, ProfileError, ReportError, RuleSetError
 from .evaluation import evaluate
 from .model import Clause, Level, RuleSet, RuleSource, Status, Verdict, Vocabulary
 from .profile import Profile, load_profile
+from .reconciliation import ClauseReconciliation, Flag, Reconciliation, reconcile
 from .rendering import TextFormat, render
 from .result import AuditResult, Finding, Shortfall
 from .batch import audit_many, read_profiles
@@ -39,14 +41,19 @@ __all__ = [
     "evaluate",
     "render",
     "compare",
+    "reconcile",
     "read_profiles",
     "audit_many",
     "profile_schema",
     "result_schema",
+    "reconciliation_schema",
     "ruleset_schema",
     "Comparison",
     "Change",
     "ClauseChange",
+    "Reconciliation",
+    "ClauseReconciliation",
+    "Flag",
     "AuditResult",
     "Finding",
     "Shortfall",
@@ -63,6 +70,7 @@ __all__ = [
     "ProfileError",
     "RuleSetError",
     "ReportError",
+    "MismatchError",
     "Problem",
     "__version__",
 ]

@@ -23,7 +23,7 @@ from . import ruletest
 from .checks import CHECK_TYPES
 from .comparison import compare
 from .compile import lint, load_ruleset
-from .contract import profile_schema, result_schema, ruleset_schema
+from .contract import profile_schema, reconciliation_schema, result_schema, ruleset_schema
 from .errors import (MAX_PROBLEMS, ComplianceError, Problem, ReportError, RuleSetError, internal_error, more_problems,
                      system_reason)
 from .evaluation import evaluate
@@ -32,7 +32,8 @@ from .i18n import (DEFAULT_LANG, DOMAIN, LANGS, LOCALE_DIR, Joined, Message, lan
 from .model import thaw
 from .layers import bundled_names
 from .profile import load_profile
-from .rendering import COMPARE_RENDERERS, RENDERERS, plain_text, render
+from .reconciliation import reconcile
+from .rendering import COMPARE_RENDERERS, RECONCILE_RENDERERS, RENDERERS, plain_text, render
 from .writing import STDOUT, StdoutError, plan_outputs, same_file, write_stdout
 from .wording import LEVEL_LABELS, YES_NO, hinted
 
@@ -169,6 +170,17 @@ def _parser(lang: str = DEFAULT_LANG) -> argparse.ArgumentParser:
     c.add_argument("--archival", action="store_true",
                    help=t(msg("an archival PDF (PDF/A-3b) with the comparison attached (with --format pdf)")))
 
+    rc = sub.add_parser("reconcile", parents=[common],
+                        help=t(msg("a centre's self-check against its inspection, clause by clause")))
+    rc.add_argument("self_check", metavar="SELF", help=t(msg("the community's self-check (a YAML or JSON profile)")))
+    rc.add_argument("inspection", metavar="INSPECTION", help=t(msg("the inspectors' audit (a YAML or JSON profile)")))
+    rc.add_argument("--rules", default="national", metavar="NAME|PATH", help=rules_help)
+    rc.add_argument("--format", choices=sorted(RECONCILE_RENDERERS),
+                    help=t(msg("default: text on a terminal, json otherwise")))
+    rc.add_argument("-o", "--output", metavar="OUT", help=t(msg("write here (- for standard output)")))
+    rc.add_argument("--archival", action="store_true",
+                    help=t(msg("an archival PDF (PDF/A-3b) with the reconciliation attached (with --format pdf)")))
+
     v = sub.add_parser("validate", parents=[common], help=t(msg("schema and semantic checks only")))
     v.add_argument("profiles", nargs="+", metavar="PROFILE",
                    help=t(msg("profile files, folders, .jsonl, .csv or .xlsx")))
@@ -214,13 +226,16 @@ def _parser(lang: str = DEFAULT_LANG) -> argparse.ArgumentParser:
     b.add_argument("--jobs", type=_positive, metavar="N", help=t(msg("worker processes (default: every core)")))
     b.add_argument("--reports", action="store_true", help=t(msg("also one PDF per centre in OUTDIR/reports/")))
     b.add_argument("--previous", metavar="OLD_OUTDIR", help=t(msg("compare with an earlier round's output folder")))
+    b.add_argument("--self", dest="self_round", metavar="SELF_ROUND", help=t(msg(
+        "set the centres' self-checks beside these inspections: the output folder of the round that audited the "
+        "self-checks (summary gains self_score, self_gap and overstated; the district report a section)")))
     b.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                    help=t(msg("run on this Dask cluster (pip install '.[dask]')")))
     b.add_argument("--strict", action="store_true", help=strict_help)
 
     s = sub.add_parser("schema", parents=[common],
-                       help=t(msg("print the profile JSON Schema (or the rule-set or result one)")))
-    s.add_argument("which", nargs="?", choices=("profile", "ruleset", "result"), default="profile")
+                       help=t(msg("print the profile JSON Schema (or the rule-set, result or reconciliation one)")))
+    s.add_argument("which", nargs="?", choices=("profile", "ruleset", "result", "reconciliation"), default="profile")
 
     db_help = t(msg("the database: a URL, or an SQLite file's path (default: $COMPLIANCE_DB, else sqlite:///compliance.db in this folder)"))
     sv = sub.add_parser("serve", parents=[common], help=t(msg("run the audit service (web self-check and REST API)")))
@@ -406,6 +421,21 @@ def _compare(args: argparse.Namespace, run: _Run) -> None:
     run.note(EXIT_OK if comparison.after.conforming else EXIT_NONCONFORMING)
 
 
+def _reconcile(args: argparse.Namespace, run: _Run) -> None:
+    fmt = _output_format(args)
+    rules = load_ruleset(args.rules)
+    _refuse_overwriting_inputs(args.output, [args.self_check, args.inspection, *rules.layer_files])
+    run.current = f"{args.self_check} ↔ {args.inspection}"
+    reconciliation = reconcile(args.self_check, args.inspection, rules)
+    if args.output and args.output != STDOUT:
+        render(reconciliation, fmt, args.output, lang=args.lang, archival=args.archival)
+    else:
+        out = render(reconciliation, fmt, lang=args.lang, archival=args.archival)
+        assert out is not None
+        write_stdout(out)
+    run.note(EXIT_NONCONFORMING if reconciliation.overstated else EXIT_OK)
+
+
 def _validate(args: argparse.Namespace, run: _Run) -> None:
     rules = load_ruleset(args.rules)
 
@@ -503,7 +533,8 @@ def _rules(args: argparse.Namespace, run: _Run) -> None:
 
 
 def _schema(args: argparse.Namespace, run: _Run) -> None:
-    schema = {"profile": profile_schema, "ruleset": ruleset_schema, "result": result_schema}[args.which]()
+    schema = {"profile": profile_schema, "ruleset": ruleset_schema, "result": result_schema,
+              "reconciliation": reconciliation_schema}[args.which]()
     write_stdout(json.dumps(schema, ensure_ascii=False, indent=2) + "\n")
 
 
@@ -601,8 +632,10 @@ def _batch(args: argparse.Namespace, run: _Run) -> None:
 
     rules = load_ruleset(args.rules)
     previous = outputs.Previous.read(args.previous) if args.previous else None
+    self_round = outputs.SelfRound.read(args.self_round) if args.self_round else None
     job = rounds.Round(inputs=args.inputs, rules=rules, outdir=Path(args.output),
                        jobs=args.jobs or runner.default_jobs(), reports=args.reports, previous=previous,
+                       self_round=self_round,
                        scheduler=args.scheduler, lang=language(), progress=runner.progress_wanted(), strict=args.strict)
     tally = job.run()
     for row in tally.warning_rows:
@@ -742,7 +775,7 @@ def _read_password() -> str:
 
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace, _Run], None]] = {
-    "audit": _audit, "compare": _compare, "validate": _validate, "rules": _rules, "schema": _schema,
+    "audit": _audit, "compare": _compare, "reconcile": _reconcile, "validate": _validate, "rules": _rules, "schema": _schema,
     "template": _template, "export": _export, "batch": _batch, "serve": _serve, "users": _users,
 }
 

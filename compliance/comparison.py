@@ -13,7 +13,8 @@ from enum import Enum
 from typing import Any, Mapping, Union
 
 from .compile import load_ruleset
-from .i18n import cmsg, language, msg
+from .errors import MismatchError, Problem
+from .i18n import cmsg, language, msg, quote
 from .evaluation import evaluate
 from .model import RuleSet, RuleSource, Status
 from .profile import Profile, load_profile
@@ -146,12 +147,40 @@ def _audit(side: "AuditResult | Profile | Mapping[str, Any] | str | os.PathLike[
 Side = Union["AuditResult", Profile, Mapping[str, Any], str, "os.PathLike[str]"]
 
 
+def audit_both(first: Side, second: Side, rules: RuleSource | None = "national") -> tuple[AuditResult, AuditResult]:
+    """Two sides audited under one rule set: ``rules`` when given (a result under another one is audited again
+    under it), else the rule set of the results given (two results under different rule sets are refused with a
+    :class:`~compliance.MismatchError`), else the national one."""
+    if rules is None:
+        given = [s for s in (first, second) if isinstance(s, AuditResult)]
+        if len(given) == 2 and given[0].ruleset.content_hash != given[1].ruleset.content_hash:
+            raise _rules_differ(given[0], given[1])
+        rules = given[0].ruleset if given else "national"
+    ruleset = load_ruleset(rules)
+    return _audit(first, ruleset), _audit(second, ruleset)
+
+
+def _rules_differ(first: AuditResult, second: AuditResult) -> MismatchError:
+    told = msg("the two audits are under different rule sets ({first} and {second}); their clauses and scores "
+               "cannot be set side by side: audit both under one rule set",
+               first=quote(f"{first.ruleset.id} {first.ruleset.version}"),
+               second=quote(f"{second.ruleset.id} {second.ruleset.version}"))
+    return MismatchError(msg("two audits that cannot be set side by side"), file=second.profile.source,
+                         problems=[Problem(told, ("ruleset",), second.profile.source)])
+
+
+def pair(first: AuditResult, second: AuditResult) -> tuple[tuple[Finding, Finding], ...]:
+    """The clause-by-clause pairing of two audits of one rule set (what :func:`compare` and
+    :func:`compliance.reconcile` both set side by side): every clause's two findings, in the rule set's order."""
+    if first.ruleset.content_hash != second.ruleset.content_hash:
+        raise _rules_differ(first, second)
+    return tuple(zip(first.findings, second.findings))
+
+
 def compare(before: Side, after: Side, rules: RuleSource = "national") -> Comparison:
     """Audit a centre before and after a renovation plan under one rule set and compare them.
 
     ``before`` and ``after`` are paths, dicts, Profiles or AuditResults.
     """
-    rules = load_ruleset(rules)
-    a, b = _audit(before, rules), _audit(after, rules)
-    changes = tuple(ClauseChange(x, y, classify(x, y)) for x, y in zip(a.findings, b.findings))
-    return Comparison(a, b, changes)
+    a, b = audit_both(before, after, rules)
+    return Comparison(a, b, tuple(ClauseChange(x, y, classify(x, y)) for x, y in pair(a, b)))

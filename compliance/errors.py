@@ -6,7 +6,8 @@ caller can catch it in one place::
     ComplianceError                 anything this library refuses
     ├── ProfileError                a centre profile is unreadable or invalid
     ├── RuleSetError                a rule set (or a rule test) is unreadable, invalid or unknown
-    └── ReportError                 a report cannot be produced or written
+    ├── ReportError                 a report cannot be produced or written
+    └── MismatchError               two audits set side by side are of different centres or rule sets
 
 ``ProfileError`` and ``RuleSetError`` carry the problems found, not only the
 first: a user fixing a spreadsheet of centres wants them all at once. The list
@@ -173,6 +174,11 @@ class RuleSetError(ProblemsError):
 
 class ReportError(ComplianceError):
     """A report could not be rendered or written."""
+
+
+class MismatchError(ProblemsError):
+    """Two audits that cannot be set side by side: of different centres (a reconciliation) or under different
+    rule sets. The problem is located at the second audit's ``center.id`` or ``ruleset``."""
 
 
 def problems_message(total: int, what: Message, complete: bool = True) -> Message:

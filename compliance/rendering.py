@@ -12,11 +12,12 @@ import json
 import os
 import re
 import unicodedata
-from typing import Any, Callable, Literal, Sequence, overload
+from typing import Any, Callable, Literal, Mapping, Sequence, overload
 
 from . import pdf, reading
 from .checks import CHECK_TYPES
 from .comparison import CHANGE_LABELS, Comparison
+from .reconciliation import FLAG_LABELS, Flag, Reconciliation
 from .i18n import PUNCTUATION, Message, Words, cmsg, language, msg, quote
 from .errors import ReportError
 from .model import RuleSet, Status
@@ -245,6 +246,82 @@ def compare_view(comparison: Comparison, lang: str = "zh") -> dict[str, Any]:
     }
 
 
+RECONCILE_UI = Words(
+    reconcile_title=msg("Self-check against inspection"), self_check=cmsg("reconciliation", "Self-check"),
+    inspection=msg("Inspection"), gap=msg("Gap (self-check less inspection)"), gap_short=msg("Gap"),
+    gap_formula=msg("self-check score less inspection score"),
+    overstated=msg("Overstated in the self-check"), claimed=msg("The community claimed"),
+    found=msg("The inspectors found"), others=msg("The other clauses"), flag=msg("Agreement"),
+    agreeing=msg("Where the self-check and the inspection agree (as the inspectors found them)"),
+    inspectors=msg("Inspectors"), responsible=msg("Responsible person"), round=cmsg("audit round", "Round"),
+    by=cmsg("reconciliation", "By"),
+    none_overstated=msg("Nothing is overstated: the inspectors found every clause at least as the self-check "
+                        "claimed it."),
+)
+
+
+def _credit_text(f: Finding) -> str:
+    if f.status is Status.NOT_APPLICABLE:
+        return NA
+    return f"{(0.0 if f.status is Status.MISSING else f.credit):.2f}".rstrip("0").rstrip(".")
+
+
+def _signed_by(result: AuditResult, lang: str) -> str:
+    """Who did an audit, from its profile's ``audit`` block when it has one: the inspectors, the centre's
+    responsible person and the round (empty for an audit that names none)."""
+    block = result.profile.data.get("audit")
+    if not isinstance(block, Mapping):
+        return ""
+    sep, colon = PUNCTUATION[lang]["sep"], PUNCTUATION[lang]["colon"]
+    parts = []
+    inspectors = block.get("inspectors")
+    if isinstance(inspectors, Sequence) and not isinstance(inspectors, str) and inspectors:
+        parts.append(RECONCILE_UI["inspectors"].text(lang) + colon + sep.join(str(x) for x in inspectors))
+    for key in ("responsible", "round"):
+        if isinstance(block.get(key), str) and block[key].strip():
+            parts.append(RECONCILE_UI[key].text(lang) + colon + block[key])
+    return " · ".join(parts)
+
+
+def reconcile_view(reconciliation: Reconciliation, lang: str = "zh") -> dict[str, Any]:
+    """Everything the reconciliation templates show, worded and formatted."""
+    base = view(reconciliation.inspection, lang)
+    mine = {f.clause.clause: _finding_view(f, reconciliation.self_check, lang)
+            for f in reconciliation.self_check.findings}
+    theirs = {v["clause"]: v for v in base["findings"]}
+    rows = []
+    for c in reconciliation.clauses:
+        rows.append({"clause": c.clause, "title": theirs[c.clause]["title"], "veto": c.inspection.clause.veto,
+                     "level": theirs[c.clause]["level"], "flag": c.flag.value,
+                     "flag_label": FLAG_LABELS[c.flag].text(lang),
+                     "mine": {**mine[c.clause], "credit": _credit_text(c.self_check)},
+                     "inspection": {**theirs[c.clause], "credit": _credit_text(c.inspection)}})
+    by_clause = {r["clause"]: r for r in rows}
+    overstated = [by_clause[c.clause] for c in reconciliation.overstated]
+    gap = reconciliation.gap
+    counts = {f.value: len(reconciliation.of(f)) for f in Flag}
+    return {
+        **base,
+        "ui": {**base["ui"], **RECONCILE_UI.of(lang)},
+        "footer": footer(reconciliation.inspection.ruleset, lang,
+                         cmsg("report footer", "self-check sha256 {hash}", hash=reconciliation.self_check.profile.sha256[:16]),
+                         cmsg("report footer", "inspection sha256 {hash}",
+                              hash=reconciliation.inspection.profile.sha256[:16])),
+        "mine": {**_side(reconciliation.self_check, lang), "by": _signed_by(reconciliation.self_check, lang)},
+        "inspection": {**_side(reconciliation.inspection, lang), "by": _signed_by(reconciliation.inspection, lang)},
+        "gap": f"{gap:+.1f}", "gap_up": gap > 0, "gap_down": gap < 0,
+        "overstated": overstated,
+        # the rest: where the two disagree (understated, applicability) before where they agree
+        "others": sorted((r for r in rows if r["flag"] != Flag.OVERSTATED.value),
+                         key=lambda r: r["flag"] == Flag.AGREES.value),
+        "disagreeing": [r for r in rows if r["flag"] in (Flag.UNDERSTATED.value, Flag.DIFFERS.value)],
+        "agreeing": [r for r in rows if r["flag"] == Flag.AGREES.value],
+        "counts": counts,
+        "tally": " · ".join(f"{FLAG_LABELS[f].text(lang)} {counts[f.value]}" for f in Flag),
+        "rows": rows,
+    }
+
+
 # Terminal control characters (C0, DEL, C1), line and paragraph separators, and the bidirectional
 # overrides that can make text read in another order: never printed from a profile or a rule file.
 _CONTROLS = {c: " " for c in (*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0), 0x2028, 0x2029)}
@@ -353,25 +430,46 @@ COMPARE_RENDERERS: dict[str, Callable[..., str | bytes]] = {
 }
 
 
+def _reconcile_html(reconciliation: Reconciliation, lang: str) -> str:
+    return str(environment("html").get_template("reconcile.html.j2").render(**reconcile_view(reconciliation, lang)))
+
+
+def _reconcile_pdf(reconciliation: Reconciliation, lang: str, archival: bool = False) -> bytes:
+    attachment = reconciliation.to_dict(lang) if archival else None
+    name = reconciliation.inspection.profile.name
+    return pdf.html_to_pdf(_reconcile_html(reconciliation, lang), archival=archival, attachment=attachment,
+                           title=name, description=_attached(name, lang))
+
+
+RECONCILE_RENDERERS: dict[str, Callable[..., str | bytes]] = {
+    "json": lambda r, lang: json.dumps(r.to_dict(lang), ensure_ascii=False, indent=2) + "\n",
+    "text": lambda r, lang: str(environment("text").get_template("reconcile.txt.j2").render(**reconcile_view(r, lang))),
+    "md": lambda r, lang: str(environment("md").get_template("reconcile.md.j2").render(**reconcile_view(r, lang))),
+    "html": lambda r, lang: standalone(_reconcile_html(r, lang)),
+    "pdf": _reconcile_pdf,
+}
+
+
 TextFormat = Literal["json", "text", "md", "html"]
 """The formats :func:`render` returns as ``str``; ``"pdf"`` gives ``bytes``."""
 
 
 @overload
-def render(result: AuditResult | Comparison, fmt: TextFormat = ..., target: None = None, *, lang: str | None = None,
+def render(result: AuditResult | Comparison | Reconciliation, fmt: TextFormat = ..., target: None = None, *, lang: str | None = None,
            archival: bool = False) -> str: ...
 @overload
-def render(result: AuditResult | Comparison, fmt: Literal["pdf"], target: None = None, *, lang: str | None = None,
+def render(result: AuditResult | Comparison | Reconciliation, fmt: Literal["pdf"], target: None = None, *, lang: str | None = None,
            archival: bool = False) -> bytes: ...
 @overload
-def render(result: AuditResult | Comparison, fmt: str, target: str | os.PathLike[str], *, lang: str | None = None,
+def render(result: AuditResult | Comparison | Reconciliation, fmt: str, target: str | os.PathLike[str], *, lang: str | None = None,
            archival: bool = False) -> None: ...
 @overload
-def render(result: AuditResult | Comparison, fmt: str = ..., target: str | os.PathLike[str] | None = None, *,
+def render(result: AuditResult | Comparison | Reconciliation, fmt: str = ..., target: str | os.PathLike[str] | None = None, *,
            lang: str | None = None, archival: bool = False) -> str | bytes | None: ...
-def render(result: AuditResult | Comparison, fmt: str = "text", target: str | os.PathLike[str] | None = None,
+def render(result: AuditResult | Comparison | Reconciliation, fmt: str = "text", target: str | os.PathLike[str] | None = None,
            *, lang: str | None = None, archival: bool = False) -> str | bytes | None:
-    """Render an audit result or a renovation comparison as ``fmt``.
+    """Render an audit result, a renovation comparison or a reconciliation (self-check against inspection) as
+    ``fmt``.
 
     Returns ``str`` (``json``, ``text``, ``md``, ``html``) or ``bytes`` (``pdf``) when there is no
     ``target``; otherwise writes to ``target`` atomically (``"-"`` is standard
@@ -384,10 +482,12 @@ def render(result: AuditResult | Comparison, fmt: str = "text", target: str | os
     lang = lang or language()
     if isinstance(result, Comparison):
         table = COMPARE_RENDERERS
+    elif isinstance(result, Reconciliation):
+        table = RECONCILE_RENDERERS
     elif isinstance(result, AuditResult):
         table = RENDERERS
     else:
-        raise TypeError(f"render takes an AuditResult or a Comparison, not a {type(result).__name__}"
+        raise TypeError(f"render takes an AuditResult, a Comparison or a Reconciliation, not a {type(result).__name__}"
                         + ("; evaluate the profile first" if type(result).__name__ == "Profile" else ""))
     if not isinstance(fmt, str):
         raise TypeError(f"the format is a name such as 'pdf', not a {type(fmt).__name__}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import datetime
+import functools
 import heapq
 import io
 import os
@@ -27,7 +28,8 @@ from ..i18n import Words, cmsg, msg, quote
 from ..rendering import BAR, FOOTER_LIMITS, LOW, bar_chart, cut_to_width, footer, ruleset_view
 from .run import STATUS_LETTER
 from .sources import column_letter
-from ..model import RuleSet
+from ..model import RuleSet, Status
+from ..reconciliation import Flag, flag
 from ..wording import STATUS_LABELS, VERDICT_LABELS, fmt_amount, unit_label
 from ..writing import atomic_stream, write_atomic
 
@@ -39,6 +41,7 @@ BOM = "\ufeff"
 
 SUMMARY_KEYS = ("rank", "center_id", "name", "province", "city", "district", "street", "score", "grade", "verdict")
 PREVIOUS_KEYS = ("previous_score", "score_change", "previous_grade", "trend")
+SELF_KEYS = ("self_score", "self_gap", "overstated")
 TAIL_KEYS = ("veto_failed", "actions", "source")
 ERROR_KEYS = ("location", "center_id", "path", "field", "problem", "severity")
 TRENDS = ("improved", "worsened", "unchanged", "new", "gone")
@@ -48,7 +51,8 @@ LABELS = Words(
     city=msg("City"), district=msg("District"), street=cmsg("column", "Street"), score=msg("Score"),
     grade=msg("Grade"), verdict=msg("Verdict"), veto_failed=msg("Veto clauses failed"), actions=msg("Actions"),
     source=msg("Source"), previous_score=msg("Previous score"), score_change=cmsg("column", "Change"),
-    previous_grade=msg("Previous grade"),
+    previous_grade=msg("Previous grade"), self_score=msg("Self-check score"),
+    self_gap=msg("Gap to the self-check"), overstated=msg("Overstated in the self-check"),
     trend=msg("Trend"), improved=msg("improved"), worsened=msg("worsened"), unchanged=msg("unchanged"),
     new=cmsg("trend", "new"), gone=msg("not in this round"), location=msg("Location"), path=msg("Path"),
     field=msg("Field"), problem=msg("Problem"), severity=msg("Severity"),
@@ -95,6 +99,92 @@ class Previous:
         return cls(str(folder), scores, ruleset)
 
 
+# --------------------------------------------------------------------------- the self-check round
+
+_LETTER_STATUS = {letter: status for status, letter in STATUS_LETTER.items()}
+
+
+@dataclass
+class SelfRound:
+    """A self-check round (自查), read from its ``results.jsonl`` for ``batch --self``: per centre its score and, as a
+    round's rows keep them, its status letters and its partial clauses' credits; as little as :class:`Previous`
+    keeps, and never a finding object."""
+
+    folder: str
+    centres: dict[str, tuple[float, str, tuple[float, ...]]]   # id → (score, status letters, partial credits)
+    clauses: tuple[str, ...] = ()
+    ruleset: str = ""
+    content_hash: str = ""
+
+    @classmethod
+    def read(cls, folder: str | os.PathLike[str]) -> SelfRound:
+        path = Path(folder) / "results.jsonl"
+        if not Path(folder).is_dir():
+            raise ComplianceError(msg("{option} must be the output folder of an earlier round",
+                                      option=quote("--self")), file=str(folder))
+        if not path.is_file():
+            raise ComplianceError(msg("has no {file}: {option} takes the output folder of an earlier round",
+                                      file=quote("results.jsonl"), option=quote("--self")), file=str(folder))
+        centres: dict[str, tuple[float, str, tuple[float, ...]]] = {}
+        clauses: tuple[str, ...] = ()
+        ruleset = content_hash = ""
+        try:
+            with open(path, "rb") as fh:
+                for number, line in enumerate(fh, start=1):
+                    if not line.strip():
+                        continue
+                    try:
+                        doc = orjson.loads(line)
+                        findings = doc["findings"]
+                        order = tuple(str(f["clause"]) for f in findings)
+                        if not clauses:
+                            clauses = order
+                            ruleset = str(doc.get("ruleset", {}).get("id", ""))
+                            content_hash = str(doc.get("ruleset", {}).get("content_hash", ""))
+                        elif order != clauses:
+                            raise ValueError("another rule set's clauses")
+                        letters = "".join(STATUS_LETTER[Status(f["status"])] for f in findings)
+                        partial = tuple(float(f["credit"]) for f in findings if f["status"] == "partial")
+                        centres[str(doc["center"]["id"])] = (float(doc["score"]), letters, partial)
+                    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                        raise ComplianceError(msg("is not a result document (one a line, as a round writes them)"),
+                                              file=f"{path}:{number}") from None
+        except OSError as exc:
+            raise ComplianceError(system_reason(exc, msg("cannot be read")), file=str(path)) from None
+        return cls(str(folder), centres, clauses, ruleset, content_hash)
+
+
+def _credits(letters: str, partial: Sequence[float]) -> Iterator[tuple[Status, float]]:
+    """Each clause's status and credit from a row's status letters and its partial clauses' credits."""
+    credits = iter(partial)
+    for letter in letters:
+        status = _LETTER_STATUS[letter]
+        yield status, (next(credits, 0.5) if status is Status.PARTIAL else 1.0 if status is Status.PASS else 0.0)
+
+
+def _reconcile(row: dict[str, Any], self_round: SelfRound | None, clauses: Sequence[str]) -> None:
+    """Put the centre's self-check into ``row``: its score, the gap (self-check less this round) and the clauses it
+    overstated, flagged by the rule :func:`compliance.reconcile` follows. A centre without a self-check gets none."""
+    if self_round is None:
+        return
+    mine = self_round.centres.get(row["id"])
+    if mine is None or len(mine[1]) != len(row["st"]):
+        return
+    score, letters, partial = mine
+    row["self_score"], row["self_gap"] = score, round(score - row["score"], 1)
+    row["overstated"] = ";".join(clauses[i] for i in _overstated(letters, partial, row["st"], tuple(row.get("pc", ()))))
+
+
+@functools.lru_cache(maxsize=4096)
+def _overstated(letters: str, partial: tuple[float, ...], found: str, found_partial: tuple[float, ...]) -> tuple[int, ...]:
+    """The positions of the clauses overstated, from both sides' status letters and partial credits (a round repeats
+    far fewer patterns than it has centres: each is worked out once)."""
+    if letters == found and partial == found_partial:
+        return ()
+    return tuple(i for i, ((s, c), (f, d)) in enumerate(zip(_credits(letters, partial), _credits(found, found_partial)))
+                 if flag(s, c, f, d) is Flag.OVERSTATED)
+
+
 # --------------------------------------------------------------------------- counting
 
 @dataclass
@@ -139,6 +229,13 @@ class Tally:
     previous_sum: float = 0.0
     matched_sum: float = 0.0
     previous_matched: int = 0
+    # against the round's self-checks (batch --self)
+    self_round: SelfRound | None = None
+    self_matched: int = 0
+    self_gap_sum: float = 0.0
+    overstating: int = 0                                   # centres with a clause overstated
+    overstated_clauses: dict[str, int] = field(default_factory=dict)
+    overstated_top: list[tuple[float, int, dict[str, Any]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.category_sums = [0.0] * len(self.rules.categories)
@@ -177,9 +274,11 @@ def _compare(row: dict[str, Any], previous: Previous | None, grade_rank: Mapping
                     else "worsened" if change < 0 or better < 0 else "unchanged")
 
 
-def tally(rows_path: Path, rules: RuleSet, previous: Previous | None, ids: Container[str] = ()) -> Tally:
-    """Count the round from its rows file; ``ids`` are this round's centre ids (to find who is gone)."""
-    t = Tally(rules)
+def tally(rows_path: Path, rules: RuleSet, previous: Previous | None, ids: Container[str] = (),
+          self_round: SelfRound | None = None) -> Tally:
+    """Count the round from its rows file; ``ids`` are this round's centre ids (to find who is gone); ``self_round``
+    the round's self-checks (``batch --self``)."""
+    t = Tally(rules, self_round=self_round)
     grade_rank = {g.id: -i for i, g in enumerate(rules.grades)}
     clauses = [c.clause for c in rules.clauses]
     patterns: dict[str, int] = {}                        # status letters of every clause → centres
@@ -254,6 +353,18 @@ def tally(rows_path: Path, rules: RuleSet, previous: Previous | None, ids: Conta
                     _keep(t.gains, (row["score_change"], -order, brief))
                 elif row["score_change"] < 0:
                     _keep(t.losses, (-row["score_change"], -order, brief))
+        if self_round is not None:
+            _reconcile(row, self_round, clauses)
+            if "self_gap" in row:
+                t.self_matched += 1
+                t.self_gap_sum += row["self_gap"]
+                if row["overstated"]:
+                    t.overstating += 1
+                    for clause in row["overstated"].split(";"):
+                        t.overstated_clauses[clause] = t.overstated_clauses.get(clause, 0) + 1
+                    order += 1
+                    _keep(t.overstated_top, (row["self_gap"], -order, {k: row[k] for k in (
+                        "id", "name", "region", "score", "self_score", "self_gap", "overstated")}))
     for st, n in patterns.items():
         for counts, letter in zip(t.statuses, st):
             counts[letter] += n
@@ -310,6 +421,7 @@ def summary_rows(t: Tally, rows_path: Path, previous: Previous | None) -> Iterat
         return
     grade_rank = {g.id: -i for i, g in enumerate(t.rules.grades)}
     order = league_order(t)
+    clauses = [c.clause for c in t.rules.clauses]
     with open(rows_path, "rb") as fh:
         fd = fh.fileno()
         rank, last = 0, None
@@ -318,10 +430,13 @@ def summary_rows(t: Tally, rows_path: Path, previous: Previous | None) -> Iterat
             if row["score"] != last:
                 rank, last = position, row["score"]
             _compare(row, previous, grade_rank)
+            _reconcile(row, t.self_round, clauses)
             line = [rank, row["id"], row["name"], *_region(row), row["score"], row["grade"], row["verdict"],
                     *row["cats"]]
             if previous is not None:
                 line += [row.get(k) for k in PREVIOUS_KEYS]
+            if t.self_round is not None:
+                line += [row.get(k) for k in SELF_KEYS]
             line += [";".join(row["veto"]), row["actions"], row["loc"]]
             yield line
 
@@ -339,7 +454,8 @@ def row_at(fd: int, offset: int) -> bytes:
 
 def summary_header(t: Tally, previous: Previous | None) -> list[str]:
     cats = [c.id for c in t.rules.categories]
-    return [*SUMMARY_KEYS, *cats, *(PREVIOUS_KEYS if previous is not None else ()), *TAIL_KEYS]
+    return [*SUMMARY_KEYS, *cats, *(PREVIOUS_KEYS if previous is not None else ()),
+            *(SELF_KEYS if t.self_round is not None else ()), *TAIL_KEYS]
 
 
 def write_summary_csv(target: Path, t: Tally, rows_path: Path, previous: Previous | None) -> None:
@@ -407,11 +523,11 @@ XLSX_MAX_ROWS = 1_048_576 - 1
 
 
 #: The league table's columns a meeting reads, printed on A4: rank, centre, street, score, grade, verdict, the change
-#: since the previous round and the veto clauses failed. The others (ids, regions, category scores, source) stay in
+#: since the previous round, the gap to the self-check (with --self) and the veto clauses failed. The others (ids, regions, category scores, source) stay in
 #: the sheet, folded away: hidden from the print, one click from view.
-PRINTED_KEYS = ("rank", "name", "street", "score", "grade", "verdict", "score_change", "veto_failed")
+PRINTED_KEYS = ("rank", "name", "street", "score", "grade", "verdict", "score_change", "self_gap", "veto_failed")
 PRINTED_WIDTHS = {"rank": 5, "name": 26, "street": 12, "score": 7, "grade": 8, "verdict": 10, "score_change": 8,
-                  "veto_failed": 56}
+                  "self_gap": 9, "veto_failed": 56}
 FONT_SIZE = 10                       # points, every sheet's cells
 PRINTABLE_PX = 1040                  # A4 landscape inside 0.4" margins (277 mm at 96 px an inch), less a little
 CHAR_PX = 8.6                        # a column's character at 10 pt where the sheet's font is replaced by a wide one
@@ -511,13 +627,14 @@ def write_summary_xlsx(target: Path, t: Tally, rows_path: Path, previous: Previo
         league = book.add_worksheet(league_name)
         league.write_row(0, 0, [labels.get(k) or rules.category(k).title[lang] for k in keys], head)
         others = {"center_id": 18, "province": 8, "city": 8, "district": 10, "previous_score": 10,
-                  "previous_grade": 10, "trend": 10, "actions": 8, "source": 28}
+                  "previous_grade": 10, "trend": 10, "actions": 8, "source": 28, "self_score": 9, "self_gap": 9,
+                  "overstated": 40}
         widths = [PRINTED_WIDTHS.get(k) or others.get(k) or 10 for k in keys]
         for c, (column, width) in enumerate(zip(keys, widths)):
-            decimal = column in ("score", "previous_score", "score_change") or column in cat_ids
+            decimal = column in ("score", "previous_score", "score_change", "self_score") or column in cat_ids
             folded = column not in PRINTED_KEYS           # not printed: a group folded away, "+" above it unfolds it
-            league.set_column(c, c, width, signed if column == "score_change" else one if decimal
-                              else centred if column == "rank" else indented if column == "veto_failed"
+            league.set_column(c, c, width, signed if column in ("score_change", "self_gap") else one if decimal
+                              else centred if column == "rank" else indented if column in ("veto_failed", "overstated")
                               else wrap if column == "name" else plain,
                               {"level": 1, "hidden": True} if folded else
                               {"collapsed": True} if c and keys[c - 1] not in PRINTED_KEYS else {})
@@ -530,6 +647,7 @@ def write_summary_xlsx(target: Path, t: Tally, rows_path: Path, previous: Previo
         text_cols = [keys.index(k) for k in ("center_id", "name", "source")]
         trend_col = keys.index("trend") if previous is not None else -1
         prev_grade_col = keys.index("previous_grade") if previous is not None else -1
+        overstated_col = keys.index("overstated") if t.self_round is not None else -1
         n = 0
         for line in summary_rows(t, rows_path, previous):
             n += 1
@@ -537,6 +655,9 @@ def write_summary_xlsx(target: Path, t: Tally, rows_path: Path, previous: Previo
             line[verdict_col] = verdict_titles.get(line[verdict_col], line[verdict_col])
             if line[veto_col]:                        # 5.2 服务空间最大化（8:2）: read by people, not imported
                 line[veto_col] = "；".join(f"{c} {clause_titles.get(c, '')}".strip() for c in line[veto_col].split(";"))
+            if overstated_col >= 0 and line[overstated_col]:      # as the veto clauses: with their titles
+                line[overstated_col] = "；".join(f"{c} {clause_titles.get(c, '')}".strip()
+                                                for c in line[overstated_col].split(";"))
             if previous is not None:
                 line[prev_grade_col] = grade_titles.get(line[prev_grade_col], line[prev_grade_col])
                 line[trend_col] = labels.get(line[trend_col], line[trend_col])
@@ -565,6 +686,9 @@ def write_summary_xlsx(target: Path, t: Tally, rows_path: Path, previous: Previo
             league.conditional_format(1, 0, n, len(keys) - 1, {       # the whole row of a non-conforming centre
                 "type": "formula", "criteria": f'=${verdict_letter}2="{verdict_titles["non_conforming"]}"',
                 "format": red_fill})
+            if t.self_round is not None:                # a self-check above the inspection: red
+                col = keys.index("self_gap")
+                league.conditional_format(1, col, n, col, {"type": "cell", "criteria": ">", "value": 0, "format": red})
             if previous is not None:
                 col = keys.index("score_change")
                 league.conditional_format(1, col, n, col, {"type": "cell", "criteria": "<", "value": 0, "format": red})
@@ -717,6 +841,12 @@ UI = Words(
     errors_note=msg("{file} locates every problem.", file="errors.csv"),
     location=msg("Location"), problem=msg("Problem"), none=msg("none"), pct=msg("Share"),
     no_remedies=msg("No quantifiable shortfall in this round."), nonconforming_none=msg("Every centre conforms."),
+    self_check=msg("Self-check overstated"), self_round=msg("Self-check round"),
+    self_matched=msg("Centres with a self-check"), overstating=msg("Centres overstating a clause"),
+    mean_gap=msg("Mean gap (self-check less inspection)"), self_score=msg("Self-check score"),
+    inspection_score=msg("Inspection score"), gap=msg("Gap"), overstated=msg("Clauses overstated"),
+    top_overstated=msg("Largest overstated gaps"), clauses_overstated=msg("Clauses most often overstated"),
+    none_overstated=msg("No centre's self-check overstates a clause."),
 )
 REGION_LEVELS = (msg("Province"), msg("City"), msg("District"), msg("Street"))
 GRADE_COLOURS = ("#1b7a3d", "#4a6fa5", "#9a6700", "#b3261e")
@@ -833,7 +963,30 @@ def district_view(t: Tally, previous: Previous | None, lang: str = "zh") -> dict
                      for cid, name, score, grade in t.gone[:LIST_LIMIT]],
             "gone_more": max(0, t.gone_count - LIST_LIMIT),
         }
+    view["self_check"] = _self_check_view(t, lang)
     return view
+
+
+def _self_check_view(t: Tally, lang: str) -> dict[str, Any] | None:
+    """The 自评虚高 section: how many centres' self-checks overstate a clause, the largest gaps, the clauses."""
+    if t.self_round is None:
+        return None
+    clause_titles = {c.clause: c.title[lang] for c in t.rules.clauses}
+    sep = UI.of(lang)["sep"]
+    order = {c.clause: i for i, c in enumerate(t.rules.clauses)}
+    return {
+        "folder": Path(t.self_round.folder).name or t.self_round.folder,
+        "matched": t.self_matched,
+        "overstating": t.overstating, "overstating_pct": _pct(t.overstating, t.self_matched),
+        "mean_gap": f"{t.self_gap_sum / t.self_matched:+.1f}" if t.self_matched else "—",
+        "top": [{"id": b["id"], "name": b["name"], "street": b["region"][3] or b["region"][2],
+                 "self_score": f"{b['self_score']:.1f}", "score": f"{b['score']:.1f}", "gap": f"{b['self_gap']:+.1f}",
+                 "overstated": sep.join(f"{c} {clause_titles.get(c, '')}".strip() for c in b["overstated"].split(";"))}
+                for _, _, b in sorted(t.overstated_top, reverse=True)],
+        "clauses": [{"clause": c, "title": clause_titles.get(c, ""), "count": n, "pct": _pct(n, t.self_matched)}
+                    for c, n in sorted(t.overstated_clauses.items(), key=lambda cn: (-cn[1], order.get(cn[0], 0)))
+                    ][:TOP_CLAUSES],
+    }
 
 
 def write_district_report(outdir: Path, t: Tally, previous: Previous | None, lang: str = "zh") -> None:

@@ -34,7 +34,7 @@ from ..i18n import Joined, Message, msg, quote, text
 from ..model import RuleSet
 from ..writing import same_file, write_atomic
 from . import outputs, sources, table
-from .outputs import Previous, Tally
+from .outputs import Previous, SelfRound, Tally
 from .run import CHUNK, Audited, Outcome, Refused, executor, run_chunks
 
 WORK = ".round"
@@ -74,6 +74,7 @@ class Round:
     jobs: int = 1
     reports: bool = False
     previous: Previous | None = None
+    self_round: SelfRound | None = None         # the round's self-checks, set beside these audits (batch --self)
     scheduler: str | None = None
     lang: str = "zh"
     progress: bool = False
@@ -99,6 +100,17 @@ class Round:
                     "scores are not comparable. Audit last year's profiles with {rules} first", option=quote("--previous"),
                     old=quote(self.previous.ruleset), new=quote(self.rules.id), rules=quote(f"--rules {self.rules.id}")),
                 file=self.previous.folder)
+        if self.self_round is not None and self.self_round.content_hash and (
+                self.self_round.content_hash != self.rules.content_hash):
+            raise ComplianceError(
+                msg("the round given as {option} was audited under the rule set {old} and this one under {new}: their "
+                    "clauses cannot be set side by side. Audit the self-checks with {rules} first", option=quote("--self"),
+                    old=quote(self.self_round.ruleset), new=quote(self.rules.id), rules=quote(f"--rules {self.rules.id}")),
+                file=self.self_round.folder)
+        if self.self_round is not None and same_file(out, self.self_round.folder):
+            raise ComplianceError(msg("{o} is the folder of the round given as {option}: writing there would replace "
+                                      "it; choose another output folder", o=quote("-o"), option=quote("--self")),
+                                  file=str(out))
         if self.previous is not None and same_file(out, self.previous.folder):
             raise ComplianceError(msg("{o} is the folder of the round given as {previous}: writing there would replace "
                                       "the last round; choose another output folder", o=quote("-o"),
@@ -127,8 +139,13 @@ class Round:
         if self.previous is not None:
             st = (Path(self.previous.folder) / "results.jsonl").stat()
             prev = [str(Path(self.previous.folder).resolve()), st.st_size, st.st_mtime_ns]
+        mine = None
+        if self.self_round is not None:
+            st = (Path(self.self_round.folder) / "results.jsonl").stat()
+            mine = [str(Path(self.self_round.folder).resolve()), st.st_size, st.st_mtime_ns]
         return orjson.dumps({"version": __version__, "rules": [self.rules.id, self.rules.content_hash],
-                             "inputs": files, "reports": self.reports, "previous": prev, "lang": self.lang})
+                             "inputs": files, "reports": self.reports, "previous": prev, "lang": self.lang,
+                             **({"self": mine} if mine else {})})
 
     # ------------------------------------------------------------------ the run
 
@@ -256,7 +273,7 @@ class Round:
     def finish(self, results_path: Path, rows_path: Path, seen: dict[str, int]) -> Tally:
         """Count the rows, write the tables and the report, and put results.jsonl in place."""
         out = self.outdir
-        tally = outputs.tally(rows_path, self.rules, self.previous, seen)
+        tally = outputs.tally(rows_path, self.rules, self.previous, seen, self.self_round)
         seen.clear()                                   # a national round's ids: not needed any more
         if not tally.audited:
             # Nothing could be read (a mistyped name, an empty file): an earlier round's outputs stay as they

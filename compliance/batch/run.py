@@ -118,6 +118,7 @@ def audited(result: AuditResult, location: str, lang: str = "zh") -> Audited:
         "cats": [c.score for c in result.categories], "veto": [f.clause.clause for f in findings if f.vetoes],
         "actions": sum(1 for f in findings if f.status is _FAIL or f.status is _PARTIAL),
         "st": "".join([STATUS_LETTER[f.status] for f in findings]),
+        "pc": [float(f.credit) for f in findings if f.status is _PARTIAL],     # the partial clauses' credits
         "amt": [(f.clause.clause, f.shortfall.unit, float(f.shortfall.amount)) for f in findings
                 if f.shortfall is not None],
         "date": str(center.get("assessed_on") or ""),

@@ -466,7 +466,7 @@ def _write_csv(items: Iterable[LedgerItem], target: str | os.PathLike[str]) -> N
 
 
 HEADINGS = Words(
-    number=msg("No."), centre_id=msg("Centre id"), name=cmsg("centre column", "Name"), street=cmsg("column", "Street"),
+    number=msg("No."), centre_id=msg("Centre id"), name=cmsg("centre column", "Name"), street=msg("Street"),
     clause=msg("Clause"), problem=cmsg("ledger column", "Problem"), level=msg("Level"),
     shortfall=cmsg("ledger column", "Shortfall"), remedy=cmsg("ledger column", "Rectification required"),
     due=cmsg("ledger column", "Due"), state=cmsg("ledger column", "State"),

@@ -246,15 +246,15 @@ def _parser(lang: str = DEFAULT_LANG) -> argparse.ArgumentParser:
     lg = sub.add_parser("ledger", parents=[common],
                         help=t(msg("the rectification ledger of rounds: every shortfall, due, overdue or closed")))
     lg.add_argument("rounds", nargs="+", metavar="ROUND_DIR",
-                    help=t(msg("the output folders of rounds (compliance batch), oldest first")))
+                    help=t(msg("the output folders of rounds ({command}), oldest first", command="compliance batch")))
     lg.add_argument("-o", "--output", required=True, metavar="FILE", help=t(msg("ledger.xlsx or ledger.csv")))
     lg.add_argument("--as-of", dest="as_of", type=_iso_date, metavar="DATE",
                     help=t(msg("the day an item past its due date is overdue (default: today, China time)")))
     when = lg.add_mutually_exclusive_group()
     when.add_argument("--due", type=_iso_date, metavar="DATE", help=t(msg("one due date for every item")))
     when.add_argument("--days", type=_level_days, metavar="veto=30,shall=90,should=180",
-                      help=t(msg("days from the assessment to the due date, by the clause's level "
-                                 "(default: veto=30,shall=90,should=180)")))
+                      help=t(msg("days from the assessment to the due date, by the clause's level: veto clauses, "
+                                 "shall, should (default: {default})", default="veto=30,shall=90,should=180")))
 
     s = sub.add_parser("schema", parents=[common],
                        help=t(msg("print the profile JSON Schema (or the rule-set or result one)")))
@@ -684,6 +684,8 @@ def _ledger(args: argparse.Namespace, run: _Run) -> None:
             raise ComplianceError(msg("would replace the round {folder}; choose another output file",
                                       folder=quote(folder, 200)), file=args.output)
     with rectification.ledger(args.rounds, as_of=args.as_of, due=args.due, days=args.days) as book:
+        for warning in book.warnings:
+            _err(f"{warning.file}: {text(msg('warning'))}: {warning.message}")
         rectification.write_ledger(book, args.output, lang=language())
         counts = book.counts
         _say(plural("{count} item in the ledger: {overdue} overdue, {open} open, {closed} closed, {void} no longer "

@@ -382,7 +382,7 @@ def test_ledger_xlsx_has_the_chinese_headings_prints_on_a4_landscape_and_colours
     col = {h: i for i, h in enumerate(heads)}
     rows = [[c.value for c in row] for row in sheet.iter_rows(min_row=2)]
     assert [r[col["序号"]] for r in rows] == list(range(1, 9))
-    assert [r[col["状态"]] for r in rows] == ["逾期"] * 2 + ["未整改（复发）", "未整改"] + ["已销号"] * 3 + ["不再适用"]
+    assert [r[col["状态"]] for r in rows] == ["逾期"] * 2 + ["未整改·复发", "未整改"] + ["已销号"] * 3 + ["不再适用"]
     hall = next(r for r in rows if (r[col["中心编码"]], r[col["条款"]]) == (A, "5.5"))
     assert hall[col["整改时限"]].date() == day("2026-03-31") and hall[col["销号轮次"]] == "2027-spring"
     assert "否决项" in hall[col["级别"]] and hall[col["问题"]].startswith("服务大厅设在一楼")
@@ -474,3 +474,15 @@ def test_the_english_command_speaks_english(rounds, tmp_path):
     heads = [c.value for c in openpyxl.load_workbook(tmp_path / "ledger.xlsx").worksheets[0][1]]
     assert heads[:3] == ["No.", "Centre id", "Name"]
 
+
+
+def test_rounds_given_newest_first_are_read_as_given_with_a_warning(rounds, tmp_path):
+    spring, autumn = rounds["2026-spring"], rounds["2026-autumn"]
+    with compliance.ledger([autumn, spring], as_of="2026-12-31") as book:
+        assert [(w.file, w.is_warning) for w in book.warnings] == [(str(spring), True)]
+        assert "2026-03-05" in book.warnings[0].message and "2026-09-03" in book.warnings[0].message
+    with compliance.ledger([spring, autumn], as_of="2026-12-31") as book:
+        assert book.warnings == ()
+    out = run_cli("ledger", str(autumn), str(spring), "-o", str(tmp_path / "ledger.csv"), lang=None)
+    assert out.returncode == 0
+    assert f"{spring}: 警告: 检查日期截至 2026-03-05，早于 '{autumn}'（截至 2026-09-03）" in out.stderr

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence, overload
 
-from ..errors import ComplianceError
+from ..errors import WARNING, ComplianceError, Problem
 from ..i18n import Joined, Words, cmsg, language, msg, quote
 from ..wording import LEVEL_LABELS, STATUS_LABELS, fmt_amount, fmt_amount_pct, unit_label
 from ..model import Level, Status
@@ -90,10 +90,10 @@ class Ledger(Sequence[LedgerItem]):
     from a temporary SQLite file as they are iterated, so a province's ledger is never all in memory.
 
     ``counts`` gives the items by state, ``rounds`` the rounds' folders, ``ruleset`` the rule set's id, ``as_of``
-    the day overdue is judged on. The file is removed when the ledger is closed (or collected)."""
+    the day overdue is judged on, ``warnings`` what is worth a look (a round assessed before the one given before it). The file is removed when the ledger is closed (or collected)."""
 
     def __init__(self, db: sqlite3.Connection, folder: str, *, rounds: tuple[str, ...], ruleset: str,
-                 as_of: datetime.date, counts: Mapping[str, int]) -> None:
+                 as_of: datetime.date, counts: Mapping[str, int], warnings: tuple[Problem, ...] = ()) -> None:
         self._db = db
         self._done = weakref.finalize(self, _drop, db, folder)
         self.rounds = rounds
@@ -101,6 +101,7 @@ class Ledger(Sequence[LedgerItem]):
         self.as_of = as_of
         self.counts: Mapping[str, int] = dict(counts)
         self._length = sum(self.counts.values())
+        self.warnings = warnings
 
     def close(self) -> None:
         """Remove the temporary file (iterating afterwards is an error)."""
@@ -250,7 +251,8 @@ class _Build:
         self.seq = 0
         self.ruleset: tuple[str, str] | None = None     # (id, where it was first read)
 
-    def round(self, path: Path, folder_name: str) -> None:
+    def round(self, path: Path, folder_name: str) -> str:
+        """Read one round; its latest assessment date ('' when none is given)."""
         inserts: list[tuple[Any, ...]] = []
         ends: list[tuple[int, str | None, str | None, int]] = []
         latest = ""                                     # the round's latest assessment date
@@ -312,6 +314,7 @@ class _Build:
             if self.due is None:
                 self.db.executemany("UPDATE items SET due = date(?, '+' || days || ' days') WHERE seq = ?",
                                     [(start, s) for s in undated])
+        return latest
 
     def _same_rules(self, ruleset: str, where: str) -> None:
         if self.ruleset is None:
@@ -396,8 +399,17 @@ def ledger(rounds: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *,
                    "recurred INTEGER, ended INTEGER, closed_in TEXT, void_in TEXT)")
         build = _Build(db, fixed, per_level)
         db.execute("BEGIN")
+        warnings: list[Problem] = []
+        before = ("", "")                               # the latest date so far, and its round
         for folder_name, path in zip(folders, paths):
-            build.round(path, Path(folder_name).resolve().name or folder_name)
+            latest = build.round(path, Path(folder_name).resolve().name or folder_name)
+            if latest and latest < before[0]:
+                warnings.append(Problem(msg("was assessed up to {date}, before {other} (up to {then}): rounds are read "
+                                            "oldest first, so a later one closes what an earlier one found; check "
+                                            "their order", date=latest, other=quote(before[1], 200), then=before[0]),
+                                        file=folder_name, severity=WARNING))
+            if latest >= before[0]:
+                before = (latest, folder_name)
         db.execute("COMMIT")
         counts = dict.fromkeys(STATES, 0)
         for state, count in db.execute(
@@ -408,7 +420,8 @@ def ledger(rounds: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *,
     except BaseException:
         _drop(db, folder)
         raise
-    return Ledger(db, folder, rounds=tuple(folders), ruleset=ruleset, as_of=day, counts=counts)
+    return Ledger(db, folder, rounds=tuple(folders), ruleset=ruleset, as_of=day, counts=counts,
+                  warnings=tuple(warnings))
 
 
 # --------------------------------------------------------------------------- writing
@@ -474,7 +487,7 @@ HEADINGS = Words(
 )
 COLUMNS = ("number", "centre_id", "name", "street", "clause", "problem", "level", "shortfall", "remedy", "due",
            "state", "opened_in", "closed_in")
-WIDTHS = (4.5, 14, 16, 8, 5.5, 16, 7, 9, 26, 10, 8, 10, 10)
+WIDTHS = (4.5, 13.5, 17, 8, 5, 21.5, 7, 7.5, 19.5, 10.5, 9.5, 9.5, 9.5)    # 142.5: A4 landscape at 80 %
 
 
 def _header_text(value: str) -> str:
@@ -511,6 +524,9 @@ def _write_xlsx(items: Iterable[LedgerItem], target: str | os.PathLike[str], lan
             "closed": book.add_format({**base, "font_color": "#1B7A3D"}),
             "void": book.add_format({**base, "font_color": "#6B6B6B"}),
         }
+        centred = {state: book.add_format({**base, **extra, "align": "center"})
+                   for state, extra in (("overdue", {"bg_color": "#F8D7DA", "font_color": "#8A1C14"}), ("open", {}),
+                                        ("closed", {"font_color": "#1B7A3D"}), ("void", {"font_color": "#6B6B6B"}))}
         dated = {state: book.add_format({**base, **extra, "num_format": "yyyy-mm-dd", "align": "center"})
                  for state, extra in (("overdue", {"bg_color": "#F8D7DA", "font_color": "#8A1C14", "bold": True}),
                                       ("open", {}), ("closed", {"font_color": "#1B7A3D"}),
@@ -540,8 +556,7 @@ def _write_xlsx(items: Iterable[LedgerItem], target: str | os.PathLike[str], lan
         status_words = {st.value: label.text(lang) for st, label in STATUS_LABELS.items()}
         for item in items:
             n += 1
-            state = states[item.state] + (f"（{recurred}）" if item.recurred and lang == "zh"
-                                          else f" ({recurred})" if item.recurred else "")
+            state = states[item.state] + (f"·{recurred}" if item.recurred else "")
             level = level_words.get(item.level, item.level) + (f"·{veto_word}" if item.veto else "")
             problem = f"{item.title}（{status_words.get(item.found, item.found)}）" if lang == "zh" \
                 else f"{item.title} ({status_words.get(item.found, item.found)})"
@@ -556,7 +571,7 @@ def _write_xlsx(items: Iterable[LedgerItem], target: str | os.PathLike[str], lan
                 elif isinstance(value, str):
                     sheet.write_string(n, c, value, fmt)
                 else:
-                    sheet.write_number(n, c, value, fmt)
+                    sheet.write_number(n, c, value, centred[item.state])
         sheet.autofilter(0, 0, max(n, 1), len(COLUMNS) - 1)
         sheet.print_area(0, 0, max(n, 1), len(COLUMNS) - 1)
         book.close()

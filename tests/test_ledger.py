@@ -486,3 +486,15 @@ def test_rounds_given_newest_first_are_read_as_given_with_a_warning(rounds, tmp_
     out = run_cli("ledger", str(autumn), str(spring), "-o", str(tmp_path / "ledger.csv"), lang=None)
     assert out.returncode == 0
     assert f"{spring}: 警告: 检查日期截至 2026-03-05，早于 '{autumn}'（截至 2026-09-03）" in out.stderr
+
+
+def test_a_ledger_longer_than_a_sheet_is_refused_as_xlsx_and_written_as_csv(rounds, tmp_path, monkeypatch):
+    from compliance.batch import rectification
+
+    monkeypatch.setattr(rectification, "XLSX_MAX_ROWS", 3)
+    with compliance.ledger(inspected(rounds), as_of="2026-12-31") as book:
+        with pytest.raises(compliance.ComplianceError, match="'.csv'"):
+            compliance.write_ledger(book, tmp_path / "ledger.xlsx")
+        compliance.write_ledger(book, tmp_path / "ledger.csv")
+    assert not (tmp_path / "ledger.xlsx").exists()
+    assert len((tmp_path / "ledger.csv").read_text("utf-8-sig").splitlines()) == 9

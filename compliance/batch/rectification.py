@@ -32,16 +32,19 @@ from ..i18n import Joined, Words, cmsg, language, msg, quote
 from ..wording import LEVEL_LABELS, STATUS_LABELS, fmt_amount, fmt_amount_pct, unit_label
 from ..model import Level, Status
 from ..writing import atomic_stream, same_file
-from .outputs import BOM, FONT_SIZE, LINE_PT, NotResults, print_scale, result_documents, wrapped_lines
+from .outputs import (BOM, FONT_SIZE, LINE_PT, XLSX_MAX_ROWS, NotResults, print_scale, result_documents,
+                      wrapped_lines)
 
 #: China's time (no daylight saving): the default ``as_of`` is today there.
 CHINA = datetime.timezone(datetime.timedelta(hours=8), "Asia/Shanghai")
 DEFAULT_DAYS: Mapping[str, int] = {"veto": 30, "shall": 90, "should": 180}
 STATES = ("overdue", "open", "closed", "void")
 SHORTFALL = frozenset({Status.FAIL.value, Status.PARTIAL.value, Status.MISSING.value})
+PASS, NOT_APPLICABLE = Status.PASS.value, Status.NOT_APPLICABLE.value
 KEYS = ("centre_id", "name", "street", "clause", "title", "level", "veto", "found", "amount", "unit", "missing",
         "remedy", "opened_in", "opened_on", "due", "state", "closed_in", "void_in", "recurred")
 _OPEN, _CLOSED, _VOID = 0, 1, 2
+LEVELS = frozenset(level.value for level in Level)
 
 STATE_LABELS = Words(overdue=cmsg("ledger state", "overdue"), open=cmsg("ledger state", "not rectified"),
                      closed=cmsg("ledger state", "closed"), void=cmsg("ledger state", "no longer applies"))
@@ -285,12 +288,12 @@ class _Build:
                 clause, status = finding["clause"], finding.get("status")
                 key = (cid, clause)
                 row = self.open.get(key)
-                if status == Status.PASS.value:
+                if status == PASS:
                     if row is not None:
                         ends.append((_CLOSED, round_name, None, row))
                         del self.open[key]
                         self.closed.add(key)
-                elif status == Status.NOT_APPLICABLE.value:
+                elif status == NOT_APPLICABLE:
                     if row is not None:
                         ends.append((_VOID, None, round_name, row))
                         del self.open[key]
@@ -327,7 +330,7 @@ class _Build:
 
     def _item(self, seq: int, cid: str, centre: Mapping[str, Any], street: str, order: int,
               finding: Mapping[str, Any], round_name: str, assessed: str | None, recurred: bool) -> tuple[Any, ...]:
-        level = str(finding.get("level")) if finding.get("level") in (Level.SHALL.value, Level.SHOULD.value) else "shall"
+        level = str(finding.get("level")) if finding.get("level") in LEVELS else "shall"
         veto = finding.get("veto") is True
         days = self.days["veto" if veto else level]
         shortfall = finding.get("shortfall")
@@ -446,6 +449,9 @@ def write_ledger(items: Ledger | Iterable[LedgerItem], target: str | os.PathLike
         raise ComplianceError(msg("a ledger is written as {kinds}: name the output so",
                                   kinds=Joined([quote(".xlsx"), quote(".csv")], "or")), file=os.fspath(target))
     lang = lang or language()
+    if suffix == ".xlsx" and isinstance(items, Ledger) and len(items) > XLSX_MAX_ROWS:
+        raise ComplianceError(msg("the ledger has {count:,} items, more than a sheet's {rows:,} rows: write it as {csv}",
+                                  count=len(items), rows=XLSX_MAX_ROWS, csv=quote(".csv")), file=os.fspath(target))
     if suffix == ".csv":
         _write_csv(items, target)
     else:
@@ -552,6 +558,16 @@ def _write_xlsx(items: Iterable[LedgerItem], target: str | os.PathLike[str], lan
         sheet.set_footer("&C" + _header_text(msg("page {page} of {pages}", page="\x00P", pages="\x00N").text(lang))
                          .replace("\x00", "&"), {"margin": 0.25})
         n = 0
+        lines_of: dict[tuple[str, float], int] = {}     # titles, names and remedies repeat: measured once each
+
+        def wrapped(value: str, width: float) -> int:
+            found = lines_of.get((value, width))
+            if found is None:
+                if len(lines_of) > 50_000:
+                    lines_of.clear()
+                found = lines_of[value, width] = wrapped_lines(value, width - 0.5)
+            return found
+
         level_words = {lv.value: label.text(lang) for lv, label in LEVEL_LABELS.items()}
         status_words = {st.value: label.text(lang) for st, label in STATUS_LABELS.items()}
         for item in items:
@@ -562,7 +578,7 @@ def _write_xlsx(items: Iterable[LedgerItem], target: str | os.PathLike[str], lan
                 else f"{item.title} ({status_words.get(item.found, item.found)})"
             cells = [n, item.centre_id, item.name, item.street, item.clause, problem, level,
                      shortfall_text(item, lang), item.remedy, None, state, item.opened_in, item.closed_in or ""]
-            lines = max(wrapped_lines(str(v), w - 0.5) for v, w in zip(cells, WIDTHS) if isinstance(v, str))
+            lines = max(wrapped(v, w) for v, w in zip(cells, WIDTHS) if isinstance(v, str))
             sheet.set_row(n, LINE_PT * lines + 3)
             fmt = formats[item.state]
             for c, value in enumerate(cells):

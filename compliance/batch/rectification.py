@@ -43,7 +43,8 @@ SHORTFALL = frozenset({Status.FAIL.value, Status.PARTIAL.value, Status.MISSING.v
 PASS, NOT_APPLICABLE = Status.PASS.value, Status.NOT_APPLICABLE.value
 KEYS = ("centre_id", "name", "street", "clause", "title", "level", "veto", "found", "amount", "unit", "missing",
         "remedy", "opened_in", "opened_on", "due", "state", "closed_in", "void_in", "recurred")
-_OPEN, _CLOSED, _VOID = 0, 1, 2
+_CLOSED, _VOID = 1, 2
+CLAUSES = 4096                       # clause ids a ledger tells apart: a rule set has a few dozen
 LEVELS = frozenset(level.value for level in Level)
 
 STATE_LABELS = Words(overdue=cmsg("ledger state", "overdue"), open=cmsg("ledger state", "not rectified"),
@@ -249,8 +250,12 @@ class _Build:
 
     def __init__(self, db: sqlite3.Connection, due: datetime.date | None, days: Mapping[str, int]) -> None:
         self.db, self.due, self.days = db, due, days
-        self.open: dict[tuple[str, str], int] = {}      # (centre, clause) → its open item's row
-        self.closed: set[tuple[str, str]] = set()       # closed once: failing again is a recurrence
+        # A (centre, clause) is one int: centre number × CLAUSES + clause number, 28 bytes where a tuple of two
+        # strings took some 200 (half a million open items at a province's scale).
+        self.centres: dict[str, int] = {}
+        self.clauses: dict[str, int] = {}
+        self.open: dict[int, int] = {}                  # (centre, clause) → its open item's row
+        self.closed: set[int] = set()                   # closed once: failing again is a recurrence
         self.seq = 0
         self.ruleset: tuple[str, str] | None = None     # (id, where it was first read)
 
@@ -271,8 +276,7 @@ class _Build:
             except (KeyError, TypeError):
                 raise _not_results(where) from None
             self._same_rules(str(ruleset), where)
-            assessed = centre.get("assessed_on")
-            assessed = assessed if isinstance(assessed, str) and _iso(assessed) else None
+            assessed = _iso(centre.get("assessed_on"))
             if assessed and assessed > latest:
                 latest = assessed
             audit = doc.get("audit")
@@ -282,11 +286,17 @@ class _Build:
             round_name = named if isinstance(named, str) and named.strip() else folder_name
             region = centre.get("region")
             street = _text(region.get("street")) if isinstance(region, dict) else ""
+            base = self.centres.setdefault(cid, len(self.centres)) * CLAUSES
             for order, finding in enumerate(findings):
                 if not isinstance(finding, dict) or not isinstance(finding.get("clause"), str):
                     raise _not_results(where)
                 clause, status = finding["clause"], finding.get("status")
-                key = (cid, clause)
+                number = self.clauses.get(clause)
+                if number is None:
+                    if len(self.clauses) >= CLAUSES:
+                        raise _not_results(where)
+                    number = self.clauses[clause] = len(self.clauses)
+                key = base + number
                 row = self.open.get(key)
                 if status == PASS:
                     if row is not None:
@@ -363,12 +373,14 @@ class _Build:
             ends.clear()
 
 
-def _iso(value: str) -> bool:
+def _iso(value: Any) -> str | None:
+    """A date written ``yyyy-mm-dd`` as such, else None (no date)."""
+    if not isinstance(value, str):
+        return None
     try:
-        datetime.date.fromisoformat(value)
-        return True
+        return datetime.date.fromisoformat(value).isoformat()
     except ValueError:
-        return False
+        return None
 
 
 def ledger(rounds: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *,

@@ -498,3 +498,17 @@ def test_a_ledger_longer_than_a_sheet_is_refused_as_xlsx_and_written_as_csv(roun
         compliance.write_ledger(book, tmp_path / "ledger.csv")
     assert not (tmp_path / "ledger.xlsx").exists()
     assert len((tmp_path / "ledger.csv").read_text("utf-8-sig").splitlines()) == 9
+
+
+@pytest.mark.parametrize("line", [b"\x00\xff not json", b"[1, 2]", b'{"center": {"id": 7}, "findings": []}',
+                                  b'{"center": {"id": "x"}, "findings": [], "ruleset": "national"}',
+                                  b'{"center": {"id": "x"}, "ruleset": {"id": "national"}, "findings": [{"status": "fail"}]}'])
+def test_a_damaged_results_line_exits_2_naming_its_line_and_nothing_of_its_bytes(rounds, tmp_path, line):
+    spring = rounds["2026-spring"]
+    with open(spring / "results.jsonl", "ab") as fh:
+        fh.write(b"\n" + line + b"\n")
+    out = run_cli("ledger", str(spring), "-o", str(tmp_path / "ledger.csv"), lang=None)
+    assert out.returncode == 2
+    assert out.stderr.startswith(f"{spring / 'results.jsonl'}:6: 不是审计结果（"), out.stderr
+    assert "not json" not in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "ledger.csv").exists()

@@ -512,3 +512,10 @@ def test_a_damaged_results_line_exits_2_naming_its_line_and_nothing_of_its_bytes
     assert out.stderr.startswith(f"{spring / 'results.jsonl'}:6: 不是审计结果（"), out.stderr
     assert "not json" not in out.stderr and "Traceback" not in out.stderr
     assert not (tmp_path / "ledger.csv").exists()
+
+
+def test_the_csv_of_a_ledger_equals_the_csv_of_its_items(rounds, tmp_path):
+    with compliance.ledger(inspected(rounds), as_of="2026-12-31") as book:
+        compliance.write_ledger(book, tmp_path / "from-ledger.csv")
+        compliance.write_ledger(list(book), tmp_path / "from-items.csv")
+    assert (tmp_path / "from-ledger.csv").read_bytes() == (tmp_path / "from-items.csv").read_bytes()

@@ -140,22 +140,34 @@ class Ledger(Sequence[LedgerItem]):
             raise IndexError("ledger index out of range")
         return next(self._select(" LIMIT 1 OFFSET ?", (index,)))
 
-    def _select(self, tail: str, values: tuple[Any, ...]) -> Iterator[LedgerItem]:
+    def _rows(self, tail: str, values: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]:
+        """The items' rows as stored, in order: (state's rank, centre, name, …, recurred)."""
         if not self._done.alive:
             raise ValueError("the ledger is closed")
-        as_of = self.as_of.isoformat()
-        rank = ("CASE WHEN ended = 1 THEN 2 WHEN ended = 2 THEN 3 WHEN due < ? THEN 0 ELSE 1 END")
-        cursor = self._db.execute(
+        rank = "CASE WHEN ended = 1 THEN 2 WHEN ended = 2 THEN 3 WHEN due < ? THEN 0 ELSE 1 END"
+        return self._db.execute(
             f"SELECT {rank} AS r, centre, name, street, clause, title, level, veto, found, amount, unit, missing, "
             "remedy, opened_in, opened_on, due, closed_in, void_in, recurred FROM items "
-            f"ORDER BY r, due, centre, clause_order, seq{tail}", (as_of, *values))
-        for row in cursor:
+            f"ORDER BY r, due, centre, clause_order, seq{tail}", (self.as_of.isoformat(), *values))
+
+    def _select(self, tail: str, values: tuple[Any, ...]) -> Iterator[LedgerItem]:
+        date = datetime.date.fromisoformat
+        for row in self._rows(tail, values):
             (r, centre, name, street, clause, title, level, veto, found, amount, unit, missing, remedy, opened_in,
              opened_on, due, closed_in, void_in, recurred) = row
             yield LedgerItem(centre, name, street, clause, title, level, bool(veto), found, amount, unit,
-                             tuple(missing.split("\x1f")) if missing else (), remedy, opened_in,
-                             datetime.date.fromisoformat(opened_on), datetime.date.fromisoformat(due), STATES[r],
-                             closed_in, void_in, bool(recurred))
+                             tuple(missing.split("\x1f")) if missing else (), remedy, opened_in, date(opened_on),
+                             date(due), STATES[r], closed_in, void_in, bool(recurred))
+
+    def csv_rows(self) -> Iterator[list[Any]]:
+        """The rows of ``ledger.csv`` in :data:`KEYS` order, straight from the file (what ``LedgerItem.row()``
+        gives, without making the items)."""
+        yes_no = ("false", "true")
+        for (r, centre, name, street, clause, title, level, veto, found, amount, unit, missing, remedy, opened_in,
+             opened_on, due, closed_in, void_in, recurred) in self._rows("", ()):
+            yield [centre, name, street, clause, title, level, yes_no[veto], found, "" if amount is None else amount,
+                   unit or "", missing.replace("\x1f", ";") if missing else "", remedy, opened_in, opened_on, due,
+                   STATES[r], closed_in or "", void_in or "", yes_no[recurred]]
 
 
 def _drop(db: sqlite3.Connection, folder: str) -> None:
@@ -257,6 +269,7 @@ class _Build:
         self.open: dict[int, int] = {}                  # (centre, clause) → its open item's row
         self.closed: set[int] = set()                   # closed once: failing again is a recurrence
         self.seq = 0
+        self._due: dict[tuple[str, int], str] = {}      # (assessed on, days) → due: a round has few dates
         self.ruleset: tuple[str, str] | None = None     # (id, where it was first read)
 
     def round(self, path: Path, folder_name: str) -> str:
@@ -287,6 +300,7 @@ class _Build:
             region = centre.get("region")
             street = _text(region.get("street")) if isinstance(region, dict) else ""
             base = self.centres.setdefault(cid, len(self.centres)) * CLAUSES
+            name = _text(centre.get("name"))
             for order, finding in enumerate(findings):
                 if not isinstance(finding, dict) or not isinstance(finding.get("clause"), str):
                     raise _not_results(where)
@@ -312,7 +326,7 @@ class _Build:
                     self.open[key] = self.seq
                     if not assessed:
                         undated.append(self.seq)
-                    inserts.append(self._item(self.seq, cid, centre, street, order, finding, round_name, assessed,
+                    inserts.append(self._item(self.seq, cid, name, street, order, finding, round_name, assessed,
                                               key in self.closed))
                 if len(inserts) >= 5000:
                     self._flush(inserts, ends)
@@ -338,28 +352,40 @@ class _Build:
                                       "set first", new=quote(ruleset), old=quote(self.ruleset[0]),
                                       first=quote(self.ruleset[1], 300)), file=where)
 
-    def _item(self, seq: int, cid: str, centre: Mapping[str, Any], street: str, order: int,
-              finding: Mapping[str, Any], round_name: str, assessed: str | None, recurred: bool) -> tuple[Any, ...]:
-        level = str(finding.get("level")) if finding.get("level") in LEVELS else "shall"
-        veto = finding.get("veto") is True
+    def _item(self, seq: int, cid: str, name: str, street: str, order: int, finding: Mapping[str, Any],
+              round_name: str, assessed: str | None, recurred: bool) -> tuple[Any, ...]:
+        get = finding.get
+        level = get("level")
+        if level not in LEVELS:
+            level = "shall"
+        veto = get("veto") is True
         days = self.days["veto" if veto else level]
-        shortfall = finding.get("shortfall")
+        shortfall = get("shortfall")
         amount = unit = None
-        missing: list[str] = []
-        if isinstance(shortfall, dict):
-            amount = shortfall.get("amount") if isinstance(shortfall.get("amount"), (int, float)) \
-                and not isinstance(shortfall.get("amount"), bool) else None
-            unit = shortfall.get("unit") if isinstance(shortfall.get("unit"), str) else None
-            missing = [str(m) for m in shortfall.get("missing") or [] if isinstance(m, str)]
+        missing = ""
+        if type(shortfall) is dict:
+            amount = shortfall.get("amount")
+            if type(amount) not in (int, float):        # a bool is not an amount either
+                amount = None
+            unit = shortfall.get("unit")
+            if type(unit) is not str:
+                unit = None
+            codes = shortfall.get("missing")
+            if codes and type(codes) is list:
+                missing = "\x1f".join(m for m in codes if type(m) is str)
         if self.due is not None:
             due: str | None = self.due.isoformat()
         elif assessed:
-            due = (datetime.date.fromisoformat(assessed) + datetime.timedelta(days=days)).isoformat()
+            due = self._due.get((assessed, days))
+            if due is None:
+                due = self._due[assessed, days] = (datetime.date.fromisoformat(assessed)
+                                                   + datetime.timedelta(days=days)).isoformat()
         else:
             due = None                                   # filled in at the round's end
-        return (seq, cid, _text(centre.get("name")), street, finding["clause"], order, _text(finding.get("title")),
-                level, int(veto), _text(finding.get("status")), amount, unit, "\x1f".join(missing),
-                _text(finding.get("message")), round_name, assessed, days, due, int(recurred))
+        title, status, remedy = get("title"), get("status"), get("message")
+        return (seq, cid, name, street, finding["clause"], order, title if type(title) is str else _text(title),
+                level, int(veto), status, amount, unit, missing,
+                remedy if type(remedy) is str else _text(remedy), round_name, assessed, days, due, int(recurred))
 
     def _flush(self, inserts: list[tuple[Any, ...]], ends: list[tuple[int, str | None, str | None, int]]) -> None:
         if inserts:
@@ -475,7 +501,7 @@ _FORMULA_START = ("=", "+", "-", "@")
 
 def _cell(value: Any) -> Any:
     """A text cell a spreadsheet shows as text, never runs as a formula."""
-    if isinstance(value, str) and value[:1] in _FORMULA_START:
+    if type(value) is str and value[:1] in _FORMULA_START:
         try:
             float(value)
         except ValueError:
@@ -489,9 +515,9 @@ def _write_csv(items: Iterable[LedgerItem], target: str | os.PathLike[str]) -> N
         text.write(BOM)
         writer = csv.writer(text)
         writer.writerow(KEYS)
-        for item in items:
-            row = item.row()
-            writer.writerow([_cell(row[k]) for k in KEYS])
+        rows = items.csv_rows() if isinstance(items, Ledger) else ([item.row()[k] for k in KEYS] for item in items)
+        for row in rows:
+            writer.writerow([_cell(v) for v in row])
         text.flush()
         text.detach()
 

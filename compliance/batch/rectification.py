@@ -531,6 +531,7 @@ HEADINGS = Words(
 )
 COLUMNS = ("number", "centre_id", "name", "street", "clause", "problem", "level", "shortfall", "remedy", "due",
            "state", "opened_in", "closed_in")
+USUAL_LINES = 2
 WIDTHS = (4.5, 13.5, 17, 8, 5, 21.5, 7, 7.5, 19.5, 10.5, 9.5, 9.5, 9.5)    # 142.5: A4 landscape at 80 %
 
 
@@ -581,6 +582,10 @@ def _write_xlsx(items: Iterable[LedgerItem], target: str | os.PathLike[str], lan
         sheet.write_row(0, 0, [heads[k] for k in COLUMNS], head)
         sheet.set_row(0, LINE_PT * 2 + 4)
         sheet.freeze_panes(1, 0)
+        # Most rows take two lines (a centre's name, a clause's title and its status wrap): that is the sheet's
+        # default height, and only the others are given theirs. The spreadsheet writer keeps a record for every
+        # row given a height, which at a province's half a million items would be a hundred megabytes.
+        sheet.set_default_row(LINE_PT * USUAL_LINES + 3)
         about = " · ".join(x for x in (
             " → ".join(rounds),
             msg("as of {date}", date=as_of.isoformat()).text(lang),
@@ -617,7 +622,8 @@ def _write_xlsx(items: Iterable[LedgerItem], target: str | os.PathLike[str], lan
             cells = [n, item.centre_id, item.name, item.street, item.clause, problem, level,
                      shortfall_text(item, lang), item.remedy, None, state, item.opened_in, item.closed_in or ""]
             lines = max(wrapped(v, w) for v, w in zip(cells, WIDTHS) if isinstance(v, str))
-            sheet.set_row(n, LINE_PT * lines + 3)
+            if lines != USUAL_LINES:
+                sheet.set_row(n, LINE_PT * lines + 3)
             fmt = formats[item.state]
             for c, value in enumerate(cells):
                 if c == 9:

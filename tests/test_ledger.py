@@ -519,3 +519,10 @@ def test_the_csv_of_a_ledger_equals_the_csv_of_its_items(rounds, tmp_path):
         compliance.write_ledger(book, tmp_path / "from-ledger.csv")
         compliance.write_ledger(list(book), tmp_path / "from-items.csv")
     assert (tmp_path / "from-ledger.csv").read_bytes() == (tmp_path / "from-items.csv").read_bytes()
+
+
+def test_a_rounds_results_file_may_be_given_for_its_folder(rounds):
+    folders = inspected(rounds)
+    with compliance.ledger(folders, as_of="2026-12-31") as by_folder, \
+            compliance.ledger([f / "results.jsonl" for f in folders], as_of="2026-12-31") as by_file:
+        assert list(by_file) == list(by_folder)

@@ -235,7 +235,9 @@ def check_rounds(folders: Sequence[str]) -> list[Path]:
     paths: list[Path] = []
     for folder in folders:
         path = Path(folder) / "results.jsonl"
-        if not Path(folder).is_dir():
+        if Path(folder).is_file() and Path(folder).name == "results.jsonl":
+            path = Path(folder)                     # the round's results file itself: read as its folder
+        elif not Path(folder).is_dir():
             raise ComplianceError(msg("is not a folder: a ledger is made from the output folders of rounds ({command})",
                                       command=quote("compliance batch")), file=folder)
         if not path.is_file():
@@ -443,7 +445,7 @@ def ledger(rounds: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *,
         warnings: list[Problem] = []
         before = ("", "")                               # the latest date so far, and its round
         for folder_name, path in zip(folders, paths):
-            latest = build.round(path, Path(folder_name).resolve().name or folder_name)
+            latest = build.round(path, path.parent.resolve().name or folder_name)
             if latest and latest < before[0]:
                 warnings.append(Problem(msg("was assessed up to {date}, before {other} (up to {then}): rounds are read "
                                             "oldest first, so a later one closes what an earlier one found; check "

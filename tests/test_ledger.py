@@ -526,3 +526,16 @@ def test_a_rounds_results_file_may_be_given_for_its_folder(rounds):
     with compliance.ledger(folders, as_of="2026-12-31") as by_folder, \
             compliance.ledger([f / "results.jsonl" for f in folders], as_of="2026-12-31") as by_file:
         assert list(by_file) == list(by_folder)
+
+
+def test_the_page_header_stays_inside_what_a_spreadsheet_keeps_with_many_long_round_names(rounds, tmp_path):
+    folders = []
+    for n, name in enumerate(ROUNDS):
+        longer = tmp_path / (f"{n}-鄞州区社区便民服务中心年度规范化建设考核第{n}轮" + "检查" * 30)
+        rounds[name].rename(longer)
+        folders.append(longer)
+    target = tmp_path / "ledger.xlsx"
+    compliance.write_ledger(compliance.ledger(folders, as_of="2026-12-31"), target, lang="zh")
+    header = openpyxl.load_workbook(target).worksheets[0].oddHeader.center.text
+    assert len(header) < 255 and "整改台账" in header and "截至 2026-12-31" in header
+    assert "0-鄞州区" in header and "2-鄞州区" in header and "1-鄞州区" not in header

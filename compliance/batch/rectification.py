@@ -541,6 +541,20 @@ def _header_text(value: str) -> str:
     return value.replace("&", "&&")
 
 
+HEADER_ROUNDS = 120                  # characters of round names in the page header, which must stay under 255
+
+
+def rounds_text(names: Sequence[str]) -> str:
+    """The rounds for the page header: ``a → b → c``; when long, each name cut and the middle ones left out
+    (``a → … → c``), so the header stays inside the 255 characters a spreadsheet keeps (a longer one is dropped
+    whole)."""
+    cut = [n if len(n) <= 40 else n[:39] + "…" for n in names]
+    text = " → ".join(cut)
+    if len(text) > HEADER_ROUNDS and len(cut) > 2:
+        text = f"{cut[0]} → … → {cut[-1]}"
+    return text
+
+
 def _write_xlsx(items: Iterable[LedgerItem], target: str | os.PathLike[str], lang: str) -> None:
     import xlsxwriter
 
@@ -550,7 +564,7 @@ def _write_xlsx(items: Iterable[LedgerItem], target: str | os.PathLike[str], lan
     veto_word = msg("veto").text(lang)
     rounds: list[str] = []
     if isinstance(items, Ledger):
-        rounds = [Path(r).resolve().name or r for r in items.rounds]
+        rounds = [(Path(r).parent if Path(r).is_file() else Path(r)).resolve().name or r for r in items.rounds]
         as_of = items.as_of
         counts = items.counts
     else:
@@ -589,7 +603,7 @@ def _write_xlsx(items: Iterable[LedgerItem], target: str | os.PathLike[str], lan
         # row given a height, which at a province's half a million items would be a hundred megabytes.
         sheet.set_default_row(LINE_PT * USUAL_LINES + 3)
         about = " · ".join(x for x in (
-            " → ".join(rounds),
+            rounds_text(rounds),
             msg("as of {date}", date=as_of.isoformat()).text(lang),
             msg("{overdue} overdue, {open} open, {closed} closed, {void} no longer apply",
                 overdue=counts.get("overdue", 0), open=counts.get("open", 0), closed=counts.get("closed", 0),

@@ -539,3 +539,12 @@ def test_the_page_header_stays_inside_what_a_spreadsheet_keeps_with_many_long_ro
     header = openpyxl.load_workbook(target).worksheets[0].oddHeader.center.text
     assert len(header) < 255 and "整改台账" in header and "截至 2026-12-31" in header
     assert "0-鄞州区" in header and "2-鄞州区" in header and "1-鄞州区" not in header
+
+
+def test_the_workbooks_columns_fit_an_a4_landscape_page_across_at_its_print_scale():
+    from compliance.batch.outputs import PRINTABLE_PX, column_px, print_scale
+    from compliance.batch.rectification import WIDTHS
+
+    scale = print_scale(WIDTHS)
+    assert scale >= 80
+    assert sum(column_px(w) for w in WIDTHS) * scale / 100 <= PRINTABLE_PX

@@ -534,7 +534,7 @@ HEADINGS = Words(
 COLUMNS = ("number", "centre_id", "name", "street", "clause", "problem", "level", "shortfall", "remedy", "due",
            "state", "opened_in", "closed_in")
 USUAL_LINES = 2
-WIDTHS = (4.5, 13.5, 17, 8, 5, 21.5, 7, 7.5, 19.5, 10.5, 9.5, 9.5, 9.5)    # 142.5: A4 landscape at 80 %
+WIDTHS = (4.5, 13.5, 16, 8, 5.5, 21.5, 7, 7.5, 19.5, 10.5, 9.5, 9.5, 9.5)    # 142.5: A4 landscape at 80 %
 
 
 def _header_text(value: str) -> str:
@@ -627,12 +627,13 @@ def _write_xlsx(items: Iterable[LedgerItem], target: str | os.PathLike[str], lan
                 found = lines_of[value, width] = wrapped_lines(value, width - 0.5)
             return found
 
+        mark = "·" if lang == "zh" else ", "            # 未整改·复发, not rectified, recurred
         level_words = {lv.value: label.text(lang) for lv, label in LEVEL_LABELS.items()}
         status_words = {st.value: label.text(lang) for st, label in STATUS_LABELS.items()}
         for item in items:
             n += 1
-            state = states[item.state] + (f"·{recurred}" if item.recurred else "")
-            level = level_words.get(item.level, item.level) + (f"·{veto_word}" if item.veto else "")
+            state = states[item.state] + (f"{mark}{recurred}" if item.recurred else "")
+            level = level_words.get(item.level, item.level) + (f"{mark}{veto_word}" if item.veto else "")
             problem = f"{item.title}（{status_words.get(item.found, item.found)}）" if lang == "zh" \
                 else f"{item.title} ({status_words.get(item.found, item.found)})"
             cells = [n, item.centre_id, item.name, item.street, item.clause, problem, level,

@@ -14,6 +14,8 @@ Start here::
         ...
     for result in compliance.audit_many(profiles, rules, jobs=4):  # in input order, streaming
         ...
+    with compliance.ledger(["round-2025", "round-2026"]) as items:  # the rectification ledger (整改台账)
+        compliance.write_ledger(items, "ledger.xlsx")
 
 Every error on bad input is a :class:`ComplianceError`. The pipeline, one
 module a stage: ``reading`` (bytes → values) → ``layers`` + ``compile`` (rule
@@ -33,6 +35,7 @@ from .reconciliation import ClauseReconciliation, Flag, Reconciliation, reconcil
 from .rendering import TextFormat, render
 from .result import AuditResult, Finding, Shortfall
 from .batch import audit_many, read_profiles
+from .batch.rectification import Ledger, LedgerItem, ledger, write_ledger
 
 __all__ = [
     "load_ruleset",
@@ -44,6 +47,10 @@ __all__ = [
     "reconcile",
     "read_profiles",
     "audit_many",
+    "ledger",
+    "write_ledger",
+    "Ledger",
+    "LedgerItem",
     "profile_schema",
     "result_schema",
     "reconciliation_schema",

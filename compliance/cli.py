@@ -131,6 +131,31 @@ def _positive(value: str) -> int:
     return number
 
 
+def _iso_date(value: str) -> str:
+    import datetime
+
+    try:
+        return datetime.date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(t(msg("{value} is not a date (write it as {example})", value=quote(value),
+                                               example="2026-12-31"))) from None
+
+
+def _level_days(value: str) -> dict[str, int]:
+    days: dict[str, int] = {}
+    for part in value.split(","):
+        key, sep, number = (x.strip() for x in part.partition("="))
+        if key not in ("veto", "shall", "should") or not sep:
+            raise argparse.ArgumentTypeError(t(msg("{value} is not {form}: each part names a level ({levels}) and its "
+                                                   "days", value=quote(part.strip(), 60), form=quote("LEVEL=DAYS"),
+                                                   levels=Joined([quote(x) for x in ("veto", "shall", "should")],
+                                                                 "or"))))
+        if not number.isascii() or not number.isdigit():
+            raise argparse.ArgumentTypeError(t(msg("{value} is not a whole number of days", value=quote(number, 60))))
+        days[key] = int(number)
+    return days
+
+
 def _parser(lang: str = DEFAULT_LANG) -> argparse.ArgumentParser:
     # --debug and --lang are accepted before or after the verb: the subcommands' copies do not reset the main ones.
     common = _Parser(add_help=False)
@@ -232,6 +257,19 @@ def _parser(lang: str = DEFAULT_LANG) -> argparse.ArgumentParser:
     b.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                    help=t(msg("run on this Dask cluster (pip install '.[dask]')")))
     b.add_argument("--strict", action="store_true", help=strict_help)
+
+    lg = sub.add_parser("ledger", parents=[common],
+                        help=t(msg("the rectification ledger of rounds: every shortfall, due, overdue or closed")))
+    lg.add_argument("rounds", nargs="+", metavar="ROUND_DIR",
+                    help=t(msg("the output folders of rounds ({command}), oldest first", command="compliance batch")))
+    lg.add_argument("-o", "--output", required=True, metavar="FILE", help=t(msg("ledger.xlsx or ledger.csv")))
+    lg.add_argument("--as-of", dest="as_of", type=_iso_date, metavar="DATE",
+                    help=t(msg("the day an item past its due date is overdue (default: today, China time)")))
+    when = lg.add_mutually_exclusive_group()
+    when.add_argument("--due", type=_iso_date, metavar="DATE", help=t(msg("one due date for every item")))
+    when.add_argument("--days", type=_level_days, metavar="veto=30,shall=90,should=180",
+                      help=t(msg("days from the assessment to the due date, by the clause's level: veto clauses, "
+                                 "shall, should (default: {default})", default="veto=30,shall=90,should=180")))
 
     s = sub.add_parser("schema", parents=[common],
                        help=t(msg("print the profile JSON Schema (or the rule-set, result or reconciliation one)")))
@@ -668,6 +706,28 @@ def _batch(args: argparse.Namespace, run: _Run) -> None:
         run.note(EXIT_INTERNAL)
 
 
+def _ledger(args: argparse.Namespace, run: _Run) -> None:
+    from .batch import rectification
+
+    if Path(args.output).suffix.lower() not in (".xlsx", ".csv"):
+        raise ComplianceError(msg("a ledger is written as {kinds}: name the output so",
+                                  kinds=Joined([quote(".xlsx"), quote(".csv")], "or")), file=args.output)
+    for folder in args.rounds:
+        if same_file(args.output, Path(folder) / "results.jsonl") or same_file(args.output, folder):
+            raise ComplianceError(msg("would replace the round {folder}; choose another output file",
+                                      folder=quote(folder, 200)), file=args.output)
+    with rectification.ledger(args.rounds, as_of=args.as_of, due=args.due, days=args.days) as book:
+        for warning in book.warnings:
+            _err(f"{warning.file}: {text(msg('warning'))}: {warning.message}")
+        rectification.write_ledger(book, args.output, lang=language())
+        counts = book.counts
+        _say(plural("{count} item in the ledger: {overdue} overdue, {open} open, {closed} closed, {void} no longer "
+                    "apply", "{count} items in the ledger: {overdue} overdue, {open} open, {closed} closed, {void} no "
+                    "longer apply", len(book), overdue=counts["overdue"], open=counts["open"],
+                    closed=counts["closed"], void=counts["void"]))
+    _say(msg("wrote {file}", file=args.output))
+
+
 def _service() -> Any:
     """The service modules, or a clear error when the service extra is not installed."""
     try:
@@ -775,8 +835,9 @@ def _read_password() -> str:
 
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace, _Run], None]] = {
-    "audit": _audit, "compare": _compare, "reconcile": _reconcile, "validate": _validate, "rules": _rules, "schema": _schema,
-    "template": _template, "export": _export, "batch": _batch, "serve": _serve, "users": _users,
+    "audit": _audit, "compare": _compare, "reconcile": _reconcile, "validate": _validate, "rules": _rules,
+    "schema": _schema, "template": _template, "export": _export, "batch": _batch, "ledger": _ledger, "serve": _serve,
+    "users": _users,
 }
 
 

@@ -4,7 +4,8 @@
 record; ``run`` audits chunks of them in this process, local worker processes or
 a Dask cluster, in input order; ``round`` is ``compliance batch`` (resumable,
 streaming); ``outputs`` writes the tables and the district report; ``workbook``
-the collection template and the exports between formats.
+the collection template and the exports between formats; ``rectification`` the
+rectification ledger of several rounds (``compliance ledger``).
 """
 from __future__ import annotations
 

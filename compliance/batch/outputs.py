@@ -81,22 +81,39 @@ class Previous:
                                       file=quote("results.jsonl"), option=quote("--previous")), file=str(folder))
         scores: dict[str, tuple[float, str, str]] = {}
         ruleset = ""
-        try:
-            with open(path, "rb") as fh:
-                for number, line in enumerate(fh, start=1):
-                    if not line.strip():
-                        continue
-                    try:
-                        doc = orjson.loads(line)
-                        center = doc["center"]
-                        scores[str(center["id"])] = (float(doc["score"]), str(doc["grade"]), str(center.get("name", "")))
-                        ruleset = ruleset or str(doc.get("ruleset", {}).get("id", ""))
-                    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-                        raise ComplianceError(msg("is not a result document (one a line, as a round writes them)"),
-                                              file=f"{path}:{number}") from None
-        except OSError as exc:
-            raise ComplianceError(system_reason(exc, msg("cannot be read")), file=str(path)) from None
+        for where, doc in result_documents(path):
+            try:
+                center = doc["center"]
+                scores[str(center["id"])] = (float(doc["score"]), str(doc["grade"]), str(center.get("name", "")))
+                ruleset = ruleset or str(doc.get("ruleset", {}).get("id", ""))
+            except (KeyError, TypeError, ValueError, AttributeError):
+                raise NotResults(msg("is not a result document (one a line, as a round writes them)"),
+                                 file=where) from None
         return cls(str(folder), scores, ruleset)
+
+
+class NotResults(ComplianceError):
+    """A line of a round's ``results.jsonl`` that is not a result document, or the file cannot be read."""
+
+
+def result_documents(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(``file:line``, document) of every line of a round's ``results.jsonl``, one line in memory at a time; a line
+    that is not a JSON object, or a file that cannot be read, is a :class:`NotResults` naming the place."""
+    try:
+        with open(path, "rb") as fh:
+            for number, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    doc = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    doc = None
+                if not isinstance(doc, dict):
+                    raise NotResults(msg("is not a result document (one a line, as a round writes them)"),
+                                     file=f"{path}:{number}")
+                yield f"{path}:{number}", doc
+    except OSError as exc:
+        raise NotResults(system_reason(exc, msg("cannot be read")), file=str(path)) from None
 
 
 # --------------------------------------------------------------------------- the self-check round
@@ -128,29 +145,22 @@ class SelfRound:
         centres: dict[str, tuple[float, str, tuple[float, ...]]] = {}
         clauses: tuple[str, ...] = ()
         ruleset = content_hash = ""
-        try:
-            with open(path, "rb") as fh:
-                for number, line in enumerate(fh, start=1):
-                    if not line.strip():
-                        continue
-                    try:
-                        doc = orjson.loads(line)
-                        findings = doc["findings"]
-                        order = tuple(str(f["clause"]) for f in findings)
-                        if not clauses:
-                            clauses = order
-                            ruleset = str(doc.get("ruleset", {}).get("id", ""))
-                            content_hash = str(doc.get("ruleset", {}).get("content_hash", ""))
-                        elif order != clauses:
-                            raise ValueError("another rule set's clauses")
-                        letters = "".join(STATUS_LETTER[Status(f["status"])] for f in findings)
-                        partial = tuple(float(f["credit"]) for f in findings if f["status"] == "partial")
-                        centres[str(doc["center"]["id"])] = (float(doc["score"]), letters, partial)
-                    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-                        raise ComplianceError(msg("is not a result document (one a line, as a round writes them)"),
-                                              file=f"{path}:{number}") from None
-        except OSError as exc:
-            raise ComplianceError(system_reason(exc, msg("cannot be read")), file=str(path)) from None
+        for place, doc in result_documents(path):
+            try:
+                findings = doc["findings"]
+                order = tuple(str(f["clause"]) for f in findings)
+                if not clauses:
+                    clauses = order
+                    ruleset = str(doc.get("ruleset", {}).get("id", ""))
+                    content_hash = str(doc.get("ruleset", {}).get("content_hash", ""))
+                elif order != clauses:
+                    raise ValueError("another rule set's clauses")
+                letters = "".join(STATUS_LETTER[Status(f["status"])] for f in findings)
+                partial = tuple(float(f["credit"]) for f in findings if f["status"] == "partial")
+                centres[str(doc["center"]["id"])] = (float(doc["score"]), letters, partial)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                raise NotResults(msg("is not a result document (one a line, as a round writes them)"),
+                                 file=place) from None
         return cls(str(folder), centres, clauses, ruleset, content_hash)
 
 

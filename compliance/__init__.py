@@ -7,6 +7,8 @@ Start here::
     rules = compliance.load_ruleset("yinzhou")        # bundled name, YAML file or folder
     profile = compliance.load_profile("centre.yaml")  # or a mapping; raises ProfileError
     result = compliance.evaluate(profile, rules)      # pure; an AuditResult
+    waivers = compliance.load_waivers("waivers.yaml", rules=rules)   # the bureau's exceptions; WaiverError
+    result = compliance.evaluate(profile, rules, waivers=waivers)     # result.unwaived: the score without them
     compliance.render(result, "pdf", "report.pdf")    # "json", "text", "md", "html", "pdf"
     compliance.compare("before.yaml", "after.yaml", rules)   # the renovation check
     for where, item in compliance.read_profiles("centres.xlsx"):   # a district: Profile or ProfileError
@@ -24,18 +26,20 @@ from .version import __version__
 from .comparison import Change, ClauseChange, Comparison, compare
 from .compile import bundled_rulesets, load_ruleset
 from .contract import profile_schema, result_schema, ruleset_schema
-from .errors import ComplianceError, Problem, ProfileError, ReportError, RuleSetError
+from .errors import ComplianceError, Problem, ProfileError, ReportError, RuleSetError, WaiverError
 from .evaluation import evaluate
 from .model import Clause, Level, RuleSet, RuleSource, Status, Verdict, Vocabulary
 from .profile import Profile, load_profile
 from .rendering import TextFormat, render
-from .result import AuditResult, Finding, Shortfall
+from .result import AuditResult, Finding, Shortfall, Unwaived
+from .waivers import Waiver, Waivers, load_waivers
 from .batch import audit_many, read_profiles
 
 __all__ = [
     "load_ruleset",
     "bundled_rulesets",
     "load_profile",
+    "load_waivers",
     "evaluate",
     "render",
     "compare",
@@ -50,6 +54,9 @@ __all__ = [
     "AuditResult",
     "Finding",
     "Shortfall",
+    "Unwaived",
+    "Waiver",
+    "Waivers",
     "Status",
     "Level",
     "Verdict",
@@ -63,6 +70,7 @@ __all__ = [
     "ProfileError",
     "RuleSetError",
     "ReportError",
+    "WaiverError",
     "Problem",
     "__version__",
 ]

@@ -8,24 +8,33 @@ missing makes the centre non-conforming (and unqualified) whatever its score.
 from __future__ import annotations
 
 import math
+import os
 from fractions import Fraction
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from .model import RuleSet, RuleSource, Status, Verdict, facts_of
 from .profile import Profile, load_profile, revalidate
 from .result import AuditResult, CategoryScore, Finding, exact, fast_constructor, round_score
 
+if TYPE_CHECKING:
+    from .waivers import Waivers
+
 _floor = math.floor
+_NA, _FAIL, _MISSING = Status.NOT_APPLICABLE, Status.FAIL, Status.MISSING
 _category: Callable[..., CategoryScore] = fast_constructor(CategoryScore)
 _result: Callable[..., AuditResult] = fast_constructor(AuditResult)
 
 
-def evaluate(profile: Profile | Mapping[str, Any], rules: RuleSource = "national") -> AuditResult:
+def evaluate(profile: Profile | Mapping[str, Any], rules: RuleSource = "national", *,
+             waivers: Waivers | Mapping[str, Any] | str | os.PathLike[str] | None = None) -> AuditResult:
     """Score one centre against a rule set.
 
     ``profile`` is a :class:`Profile` from :func:`load_profile` or a mapping
     (copied and validated here; a :class:`~compliance.ProfileError` if invalid);
-    ``rules`` a :class:`RuleSet` or a bundled name or path.
+    ``rules`` a :class:`RuleSet` or a bundled name or path. ``waivers`` (a
+    :class:`~compliance.Waivers` from :func:`~compliance.load_waivers`, a path or
+    a mapping) are applied as :mod:`compliance.waivers` says; the result's
+    ``unwaived`` then gives the score without them.
     """
     if not isinstance(rules, RuleSet):
         from .compile import load_ruleset
@@ -41,7 +50,41 @@ def evaluate(profile: Profile | Mapping[str, Any], rules: RuleSource = "national
     facts = facts_of(profile)
     assert facts is not None
     findings, total_weight, earned, cat_weight, cat_earned, vetoed = rules.scorer(facts)  # type: ignore[misc]
+    result = _conclude(profile, rules, findings, total_weight, earned, cat_weight, cat_earned, vetoed)
+    if waivers is None:
+        return result
+    from .waivers import apply, as_waivers
 
+    return apply(result, as_waivers(waivers, rules))
+
+
+def conclude(profile: Profile, rules: RuleSet, findings: tuple[Finding, ...]) -> AuditResult:
+    """Score findings already made, leaving out the clauses a waiver covers (as not applicable ones are), in
+    the order and with the arithmetic of the compiled scorer, so equal inputs give equal floats."""
+    index = {c.id: j for j, c in enumerate(rules.categories)}
+    total_weight = earned = 0.0
+    cat_weight = [0.0] * len(index)
+    cat_earned = [0.0] * len(index)
+    vetoed = False
+    for f in findings:
+        status = f.status
+        if status is _NA or f.waiver is not None:
+            continue
+        clause = f.clause
+        w = float(clause.weight)
+        e = w * f.credit
+        j = index[clause.category]
+        total_weight += w
+        earned += e
+        cat_weight[j] += w
+        cat_earned[j] += e
+        if clause.veto and (status is _FAIL or status is _MISSING):
+            vetoed = True
+    return _conclude(profile, rules, findings, total_weight, earned, tuple(cat_weight), tuple(cat_earned), vetoed)
+
+
+def _conclude(profile: Profile, rules: RuleSet, findings: tuple[Finding, ...], total_weight: float, earned: float,
+              cat_weight: tuple[float, ...], cat_earned: tuple[float, ...], vetoed: bool) -> AuditResult:
     score = _score(earned, total_weight, findings, None)
     categories = tuple(
         _category(category.id, _score(e, w, findings, category.id) if w else None, w)
@@ -66,7 +109,8 @@ def _score(earned: float, weight: float, findings: tuple[Finding, ...], category
 
     def exact_value() -> Fraction:
         counted = [(exact(f.clause.weight), exact(f.credit)) for f in findings
-                   if f.status is not Status.NOT_APPLICABLE and (category is None or f.clause.category == category)]
+                   if f.status is not Status.NOT_APPLICABLE and f.waiver is None
+                   and (category is None or f.clause.category == category)]
         total = sum((w for w, _ in counted), Fraction(0))
         return 100 * sum((w * c for w, c in counted), Fraction(0)) / total
 

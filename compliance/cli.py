@@ -23,16 +23,18 @@ from . import ruletest
 from .checks import CHECK_TYPES
 from .comparison import compare
 from .compile import lint, load_ruleset
-from .contract import profile_schema, result_schema, ruleset_schema
+from .contract import profile_schema, result_schema, ruleset_schema, waivers_schema
 from .errors import (MAX_PROBLEMS, ComplianceError, Problem, ReportError, RuleSetError, internal_error, more_problems,
                      system_reason)
 from .evaluation import evaluate
 from .i18n import (DEFAULT_LANG, DOMAIN, LANGS, LOCALE_DIR, Joined, Message, language, msg, plural, quote, text,
                    use_language)
-from .model import thaw
+from .model import RuleSet, thaw
 from .layers import bundled_names
 from .profile import load_profile
 from .rendering import COMPARE_RENDERERS, RENDERERS, plain_text, render
+from .result import AuditResult
+from .waivers import Waivers, expired_warning, load_waivers
 from .writing import STDOUT, StdoutError, plan_outputs, same_file, write_stdout
 from .wording import LEVEL_LABELS, YES_NO, hinted
 
@@ -145,6 +147,8 @@ def _parser(lang: str = DEFAULT_LANG) -> argparse.ArgumentParser:
                            title=t(msg("commands")), metavar="COMMAND")
     rules_help = t(msg("a bundled rule set or a rule-set file or folder (default: national)"))
     strict_help = t(msg("refuse a profile with a key the contract does not know, instead of warning"))
+    waivers_help = t(msg("the bureau's waivers (a YAML or JSON file): by centre, clause and date, a waived clause "
+                         "leaves the score"))
 
     a = sub.add_parser("audit", parents=[common], help=t(msg("score one or more centre profiles")))
     a.add_argument("profiles", nargs="+", metavar="PROFILE",
@@ -157,6 +161,7 @@ def _parser(lang: str = DEFAULT_LANG) -> argparse.ArgumentParser:
     a.add_argument("--archival", action="store_true",
                    help=t(msg("an archival PDF (PDF/A-3b) with the result document attached (with --format pdf)")))
     a.add_argument("--strict", action="store_true", help=strict_help)
+    a.add_argument("--waivers", metavar="FILE", help=waivers_help)
 
     c = sub.add_parser("compare", parents=[common],
                        help=t(msg("the renovation check: the same centre before and after a plan")))
@@ -168,6 +173,7 @@ def _parser(lang: str = DEFAULT_LANG) -> argparse.ArgumentParser:
     c.add_argument("-o", "--output", metavar="OUT", help=t(msg("write here (- for standard output)")))
     c.add_argument("--archival", action="store_true",
                    help=t(msg("an archival PDF (PDF/A-3b) with the comparison attached (with --format pdf)")))
+    c.add_argument("--waivers", metavar="FILE", help=waivers_help)
 
     v = sub.add_parser("validate", parents=[common], help=t(msg("schema and semantic checks only")))
     v.add_argument("profiles", nargs="+", metavar="PROFILE",
@@ -217,10 +223,11 @@ def _parser(lang: str = DEFAULT_LANG) -> argparse.ArgumentParser:
     b.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                    help=t(msg("run on this Dask cluster (pip install '.[dask]')")))
     b.add_argument("--strict", action="store_true", help=strict_help)
+    b.add_argument("--waivers", metavar="FILE", help=waivers_help)
 
     s = sub.add_parser("schema", parents=[common],
                        help=t(msg("print the profile JSON Schema (or the rule-set or result one)")))
-    s.add_argument("which", nargs="?", choices=("profile", "ruleset", "result"), default="profile")
+    s.add_argument("which", nargs="?", choices=("profile", "ruleset", "result", "waivers"), default="profile")
 
     db_help = t(msg("the database: a URL, or an SQLite file's path (default: $COMPLIANCE_DB, else sqlite:///compliance.db in this folder)"))
     sv = sub.add_parser("serve", parents=[common], help=t(msg("run the audit service (web self-check and REST API)")))
@@ -343,8 +350,20 @@ def _refuse_overwriting_inputs(output: str | None, inputs: Sequence[str]) -> Non
                                           "another output file", output=quote(f"-o {output}"), source=quote(source)))
 
 
+def _waivers(args: argparse.Namespace, rules: RuleSet) -> Waivers | None:
+    """The waiver file of ``--waivers``, checked against the rule set (a WaiverError, exit 2, when it is not valid)."""
+    return load_waivers(args.waivers, rules=rules) if args.waivers else None
+
+
+def _expired(result: AuditResult, source: str) -> None:
+    """Say on standard error which waivers do not cover the assessment date (they changed nothing)."""
+    for f in result.waivers_expired:
+        _err(f"{source}: {text(msg('warning'))}: {text(expired_warning(f, result))}")
+
+
 def _audit(args: argparse.Namespace, run: _Run) -> None:
     rules = load_ruleset(args.rules)
+    waivers = _waivers(args, rules)
     fmt = _output_format(args)
     many = len(args.profiles) > 1
     to_stdout = not args.output or args.output == STDOUT
@@ -364,14 +383,16 @@ def _audit(args: argparse.Namespace, run: _Run) -> None:
                 _err(f"{planned.source}: " + text(msg("written to {target} ({why})", target=str(planned.target),
                                                       why=planned.note)))
     elif not many:
-        _refuse_overwriting_inputs(args.output, [*args.profiles, *rules.layer_files])
+        _refuse_overwriting_inputs(args.output, [*args.profiles, *rules.layer_files,
+                                                 *([args.waivers] if args.waivers else [])])
     order = iter(range(len(args.profiles)))
 
     def one(source: str) -> int:
         index = next(order)
         profile = load_profile(source, rules=rules, strict=args.strict)
         warned.show(profile)
-        result = evaluate(profile, rules)
+        result = evaluate(profile, rules, waivers=waivers)
+        _expired(result, source)
         if targets:
             render(result, fmt, targets[index], lang=args.lang, archival=args.archival)
         elif not to_stdout:
@@ -394,9 +415,13 @@ def _audit(args: argparse.Namespace, run: _Run) -> None:
 def _compare(args: argparse.Namespace, run: _Run) -> None:
     fmt = _output_format(args)
     rules = load_ruleset(args.rules)
-    _refuse_overwriting_inputs(args.output, [args.before, args.after, *rules.layer_files])
+    waivers = _waivers(args, rules)
+    _refuse_overwriting_inputs(args.output, [args.before, args.after, *rules.layer_files,
+                                             *([args.waivers] if args.waivers else [])])
     run.current = f"{args.before} → {args.after}"
-    comparison = compare(args.before, args.after, rules)
+    comparison = compare(args.before, args.after, rules, waivers=waivers)
+    _expired(comparison.before, args.before)
+    _expired(comparison.after, args.after)
     if args.output and args.output != STDOUT:
         render(comparison, fmt, args.output, lang=args.lang, archival=args.archival)
     else:
@@ -503,7 +528,8 @@ def _rules(args: argparse.Namespace, run: _Run) -> None:
 
 
 def _schema(args: argparse.Namespace, run: _Run) -> None:
-    schema = {"profile": profile_schema, "ruleset": ruleset_schema, "result": result_schema}[args.which]()
+    schema = {"profile": profile_schema, "ruleset": ruleset_schema, "result": result_schema,
+              "waivers": waivers_schema}[args.which]()
     write_stdout(json.dumps(schema, ensure_ascii=False, indent=2) + "\n")
 
 
@@ -600,10 +626,12 @@ def _batch(args: argparse.Namespace, run: _Run) -> None:
     from .batch import outputs, round as rounds, run as runner
 
     rules = load_ruleset(args.rules)
+    waivers = _waivers(args, rules)
     previous = outputs.Previous.read(args.previous) if args.previous else None
     job = rounds.Round(inputs=args.inputs, rules=rules, outdir=Path(args.output),
                        jobs=args.jobs or runner.default_jobs(), reports=args.reports, previous=previous,
-                       scheduler=args.scheduler, lang=language(), progress=runner.progress_wanted(), strict=args.strict)
+                       scheduler=args.scheduler, lang=language(), progress=runner.progress_wanted(), strict=args.strict,
+                       waivers=waivers)
     tally = job.run()
     for row in tally.warning_rows:
         for where, path, message, label in row["warnings"]:

@@ -18,6 +18,7 @@ from .evaluation import evaluate
 from .model import RuleSet, RuleSource, Status
 from .profile import Profile, load_profile
 from .result import AuditResult, Finding
+from .waivers import Waivers, as_waivers
 
 
 class Change(str, Enum):
@@ -107,6 +108,8 @@ class Comparison:
         def side(result: AuditResult) -> dict[str, Any]:
             return {"score": result.score, "grade": result.grade, "verdict": result.verdict.value,
                     "vetoed": [f.clause.clause for f in result.vetoed],
+                    **({} if result.unwaived is None else {"unwaived": result.unwaived.to_dict(),
+                                                           "waived": [f.clause.clause for f in result.waived]}),
                     "profile": {"source": result.profile.source, "sha256": result.profile.sha256}}
 
         return {
@@ -133,25 +136,29 @@ class Comparison:
         }
 
 
-def _audit(side: "AuditResult | Profile | Mapping[str, Any] | str | os.PathLike[str]", rules: RuleSet) -> AuditResult:
+def _audit(side: "AuditResult | Profile | Mapping[str, Any] | str | os.PathLike[str]", rules: RuleSet,
+           waivers: Waivers | None = None) -> AuditResult:
     if isinstance(side, AuditResult):
-        if side.ruleset is not rules:
-            return evaluate(side.profile, rules)
+        if side.ruleset is not rules or waivers is not None:
+            return evaluate(side.profile, rules, waivers=waivers)
         return side
     if not isinstance(side, Profile):
         side = load_profile(side, rules=rules)
-    return evaluate(side, rules)
+    return evaluate(side, rules, waivers=waivers)
 
 
 Side = Union["AuditResult", Profile, Mapping[str, Any], str, "os.PathLike[str]"]
 
 
-def compare(before: Side, after: Side, rules: RuleSource = "national") -> Comparison:
+def compare(before: Side, after: Side, rules: RuleSource = "national", *,
+            waivers: Waivers | Mapping[str, Any] | str | os.PathLike[str] | None = None) -> Comparison:
     """Audit a centre before and after a renovation plan under one rule set and compare them.
 
-    ``before`` and ``after`` are paths, dicts, Profiles or AuditResults.
+    ``before`` and ``after`` are paths, dicts, Profiles or AuditResults; ``waivers`` (as
+    :func:`compliance.evaluate` takes them) apply to both, each on its own assessment date.
     """
     rules = load_ruleset(rules)
-    a, b = _audit(before, rules), _audit(after, rules)
+    checked = None if waivers is None else as_waivers(waivers, rules)
+    a, b = _audit(before, rules, checked), _audit(after, rules, checked)
     changes = tuple(ClauseChange(x, y, classify(x, y)) for x, y in zip(a.findings, b.findings))
     return Comparison(a, b, changes)

@@ -33,7 +33,7 @@ from . import reading
 from .errors import PathItem, Problem, WaiverError, problems_message
 from .i18n import Message, msg, quote
 from .model import RuleSet, RuleSource, Status, Verdict
-from .result import AuditResult, Unwaived, waived_finding
+from .result import AuditResult, Finding, Unwaived, waived_finding
 from .wording import hinted
 
 __all__ = ["Waiver", "Waivers", "WaiverError", "load_waivers", "apply", "as_waivers", "KEYS", "MAX_WAIVERS"]
@@ -291,6 +291,15 @@ def assessed_day(result: AuditResult, today: datetime.date | None = None) -> dat
     text = result.profile.center.get("assessed_on")
     day = _date(text)
     return day if day is not None else (today or datetime.date.today())
+
+
+def expired_warning(finding: Finding, result: AuditResult) -> Message:
+    """What a round's errors.csv and ``audit`` say of a waiver that does not cover the assessment date."""
+    w = finding.waiver_expired
+    assert w is not None
+    return msg("the waiver of clause {clause} runs from {approved} to {expires} and does not cover the assessment "
+               "date {date}: it was not applied", clause=finding.clause.clause, approved=w.approved_on.isoformat(),
+               expires=w.expires_on.isoformat(), date=assessed_day(result).isoformat())
 
 
 def _pick(candidates: tuple[Waiver, ...]) -> Waiver:

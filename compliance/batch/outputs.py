@@ -39,6 +39,7 @@ BOM = "\ufeff"
 SUMMARY_KEYS = ("rank", "center_id", "name", "province", "city", "district", "street", "score", "grade", "verdict")
 PREVIOUS_KEYS = ("previous_score", "score_change", "previous_grade", "trend")
 TAIL_KEYS = ("veto_failed", "actions", "source")
+WAIVER_KEYS = ("unwaived_score", "waived")        # a round run with waivers: the score without them, the clauses
 ERROR_KEYS = ("location", "center_id", "path", "field", "problem", "severity")
 TRENDS = ("improved", "worsened", "unchanged", "new", "gone")
 
@@ -51,6 +52,7 @@ LABELS = Words(
     trend=msg("Trend"), improved=msg("improved"), worsened=msg("worsened"), unchanged=msg("unchanged"),
     new=cmsg("trend", "new"), gone=msg("not in this round"), location=msg("Location"), path=msg("Path"),
     field=msg("Field"), problem=msg("Problem"), severity=msg("Severity"),
+    unwaived_score=msg("Score without waivers"), waived=msg("Waived clauses"),
 )
 STATUS_KEYS = {letter: status.value for status, letter in STATUS_LETTER.items()}    # the rows' letters, read back
 
@@ -138,6 +140,12 @@ class Tally:
     previous_sum: float = 0.0
     matched_sum: float = 0.0
     previous_matched: int = 0
+    # waivers (a round run with them)
+    waivers: bool = False
+    waived: dict[str, int] = field(default_factory=dict)           # clause → centres it is waived for
+    waived_centres: int = 0
+    expired: list[tuple[str, str, str, str]] = field(default_factory=list)   # the first few: id, name, clause, expiry
+    expired_count: int = 0
 
     def __post_init__(self) -> None:
         self.category_sums = [0.0] * len(self.rules.categories)
@@ -176,9 +184,11 @@ def _compare(row: dict[str, Any], previous: Previous | None, grade_rank: Mapping
                     else "worsened" if change < 0 or better < 0 else "unchanged")
 
 
-def tally(rows_path: Path, rules: RuleSet, previous: Previous | None, ids: Container[str] = ()) -> Tally:
-    """Count the round from its rows file; ``ids`` are this round's centre ids (to find who is gone)."""
-    t = Tally(rules)
+def tally(rows_path: Path, rules: RuleSet, previous: Previous | None, ids: Container[str] = (), *,
+          waivers: bool = False) -> Tally:
+    """Count the round from its rows file; ``ids`` are this round's centre ids (to find who is gone); ``waivers``
+    when the round was run with a waiver file."""
+    t = Tally(rules, waivers=waivers)
     grade_rank = {g.id: -i for i, g in enumerate(rules.grades)}
     clauses = [c.clause for c in rules.clauses]
     patterns: dict[str, int] = {}                        # status letters of every clause → centres
@@ -227,6 +237,15 @@ def tally(rows_path: Path, rules: RuleSet, previous: Previous | None, ids: Conta
             if slot is None:
                 slot = amounts[(clause, unit)] = {}
             slot[amount] = slot.get(amount, 0) + 1
+        if "wv" in row:
+            if row["wv"]:
+                t.waived_centres += 1
+            for clause in row["wv"]:
+                t.waived[clause] = t.waived.get(clause, 0) + 1
+            for clause, expires in row["wx"]:
+                t.expired_count += 1
+                if len(t.expired) < LIST_LIMIT:
+                    t.expired.append((row["id"], row["name"], clause, expires))
         d = row["date"]
         if d:
             dates = t.dates
@@ -321,6 +340,8 @@ def summary_rows(t: Tally, rows_path: Path, previous: Previous | None) -> Iterat
                     *row["cats"]]
             if previous is not None:
                 line += [row.get(k) for k in PREVIOUS_KEYS]
+            if t.waivers:
+                line += [row.get("uw", row["score"]), ";".join(row.get("wv", ()))]
             line += [";".join(row["veto"]), row["actions"], row["loc"]]
             yield line
 
@@ -338,7 +359,8 @@ def row_at(fd: int, offset: int) -> bytes:
 
 def summary_header(t: Tally, previous: Previous | None) -> list[str]:
     cats = [c.id for c in t.rules.categories]
-    return [*SUMMARY_KEYS, *cats, *(PREVIOUS_KEYS if previous is not None else ()), *TAIL_KEYS]
+    return [*SUMMARY_KEYS, *cats, *(PREVIOUS_KEYS if previous is not None else ()),
+            *(WAIVER_KEYS if t.waivers else ()), *TAIL_KEYS]
 
 
 def write_summary_csv(target: Path, t: Tally, rows_path: Path, previous: Previous | None) -> None:
@@ -510,7 +532,7 @@ def write_summary_xlsx(target: Path, t: Tally, rows_path: Path, previous: Previo
                   "previous_grade": 10, "trend": 10, "actions": 8, "source": 28}
         widths = [PRINTED_WIDTHS.get(k) or others.get(k) or 10 for k in keys]
         for c, (column, width) in enumerate(zip(keys, widths)):
-            decimal = column in ("score", "previous_score", "score_change") or column in cat_ids
+            decimal = column in ("score", "previous_score", "score_change", "unwaived_score") or column in cat_ids
             folded = column not in PRINTED_KEYS           # not printed: a group folded away, "+" above it unfolds it
             league.set_column(c, c, width, signed if column == "score_change" else one if decimal
                               else centred if column == "rank" else indented if column == "veto_failed"
@@ -723,6 +745,9 @@ UI = Words(
     errors_note=msg("{file} locates every problem.", file="errors.csv"),
     location=msg("Location"), problem=msg("Problem"), none=msg("none"), pct=msg("Share"),
     no_remedies=msg("No quantifiable shortfall in this round."), nonconforming_none=msg("Every centre conforms."),
+    waivers=msg("Waivers"), waived_count=msg("Centres waived"), waivers_none=msg("No waiver applied in this round."),
+    waived_centres=msg("Centres with a waiver applied"),
+    expired=msg("Waivers that do not cover the assessment date (not applied)"), expires=msg("Expires on"),
 )
 REGION_LEVELS = (msg("Province"), msg("City"), msg("District"), msg("Street"))
 GRADE_COLOURS = ("#1b7a3d", "#4a6fa5", "#9a6700", "#b3261e")
@@ -814,6 +839,14 @@ def district_view(t: Tally, previous: Previous | None, lang: str = "zh") -> dict
                     "problem": (e["refused"][0][2] if e["refused"] else "")
                     + (f" (+{len(e['refused']) - 1})" if len(e["refused"]) > 1 else "")} for e in t.errors],
         "previous": None,
+        "waivers": None if not t.waivers else {
+            "centres": t.waived_centres,
+            "clauses": [{"clause": c.clause, "title": c.title[lang], "veto": c.veto, "centres": t.waived[c.clause]}
+                        for c in rules.clauses if c.clause in t.waived],
+            "expired": [{"id": cid, "name": name, "clause": clause, "title": clause_titles.get(clause, ""),
+                         "expires": expires} for cid, name, clause, expires in t.expired],
+            "expired_more": max(0, t.expired_count - len(t.expired)),
+        },
     }
     if previous is not None:
         def mover(item: tuple[float, int, dict[str, Any]]) -> dict[str, Any]:

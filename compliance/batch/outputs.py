@@ -747,7 +747,7 @@ UI = Words(
     no_remedies=msg("No quantifiable shortfall in this round."), nonconforming_none=msg("Every centre conforms."),
     waivers=msg("Waivers"), waived_count=msg("Centres waived"), waivers_none=msg("No waiver applied in this round."),
     waived_centres=msg("Centres with a waiver applied"),
-    expired=msg("Waivers that do not cover the assessment date (not applied)"), expires=msg("Expires on"),
+    expired=msg("Waivers not applied (they do not cover the assessment date)"), expires=msg("Expires on"),
 )
 REGION_LEVELS = (msg("Province"), msg("City"), msg("District"), msg("Street"))
 GRADE_COLOURS = ("#1b7a3d", "#4a6fa5", "#9a6700", "#b3261e")

@@ -147,8 +147,8 @@ def _parser(lang: str = DEFAULT_LANG) -> argparse.ArgumentParser:
                            title=t(msg("commands")), metavar="COMMAND")
     rules_help = t(msg("a bundled rule set or a rule-set file or folder (default: national)"))
     strict_help = t(msg("refuse a profile with a key the contract does not know, instead of warning"))
-    waivers_help = t(msg("the bureau's waivers (a YAML or JSON file): by centre, clause and date, a waived clause "
-                         "leaves the score"))
+    waivers_help = t(msg("a file of the bureau's waivers: by centre, clause and date, a waived clause leaves the "
+                         "score"))
 
     a = sub.add_parser("audit", parents=[common], help=t(msg("score one or more centre profiles")))
     a.add_argument("profiles", nargs="+", metavar="PROFILE",

@@ -7,17 +7,17 @@ missing makes the centre non-conforming (and unqualified) whatever its score.
 """
 from __future__ import annotations
 
+import datetime
 import math
 import os
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import Any, Callable, Mapping
 
 from .model import RuleSet, RuleSource, Status, Verdict, facts_of
 from .profile import Profile, load_profile, revalidate
-from .result import AuditResult, CategoryScore, Finding, exact, fast_constructor, round_score
+from .result import AuditResult, CategoryScore, Finding, Unwaived, exact, fast_constructor, round_score, waived_finding
+from .waivers import Waivers, as_waivers, assessed_day, covering
 
-if TYPE_CHECKING:
-    from .waivers import Waivers
 
 _floor = math.floor
 _NA, _FAIL, _MISSING = Status.NOT_APPLICABLE, Status.FAIL, Status.MISSING
@@ -53,9 +53,43 @@ def evaluate(profile: Profile | Mapping[str, Any], rules: RuleSource = "national
     result = _conclude(profile, rules, findings, total_weight, earned, cat_weight, cat_earned, vetoed)
     if waivers is None:
         return result
-    from .waivers import apply, as_waivers
+    return apply_waivers(result, as_waivers(waivers, rules))
 
-    return apply(result, as_waivers(waivers, rules))
+
+_WAIVABLE = (Status.FAIL, Status.PARTIAL, Status.MISSING)
+
+
+def apply_waivers(result: AuditResult, waivers: Waivers, today: datetime.date | None = None) -> AuditResult:
+    """``result`` with the centre's waivers applied (the same object when none concerns it).
+
+    A waiver covering the assessment date takes a clause that fails, is partly met or is not evidenced out of
+    the score (as a not-applicable one) and out of the veto; the finding keeps its status and carries the
+    waiver, and the result gains ``unwaived``. A waiver not covering the date is carried as ``waiver_expired``.
+    """
+    mine = waivers.for_centre(result.profile.id)
+    if not mine:
+        return result
+    day = assessed_day(result, today)
+    findings = list(result.findings)
+    applied = touched = False
+    for i, f in enumerate(findings):
+        found = mine.get(f.clause.clause)
+        if not found:
+            continue
+        current, expired = covering(found, day)
+        if current is not None:
+            if f.status in _WAIVABLE:
+                findings[i] = waived_finding(f, current, None)
+                applied = touched = True
+        else:
+            findings[i] = waived_finding(f, None, expired)
+            touched = True
+    if not touched:
+        return result
+    if not applied:
+        return result.with_findings(tuple(findings))
+    waived = conclude(result.profile, result.ruleset, tuple(findings))
+    return waived.with_unwaived(Unwaived(result.score, result.grade, result.verdict))
 
 
 def conclude(profile: Profile, rules: RuleSet, findings: tuple[Finding, ...]) -> AuditResult:

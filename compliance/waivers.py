@@ -12,14 +12,16 @@ clause, the reason, who approved it and the days it runs::
         expires_on: 2027-12-31
 
 :func:`load_waivers` reads and checks one (a path or a mapping) against a rule
-set and returns an immutable :class:`Waivers`; :func:`apply` is what
-:func:`compliance.evaluate` does with it. A waiver applies when centre and
+set and returns an immutable :class:`Waivers`; :func:`compliance.evaluate`
+applies it (:func:`compliance.evaluation.apply_waivers`). A waiver applies when centre and
 clause match and ``approved_on ≤ assessed_on ≤ expires_on`` (the centre's
 ``assessed_on``, else the day of the audit), and only to a clause that is
 ``fail``, ``partial`` or ``missing``: that clause leaves the score as a
 ``not_applicable`` one would and cannot veto, while its finding keeps its real
 status and carries the waiver. A waiver for the centre and clause that does
 not cover the day is carried as ``waiver_expired`` and changes nothing.
+
+:func:`compliance.evaluation.apply_waivers` applies them.
 """
 from __future__ import annotations
 
@@ -32,17 +34,16 @@ from typing import Any, Iterator, Mapping, Union
 from . import reading
 from .errors import PathItem, Problem, WaiverError, problems_message
 from .i18n import Message, msg, quote
-from .model import RuleSet, RuleSource, Status, Verdict
-from .result import AuditResult, Finding, Unwaived, waived_finding
+from .model import RuleSet, RuleSource, Verdict
+from .result import AuditResult, Finding
 from .wording import hinted
 
-__all__ = ["Waiver", "Waivers", "WaiverError", "load_waivers", "apply", "as_waivers", "KEYS", "MAX_WAIVERS"]
+__all__ = ["Waiver", "Waivers", "WaiverError", "load_waivers", "as_waivers", "covering", "KEYS", "MAX_WAIVERS"]
 
 KEYS = ("centre", "clause", "reason", "approved_by", "approved_on", "expires_on")
 MAX_WAIVERS = 50_000          # a province's file; beyond it a file is refused, not read
 MAX_TEXT = 500                # the longest reason or approver
 MAX_ID = 64                   # a centre id or clause number, as profiles and rule sets write them
-_WAIVABLE = (Status.FAIL, Status.PARTIAL, Status.MISSING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,34 +308,13 @@ def _pick(candidates: tuple[Waiver, ...]) -> Waiver:
     return max(candidates, key=lambda w: (w.expires_on, w.approved_on))
 
 
-def apply(result: AuditResult, waivers: Waivers, today: datetime.date | None = None) -> AuditResult:
-    """``result`` with the centre's waivers applied (the same object when none concerns it)."""
-    mine = waivers.for_centre(result.profile.id)
-    if not mine:
-        return result
-    day = assessed_day(result, today)
-    findings = list(result.findings)
-    applied = touched = False
-    for i, f in enumerate(findings):
-        found = mine.get(f.clause.clause)
-        if not found:
-            continue
-        covering = tuple(w for w in found if w.covers(day))
-        if covering:
-            if f.status in _WAIVABLE:
-                findings[i] = waived_finding(f, _pick(covering), None)
-                applied = touched = True
-        else:
-            findings[i] = waived_finding(f, None, _pick(found))
-            touched = True
-    if not touched:
-        return result
-    if not applied:
-        return result.with_findings(tuple(findings))
-    from .evaluation import conclude
-
-    waived = conclude(result.profile, result.ruleset, tuple(findings))
-    return waived.with_unwaived(Unwaived(result.score, result.grade, result.verdict))
+def covering(found: tuple[Waiver, ...], day: datetime.date) -> tuple[Waiver | None, Waiver | None]:
+    """Of a centre's waivers for one clause: (the one covering ``day``, else None; the one not covering it, when
+    none does)."""
+    current = tuple(w for w in found if w.covers(day))
+    if current:
+        return _pick(current), None
+    return None, _pick(found)
 
 
 def unwaived_verdict(result: AuditResult) -> tuple[float, str, Verdict]:

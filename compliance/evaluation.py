@@ -7,6 +7,7 @@ missing makes the centre non-conforming (and unqualified) whatever its score.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import math
 import os
@@ -50,7 +51,8 @@ def evaluate(profile: Profile | Mapping[str, Any], rules: RuleSource = "national
     facts = facts_of(profile)
     assert facts is not None
     findings, total_weight, earned, cat_weight, cat_earned, vetoed = rules.scorer(facts)  # type: ignore[misc]
-    result = _conclude(profile, rules, findings, total_weight, earned, cat_weight, cat_earned, vetoed)
+    result = _result(profile, rules, *_figures(rules, findings, total_weight, earned, cat_weight, cat_earned, vetoed),
+                     findings)
     if waivers is None:
         return result
     return apply_waivers(result, as_waivers(waivers, rules))
@@ -88,11 +90,13 @@ def apply_waivers(result: AuditResult, waivers: Waivers, today: datetime.date | 
         return result
     if not applied:
         return result.with_findings(tuple(findings))
-    waived = conclude(result.profile, result.ruleset, tuple(findings))
-    return waived.with_unwaived(Unwaived(result.score, result.grade, result.verdict))
+    score, grade, verdict, categories = rescore(result.ruleset, tuple(findings))
+    # replace() keeps every other field of the result as it was
+    return dataclasses.replace(result, score=score, grade=grade, verdict=verdict, categories=categories,
+                               findings=tuple(findings), unwaived=Unwaived(result.score, result.grade, result.verdict))
 
 
-def conclude(profile: Profile, rules: RuleSet, findings: tuple[Finding, ...]) -> AuditResult:
+def rescore(rules: RuleSet, findings: tuple[Finding, ...]) -> tuple[float, str, Verdict, tuple[CategoryScore, ...]]:
     """Score findings already made, leaving out the clauses a waiver covers (as not applicable ones are), in
     the order and with the arithmetic of the compiled scorer, so equal inputs give equal floats."""
     index = {c.id: j for j, c in enumerate(rules.categories)}
@@ -114,11 +118,13 @@ def conclude(profile: Profile, rules: RuleSet, findings: tuple[Finding, ...]) ->
         cat_earned[j] += e
         if clause.veto and (status is _FAIL or status is _MISSING):
             vetoed = True
-    return _conclude(profile, rules, findings, total_weight, earned, tuple(cat_weight), tuple(cat_earned), vetoed)
+    return _figures(rules, findings, total_weight, earned, tuple(cat_weight), tuple(cat_earned), vetoed)
 
 
-def _conclude(profile: Profile, rules: RuleSet, findings: tuple[Finding, ...], total_weight: float, earned: float,
-              cat_weight: tuple[float, ...], cat_earned: tuple[float, ...], vetoed: bool) -> AuditResult:
+def _figures(rules: RuleSet, findings: tuple[Finding, ...], total_weight: float, earned: float,
+             cat_weight: tuple[float, ...], cat_earned: tuple[float, ...],
+             vetoed: bool) -> tuple[float, str, Verdict, tuple[CategoryScore, ...]]:
+    """Score, grade, verdict and category scores from the sums."""
     score = _score(earned, total_weight, findings, None)
     categories = tuple(
         _category(category.id, _score(e, w, findings, category.id) if w else None, w)
@@ -131,7 +137,7 @@ def _conclude(profile: Profile, rules: RuleSet, findings: tuple[Finding, ...], t
     else:
         verdict = Verdict.CONFORMING
         grade = rules.grade_for(rounded).id
-    return _result(profile, rules, rounded, grade, verdict, categories, findings)
+    return rounded, grade, verdict, categories
 
 
 def _score(earned: float, weight: float, findings: tuple[Finding, ...], category: str | None) -> float | None:

@@ -34,7 +34,7 @@ from typing import Any, Iterator, Mapping, Union
 from . import reading
 from .errors import PathItem, Problem, WaiverError, problems_message
 from .i18n import Message, msg, quote
-from .model import RuleSet, RuleSource, Verdict
+from .model import RuleSet, RuleSource, Verdict, plain_document
 from .result import AuditResult, Finding
 from .wording import hinted
 
@@ -155,6 +155,8 @@ def load_waivers(source: WaiversSource, *, rules: RuleSource = "national") -> Wa
 
 def as_waivers(waivers: Any, rules: RuleSet) -> Waivers:
     """``waivers=`` as the API takes it (Waivers, a path or a mapping) checked against ``rules``."""
+    if type(waivers) is Waivers and waivers.ruleset_hash == rules.content_hash:
+        return waivers                      # the common case: checked once, applied to many centres
     if not isinstance(waivers, (Waivers, Mapping, str, os.PathLike)):
         raise TypeError(f"waivers is Waivers, a path or a mapping, not a {type(waivers).__name__}")
     return load_waivers(waivers, rules=rules)
@@ -289,7 +291,7 @@ def _shown(value: Any) -> Message | str:
 
 def assessed_day(result: AuditResult, today: datetime.date | None = None) -> datetime.date:
     """The day a waiver must cover: the centre's ``assessed_on``, else the day of the audit."""
-    text = result.profile.center.get("assessed_on")
+    text = plain_document(result.profile).get("center", {}).get("assessed_on")
     day = _date(text)
     return day if day is not None else (today or datetime.date.today())
 

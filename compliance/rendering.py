@@ -267,7 +267,16 @@ def compare_view(comparison: Comparison, lang: str = "zh") -> dict[str, Any]:
         "still_short": [by_clause[c.clause] for c in comparison.still_short],
         "broken": [by_clause[c.clause] for c in comparison.broken],
         "rows": rows,
+        "waiver_sides": [side for side in (_waiver_side(comparison.before, before_rows, UI.of(lang)["before"]),
+                                           _waiver_side(comparison.after, after_rows, UI.of(lang)["after"]))
+                         if side["waived"] or side["expired"]],
     }
+
+
+def _waiver_side(result: AuditResult, rows: dict[str, dict[str, Any]], label: str) -> dict[str, Any]:
+    """One side of a comparison's 豁免事项: its waived clauses and the waivers not applied."""
+    return {"label": label, "waived": [_waiver_view(f, rows[f.clause.clause]) for f in result.waived],
+            "expired": [_waiver_view(f, rows[f.clause.clause], True) for f in result.waivers_expired]}
 
 
 # Terminal control characters (C0, DEL, C1), line and paragraph separators, and the bidirectional

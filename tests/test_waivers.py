@@ -436,6 +436,9 @@ def test_compare_applies_waivers_to_both_sides(tmp_path):
     doc = json.loads(out.stdout)
     assert doc["before"]["waived"] == ["5.5"] and doc["after"]["verdict"] == "conforming"
     assert doc["before"]["unwaived"]["verdict"] == "non_conforming"
+    shown = run_cli("compare", str(before), str(after), "--waivers", str(tmp_path / "waivers.yaml"), "--format", "text",
+                    lang=None).stdout
+    assert "豁免事项（改造前）" in shown and "豁免事项（改造后）" in shown and "不计豁免得分" in shown
 
 
 def test_a_round_with_waivers_counts_them_in_the_summary_and_the_district_report(tmp_path):

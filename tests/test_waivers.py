@@ -286,6 +286,28 @@ def test_hostile_and_malformed_files_are_refused_with_words(tmp_path, text, word
     assert any(words in str(p) for p in problems), [str(p) for p in problems]
 
 
+def test_a_file_with_more_waivers_than_the_limit_is_refused(tmp_path, monkeypatch):
+    import compliance.waivers as module
+
+    monkeypatch.setattr(module, "MAX_WAIVERS", 3)
+    with pytest.raises(WaiverError) as caught:
+        compliance.load_waivers(waivers(*[waiver("5.5")] * 4))
+    assert caught.value.problems[0].json_path == "$.waivers" and "at most 3" in caught.value.problems[0].message
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda p: p.mkdir(), "is a folder"),
+    (lambda p: p.write_bytes(b"waivers: []\n" + b"#" * (17 << 20)), "the limit is"),
+    (lambda p: p.symlink_to(p.parent / "nowhere"), "no such file"),
+])
+def test_what_is_not_a_readable_waiver_file_is_refused_with_its_name(tmp_path, make, words):
+    path = tmp_path / "waivers.yaml"
+    make(path)
+    with pytest.raises(WaiverError) as caught:
+        compliance.load_waivers(path)
+    assert words in str(caught.value) and str(path) in str(caught.value)
+
+
 def test_a_file_in_gbk_is_told_so(tmp_path):
     path = tmp_path / "waivers.yaml"
     path.write_bytes(GOOD.encode("gbk"))

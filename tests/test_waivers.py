@@ -178,6 +178,8 @@ def test_audit_many_and_compare_take_waivers():
     w = compliance.load_waivers(waivers(waiver("5.5")))
     results = list(compliance.audit_many([UPSTAIRS, BASE], waivers=w))
     assert [r.conforming for r in results] == [True, True] and results[0].unwaived is not None
+    pooled = list(compliance.audit_many([UPSTAIRS, BASE], jobs=2, waivers=w))      # results cross processes
+    assert [r.to_json() for r in pooled] == [r.to_json() for r in results]
     comparison = compliance.compare(UPSTAIRS, BASE, waivers=w)
     assert comparison.before.conforming and comparison.to_dict()["before"]["waived"] == ["5.5"]
     assert "unwaived" not in comparison.to_dict()["after"]

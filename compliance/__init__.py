@@ -7,6 +7,8 @@ Start here::
     rules = compliance.load_ruleset("yinzhou")        # bundled name, YAML file or folder
     profile = compliance.load_profile("centre.yaml")  # or a mapping; raises ProfileError
     result = compliance.evaluate(profile, rules)      # pure; an AuditResult
+    waivers = compliance.load_waivers("waivers.yaml", rules=rules)   # the bureau's exceptions; WaiverError
+    result = compliance.evaluate(profile, rules, waivers=waivers)     # result.unwaived: the score without them
     compliance.render(result, "pdf", "report.pdf")    # "json", "text", "md", "html", "pdf"
     compliance.compare("before.yaml", "after.yaml", rules)   # the renovation check
     compliance.reconcile("self-check.yaml", "inspection.yaml", rules)   # 自评 vs 考核
@@ -26,14 +28,15 @@ shared types and imports nothing of ours.
 from .version import __version__
 from .comparison import Change, ClauseChange, Comparison, compare
 from .compile import bundled_rulesets, load_ruleset
-from .contract import profile_schema, reconciliation_schema, result_schema, ruleset_schema
-from .errors import ComplianceError, MismatchError, Problem, ProfileError, ReportError, RuleSetError
+from .contract import profile_schema, reconciliation_schema, result_schema, ruleset_schema, waivers_schema
+from .errors import ComplianceError, MismatchError, Problem, ProfileError, ReportError, RuleSetError, WaiverError
 from .evaluation import evaluate
 from .model import Clause, Level, RuleSet, RuleSource, Status, Verdict, Vocabulary
 from .profile import Profile, load_profile
 from .reconciliation import ClauseReconciliation, Flag, Reconciliation, reconcile
 from .rendering import TextFormat, render
-from .result import AuditResult, Finding, Shortfall
+from .result import AuditResult, Finding, Shortfall, Unwaived
+from .waivers import Waiver, Waivers, load_waivers
 from .batch import audit_many, read_profiles
 from .batch.rectification import Ledger, LedgerItem, ledger, write_ledger
 
@@ -41,6 +44,7 @@ __all__ = [
     "load_ruleset",
     "bundled_rulesets",
     "load_profile",
+    "load_waivers",
     "evaluate",
     "render",
     "compare",
@@ -54,6 +58,7 @@ __all__ = [
     "profile_schema",
     "result_schema",
     "reconciliation_schema",
+    "waivers_schema",
     "ruleset_schema",
     "Comparison",
     "Change",
@@ -64,6 +69,9 @@ __all__ = [
     "AuditResult",
     "Finding",
     "Shortfall",
+    "Unwaived",
+    "Waiver",
+    "Waivers",
     "Status",
     "Level",
     "Verdict",
@@ -78,6 +86,7 @@ __all__ = [
     "RuleSetError",
     "ReportError",
     "MismatchError",
+    "WaiverError",
     "Problem",
     "__version__",
 ]

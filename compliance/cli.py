@@ -23,17 +23,19 @@ from . import ruletest
 from .checks import CHECK_TYPES
 from .comparison import compare
 from .compile import lint, load_ruleset
-from .contract import profile_schema, reconciliation_schema, result_schema, ruleset_schema
+from .contract import profile_schema, reconciliation_schema, result_schema, ruleset_schema, waivers_schema
 from .errors import (MAX_PROBLEMS, ComplianceError, Problem, ReportError, RuleSetError, internal_error, more_problems,
                      system_reason)
 from .evaluation import evaluate
 from .i18n import (DEFAULT_LANG, DOMAIN, LANGS, LOCALE_DIR, Joined, Message, language, msg, plural, quote, text,
                    use_language)
-from .model import thaw
+from .model import RuleSet, thaw
 from .layers import bundled_names
 from .profile import load_profile
 from .reconciliation import reconcile
 from .rendering import COMPARE_RENDERERS, RECONCILE_RENDERERS, RENDERERS, plain_text, render
+from .result import AuditResult
+from .waivers import Waivers, expired_warning, load_waivers
 from .writing import STDOUT, StdoutError, plan_outputs, same_file, write_stdout
 from .wording import LEVEL_LABELS, YES_NO, hinted
 
@@ -171,6 +173,8 @@ def _parser(lang: str = DEFAULT_LANG) -> argparse.ArgumentParser:
                            title=t(msg("commands")), metavar="COMMAND")
     rules_help = t(msg("a bundled rule set or a rule-set file or folder (default: national)"))
     strict_help = t(msg("refuse a profile with a key the contract does not know, instead of warning"))
+    waivers_help = t(msg("a file of the bureau's waivers: by centre, clause and date, a waived clause leaves the "
+                         "score"))
 
     a = sub.add_parser("audit", parents=[common], help=t(msg("score one or more centre profiles")))
     a.add_argument("profiles", nargs="+", metavar="PROFILE",
@@ -183,6 +187,7 @@ def _parser(lang: str = DEFAULT_LANG) -> argparse.ArgumentParser:
     a.add_argument("--archival", action="store_true",
                    help=t(msg("an archival PDF (PDF/A-3b) with the result document attached (with --format pdf)")))
     a.add_argument("--strict", action="store_true", help=strict_help)
+    a.add_argument("--waivers", metavar="FILE", help=waivers_help)
 
     c = sub.add_parser("compare", parents=[common],
                        help=t(msg("the renovation check: the same centre before and after a plan")))
@@ -194,6 +199,7 @@ def _parser(lang: str = DEFAULT_LANG) -> argparse.ArgumentParser:
     c.add_argument("-o", "--output", metavar="OUT", help=t(msg("write here (- for standard output)")))
     c.add_argument("--archival", action="store_true",
                    help=t(msg("an archival PDF (PDF/A-3b) with the comparison attached (with --format pdf)")))
+    c.add_argument("--waivers", metavar="FILE", help=waivers_help)
 
     rc = sub.add_parser("reconcile", parents=[common],
                         help=t(msg("a centre's self-check against its inspection, clause by clause")))
@@ -205,6 +211,7 @@ def _parser(lang: str = DEFAULT_LANG) -> argparse.ArgumentParser:
     rc.add_argument("-o", "--output", metavar="OUT", help=t(msg("write here (- for standard output)")))
     rc.add_argument("--archival", action="store_true",
                     help=t(msg("an archival PDF (PDF/A-3b) with the reconciliation attached (with --format pdf)")))
+    rc.add_argument("--waivers", metavar="FILE", help=waivers_help)
 
     v = sub.add_parser("validate", parents=[common], help=t(msg("schema and semantic checks only")))
     v.add_argument("profiles", nargs="+", metavar="PROFILE",
@@ -257,6 +264,7 @@ def _parser(lang: str = DEFAULT_LANG) -> argparse.ArgumentParser:
     b.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                    help=t(msg("run on this Dask cluster (pip install '.[dask]')")))
     b.add_argument("--strict", action="store_true", help=strict_help)
+    b.add_argument("--waivers", metavar="FILE", help=waivers_help)
 
     lg = sub.add_parser("ledger", parents=[common],
                         help=t(msg("the rectification ledger of rounds: every shortfall, due, overdue or closed")))
@@ -272,8 +280,9 @@ def _parser(lang: str = DEFAULT_LANG) -> argparse.ArgumentParser:
                                  "shall, should (default: {default})", default="veto=30,shall=90,should=180")))
 
     s = sub.add_parser("schema", parents=[common],
-                       help=t(msg("print the profile JSON Schema (or the rule-set, result or reconciliation one)")))
-    s.add_argument("which", nargs="?", choices=("profile", "ruleset", "result", "reconciliation"), default="profile")
+                       help=t(msg("print the profile JSON Schema (or the rule-set, result, reconciliation or waivers one)")))
+    s.add_argument("which", nargs="?", choices=("profile", "ruleset", "result", "reconciliation", "waivers"),
+                   default="profile")
 
     db_help = t(msg("the database: a URL, or an SQLite file's path (default: $COMPLIANCE_DB, else sqlite:///compliance.db in this folder)"))
     sv = sub.add_parser("serve", parents=[common], help=t(msg("run the audit service (web self-check and REST API)")))
@@ -396,8 +405,20 @@ def _refuse_overwriting_inputs(output: str | None, inputs: Sequence[str]) -> Non
                                           "another output file", output=quote(f"-o {output}"), source=quote(source)))
 
 
+def _waivers(args: argparse.Namespace, rules: RuleSet) -> Waivers | None:
+    """The waiver file of ``--waivers``, checked against the rule set (a WaiverError, exit 2, when it is not valid)."""
+    return load_waivers(args.waivers, rules=rules) if args.waivers else None
+
+
+def _expired(result: AuditResult, source: str) -> None:
+    """Say on standard error which waivers do not cover the assessment date (they changed nothing)."""
+    for f in result.waivers_expired:
+        _err(f"{source}: {text(msg('warning'))}: {text(expired_warning(f, result))}")
+
+
 def _audit(args: argparse.Namespace, run: _Run) -> None:
     rules = load_ruleset(args.rules)
+    waivers = _waivers(args, rules)
     fmt = _output_format(args)
     many = len(args.profiles) > 1
     to_stdout = not args.output or args.output == STDOUT
@@ -417,14 +438,16 @@ def _audit(args: argparse.Namespace, run: _Run) -> None:
                 _err(f"{planned.source}: " + text(msg("written to {target} ({why})", target=str(planned.target),
                                                       why=planned.note)))
     elif not many:
-        _refuse_overwriting_inputs(args.output, [*args.profiles, *rules.layer_files])
+        _refuse_overwriting_inputs(args.output, [*args.profiles, *rules.layer_files,
+                                                 *([args.waivers] if args.waivers else [])])
     order = iter(range(len(args.profiles)))
 
     def one(source: str) -> int:
         index = next(order)
         profile = load_profile(source, rules=rules, strict=args.strict)
         warned.show(profile)
-        result = evaluate(profile, rules)
+        result = evaluate(profile, rules, waivers=waivers)
+        _expired(result, source)
         if targets:
             render(result, fmt, targets[index], lang=args.lang, archival=args.archival)
         elif not to_stdout:
@@ -447,9 +470,13 @@ def _audit(args: argparse.Namespace, run: _Run) -> None:
 def _compare(args: argparse.Namespace, run: _Run) -> None:
     fmt = _output_format(args)
     rules = load_ruleset(args.rules)
-    _refuse_overwriting_inputs(args.output, [args.before, args.after, *rules.layer_files])
+    waivers = _waivers(args, rules)
+    _refuse_overwriting_inputs(args.output, [args.before, args.after, *rules.layer_files,
+                                             *([args.waivers] if args.waivers else [])])
     run.current = f"{args.before} → {args.after}"
-    comparison = compare(args.before, args.after, rules)
+    comparison = compare(args.before, args.after, rules, waivers=waivers)
+    _expired(comparison.before, args.before)
+    _expired(comparison.after, args.after)
     if args.output and args.output != STDOUT:
         render(comparison, fmt, args.output, lang=args.lang, archival=args.archival)
     else:
@@ -462,9 +489,13 @@ def _compare(args: argparse.Namespace, run: _Run) -> None:
 def _reconcile(args: argparse.Namespace, run: _Run) -> None:
     fmt = _output_format(args)
     rules = load_ruleset(args.rules)
-    _refuse_overwriting_inputs(args.output, [args.self_check, args.inspection, *rules.layer_files])
+    waivers = _waivers(args, rules)
+    _refuse_overwriting_inputs(args.output, [args.self_check, args.inspection, *rules.layer_files,
+                                             *([args.waivers] if args.waivers else [])])
     run.current = f"{args.self_check} ↔ {args.inspection}"
-    reconciliation = reconcile(args.self_check, args.inspection, rules)
+    reconciliation = reconcile(args.self_check, args.inspection, rules, waivers=waivers)
+    _expired(reconciliation.self_check, args.self_check)
+    _expired(reconciliation.inspection, args.inspection)
     if args.output and args.output != STDOUT:
         render(reconciliation, fmt, args.output, lang=args.lang, archival=args.archival)
     else:
@@ -572,7 +603,7 @@ def _rules(args: argparse.Namespace, run: _Run) -> None:
 
 def _schema(args: argparse.Namespace, run: _Run) -> None:
     schema = {"profile": profile_schema, "ruleset": ruleset_schema, "result": result_schema,
-              "reconciliation": reconciliation_schema}[args.which]()
+              "reconciliation": reconciliation_schema, "waivers": waivers_schema}[args.which]()
     write_stdout(json.dumps(schema, ensure_ascii=False, indent=2) + "\n")
 
 
@@ -669,12 +700,14 @@ def _batch(args: argparse.Namespace, run: _Run) -> None:
     from .batch import outputs, round as rounds, run as runner
 
     rules = load_ruleset(args.rules)
+    waivers = _waivers(args, rules)
     previous = outputs.Previous.read(args.previous) if args.previous else None
     self_round = outputs.SelfRound.read(args.self_round) if args.self_round else None
     job = rounds.Round(inputs=args.inputs, rules=rules, outdir=Path(args.output),
                        jobs=args.jobs or runner.default_jobs(), reports=args.reports, previous=previous,
                        self_round=self_round,
-                       scheduler=args.scheduler, lang=language(), progress=runner.progress_wanted(), strict=args.strict)
+                       scheduler=args.scheduler, lang=language(), progress=runner.progress_wanted(), strict=args.strict,
+                       waivers=waivers)
     tally = job.run()
     for row in tally.warning_rows:
         for where, path, message, label in row["warnings"]:

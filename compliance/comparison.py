@@ -19,6 +19,7 @@ from .evaluation import evaluate
 from .model import RuleSet, RuleSource, Status
 from .profile import Profile, load_profile
 from .result import AuditResult, Finding
+from .waivers import Waivers, WaiversSource, as_waivers
 
 
 class Change(str, Enum):
@@ -108,6 +109,8 @@ class Comparison:
         def side(result: AuditResult) -> dict[str, Any]:
             return {"score": result.score, "grade": result.grade, "verdict": result.verdict.value,
                     "vetoed": [f.clause.clause for f in result.vetoed],
+                    **({} if result.unwaived is None else {"unwaived": result.unwaived.to_dict(),
+                                                           "waived": [f.clause.clause for f in result.waived]}),
                     "profile": {"source": result.profile.source, "sha256": result.profile.sha256}}
 
         return {
@@ -134,30 +137,34 @@ class Comparison:
         }
 
 
-def _audit(side: "AuditResult | Profile | Mapping[str, Any] | str | os.PathLike[str]", rules: RuleSet) -> AuditResult:
+def _audit(side: "AuditResult | Profile | Mapping[str, Any] | str | os.PathLike[str]", rules: RuleSet,
+           waivers: Waivers | None = None) -> AuditResult:
     if isinstance(side, AuditResult):
-        if side.ruleset is not rules:
-            return evaluate(side.profile, rules)
+        if side.ruleset is not rules or waivers is not None:
+            return evaluate(side.profile, rules, waivers=waivers)
         return side
     if not isinstance(side, Profile):
         side = load_profile(side, rules=rules)
-    return evaluate(side, rules)
+    return evaluate(side, rules, waivers=waivers)
 
 
 Side = Union["AuditResult", Profile, Mapping[str, Any], str, "os.PathLike[str]"]
 
 
-def audit_both(first: Side, second: Side, rules: RuleSource | None = "national") -> tuple[AuditResult, AuditResult]:
+def audit_both(first: Side, second: Side, rules: RuleSource | None = "national",
+               waivers: WaiversSource | None = None) -> tuple[AuditResult, AuditResult]:
     """Two sides audited under one rule set: ``rules`` when given (a result under another one is audited again
     under it), else the rule set of the results given (two results under different rule sets are refused with a
-    :class:`~compliance.MismatchError`), else the national one."""
+    :class:`~compliance.MismatchError`), else the national one; ``waivers`` apply to both, each on its own
+    assessment date."""
     if rules is None:
         given = [s for s in (first, second) if isinstance(s, AuditResult)]
         if len(given) == 2 and given[0].ruleset.content_hash != given[1].ruleset.content_hash:
             raise _rules_differ(given[0], given[1])
         rules = given[0].ruleset if given else "national"
     ruleset = load_ruleset(rules)
-    return _audit(first, ruleset), _audit(second, ruleset)
+    checked = None if waivers is None else as_waivers(waivers, ruleset)
+    return _audit(first, ruleset, checked), _audit(second, ruleset, checked)
 
 
 def _rules_differ(first: AuditResult, second: AuditResult) -> MismatchError:
@@ -177,10 +184,12 @@ def pair(first: AuditResult, second: AuditResult) -> tuple[tuple[Finding, Findin
     return tuple(zip(first.findings, second.findings))
 
 
-def compare(before: Side, after: Side, rules: RuleSource = "national") -> Comparison:
+def compare(before: Side, after: Side, rules: RuleSource = "national", *,
+            waivers: WaiversSource | None = None) -> Comparison:
     """Audit a centre before and after a renovation plan under one rule set and compare them.
 
-    ``before`` and ``after`` are paths, dicts, Profiles or AuditResults.
+    ``before`` and ``after`` are paths, dicts, Profiles or AuditResults; ``waivers`` (as
+    :func:`compliance.evaluate` takes them) apply to both, each on its own assessment date.
     """
-    a, b = audit_both(before, after, rules)
+    a, b = audit_both(before, after, rules, waivers)
     return Comparison(a, b, tuple(ClauseChange(x, y, classify(x, y)) for x, y in pair(a, b)))

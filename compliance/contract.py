@@ -50,6 +50,11 @@ def reconciliation_schema() -> dict[str, Any]:
     return _read("reconciliation.schema.json")
 
 
+def waivers_schema() -> dict[str, Any]:
+    """The published JSON Schema of a waiver file (``--waivers``; a fresh copy)."""
+    return _read("waivers.schema.json")
+
+
 def check_schema() -> dict[str, Any]:
     """The ``check`` part of the rule-set meta-schema, from the check-type records."""
     return {

@@ -6,6 +6,7 @@ caller can catch it in one place::
     ComplianceError                 anything this library refuses
     ├── ProfileError                a centre profile is unreadable or invalid
     ├── RuleSetError                a rule set (or a rule test) is unreadable, invalid or unknown
+    ├── WaiverError                 a waiver file is unreadable or invalid
     ├── ReportError                 a report cannot be produced or written
     └── MismatchError               two audits set side by side are of different centres or rule sets
 
@@ -170,6 +171,10 @@ class ProfileError(ProblemsError):
 
 class RuleSetError(ProblemsError):
     """A rule set or rule test could not be read, is invalid, or is not known."""
+
+
+class WaiverError(ProblemsError):
+    """A waiver file could not be read or is invalid (every problem located: file, line, JSON path)."""
 
 
 class ReportError(ComplianceError):

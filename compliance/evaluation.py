@@ -7,25 +7,35 @@ missing makes the centre non-conforming (and unqualified) whatever its score.
 """
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import math
+import os
 from fractions import Fraction
 from typing import Any, Callable, Mapping
 
 from .model import RuleSet, RuleSource, Status, Verdict, facts_of
 from .profile import Profile, load_profile, revalidate
-from .result import AuditResult, CategoryScore, Finding, exact, fast_constructor, round_score
+from .result import AuditResult, CategoryScore, Finding, Unwaived, exact, fast_constructor, round_score, waived_finding
+from .waivers import Waivers, as_waivers, assessed_day, covering
+
 
 _floor = math.floor
+_NA, _FAIL, _MISSING = Status.NOT_APPLICABLE, Status.FAIL, Status.MISSING
 _category: Callable[..., CategoryScore] = fast_constructor(CategoryScore)
 _result: Callable[..., AuditResult] = fast_constructor(AuditResult)
 
 
-def evaluate(profile: Profile | Mapping[str, Any], rules: RuleSource = "national") -> AuditResult:
+def evaluate(profile: Profile | Mapping[str, Any], rules: RuleSource = "national", *,
+             waivers: Waivers | Mapping[str, Any] | str | os.PathLike[str] | None = None) -> AuditResult:
     """Score one centre against a rule set.
 
     ``profile`` is a :class:`Profile` from :func:`load_profile` or a mapping
     (copied and validated here; a :class:`~compliance.ProfileError` if invalid);
-    ``rules`` a :class:`RuleSet` or a bundled name or path.
+    ``rules`` a :class:`RuleSet` or a bundled name or path. ``waivers`` (a
+    :class:`~compliance.Waivers` from :func:`~compliance.load_waivers`, a path or
+    a mapping) are applied as :mod:`compliance.waivers` says; the result's
+    ``unwaived`` then gives the score without them.
     """
     if not isinstance(rules, RuleSet):
         from .compile import load_ruleset
@@ -41,7 +51,80 @@ def evaluate(profile: Profile | Mapping[str, Any], rules: RuleSource = "national
     facts = facts_of(profile)
     assert facts is not None
     findings, total_weight, earned, cat_weight, cat_earned, vetoed = rules.scorer(facts)  # type: ignore[misc]
+    result = _result(profile, rules, *_figures(rules, findings, total_weight, earned, cat_weight, cat_earned, vetoed),
+                     findings)
+    if waivers is None:
+        return result
+    return apply_waivers(result, as_waivers(waivers, rules))
 
+
+_WAIVABLE = (Status.FAIL, Status.PARTIAL, Status.MISSING)
+
+
+def apply_waivers(result: AuditResult, waivers: Waivers, today: datetime.date | None = None) -> AuditResult:
+    """``result`` with the centre's waivers applied (the same object when none concerns it).
+
+    A waiver covering the assessment date takes a clause that fails, is partly met or is not evidenced out of
+    the score (as a not-applicable one) and out of the veto; the finding keeps its status and carries the
+    waiver, and the result gains ``unwaived``. A waiver not covering the date is carried as ``waiver_expired``.
+    """
+    mine = waivers.for_centre(result.profile.id)
+    if not mine:
+        return result
+    day = assessed_day(result, today)
+    findings = list(result.findings)
+    applied = touched = False
+    for i, f in enumerate(findings):
+        found = mine.get(f.clause.clause)
+        if not found:
+            continue
+        current, expired = covering(found, day)
+        if current is not None:
+            if f.status in _WAIVABLE:
+                findings[i] = waived_finding(f, current, None)
+                applied = touched = True
+        else:
+            findings[i] = waived_finding(f, None, expired)
+            touched = True
+    if not touched:
+        return result
+    if not applied:
+        return result.with_findings(tuple(findings))
+    score, grade, verdict, categories = rescore(result.ruleset, tuple(findings))
+    # replace() keeps every other field of the result as it was
+    return dataclasses.replace(result, score=score, grade=grade, verdict=verdict, categories=categories,
+                               findings=tuple(findings), unwaived=Unwaived(result.score, result.grade, result.verdict))
+
+
+def rescore(rules: RuleSet, findings: tuple[Finding, ...]) -> tuple[float, str, Verdict, tuple[CategoryScore, ...]]:
+    """Score findings already made, leaving out the clauses a waiver covers (as not applicable ones are), in
+    the order and with the arithmetic of the compiled scorer, so equal inputs give equal floats."""
+    index = {c.id: j for j, c in enumerate(rules.categories)}
+    total_weight = earned = 0.0
+    cat_weight = [0.0] * len(index)
+    cat_earned = [0.0] * len(index)
+    vetoed = False
+    for f in findings:
+        status = f.status
+        if status is _NA or f.waiver is not None:
+            continue
+        clause = f.clause
+        w = float(clause.weight)
+        e = w * f.credit
+        j = index[clause.category]
+        total_weight += w
+        earned += e
+        cat_weight[j] += w
+        cat_earned[j] += e
+        if clause.veto and (status is _FAIL or status is _MISSING):
+            vetoed = True
+    return _figures(rules, findings, total_weight, earned, tuple(cat_weight), tuple(cat_earned), vetoed)
+
+
+def _figures(rules: RuleSet, findings: tuple[Finding, ...], total_weight: float, earned: float,
+             cat_weight: tuple[float, ...], cat_earned: tuple[float, ...],
+             vetoed: bool) -> tuple[float, str, Verdict, tuple[CategoryScore, ...]]:
+    """Score, grade, verdict and category scores from the sums."""
     score = _score(earned, total_weight, findings, None)
     categories = tuple(
         _category(category.id, _score(e, w, findings, category.id) if w else None, w)
@@ -54,7 +137,7 @@ def evaluate(profile: Profile | Mapping[str, Any], rules: RuleSource = "national
     else:
         verdict = Verdict.CONFORMING
         grade = rules.grade_for(rounded).id
-    return _result(profile, rules, rounded, grade, verdict, categories, findings)
+    return rounded, grade, verdict, categories
 
 
 def _score(earned: float, weight: float, findings: tuple[Finding, ...], category: str | None) -> float | None:
@@ -66,7 +149,8 @@ def _score(earned: float, weight: float, findings: tuple[Finding, ...], category
 
     def exact_value() -> Fraction:
         counted = [(exact(f.clause.weight), exact(f.credit)) for f in findings
-                   if f.status is not Status.NOT_APPLICABLE and (category is None or f.clause.category == category)]
+                   if f.status is not Status.NOT_APPLICABLE and f.waiver is None
+                   and (category is None or f.clause.category == category)]
         total = sum((w for w, _ in counted), Fraction(0))
         return 100 * sum((w * c for w, c in counted), Fraction(0)) / total
 

@@ -27,6 +27,7 @@ from .errors import MismatchError, Problem
 from .i18n import language, msg, quote
 from .model import RuleSource, Status
 from .result import AuditResult, Finding
+from .waivers import WaiversSource
 
 _EPSILON = 1e-9
 
@@ -144,20 +145,22 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def reconcile(self_check: Side, inspection: Side, rules: RuleSource | None = None) -> Reconciliation:
+def reconcile(self_check: Side, inspection: Side, rules: RuleSource | None = None, *,
+              waivers: WaiversSource | None = None) -> Reconciliation:
     """Set a centre's self-check (自评) beside its inspection (考核), clause by clause.
 
     Each side is an :class:`AuditResult`, a :class:`Profile`, a mapping or a path. Without ``rules`` both are
     audited under the rule set of the results given (two results under different rule sets raise
     :class:`MismatchError`), else the national one; with ``rules`` a result under another rule set is audited
-    again under it, as :func:`compare` does. Two audits of different centres raise :class:`MismatchError`,
+    again under it, as :func:`compare` does; ``waivers`` apply to both sides as :func:`compare` applies them (a
+    waived clause keeps its status and credit, so only the scores and the gap change). Two audits of different centres raise :class:`MismatchError`,
     located at the inspection's ``center.id``; a wrong argument type is a ``TypeError``.
     """
     for name, value in (("self_check", self_check), ("inspection", inspection)):
         if isinstance(value, (bytes, bytearray, int, float, list, tuple)) or value is None:
             raise TypeError(f"reconcile takes an AuditResult, a Profile, a mapping or a path as {name}, "
                             f"not a {type(value).__name__}")
-    mine, theirs = audit_both(self_check, inspection, rules)
+    mine, theirs = audit_both(self_check, inspection, rules, waivers)
     if mine.profile.id != theirs.profile.id:
         told = msg("the inspection is of centre {inspection}, the self-check of centre {self_check}: reconcile a "
                    "centre's self-check with its own inspection",

@@ -45,6 +45,11 @@ UI = Words(
     compare_title=msg("Renovation check: before and after"), before=msg("Before"), after=msg("After"),
     change=msg("Change"), fixed=msg("What the plan fixes"), still_short=msg("Still short after the plan"),
     broken=msg("What the plan breaks"), none=msg("none"),
+    waivers=msg("Waivers"), score_unwaived=msg("Score without waivers"), reason=msg("Reason"),
+    approved_by=msg("Approved by"), approved_on=msg("Approved on"), expires_on=msg("Expires on"),
+    waived_tag=msg("[waived]"), waived_note=msg("These clauses are left out of the score by the bureau's waivers; "
+                                                 "their findings are shown as found."),
+    waivers_expired=msg("Waivers not applied (they do not cover the assessment date)"),
 )
 
 
@@ -128,7 +133,23 @@ def _finding_view(f: Finding, result: AuditResult, lang: str) -> dict[str, Any]:
         "action": f.action(lang),
         "shortfall": (f"{fmt_amount(f.shortfall.amount)} {unit_label(f.shortfall.unit, lang)}".strip()
                       if f.shortfall is not None else None),
+        "waived": f.waiver is not None,
     }
+
+
+def _waiver_view(f: Finding, row: dict[str, Any], expired: bool = False) -> dict[str, Any]:
+    w = f.waiver_expired if expired else f.waiver
+    assert w is not None
+    return {**row, "reason": w.reason, "approved_by": w.approved_by, "approved_on": w.approved_on.isoformat(),
+            "expires_on": w.expires_on.isoformat()}
+
+
+def _unwaived_view(result: AuditResult, lang: str) -> dict[str, Any] | None:
+    u = result.unwaived
+    if u is None:
+        return None
+    return {"score": f"{u.score:.1f}", "grade": result.ruleset.grade(u.grade).title[lang],
+            "verdict": u.verdict.value, "verdict_label": VERDICT_LABELS[u.verdict].text(lang)}
 
 
 def view(result: AuditResult, lang: str = "zh") -> dict[str, Any]:
@@ -174,6 +195,9 @@ def view(result: AuditResult, lang: str = "zh") -> dict[str, Any]:
         "not_evidenced": [by_clause[f.clause.clause] for f in result.not_evidenced],
         "not_applicable": [v for v in findings if v["status"] == Status.NOT_APPLICABLE.value],
         "findings": findings,
+        "unwaived": _unwaived_view(result, lang),
+        "waived": [_waiver_view(f, by_clause[f.clause.clause]) for f in result.waived],
+        "waivers_expired": [_waiver_view(f, by_clause[f.clause.clause], True) for f in result.waivers_expired],
     }
 
 
@@ -211,7 +235,8 @@ def _side(result: AuditResult, lang: str) -> dict[str, Any]:
     return {"score": f"{result.score:.1f}", "grade": grade.title[lang], "verdict": result.verdict.value,
             "verdict_label": VERDICT_LABELS[result.verdict].text(lang), "conforming": result.conforming,
             "assessed_on": result.profile.center.get("assessed_on"), "sha256": result.profile.sha256,
-            "vetoed": [f.clause.clause for f in result.vetoed]}
+            "vetoed": [f.clause.clause for f in result.vetoed], "unwaived": _unwaived_view(result, lang),
+            "waived": [f.clause.clause for f in result.waived]}
 
 
 def compare_view(comparison: Comparison, lang: str = "zh") -> dict[str, Any]:
@@ -243,6 +268,9 @@ def compare_view(comparison: Comparison, lang: str = "zh") -> dict[str, Any]:
         "still_short": [by_clause[c.clause] for c in comparison.still_short],
         "broken": [by_clause[c.clause] for c in comparison.broken],
         "rows": rows,
+        "waiver_sides": [side for side in (_waiver_side(comparison.before, before_rows, UI.of(lang)["before"]),
+                                           _waiver_side(comparison.after, after_rows, UI.of(lang)["after"]))
+                         if side["waived"] or side["expired"]],
     }
 
 
@@ -320,6 +348,12 @@ def reconcile_view(reconciliation: Reconciliation, lang: str = "zh") -> dict[str
         "tally": " · ".join(f"{FLAG_LABELS[f].text(lang)} {counts[f.value]}" for f in Flag),
         "rows": rows,
     }
+
+
+def _waiver_side(result: AuditResult, rows: dict[str, dict[str, Any]], label: str) -> dict[str, Any]:
+    """One side of a comparison's 豁免事项: its waived clauses and the waivers not applied."""
+    return {"label": label, "waived": [_waiver_view(f, rows[f.clause.clause]) for f in result.waived],
+            "expired": [_waiver_view(f, rows[f.clause.clause], True) for f in result.waivers_expired]}
 
 
 # Terminal control characters (C0, DEL, C1), line and paragraph separators, and the bidirectional

@@ -6,11 +6,12 @@ result documented in the project's interface contract.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import orjson
 
@@ -19,6 +20,9 @@ from .version import __version__
 from .fields import named
 from .i18n import Message, language, msg, separator
 from .wording import fill, fmt_amount, fmt_amount_pct, uses_placeholders
+
+if TYPE_CHECKING:
+    from .waivers import Waiver
 
 
 RESULT_VERSION = 1
@@ -54,8 +58,18 @@ def fast_constructor(cls: type) -> Any:
     names: tuple[str, ...] = getattr(cls, "__slots__")
     env: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
     env.update({f"_set_{n}": cls.__dict__[n].__set__ for n in names})
+    # A field with a default may be left out, as with the dataclass's own constructor.
+    fields = getattr(cls, "__dataclass_fields__", {})
+    params = []
+    for n in names:
+        default = getattr(fields.get(n), "default", dataclasses.MISSING)
+        if default is dataclasses.MISSING:
+            params.append(n)
+        else:
+            env[f"_default_{n}"] = default
+            params.append(f"{n}=_default_{n}")
     body = "".join(f"    _set_{n}(obj, {n})\n" for n in names)
-    source = f"def make({', '.join(names)}):\n    obj = _new(_cls)\n{body}    return obj\n"
+    source = f"def make({', '.join(params)}):\n    obj = _new(_cls)\n{body}    return obj\n"
     exec(compile(source, f"<fast constructor of {cls.__name__}>", "exec"), env)  # noqa: S102 - our own field names
     return env["make"]
 
@@ -102,6 +116,16 @@ class Finding(_Immutable):
     @property
     def passed(self) -> bool:
         return self.status is Status.PASS
+
+    @property
+    def waiver(self) -> Waiver | None:
+        """The bureau's waiver that takes this clause out of the score (see :class:`WaivedFinding`)."""
+        return None
+
+    @property
+    def waiver_expired(self) -> Waiver | None:
+        """A waiver for this centre and clause that does not cover the assessment date (it changed nothing)."""
+        return None
 
     @property
     def vetoes(self) -> bool:
@@ -196,6 +220,62 @@ class Finding(_Immutable):
 
 
 @dataclass(frozen=True, slots=True)
+class WaivedFinding(Finding):
+    """A finding a waiver concerns: ``waiver`` when one covers the assessment date and the clause is not met
+    (the clause then leaves the score and cannot veto; ``status`` stays what was found), ``waiver_expired``
+    when the centre's waiver for the clause does not cover the date (nothing changes). Findings without
+    waivers are plain :class:`Finding` objects: the common path carries nothing more."""
+
+    waiver: Waiver | None = None
+    waiver_expired: Waiver | None = None
+
+    @property
+    def vetoes(self) -> bool:
+        return self.waiver is None and self.clause.veto and self.status in (Status.FAIL, Status.MISSING)
+
+    def to_json(self, lang: str | None = None) -> bytes:
+        return orjson.dumps(self.to_dict(lang))
+
+    def to_dict(self, lang: str | None = None) -> dict[str, Any]:
+        d = Finding.to_dict(self, lang)
+        if self.waiver is not None:
+            d["waiver"] = self.waiver.to_dict()
+        if self.waiver_expired is not None:
+            d["waiver_expired"] = self.waiver_expired.to_dict()
+        return d
+
+
+_BASE_FIELDS = tuple(f.name for f in dataclasses.fields(Finding))
+
+
+_COPY = tuple((Finding.__dict__[n].__get__, Finding.__dict__[n].__set__) for n in _BASE_FIELDS)
+_SET_WAIVER = WaivedFinding.__dict__["waiver"].__set__
+_SET_EXPIRED = WaivedFinding.__dict__["waiver_expired"].__set__
+
+
+def waived_finding(finding: Finding, waiver: Waiver | None, expired: Waiver | None) -> WaivedFinding:
+    """``finding`` (every field of it) with a waiver or an expired waiver, built as fast_constructor builds."""
+    obj = object.__new__(WaivedFinding)
+    for get, put in _COPY:
+        put(obj, get(finding, Finding))
+    _SET_WAIVER(obj, waiver)
+    _SET_EXPIRED(obj, expired)
+    return obj
+
+
+@dataclass(frozen=True, slots=True)
+class Unwaived(_Immutable):
+    """What a result would be with no waiver."""
+
+    score: float
+    grade: str
+    verdict: Verdict
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"score": self.score, "grade": self.grade, "verdict": self.verdict.value}
+
+
+@dataclass(frozen=True, slots=True)
 class CategoryScore(_Immutable):
     id: str
     score: float | None      # None when every clause of the category is not applicable
@@ -213,10 +293,27 @@ class AuditResult(_Immutable):
     verdict: Verdict
     categories: tuple[CategoryScore, ...]
     findings: tuple[Finding, ...]
+    unwaived: Unwaived | None = None        # the score, grade and verdict with no waiver; None when none applied
 
     @property
     def conforming(self) -> bool:
         return self.verdict is Verdict.CONFORMING
+
+    @property
+    def waived(self) -> tuple[Finding, ...]:
+        """Clauses a waiver takes out of the score (their status is what was found)."""
+        return tuple(f for f in self.findings if f.waiver is not None)
+
+    @property
+    def waivers_expired(self) -> tuple[Finding, ...]:
+        """Clauses with a waiver for this centre that does not cover the assessment date."""
+        return tuple(f for f in self.findings if f.waiver_expired is not None)
+
+    def with_findings(self, findings: tuple[Finding, ...]) -> AuditResult:
+        return dataclasses.replace(self, findings=findings)
+
+    def with_unwaived(self, unwaived: Unwaived | None) -> AuditResult:
+        return dataclasses.replace(self, unwaived=unwaived)
 
     @property
     def vetoed(self) -> tuple[Finding, ...]:
@@ -226,12 +323,12 @@ class AuditResult(_Immutable):
     @property
     def not_passed(self) -> tuple[Finding, ...]:
         """Clauses that fail or are partly met, in remediation order: veto, shall, should."""
-        todo = [f for f in self.findings if f.status in (Status.FAIL, Status.PARTIAL)]
+        todo = [f for f in self.findings if f.status in (Status.FAIL, Status.PARTIAL) and f.waiver is None]
         return tuple(sorted(todo, key=lambda f: (not f.clause.veto, f.clause.level is not Level.SHALL)))
 
     @property
     def not_evidenced(self) -> tuple[Finding, ...]:
-        return tuple(f for f in self.findings if f.status is Status.MISSING)
+        return tuple(f for f in self.findings if f.status is Status.MISSING and f.waiver is None)
 
     def finding(self, clause: str) -> Finding:
         for f in self.findings:
@@ -254,7 +351,7 @@ class AuditResult(_Immutable):
     def _head(self, center: Any) -> dict[str, Any]:
 
         rs = self.ruleset
-        return {
+        head = {
             "result_version": RESULT_VERSION,
             "center": {k: center[k] for k in ("id", "name", "community", "region", "setting", "assessed_on")
                        if k in center},
@@ -272,6 +369,9 @@ class AuditResult(_Immutable):
             "vetoed": [f.clause.clause for f in self.findings if f.vetoes],
             "categories": [{"id": c.id, "score": c.score} for c in self.categories],
         }
+        if self.unwaived is not None:
+            head["unwaived"] = self.unwaived.to_dict()
+        return head
 
 
 # --------------------------------------------------------------------------- rounding (GB/T 8170-2008)

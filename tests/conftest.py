@@ -18,6 +18,8 @@ set_language("en")
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
+# The example profiles (a waiver file is YAML too, and no profile)
+PROFILE_EXAMPLES = sorted(p for p in EXAMPLES.rglob("*.yaml") if not p.name.startswith("waivers"))
 
 # The example of profile.md: every national clause passes.
 BASE: dict[str, Any] = compliance.load_profile(EXAMPLES / "haiyue.yaml").data

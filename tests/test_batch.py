@@ -1243,10 +1243,10 @@ def test_a_centre_that_hits_a_defect_is_refused_and_the_round_exits_3(tmp_path, 
 
     real = runner.evaluate
 
-    def broken(profile, rules):
+    def broken(profile, rules, **options):
         if profile.id == "330212-SN-0103":
             raise RuntimeError("a defect")
-        return real(profile, rules)
+        return real(profile, rules, **options)
 
     monkeypatch.setattr(runner, "evaluate", broken)
     status, out, err = cli("batch", EXAMPLES / "haiyue.yaml", EXAMPLES / "dandinghe-old-compound.yaml",

@@ -14,11 +14,11 @@ import pytest
 import compliance
 from compliance import ReportError
 
-from conftest import BASE, EXAMPLES
+from conftest import BASE, EXAMPLES, PROFILE_EXAMPLES
 
 pdf_module = importlib.import_module("compliance.pdf")
 render_module = importlib.import_module("compliance.rendering")
-EXAMPLE_FILES = sorted(EXAMPLES.rglob("*.yaml"))
+EXAMPLE_FILES = PROFILE_EXAMPLES
 
 
 def squash(text: str) -> str:

@@ -43,6 +43,7 @@ SUMMARY_KEYS = ("rank", "center_id", "name", "province", "city", "district", "st
 PREVIOUS_KEYS = ("previous_score", "score_change", "previous_grade", "trend")
 SELF_KEYS = ("self_score", "self_gap", "overstated")
 TAIL_KEYS = ("veto_failed", "actions", "source")
+WAIVER_KEYS = ("unwaived_score", "waived")        # a round run with waivers: the score without them, the clauses
 ERROR_KEYS = ("location", "center_id", "path", "field", "problem", "severity")
 TRENDS = ("improved", "worsened", "unchanged", "new", "gone")
 
@@ -56,6 +57,7 @@ LABELS = Words(
     trend=msg("Trend"), improved=msg("improved"), worsened=msg("worsened"), unchanged=msg("unchanged"),
     new=cmsg("trend", "new"), gone=msg("not in this round"), location=msg("Location"), path=msg("Path"),
     field=msg("Field"), problem=msg("Problem"), severity=msg("Severity"),
+    unwaived_score=msg("Score without waivers"), waived=msg("Waived clauses"),
 )
 STATUS_KEYS = {letter: status.value for status, letter in STATUS_LETTER.items()}    # the rows' letters, read back
 
@@ -246,6 +248,12 @@ class Tally:
     overstating: int = 0                                   # centres with a clause overstated
     overstated_clauses: dict[str, int] = field(default_factory=dict)
     overstated_top: list[tuple[float, int, dict[str, Any]]] = field(default_factory=list)
+    # waivers (a round run with them)
+    waivers: bool = False
+    waived: dict[str, int] = field(default_factory=dict)           # clause → centres it is waived for
+    waived_centres: int = 0
+    expired: list[tuple[str, str, str, str]] = field(default_factory=list)   # the first few: id, name, clause, expiry
+    expired_count: int = 0
 
     def __post_init__(self) -> None:
         self.category_sums = [0.0] * len(self.rules.categories)
@@ -285,10 +293,10 @@ def _compare(row: dict[str, Any], previous: Previous | None, grade_rank: Mapping
 
 
 def tally(rows_path: Path, rules: RuleSet, previous: Previous | None, ids: Container[str] = (),
-          self_round: SelfRound | None = None) -> Tally:
+          self_round: SelfRound | None = None, *, waivers: bool = False) -> Tally:
     """Count the round from its rows file; ``ids`` are this round's centre ids (to find who is gone); ``self_round``
-    the round's self-checks (``batch --self``)."""
-    t = Tally(rules, self_round=self_round)
+    the round's self-checks (``batch --self``); ``waivers`` when the round was run with a waiver file."""
+    t = Tally(rules, self_round=self_round, waivers=waivers)
     grade_rank = {g.id: -i for i, g in enumerate(rules.grades)}
     clauses = [c.clause for c in rules.clauses]
     patterns: dict[str, int] = {}                        # status letters of every clause → centres
@@ -337,6 +345,15 @@ def tally(rows_path: Path, rules: RuleSet, previous: Previous | None, ids: Conta
             if slot is None:
                 slot = amounts[(clause, unit)] = {}
             slot[amount] = slot.get(amount, 0) + 1
+        if "wv" in row:
+            if row["wv"]:
+                t.waived_centres += 1
+            for clause in row["wv"]:
+                t.waived[clause] = t.waived.get(clause, 0) + 1
+            for clause, expires in row["wx"]:
+                t.expired_count += 1
+                if len(t.expired) < LIST_LIMIT:
+                    t.expired.append((row["id"], row["name"], clause, expires))
         d = row["date"]
         if d:
             dates = t.dates
@@ -447,6 +464,8 @@ def summary_rows(t: Tally, rows_path: Path, previous: Previous | None) -> Iterat
                 line += [row.get(k) for k in PREVIOUS_KEYS]
             if t.self_round is not None:
                 line += [row.get(k) for k in SELF_KEYS]
+            if t.waivers:
+                line += [row.get("uw", row["score"]), ";".join(row.get("wv", ()))]
             line += [";".join(row["veto"]), row["actions"], row["loc"]]
             yield line
 
@@ -465,7 +484,7 @@ def row_at(fd: int, offset: int) -> bytes:
 def summary_header(t: Tally, previous: Previous | None) -> list[str]:
     cats = [c.id for c in t.rules.categories]
     return [*SUMMARY_KEYS, *cats, *(PREVIOUS_KEYS if previous is not None else ()),
-            *(SELF_KEYS if t.self_round is not None else ()), *TAIL_KEYS]
+            *(SELF_KEYS if t.self_round is not None else ()), *(WAIVER_KEYS if t.waivers else ()), *TAIL_KEYS]
 
 
 def write_summary_csv(target: Path, t: Tally, rows_path: Path, previous: Previous | None) -> None:
@@ -641,7 +660,8 @@ def write_summary_xlsx(target: Path, t: Tally, rows_path: Path, previous: Previo
                   "overstated": 40}
         widths = [PRINTED_WIDTHS.get(k) or others.get(k) or 10 for k in keys]
         for c, (column, width) in enumerate(zip(keys, widths)):
-            decimal = column in ("score", "previous_score", "score_change", "self_score") or column in cat_ids
+            decimal = column in ("score", "previous_score", "score_change", "self_score", "unwaived_score") \
+                or column in cat_ids
             folded = column not in PRINTED_KEYS           # not printed: a group folded away, "+" above it unfolds it
             league.set_column(c, c, width, signed if column in ("score_change", "self_gap") else one if decimal
                               else centred if column == "rank" else indented if column in ("veto_failed", "overstated")
@@ -857,6 +877,9 @@ UI = Words(
     inspection_score=msg("Inspection score"), gap=msg("Gap"), overstated=msg("Clauses overstated"),
     top_overstated=msg("Largest overstated gaps"), clauses_overstated=msg("Clauses most often overstated"),
     none_overstated=msg("No centre's self-check overstates a clause."),
+    waivers=msg("Waivers"), waived_count=msg("Centres waived"), waivers_none=msg("No waiver applied in this round."),
+    waived_centres=msg("Centres with a waiver applied"),
+    expired=msg("Waivers not applied (they do not cover the assessment date)"), expires=msg("Expires on"),
 )
 REGION_LEVELS = (msg("Province"), msg("City"), msg("District"), msg("Street"))
 GRADE_COLOURS = ("#1b7a3d", "#4a6fa5", "#9a6700", "#b3261e")
@@ -948,6 +971,14 @@ def district_view(t: Tally, previous: Previous | None, lang: str = "zh") -> dict
                     "problem": (e["refused"][0][2] if e["refused"] else "")
                     + (f" (+{len(e['refused']) - 1})" if len(e["refused"]) > 1 else "")} for e in t.errors],
         "previous": None,
+        "waivers": None if not t.waivers else {
+            "centres": t.waived_centres,
+            "clauses": [{"clause": c.clause, "title": c.title[lang], "veto": c.veto, "centres": t.waived[c.clause]}
+                        for c in rules.clauses if c.clause in t.waived],
+            "expired": [{"id": cid, "name": name, "clause": clause, "title": clause_titles.get(clause, ""),
+                         "expires": expires} for cid, name, clause, expires in t.expired],
+            "expired_more": max(0, t.expired_count - len(t.expired)),
+        },
     }
     if previous is not None:
         def mover(item: tuple[float, int, dict[str, Any]]) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from .. import reading
 from ..errors import ComplianceError, Problem, ProfileError, json_path, system_reason
 from ..i18n import Joined, Message, msg, quote, text
 from ..model import RuleSet
+from ..waivers import Waivers
 from ..writing import same_file, write_atomic
 from . import outputs, sources, table
 from .outputs import Previous, SelfRound, Tally
@@ -81,6 +82,7 @@ class Round:
     written: list[str] = field(default_factory=list)
     defects: int = 0                    # centres whose audit hit a bug (reported as refused, exit 3)
     strict: bool = False                # a key the contract does not know refuses the centre (else a warning)
+    waivers: Waivers | None = None      # the bureau's waivers, applied to the centres they name
     labels: dict[str, str] = field(default_factory=dict)     # column key → its Chinese label, for errors
     _rows_end: int = field(default=0, repr=False)            # the rows file's length while the round runs
 
@@ -145,7 +147,8 @@ class Round:
             mine = [str(Path(self.self_round.folder).resolve()), st.st_size, st.st_mtime_ns]
         return orjson.dumps({"version": __version__, "rules": [self.rules.id, self.rules.content_hash],
                              "inputs": files, "reports": self.reports, "previous": prev, "lang": self.lang,
-                             **({"self": mine} if mine else {})})
+                             **({"self": mine} if mine else {}),
+                             **({} if self.waivers is None else {"waivers": _waivers_digest(self.waivers)})})
 
     # ------------------------------------------------------------------ the run
 
@@ -201,7 +204,7 @@ class Round:
             with open(results_path, "ab", buffering=1 << 20) as results, open(rows_path, "a+b", buffering=1 << 20) as rows:
                 self._rows_end = rows.seek(0, os.SEEK_END)    # where the next row starts, counted, not asked
                 for record, outcome in run_chunks(stream, self.rules, pool, self.lang, self.reports,
-                                                  strict=self.strict):
+                                                  strict=self.strict, waivers=self.waivers):
                     self._keep(record, outcome, seen, results, rows)
                     done += 1
                     if bar is not None:
@@ -273,7 +276,8 @@ class Round:
     def finish(self, results_path: Path, rows_path: Path, seen: dict[str, int]) -> Tally:
         """Count the rows, write the tables and the report, and put results.jsonl in place."""
         out = self.outdir
-        tally = outputs.tally(rows_path, self.rules, self.previous, seen, self.self_round)
+        tally = outputs.tally(rows_path, self.rules, self.previous, seen, self.self_round,
+                              waivers=self.waivers is not None)
         seen.clear()                                   # a national round's ids: not needed any more
         if not tally.audited:
             # Nothing could be read (a mistyped name, an empty file): an earlier round's outputs stay as they
@@ -329,6 +333,12 @@ def _id_of(record: sources.Record) -> str | None:
     center = document.get("center") if isinstance(document, dict) else None
     cid = center.get("id") if isinstance(center, dict) else None
     return cid if isinstance(cid, str) else None
+
+
+def _waivers_digest(waivers: Waivers) -> str:
+    """The waivers' content: a round resumed with other waivers starts afresh."""
+    return hashlib.sha256(orjson.dumps([[w.centre, w.clause, w.reason, w.approved_by, w.approved_on.isoformat(),
+                                         w.expires_on.isoformat()] for w in waivers])).hexdigest()
 
 
 def _save(state_file: Path, fingerprint: bytes, done: int, results: IO[bytes], rows: IO[bytes], defects: int) -> None:

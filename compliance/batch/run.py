@@ -31,6 +31,7 @@ from ..evaluation import evaluate
 from ..model import RuleSet, RuleSource, Status, plain_document
 from ..profile import Profile, load_parsed, load_profile
 from ..result import AuditResult
+from ..waivers import Waivers, as_waivers, expired_warning
 from .sources import PROFILE_SUFFIXES, Record, line_problem
 
 CHUNK = 256
@@ -82,13 +83,15 @@ def _profile(location: str, raw: bytes | None, document: dict[str, Any] | None, 
 
 
 def audit_one(location: str, raw: bytes | None, document: dict[str, Any] | None, rules: RuleSet,
-              lang: str = "zh", report: bool = False, strict: bool = False) -> Outcome:
+              lang: str = "zh", report: bool = False, strict: bool = False, waivers: Waivers | None = None) -> Outcome:
     """Parse, validate and score one centre (and render its PDF when ``report``); never raises."""
     try:
         profile = _profile(location, raw, document, rules.vocabulary, strict)
-        result = evaluate(profile, rules)
-        outcome = audited(result, location, lang)
+        result = evaluate(profile, rules, waivers=waivers)
+        outcome = audited(result, location, lang, waivers is not None)
         outcome.warnings = [(w.path, w.text) for w in profile.warnings]
+        for f in result.waivers_expired if waivers is not None else ():
+            outcome.warnings.append((("center", "assessed_on"), expired_warning(f, result)))
         if report:
             from ..rendering import render
 
@@ -106,7 +109,7 @@ def audit_one(location: str, raw: bytes | None, document: dict[str, Any] | None,
         return Refused([((), internal_error(exc))], internal=detail)
 
 
-def audited(result: AuditResult, location: str, lang: str = "zh") -> Audited:
+def audited(result: AuditResult, location: str, lang: str = "zh", waivers: bool = False) -> Audited:
     center = plain_document(result.profile)["center"]
     region = center.get("region") or {}
     findings = result.findings
@@ -123,7 +126,16 @@ def audited(result: AuditResult, location: str, lang: str = "zh") -> Audited:
                 if f.shortfall is not None],
         "date": str(center.get("assessed_on") or ""),
     })
+    if waivers and (result.unwaived is not None or result.waivers_expired):
+        # only a centre a waiver concerns carries these: the score without waivers, the waived clauses and
+        # the waivers that do not cover its assessment date (clause, expiry)
+        extra = {"uw": result.unwaived.score if result.unwaived is not None else result.score,
+                 "wv": [f.clause.clause for f in findings if f.waiver is not None],
+                 "wx": [[f.clause.clause, f.waiver_expired.expires_on.isoformat()] for f in findings
+                        if f.waiver_expired is not None]}
+        row = row[:-1] + b"," + orjson.dumps(extra)[1:]
     return Audited(center_id, result.to_json(lang), row)
+
 
 
 _FAIL, _PARTIAL = Status.FAIL, Status.PARTIAL
@@ -174,10 +186,12 @@ def _rules_in_worker(source: RulesSource) -> RuleSet:
 
 
 def audit_chunk(source: RulesSource, items: Sequence[tuple[str, bytes | None, dict[str, Any] | None]],
-                lang: str = "zh", reports: bool = False, strict: bool = False) -> list[Outcome]:
+                lang: str = "zh", reports: bool = False, strict: bool = False,
+                waivers: Waivers | None = None) -> list[Outcome]:
     """A worker's task: every centre of one chunk, in order (the rule set is compiled once per worker)."""
     rules = _rules_in_worker(source)
-    return [audit_one(location, raw, document, rules, lang, reports, strict) for location, raw, document in items]
+    return [audit_one(location, raw, document, rules, lang, reports, strict, waivers)
+            for location, raw, document in items]
 
 
 class _Inline(Executor):
@@ -248,7 +262,8 @@ def chunks(records: Iterable[Record], size: int = CHUNK) -> Iterator[list[Record
 
 
 def run_chunks(records: Iterable[Record], rules: RuleSet, pool: Any, lang: str = "zh", reports: bool = False,
-               window: int = 4, size: int = CHUNK, strict: bool = False) -> Iterator[tuple[Record, Outcome]]:
+               window: int = 4, size: int = CHUNK, strict: bool = False,
+               waivers: Waivers | None = None) -> Iterator[tuple[Record, Outcome]]:
     """(record, outcome) in input order, with at most ``window`` chunks in flight per worker."""
     source = rules_source(rules)
     inflight: list[tuple[list[Record], Any]] = []
@@ -257,7 +272,7 @@ def run_chunks(records: Iterable[Record], rules: RuleSet, pool: Any, lang: str =
     limit = window * max(1, _workers(pool))
     for batch in chunks(records, size):
         work = [(r.location, r.raw, r.document) for r in batch if not r.problems]
-        inflight.append((batch, pool.submit(audit_chunk, source, work, lang, reports, strict)))
+        inflight.append((batch, pool.submit(audit_chunk, source, work, lang, reports, strict, waivers)))
         if len(inflight) >= limit:
             yield from _drain(inflight.pop(0))
     while inflight:
@@ -283,9 +298,12 @@ def _drain(item: tuple[list[Record], Any]) -> Iterator[tuple[Record, Outcome]]:
 # --------------------------------------------------------------------------- the library's view
 
 def audit_many(profiles: Iterable[Profile | Mapping[str, Any] | str | os.PathLike[str]],
-               rules: RuleSource = "national", jobs: int = 1) -> Iterator[AuditResult | ProfileError]:
+               rules: RuleSource = "national", jobs: int = 1, *,
+               waivers: Waivers | Mapping[str, Any] | str | os.PathLike[str] | None = None,
+               ) -> Iterator[AuditResult | ProfileError]:
     """Score many centres, yielding in input order as they finish: an AuditResult, or the ProfileError of
-    a centre that is not valid (the others go on). ``jobs`` > 1 scores in that many processes.
+    a centre that is not valid (the others go on). ``jobs`` > 1 scores in that many processes. ``waivers``
+    (read once, as :func:`compliance.evaluate` takes them) apply to every centre they name.
 
     ``profiles`` is an iterable of profiles, each a Profile, a mapping or a path; one mapping or one path is
     a ``TypeError`` (its keys or characters are not profiles)."""
@@ -294,28 +312,31 @@ def audit_many(profiles: Iterable[Profile | Mapping[str, Any] | str | os.PathLik
                         f"{type(profiles).__name__}; for one profile, pass [profile]")
     if not isinstance(jobs, int) or isinstance(jobs, bool):
         raise TypeError(f"jobs is a whole number, not a {type(jobs).__name__}")
-    return _audit_many(profiles, load_ruleset(rules), jobs)      # bad arguments raise here, not at the first item
+    ruleset = load_ruleset(rules)
+    checked = None if waivers is None else as_waivers(waivers, ruleset)
+    return _audit_many(profiles, ruleset, jobs, checked)      # bad arguments raise here, not at the first item
 
 
-def _audit_many(profiles: Iterable[Any], ruleset: RuleSet, jobs: int) -> Iterator[AuditResult | ProfileError]:
+def _audit_many(profiles: Iterable[Any], ruleset: RuleSet, jobs: int,
+                waivers: Waivers | None = None) -> Iterator[AuditResult | ProfileError]:
     if jobs <= 1:
         for item in profiles:
-            yield _evaluate_one(item, ruleset)
+            yield _evaluate_one(item, ruleset, waivers)
         return
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         pending: list[Future[Any]] = []
         for item in profiles:
-            pending.append(pool.submit(_evaluate_one, item, ruleset))
+            pending.append(pool.submit(_evaluate_one, item, ruleset, waivers))
             if len(pending) >= jobs * 64:
                 yield pending.pop(0).result()
         for future in pending:
             yield future.result()
 
 
-def _evaluate_one(item: Any, rules: RuleSet) -> AuditResult | ProfileError:
+def _evaluate_one(item: Any, rules: RuleSet, waivers: Waivers | None = None) -> AuditResult | ProfileError:
     try:
         profile = item if isinstance(item, Profile) else load_profile(item, rules=rules)
-        return evaluate(profile, rules)
+        return evaluate(profile, rules, waivers=waivers)
     except ProfileError as exc:
         return exc
 

@@ -7,7 +7,7 @@ independent of the library: it imports nothing from it and shares no code
 with it, so that the two can be compared as a test oracle.  It uses the
 Python 3.11 standard library only.
 
-    score(profile, ruleset="national") -> {
+    score(profile, ruleset="national", waivers=None) -> {
         "score": float (one decimal), "grade": str, "verdict": str,
         "categories": {category_id: float or None},
         "findings": {clause: {"status", "credit", "measured", "shortfall"}},
@@ -574,12 +574,12 @@ def rules_for(ruleset: str) -> list:
 # --------------------------------------------------------------------------
 # Scoring
 # --------------------------------------------------------------------------
-def _weighted(rules, findings):
-    """Exact 100 * sum(weight * credit) / sum(weight) over applicable clauses, or None."""
+def _weighted(rules, findings, waived=frozenset()):
+    """Exact 100 * sum(weight * credit) / sum(weight) over applicable, unwaived clauses, or None."""
     num = den = Fraction(0)
     for r in rules:
         f = findings[r["clause"]]
-        if f["status"] == "not_applicable":
+        if f["status"] == "not_applicable" or r["clause"] in waived:
             continue
         num += r["weight"] * f["credit"]
         den += r["weight"]
@@ -613,22 +613,66 @@ def exact_score(profile: dict, ruleset: str = "national") -> Fraction:
     return _weighted(rules, findings)
 
 
-def score(profile: dict, ruleset: str = "national") -> dict:
-    rules, findings = _evaluate(profile, ruleset)
+# --------------------------------------------------------------------------
+# Waivers (workflow.md, "Waivers"): a waiver for this centre and clause whose
+# approved_on <= assessment date <= expires_on takes a clause that fails, is
+# partly met or is missing out of the score (as not_applicable) and out of the
+# veto; its status stays. One that does not cover the date changes nothing.
+# --------------------------------------------------------------------------
+def _day(text):
+    import datetime
 
-    total = _weighted(rules, findings)
+    return datetime.date.fromisoformat(text) if isinstance(text, str) else text
+
+
+def _waivers_for(profile, waivers, today):
+    """clause -> (covering waiver or None, expired waiver or None) for the profile's centre."""
+    centre = profile["center"]["id"]
+    assessed = profile["center"].get("assessed_on")
+    day = _day(assessed) if assessed else today
+    out = {}
+    for w in waivers or ():
+        if w["centre"] != centre:
+            continue
+        covering, expired = out.get(w["clause"], (None, None))
+        key = lambda x: (_day(x["expires_on"]), _day(x["approved_on"]))   # noqa: E731 - the longest running wins
+        if _day(w["approved_on"]) <= day <= _day(w["expires_on"]):
+            if covering is None or key(w) > key(covering):
+                covering = w
+        elif expired is None or key(w) > key(expired):
+            expired = w
+        out[w["clause"]] = (covering, expired)
+    return out
+
+
+def _verdict(rules, findings, waived):
+    total = _weighted(rules, findings, waived)
     rounded = _round1(total) if total is not None else None
-    veto_hit = any(r["veto"] and findings[r["clause"]]["status"] in ("fail", "missing")
+    veto_hit = any(r["veto"] and findings[r["clause"]]["status"] in ("fail", "missing") and r["clause"] not in waived
                    for r in rules)
     conforming = rounded is not None and rounded >= 60 and not veto_hit
     verdict = "conforming" if conforming else "non_conforming"
     grade = _grade(rounded) if conforming else "unqualified"
+    return rounded, grade, verdict
+
+
+def score(profile: dict, ruleset: str = "national", waivers=None, today=None) -> dict:
+    """``waivers``: the entries of a waiver file (dates as text); ``today``: the audit's day when the profile
+    has no assessed_on."""
+    rules, findings = _evaluate(profile, ruleset)
+    by_clause = _waivers_for(profile, waivers, today)
+    waived = frozenset(c for c, (covering, _) in by_clause.items()
+                       if covering is not None and findings[c]["status"] in ("fail", "partial", "missing"))
+    rounded, grade, verdict = _verdict(rules, findings, waived)
 
     categories = {}
     for cat in CATEGORIES:
         in_cat = [r for r in rules if r["category"] == cat]
-        value = _weighted(in_cat, findings)
+        value = _weighted(in_cat, findings, waived)
         categories[cat] = None if value is None else float(_round1(value))
+
+    def shown(w):
+        return {k: str(w[k]) for k in ("reason", "approved_by", "approved_on", "expires_on")}
 
     out_findings = {}
     for r in rules:
@@ -639,10 +683,20 @@ def score(profile: dict, ruleset: str = "national") -> dict:
             "measured": f["measured"],
             "shortfall": f["shortfall"],
         }
-    return {
+        covering, expired = by_clause.get(r["clause"], (None, None))
+        if r["clause"] in waived:
+            out_findings[r["clause"]]["waiver"] = shown(covering)
+        if covering is None and expired is not None:
+            out_findings[r["clause"]]["waiver_expired"] = shown(expired)
+    out = {
         "score": None if rounded is None else float(rounded),
         "grade": grade,
         "verdict": verdict,
         "categories": categories,
         "findings": out_findings,
     }
+    if waived:
+        plain, plain_grade, plain_verdict = _verdict(rules, findings, frozenset())
+        out["unwaived"] = {"score": None if plain is None else float(plain), "grade": plain_grade,
+                           "verdict": plain_verdict}
+    return out

@@ -27,6 +27,7 @@ from .contract import profile_schema, result_schema, ruleset_schema
 from .errors import (MAX_PROBLEMS, ComplianceError, Problem, ReportError, RuleSetError, internal_error, more_problems,
                      system_reason)
 from .evaluation import evaluate
+from .evidence import read_evidence
 from .i18n import (DEFAULT_LANG, DOMAIN, LANGS, LOCALE_DIR, Joined, Message, language, msg, plural, quote, text,
                    use_language)
 from .model import thaw
@@ -369,7 +370,7 @@ def _audit(args: argparse.Namespace, run: _Run) -> None:
 
     def one(source: str) -> int:
         index = next(order)
-        profile = load_profile(source, rules=rules, strict=args.strict)
+        profile = read_evidence(load_profile(source, rules=rules, strict=args.strict))
         warned.show(profile)
         result = evaluate(profile, rules)
         if targets:
@@ -412,7 +413,7 @@ def _validate(args: argparse.Namespace, run: _Run) -> None:
     def one(source: str) -> int:
         if Path(source).suffix.lower() in (".jsonl", ".csv", ".xlsx") or (source != STDOUT and Path(source).is_dir()):
             return many(source)
-        profile = load_profile(source, rules=rules, strict=args.strict)
+        profile = read_evidence(load_profile(source, rules=rules, strict=args.strict))
         warned.show(profile)
         _say(f"{source}: " + text(msg("valid ({id})", id=profile.id)))
         return EXIT_OK
@@ -582,7 +583,7 @@ def _export(args: argparse.Namespace, run: _Run) -> None:
     good: list[Any] = []
     shown = [0]
     warnings = _Warnings()
-    for where, item in sources.read_profiles(args.inputs, rules, strict=args.strict):
+    for where, item in sources.read_profiles(args.inputs, rules, strict=args.strict, evidence=False):
         if isinstance(item, ComplianceError):
             _report_refused(where, item, shown)
             run.note(EXIT_BAD_INPUT)

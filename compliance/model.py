@@ -331,6 +331,74 @@ __all__: Sequence[str] = (
 
 # --------------------------------------------------------------------------- profiles
 
+@dataclass(frozen=True, slots=True)
+class AuditInfo:
+    """Who audited a centre, from the profile's ``audit`` block: a self-check (自查, the default) or an
+    inspection (检查) with its inspectors, the centre's responsible person (负责人) and the round it belongs to."""
+
+    kind: str = "self_check"                  # "self_check" | "inspection"
+    inspectors: tuple[str, ...] = ()
+    responsible: str | None = None
+    round: str | None = None
+    given: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)   # the block as written
+
+    @property
+    def is_inspection(self) -> bool:
+        return self.kind == "inspection"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The block as the profile gives it, with ``kind`` filled in (``self_check`` when absent)."""
+        if self.given is None:
+            out: dict[str, Any] = {"kind": self.kind}
+            if self.inspectors:
+                out["inspectors"] = list(self.inspectors)
+            if self.responsible is not None:
+                out["responsible"] = self.responsible
+            if self.round is not None:
+                out["round"] = self.round
+            return out
+        return {"kind": self.kind, **{k: thaw(v) for k, v in self.given.items() if k != "kind"}}
+
+    @classmethod
+    def of(cls, block: Any) -> AuditInfo:
+        """From a validated profile's ``audit`` block (or its absence)."""
+        if not isinstance(block, Mapping):
+            return SELF_CHECK
+        inspectors = block.get("inspectors")
+        return cls(str(block.get("kind") or "self_check"),
+                   tuple(str(n) for n in inspectors) if isinstance(inspectors, (list, tuple)) else (),
+                   block.get("responsible"), block.get("round"), block)
+
+
+SELF_CHECK = AuditInfo()
+"""The audit of a profile without an ``audit`` block: a self-check."""
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceItem:
+    """One piece of evidence for a clause: a file beside the profile (``file``, as written) or a stored one
+    named by its hash. ``sha256`` is the hash of the file's bytes, always there once the file was read
+    (None only for a profile scored without reading its files: see :func:`compliance.read_evidence`).
+    ``path`` is the resolved path of the file read (for reports: the thumbnails), ``media_type``
+    ``image/jpeg``, ``image/png`` or ``application/pdf`` and ``size`` its bytes, when read."""
+
+    clause: str
+    sha256: str | None
+    file: str | None = None
+    note: str | None = None
+    taken_on: str | None = None
+    media_type: str | None = None
+    size: int | None = None
+    path: str | None = field(default=None, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        head: dict[str, Any] = {"file": self.file} if self.file is not None else {}
+        out = {**head, "sha256": self.sha256, "note": self.note}
+        if self.taken_on is not None:
+            out["taken_on"] = self.taken_on
+        return out
+
+
 @dataclass(frozen=True, eq=False)
 class Profile:
     """A validated centre profile; build one with :func:`load_profile`.

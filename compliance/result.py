@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import orjson
 
-from .model import Clause, Level, Profile, RuleSet, Status, Verdict, plain_document
+from .model import SELF_CHECK, AuditInfo, Clause, EvidenceItem, Level, Profile, RuleSet, Status, Verdict, plain_document
 from .version import __version__
 from .fields import named
 from .i18n import Message, language, msg, separator
@@ -51,11 +51,17 @@ def fast_constructor(cls: type) -> Any:
     ever reaches it. Used on the evaluation hot path, where every argument is
     already checked.
     """
+    import dataclasses
+
     names: tuple[str, ...] = getattr(cls, "__slots__")
     env: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
     env.update({f"_set_{n}": cls.__dict__[n].__set__ for n in names})
+    defaults = {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
+    env.update({f"_default_{n}": value for n, value in defaults.items()})
+    # Fields with a default (a later addition to the class) may be left out, as with the class itself.
+    arguments = ", ".join(f"{n}=_default_{n}" if n in defaults else n for n in names)
     body = "".join(f"    _set_{n}(obj, {n})\n" for n in names)
-    source = f"def make({', '.join(names)}):\n    obj = _new(_cls)\n{body}    return obj\n"
+    source = f"def make({arguments}):\n    obj = _new(_cls)\n{body}    return obj\n"
     exec(compile(source, f"<fast constructor of {cls.__name__}>", "exec"), env)  # noqa: S102 - our own field names
     return env["make"]
 
@@ -98,6 +104,7 @@ class Finding(_Immutable):
     measured: Any = None
     shortfall: Shortfall | None = None
     reason: str | None = None
+    evidence: tuple[EvidenceItem, ...] = ()      # what the profile gives as proof for this clause
 
     @property
     def passed(self) -> bool:
@@ -157,6 +164,8 @@ class Finding(_Immutable):
         """``orjson.dumps(self.to_dict(lang))``, made from cached parts: a round holds the same few findings
         many times, differing in their measure more often than in anything else."""
         lang = lang or language()
+        if self.evidence:       # rare: no cached parts
+            return orjson.dumps(self.to_dict(lang))
         sf = self.shortfall
         key = (self.clause, lang, self.status, self.credit, self.reason,
                None if sf is None else (sf.amount, type(sf.amount), sf.unit, sf.missing))
@@ -183,7 +192,7 @@ class Finding(_Immutable):
         status = self.status
         sf = self.shortfall
         threshold = c.threshold
-        return {
+        found = {
             **head,
             "status": _STATUS_VALUE[status],
             "credit": None if status is _NA else float(self.credit),
@@ -193,6 +202,9 @@ class Finding(_Immutable):
             "shortfall": None if sf is None else {"amount": sf.amount, "unit": sf.unit, "missing": list(sf.missing)},
             "message": self.message(lang),
         }
+        if self.evidence:
+            found["evidence"] = [item.to_dict() for item in self.evidence]
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +225,12 @@ class AuditResult(_Immutable):
     verdict: Verdict
     categories: tuple[CategoryScore, ...]
     findings: tuple[Finding, ...]
+    audit: AuditInfo = SELF_CHECK       # self-check or inspection, by whom (the profile's ``audit`` block)
+
+    @property
+    def evidence(self) -> tuple[EvidenceItem, ...]:
+        """Every piece of evidence, clause by clause."""
+        return tuple(item for f in self.findings for item in f.evidence)
 
     @property
     def conforming(self) -> bool:
@@ -259,6 +277,7 @@ class AuditResult(_Immutable):
             "center": {k: center[k] for k in ("id", "name", "community", "region", "setting", "assessed_on")
                        if k in center},
             "profile": {"source": self.profile.source, "sha256": self.profile.sha256},
+            "audit": self.audit.to_dict(),
             "ruleset": {
                 "id": rs.id,
                 "version": rs.version,

@@ -583,6 +583,8 @@ def _export(args: argparse.Namespace, run: _Run) -> None:
     good: list[Any] = []
     shown = [0]
     warnings = _Warnings()
+    table_out = Path(args.output).suffix.lower() in (".xlsx", ".csv")
+    dropped = 0
     for where, item in sources.read_profiles(args.inputs, rules, strict=args.strict, evidence=False):
         if isinstance(item, ComplianceError):
             _report_refused(where, item, shown)
@@ -590,10 +592,17 @@ def _export(args: argparse.Namespace, run: _Run) -> None:
             continue
         warnings.show(item)
         good.append(item)
+        if table_out and "evidence" in item.data:
+            dropped += 1
     if shown[0] > 20:
         _err(more_problems(shown[0] - 20))
     warnings.close()
     count = workbook.export_profiles(good, args.output, rules.vocabulary, rules=args.rules)
+    if dropped:
+        _err(plural("warning: {count} centre gives evidence, which a workbook or CSV does not hold; its evidence stays "
+                    "in its YAML or JSON file (export to {jsonl} to keep it)",
+                    "warning: {count} centres give evidence, which a workbook or CSV does not hold; their evidence stays "
+                    "in their YAML or JSON files (export to {jsonl} to keep it)", dropped, jsonl=quote(".jsonl")))
     _say(plural("exported {count} centre to {file}", "exported {count} centres to {file}", count, file=args.output))
 
 

@@ -6,6 +6,7 @@ Start here::
 
     rules = compliance.load_ruleset("yinzhou")        # bundled name, YAML file or folder
     profile = compliance.load_profile("centre.yaml")  # or a mapping; raises ProfileError
+    profile = compliance.read_evidence(profile)       # its evidence files read and hashed (the profile's folder)
     result = compliance.evaluate(profile, rules)      # pure; an AuditResult
     compliance.render(result, "pdf", "report.pdf")    # "json", "text", "md", "html", "pdf"
     compliance.compare("before.yaml", "after.yaml", rules)   # the renovation check
@@ -26,7 +27,8 @@ from .compile import bundled_rulesets, load_ruleset
 from .contract import profile_schema, result_schema, ruleset_schema
 from .errors import ComplianceError, Problem, ProfileError, ReportError, RuleSetError
 from .evaluation import evaluate
-from .model import Clause, Level, RuleSet, RuleSource, Status, Verdict, Vocabulary
+from .evidence import read_evidence
+from .model import AuditInfo, Clause, EvidenceItem, Level, RuleSet, RuleSource, Status, Verdict, Vocabulary
 from .profile import Profile, load_profile
 from .rendering import TextFormat, render
 from .result import AuditResult, Finding, Shortfall
@@ -37,6 +39,7 @@ __all__ = [
     "bundled_rulesets",
     "load_profile",
     "evaluate",
+    "read_evidence",
     "render",
     "compare",
     "read_profiles",
@@ -50,6 +53,8 @@ __all__ = [
     "AuditResult",
     "Finding",
     "Shortfall",
+    "AuditInfo",
+    "EvidenceItem",
     "Status",
     "Level",
     "Verdict",

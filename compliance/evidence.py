@@ -177,6 +177,8 @@ def _read(base: str, name: str, path: tuple[Any, ...], source: str) -> EvidenceI
             try:
                 inner = os.open(part, _DIR_FLAGS, dir_fd=folder)
             except OSError as exc:
+                if _is_link(part, folder):        # O_DIRECTORY with O_NOFOLLOW on a link says ENOTDIR
+                    exc = OSError(errno.ELOOP, "")
                 return problem(_os_problem(exc, shown, folder_part=part))
             os.close(folder)
             folder = inner
@@ -230,6 +232,13 @@ def _read(base: str, name: str, path: tuple[Any, ...], source: str) -> EvidenceI
         return problem(bad)
     resolved = os.path.join(base, *parts)
     return EvidenceItem("", hashlib.sha256(data).hexdigest(), name, None, None, kind, len(data), resolved)
+
+
+def _is_link(name: str, folder: int) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
 
 
 def media_type(data: bytes) -> str | None:

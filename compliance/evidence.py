@@ -177,9 +177,9 @@ def _read(base: str, name: str, path: tuple[Any, ...], source: str) -> EvidenceI
             try:
                 inner = os.open(part, _DIR_FLAGS, dir_fd=folder)
             except OSError as exc:
-                if _is_link(part, folder):        # O_DIRECTORY with O_NOFOLLOW on a link says ENOTDIR
-                    exc = OSError(errno.ELOOP, "")
-                return problem(_os_problem(exc, shown, folder_part=part))
+                # O_DIRECTORY with O_NOFOLLOW on a link says ENOTDIR: name the link as what it is
+                said = OSError(errno.ELOOP, "") if _is_link(part, folder) else exc
+                return problem(_os_problem(said, shown, folder_part=part))
             os.close(folder)
             folder = inner
         try:

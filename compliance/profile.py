@@ -695,5 +695,8 @@ def revalidate(profile: Profile, vocabulary: Vocabulary, ruleset: str = "this ru
         raise ProfileError(problems_message(total, msg("the profile under the rule set {name}", name=quote(ruleset))),
                            file=profile.source,
                            total=total, problems=problems)
-    return make_profile(plain_document(profile), profile.source, profile.raw_sha256, facts, vocabulary,
-                        profile.warnings)
+    checked = make_profile(plain_document(profile), profile.source, profile.raw_sha256, facts, vocabulary,
+                           profile.warnings)
+    if "_evidence" in profile.__dict__:       # evidence files already read (compliance.read_evidence) stay read
+        checked.__dict__["_evidence"] = profile.__dict__["_evidence"]
+    return checked

@@ -347,3 +347,13 @@ def test_inspectors_typed_in_one_cell_are_split_at_any_usual_separator(tmp_path)
     for typed in ("王敏、李强", "王敏; 李强", "王敏，李强", "王敏,李强", " 王敏 ；李强 "):
         doc, problems = reader.read({"audit.inspectors": typed, "audit.kind": "检查"}, [])
         assert not problems and doc["audit"] == {"inspectors": ["王敏", "李强"], "kind": "inspection"}, typed
+
+
+def test_evidence_read_once_stays_read_when_the_profile_is_scored_under_another_rule_set(tmp_path):
+    (tmp_path / "hall.jpg").write_bytes(hall := jpeg())
+    path = write(tmp_path, inspection({"5.5": [{"file": "hall.jpg"}]}))
+    profile = compliance.read_evidence(compliance.load_profile(path))          # checked against national codes
+    result = compliance.evaluate(profile, "yinzhou")
+    assert result.finding("5.5").evidence[0].sha256 == hashlib.sha256(hall).hexdigest()
+    assert [r.finding("5.5").evidence[0].sha256 for r in compliance.audit_many([path], "ningbo")] == \
+        [hashlib.sha256(hall).hexdigest()]

@@ -166,6 +166,10 @@ class Finding(_Immutable):
         lang = lang or language()
         if self.evidence:       # rare: no cached parts
             return orjson.dumps(self.to_dict(lang))
+        return self._json(lang)
+
+    def _json(self, lang: str) -> bytes:
+        """:meth:`to_json` of a finding without evidence."""
         sf = self.shortfall
         key = (self.clause, lang, self.status, self.credit, self.reason,
                None if sf is None else (sf.amount, type(sf.amount), sf.unit, sf.missing))
@@ -266,8 +270,13 @@ class AuditResult(_Immutable):
         """The result document as compact JSON bytes: exactly ``orjson.dumps(self.to_dict(lang))``, several
         times faster (what a national round spends its time on)."""
         lang = lang or language()
-        head = orjson.dumps(self._head(plain_document(self.profile).get("center", {})))
-        return head[:-1] + b',"findings":[' + b",".join([f.to_json(lang) for f in self.findings]) + b"]}"
+        plain = plain_document(self.profile)
+        head = orjson.dumps(self._head(plain.get("center", {})))
+        if "evidence" in plain:
+            findings = [f.to_json(lang) for f in self.findings]
+        else:                   # the common case: no finding has evidence
+            findings = [f._json(lang) for f in self.findings]
+        return head[:-1] + b',"findings":[' + b",".join(findings) + b"]}"
 
     def _head(self, center: Any) -> dict[str, Any]:
 
@@ -277,7 +286,7 @@ class AuditResult(_Immutable):
             "center": {k: center[k] for k in ("id", "name", "community", "region", "setting", "assessed_on")
                        if k in center},
             "profile": {"source": self.profile.source, "sha256": self.profile.sha256},
-            "audit": self.audit.to_dict(),
+            "audit": {"kind": "self_check"} if self.audit is SELF_CHECK else self.audit.to_dict(),
             "ruleset": {
                 "id": rs.id,
                 "version": rs.version,

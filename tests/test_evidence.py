@@ -357,3 +357,16 @@ def test_evidence_read_once_stays_read_when_the_profile_is_scored_under_another_
     assert result.finding("5.5").evidence[0].sha256 == hashlib.sha256(hall).hexdigest()
     assert [r.finding("5.5").evidence[0].sha256 for r in compliance.audit_many([path], "ningbo")] == \
         [hashlib.sha256(hall).hexdigest()]
+
+
+def test_the_fast_result_document_is_the_result_document_with_and_without_audit_and_evidence(tmp_path):
+    (tmp_path / "hall.jpg").write_bytes(jpeg())
+    plain = copy.deepcopy(BASE)
+    docs = [plain, dict(plain, audit={"round": "r1"}), inspection(), inspection({"5.5": [{"sha256": SHA}]}),
+            inspection({"5.5": [{"file": "hall.jpg"}], "8.7": [{"sha256": SHA, "note": "说明"}]})]
+    for i, doc in enumerate(docs):
+        profile = compliance.load_profile(write(tmp_path, doc, f"c{i}.yaml"))
+        result = compliance.evaluate(compliance.read_evidence(profile))
+        for lang in ("zh", "en"):
+            assert result.to_json(lang) == orjson.dumps(result.to_dict(lang))
+            jsonschema.Draft202012Validator(compliance.result_schema()).validate(result.to_dict(lang))

@@ -34,6 +34,7 @@ __all__ = ["read_evidence", "evidence_of", "audit_of", "MAX_EVIDENCE_BYTES", "MA
 
 MAX_EVIDENCE_BYTES = 10 << 20        # 10 MiB a file
 MAX_PIXELS = 89_478_485              # Pillow's own bound (a 12,000 × 7,456 photo); a bomb is refused before decoding
+_DECODED_PNG = 16_000_000           # a PNG up to this many pixels is decoded whole (at most 64 MB); a larger one verified
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
 _DIR_FLAGS = _OPEN_FLAGS | getattr(os, "O_DIRECTORY", 0)
 _KINDS = {"image/jpeg": (".jpg", ".jpeg"), "image/png": (".png",), "application/pdf": (".pdf",)}
@@ -271,7 +272,10 @@ def _undecodable(data: bytes, kind: str, shown: str) -> Message | None:
                     image.draft("RGB", (max(1, width // 8), max(1, height // 8)))   # decode every byte, at 1/8 scale
                     image.load()
                 else:
-                    image.verify()
+                    image.verify()          # every chunk's checksum, to the end
+            if kind == "image/png" and width * height <= _DECODED_PNG:
+                with Image.open(io.BytesIO(data), formats=["PNG"]) as image:
+                    image.load()            # and its pixels, where that costs little memory
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         return msg("{file} is an image of too many pixels; the limit is {limit:,}", file=shown, limit=MAX_PIXELS)
     except Exception:  # noqa: BLE001 - whatever a broken image makes Pillow raise, the file is not usable

@@ -45,13 +45,13 @@ def png(size: tuple[int, int] = (32, 32)) -> bytes:
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 
 
-def bomb_png(width: int = 60_000, height: int = 60_000) -> bytes:
-    """A PNG of a few hundred bytes that claims width × height pixels."""
+def bomb_png(width: int = 60_000, height: int = 60_000, idat: bytes | None = None) -> bytes:
+    """A PNG of a few hundred bytes that claims width × height pixels (its pixel data ``idat``, checksums right)."""
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 1000))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 1000) if idat is None else idat)
             + chunk(b"IEND", b""))
 
 
@@ -220,6 +220,7 @@ def hostile_folder(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     (photos / "drawing.jpg").write_text(f'<svg xmlns="http://www.w3.org/2000/svg"><text>{SECRET}</text></svg>')
     (photos / "cut.jpg").write_bytes(jpeg((400, 300))[:900])
     (photos / "bomb.png").write_bytes(bomb_png())
+    (photos / "garbled.png").write_bytes(bomb_png(10, 10, idat=b"not zlib data"))   # checksums right, pixels not
     with open(photos / "huge.jpg", "wb") as fh:
         fh.write(jpeg())
         fh.truncate((10 << 20) + 1)
@@ -239,6 +240,7 @@ def hostile_folder(tmp_path: Path) -> tuple[Path, dict[str, str]]:
         "photos/drawing.jpg": "not a JPEG, PNG or PDF file",
         "photos/cut.jpg": "damaged or cut short",
         "photos/bomb.png": "pixels",
+        "photos/garbled.png": "damaged or cut short",
         "photos/huge.jpg": "at most 10 MiB",
         "photos/empty.jpg": "is empty",
         "photos/plain": "has no extension; name it 'plain.png'",

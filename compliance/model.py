@@ -334,44 +334,50 @@ __all__: Sequence[str] = (
 @dataclass(frozen=True, slots=True)
 class AuditInfo:
     """Who audited a centre, from the profile's ``audit`` block: a self-check (自查, the default) or an
-    inspection (检查) with its inspectors, the centre's responsible person (负责人) and the round it belongs to."""
+    inspection (检查) with its inspectors, the centre's responsible person (负责人) and the round it belongs to.
+    ``declared`` is False for a profile without the block (a self-check by default, which a ledger tells apart
+    from a stated one: such results, like those of earlier rounds, count as the bureau's own)."""
 
     kind: str = "self_check"                  # "self_check" | "inspection"
     inspectors: tuple[str, ...] = ()
     responsible: str | None = None
     round: str | None = None
-    given: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)   # the block as written
+    declared: bool = False
+    block: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)   # the block as written
 
     @property
     def is_inspection(self) -> bool:
         return self.kind == "inspection"
 
     def to_dict(self) -> dict[str, Any]:
-        """The block as the profile gives it, with ``kind`` filled in (``self_check`` when absent)."""
-        if self.given is None:
-            out: dict[str, Any] = {"kind": self.kind}
-            if self.inspectors:
-                out["inspectors"] = list(self.inspectors)
-            if self.responsible is not None:
-                out["responsible"] = self.responsible
-            if self.round is not None:
-                out["round"] = self.round
-            return out
-        return {"kind": self.kind, **{k: thaw(v) for k, v in self.given.items() if k != "kind"}}
+        """The block as the profile gives it, with ``kind`` filled in (``self_check`` when absent); for a profile
+        without the block, ``{"kind": "self_check", "declared": false}``."""
+        if self.block is not None:
+            return {"kind": self.kind, **{k: thaw(v) for k, v in self.block.items() if k != "kind"}}
+        out: dict[str, Any] = {"kind": self.kind}
+        if self.inspectors:
+            out["inspectors"] = list(self.inspectors)
+        if self.responsible is not None:
+            out["responsible"] = self.responsible
+        if self.round is not None:
+            out["round"] = self.round
+        if not self.declared:
+            out["declared"] = False
+        return out
 
     @classmethod
     def of(cls, block: Any) -> AuditInfo:
-        """From a validated profile's ``audit`` block (or its absence)."""
+        """From a validated profile's ``audit`` block (None: the profile has none)."""
         if not isinstance(block, Mapping):
             return SELF_CHECK
         inspectors = block.get("inspectors")
         return cls(str(block.get("kind") or "self_check"),
                    tuple(str(n) for n in inspectors) if isinstance(inspectors, (list, tuple)) else (),
-                   block.get("responsible"), block.get("round"), block)
+                   block.get("responsible"), block.get("round"), True, block)
 
 
 SELF_CHECK = AuditInfo()
-"""The audit of a profile without an ``audit`` block: a self-check."""
+"""The audit of a profile without an ``audit`` block: a self-check, not declared."""
 
 
 @dataclass(frozen=True, slots=True)

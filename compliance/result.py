@@ -286,7 +286,7 @@ class AuditResult(_Immutable):
             "center": {k: center[k] for k in ("id", "name", "community", "region", "setting", "assessed_on")
                        if k in center},
             "profile": {"source": self.profile.source, "sha256": self.profile.sha256},
-            "audit": {"kind": "self_check"} if self.audit is SELF_CHECK else self.audit.to_dict(),
+            "audit": {"kind": "self_check", "declared": False} if self.audit is SELF_CHECK else self.audit.to_dict(),
             "ruleset": {
                 "id": rs.id,
                 "version": rs.version,

@@ -79,7 +79,12 @@ def problems_of(exc: pytest.ExceptionInfo[compliance.ProfileError]) -> dict[str,
 def test_a_profile_without_an_audit_block_is_a_self_check_in_its_result():
     result = compliance.evaluate(BASE)
     assert result.audit == compliance.AuditInfo() and result.audit.kind == "self_check"
-    assert result.to_dict()["audit"] == {"kind": "self_check"}
+    # the block is not there, and the result says so: a ledger counts such a result as the bureau's own, as it
+    # counts an earlier round's, while a stated self-check opens no item
+    assert result.to_dict()["audit"] == {"kind": "self_check", "declared": False}
+    assert not result.audit.declared
+    stated = compliance.evaluate(dict(copy.deepcopy(BASE), audit={"kind": "self_check"}))
+    assert stated.audit.declared and stated.to_dict()["audit"] == {"kind": "self_check"}
     assert not any("evidence" in f for f in result.to_dict()["findings"])
 
 

@@ -6,6 +6,7 @@ Start here::
 
     rules = compliance.load_ruleset("yinzhou")        # bundled name, YAML file or folder
     profile = compliance.load_profile("centre.yaml")  # or a mapping; raises ProfileError
+    profile = compliance.read_evidence(profile)       # its evidence files read and hashed (the profile's folder)
     result = compliance.evaluate(profile, rules)      # pure; an AuditResult
     waivers = compliance.load_waivers("waivers.yaml", rules=rules)   # the bureau's exceptions; WaiverError
     result = compliance.evaluate(profile, rules, waivers=waivers)     # result.unwaived: the score without them
@@ -31,7 +32,8 @@ from .compile import bundled_rulesets, load_ruleset
 from .contract import profile_schema, reconciliation_schema, result_schema, ruleset_schema, waivers_schema
 from .errors import ComplianceError, MismatchError, Problem, ProfileError, ReportError, RuleSetError, WaiverError
 from .evaluation import evaluate
-from .model import Clause, Level, RuleSet, RuleSource, Status, Verdict, Vocabulary
+from .evidence import read_evidence
+from .model import AuditInfo, Clause, EvidenceItem, Level, RuleSet, RuleSource, Status, Verdict, Vocabulary
 from .profile import Profile, load_profile
 from .reconciliation import ClauseReconciliation, Flag, Reconciliation, reconcile
 from .rendering import TextFormat, render
@@ -46,6 +48,7 @@ __all__ = [
     "load_profile",
     "load_waivers",
     "evaluate",
+    "read_evidence",
     "render",
     "compare",
     "reconcile",
@@ -72,6 +75,8 @@ __all__ = [
     "Unwaived",
     "Waiver",
     "Waivers",
+    "AuditInfo",
+    "EvidenceItem",
     "Status",
     "Level",
     "Verdict",

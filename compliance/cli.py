@@ -27,6 +27,7 @@ from .contract import profile_schema, reconciliation_schema, result_schema, rule
 from .errors import (MAX_PROBLEMS, ComplianceError, Problem, ReportError, RuleSetError, internal_error, more_problems,
                      system_reason)
 from .evaluation import evaluate
+from .evidence import read_evidence
 from .i18n import (DEFAULT_LANG, DOMAIN, LANGS, LOCALE_DIR, Joined, Message, language, msg, plural, quote, text,
                    use_language)
 from .model import RuleSet, thaw
@@ -444,7 +445,7 @@ def _audit(args: argparse.Namespace, run: _Run) -> None:
 
     def one(source: str) -> int:
         index = next(order)
-        profile = load_profile(source, rules=rules, strict=args.strict)
+        profile = read_evidence(load_profile(source, rules=rules, strict=args.strict))
         warned.show(profile)
         result = evaluate(profile, rules, waivers=waivers)
         _expired(result, source)
@@ -511,7 +512,7 @@ def _validate(args: argparse.Namespace, run: _Run) -> None:
     def one(source: str) -> int:
         if Path(source).suffix.lower() in (".jsonl", ".csv", ".xlsx") or (source != STDOUT and Path(source).is_dir()):
             return many(source)
-        profile = load_profile(source, rules=rules, strict=args.strict)
+        profile = read_evidence(load_profile(source, rules=rules, strict=args.strict))
         warned.show(profile)
         _say(f"{source}: " + text(msg("valid ({id})", id=profile.id)))
         return EXIT_OK
@@ -682,17 +683,26 @@ def _export(args: argparse.Namespace, run: _Run) -> None:
     good: list[Any] = []
     shown = [0]
     warnings = _Warnings()
-    for where, item in sources.read_profiles(args.inputs, rules, strict=args.strict):
+    table_out = Path(args.output).suffix.lower() in (".xlsx", ".csv")
+    dropped = 0
+    for where, item in sources.read_profiles(args.inputs, rules, strict=args.strict, evidence=False):
         if isinstance(item, ComplianceError):
             _report_refused(where, item, shown)
             run.note(EXIT_BAD_INPUT)
             continue
         warnings.show(item)
         good.append(item)
+        if table_out and "evidence" in item.data:
+            dropped += 1
     if shown[0] > 20:
         _err(more_problems(shown[0] - 20))
     warnings.close()
     count = workbook.export_profiles(good, args.output, rules.vocabulary, rules=args.rules)
+    if dropped:
+        _err(plural("warning: {count} centre gives evidence, which a workbook or CSV does not hold; its evidence stays "
+                    "in its YAML or JSON file (export to {jsonl} to keep it)",
+                    "warning: {count} centres give evidence, which a workbook or CSV does not hold; their evidence stays "
+                    "in their YAML or JSON files (export to {jsonl} to keep it)", dropped, jsonl=quote(".jsonl")))
     _say(plural("exported {count} centre to {file}", "exported {count} centres to {file}", count, file=args.output))
 
 

@@ -14,7 +14,7 @@ import os
 from fractions import Fraction
 from typing import Any, Callable, Mapping
 
-from .model import RuleSet, RuleSource, Status, Verdict, facts_of
+from .model import SELF_CHECK, AuditInfo, RuleSet, RuleSource, Status, Verdict, facts_of, plain_document
 from .profile import Profile, load_profile, revalidate
 from .result import AuditResult, CategoryScore, Finding, Unwaived, exact, fast_constructor, round_score, waived_finding
 from .waivers import Waivers, as_waivers, assessed_day, covering
@@ -51,8 +51,12 @@ def evaluate(profile: Profile | Mapping[str, Any], rules: RuleSource = "national
     facts = facts_of(profile)
     assert facts is not None
     findings, total_weight, earned, cat_weight, cat_earned, vetoed = rules.scorer(facts)  # type: ignore[misc]
+    audit = SELF_CHECK
+    data = plain_document(profile)
+    if "audit" in data or "evidence" in data:       # rare: a round of self-checks has neither
+        audit, findings = _with_evidence(profile, rules, findings)
     result = _result(profile, rules, *_figures(rules, findings, total_weight, earned, cat_weight, cat_earned, vetoed),
-                     findings)
+                     findings, audit)
     if waivers is None:
         return result
     return apply_waivers(result, as_waivers(waivers, rules))
@@ -138,6 +142,18 @@ def _figures(rules: RuleSet, findings: tuple[Finding, ...], total_weight: float,
         verdict = Verdict.CONFORMING
         grade = rules.grade_for(rounded).id
     return rounded, grade, verdict, categories
+
+
+def _with_evidence(profile: Profile, rules: RuleSet, findings: tuple[Finding, ...]) -> tuple[AuditInfo, tuple[Finding, ...]]:
+    """The audit block, and the findings with the evidence the profile gives for their clauses."""
+    from .evidence import audit_of, check_clauses, evidence_of
+
+    evidence = evidence_of(profile)
+    if evidence:
+        check_clauses(profile, rules)
+        findings = tuple(dataclasses.replace(f, evidence=evidence[f.clause.clause])
+                         if f.clause.clause in evidence else f for f in findings)
+    return audit_of(profile), findings
 
 
 def _score(earned: float, weight: float, findings: tuple[Finding, ...], category: str | None) -> float | None:

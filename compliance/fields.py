@@ -60,6 +60,16 @@ FIELDS: Mapping[str, Message] = {
     "services.deliberation_sessions_12m": msg("resident deliberation days (last 12 months)"),
     "services.legal_service_days_12m": msg("days a lawyer served on site (last 12 months)"),
     "services.volunteers": msg("registered volunteers (persons)"),
+    "audit": msg("audit"),
+    "audit.kind": msg("self-check or inspection"),
+    "audit.inspectors": msg("inspectors"),
+    "audit.responsible": msg("responsible person of the centre"),
+    "audit.round": msg("audit round"),
+    "evidence": msg("evidence"),
+    "evidence.file": msg("evidence file"),
+    "evidence.sha256": msg("evidence SHA-256"),
+    "evidence.note": msg("evidence note"),
+    "evidence.taken_on": msg("date the evidence was taken"),
 }
 
 #: the choices of a field that has them: code → its name
@@ -67,6 +77,7 @@ CHOICES: Mapping[str, Mapping[str, Message]] = {
     "center.setting": {"urban": msg("urban"), "rural": msg("rural")},
     "center.housing": {"old": msg("old compound"), "commercial": msg("commercial housing"),
                        "resettlement": msg("resettlement compound"), "mixed": msg("mixed")},
+    "audit.kind": {"self_check": msg("self-check"), "inspection": msg("inspection")},
 }
 
 #: vocabulary → what one of its codes is

@@ -331,6 +331,80 @@ __all__: Sequence[str] = (
 
 # --------------------------------------------------------------------------- profiles
 
+@dataclass(frozen=True, slots=True)
+class AuditInfo:
+    """Who audited a centre, from the profile's ``audit`` block: a self-check (自查, the default) or an
+    inspection (检查) with its inspectors, the centre's responsible person (负责人) and the round it belongs to.
+    ``declared`` is False for a profile without the block (a self-check by default, which a ledger tells apart
+    from a stated one: such results, like those of earlier rounds, count as the bureau's own)."""
+
+    kind: str = "self_check"                  # "self_check" | "inspection"
+    inspectors: tuple[str, ...] = ()
+    responsible: str | None = None
+    round: str | None = None
+    declared: bool = False
+    block: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)   # the block as written
+
+    @property
+    def is_inspection(self) -> bool:
+        return self.kind == "inspection"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The block as the profile gives it, with ``kind`` filled in (``self_check`` when absent); for a profile
+        without the block, ``{"kind": "self_check", "declared": false}``."""
+        if self.block is not None:
+            return {"kind": self.kind, **{k: thaw(v) for k, v in self.block.items() if k != "kind"}}
+        out: dict[str, Any] = {"kind": self.kind}
+        if self.inspectors:
+            out["inspectors"] = list(self.inspectors)
+        if self.responsible is not None:
+            out["responsible"] = self.responsible
+        if self.round is not None:
+            out["round"] = self.round
+        if not self.declared:
+            out["declared"] = False
+        return out
+
+    @classmethod
+    def of(cls, block: Any) -> AuditInfo:
+        """From a validated profile's ``audit`` block (None: the profile has none)."""
+        if not isinstance(block, Mapping):
+            return SELF_CHECK
+        inspectors = block.get("inspectors")
+        return cls(str(block.get("kind") or "self_check"),
+                   tuple(str(n) for n in inspectors) if isinstance(inspectors, (list, tuple)) else (),
+                   block.get("responsible"), block.get("round"), True, block)
+
+
+SELF_CHECK = AuditInfo()
+"""The audit of a profile without an ``audit`` block: a self-check, not declared."""
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceItem:
+    """One piece of evidence for a clause: a file beside the profile (``file``, as written) or a stored one
+    named by its hash. ``sha256`` is the hash of the file's bytes, always there once the file was read
+    (None only for a profile scored without reading its files: see :func:`compliance.read_evidence`).
+    ``path`` is the resolved path of the file read (for reports: the thumbnails), ``media_type``
+    ``image/jpeg``, ``image/png`` or ``application/pdf`` and ``size`` its bytes, when read."""
+
+    clause: str
+    sha256: str | None
+    file: str | None = None
+    note: str | None = None
+    taken_on: str | None = None
+    media_type: str | None = None
+    size: int | None = None
+    path: str | None = field(default=None, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        head: dict[str, Any] = {"file": self.file} if self.file is not None else {}
+        out = {**head, "sha256": self.sha256, "note": self.note}
+        if self.taken_on is not None:
+            out["taken_on"] = self.taken_on
+        return out
+
+
 @dataclass(frozen=True, eq=False)
 class Profile:
     """A validated centre profile; build one with :func:`load_profile`.

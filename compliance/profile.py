@@ -47,6 +47,7 @@ _CODE_LISTS = (
     (("services", "feedback_loop"), "feedback_stages"),
     (("services", "key_group_register"), "key_groups"),
 )
+MAX_EVIDENCE_ITEMS = 200   # evidence items in one profile (files and hashes together)
 _NUMBER_LIMIT = 1e12        # beyond the schema's ranges: such a value is reported by the schema, not summed
 _INT_LIMIT = 2 ** 63        # integers beyond 64 bits are refused before validation
 
@@ -304,6 +305,7 @@ def semantic_problems(data: Any, codes: Mapping[str, frozenset[str]], file: str,
                     problems.append(Problem(
                         msg("{value} is more than the {workers} full-time community workers: {field} counts some of "
                             "them", value=value, workers=workers, field=named(("staff", key))), ("staff", key), file))
+    problems += audit_problems(data, file)
     for keys, vocab in _CODE_LISTS:
         node: Any = data
         for key in keys:
@@ -328,9 +330,111 @@ def semantic_problems(data: Any, codes: Mapping[str, frozenset[str]], file: str,
     return problems
 
 
+_CONTROL = frozenset(chr(c) for c in (*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0)))
+
+
+def file_problem(name: str) -> Message | None:
+    """What is wrong with an evidence file's path as written, or None: it must name a file inside the
+    profile's folder, so never absolute, never ``..``, never a control character."""
+    if any(c in _CONTROL for c in name):
+        return msg("{value} holds a control character; name the file with letters, digits and punctuation",
+                   value=quote(name.translate({ord(c): "?" for c in _CONTROL}), 80))
+    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":" and name[0].isascii() and name[0].isalpha()):
+        return msg("{value} is an absolute path; give the file's path relative to the profile's folder "
+                   "(as photos/hall.jpg)", value=quote(name, 80))
+    parts = name.replace("\\", "/").split("/")
+    if ".." in parts:
+        return msg("{value} goes up out of the profile's folder ({dots}); evidence files are kept in the profile's "
+                   "folder or below it", value=quote(name, 80), dots=quote(".."))
+    if not parts[-1] or parts[-1] == ".":
+        return msg("{value} names a folder, not a file", value=quote(name, 80))
+    return None
+
+
+def audit_problems(data: Mapping[str, Any], file: str) -> list[Problem]:
+    """The checks of the ``audit`` block and of ``evidence`` beyond the schema (tolerant of ill-typed input)."""
+    problems: list[Problem] = []
+    audit = data.get("audit")
+    if isinstance(audit, dict):
+        inspectors = audit.get("inspectors")
+        if isinstance(inspectors, list):
+            for i, name in enumerate(inspectors):
+                if isinstance(name, str) and name and not name.strip():
+                    problems.append(Problem(msg("is blank; write the inspector's name"), ("audit", "inspectors", i), file))
+        for key in ("responsible", "round"):
+            value = audit.get(key)
+            if isinstance(value, str) and value and not value.strip():
+                problems.append(Problem(msg("is blank; write the value, or leave the key out"), ("audit", key), file))
+    evidence = data.get("evidence")
+    if not isinstance(evidence, dict):
+        return problems
+    count = 0
+    for clause, items in evidence.items():
+        if not isinstance(items, list):
+            continue
+        for i, item in enumerate(items):
+            if not isinstance(item, dict):
+                continue
+            count += 1
+            name = item.get("file")
+            if isinstance(name, str) and name:
+                wrong = file_problem(name)
+                if wrong is not None:
+                    problems.append(Problem(wrong, ("evidence", clause, i, "file"), file))
+            taken = item.get("taken_on")
+            if isinstance(taken, str) and not _real_date(taken):
+                problems.append(Problem(msg("{value} is not a date in the calendar (write it as 2026-11-01)",
+                                            value=show(taken)), ("evidence", clause, i, "taken_on"), file))
+    if count > MAX_EVIDENCE_ITEMS:
+        problems.append(Problem(msg("{count:,} evidence items; a profile may have at most {limit}",
+                                    count=count, limit=MAX_EVIDENCE_ITEMS), ("evidence",), file))
+    return problems
+
+
+def clause_problems(data: Mapping[str, Any], ruleset: RuleSet, file: str) -> list[Problem]:
+    """An evidence key that is not a clause of ``ruleset``, each at ``$.evidence['9.9']`` with the nearest clause."""
+    evidence = data.get("evidence")
+    if not isinstance(evidence, Mapping):
+        return []
+    ids = [c.clause for c in ruleset.clauses]
+    known = set(ids)
+    return [Problem(msg("{value} is not a clause of the rule set {ruleset}; the nearest clause is {nearest}",
+                        value=quote(key, 40), ruleset=quote(ruleset.id), nearest=quote(nearest_clause(key, ids))),
+                    ("evidence", key), file)
+            for key in evidence if key not in known][:MAX_PROBLEMS]
+
+
+def nearest_clause(word: str, ids: list[str]) -> str:
+    """The clause id closest to ``word``: a close spelling (5.55 → 5.5), else the same section's nearest number
+    (4.9 → 4.7), else the nearest section's nearest clause (9.9 → 8.7)."""
+    from .wording import suggestion
+
+    near = suggestion(word, ids)
+    if near is not None:
+        return near
+
+    def numbers(text: str) -> tuple[float, ...]:
+        out = []
+        for part in text.replace("．", ".").split("."):
+            digits = "".join(c for c in part if c.isdigit())
+            out.append(float(digits) if digits else math.inf)
+        return tuple(out) or (math.inf,)
+
+    target = numbers(word)
+
+    def distance(clause: str) -> tuple[float, ...]:
+        have = numbers(clause)
+        return tuple(abs(a - b) if math.isfinite(a) and math.isfinite(b) else math.inf
+                     for a, b in zip(have + (0.0,) * 4, target + (0.0,) * 4))
+
+    return min(ids, key=lambda c: (distance(c), ids.index(c)))
+
+
 def _passes_semantics(facts: Facts, codes: Mapping[str, frozenset[str]]) -> bool:
     """The semantic checks for the common, valid case, on facts already gathered."""
     data = facts.data
+    if "audit" in data or "evidence" in data:      # rare: the detailed checks decide
+        return False
     if None in facts.class_area:
         return False
     if math.fsum(z["area_m2"] for z in data["space"]["zones"]) > facts.total_area + AREA_TOLERANCE_M2 + 1e-9:
@@ -358,6 +462,16 @@ def _passes_semantics(facts: Facts, codes: Mapping[str, frozenset[str]]) -> bool
 
 def _schema_problem(error: Any, file: str) -> Problem:
     path = tuple(error.absolute_path)
+    if error.validator == "oneOf" and len(path) == 3 and path[0] == "evidence" and isinstance(error.instance, Mapping):
+        both = "file" in error.instance and "sha256" in error.instance
+        return Problem(msg("an evidence item names a file or a SHA-256, not both") if both else
+                       msg("an evidence item names its file ({file}: photos/hall.jpg) or its SHA-256 ({sha256})",
+                           file=quote("file"), sha256=quote("sha256")), path, file)
+    if error.validator == "pattern" and path and path[-1] == "taken_on":
+        return Problem(msg("{value} is not a date written as 2026-11-01", value=show(error.instance, 60)), path, file)
+    if error.validator == "pattern" and path and path[-1] == "sha256":
+        return Problem(msg("{value} is not a SHA-256 (64 digits and letters a to f)", value=show(error.instance, 70)),
+                       path, file)
     if error.validator == "pattern" and path and path[-1] == "assessed_on":
         return Problem(msg("{value} is not a date written as 2026-11-01", value=show(error.instance, 60)), path, file)
     value = error.instance
@@ -440,6 +554,17 @@ def _vocabulary(rules: Any, vocabulary: Vocabulary | None) -> Vocabulary:
     return load_ruleset(rules).vocabulary
 
 
+def _ruleset(rules: Any) -> RuleSet | None:
+    """The rule set named by ``rules`` (already compiled by :func:`_vocabulary`; cached), or None."""
+    if rules is None:
+        return None
+    if isinstance(rules, RuleSet):
+        return rules
+    from .compile import load_ruleset
+
+    return load_ruleset(rules)
+
+
 @functools.lru_cache(maxsize=None)
 def _known_keys() -> Mapping[str, Any]:
     """The keys the profile contract names, as a tree: key → the keys below it (a list's items' keys for a list
@@ -448,7 +573,7 @@ def _known_keys() -> Mapping[str, Any]:
         out: dict[str, Any] = {}
         for key, sub in node.get("properties", {}).items():
             items = sub.get("items") if sub.get("type") == "array" else None
-            if sub.get("type") == "object":
+            if sub.get("type") == "object" and "properties" in sub:
                 out[key] = tree(sub)
             elif isinstance(items, Mapping) and items.get("type") == "object":
                 out[key] = tree(items)
@@ -507,7 +632,8 @@ def load_profile(
     """
     if isinstance(source, Profile):
         return source
-    vocab = _vocabulary(rules, vocabulary)
+    ruleset = _ruleset(rules) if vocabulary is None else None
+    vocab = _vocabulary(ruleset, vocabulary)
     raw: bytes | None = None
     if isinstance(source, Mapping):
         name = "<dict>"
@@ -535,6 +661,11 @@ def load_profile(
         elif data is None:
             problems, total, facts = check(careful, vocab, name)
         data = careful
+    if ruleset is not None and isinstance(data, Mapping) and isinstance(data.get("evidence"), Mapping):
+        unknown = clause_problems(data, ruleset, name)
+        if unknown:
+            total = (total if problems else 0) + len(unknown)
+            problems = problems + unknown
     warnings = unknown_keys(data, name) if not problems else []
     if strict and warnings:
         problems, total, warnings = _strict(warnings), len(warnings), []
@@ -564,5 +695,8 @@ def revalidate(profile: Profile, vocabulary: Vocabulary, ruleset: str = "this ru
         raise ProfileError(problems_message(total, msg("the profile under the rule set {name}", name=quote(ruleset))),
                            file=profile.source,
                            total=total, problems=problems)
-    return make_profile(plain_document(profile), profile.source, profile.raw_sha256, facts, vocabulary,
-                        profile.warnings)
+    checked = make_profile(plain_document(profile), profile.source, profile.raw_sha256, facts, vocabulary,
+                           profile.warnings)
+    if "_evidence" in profile.__dict__:       # evidence files already read (compliance.read_evidence) stay read
+        checked.__dict__["_evidence"] = profile.__dict__["_evidence"]
+    return checked

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import orjson
 
-from .model import Clause, Level, Profile, RuleSet, Status, Verdict, plain_document
+from .model import SELF_CHECK, AuditInfo, Clause, EvidenceItem, Level, Profile, RuleSet, Status, Verdict, plain_document
 from .version import __version__
 from .fields import named
 from .i18n import Message, language, msg, separator
@@ -55,6 +55,8 @@ def fast_constructor(cls: type) -> Any:
     ever reaches it. Used on the evaluation hot path, where every argument is
     already checked.
     """
+    import dataclasses
+
     names: tuple[str, ...] = getattr(cls, "__slots__")
     env: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
     env.update({f"_set_{n}": cls.__dict__[n].__set__ for n in names})
@@ -112,6 +114,7 @@ class Finding(_Immutable):
     measured: Any = None
     shortfall: Shortfall | None = None
     reason: str | None = None
+    evidence: tuple[EvidenceItem, ...] = ()      # what the profile gives as proof for this clause
 
     @property
     def passed(self) -> bool:
@@ -181,6 +184,12 @@ class Finding(_Immutable):
         """``orjson.dumps(self.to_dict(lang))``, made from cached parts: a round holds the same few findings
         many times, differing in their measure more often than in anything else."""
         lang = lang or language()
+        if self.evidence:       # rare: no cached parts
+            return orjson.dumps(self.to_dict(lang))
+        return self._json(lang)
+
+    def _json(self, lang: str) -> bytes:
+        """:meth:`to_json` of a finding without evidence."""
         sf = self.shortfall
         key = (self.clause, lang, self.status, self.credit, self.reason,
                None if sf is None else (sf.amount, type(sf.amount), sf.unit, sf.missing))
@@ -207,7 +216,7 @@ class Finding(_Immutable):
         status = self.status
         sf = self.shortfall
         threshold = c.threshold
-        return {
+        found = {
             **head,
             "status": _STATUS_VALUE[status],
             "credit": None if status is _NA else float(self.credit),
@@ -217,6 +226,9 @@ class Finding(_Immutable):
             "shortfall": None if sf is None else {"amount": sf.amount, "unit": sf.unit, "missing": list(sf.missing)},
             "message": self.message(lang),
         }
+        if self.evidence:
+            found["evidence"] = [item.to_dict() for item in self.evidence]
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,7 +305,13 @@ class AuditResult(_Immutable):
     verdict: Verdict
     categories: tuple[CategoryScore, ...]
     findings: tuple[Finding, ...]
+    audit: AuditInfo = SELF_CHECK       # self-check or inspection, by whom (the profile's ``audit`` block)
     unwaived: Unwaived | None = None        # the score, grade and verdict with no waiver; None when none applied
+
+    @property
+    def evidence(self) -> tuple[EvidenceItem, ...]:
+        """Every piece of evidence, clause by clause."""
+        return tuple(item for f in self.findings for item in f.evidence)
 
     @property
     def conforming(self) -> bool:
@@ -345,8 +363,13 @@ class AuditResult(_Immutable):
         """The result document as compact JSON bytes: exactly ``orjson.dumps(self.to_dict(lang))``, several
         times faster (what a national round spends its time on)."""
         lang = lang or language()
-        head = orjson.dumps(self._head(plain_document(self.profile).get("center", {})))
-        return head[:-1] + b',"findings":[' + b",".join([f.to_json(lang) for f in self.findings]) + b"]}"
+        plain = plain_document(self.profile)
+        head = orjson.dumps(self._head(plain.get("center", {})))
+        if "evidence" in plain:
+            findings = [f.to_json(lang) for f in self.findings]
+        else:                   # the common case: no finding has evidence
+            findings = [f._json(lang) for f in self.findings]
+        return head[:-1] + b',"findings":[' + b",".join(findings) + b"]}"
 
     def _head(self, center: Any) -> dict[str, Any]:
 
@@ -356,6 +379,7 @@ class AuditResult(_Immutable):
             "center": {k: center[k] for k in ("id", "name", "community", "region", "setting", "assessed_on")
                        if k in center},
             "profile": {"source": self.profile.source, "sha256": self.profile.sha256},
+            "audit": {"kind": "self_check", "declared": False} if self.audit is SELF_CHECK else self.audit.to_dict(),
             "ruleset": {
                 "id": rs.id,
                 "version": rs.version,

@@ -250,11 +250,44 @@ def test_only_the_inspected_centres_of_a_mixed_round_open_items(rounds):
 
 
 def test_results_without_an_audit_block_open_items_as_an_inspection_does(rounds):
-    folders = [rounds[n] for n in ROUNDS]           # results written before audits had a kind
-    assert "audit" not in orjson.loads((folders[0] / "results.jsonl").read_bytes().splitlines()[0])
+    folders = [rounds[n] for n in ROUNDS]           # a district's plain round: its profiles say nothing of the audit
+    first = orjson.loads((folders[0] / "results.jsonl").read_bytes().splitlines()[0])
+    assert first["audit"] == {"kind": "self_check", "declared": False}
     with compliance.ledger(folders, as_of="2026-12-31") as plain, \
             compliance.ledger(inspected(rounds), as_of="2026-12-31") as stamped:
-        assert list(plain) == list(stamped)
+        assert len(plain) > 0 and list(plain) == list(stamped)
+    for folder in folders:                         # results written before audits had a kind: the same
+        lines = [orjson.loads(line) for line in (folder / "results.jsonl").read_bytes().splitlines()]
+        (folder / "results.jsonl").write_bytes(b"\n".join(orjson.dumps({k: v for k, v in d.items() if k != "audit"})
+                                                          for d in lines) + b"\n")
+    with compliance.ledger(folders, as_of="2026-12-31") as older, \
+            compliance.ledger(inspected(rounds), as_of="2026-12-31") as stamped:
+        assert list(older) == list(stamped)
+
+
+def test_the_audit_block_profiles_declare_decides_through_a_real_round(tmp_path):
+    """No stamping: profiles that say they are a self-check open nothing, the same said to be an inspection do."""
+    folders = {}
+    for kind in ("self_check", "inspection"):
+        src = tmp_path / f"{kind}-profiles"
+        src.mkdir()
+        for doc in ROUNDS["2026-spring"]:
+            block = {"kind": kind, **({"inspectors": ["王敏"], "responsible": "陈芳"} if kind == "inspection" else {})}
+            (src / f"{doc['center']['id']}.json").write_bytes(orjson.dumps({**doc, "audit": block}))
+        out = run_cli("batch", str(src), "-o", str(tmp_path / kind), "--jobs", "1")
+        assert out.returncode in (0, 1), out.stderr
+        folders[kind] = tmp_path / kind
+    with compliance.ledger([folders["self_check"]], as_of="2026-12-31") as declared:
+        assert len(declared) == 0
+    with compliance.ledger([folders["inspection"]], as_of="2026-12-31") as inspection, \
+            compliance.ledger([stamp(rounds_copy(folders, tmp_path), audit=INSPECTION)], as_of="2026-12-31") as same:
+        assert len(inspection) > 0 and [i.clause for i in inspection] == [i.clause for i in same]
+
+
+def rounds_copy(folders: dict[str, Path], tmp_path: Path) -> Path:
+    target = tmp_path / "copy"
+    shutil.copytree(folders["self_check"], target)
+    return target
 
 
 def test_a_waived_finding_opens_no_item_and_an_expired_waiver_changes_nothing(rounds):

@@ -36,6 +36,7 @@ _text = st.one_of(
 _count = st.one_of(st.just(0), st.integers(0, 50), st.integers(0, 10_000_000))
 _area = st.one_of(st.integers(0, 400), st.floats(0, 400, allow_nan=False).map(lambda x: round(x, 2)),
                   st.sampled_from([0.0, 150.0, 0.1, 1e-3, 33.333333333333336]))
+_name = st.from_regex(r"[A-Za-z一-龥·0-9-]{1,12}", fullmatch=True)     # a person's name or a round's id
 _rate = st.one_of(st.sampled_from([0, 1, 0.0, 1.0, 0.5]), st.floats(0, 1, allow_nan=False))
 
 
@@ -92,6 +93,15 @@ def profiles(draw: Any, index: int = 0) -> dict[str, Any]:
                 doc["services"][key] = draw(_rate)
         if "weekly_opening_hours" in doc["services"]:
             doc["services"]["weekly_opening_hours"] = draw(st.sampled_from([0, 40, 44.5, 45.0, 168]))
+    if draw(st.integers(0, 2)) == 0:        # an inspection (or a self-check that says so), its people in columns
+        kind = draw(st.sampled_from(["inspection", "self_check", None]))
+        audit: dict[str, Any] = {} if kind is None else {"kind": kind}
+        if kind == "inspection" or draw(st.booleans()):
+            audit["inspectors"] = draw(st.lists(_name, min_size=1, max_size=3))
+        for key in ("responsible", "round"):
+            if draw(st.booleans()):
+                audit[key] = draw(_name)
+        doc["audit"] = audit
     return doc
 
 
@@ -196,7 +206,10 @@ def edge_cases() -> list[dict[str, Any]]:
     texts["center"]["community"] = "007"
     texts["space"]["zones"][0]["name"] = "1.0"
     texts["space"]["total_area_m2"] = 560.0
-    for i, doc in enumerate([bare, zero, empty_lists, texts]):
+    inspected = copy.deepcopy(BASE)
+    inspected["audit"] = {"kind": "inspection", "inspectors": ["王敏", "李强"], "responsible": "陈芳",
+                          "round": "2026-yinzhou"}
+    for i, doc in enumerate([bare, zero, empty_lists, texts, inspected]):
         doc["center"]["id"] = f"00{i}"
         docs.append(doc)
     assert all(_valid(d) for d in docs)

@@ -295,8 +295,9 @@ class _Build:
             if assessed and assessed > latest:
                 latest = assessed
             audit = doc.get("audit")
-            if isinstance(audit, dict) and audit.get("kind", "self_check") != "inspection":
-                continue                                # a self-check opens, closes and voids nothing
+            if isinstance(audit, dict) and audit.get("declared", True) and audit.get("kind", "self_check") != "inspection":
+                continue                                # a self-check opens, closes and voids nothing; a result whose
+                                                        # profile had no audit block ("declared": false) counts
             named = audit.get("round") if isinstance(audit, dict) else None
             round_name = named if isinstance(named, str) and named.strip() else folder_name
             region = centre.get("region")

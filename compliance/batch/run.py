@@ -87,6 +87,8 @@ def audit_one(location: str, raw: bytes | None, document: dict[str, Any] | None,
     """Parse, validate and score one centre (and render its PDF when ``report``); never raises."""
     try:
         profile = _profile(location, raw, document, rules.vocabulary, strict)
+        if raw is not None and "evidence" in plain_document(profile):
+            profile = _evidence(profile, location, raw, rules)
         result = evaluate(profile, rules, waivers=waivers)
         outcome = audited(result, location, lang, waivers is not None)
         outcome.warnings = [(w.path, w.text) for w in profile.warnings]
@@ -107,6 +109,14 @@ def audit_one(location: str, raw: bytes | None, document: dict[str, Any] | None,
     except Exception as exc:  # noqa: BLE001 - a defect: reported, and the others go on
         detail = "".join(traceback.format_exception_only(exc)).strip()[:300]
         return Refused([((), internal_error(exc))], internal=detail)
+
+
+def _evidence(profile: Profile, location: str, raw: bytes, rules: RuleSet) -> Profile:
+    """A profile file's or a JSON Lines line's evidence files, read from its folder (its clauses checked first)."""
+    from ..evidence import check_clauses, folder_of, read_evidence
+
+    check_clauses(profile, rules)
+    return read_evidence(profile, folder_of(location), raw=raw if location.endswith(PROFILE_SUFFIXES) else b"")
 
 
 def audited(result: AuditResult, location: str, lang: str = "zh", waivers: bool = False) -> Audited:
@@ -336,6 +346,10 @@ def _audit_many(profiles: Iterable[Any], ruleset: RuleSet, jobs: int,
 def _evaluate_one(item: Any, rules: RuleSet, waivers: Waivers | None = None) -> AuditResult | ProfileError:
     try:
         profile = item if isinstance(item, Profile) else load_profile(item, rules=rules)
+        if isinstance(item, (str, os.PathLike)):
+            from ..evidence import read_evidence
+
+            profile = read_evidence(profile)
         return evaluate(profile, rules, waivers=waivers)
     except ProfileError as exc:
         return exc

@@ -25,7 +25,7 @@ from ..contract import missing_keys
 from ..errors import WARNING, PathItem, Problem, ProfileError, problems_message, system_reason
 from ..i18n import Joined, Message, msg, quote
 from ..wording import hinted
-from ..model import RuleSet, RuleSource, Vocabulary
+from ..model import RuleSet, RuleSource, Vocabulary, plain_document
 from ..profile import Profile, default_vocabulary, load_profile
 from . import archive, table
 
@@ -384,17 +384,22 @@ def _list_code(document: Mapping[str, Any], path: tuple[PathItem, ...]) -> str |
 
 # --------------------------------------------------------------------------- the library's view
 
-def validate(record: Record, vocabulary: Vocabulary, strict: bool = False) -> Profile:
+def validate(record: Record, vocabulary: Vocabulary, strict: bool = False, rules: RuleSet | None = None,
+             evidence: bool = False) -> Profile:
     """The record as a validated profile, or a ProfileError whose problems name their cells. The profile's
     ``warnings`` are the record's (a centre read as having no zones) and its own (keys the contract does not
-    know), each at its cell or line; ``strict`` refuses a key the contract does not know."""
+    know), each at its cell or line; ``strict`` refuses a key the contract does not know. With ``evidence``, the
+    evidence files a profile file or a JSON Lines line names are read (and its clauses checked against ``rules``)."""
     if record.problems:
         raise ProfileError(problems_message(len(record.problems), msg("the profile")), file=record.location,
                            problems=record.problems, total=len(record.problems))
     try:
         if record.raw is not None:
             if record.source.endswith(PROFILE_SUFFIXES) or record.location.endswith(PROFILE_SUFFIXES):
-                return _with_warnings(load_profile(record.location, vocabulary=vocabulary, strict=strict), record)
+                profile = load_profile(record.location, vocabulary=vocabulary, strict=strict)
+                if evidence:
+                    profile = _evidence(profile, record, rules, record.raw)
+                return _with_warnings(profile, record)
             try:
                 document = reading.parse(record.raw, record.location, ProfileError, json_only=True)
             except ProfileError as exc:       # one line that is not JSON: say so, and where in the line
@@ -404,7 +409,9 @@ def validate(record: Record, vocabulary: Vocabulary, strict: bool = False) -> Pr
             if not isinstance(document, dict):
                 told = msg("the line is not a profile (a mapping in braces)")
                 raise ProfileError(told, file=record.location, problems=[Problem(told, (), record.location)])
-            profile = load_profile(document, vocabulary=vocabulary, strict=strict)
+            profile = _named(load_profile(document, vocabulary=vocabulary, strict=strict), record.location)
+            if evidence:
+                profile = _evidence(profile, record, rules, b"")
         else:
             profile = load_profile(record.document or {}, vocabulary=vocabulary, strict=strict)
         return _with_warnings(_named(profile, record.location), record)
@@ -412,6 +419,16 @@ def validate(record: Record, vocabulary: Vocabulary, strict: bool = False) -> Pr
         problems = [p.located(file=record.where(refined(p))) for p in exc.problems]
         raise ProfileError(exc.text, file=record.location, problems=problems, total=exc.total,
                            complete=exc.complete) from None
+
+
+def _evidence(profile: Profile, record: Record, rules: RuleSet | None, raw: bytes) -> Profile:
+    if "evidence" not in plain_document(profile):
+        return profile
+    from ..evidence import check_clauses, folder_of, read_evidence
+
+    if rules is not None:
+        check_clauses(profile, rules)
+    return read_evidence(profile, folder_of(record.location), raw=raw or None)
 
 
 def _with_warnings(profile: Profile, record: Record) -> Profile:
@@ -442,7 +459,7 @@ def _named(profile: Profile, location: str) -> Profile:
 
 
 def read_profiles(path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
-                  rules: RuleSource | None = None, *, strict: bool = False
+                  rules: RuleSource | None = None, *, strict: bool = False, evidence: bool = True
                   ) -> Iterator[tuple[str, Profile | ProfileError]]:
     """Every centre of a file, folder, JSON Lines, CSV or xlsx input: (location, Profile or ProfileError).
 
@@ -450,7 +467,8 @@ def read_profiles(path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]
     centre is yielded as its error, with every problem located (``centres.xlsx!zones!C7``), and never stops
     the others. A centre id already seen is refused, naming where it was first. What is read but may not be
     as meant (a centre with no zones, a key the contract does not know) is in the profile's ``warnings``;
-    ``strict`` refuses a key the contract does not know.
+    ``strict`` refuses a key the contract does not know. The evidence files a YAML, JSON or JSON Lines profile
+    names are read and hashed from its folder (:func:`compliance.read_evidence`), unless ``evidence`` is False.
     """
     given: Any = path                       # checked as it comes, whatever the annotation says
     if isinstance(given, (str, os.PathLike)):
@@ -467,15 +485,16 @@ def read_profiles(path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]
 
         rules = load_ruleset(rules)
     vocab = rules.vocabulary if rules is not None else default_vocabulary()
-    return _read_profiles(inputs, vocab, strict)      # bad arguments raise here, not at the first centre
+    ruleset = rules if isinstance(rules, RuleSet) else None
+    return _read_profiles(inputs, vocab, strict, ruleset, evidence)      # bad arguments raise here, not at the first
 
 
-def _read_profiles(inputs: list[str | os.PathLike[str]], vocab: Vocabulary, strict: bool
-                   ) -> Iterator[tuple[str, Profile | ProfileError]]:
+def _read_profiles(inputs: list[str | os.PathLike[str]], vocab: Vocabulary, strict: bool,
+                   rules: RuleSet | None = None, evidence: bool = False) -> Iterator[tuple[str, Profile | ProfileError]]:
     first: dict[str, str] = {}
     for record in records(inputs, vocab):
         try:
-            profile = validate(record, vocab, strict)
+            profile = validate(record, vocab, strict, rules, evidence)
         except ProfileError as exc:
             yield record.location, exc
             continue

@@ -45,6 +45,10 @@ ZONE_LABELS = {name: LABELS[f"space.zones.{name}"] for name in ZONE_FIELDS}
 YES, NO = "是", "否"
 _TRUE = {"是", "yes", "y", "true", "t", "1", "√", "✓", "有"}
 _FALSE = {"否", "no", "n", "false", "f", "0", "×", "✗", "无"}
+#: lists of names held in one cell, joined by 、 (an inspection's inspectors: 王敏、李强); read back split at 、 ; ， ,
+NAME_LISTS = frozenset({"audit.inspectors"})
+NAME_JOINER = "、"
+_NAME_SPLIT = re.compile(r"[、;；,，]")
 _ZONE_COLUMN = re.compile(r"^zone_([1-9][0-9]{0,3})_(kind|area_m2|name)$")
 
 
@@ -91,6 +95,8 @@ def columns(vocabulary: Vocabulary, lang: str = "zh") -> list[Column]:
                 for code in vocabulary.entries.get(vocab, {}):
                     label = text(msg("{list}: {item}", list=heading(key), item=vocabulary.label(vocab, code, lang)), lang)
                     out.append(Column(f"{key}.{code}", path, "code", label, (YES, NO), code))
+            elif key in NAME_LISTS:
+                out.append(Column(key, path, "names", heading(key)))
             elif kind == "array" or key == "schema_version":
                 continue
             elif "enum" in sub:
@@ -109,6 +115,8 @@ def columns(vocabulary: Vocabulary, lang: str = "zh") -> list[Column]:
 # --------------------------------------------------------------------------- a profile → a row
 
 def _cell(value: Any, column: Column) -> Any:
+    if column.kind == "names":
+        return NAME_JOINER.join(str(v) for v in value) if isinstance(value, (list, tuple)) else value
     if column.kind == "boolean":
         return YES if value else NO
     if column.kind == "number" and isinstance(value, float) and value.is_integer():
@@ -308,6 +316,8 @@ def _convert(raw: Any, col: Column) -> tuple[Any, Message | None]:
         return CHOICE_CODES.get(col.key, {}).get(written, written), None          # 城市, urban or Urban
     if col.kind == "date":
         return text_of(raw), None
+    if col.kind == "names":
+        return [name.strip() for name in _NAME_SPLIT.split(text_of(raw)) if name.strip()], None
     return exact_text(raw), None
 
 

@@ -173,7 +173,8 @@ class Batches:
         from ..compile import load_ruleset
 
         home = self.home(batch.id)
-        profiles = (item for _, item in read_profiles(str(home / "input" / batch.filename), load_ruleset(batch.rules))
+        profiles = (item for _, item in read_profiles(str(home / "input" / batch.filename), load_ruleset(batch.rules),
+                                                       evidence=False)
                     if not isinstance(item, Exception))
 
         def pairs() -> Any:

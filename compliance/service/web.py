@@ -307,7 +307,9 @@ def form_sections(rules: RuleSet, values: Mapping[str, Any], errors: Mapping[str
     sections: dict[str, dict[str, Any]] = {key: {"key": key, "title": text(title), "fields": [], "lists": {}}
                                            for key, title in SECTIONS}
     for col in table.columns(rules.vocabulary, lang):
-        section = sections[col.path[0]]
+        section = sections.get(col.path[0])
+        if section is None:       # the audit block's columns: an inspection is not filled in on the self-check form
+            continue
         field = {"key": col.key, "label": heading(col.label), "kind": col.kind, "value": values.get(col.key, ""),
                  "error": errors.get(col.key, ""), "locked": col.key in locked, "required": col.key in REQUIRED,
                  "rate": col.key in RATES}

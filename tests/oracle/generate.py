@@ -708,6 +708,9 @@ def make(n: int, seed: int, ruleset: str = "national") -> list:
             p = result
         p = copy.deepcopy(p)
         p["center"]["id"] = f"{p['center']['id']}-{i}"
+        if i % 7 == 3:      # an inspection with evidence by hash: who audited and what proves it never change a score
+            p["audit"] = {"kind": "inspection", "inspectors": ["王敏"], "round": f"round-{seed}"}
+            p["evidence"] = {"5.5": [{"sha256": "%064x" % i, "note": "服务大厅位于一楼"}]}
         problems = validate(p)
         if problems:
             raise AssertionError(f"generated an invalid profile ({edge.__name__}): {problems}")

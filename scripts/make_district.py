@@ -27,10 +27,12 @@ import io
 import json
 import random
 import re
+import shutil
 import sys
 import zipfile
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -391,6 +393,9 @@ def main() -> None:
     print(f"{len(kept)} centres in both rounds, {len(last) - len(kept)} only in 2025, "
           f"{len(this_year) - len(kept)} only in 2026")
     last_round(rules)
+    sampled = inspection_round(random.Random(SEED + 1), this_year, rules)
+    print(f"2026 inspections: {len(sampled)} centres -> {OUT.relative_to(ROOT)}/2026-inspection/")
+    audit_year()
 
 
 def last_round(rules: compliance.RuleSet) -> None:
@@ -403,6 +408,180 @@ def last_round(rules: compliance.RuleSet) -> None:
     source = (OUT / "2025" / "centres.jsonl").relative_to(ROOT)
     tally = Round(inputs=[str(source)], rules=rules, outdir=(OUT / "2025-round").relative_to(ROOT)).run()
     print(f"2025 round: {tally.audited} audited, {tally.refused} refused -> {OUT.relative_to(ROOT)}/2025-round/")
+
+
+# --------------------------------------------------------------------------- the inspection round
+
+INSPECTION_ROUND = "2026-yinzhou-inspection"          # audit.round of every inspection of the round
+INSPECTORS = [["王敏", "李强"], ["张丽", "周涛"], ["陈静", "吴斌"], ["刘洋", "孙悦"]]
+RESPONSIBLE = "赵 钱 孙 李 周 吴 郑 冯 陈 褚 卫 蒋 沈 韩 杨 朱 秦".split()
+GIVEN = "建华 秀英 丽华 志强 海燕 明 芳 敏 静 伟 磊 娟 洁 勇 艳 军 霞".split()
+# Clause → colour of its photos and what a photo of it shows (written on the image).
+PHOTO = {"4.1": ((176, 48, 48), "nameplate"), "4.3": ((48, 96, 160), "hall guidance"),
+         "4.4": ((96, 64, 144), "wall notices"), "4.5": ((48, 128, 96), "zone signs"),
+         "4.6": ((32, 112, 144), "accessibility signs"), "5.5": ((144, 96, 32), "service hall"),
+         "5.6": ((128, 112, 48), "open counter"), "6.2": ((64, 64, 64), "self-service terminal"),
+         "6.3": ((96, 128, 32), "entrance"), "7.5": ((160, 64, 96), "work badges"),
+         "8.8": ((112, 48, 48), "task list")}
+SAMPLE_SKIP = {"曙光社区", "金桥社区", "东城社区", "史家社区", "彩虹社区", "庆丰社区"}   # the broken rows
+
+
+def clause_key(clause: str) -> list[int]:
+    return [int(p) for p in clause.split(".")]
+
+
+def inspected(rng: random.Random, doc: dict, kind: str) -> tuple[dict, set[str]]:
+    """What the inspectors found at a centre whose self-check is ``doc``: ``worse`` (the self-check overstated
+    it), ``better`` (fixed since, or under-declared) or ``same``; and the clauses they photographed for it."""
+    new = json.loads(json.dumps(doc))
+    signage, amenities, staff, services = new["signage"], new["amenities"], new.get("staff", {}), new["services"]
+    changes: list[tuple[str, Any]] = []
+    if kind == "worse":
+        changes = [("4.4", lambda: [signage.remove(c) for c in ("service_commitment", "staff_board")
+                                    if c in signage]),
+                   ("4.5", lambda: "zone_signs" in signage and signage.remove("zone_signs")),
+                   ("6.2", lambda: "self_service_terminal" in amenities and amenities.remove("self_service_terminal")),
+                   ("5.6", lambda: new["space"].__setitem__("open_plan", False)),
+                   ("7.5", lambda: staff and staff.__setitem__("uniform_badges", False)),
+                   ("8.8", lambda: services.__setitem__("task_list_posted", False))]
+    elif kind == "better":
+        changes = [("4.5", lambda: "zone_signs" not in signage and signage.insert(
+                        next((i for i, c in enumerate(signage) if SIGNAGE.index(c) > 9), len(signage)), "zone_signs")),
+                   ("4.6", lambda: "accessibility_signs" not in signage and signage.insert(
+                        next((i for i, c in enumerate(signage) if SIGNAGE.index(c) > 10), len(signage)),
+                        "accessibility_signs")),
+                   ("6.3", lambda: "accessible_entrance" not in amenities and amenities.append("accessible_entrance")),
+                   ("8.8", lambda: services.__setitem__("task_list_posted", True))]
+    photographed = {"4.1"}
+    for clause, change in rng.sample(changes, min(len(changes), rng.randint(2, 3))) if changes else []:
+        change()
+        photographed.add(clause)
+    amenities.sort(key=[c for c, _, _ in AMENITIES].index)
+    if new["space"]["service_hall_floor"] != 1:
+        photographed.add("5.5")
+    return new, photographed
+
+
+def photo(path: Path, clause: str, cid: str, n: int) -> None:
+    """A small plain image standing for a photo: the clause, what it shows and the centre id drawn in (fixed
+    size, no metadata: the same bytes every run). JPEG for most, PNG for every third."""
+    from PIL import Image, ImageDraw
+
+    colour, subject = PHOTO.get(clause, ((80, 80, 80), "site"))
+    image = Image.new("RGB", (240, 160), colour)
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((8, 8, 231, 151), outline=(255, 255, 255), width=2)
+    for i, line in enumerate((f"clause {clause}", subject, cid, f"photo {n}")):
+        draw.text((20, 22 + 30 * i), line, fill=(255, 255, 255))
+    buffer = io.BytesIO()
+    if path.suffix == ".png":
+        image.save(buffer, "PNG", optimize=True)
+    else:
+        image.save(buffer, "JPEG", quality=70)
+    path.write_bytes(buffer.getvalue())
+
+
+def register_scan(cid: str, title: str) -> bytes:
+    """A one-page PDF standing for a scanned register: written byte by byte (no dates), so it never changes."""
+    text = f"BT /F1 16 Tf 60 760 Td ({title}) Tj 0 -28 Td ({cid}) Tj 0 -28 Td (2026-12) Tj ET".encode()
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+               b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 4 0 R >> >> "
+               b"/Contents 5 0 R >>", b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+               b"<< /Length %d >>\nstream\n" % len(text) + text + b"\nendstream"]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for i, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def inspection_round(rng: random.Random, this_year: list[dict], rules: compliance.RuleSet) -> list[str]:
+    """Write 2026-inspection/: the district team's inspections of one centre a street (丹顶鹤 for 白鹤), early
+    December, each a YAML profile with an ``audit`` block and photos by clause; the ids, in order."""
+    folder = OUT / "2026-inspection"
+    if folder.exists():
+        shutil.rmtree(folder)
+    (folder / "photos").mkdir(parents=True)
+    kinds = ["worse"] * 7 + ["better"] * 5 + ["same"] * 5
+    rng.shuffle(kinds)
+    day = datetime.date(2026, 12, 1)
+    written = []
+    for i, (street, *_rest) in enumerate(STREETS):
+        here = [d for d in this_year if d["center"]["region"]["street"] == street
+                and d["center"]["community"] not in SAMPLE_SKIP]
+        doc = next((d for d in here if d["center"]["id"] == "330212-BH-0007"), None) or rng.choice(here)
+        kind = "worse" if doc["center"]["id"] == "330212-BH-0007" else kinds[i]
+        found, photographed = inspected(rng, doc, kind)
+        cid = found["center"]["id"]
+        while day.weekday() >= 5:
+            day += datetime.timedelta(days=1)
+        found["center"]["assessed_on"] = day.isoformat()
+        if i % 2:
+            day += datetime.timedelta(days=1)
+        found["audit"] = {"kind": "inspection", "inspectors": INSPECTORS[i % len(INSPECTORS)],
+                          "responsible": RESPONSIBLE[i] + GIVEN[i], "round": INSPECTION_ROUND}
+        evidence: dict[str, list[dict]] = {}
+        for n, clause in enumerate(sorted(photographed, key=clause_key), 1):
+            name = f"photos/{cid}-{clause}.{'png' if n % 3 == 0 else 'jpg'}"
+            photo(folder / name, clause, cid, n)
+            evidence[clause] = [{"file": name, "taken_on": found["center"]["assessed_on"]}]
+        if cid == "330212-BH-0007":
+            evidence["5.5"][0]["note"] = "服务大厅在文物建筑二楼，一楼设代办窗口（已豁免）"
+            scan = "photos/330212-BH-0007-8.10.pdf"
+            (folder / scan).write_bytes(register_scan(cid, "Key group register (scan)"))
+            evidence["8.10"] = [{"file": scan, "note": "重点人群台账扫描件"}]
+        found["evidence"] = {c: evidence[c] for c in sorted(evidence, key=clause_key)}
+        body = yaml.safe_dump(found, allow_unicode=True, sort_keys=False, width=120)
+        comment = {"worse": "检查发现不如自评", "better": "检查发现好于自评（自评后已整改）", "same": "检查与自评一致"}[kind]
+        (folder / f"{cid}.yaml").write_text(f"# {found['center']['name']}：{comment}\n" + body, encoding="utf-8")
+        written.append(cid)
+    return written
+
+
+AS_OF = "2027-01-15"        # the day the README's ledger is drawn up: fixed, so that it reads the same every year
+
+
+def audit_year() -> None:
+    """Run the year's commands as a bureau would (paths relative to the root): this year's returns audited into a
+    temporary 2026-round/ (not kept: 1.5 MB of results), the inspections against it into 2026-inspection-round/,
+    and the ledger of the three rounds into ledger.xlsx and ledger.csv."""
+    import os
+    import subprocess
+    import tempfile
+
+    os.chdir(ROOT)
+    district = OUT.relative_to(ROOT)
+    waivers = str(district / "waivers.yaml")
+
+    def run(*args: str) -> int:
+        done = subprocess.run([sys.executable, "-m", "compliance", *args], capture_output=True,
+                              text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        if done.returncode not in (0, 1, 2) or "Traceback" in done.stderr:
+            raise SystemExit(f"compliance {' '.join(args)} failed:\n{done.stderr}")
+        return done.returncode
+
+    with tempfile.TemporaryDirectory() as tmp:
+        this_round = os.path.join(tmp, "2026-round")
+        status = run("batch", str(district / "centres.xlsx"), "--rules", "yinzhou", "-o", this_round,
+                     "--jobs", "1", "--waivers", waivers, "--previous", str(district / "2025-round"))
+        print(f"2026 round: exit {status} (4 rows refused on purpose)")
+        inspections = district / "2026-inspection-round"
+        if inspections.exists():
+            shutil.rmtree(inspections)
+        status = run("batch", str(district / "2026-inspection"), "--rules", "yinzhou", "-o", str(inspections),
+                     "--jobs", "1", "--waivers", waivers, "--self", this_round)
+        for name in ("district-report.html",):        # the PDF is kept; the HTML says the same
+            (inspections / name).unlink(missing_ok=True)
+        print(f"2026 inspection round: exit {status} -> {inspections}/")
+        for name in ("ledger.xlsx", "ledger.csv"):
+            status = run("ledger", str(district / "2025-round"), this_round, str(inspections), "-o",
+                         str(district / name), "--as-of", AS_OF)
+        print(f"ledger as of {AS_OF}: exit {status} -> {district}/ledger.xlsx, ledger.csv")
 
 
 if __name__ == "__main__":

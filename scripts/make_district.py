@@ -557,10 +557,11 @@ def audit_year() -> None:
     os.chdir(ROOT)
     district = OUT.relative_to(ROOT)
     waivers = str(district / "waivers.yaml")
+    library = str(Path(compliance.__file__).resolve().parent.parent)     # the commands run the library imported here
 
     def run(*args: str) -> int:
         done = subprocess.run([sys.executable, "-m", "compliance", *args], capture_output=True,
-                              text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                              text=True, env={**os.environ, "PYTHONPATH": library})
         if done.returncode not in (0, 1, 2) or "Traceback" in done.stderr:
             raise SystemExit(f"compliance {' '.join(args)} failed:\n{done.stderr}")
         return done.returncode

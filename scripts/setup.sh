@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install everything this project needs on a fresh Debian machine, then audit the bundled example.
-#   bash scripts/setup.sh            install, then audit examples/haiyue.yaml
+#   bash scripts/setup.sh            install, then audit examples/haiyue.yaml, a district round and its ledger
 #   bash scripts/setup.sh --no-demo  install only (the test command uses this)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,10 +31,23 @@ if [ "${1:-}" != "--no-demo" ]; then
     echo "(exit status $status: 0 conforming, 1 non-conforming, 2 bad input)"
     echo
     # A district round: 141 centres from the collection workbook, six rows broken on purpose, compared
-    # with last year's round. The outputs go to a temporary folder.
-    out="${TMPDIR:-/tmp}/compliance-demo-round"
+    # with last year's round, with the bureau's waivers. The outputs go to a temporary folder.
+    demo="${TMPDIR:-/tmp}/compliance-demo"
+    out="$demo/2026-round"
     status=0
     compliance batch examples/yinzhou-district/centres.xlsx --rules yinzhou -o "$out" \
-        --previous examples/yinzhou-district/2025-round || status=$?
+        --waivers examples/yinzhou-district/waivers.yaml --previous examples/yinzhou-district/2025-round || status=$?
     echo "(exit status $status: 0 all conform, 1 some do not, 2 some rows were refused; outputs in $out)"
+    echo
+    # The district's inspections of December (17 centres, photos by clause) set beside those self-checks, with the
+    # bureau's waivers, then the rectification ledger of last year's round, this year's and the inspections.
+    inspections="$demo/2026-inspection-round"
+    status=0
+    compliance batch examples/yinzhou-district/2026-inspection --rules yinzhou -o "$inspections" \
+        --waivers examples/yinzhou-district/waivers.yaml --self "$out" || status=$?
+    echo "(exit status $status; outputs in $inspections)"
+    echo
+    ledger="$demo/ledger.xlsx"
+    compliance ledger examples/yinzhou-district/2025-round "$out" "$inspections" -o "$ledger" --as-of 2027-01-15
+    echo "(the rectification ledger, 整改台账: $ledger)"
 fi

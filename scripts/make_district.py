@@ -430,9 +430,10 @@ def clause_key(clause: str) -> list[int]:
     return [int(p) for p in clause.split(".")]
 
 
-def inspected(rng: random.Random, doc: dict, kind: str) -> tuple[dict, set[str]]:
+def inspected(rng: random.Random, doc: dict, kind: str) -> tuple[dict, set[str], str]:
     """What the inspectors found at a centre whose self-check is ``doc``: ``worse`` (the self-check overstated
-    it), ``better`` (fixed since, or under-declared) or ``same``; and the clauses they photographed for it."""
+    it), ``better`` (fixed since, or under-declared) or ``same``; the clauses they photographed for it; and which
+    of the three it came to (``same`` where the changes drawn touched nothing)."""
     new = json.loads(json.dumps(doc))
     signage, amenities, staff, services = new["signage"], new["amenities"], new.get("staff", {}), new["services"]
     changes: list[tuple[str, Any]] = []
@@ -457,9 +458,11 @@ def inspected(rng: random.Random, doc: dict, kind: str) -> tuple[dict, set[str]]
         change()
         photographed.add(clause)
     amenities.sort(key=[c for c, _, _ in AMENITIES].index)
+    if new == doc:
+        kind = "same"                       # nothing the inspectors looked at differed from the self-check
     if new["space"]["service_hall_floor"] != 1:
         photographed.add("5.5")
-    return new, photographed
+    return new, photographed, kind
 
 
 def photo(path: Path, clause: str, cid: str, n: int) -> None:
@@ -516,7 +519,7 @@ def inspection_round(rng: random.Random, this_year: list[dict], rules: complianc
                 and d["center"]["community"] not in SAMPLE_SKIP]
         doc = next((d for d in here if d["center"]["id"] == "330212-BH-0007"), None) or rng.choice(here)
         kind = "worse" if doc["center"]["id"] == "330212-BH-0007" else kinds[i]
-        found, photographed = inspected(rng, doc, kind)
+        found, photographed, kind = inspected(rng, doc, kind)
         cid = found["center"]["id"]
         while day.weekday() >= 5:
             day += datetime.timedelta(days=1)

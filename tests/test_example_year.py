@@ -109,6 +109,20 @@ def test_the_inspections_overstate_understate_and_agree_with_the_self_checks(yea
     assert sum(1 for r in rows if r["overstated"]) >= 3
 
 
+def test_the_readme_counts_the_inspections_as_the_round_found_them(year):
+    cwd, _ = year
+    gaps = [float(r["self_gap"]) for r in ledger_rows(cwd / "2026-inspection-round" / "summary.csv")]
+    text = README.read_text(encoding="utf-8")
+    said = re.search(r"(\d+) 个中心考核不如自评（自评虚高），(\d+) 个好于自评（自评后已整改），(\d+) 个一致", text)
+    assert said, "the README counts the inspections"
+    assert [int(n) for n in said.groups()] == [sum(g > 0 for g in gaps), sum(g < 0 for g in gaps),
+                                               sum(g == 0 for g in gaps)]
+    ledger = re.search(r"整改台账共 (\d+) 项：逾期 (\d+) 项，未整改 (\d+) 项，已销号 (\d+) 项", text)
+    rows = ledger_rows(cwd / "ledger.csv") if (cwd / "ledger.csv").exists() else ledger_rows(DISTRICT / "ledger.csv")
+    assert [int(n) for n in ledger.groups()] == [len(rows)] + [sum(r["state"] == s for r in rows)
+                                                               for s in ("overdue", "open", "closed")]
+
+
 def test_the_committed_inspection_round_is_what_the_readme_commands_write(year):
     cwd, _ = year
     for name in sorted(os.listdir(DISTRICT / "2026-inspection-round")):

@@ -412,7 +412,7 @@ def last_round(rules: compliance.RuleSet) -> None:
 
 # --------------------------------------------------------------------------- the inspection round
 
-INSPECTION_ROUND = "2026-yinzhou-inspection"          # audit.round of every inspection of the round
+INSPECTION_ROUND = "2026年考核"         # audit.round of every inspection of the round
 INSPECTORS = [["王敏", "李强"], ["张丽", "周涛"], ["陈静", "吴斌"], ["刘洋", "孙悦"]]
 RESPONSIBLE = "赵 钱 孙 李 周 吴 郑 冯 陈 褚 卫 蒋 沈 韩 杨 朱 秦".split()
 GIVEN = "建华 秀英 丽华 志强 海燕 明 芳 敏 静 伟 磊 娟 洁 勇 艳 军 霞".split()

@@ -80,7 +80,7 @@ def test_the_ledger_of_the_bundled_rounds_has_open_overdue_closed_and_recurred_i
     states = {r["state"] for r in rows}
     assert {"open", "overdue", "closed"} <= states
     assert any(r["recurred"] == "true" for r in rows)
-    inspection_round = "2026-yinzhou-inspection"            # the inspections' audit.round names their round
+    inspection_round = "2026年考核"           # the inspections' audit.round names their round
     assert any(r["closed_in"] == inspection_round for r in rows), "an inspection closes an item (销号)"
     assert any(r["opened_in"] == inspection_round and r["state"] == "open" for r in rows)
     for row in rows:                                        # overdue exactly when past due on the --as-of day

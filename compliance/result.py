@@ -367,8 +367,8 @@ class AuditResult(_Immutable):
         head = orjson.dumps(self._head(plain.get("center", {})))
         if "evidence" in plain:
             findings = [f.to_json(lang) for f in self.findings]
-        else:                   # the common case: no finding has evidence
-            findings = [f._json(lang) for f in self.findings]
+        else:                   # the common case: no finding has evidence (a waived one still writes its waiver)
+            findings = [f.to_json(lang) if type(f) is WaivedFinding else f._json(lang) for f in self.findings]
         return head[:-1] + b',"findings":[' + b",".join(findings) + b"]}"
 
     def _head(self, center: Any) -> dict[str, Any]:

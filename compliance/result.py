@@ -249,7 +249,7 @@ class WaivedFinding(Finding):
         return orjson.dumps(self.to_dict(lang))
 
     def _json(self, lang: str) -> bytes:
-        """Not the cached parts of a plain finding: they have no place for the waiver."""
+        # a waived finding has no cached parts: the result's fast path must not take a plain finding's
         return orjson.dumps(self.to_dict(lang))
 
     def to_dict(self, lang: str | None = None) -> dict[str, Any]:

@@ -16,13 +16,15 @@ file: only the name the profile gave.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import io
 import os
 import stat
+import threading
 import warnings
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from . import reading
 from .errors import Problem, ProfileError, problems_message, system_reason
@@ -262,7 +264,7 @@ def _undecodable(data: bytes, kind: str, shown: str) -> Message | None:
     from PIL import Image
 
     try:
-        with warnings.catch_warnings():
+        with _strict_decoding(), warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data), formats=["JPEG" if kind == "image/jpeg" else "PNG"]) as image:
                 width, height = image.size
@@ -281,6 +283,25 @@ def _undecodable(data: bytes, kind: str, shown: str) -> Message | None:
     except Exception:  # noqa: BLE001 - whatever a broken image makes Pillow raise, the file is not usable
         return msg("{file} is damaged or cut short: the image cannot be decoded", file=shown)
     return None
+
+
+_DECODING = threading.Lock()
+
+
+@contextlib.contextmanager
+def _strict_decoding() -> Iterator[None]:
+    """Pillow with truncated images refused while evidence is checked. The switch is global to Pillow, and
+    WeasyPrint turns it on when it is imported (so a report draws what it can of a damaged picture): without this a
+    cut-short photo would pass as soon as a report had been made in the same process."""
+    from PIL import ImageFile
+
+    with _DECODING:
+        before = ImageFile.LOAD_TRUNCATED_IMAGES
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+        try:
+            yield
+        finally:
+            ImageFile.LOAD_TRUNCATED_IMAGES = before
 
 
 def _too_many(shown: str, width: int, height: int) -> Message:

@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import httpx
+import openpyxl
 import pytest
 
 import compliance
 from compliance.batch import archive, workbook
-from compliance.batch.sources import SourceError, read_profiles
+from compliance.batch.sources import SourceError, column_letter, read_profiles
 
 from bombs import CENTRES_PART, GiB, deflated_part, write_archive, write_bomb
 from conftest import ROOT, run_cli
@@ -91,7 +92,9 @@ def test_the_caps_are_counted_on_what_inflates(template, tmp_path, monkeypatch):
     bomb = write_bomb(tmp_path / "book.xlsx", template, inflated=24 << 20)
     assert "100 times" in refusal(bomb)                 # 24 MiB at about 330 to 1
     monkeypatch.setattr(archive, "MAX_RATIO", 10_000)
-    assert "'BM513578': 33,382,570 cells" in refusal(bomb)     # its rows, counted (after the two header rows), and the header's columns
+    # its rows, counted (after the two header rows), and the template's columns, however many the layout has
+    columns = openpyxl.load_workbook(template, read_only=True)["centres"].max_column
+    assert f"'{column_letter(columns - 1)}513578': {513578 * columns:,} cells" in refusal(bomb)
     monkeypatch.setattr(archive, "MAX_CELLS", 10 ** 9)
     check(bomb)                                         # the stream is whole and its size true
     monkeypatch.setattr(archive, "MAX_INFLATED", 16 << 20)

@@ -377,3 +377,18 @@ def test_the_fast_result_document_is_the_result_document_with_and_without_audit_
         for lang in ("zh", "en"):
             assert result.to_json(lang) == orjson.dumps(result.to_dict(lang))
             jsonschema.Draft202012Validator(compliance.result_schema()).validate(result.to_dict(lang))
+
+
+def test_a_cut_photo_is_refused_even_after_a_report_was_made_in_the_same_process(tmp_path):
+    """WeasyPrint turns on Pillow's global switch for truncated images when a report is made; evidence checks
+    must not follow it."""
+    import weasyprint  # noqa: F401 - importing it is what turns the switch on
+    from PIL import ImageFile
+
+    assert ImageFile.LOAD_TRUNCATED_IMAGES
+    path, expected = hostile_folder(tmp_path)
+    with pytest.raises(compliance.ProfileError) as exc:
+        compliance.read_evidence(compliance.load_profile(path))
+    found = problems_of(exc)
+    assert set(found) == set(expected), set(found) ^ set(expected)
+    assert ImageFile.LOAD_TRUNCATED_IMAGES                   # left as it was, for the reports

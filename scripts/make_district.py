@@ -409,6 +409,8 @@ def last_round(rules: compliance.RuleSet) -> None:
     waivers = compliance.load_waivers(str((OUT / "waivers.yaml").relative_to(ROOT)), rules=rules)   # 6.3's ran to 2025
     tally = Round(inputs=[str(source)], rules=rules, outdir=(OUT / "2025-round").relative_to(ROOT),
                   waivers=waivers).run()
+    (OUT / "2025-round" / "district-report.html").unlink()   # the PDF is kept; the HTML, which carries the whole
+    # stylesheet, would change with every change of the report's style
     print(f"2025 round: {tally.audited} audited, {tally.refused} refused -> {OUT.relative_to(ROOT)}/2025-round/")
 
 
@@ -579,8 +581,7 @@ def audit_year() -> None:
             shutil.rmtree(inspections)
         status = run("batch", str(district / "2026-inspection"), "--rules", "yinzhou", "-o", str(inspections),
                      "--jobs", "1", "--waivers", waivers, "--self", this_round)
-        for name in ("district-report.html",):        # the PDF is kept; the HTML says the same
-            (inspections / name).unlink(missing_ok=True)
+        (inspections / "district-report.html").unlink()     # the PDF is kept, as for 2025-round/
         print(f"2026 inspection round: exit {status} -> {inspections}/")
         for name in ("ledger.xlsx", "ledger.csv"):
             status = run("ledger", str(district / "2025-round"), this_round, str(inspections), "-o",

@@ -16,13 +16,15 @@ file: only the name the profile gave.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import io
 import os
 import stat
+import threading
 import warnings
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from . import reading
 from .errors import Problem, ProfileError, problems_message, system_reason
@@ -253,6 +255,25 @@ def media_type(data: bytes) -> str | None:
     return None
 
 
+_STRICT = threading.Lock()
+
+
+@contextlib.contextmanager
+def strict_decoding() -> Iterator[None]:
+    """Pillow refusing a cut-short image while the block runs: WeasyPrint, once imported, tells Pillow to load
+    truncated images for the whole process (``ImageFile.LOAD_TRUNCATED_IMAGES``), which would let a damaged photo
+    pass. One block at a time; the setting is put back after."""
+    from PIL import ImageFile
+
+    with _STRICT:
+        was = ImageFile.LOAD_TRUNCATED_IMAGES
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+        try:
+            yield
+        finally:
+            ImageFile.LOAD_TRUNCATED_IMAGES = was
+
+
 def _undecodable(data: bytes, kind: str, shown: str) -> Message | None:
     """Why the file cannot be used as what its bytes say it is, or None."""
     if kind == "application/pdf":
@@ -262,7 +283,7 @@ def _undecodable(data: bytes, kind: str, shown: str) -> Message | None:
     from PIL import Image
 
     try:
-        with warnings.catch_warnings():
+        with strict_decoding(), warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data), formats=["JPEG" if kind == "image/jpeg" else "PNG"]) as image:
                 width, height = image.size

@@ -5,7 +5,8 @@ as a JPEG of quality :data:`QUALITY` with the camera's orientation applied and n
 handed to the templates as a ``data:`` URI: the PDF engine never reads a file for it. The photo is read again
 from the path :func:`compliance.read_evidence` resolved, under the same guards: a regular file not reached
 through a link, at most 10 MiB, the bytes whose hash the result carries (a file changed since is not shown),
-and an image within the pixel bound with Pillow's decompression-bomb guard on. A photo that fails any of them
+and an image within the pixel bound with Pillow's decompression-bomb guard on, decoded strictly (a cut-short
+image refused, whatever WeasyPrint set for the process). A photo that fails any of them
 is listed without a picture; a report is never refused for one.
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ import threading
 import warnings
 from collections import OrderedDict
 
-from .evidence import MAX_EVIDENCE_BYTES, MAX_PIXELS
+from .evidence import MAX_EVIDENCE_BYTES, MAX_PIXELS, strict_decoding
 from .model import EvidenceItem
 
 __all__ = ["EDGE", "QUALITY", "thumbnail", "is_thumbnail"]
@@ -95,7 +96,7 @@ def _make(path: str, sha256: str, kind: str) -> bytes | None:
     from PIL import Image, ImageOps
 
     try:
-        with warnings.catch_warnings():
+        with strict_decoding(), warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data), formats=[kind]) as image:
                 width, height = image.size

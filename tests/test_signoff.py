@@ -161,8 +161,8 @@ def test_the_html_report_has_a_line_to_sign_for_every_inspector_and_the_responsi
     page = compliance.render(evaluate(path), "html", lang="zh")
     block = page[page.index('<section class="signoff">'):]
     assert block.index("</section>") > block.index("民政部门盖章")
-    rows = re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td><td class=\"line\"></td><td class=\"gap\"></td>"
-                      r"<td class=\"line\"></td></tr>", block)
+    rows = re.findall(r'<div class="sign-row"><span class="role">(.*?)</span><span class="who">(.*?)</span>'
+                      r'<span class="line"></span><span class="line date"></span></div>', block)
     assert rows == [("考核人员", "王敏"), ("考核人员", "李强"), ("被检查单位负责人", "陈芳")]
     assert '<div class="seal">' in block and "2026-11-20" in block and "2026-yinzhou" in block
     # the sign-off is the last thing of the page

@@ -15,8 +15,9 @@ The inspection case is a filed inspection report with ten 12-megapixel photos
 (4000 × 3000 JPEGs made here) in its evidence appendix and the sign-off block. Its
 first render, which makes the ten thumbnails (480 px, once per process), is timed
 on its own ("first"); the median is of the renders after, as a round's reports
-reuse the thumbnails. Its size is reported, not held to 200 KB: the photos are
-in it.
+reuse the thumbnails. Its target is the reference's time per page (a report of
+four pages may take 4/3 of the three pages'); its size is reported, not held to
+200 KB: the photos are in it.
 """
 from __future__ import annotations
 
@@ -172,14 +173,16 @@ def main() -> int:
     label, _, _, size, pages = photo_case
     walls = [w for w, _ in times[label]]
     median = statistics.median(walls)
-    good = median / ref_median <= TARGET_RATIO
+    per_page = median / ref_median * ref_pages / max(pages, 1)
+    good = per_page <= TARGET_RATIO
     ok &= good
     print(f"{label:30s} {pages} pages  median {median:.3f} s (min {min(walls):.3f}, max {max(walls):.3f}; "
-          f"CPU {statistics.median(c for _, c in times[label]):.3f})  {median / ref_median:.2f}× reference  "
-          f"{size / 1024:.0f} KB  {'ok' if good else 'OVER'}")
+          f"CPU {statistics.median(c for _, c in times[label]):.3f})  {median / ref_median:.2f}× reference, "
+          f"{per_page:.2f}× a page  {size / 1024:.0f} KB  {'ok' if good else 'OVER'}")
     print(f"{'':30s} first render, making the thumbnails of {photo_bytes / 1e6:.1f} MB of photos: {first_wall:.3f} s "
           f"(CPU {first_cpu:.3f})")
-    print(f"targets: ≤ {TARGET_RATIO:.1f}× the reference in the same run, ≤ {TARGET_BYTES // 1000} KB: "
+    print(f"targets: ≤ {TARGET_RATIO:.1f}× the reference in the same run (the inspection: a page), "
+          f"≤ {TARGET_BYTES // 1000} KB: "
           f"{'met' if ok else 'NOT met'}")
     return 0 if ok else 1
 

@@ -207,15 +207,16 @@ def test_the_appendix_lists_every_item_by_clause_with_its_hash_note_and_date(tmp
     for item in items:
         title = result.ruleset.clause(item.clause).title["zh"]
         assert f"{item.clause} {title}" in appendix
-        assert f'<abbr title="{item.sha256}">{item.sha256[:16]}</abbr>' in appendix        # whole in the tooltip
+        assert f'title="校验值：{item.sha256}"' in appendix and f"校验值：{item.sha256[:16]}\n" in appendix.replace(
+            "&#10;", "\n")                                                          # whole in the tooltip
         assert item.note in appendix
     assert "photos/plan.pdf" in appendix and "文档（无缩略图）" in appendix
     assert "已存档（以校验值标识）" in appendix and HASH_ONLY[:16] in appendix
     assert appendix.count("拍摄日期：2026-11-20") == 3
     # by clause, in the rule set's order
     order = [c.clause for c in result.ruleset.clauses]
-    shown = re.findall(r'<span class="clause">(\S+) ', appendix)
-    assert shown == sorted(shown, key=order.index)
+    shown = re.findall(r'<p>(\S+) ', appendix)
+    assert len(shown) == 5 and shown == sorted(shown, key=order.index)
     target = tmp_path / "filed.pdf"
     compliance.render(result, "pdf", target, lang="zh")
     text = squash("".join(pages_of(target)))

@@ -5,7 +5,8 @@ as a JPEG of quality :data:`QUALITY` with the camera's orientation applied and n
 handed to the templates as a ``data:`` URI: the PDF engine never reads a file for it. The photo is read again
 from the path :func:`compliance.read_evidence` resolved, under the same guards: a regular file not reached
 through a link, at most 10 MiB, the bytes whose hash the result carries (a file changed since is not shown),
-and an image within the pixel bound with Pillow's decompression-bomb guard on, decoded strictly (a cut-short
+and an image within the pixel bound with Pillow's decompression-bomb guard on (a PNG decodes whole, so one of
+more than 16 million pixels, at most 64 MB decoded, is listed without a picture), decoded strictly (a cut-short
 image refused, whatever WeasyPrint set for the process). A photo that fails any of them
 is listed without a picture; a report is never refused for one.
 """
@@ -20,7 +21,7 @@ import threading
 import warnings
 from collections import OrderedDict
 
-from .evidence import MAX_EVIDENCE_BYTES, MAX_PIXELS, strict_decoding
+from .evidence import _DECODED_PNG, MAX_EVIDENCE_BYTES, MAX_PIXELS, strict_decoding
 from .model import EvidenceItem
 
 __all__ = ["EDGE", "QUALITY", "thumbnail", "is_thumbnail"]
@@ -100,8 +101,8 @@ def _make(path: str, sha256: str, kind: str) -> bytes | None:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data), formats=[kind]) as image:
                 width, height = image.size
-                if width * height > MAX_PIXELS:
-                    return None
+                if width * height > (MAX_PIXELS if kind == "JPEG" else _DECODED_PNG):
+                    return None     # a JPEG decodes at 1/8 scale at most; a PNG whole, so only up to 16 M pixels
                 if kind == "JPEG":
                     image.draft("RGB", (EDGE, EDGE))        # decode at the smallest scale still ≥ EDGE: 1/2 … 1/8
                 image.load()

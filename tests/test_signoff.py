@@ -270,6 +270,10 @@ def test_a_hostile_image_made_into_an_item_by_hand_gives_no_thumbnail(tmp_path):
         item = compliance.EvidenceItem("5.5", hashlib.sha256(data).hexdigest(), name, None, None, kind, len(data),
                                        str(tmp_path / name))
         assert thumbnails.thumbnail(item) is None, name
+    (tmp_path / "wide.png").write_bytes(wide := png((5000, 4000)))       # 20 M pixels: decoded whole, too much memory
+    item = compliance.EvidenceItem("5.5", hashlib.sha256(wide).hexdigest(), "wide.png", None, None, "image/png",
+                                   len(wide), str(tmp_path / "wide.png"))
+    assert thumbnails.thumbnail(item) is None
     (tmp_path / "ok.png").write_bytes(ok := png((900, 300)))
     item = compliance.EvidenceItem("5.5", hashlib.sha256(ok).hexdigest(), "ok.png", None, None, "image/png", len(ok),
                                    str(tmp_path / "ok.png"))

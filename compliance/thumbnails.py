@@ -21,13 +21,14 @@ import threading
 import warnings
 from collections import OrderedDict
 
-from .evidence import _DECODED_PNG, MAX_EVIDENCE_BYTES, MAX_PIXELS, strict_decoding
+from .evidence import MAX_EVIDENCE_BYTES, MAX_PIXELS, strict_decoding
 from .model import EvidenceItem
 
 __all__ = ["EDGE", "QUALITY", "thumbnail", "is_thumbnail"]
 
 EDGE = 480                  # pixels on the long side
 QUALITY = 80
+_WHOLE_PNG = 16_000_000     # pixels of a PNG decoded whole (at most 64 MB), as evidence.py decodes one
 _CACHED = 512               # thumbnails kept (about 30 KB each): a round's reports reuse them
 _IMAGES = {"image/jpeg": "JPEG", "image/png": "PNG"}
 _FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
@@ -101,7 +102,7 @@ def _make(path: str, sha256: str, kind: str) -> bytes | None:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data), formats=[kind]) as image:
                 width, height = image.size
-                if width * height > (MAX_PIXELS if kind == "JPEG" else _DECODED_PNG):
+                if width * height > (MAX_PIXELS if kind == "JPEG" else _WHOLE_PNG):
                     return None     # a JPEG decodes at 1/8 scale at most; a PNG whole, so only up to 16 M pixels
                 if kind == "JPEG":
                     image.draft("RGB", (EDGE, EDGE))        # decode at the smallest scale still ≥ EDGE: 1/2 … 1/8

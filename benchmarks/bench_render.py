@@ -10,6 +10,14 @@ host's speed drifts between runs, so only a ratio taken in one run means anythin
 
 Target: a report's median time is no more than the reference's median
 (ratio ≤ 1.0), and a PDF is at most 200 KB.
+
+The inspection case is a filed inspection report with ten 12-megapixel photos
+(4000 × 3000 JPEGs made here) in its evidence appendix and the sign-off block. Its
+first render, which makes the ten thumbnails (480 px, once per process), is timed
+on its own ("first"); the median is of the renders after, as a round's reports
+reuse the thumbnails. Its target is the reference's time per page (a report of
+four pages may take 4/3 of the three pages'); its size is reported, not held to
+200 KB: the photos are in it.
 """
 from __future__ import annotations
 
@@ -19,6 +27,7 @@ import os
 import re
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -73,6 +82,32 @@ def _pages(pdf: bytes) -> int:
     return int(found.group(1)) if found else 0
 
 
+def inspection_with_photos(folder: Path, photos: int = 10) -> Path:
+    """An inspection of the Haiyue centre with ``photos`` 12-megapixel JPEGs of a photo's texture (a gradient and
+    sensor noise, about 2 MB each) as evidence, in ``folder``."""
+    import yaml
+    from PIL import Image
+
+    doc = yaml.safe_load((ROOT / "examples" / "haiyue.yaml").read_text(encoding="utf-8"))
+    doc = {**doc, "audit": {"kind": "inspection", "inspectors": ["王敏", "李强"], "responsible": "陈芳",
+                            "round": "2026-yinzhou"}}
+    (folder / "photos").mkdir()
+    clauses = ["4.1", "4.4", "5.5", "5.6", "6.1", "7.1", "8.1", "8.3", "8.5", "8.7"]
+    evidence: dict[str, list[dict[str, str]]] = {}
+    for i in range(photos):
+        size = (4000, 3000)
+        noise = Image.effect_noise(size, 24)
+        base = Image.linear_gradient("L").resize(size)
+        image = Image.merge("RGB", (Image.blend(base, noise, 0.35), noise, base.transpose(Image.Transpose.FLIP_LEFT_RIGHT)))
+        image.save(folder / "photos" / f"site-{i}.jpg", quality=85)
+        evidence.setdefault(clauses[i % len(clauses)], []).append(
+            {"file": f"photos/site-{i}.jpg", "note": f"现场照片 {i + 1}", "taken_on": "2026-11-20"})
+    doc["evidence"] = evidence
+    path = folder / "inspection.yaml"
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
 def timed(fn, runs: int) -> list[tuple[float, float]]:
     """(wall, CPU) seconds per run: the CPU figure shows the work when the host's speed drifts."""
     out = []
@@ -105,6 +140,13 @@ def main() -> int:
             pages = _pages(pdf)
             cases.append((f"{name} {lang}", result, lang, len(pdf), pages))
 
+    folder = Path(tempfile.mkdtemp(prefix="bench-render-"))
+    inspection = compliance.evaluate(compliance.read_evidence(compliance.load_profile(inspection_with_photos(folder))))
+    photo_bytes = sum(item.size or 0 for item in inspection.evidence)
+    (first_wall, first_cpu), = timed(lambda: compliance.render(inspection, "pdf", lang="zh"), 1)   # makes the thumbnails
+    pdf = compliance.render(inspection, "pdf", lang="zh")
+    photo_case = (f"inspection, {len(inspection.evidence)} photos zh", inspection, "zh", len(pdf), _pages(pdf))
+
     # Interleave the reference and the reports so that a drift in the host's speed hits both alike.
     reference: list[tuple[float, float]] = []
     times: dict[str, list[tuple[float, float]]] = {label: [] for label, *_ in cases}
@@ -112,6 +154,7 @@ def main() -> int:
         reference += timed(lambda: weasyprint.HTML(string=ref_html).write_pdf(), 1)
         for label, result, lang, _, _ in cases:
             times[label] += timed(lambda: compliance.render(result, "pdf", lang=lang), 1)
+        times.setdefault(photo_case[0], []).extend(timed(lambda: compliance.render(inspection, "pdf", lang="zh"), 1))
 
     ref_median = statistics.median(w for w, _ in reference)
     print(f"reference ({ref_pages} pages of Chinese, system Noto Sans CJK SC): median {ref_median:.3f} s "
@@ -127,7 +170,19 @@ def main() -> int:
         print(f"{label:30s} {pages} pages  median {median:.3f} s (min {min(walls):.3f}, max {max(walls):.3f}; "
               f"CPU {statistics.median(c for _, c in times[label]):.3f})  {ratio:.2f}× reference  "
               f"{size / 1024:.0f} KB  {'ok' if good else 'OVER'}")
-    print(f"targets: ≤ {TARGET_RATIO:.1f}× the reference in the same run, ≤ {TARGET_BYTES // 1000} KB: "
+    label, _, _, size, pages = photo_case
+    walls = [w for w, _ in times[label]]
+    median = statistics.median(walls)
+    per_page = median / ref_median * ref_pages / max(pages, 1)
+    good = per_page <= TARGET_RATIO
+    ok &= good
+    print(f"{label:30s} {pages} pages  median {median:.3f} s (min {min(walls):.3f}, max {max(walls):.3f}; "
+          f"CPU {statistics.median(c for _, c in times[label]):.3f})  {median / ref_median:.2f}× reference, "
+          f"{per_page:.2f}× a page  {size / 1024:.0f} KB  {'ok' if good else 'OVER'}")
+    print(f"{'':30s} first render, making the thumbnails of {photo_bytes / 1e6:.1f} MB of photos: {first_wall:.3f} s "
+          f"(CPU {first_cpu:.3f})")
+    print(f"targets: ≤ {TARGET_RATIO:.1f}× the reference in the same run (the inspection: a page), "
+          f"≤ {TARGET_BYTES // 1000} KB: "
           f"{'met' if ok else 'NOT met'}")
     return 0 if ok else 1
 

@@ -255,6 +255,25 @@ def media_type(data: bytes) -> str | None:
     return None
 
 
+_STRICT = threading.Lock()
+
+
+@contextlib.contextmanager
+def strict_decoding() -> Iterator[None]:
+    """Pillow refusing a cut-short image while the block runs: WeasyPrint, once imported, tells Pillow to load
+    truncated images for the whole process (``ImageFile.LOAD_TRUNCATED_IMAGES``), which would let a damaged photo
+    pass. One block at a time; the setting is put back after."""
+    from PIL import ImageFile
+
+    with _STRICT:
+        was = ImageFile.LOAD_TRUNCATED_IMAGES
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+        try:
+            yield
+        finally:
+            ImageFile.LOAD_TRUNCATED_IMAGES = was
+
+
 def _undecodable(data: bytes, kind: str, shown: str) -> Message | None:
     """Why the file cannot be used as what its bytes say it is, or None."""
     if kind == "application/pdf":
@@ -264,7 +283,7 @@ def _undecodable(data: bytes, kind: str, shown: str) -> Message | None:
     from PIL import Image
 
     try:
-        with _strict_decoding(), warnings.catch_warnings():
+        with strict_decoding(), warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data), formats=["JPEG" if kind == "image/jpeg" else "PNG"]) as image:
                 width, height = image.size
@@ -283,25 +302,6 @@ def _undecodable(data: bytes, kind: str, shown: str) -> Message | None:
     except Exception:  # noqa: BLE001 - whatever a broken image makes Pillow raise, the file is not usable
         return msg("{file} is damaged or cut short: the image cannot be decoded", file=shown)
     return None
-
-
-_DECODING = threading.Lock()
-
-
-@contextlib.contextmanager
-def _strict_decoding() -> Iterator[None]:
-    """Pillow with truncated images refused while evidence is checked. The switch is global to Pillow, and
-    WeasyPrint turns it on when it is imported (so a report draws what it can of a damaged picture): without this a
-    cut-short photo would pass as soon as a report had been made in the same process."""
-    from PIL import ImageFile
-
-    with _DECODING:
-        before = ImageFile.LOAD_TRUNCATED_IMAGES
-        ImageFile.LOAD_TRUNCATED_IMAGES = False
-        try:
-            yield
-        finally:
-            ImageFile.LOAD_TRUNCATED_IMAGES = before
 
 
 def _too_many(shown: str, width: int, height: int) -> Message:

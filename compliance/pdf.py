@@ -1,14 +1,16 @@
 """HTML → PDF with WeasyPrint, reading nothing but the project's own report assets.
 
-The URL fetcher serves files under ``reports/`` and refuses everything else
-(other files, ``http:``, ``data:``…), so no text in a profile can make a
-report read a file or reach the network. The stylesheet and its fonts are
+The URL fetcher serves files under ``reports/`` and the evidence thumbnails this
+process made (``data:image/jpeg`` URIs, :mod:`compliance.thumbnails`), and refuses
+everything else (other files, ``http:``, any other ``data:``…), so no text in a
+profile can make a report read a file or reach the network. The stylesheet and its fonts are
 parsed once per process and reused: a warm render only lays out and subsets
 (with HarfBuzz's subsetter, ``libharfbuzz-subset0``, which set-up installs).
 Only WeasyPrint's public API is used.
 """
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import mimetypes
@@ -17,11 +19,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from . import reading
+from . import reading, thumbnails
 from .i18n import msg
 from .errors import ReportError, system_reason
 
 PDF_A = "pdf/a-3b"
+THUMBNAIL_PREFIX = "data:image/jpeg;base64,"
 # base.html.j2 links the stylesheet for the HTML report; the engine passes it already parsed
 # (_Engine.css), so the PDF drops the link instead of fetching, parsing and cascading it a second time.
 STYLESHEET_LINK = '<link rel="stylesheet" href="report.css">'
@@ -41,7 +44,7 @@ def _weasyprint() -> Any:
 
 
 def asset_fetcher_class() -> type:
-    """A WeasyPrint URL fetcher that only serves files inside ``reports/``."""
+    """A WeasyPrint URL fetcher that only serves files inside ``reports/`` and the evidence thumbnails made here."""
     _weasyprint()   # a clear ReportError when WeasyPrint or its system libraries are missing
     from weasyprint.urls import URLFetcher, URLFetcherResponse
 
@@ -52,6 +55,15 @@ def asset_fetcher_class() -> type:
             self.refused: list[str] = []
 
         def fetch(self, url: str, headers: Any = None) -> Any:
+            if url.startswith(THUMBNAIL_PREFIX):
+                try:
+                    data = base64.b64decode(url[len(THUMBNAIL_PREFIX):], validate=True)
+                except ValueError:
+                    data = b""
+                if data and thumbnails.is_thumbnail(data):
+                    return URLFetcherResponse("data:image/jpeg", data, {"Content-Type": "image/jpeg"})
+                self.refused.append(url[:200])
+                raise ValueError(f"report assets only; refused {url[:200]!r}")
             parts = urlsplit(url)
             path = Path(unquote(parts.path)).resolve() if parts.scheme == "file" and parts.netloc in ("", "localhost") else None
             if path is None or not path.is_relative_to(self.root) or not path.is_file():

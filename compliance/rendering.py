@@ -14,13 +14,13 @@ import re
 import unicodedata
 from typing import Any, Callable, Literal, Mapping, Sequence, overload
 
-from . import pdf, reading
+from . import pdf, reading, thumbnails
 from .checks import CHECK_TYPES
 from .comparison import CHANGE_LABELS, Comparison
 from .reconciliation import FLAG_LABELS, Flag, Reconciliation
 from .i18n import PUNCTUATION, Message, Words, cmsg, language, msg, quote
 from .errors import ReportError
-from .model import RuleSet, Status
+from .model import AuditInfo, RuleSet, Status
 from .result import AuditResult, Finding
 from .i18n import LANGS
 from .wording import LEVEL_LABELS, NA, STATUS_LABELS, VERDICT_LABELS, fmt_amount, unit_label
@@ -50,6 +50,19 @@ UI = Words(
     waived_tag=msg("[waived]"), waived_note=msg("These clauses are left out of the score by the bureau's waivers; "
                                                  "their findings are shown as found."),
     waivers_expired=msg("Waivers not applied (they do not cover the assessment date)"),
+    self_check_title=msg("Community service centre self-check report"),
+    inspection_title=msg("Community service centre inspection report"),
+    signoff=msg("Sign-off"), signoff_note=msg("By signing, the inspectors and the centre's responsible person "
+                                              "confirm the findings of this report."),
+    role=cmsg("sign-off", "Role"), name=cmsg("sign-off", "Name"), signature=cmsg("sign-off", "Signature"),
+    signed_on=cmsg("sign-off", "Date"), centre=cmsg("sign-off", "Centre"), inspector=cmsg("sign-off", "Inspector"),
+    responsible=msg("Responsible person"), round=cmsg("audit round", "Round"),
+    seal=msg("Bureau's seal"), seal_here=msg("(seal here)"),
+    evidence=msg("Evidence"), evidence_note=msg("Photos and documents given as proof, by clause; each file is "
+                                                "identified by its SHA-256 hash (the first 16 hex digits)."),
+    file=cmsg("evidence", "File"), stored=msg("stored (named by its hash)"), sha256=cmsg("evidence", "Hash"),
+    note=cmsg("evidence", "Note"), taken_on=msg("Taken on"), no_picture=msg("no picture"),
+    pdf_document=msg("a document (no picture)"),
 )
 
 
@@ -198,7 +211,54 @@ def view(result: AuditResult, lang: str = "zh") -> dict[str, Any]:
         "unwaived": _unwaived_view(result, lang),
         "waived": [_waiver_view(f, by_clause[f.clause.clause]) for f in result.waived],
         "waivers_expired": [_waiver_view(f, by_clause[f.clause.clause], True) for f in result.waivers_expired],
+        "doc_title": _doc_title(result.audit, lang),
+        "audit_declared": result.audit.declared,
+        "signoff": _signoff_view(result) if result.audit.is_inspection else None,
+        "evidence": _evidence_view(result, lang),
     }
+
+
+def _doc_title(audit: AuditInfo, lang: str) -> str:
+    """The report's title by who audited: an inspection's 检查报告, a stated self-check's 自查报告, and today's
+    title for a profile that declares neither (no ``audit`` block)."""
+    if audit.is_inspection:
+        return UI.of(lang)["inspection_title"]
+    return UI.of(lang)["self_check_title" if audit.declared else "report_title"]
+
+
+def _signoff_view(result: AuditResult) -> dict[str, Any]:
+    """The sign-off block of an inspection's report: who signs (each inspector, then the centre's responsible
+    person), the assessment date and the round."""
+    audit = result.audit
+    return {"inspectors": list(audit.inspectors), "responsible": audit.responsible or "",
+            "assessed_on": result.profile.center.get("assessed_on") or "", "round": audit.round or ""}
+
+
+def _evidence_view(result: AuditResult, lang: str) -> list[dict[str, Any]]:
+    """The evidence appendix, clause by clause in the rule set's order: each item's file name (or that it is
+    stored, named by its hash), hash, note and date taken; ``picture`` is filled in for the HTML and PDF only."""
+    out = []
+    for f in result.findings:
+        if not f.evidence:
+            continue
+        items = []
+        for item in f.evidence:
+            sha = item.sha256 or ""
+            items.append({"file": item.file, "sha256": sha, "short": sha[:16], "note": item.note or "",
+                          "taken_on": item.taken_on or "", "pdf": item.media_type == "application/pdf",
+                          "item": item, "picture": None})
+        out.append({"clause": f.clause.clause, "title": f.clause.title[lang], "items": items})
+    return out
+
+
+def report_view(result: AuditResult, lang: str = "zh", pictures: bool = False) -> dict[str, Any]:
+    """:func:`view`, with the evidence photos' thumbnails when ``pictures`` (the HTML and PDF reports)."""
+    out = view(result, lang)
+    if pictures:
+        for clause in out["evidence"]:
+            for item in clause["items"]:
+                item["picture"] = thumbnails.thumbnail(item["item"])
+    return out
 
 
 def _chart(result: AuditResult, lang: str) -> dict[str, Any]:
@@ -405,7 +465,7 @@ def environment(kind: str = "html") -> Any:
 
 def _template(kind: str, name: str) -> Callable[[AuditResult, str], str]:
     def run(result: AuditResult, lang: str) -> str:
-        return str(environment(kind).get_template(name).render(**view(result, lang)))
+        return str(environment(kind).get_template(name).render(**report_view(result, lang)))
     return run
 
 
@@ -414,7 +474,7 @@ def _json(result: AuditResult, lang: str) -> str:
 
 
 def _html(result: AuditResult, lang: str) -> str:
-    return str(environment("html").get_template("report.html.j2").render(**view(result, lang)))
+    return str(environment("html").get_template("report.html.j2").render(**report_view(result, lang, pictures=True)))
 
 
 def standalone(html: str) -> str:

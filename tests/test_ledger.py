@@ -581,3 +581,15 @@ def test_the_workbooks_columns_fit_an_a4_landscape_page_across_at_its_print_scal
     scale = print_scale(WIDTHS)
     assert scale >= 80
     assert sum(column_px(w) for w in WIDTHS) * scale / 100 <= PRINTABLE_PX
+
+
+def test_the_workbooks_title_names_the_rounds_as_its_rows_do(rounds, tmp_path):
+    spring = stamp(rounds["2026-spring"], audit={**INSPECTION, "round": "2026年春季考核"})
+    autumn = rounds["2026-autumn"]
+    with compliance.ledger([spring, autumn], as_of="2026-12-31") as book:
+        assert book.names == ("2026年春季考核", "2026-autumn")
+        assert {i.opened_in for i in book} <= set(book.names)
+        compliance.write_ledger(book, tmp_path / "ledger.xlsx")
+    import openpyxl
+    header = openpyxl.load_workbook(tmp_path / "ledger.xlsx").worksheets[0].oddHeader.center.text
+    assert "2026年春季考核 → 2026-autumn" in header

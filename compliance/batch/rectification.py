@@ -93,14 +93,18 @@ class Ledger(Sequence[LedgerItem]):
     """The items of a ledger in its order (overdue, open, closed, void; then due date, centre, clause), read back
     from a temporary SQLite file as they are iterated, so a province's ledger is never all in memory.
 
-    ``counts`` gives the items by state, ``rounds`` the rounds' folders, ``ruleset`` the rule set's id, ``as_of``
+    ``counts`` gives the items by state, ``rounds`` the rounds' folders, ``names`` the rounds as the items name them (a round's ``audit.round`` when its
+    results all give the same one, else its folder's name), ``ruleset`` the rule set's id, ``as_of``
     the day overdue is judged on, ``warnings`` what is worth a look (a round assessed before the one given before it). The file is removed when the ledger is closed (or collected)."""
 
     def __init__(self, db: sqlite3.Connection, folder: str, *, rounds: tuple[str, ...], ruleset: str,
-                 as_of: datetime.date, counts: Mapping[str, int], warnings: tuple[Problem, ...] = ()) -> None:
+                 as_of: datetime.date, counts: Mapping[str, int], warnings: tuple[Problem, ...] = (),
+                 names: tuple[str, ...] = ()) -> None:
         self._db = db
         self._done = weakref.finalize(self, _drop, db, folder)
         self.rounds = rounds
+        self.names = names or tuple((Path(r).parent if Path(r).is_file() else Path(r)).resolve().name or r
+                                    for r in rounds)
         self.ruleset = ruleset
         self.as_of = as_of
         self.counts: Mapping[str, int] = dict(counts)
@@ -273,12 +277,14 @@ class _Build:
         self.seq = 0
         self._due: dict[tuple[str, int], str] = {}      # (assessed on, days) → due: a round has few dates
         self.ruleset: tuple[str, str] | None = None     # (id, where it was first read)
+        self.names: list[str] = []                      # each round's name, as its items name it
 
     def round(self, path: Path, folder_name: str) -> str:
         """Read one round; its latest assessment date ('' when none is given)."""
         inserts: list[tuple[Any, ...]] = []
         ends: list[tuple[int, str | None, str | None, int]] = []
         latest = ""                                     # the round's latest assessment date
+        named_as: set[str] = set()                      # the names its items are opened or closed in
         undated: list[int] = []                         # rows opened in this round by a centre without a date
         for where, doc in result_documents(path):
             try:
@@ -300,6 +306,7 @@ class _Build:
                                                         # profile had no audit block ("declared": false) counts
             named = audit.get("round") if isinstance(audit, dict) else None
             round_name = named if isinstance(named, str) and named.strip() else folder_name
+            named_as.add(round_name)
             region = centre.get("region")
             street = _text(region.get("street")) if isinstance(region, dict) else ""
             base = self.centres.setdefault(cid, len(self.centres)) * CLAUSES
@@ -344,6 +351,7 @@ class _Build:
             if self.due is None:
                 self.db.executemany("UPDATE items SET due = date(?, '+' || days || ' days') WHERE seq = ?",
                                     [(start, s) for s in undated])
+        self.names.append(named_as.pop() if len(named_as) == 1 else folder_name)
         return latest
 
     def _same_rules(self, ruleset: str, where: str) -> None:
@@ -465,7 +473,7 @@ def ledger(rounds: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *,
         _drop(db, folder)
         raise
     return Ledger(db, folder, rounds=tuple(folders), ruleset=ruleset, as_of=day, counts=counts,
-                  warnings=tuple(warnings))
+                  warnings=tuple(warnings), names=tuple(build.names))
 
 
 # --------------------------------------------------------------------------- writing
@@ -565,7 +573,7 @@ def _write_xlsx(items: Iterable[LedgerItem], target: str | os.PathLike[str], lan
     veto_word = msg("veto").text(lang)
     rounds: list[str] = []
     if isinstance(items, Ledger):
-        rounds = [(Path(r).parent if Path(r).is_file() else Path(r)).resolve().name or r for r in items.rounds]
+        rounds = list(items.names)
         as_of = items.as_of
         counts = items.counts
     else:

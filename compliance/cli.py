@@ -16,12 +16,12 @@ import re
 import sys
 import traceback
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence, TypeVar
 
 from .version import __version__
 from . import ruletest
 from .checks import CHECK_TYPES
-from .comparison import compare
+from .comparison import Comparison, compare
 from .compile import lint, load_ruleset
 from .contract import profile_schema, reconciliation_schema, result_schema, ruleset_schema, waivers_schema
 from .errors import (MAX_PROBLEMS, ComplianceError, Problem, ReportError, RuleSetError, internal_error, more_problems,
@@ -33,7 +33,7 @@ from .i18n import (DEFAULT_LANG, DOMAIN, LANGS, LOCALE_DIR, Joined, Message, lan
 from .model import RuleSet, thaw
 from .layers import bundled_names
 from .profile import load_profile
-from .reconciliation import reconcile
+from .reconciliation import Reconciliation, reconcile
 from .rendering import COMPARE_RENDERERS, RECONCILE_RENDERERS, RENDERERS, plain_text, render
 from .result import AuditResult
 from .waivers import Waivers, expired_warning, load_waivers
@@ -469,41 +469,39 @@ def _audit(args: argparse.Namespace, run: _Run) -> None:
 
 
 def _compare(args: argparse.Namespace, run: _Run) -> None:
-    fmt = _output_format(args)
-    rules = load_ruleset(args.rules)
-    waivers = _waivers(args, rules)
-    _refuse_overwriting_inputs(args.output, [args.before, args.after, *rules.layer_files,
-                                             *([args.waivers] if args.waivers else [])])
-    run.current = f"{args.before} → {args.after}"
-    comparison = compare(args.before, args.after, rules, waivers=waivers)
-    _expired(comparison.before, args.before)
-    _expired(comparison.after, args.after)
-    if args.output and args.output != STDOUT:
-        render(comparison, fmt, args.output, lang=args.lang, archival=args.archival)
-    else:
-        out = render(comparison, fmt, lang=args.lang, archival=args.archival)
-        assert out is not None
-        write_stdout(out)
+    comparison = _side_by_side(args, run, args.before, args.after, "→", compare)
     run.note(EXIT_OK if comparison.after.conforming else EXIT_NONCONFORMING)
 
 
 def _reconcile(args: argparse.Namespace, run: _Run) -> None:
+    reconciliation = _side_by_side(args, run, args.self_check, args.inspection, "↔", reconcile)
+    run.note(EXIT_NONCONFORMING if reconciliation.overstated else EXIT_OK)
+
+
+_Pair = TypeVar("_Pair", Comparison, Reconciliation)
+
+
+def _side_by_side(args: argparse.Namespace, run: _Run, first: str, second: str, arrow: str,
+                  make: Callable[..., _Pair]) -> _Pair:
+    """compare and reconcile alike: two profiles audited under one rule set (and its waivers), set side by side
+    and rendered; the waivers that do not cover either side's date said on standard error."""
     fmt = _output_format(args)
-    rules = load_ruleset(args.rules)
+    rules: RuleSet = load_ruleset(args.rules)
     waivers = _waivers(args, rules)
-    _refuse_overwriting_inputs(args.output, [args.self_check, args.inspection, *rules.layer_files,
+    _refuse_overwriting_inputs(args.output, [first, second, *rules.layer_files,
                                              *([args.waivers] if args.waivers else [])])
-    run.current = f"{args.self_check} ↔ {args.inspection}"
-    reconciliation = reconcile(args.self_check, args.inspection, rules, waivers=waivers)
-    _expired(reconciliation.self_check, args.self_check)
-    _expired(reconciliation.inspection, args.inspection)
+    run.current = f"{first} {arrow} {second}"
+    pair = make(first, second, rules, waivers=waivers)
+    sides = (pair.before, pair.after) if isinstance(pair, Comparison) else (pair.self_check, pair.inspection)
+    for side, source in zip(sides, (first, second)):
+        _expired(side, source)
     if args.output and args.output != STDOUT:
-        render(reconciliation, fmt, args.output, lang=args.lang, archival=args.archival)
+        render(pair, fmt, args.output, lang=args.lang, archival=args.archival)
     else:
-        out = render(reconciliation, fmt, lang=args.lang, archival=args.archival)
+        out = render(pair, fmt, lang=args.lang, archival=args.archival)
         assert out is not None
         write_stdout(out)
-    run.note(EXIT_NONCONFORMING if reconciliation.overstated else EXIT_OK)
+    return pair
 
 
 def _validate(args: argparse.Namespace, run: _Run) -> None:

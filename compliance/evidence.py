@@ -198,15 +198,7 @@ def _read(base: str, name: str, path: tuple[Any, ...], source: str) -> EvidenceI
         if info.st_size > MAX_EVIDENCE_BYTES:
             return problem(msg("{file} is {size:,} bytes; an evidence file may be at most 10 MiB ({limit:,} bytes)",
                                file=shown, size=info.st_size, limit=MAX_EVIDENCE_BYTES))
-        chunks = []
-        left = MAX_EVIDENCE_BYTES + 1
-        while left > 0:
-            chunk = os.read(fd, min(left, 1 << 20))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-        data = b"".join(chunks)
+        data = read_capped(fd)
     except OSError as exc:
         return problem(_os_problem(exc, shown))
     finally:
@@ -253,6 +245,19 @@ def media_type(data: bytes) -> str | None:
     if data.startswith(b"%PDF-"):
         return "application/pdf"
     return None
+
+
+def read_capped(fd: int) -> bytes:
+    """An open file's bytes, at most one more than an evidence file may have (so an oversized one shows itself)."""
+    chunks = []
+    left = MAX_EVIDENCE_BYTES + 1
+    while left > 0:
+        chunk = os.read(fd, min(left, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
 
 
 _STRICT = threading.Lock()

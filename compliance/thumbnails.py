@@ -21,7 +21,7 @@ import threading
 import warnings
 from collections import OrderedDict
 
-from .evidence import MAX_EVIDENCE_BYTES, MAX_PIXELS, strict_decoding
+from .evidence import MAX_EVIDENCE_BYTES, MAX_PIXELS, read_capped, strict_decoding
 from .model import EvidenceItem
 
 __all__ = ["EDGE", "QUALITY", "thumbnail", "is_thumbnail"]
@@ -76,18 +76,11 @@ def _read(path: str) -> bytes | None:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_EVIDENCE_BYTES:
             return None
-        chunks, left = [], MAX_EVIDENCE_BYTES + 1
-        while left > 0:
-            chunk = os.read(fd, min(left, 1 << 20))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
+        data = read_capped(fd)
     except OSError:
         return None
     finally:
         os.close(fd)
-    data = b"".join(chunks)
     return data if len(data) <= MAX_EVIDENCE_BYTES else None
 
 

@@ -523,7 +523,9 @@ def test_schemathesis_finds_no_server_error_and_no_response_off_its_schema(servi
         [sys.executable, "-m", "schemathesis.cli", "run", f"{service.url}/openapi.json",
          "-H", f"Authorization: Bearer {service.tokens[who]}", "--checks", "all",
          "--exclude-checks", "positive_data_acceptance", "--max-examples", "15", "--seed", "20261122",
-         "--workers", "2"], capture_output=True, text=True, timeout=600, cwd=service.db_path.parent)
+         # one worker: with two, hypothesis parses lambdas' source in two threads at once, which CPython 3.11's
+         # parser does not survive ("AST constructor recursion depth mismatch"), failing the run at random
+         "--workers", "1"], capture_output=True, text=True, timeout=600, cwd=service.db_path.parent)
     assert out.returncode == 0, out.stdout[-6000:]
     assert " passed" in out.stdout and "failures" not in out.stdout.split("SUMMARY")[-1]
 

@@ -12,7 +12,7 @@ import json
 import os
 import re
 import unicodedata
-from typing import Any, Callable, Literal, Mapping, Sequence, overload
+from typing import Any, Callable, Literal, Sequence, overload
 
 from . import pdf, reading, thumbnails
 from .checks import CHECK_TYPES
@@ -355,19 +355,16 @@ def _credit_text(f: Finding) -> str:
 
 
 def _signed_by(result: AuditResult, lang: str) -> str:
-    """Who did an audit, from its profile's ``audit`` block when it has one: the inspectors, the centre's
+    """Who did an audit, as its ``audit`` block says (:attr:`AuditResult.audit`): the inspectors, the centre's
     responsible person and the round (empty for an audit that names none)."""
-    block = result.profile.data.get("audit")
-    if not isinstance(block, Mapping):
-        return ""
+    audit = result.audit
     sep, colon = PUNCTUATION[lang]["sep"], PUNCTUATION[lang]["colon"]
     parts = []
-    inspectors = block.get("inspectors")
-    if isinstance(inspectors, Sequence) and not isinstance(inspectors, str) and inspectors:
-        parts.append(RECONCILE_UI["inspectors"].text(lang) + colon + sep.join(str(x) for x in inspectors))
-    for key in ("responsible", "round"):
-        if isinstance(block.get(key), str) and block[key].strip():
-            parts.append(RECONCILE_UI[key].text(lang) + colon + block[key])
+    if audit.inspectors:
+        parts.append(RECONCILE_UI["inspectors"].text(lang) + colon + sep.join(audit.inspectors))
+    for key, value in (("responsible", audit.responsible), ("round", audit.round)):
+        if value and value.strip():
+            parts.append(RECONCILE_UI[key].text(lang) + colon + value)
     return " · ".join(parts)
 
 

@@ -59,7 +59,8 @@ LABELS = Words(
     field=msg("Field"), problem=msg("Problem"), severity=msg("Severity"),
     unwaived_score=msg("Score without waivers"), waived=msg("Waived clauses"),
 )
-STATUS_KEYS = {letter: status.value for status, letter in STATUS_LETTER.items()}    # the rows' letters, read back
+_LETTER_STATUS = {letter: status for status, letter in STATUS_LETTER.items()}    # the rows' letters, read back
+STATUS_KEYS = {letter: status.value for letter, status in _LETTER_STATUS.items()}
 
 
 # --------------------------------------------------------------------------- the previous round
@@ -74,13 +75,7 @@ class Previous:
 
     @classmethod
     def read(cls, folder: str | os.PathLike[str]) -> Previous:
-        path = Path(folder) / "results.jsonl"
-        if not Path(folder).is_dir():
-            raise ComplianceError(msg("{option} must be the output folder of an earlier round",
-                                      option=quote("--previous")), file=str(folder))
-        if not path.is_file():
-            raise ComplianceError(msg("has no {file}: {option} takes the output folder of an earlier round",
-                                      file=quote("results.jsonl"), option=quote("--previous")), file=str(folder))
+        path = earlier_round(folder, "--previous")
         scores: dict[str, tuple[float, str, str]] = {}
         ruleset = ""
         for where, doc in result_documents(path):
@@ -92,6 +87,19 @@ class Previous:
                 raise NotResults(msg("is not a result document (one a line, as a round writes them)"),
                                  file=where) from None
         return cls(str(folder), scores, ruleset)
+
+
+def earlier_round(folder: str | os.PathLike[str], option: str) -> Path:
+    """The ``results.jsonl`` of an earlier round's output folder, given as ``option`` (``--previous``, ``--self``);
+    a :class:`ComplianceError` naming the folder when it is not one."""
+    path = Path(folder) / "results.jsonl"
+    if not Path(folder).is_dir():
+        raise ComplianceError(msg("{option} must be the output folder of an earlier round", option=quote(option)),
+                              file=str(folder))
+    if not path.is_file():
+        raise ComplianceError(msg("has no {file}: {option} takes the output folder of an earlier round",
+                                  file=quote("results.jsonl"), option=quote(option)), file=str(folder))
+    return path
 
 
 class NotResults(ComplianceError):
@@ -120,9 +128,6 @@ def result_documents(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
 
 # --------------------------------------------------------------------------- the self-check round
 
-_LETTER_STATUS = {letter: status for status, letter in STATUS_LETTER.items()}
-
-
 @dataclass
 class SelfRound:
     """A self-check round (自查), read from its ``results.jsonl`` for ``batch --self``: per centre its score and, as a
@@ -137,13 +142,7 @@ class SelfRound:
 
     @classmethod
     def read(cls, folder: str | os.PathLike[str]) -> SelfRound:
-        path = Path(folder) / "results.jsonl"
-        if not Path(folder).is_dir():
-            raise ComplianceError(msg("{option} must be the output folder of an earlier round",
-                                      option=quote("--self")), file=str(folder))
-        if not path.is_file():
-            raise ComplianceError(msg("has no {file}: {option} takes the output folder of an earlier round",
-                                      file=quote("results.jsonl"), option=quote("--self")), file=str(folder))
+        path = earlier_round(folder, "--self")
         centres: dict[str, tuple[float, str, tuple[float, ...]]] = {}
         clauses: tuple[str, ...] = ()
         ruleset = content_hash = ""

@@ -190,29 +190,27 @@ def _parser(lang: str = DEFAULT_LANG) -> argparse.ArgumentParser:
     a.add_argument("--strict", action="store_true", help=strict_help)
     a.add_argument("--waivers", metavar="FILE", help=waivers_help)
 
+    def side_by_side(p: argparse.ArgumentParser, renderers: Mapping[str, Any], archival: Message) -> None:
+        """The options compare and reconcile share: two audits set side by side and rendered."""
+        p.add_argument("--rules", default="national", metavar="NAME|PATH", help=rules_help)
+        p.add_argument("--format", choices=sorted(renderers), help=t(msg("default: text on a terminal, json otherwise")))
+        p.add_argument("-o", "--output", metavar="OUT", help=t(msg("write here (- for standard output)")))
+        p.add_argument("--archival", action="store_true", help=t(archival))
+        p.add_argument("--waivers", metavar="FILE", help=waivers_help)
+
     c = sub.add_parser("compare", parents=[common],
                        help=t(msg("the renovation check: the same centre before and after a plan")))
     c.add_argument("before", metavar="BEFORE")
     c.add_argument("after", metavar="AFTER")
-    c.add_argument("--rules", default="national", metavar="NAME|PATH", help=rules_help)
-    c.add_argument("--format", choices=sorted(COMPARE_RENDERERS),
-                   help=t(msg("default: text on a terminal, json otherwise")))
-    c.add_argument("-o", "--output", metavar="OUT", help=t(msg("write here (- for standard output)")))
-    c.add_argument("--archival", action="store_true",
-                   help=t(msg("an archival PDF (PDF/A-3b) with the comparison attached (with --format pdf)")))
-    c.add_argument("--waivers", metavar="FILE", help=waivers_help)
+    side_by_side(c, COMPARE_RENDERERS,
+                 msg("an archival PDF (PDF/A-3b) with the comparison attached (with --format pdf)"))
 
     rc = sub.add_parser("reconcile", parents=[common],
                         help=t(msg("a centre's self-check against its inspection, clause by clause")))
     rc.add_argument("self_check", metavar="SELF", help=t(msg("the community's self-check (a YAML or JSON profile)")))
     rc.add_argument("inspection", metavar="INSPECTION", help=t(msg("the inspectors' audit (a YAML or JSON profile)")))
-    rc.add_argument("--rules", default="national", metavar="NAME|PATH", help=rules_help)
-    rc.add_argument("--format", choices=sorted(RECONCILE_RENDERERS),
-                    help=t(msg("default: text on a terminal, json otherwise")))
-    rc.add_argument("-o", "--output", metavar="OUT", help=t(msg("write here (- for standard output)")))
-    rc.add_argument("--archival", action="store_true",
-                    help=t(msg("an archival PDF (PDF/A-3b) with the reconciliation attached (with --format pdf)")))
-    rc.add_argument("--waivers", metavar="FILE", help=waivers_help)
+    side_by_side(rc, RECONCILE_RENDERERS,
+                 msg("an archival PDF (PDF/A-3b) with the reconciliation attached (with --format pdf)"))
 
     v = sub.add_parser("validate", parents=[common], help=t(msg("schema and semantic checks only")))
     v.add_argument("profiles", nargs="+", metavar="PROFILE",

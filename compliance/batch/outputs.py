@@ -501,7 +501,7 @@ def write_summary_csv(target: Path, t: Tally, rows_path: Path, previous: Previou
             for i in text_columns:
                 value = line[i]
                 if value[:1] in _FORMULA_START:
-                    line[i] = _csv_cell(value)
+                    line[i] = csv_cell(value)
             writer.writerow(line)
         text.flush()
         text.detach()
@@ -524,7 +524,7 @@ def write_errors_csv(target: Path, rows_path: Path) -> None:
         writer = csv.writer(text, lineterminator="\r\n")
         writer.writerow(ERROR_KEYS)
         for line in error_rows(rows_path):
-            writer.writerow([_csv_cell(v) for v in line])
+            writer.writerow([csv_cell(v) for v in line])
         text.flush()
         text.detach()
 
@@ -532,9 +532,11 @@ def write_errors_csv(target: Path, rows_path: Path) -> None:
 _FORMULA_START = ("=", "+", "-", "@")
 
 
-def _csv_cell(value: str) -> str:
-    """A cell Excel shows as text, never runs as a formula (a profile's text can start with =)."""
-    return "'" + value if value[:1] in _FORMULA_START and not _numeric(value) else value
+def csv_cell(value: Any) -> Any:
+    """A cell Excel shows as text, never runs as a formula (a profile's text can start with =); not text: as it is."""
+    if type(value) is str and value[:1] in _FORMULA_START and not _numeric(value):
+        return "'" + value
+    return value
 
 
 def _numeric(value: str) -> bool:
@@ -586,7 +588,7 @@ def wrapped_lines(words: str, width: float) -> int:
     return lines
 
 
-def _header_text(value: str) -> str:
+def header_text(value: str) -> str:
     """Text for a page's header or footer, where ``&`` starts a code: written ``&&``."""
     return value.replace("&", "&&")
 
@@ -629,16 +631,16 @@ def write_summary_xlsx(target: Path, t: Tally, rows_path: Path, previous: Previo
         dates = msg("assessed {first} to {last}", first=t.dates[0], last=t.dates[1]).text(lang) if t.dates else ""
         ruleset = msg("rule set {name} {version}", name=cut_to_width(rules.title[lang], FOOTER_LIMITS["title"]),
                       version=cut_to_width(rules.version, FOOTER_LIMITS["version"])).text(lang)
-        about = _header_text(" · ".join(x for x in (area, ruleset, dates) if x))
+        about = header_text(" · ".join(x for x in (area, ruleset, dates) if x))
 
-        page_footer = "&C" + _header_text(msg("page {page} of {pages}", page="\x00P", pages="\x00N").text(lang)) \
+        page_footer = "&C" + header_text(msg("page {page} of {pages}", page="\x00P", pages="\x00N").text(lang)) \
             .replace("\x00", "&")
 
         def printable(sheet: Any, name: str, widths: Sequence[float]) -> None:
             """A4 landscape, the title and the round in the header, page numbers in the footer, the header row on every
             page."""
             title = msg("Community service centre audit · {sheet}", sheet=name).text(lang)
-            page_header = f'&C&"-,Bold"{_header_text(title)}\n&"-,Regular"{about}'
+            page_header = f'&C&"-,Bold"{header_text(title)}\n&"-,Regular"{about}'
             sheet.set_paper(9)
             sheet.set_landscape()
             sheet.set_print_scale(print_scale(widths))

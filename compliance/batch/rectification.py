@@ -32,8 +32,8 @@ from ..i18n import Joined, Words, cmsg, language, msg, quote
 from ..wording import LEVEL_LABELS, STATUS_LABELS, fmt_amount, fmt_amount_pct, unit_label
 from ..model import Level, Status
 from ..writing import atomic_stream, same_file
-from .outputs import (BOM, FONT_SIZE, LINE_PT, XLSX_MAX_ROWS, NotResults, print_scale, result_documents,
-                      wrapped_lines)
+from .outputs import (BOM, FONT_SIZE, LINE_PT, XLSX_MAX_ROWS, NotResults, csv_cell, header_text, print_scale,
+                      result_documents, wrapped_lines)
 
 #: China's time (no daylight saving): the default ``as_of`` is today there.
 CHINA = datetime.timezone(datetime.timedelta(hours=8), "Asia/Shanghai")
@@ -507,19 +507,6 @@ def write_ledger(items: Ledger | Iterable[LedgerItem], target: str | os.PathLike
         _write_xlsx(items, target, lang)
 
 
-_FORMULA_START = ("=", "+", "-", "@")
-
-
-def _cell(value: Any) -> Any:
-    """A text cell a spreadsheet shows as text, never runs as a formula."""
-    if type(value) is str and value[:1] in _FORMULA_START:
-        try:
-            float(value)
-        except ValueError:
-            return "'" + value
-    return value
-
-
 def _write_csv(items: Iterable[LedgerItem], target: str | os.PathLike[str]) -> None:
     with atomic_stream(target, msg("cannot write the ledger")) as out:
         text = io.TextIOWrapper(out, encoding="utf-8", newline="")
@@ -528,7 +515,7 @@ def _write_csv(items: Iterable[LedgerItem], target: str | os.PathLike[str]) -> N
         writer.writerow(KEYS)
         rows = items.csv_rows() if isinstance(items, Ledger) else ([item.row()[k] for k in KEYS] for item in items)
         for row in rows:
-            writer.writerow([_cell(v) for v in row])
+            writer.writerow([csv_cell(v) for v in row])
         text.flush()
         text.detach()
 
@@ -544,10 +531,6 @@ COLUMNS = ("number", "centre_id", "name", "street", "clause", "problem", "level"
            "state", "opened_in", "closed_in")
 USUAL_LINES = 2
 WIDTHS = (4.5, 13.5, 16, 8, 5.5, 21.5, 7, 7.5, 19.5, 10.5, 9.5, 9.5, 9.5)    # 142.5: A4 landscape at 80 %
-
-
-def _header_text(value: str) -> str:
-    return value.replace("&", "&&")
 
 
 HEADER_ROUNDS = 120                  # characters of round names in the page header, which must stay under 255
@@ -622,8 +605,8 @@ def _write_xlsx(items: Iterable[LedgerItem], target: str | os.PathLike[str], lan
         sheet.set_print_scale(print_scale(WIDTHS))
         sheet.repeat_rows(0)
         sheet.set_margins(left=0.4, right=0.4, top=0.85, bottom=0.6)
-        sheet.set_header(f'&C&"-,Bold"{_header_text(title)}\n&"-,Regular"{_header_text(about)}', {"margin": 0.25})
-        sheet.set_footer("&C" + _header_text(msg("page {page} of {pages}", page="\x00P", pages="\x00N").text(lang))
+        sheet.set_header(f'&C&"-,Bold"{header_text(title)}\n&"-,Regular"{header_text(about)}', {"margin": 0.25})
+        sheet.set_footer("&C" + header_text(msg("page {page} of {pages}", page="\x00P", pages="\x00N").text(lang))
                          .replace("\x00", "&"), {"margin": 0.25})
         n = 0
         lines_of: dict[tuple[str, float], int] = {}     # titles, names and remedies repeat: measured once each

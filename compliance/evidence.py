@@ -37,8 +37,9 @@ __all__ = ["read_evidence", "evidence_of", "audit_of", "MAX_EVIDENCE_BYTES", "MA
 MAX_EVIDENCE_BYTES = 10 << 20        # 10 MiB a file
 MAX_PIXELS = 89_478_485              # Pillow's own bound (a 12,000 × 7,456 photo); a bomb is refused before decoding
 _DECODED_PNG = 16_000_000           # a PNG up to this many pixels is decoded whole (at most 64 MB); a larger one verified
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
-_DIR_FLAGS = _OPEN_FLAGS | getattr(os, "O_DIRECTORY", 0)
+#: how evidence files are opened: never through a link, never blocking on a pipe
+OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
+_DIR_FLAGS = OPEN_FLAGS | getattr(os, "O_DIRECTORY", 0)
 _KINDS = {"image/jpeg": (".jpg", ".jpeg"), "image/png": (".png",), "application/pdf": (".pdf",)}
 _KIND_NAMES = {"image/jpeg": msg("a JPEG image"), "image/png": msg("a PNG image"), "application/pdf": msg("a PDF document")}
 _EMPTY: Mapping[str, tuple[EvidenceItem, ...]] = FrozenDict()
@@ -186,7 +187,7 @@ def _read(base: str, name: str, path: tuple[Any, ...], source: str) -> EvidenceI
             os.close(folder)
             folder = inner
         try:
-            fd = os.open(parts[-1], _OPEN_FLAGS, dir_fd=folder)
+            fd = os.open(parts[-1], OPEN_FLAGS, dir_fd=folder)
         except OSError as exc:
             return problem(_os_problem(exc, shown))
         info = os.fstat(fd)

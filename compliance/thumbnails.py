@@ -21,7 +21,7 @@ import threading
 import warnings
 from collections import OrderedDict
 
-from .evidence import MAX_EVIDENCE_BYTES, MAX_PIXELS, read_capped, strict_decoding
+from .evidence import MAX_EVIDENCE_BYTES, MAX_PIXELS, OPEN_FLAGS, read_capped, strict_decoding
 from .model import EvidenceItem
 
 __all__ = ["EDGE", "QUALITY", "thumbnail", "is_thumbnail"]
@@ -31,7 +31,6 @@ QUALITY = 80
 _WHOLE_PNG = 16_000_000     # pixels of a PNG decoded whole (at most 64 MB), as evidence.py decodes one
 _CACHED = 512               # thumbnails kept (about 30 KB each): a round's reports reuse them
 _IMAGES = {"image/jpeg": "JPEG", "image/png": "PNG"}
-_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
 
 _lock = threading.Lock()
 _cache: OrderedDict[str, str | None] = OrderedDict()
@@ -69,7 +68,7 @@ def is_thumbnail(data: bytes) -> bool:
 
 def _read(path: str) -> bytes | None:
     try:
-        fd = os.open(path, _FLAGS)
+        fd = os.open(path, OPEN_FLAGS)
     except OSError:
         return None
     try:

@@ -9,6 +9,7 @@ can change a rule set or a result that another caller is using.
 from __future__ import annotations
 
 import copy
+import datetime
 import hashlib
 import json
 import os
@@ -465,6 +466,15 @@ class Profile:
     @property
     def name(self) -> str:
         return str(self._plain["center"]["name"])
+
+
+#: the time zone of the dates people read and of "today" (a bureau's audit day, the ledger's as-of day)
+CHINA = datetime.timezone(datetime.timedelta(hours=8), "UTC+8")
+
+
+def today_in_china() -> datetime.date:
+    """Today's date in China, whatever the machine's own time zone."""
+    return datetime.datetime.now(CHINA).date()
 
 
 def plain_document(profile: Profile) -> Mapping[str, Any]:

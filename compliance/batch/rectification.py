@@ -30,13 +30,12 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence, overload
 from ..errors import WARNING, ComplianceError, Problem
 from ..i18n import Joined, Words, cmsg, language, msg, quote
 from ..wording import LEVEL_LABELS, STATUS_LABELS, fmt_amount, fmt_amount_pct, unit_label
-from ..model import Level, Status
+from ..model import CHINA, Level, Status, today_in_china
 from ..writing import atomic_stream, same_file
 from .outputs import (BOM, FONT_SIZE, LINE_PT, XLSX_MAX_ROWS, NotResults, csv_cell, header_text, print_scale,
                       result_documents, wrapped_lines)
 
 #: China's time (no daylight saving): the default ``as_of`` is today there.
-CHINA = datetime.timezone(datetime.timedelta(hours=8), "Asia/Shanghai")
 DEFAULT_DAYS: Mapping[str, int] = {"veto": 30, "shall": 90, "should": 180}
 STATES = ("overdue", "open", "closed", "void")
 SHORTFALL = frozenset({Status.FAIL.value, Status.PARTIAL.value, Status.MISSING.value})
@@ -224,11 +223,6 @@ def _folders(rounds: Any) -> list[str]:
     if not folders:
         raise ValueError("a ledger needs at least one round")
     return folders
-
-
-def today_in_china() -> datetime.date:
-    """Today's date in China's time zone: the day an item is judged overdue on unless told otherwise."""
-    return datetime.datetime.now(CHINA).date()
 
 
 # --------------------------------------------------------------------------- reading the rounds

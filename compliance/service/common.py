@@ -8,7 +8,7 @@ import os
 import re
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
@@ -24,7 +24,7 @@ from ..errors import ProfileError
 from ..evaluation import evaluate
 from ..i18n import Message, language, msg, quote, text
 from ..layers import bundled_names
-from ..model import RuleSet
+from ..model import CHINA, RuleSet
 from ..profile import load_profile
 from ..reading import parse
 from . import auth
@@ -313,11 +313,8 @@ def batch_file_response(batches: Batches, batch: Any, name: str) -> Response:
                         headers={"Content-Disposition": content_disposition(round_file_name(batch, name))})
 
 
-LOCAL = timezone(timedelta(hours=8), "UTC+8")          # the dates people read are China's
-
-
 def local_date(when: datetime) -> str:
-    return when.astimezone(LOCAL).strftime("%Y-%m-%d")
+    return when.astimezone(CHINA).strftime("%Y-%m-%d")
 
 
 def round_file_name(batch: Any, name: str) -> str:

@@ -15,7 +15,7 @@ import logging
 import os
 import re
 import shutil
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 import secrets
 import time
@@ -37,7 +37,7 @@ from ..evaluation import evaluate
 from ..fields import CHOICES, FIELDS
 from ..i18n import Message, cmsg, gettext_in, language, msg, ngettext_in, separator, text
 from ..i18n import quote as quoted
-from ..model import CODE_LISTS, Verdict
+from ..model import CHINA, CODE_LISTS, Verdict
 from ..wording import STATUS_LABELS, VERDICT_LABELS
 from ..model import RuleSet, Status
 from ..profile import load_profile, unknown_keys
@@ -132,7 +132,6 @@ def _environment() -> Any:
     return env
 
 
-CHINA = timezone(timedelta(hours=8), "UTC+8")
 
 
 def nowrap(value: Any) -> Any:

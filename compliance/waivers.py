@@ -34,7 +34,7 @@ from typing import Any, Iterator, Mapping, Union
 from . import reading
 from .errors import PathItem, Problem, WaiverError, problems_message
 from .i18n import Message, msg, quote
-from .model import RuleSet, RuleSource, Verdict, plain_document
+from .model import RuleSet, RuleSource, Verdict, plain_document, today_in_china
 from .result import AuditResult, Finding
 from .wording import hinted
 
@@ -290,10 +290,11 @@ def _shown(value: Any) -> Message | str:
 # --------------------------------------------------------------------------- applying
 
 def assessed_day(result: AuditResult, today: datetime.date | None = None) -> datetime.date:
-    """The day a waiver must cover: the centre's ``assessed_on``, else the day of the audit."""
+    """The day a waiver must cover: the centre's ``assessed_on``, else the day of the audit in China (as the ledger
+    counts its days), whatever the machine's time zone."""
     text = plain_document(result.profile).get("center", {}).get("assessed_on")
     day = _date(text)
-    return day if day is not None else (today or datetime.date.today())
+    return day if day is not None else (today or today_in_china())
 
 
 def expired_warning(finding: Finding, result: AuditResult) -> Message:

@@ -10,8 +10,10 @@ Only WeasyPrint's public API is used.
 """
 from __future__ import annotations
 
+import atexit
 import base64
 import functools
+import gc
 import json
 import mimetypes
 import threading
@@ -112,7 +114,16 @@ class _Engine:
 
 @functools.lru_cache(maxsize=1)
 def engine() -> _Engine:
+    atexit.register(_release)
     return _Engine()
+
+
+def _release() -> None:
+    """Let the engine go while the interpreter still runs: its font configuration removes its temporary folder
+    when collected, which fails with a traceback on standard error if that happens during shutdown (a report with
+    pictures keeps the engine in a reference cycle until then)."""
+    engine.cache_clear()
+    gc.collect()
 
 
 def html_to_pdf(html: str, *, archival: bool = False, attachment: dict[str, Any] | None = None, title: str = "",

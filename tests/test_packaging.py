@@ -48,6 +48,7 @@ def test_pip_install_dot_gives_a_working_command_from_another_folder(tmp_path, m
     pdf = subprocess.run([cli, "audit", str(EXAMPLES / "rural-village-centre.yaml"),
                           "--format", "pdf", "-o", str(report)], cwd=tmp_path, capture_output=True, text=True)
     assert pdf.returncode == 0, pdf.stderr
+    assert pdf.stderr == ""                    # nothing said at exit (the font cache once failed to clean up there)
     fonts = subprocess.run(["pdffonts", str(report)], capture_output=True, text=True).stdout
     assert "Report-Sans-CJK" in fonts          # the bundled font cut travelled with the package
     # A district round from the installed package: the batch modules and the district report's template

@@ -209,7 +209,9 @@ def edge_cases() -> list[dict[str, Any]]:
     inspected = copy.deepcopy(BASE)
     inspected["audit"] = {"kind": "inspection", "inspectors": ["王敏", "李强"], "responsible": "陈芳",
                           "round": "2026-yinzhou"}
-    for i, doc in enumerate([bare, zero, empty_lists, texts, inspected]):
+    declared = copy.deepcopy(BASE)
+    declared["audit"] = {}                        # a declared self-check with nothing more said
+    for i, doc in enumerate([bare, zero, empty_lists, texts, inspected, declared]):
         doc["center"]["id"] = f"00{i}"
         docs.append(doc)
     assert all(_valid(d) for d in docs)

@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --no-demo
 python3 -m mypy compliance          # strict, as configured in setup.cfg
-python3 -m pytest "$@"
+# the tests in parallel, one process per core (at most four: each may start a browser, a service and PostgreSQL)
+python3 -m pytest --numprocesses auto --maxprocesses 4 --dist worksteal "$@"

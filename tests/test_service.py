@@ -531,14 +531,15 @@ def test_schemathesis_finds_no_server_error_and_no_response_off_its_schema(servi
 
 
 def test_a_body_that_comes_too_slowly_is_408_and_others_are_served_meanwhile(tmp_path, monkeypatch):
-    monkeypatch.setenv("COMPLIANCE_BODY_SECONDS", "2")
+    monkeypatch.setenv("COMPLIANCE_BODY_SECONDS", "5")
     with serving(tmp_path) as (svc, token):
         with socket.create_connection(("127.0.0.1", svc.port)) as slow:
             slow.sendall(b"POST /v1/audits HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token.encode()
                          + b"\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
             start = time.monotonic()
             r = httpx.get(svc.url + "/v1/rulesets", headers={"Authorization": f"Bearer {token}"})
-            assert r.status_code == 200 and time.monotonic() - start < 1.5      # not held up by the slow one
+            # not held up by the slow one (which would be 5 s), with room for a machine busy with other tests
+            assert r.status_code == 200 and time.monotonic() - start < 4
             slow.settimeout(10)
             answer = slow.recv(4096)
         assert answer.startswith(b"HTTP/1.1 408") and b"application/problem+json" in answer
@@ -559,7 +560,7 @@ def test_headers_that_trickle_in_or_never_end_lose_their_connection(tmp_path, mo
                     closed = slow.recv(4096) == b""
                 except ConnectionResetError:
                     closed = True
-                assert closed and time.monotonic() - start < 5, payload[:20]
+                assert closed and time.monotonic() - start < 8, payload[:20]     # 2 s, and a busy machine's slack
         r = httpx.get(svc.url + "/v1/rulesets", headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 200                              # an ordinary request is unaffected
 

@@ -19,7 +19,7 @@ import httpx
 import orjson
 import pytest
 
-from compliance.service.server import InFlight
+from compliance.service.server import HEADER_SECONDS, InFlight
 
 from test_service import serving
 
@@ -63,7 +63,9 @@ def test_thousands_of_half_open_connections_leave_an_ordinary_request_answered(t
             r = httpx.get(svc.url + "/v1/schema/profile", headers={"Authorization": f"Bearer {token}"}, timeout=10)
             took = time.monotonic() - start
             assert r.status_code == 200, r.text
-            assert took < 1, f"{took:.2f} s"
+            # Well before the half-open ones time out (HEADER_SECONDS, 10 s): it was not waiting behind them. The
+            # bound is loose on purpose: the suite runs on every core at once, and a busy machine took 2 s.
+            assert took < HEADER_SECONDS / 2, f"{took:.2f} s"
             assert r.json()["$schema"]
             assert svc.process is not None
             files = _open_files_of(svc.process.pid)

@@ -272,3 +272,30 @@ def test_a_second_service_on_one_sqlite_database_is_refused_in_chinese(tmp_path)
     first.start()                              # the lock went with the process that held it
     first.stop()
 
+
+
+def test_a_lease_is_claimed_by_one_of_many_and_taken_over_only_once_its_deadline_has_passed(postgres, tmp_path):  # noqa: F811
+    from compliance.service.processes import Leases
+    from compliance.service.store import Store
+
+    for url in (f"sqlite:///{tmp_path / 'leases.db'}", _database(postgres, "leases")):
+        store = Store(url)
+        claimants = [Leases(store, f"host-{n}:{n}:x", seconds=1.5) for n in range(8)]
+        won: list[int] = []
+        threads = [threading.Thread(target=lambda n=n: won.append(n) if claimants[n].claim("batch", "b1") else None)
+                   for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(won) == 1, url                                  # of eight at once, exactly one
+        holder, others = claimants[won[0]], [c for n, c in enumerate(claimants) if n != won[0]]
+        assert holder.renew("batch", "b1") and not others[0].claim("batch", "b1")
+        time.sleep(2.0)                                            # the holder stopped renewing: its deadline passed
+        assert others[0].claim("batch", "b1")
+        assert not holder.renew("batch", "b1")                     # taken over: the old holder knows it
+        holder.release("batch", "b1")                              # and cannot give back what it no longer holds
+        owner, _, claims = others[0].held("batch", "b1") or (None, None, 0)
+        assert owner == others[0].owner and claims == 2
+        others[0].release("batch", "b1")
+        assert others[1].claim("batch", "b1")                      # given back: free at once

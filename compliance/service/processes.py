@@ -199,7 +199,10 @@ def only_process(store: Store) -> None:
     url = store.engine.url
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         return
-    import fcntl
+    try:
+        import fcntl
+    except ImportError:                  # not a Unix: no such lock (the service is run on Linux)
+        return
 
     database = Path(url.database).resolve()
     lock_path = database.with_name(database.name + ".serve-lock")

@@ -209,7 +209,7 @@ def test_a_batch_runs_once_and_the_other_process_finishes_it_when_its_runner_is_
     while not checkpoint.is_file() and time.monotonic() < deadline:
         time.sleep(0.005)
     state = json.loads(checkpoint.read_bytes())
-    assert 0 < state["done"] < 8 * 141, state
+    assert state["done"] > 0, state          # part-way, or every centre audited and the tables still to write
     lease = _lease(db, batch_id)
     assert lease is not None and lease[0] is not None
     runner, other = (a, b) if f":{a.process.pid}:" in lease[0] else (b, a)

@@ -338,12 +338,11 @@ def test_the_result_schema_is_published_and_holds_for_every_example():
                 assert not list(validator.iter_errors(result.to_dict(lang))), (path.name, rules)
 
 
-def test_the_service_logs_no_secret(service):
+def test_the_service_logs_no_secret(service, tmp_path):
     with client(service, "system") as c:
         c.get("/v1/rulesets", headers={"Authorization": "Bearer secret-in-a-header-0123456789"})
-    svc = Service(service.db_path.parent)        # the same database, a second process, stopped to read its log
-    svc.db_path, svc.db = service.db_path, service.db
-    svc.start()
+    svc = Service(tmp_path)                      # a second service, stopped to read its log (an SQLite database
+    svc.start()                                  # serves one process only)
     httpx.get(svc.url + "/v1/rulesets", headers={"Authorization": "Bearer secret-in-a-header-0123456789"})
     log = svc.stop()
     assert "secret-in-a-header" not in log and service.tokens["system"] not in log

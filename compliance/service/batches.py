@@ -7,6 +7,7 @@ running when the service stopped resume from its checkpoint when the service sta
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import secrets
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import logging
 import threading
+import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -24,12 +26,15 @@ import orjson
 
 from ..batch.sources import count_records
 from ..i18n import msg, quote, text
+from .processes import HEARTBEAT_SECONDS, LEASE_SECONDS, POLL_SECONDS, Leases, claimable
 from .store import Batch, Store
 
 log = logging.getLogger("compliance.service")
 DONE_MESSAGES = {0: msg("every centre conforms"), 1: msg("some centres do not conform"),
                  2: msg("some input was refused: see {file}", file=quote("errors.csv"))}
 INTERNAL = "internal error"           # the stored message of a batch stopped by a defect (worded when read)
+INTERRUPTED = "interrupted"           # the stored message of a batch whose round was stopped too often
+MAX_CLAIMS = 10                       # a batch taken up again this many times (each a restart or a take-over) fails
 OUTPUTS = ("results.jsonl", "summary.csv", "summary.xlsx", "errors.csv", "district-report.pdf", "district-report.html")
 MEDIA_TYPES = {
     ".jsonl": "application/jsonl", ".csv": "text/csv; charset=utf-8", ".pdf": "application/pdf",
@@ -40,25 +45,36 @@ INPUT_SUFFIXES = (".xlsx", ".csv", ".jsonl")
 
 
 class Batches:
-    """The queue of batch jobs and the one thread that runs them, in the order they came."""
+    """The batch jobs and the one thread of this process that runs them, one at a time, in the order they came.
+
+    Every process on the database runs such a thread; a batch is run by the one holding its lease (see
+    processes.py), so it runs once however many processes there are, and a batch whose holder died is taken over
+    by another and resumed from its checkpoint. The batches' folder must be one that every process sees."""
 
     def __init__(self, store: Store, folder: Path, jobs: int = 1) -> None:
         self.store, self.folder, self.jobs = store, folder, jobs
-        self.waiting: queue.Queue[str] = queue.Queue()
+        self.waiting: queue.Queue[str] = queue.Queue()        # wakes the worker when this process queues a batch
         self.current: subprocess.Popen[bytes] | None = None
+        self.leases = Leases(store)
+        self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        """Resume whatever was queued or running when the service last stopped, then take new batches."""
-        for batch in self.store.unfinished_batches():
-            self.waiting.put(batch.id)
+        """Resume whatever was queued or running and nobody holds (a stopped service's, or a dead process's), then
+        take new batches: this process's at once, other processes' and abandoned ones within POLL_SECONDS."""
         self._thread = threading.Thread(target=self._work, name="batches", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop the round being run (it keeps its checkpoint) and give its lease back, so that another process, or
+        this service started again, resumes it at once."""
+        self._stopping.set()
+        self.waiting.put("")
         process = self.current
         if process is not None and process.poll() is None:
-            process.terminate()            # the round keeps its checkpoint: it resumes at the next start
+            process.terminate()
+        if self._thread is not None:
+            self._thread.join(timeout=15)
 
     def submit(self, upload: Path, filename: str, rules: str, submitted_by: str, lang: str = "zh") -> Batch:
         """Queue a round on ``upload``; its outputs (errors.csv, the district report) speak ``lang``."""
@@ -97,6 +113,8 @@ class Batches:
             return text(DONE_MESSAGES[batch.exit_code])
         if batch.status == "failed" and batch.message == INTERNAL:
             return text(msg("the round stopped on an internal error; it has been logged"))
+        if batch.status == "failed" and batch.message == INTERRUPTED:
+            return text(msg("the round was interrupted too many times and has been stopped; submit it again"))
         return batch.message
 
     def audited(self, batch: Batch) -> int | None:
@@ -128,16 +146,37 @@ class Batches:
     # ------------------------------------------------------------------ the worker
 
     def _work(self) -> None:
-        while True:
-            batch_id = self.waiting.get()
-            batch = self.store.batch(batch_id)
-            if batch is None or batch.status in ("done", "failed"):
+        while not self._stopping.is_set():
+            with contextlib.suppress(queue.Empty):
+                self.waiting.get(timeout=POLL_SECONDS)
+            try:
+                self._claim_and_run()
+            except Exception as exc:  # noqa: BLE001 - the database away for a moment: look again later
+                log.error("looking for batches to run failed: %s", type(exc).__name__)
+                self._stopping.wait(POLL_SECONDS)
+
+    def _claim_and_run(self) -> None:
+        """Run every unfinished batch nobody holds, one after the other, each once this process holds its lease."""
+        unfinished = [b.id for b in self.store.unfinished_batches()]
+        for batch_id in claimable(self.store, "batch", unfinished):
+            if self._stopping.is_set() or not self.leases.claim("batch", batch_id):
                 continue
             try:
-                self._run(batch)
-            except Exception as exc:  # noqa: BLE001 - one batch's failure never stops the queue
-                log.error("batch %s stopped: %s", batch.id, type(exc).__name__)
-                self.store.set_batch(batch.id, "failed", message=INTERNAL)
+                batch = self.store.batch(batch_id)          # as it is now that this process holds it
+                if batch is None or batch.status in ("done", "failed"):
+                    continue
+                held = self.leases.held("batch", batch_id)
+                if held is not None and held[2] > MAX_CLAIMS:
+                    log.error("batch %s was interrupted %d times: stopped", batch_id, held[2] - 1)
+                    self.store.set_batch(batch_id, "failed", message=INTERRUPTED)
+                    continue
+                try:
+                    self._run(batch)
+                except Exception as exc:  # noqa: BLE001 - one batch's failure never stops the queue
+                    log.error("batch %s stopped: %s", batch.id, type(exc).__name__)
+                    self.store.set_batch(batch.id, "failed", message=INTERNAL)
+            finally:
+                self.leases.release("batch", batch_id)
 
     def _run(self, batch: Batch) -> None:
         home = self.home(batch.id)
@@ -146,21 +185,24 @@ class Batches:
         # ("centres.xlsx!centres!F12"), not as a path on the server.
         command = [sys.executable, "-m", "compliance", "batch", batch.filename,
                    "--rules", batch.rules, "-o", str(home / "out"), "--jobs", str(self.jobs), "--lang", batch.lang]
-        with open(home / "log.txt", "ab") as log:
-            self.current = subprocess.Popen(command, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+        with _Heartbeat(self, batch.id) as beat, open(home / "log.txt", "ab") as log_file:
+            self.current = subprocess.Popen(command, stdout=log_file, stderr=log_file, stdin=subprocess.DEVNULL,
                                             cwd=home / "input", preexec_fn=_die_with_parent)
             code = self.current.wait()
             self.current = None
-        results = (home / "out" / "results.jsonl").is_file()
-        if code in (0, 1) or (code == 2 and results):
-            added = self.remember(batch)
-            self.store.set_batch(batch.id, "done", exit_code=code, message=DONE_MESSAGES[code].text("en"), added=added)
-        elif code < 0 and -code in (signal.SIGTERM, signal.SIGKILL):
-            pass             # stopped with the service: still "running", resumed at the next start
-        else:
-            message = _last_lines(home / "log.txt").replace(str(home / "out") + ": ", "").replace(str(home), "")
-            self.store.set_batch(batch.id, "failed", exit_code=code, message=message)
-
+            if beat.lost.is_set():
+                log.warning("batch %s: its lease was lost; the process that took it over resumes it", batch.id)
+                return
+            results = (home / "out" / "results.jsonl").is_file()
+            if code in (0, 1) or (code == 2 and results):
+                added = self.remember(batch)
+                self.store.set_batch(batch.id, "done", exit_code=code, message=DONE_MESSAGES[code].text("en"),
+                                     added=added)
+            elif code < 0 and -code in (signal.SIGTERM, signal.SIGKILL):
+                pass             # stopped with the service (or killed): still "running", resumed from its checkpoint
+            else:
+                message = _last_lines(home / "log.txt").replace(str(home / "out") + ": ", "").replace(str(home), "")
+                self.store.set_batch(batch.id, "failed", exit_code=code, message=message)
 
     def remember(self, batch: Batch) -> int:
         """Put a finished batch's audits into the history (and so on the dashboard), each with its profile, unless
@@ -189,6 +231,42 @@ class Batches:
                         return
 
         return self.store.add_round(batch.id, batch.submitted_by, pairs())
+
+
+class _Heartbeat:
+    """Renews a batch's lease every HEARTBEAT_SECONDS while it runs. When the lease is lost (another process took
+    it over after the database could not be reached for too long), it stops the round's process before the other
+    process could start its own, and sets ``lost``: this process then records nothing."""
+
+    def __init__(self, batches: Batches, batch_id: str) -> None:
+        self.batches, self.batch_id = batches, batch_id
+        self.lost, self._done = threading.Event(), threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"lease-{batch_id[:8]}", daemon=True)
+
+    def __enter__(self) -> "_Heartbeat":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        renewed = time.monotonic()
+        while not self._done.wait(HEARTBEAT_SECONDS):
+            try:
+                held: bool | None = self.batches.leases.renew("batch", self.batch_id)
+            except Exception as exc:  # noqa: BLE001 - the database away: try again, until the lease would end
+                log.warning("batch %s: its lease could not be renewed: %s", self.batch_id, type(exc).__name__)
+                held = None
+            if held:
+                renewed = time.monotonic()
+            elif held is False or time.monotonic() - renewed > LEASE_SECONDS - HEARTBEAT_SECONDS:
+                self.lost.set()
+                process = self.batches.current
+                if process is not None and process.poll() is None:
+                    process.terminate()
+                return
 
 
 def _die_with_parent() -> None:

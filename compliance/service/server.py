@@ -32,6 +32,7 @@ from ..errors import ComplianceError
 from ..i18n import Message, language, msg, quote, text, use_language
 from .common import Problem, bundled, choose_rules, load_bundled, local_date, service_rules
 from .language import request_language
+from .processes import only_process
 from .store import Store, safe_url
 
 log = logging.getLogger("compliance.service")
@@ -325,6 +326,7 @@ def serve(db: str | None, host: str, port: int, data: str | None = None, rules: 
         raise ComplianceError(msg("the service audits with its bundled rule sets: {names}, not {name}",
                                   names=[quote(n) for n in bundled()], name=quote(rules)), file="--rules")
     store = Store(db)
+    only_process(store)              # SQLite: one service process on a database file; several need PostgreSQL
     app = create_app(store, Path(data) if data else None)
     warm_up()
     connections = connection_bound()

@@ -258,6 +258,13 @@ class Store:
         config.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
         try:
             with self.engine.begin() as connection:
+                # Processes starting together migrate one after the other, each in one transaction: the next sees
+                # the tables made and has nothing left to do. PostgreSQL: an advisory lock held until commit (and
+                # let go if the process dies); SQLite: the file's write lock, taken before anything is read.
+                if connection.dialect.name == "postgresql":
+                    _plain_sql(connection, "SELECT pg_advisory_xact_lock(7301786202)")
+                elif connection.dialect.name == "sqlite":
+                    _plain_sql(connection, "BEGIN IMMEDIATE")
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
         except ComplianceError:

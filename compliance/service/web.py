@@ -47,6 +47,7 @@ from .common import (PROFILE_LIMIT, PROFILE_SECONDS, Problem, batch_file_respons
                      rerun_audit, round_file_name, rules_asked, service_rules,
                      stored_report, within)
 from .batches import Batches
+from .processes import Throttle
 from .store import Account, AuditRow, Store
 
 WEB = Path(__file__).with_name("web")
@@ -78,38 +79,6 @@ def batch_status(status: str) -> str:
 
 
 log = logging.getLogger("compliance.service")
-
-
-class _Throttle:
-    """Five failed logins to one account name within five minutes pause its logins for five minutes."""
-
-    LIMIT, WINDOW = 5, 300.0
-
-    def __init__(self) -> None:
-        self.failures: dict[str, list[float]] = {}
-
-    def _recent(self, name: str) -> list[float]:
-        now = time.monotonic()
-        recent = [t for t in self.failures.get(name.lower(), []) if now - t < self.WINDOW]
-        if recent:
-            self.failures[name.lower()] = recent
-        else:
-            self.failures.pop(name.lower(), None)
-        return recent
-
-    def blocked(self, name: str) -> bool:
-        return len(self._recent(name)) >= self.LIMIT
-
-    def failed(self, name: str) -> None:
-        if len(self.failures) > 100_000:
-            self.failures.clear()
-        self.failures.setdefault(name.lower(), []).append(time.monotonic())
-
-    def forget(self, name: str) -> None:
-        self.failures.pop(name.lower(), None)
-
-
-_THROTTLE = _Throttle()
 
 
 class LoginRequired(Exception):
@@ -563,6 +532,7 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
                        max_age=SESSION_HOURS * 3600, same_site="strict", https_only=False)
     app.mount("/static", StaticFiles(directory=str(WEB / "static")), name="static")
     pending = Pending(batches.folder)
+    throttle = Throttle(store)           # failed logins in the database: the limit holds across processes
 
     def me(request: Request) -> Account:
         return _account(request, store)
@@ -581,7 +551,8 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
         form = await posted_form(request, 10)
         _check_csrf(request, form)
         name, secret = str(form.get("name", "")).strip(), str(form.get("secret", ""))
-        if _THROTTLE.blocked(name):
+        address = request.client.host if request.client else ""
+        if throttle.blocked(name, address):
             log.warning("login refused for %r: too many failures", name[:100])
             return page(request, "login.html.j2", status=429, next=_safe_next(str(form.get("next", "/"))),
                         name=name, error=text(msg("too many failed logins: try again in 5 minutes")))
@@ -592,11 +563,11 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
             by_token = store.account_by_token(auth.token_hash(secret.strip()))
             ok = (by_token is not None and by_token.id == account.id) or auth.check_password(secret, password)
         if not ok:
-            _THROTTLE.failed(name)
+            throttle.failed(name, address)
             log.warning("login failed for %r", name[:100])
             return page(request, "login.html.j2", status=401, next=_safe_next(str(form.get("next", "/"))),
                         name=name, error=text(msg("the account name or the password is not right")))
-        _THROTTLE.forget(name)
+        throttle.forget(name)
         log.info("login: %s", account.name)
         request.session.clear()                         # a fresh session (and CSRF token) after logging in
         request.session["account"] = account.name

@@ -385,6 +385,7 @@ class Store:
                         # One compiled statement, parameters apart: no per-call SQL building.
                         db.execute(_INSERT_AUDIT, {**row.__dict__, "profile": profile, "profile_type": profile_type,
                                                    "result": result_json, "profile_digest": digest})
+                        dashboard.record(db, [(row.__dict__, dashboard.round_of(document))])
                         answer = Submission(row, True, 201)
                     if key is not None:
                         self._keep_key(db, key, answer, warnings)
@@ -464,6 +465,7 @@ class Store:
         part-way) adds only what is missing. Returns how many were added."""
         added = 0
         chunk: list[dict[str, Any]] = []
+        rounds: dict[str, str] = {}                  # each audit's audit.round, for the dashboard
         for result_json, profile in items:
             doc = orjson.loads(result_json)
             center, rules = doc["center"], doc["ruleset"]
@@ -479,14 +481,15 @@ class Store:
                 "submitted_by": submitted_by, "submitted_at": _now(), "batch_id": batch_id,
                 "kind": audit_kind(data), "profile_digest": profile_digest(data),
                 "vetoed": ";".join(str(c) for c in doc.get("vetoed") or ())})
+            rounds[chunk[-1]["id"]] = dashboard.round_of(data)
             if len(chunk) >= _CHUNK:
-                added += self._add_chunk(batch_id, chunk)
+                added += self._add_chunk(batch_id, chunk, rounds)
                 chunk = []
         if chunk:
-            added += self._add_chunk(batch_id, chunk)
+            added += self._add_chunk(batch_id, chunk, rounds)
         return added
 
-    def _add_chunk(self, batch_id: str, chunk: list[dict[str, Any]]) -> int:
+    def _add_chunk(self, batch_id: str, chunk: list[dict[str, Any]], rounds: Mapping[str, str]) -> int:
         ids = list({c["centre_id"] for c in chunk})
         with self._writing() as db:
             stored = set(db.execute(select(audits.c.centre_id).where(
@@ -510,6 +513,7 @@ class Store:
                 new.append(c)
             if new:
                 db.execute(_INSERT_AUDIT, new)
+                dashboard.record(db, [(c, rounds[c["id"]]) for c in new])
         return len(new)
 
     def audit(self, audit_id: str) -> tuple[AuditRow, bytes, bytes, str] | None:
@@ -714,3 +718,6 @@ def _plain(exc: BaseException) -> str:
 
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return re.sub(r"(://[^:/@\s]+):[^@/\s]+@", r"\1:***@", text)[:300]
+
+
+from . import dashboard  # noqa: E402 - the dashboard's table of latest audits, kept with every audit stored

@@ -2,84 +2,26 @@
 
 "Every centre's latest audit" grouped out of 100,000 audits on every page view costs more than a page may, and the
 round an audit belongs to is only in its result document (the audits table is append-only: a column added now
-could never be filled in for the audits already stored). So the store keeps a small table, ``dashboard_latest``,
-written in the same transaction as each audit it stores: for each rule set, each centre's latest audit, its latest
-of each kind, its latest in its round and its latest of each kind in its round. The dashboard reads a page of it
-by its primary key and joins the 50 audits it shows; the filters' choices and counts come from it too.
+could never be filled in for the audits already stored). So the store keeps a small table, ``dashboard_latest``
+(``latest``), written in the same transaction as each audit it stores: for each rule set, each centre's latest
+audit, its latest of each kind, its latest in its round and its latest of each kind in its round. The dashboard
+reads a page of it by its primary key and the 50 audits it shows by their ids; the filters' choices and counts
+come from it too.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
-import orjson
-from sqlalchemy import Column, Index, MetaData, String, Table, Text, case, false, func, inspect, select
+from sqlalchemy import Column, MetaData, String, Table, false, func, inspect, select
 
-from .store import AuditRow, Store, _SUMMARY, _row, audits, metadata
+from .latest import ANY, ROUND_LENGTH, latest
+from .store import AuditRow, Store
+
+__all__ = ["ANY", "ROUND_LENGTH", "PAGE_SIZE", "Filters", "Page", "View", "view", "page", "count", "choices"]
 
 PAGE_SIZE = 50                    # centres a page
-ANY = ""                          # the round or kind of the rows that stand for any round, any kind
-ROUND_LENGTH = 64                 # an audit.round is a free text id of at most 64 characters
 OPEN_STATES = ("open", "overdue", "fixed_pending_review")      # an action not yet closed, void or waived
-
-latest = Table(
-    "dashboard_latest", metadata,
-    Column("ruleset_id", String(200), primary_key=True),
-    Column("round", String(ROUND_LENGTH), primary_key=True),     # "" any round
-    Column("kind", String(20), primary_key=True),                # "" any kind
-    Column("centre_id", String(200), primary_key=True),
-    Column("audit_id", String(32), nullable=False),
-    Column("centre_name", Text, nullable=False),
-    Column("street", Text, nullable=False),
-    Column("grade", String(50), nullable=False),
-    Column("verdict", String(20), nullable=False),
-    Index("ix_dashboard_latest_street", "ruleset_id", "round", "kind", "street", "grade", "centre_id"),
-    Index("ix_dashboard_latest_grade", "ruleset_id", "round", "kind", "grade", "centre_id"),
-    Index("ix_dashboard_latest_verdict", "ruleset_id", "round", "kind", "verdict", "centre_id"),
-    Index("ix_dashboard_latest_centres", "round", "kind", "centre_id"),
-    sqlite_with_rowid=False,             # on SQLite the rows themselves in key order: a page is one range read
-)
-
-_COLUMNS = ("ruleset_id", "round", "kind", "centre_id", "audit_id", "centre_name", "street", "grade", "verdict")
-
-
-def round_of(document: Mapping[str, Any]) -> str:
-    """The round a profile or result document names in ``audit.round`` ("" none)."""
-    block = document.get("audit")
-    value = block.get("round") if isinstance(block, Mapping) else None
-    return value.strip()[:ROUND_LENGTH] if isinstance(value, str) else ""
-
-
-def entries(audit: Mapping[str, Any], round_id: str) -> list[tuple[str, ...]]:
-    """The rows an audit (a dict of the audits table's columns) is the latest for: any and its kind, in any round
-    and, when it names one, in its round."""
-    kind = audit.get("kind") or "self_check"
-    rows: list[tuple[str, ...]] = []
-    for r in (ANY, round_id) if round_id else (ANY,):
-        for k in (ANY, kind):
-            rows.append((audit["ruleset_id"], r, k, audit["centre_id"], audit["id"], audit["centre_name"],
-                         audit["street"], audit["grade"], audit["verdict"]))
-    return rows
-
-
-def record(db: Any, stored: Iterable[tuple[Mapping[str, Any], str]]) -> None:
-    """Make the audits just stored (each with its round), in the order stored, the latest of their centres: inside
-    the transaction that stored them, which holds the store's write lock, so the last written is the newest."""
-    rows: dict[tuple[str, ...], tuple[str, ...]] = {}
-    for audit, round_id in stored:
-        for row in entries(audit, round_id):
-            rows[row[:4]] = row                       # a centre twice in one batch of audits: the later one
-    if not rows:
-        return
-    mark = "?" if db.dialect.paramstyle == "qmark" else "%s"
-    sql = ("INSERT INTO dashboard_latest ({0}) VALUES ({1}) ON CONFLICT (ruleset_id, round, kind, centre_id) "
-           "DO UPDATE SET audit_id = excluded.audit_id, centre_name = excluded.centre_name, "
-           "street = excluded.street, grade = excluded.grade, verdict = excluded.verdict").format(", ".join(_COLUMNS), ", ".join([mark] * len(_COLUMNS)))
-    cursor = db.connection.cursor()            # the driver's own executemany: this runs with every audit stored
-    try:
-        cursor.executemany(sql, list(rows.values()))
-    finally:
-        cursor.close()
 
 
 # --------------------------------------------------------------------------- reading
@@ -134,31 +76,17 @@ def page(store: Store, f: Filters, number: int, size: int = PAGE_SIZE) -> Page:
         matching = int(db.execute(select(func.count()).select_from(latest).where(*where)).scalar_one())
         pages = max(1, -(-matching // size))
         number = min(max(1, number), pages)
-        ids = list(db.execute(select(latest.c.audit_id).where(*where).order_by(latest.c.centre_id)
-                              .limit(size).offset((number - 1) * size)).scalars())
-        # An audit stored before the vetoed clauses were kept has them in its result document.
-        legacy = case((audits.c.vetoed.is_(None), audits.c.result), else_=None).label("legacy_result")
-        found = {r.id: _with_vetoed(r) for r in db.execute(select(*_SUMMARY, legacy).where(audits.c.id.in_(ids)))}
+        shown = db.execute(select(latest.c.audit_id, latest.c.centre_id).where(*where).order_by(latest.c.centre_id)
+                           .limit(size).offset((number - 1) * size)).all()
         counts: dict[str, int] = {}
-        if actions is not None and ids:
-            shown = [found[i].centre_id for i in ids if i in found]
+        if actions is not None and shown:
             counts = {str(c): int(n) for c, n in db.execute(
-                select(actions.c.centre_id, func.count()).where(actions.c.centre_id.in_(shown),
+                select(actions.c.centre_id, func.count()).where(actions.c.centre_id.in_([c for _, c in shown]),
                                                                 actions.c.state.in_(OPEN_STATES))
                 .group_by(actions.c.centre_id))}
-    rows = [found[i] for i in ids if i in found]
+    found = store.summaries(a for a, _ in shown)
+    rows = [found[a] for a, _ in shown if a in found]
     return Page(rows, number, pages, matching, (number - 1) * size + 1 if rows else 0, counts)
-
-
-def _with_vetoed(r: Any) -> AuditRow:
-    row = _row(r)
-    if row.vetoed is None and r.legacy_result is not None:
-        try:
-            vetoed = ";".join(str(c) for c in orjson.loads(r.legacy_result).get("vetoed") or ())
-        except (orjson.JSONDecodeError, AttributeError):
-            vetoed = ""
-        row = AuditRow(**{**row.__dict__, "vetoed": vetoed})
-    return row
 
 
 def choices(store: Store, rules: str, round_id: str = "", kind: str = "") -> dict[str, list[str]]:
@@ -195,12 +123,16 @@ def rulesets_used(store: Store, names: Iterable[str]) -> list[tuple[str, int]]:
 
 def elsewhere(store: Store, rules: str, used: Mapping[str, int]) -> int:
     """How many centres have audits only under rule sets other than ``rules`` (``used``: centres by rule set)."""
-    if not any(n for name, n in used.items() if name != rules):
+    others = [name for name, n in used.items() if name != rules and n]
+    if not others:
         return 0                                      # one rule set in use: none, and nothing to count
-    every = select(latest.c.centre_id).where(latest.c.round == ANY, latest.c.kind == ANY) \
-        .group_by(latest.c.centre_id).subquery()      # in the order of ix_dashboard_latest_centres
-    with store.engine.connect() as db:
-        return int(db.execute(select(func.count()).select_from(every)).scalar_one()) - used.get(rules, 0)
+    other, this = latest.alias("other"), latest.alias("this")
+    query = select(func.count(func.distinct(other.c.centre_id))).where(
+        other.c.ruleset_id.in_(others), other.c.round == ANY, other.c.kind == ANY,
+        ~select(this.c.centre_id).where(this.c.ruleset_id == rules, this.c.round == ANY, this.c.kind == ANY,
+                                        this.c.centre_id == other.c.centre_id).exists())
+    with store.engine.connect() as db:                # the other rule sets' few rows, each looked up by the key
+        return int(db.execute(query).scalar_one())
 
 
 @dataclass(frozen=True)
@@ -232,13 +164,14 @@ _actions = Table("actions", _actions_metadata, Column("centre_id", String(200)),
 
 def actions_table(store: Store) -> Table | None:
     """The actions table (the live ledger: a row per action, with ``centre_id`` and ``state``), when the database
-    has one; None before it does. Only those two columns are read."""
-    if getattr(store, "_has_actions", False):
-        return _actions
-    found = inspect(store.engine).has_table("actions")
-    if found:
-        store._has_actions = True  # type: ignore[attr-defined]   # a table is never dropped while serving
-    return _actions if found else None
+    has one; None before it does (looked for again every 10 seconds). Only those two columns are read."""
+    import time
+
+    seen = getattr(store, "_actions_seen", None)          # (found, when looked)
+    if seen is None or (not seen[0] and time.monotonic() - seen[1] > 10):
+        seen = (inspect(store.engine).has_table("actions"), time.monotonic())
+        store._actions_seen = seen  # type: ignore[attr-defined]   # a table is never dropped while serving
+    return _actions if seen[0] else None
 
 
 def open_action_centres(actions: Table) -> Any:

@@ -38,7 +38,6 @@ def upgrade() -> None:
     op.create_index("ix_dashboard_latest_street", "dashboard_latest", [*_SCOPE, "street", "grade", "centre_id"])
     op.create_index("ix_dashboard_latest_grade", "dashboard_latest", [*_SCOPE, "grade", "centre_id"])
     op.create_index("ix_dashboard_latest_verdict", "dashboard_latest", [*_SCOPE, "verdict", "centre_id"])
-    op.create_index("ix_dashboard_latest_centres", "dashboard_latest", ["round", "kind", "centre_id"])
     _fill()
 
 
@@ -71,6 +70,6 @@ def _fill() -> None:
 
 
 def downgrade() -> None:
-    for name in ("ix_dashboard_latest_centres", "ix_dashboard_latest_verdict", "ix_dashboard_latest_grade", "ix_dashboard_latest_street"):
+    for name in ("ix_dashboard_latest_verdict", "ix_dashboard_latest_grade", "ix_dashboard_latest_street"):
         op.drop_index(name, "dashboard_latest")
     op.drop_table("dashboard_latest")

@@ -101,10 +101,9 @@ def centres_on(html: str) -> list[str]:
 
 
 def pager_links(html: str) -> list[str]:
-    if '<nav class="pager"' not in html:
-        return []
-    nav = html.split('<nav class="pager"')[1].split("</nav>")[0]
-    return [a.replace("&amp;", "&") for a in re.findall(r'href="([^"]+)"', nav)]
+    """The links of the page's pagers (above and below the table)."""
+    navs = re.findall(r'<nav class="pager[^"]*".*?</nav>', html, flags=re.S)
+    return [a.replace("&amp;", "&") for nav in navs for a in re.findall(r'href="([^"]+)"', nav)]
 
 
 def test_fifty_one_centres_make_two_pages_and_the_second_shows_the_fifty_first(bureau):

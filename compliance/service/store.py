@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from ..errors import ComplianceError
 from ..i18n import msg, quote
 from ..model import plain_document
+from .latest import record as keep_latest, round_of
 
 if TYPE_CHECKING:
     from ..result import AuditResult
@@ -392,6 +393,7 @@ class Store:
                         # One compiled statement, parameters apart: no per-call SQL building.
                         db.execute(_INSERT_AUDIT, {**row.__dict__, "profile": profile, "profile_type": profile_type,
                                                    "result": result_json, "profile_digest": digest})
+                        keep_latest(db, [(row.__dict__, round_of(document))])
                         answer = Submission(row, True, 201)
                     if key is not None:
                         self._keep_key(db, key, answer, warnings)
@@ -471,6 +473,7 @@ class Store:
         part-way) adds only what is missing. Returns how many were added."""
         added = 0
         chunk: list[dict[str, Any]] = []
+        rounds: dict[str, str] = {}                  # each audit's audit.round, for the dashboard
         for result_json, profile in items:
             doc = orjson.loads(result_json)
             center, rules = doc["center"], doc["ruleset"]
@@ -486,14 +489,15 @@ class Store:
                 "submitted_by": submitted_by, "submitted_at": _now(), "batch_id": batch_id,
                 "kind": audit_kind(data), "profile_digest": profile_digest(data),
                 "vetoed": ";".join(str(c) for c in doc.get("vetoed") or ())})
+            rounds[chunk[-1]["id"]] = round_of(data)
             if len(chunk) >= _CHUNK:
-                added += self._add_chunk(batch_id, chunk)
+                added += self._add_chunk(batch_id, chunk, rounds)
                 chunk = []
         if chunk:
-            added += self._add_chunk(batch_id, chunk)
+            added += self._add_chunk(batch_id, chunk, rounds)
         return added
 
-    def _add_chunk(self, batch_id: str, chunk: list[dict[str, Any]]) -> int:
+    def _add_chunk(self, batch_id: str, chunk: list[dict[str, Any]], rounds: Mapping[str, str]) -> int:
         ids = list({c["centre_id"] for c in chunk})
         with self._writing() as db:
             stored = set(db.execute(select(audits.c.centre_id).where(
@@ -517,6 +521,7 @@ class Store:
                 new.append(c)
             if new:
                 db.execute(_INSERT_AUDIT, new)
+                keep_latest(db, [(c, rounds[c["id"]]) for c in new])
         return len(new)
 
     def audit(self, audit_id: str) -> tuple[AuditRow, bytes, bytes, str] | None:
@@ -551,14 +556,14 @@ class Store:
                 query = query.where(column == value)
         with self.engine.connect() as db:
             for r in db.execute(query):
-                row = _row(r)
-                if row.vetoed is None and r.legacy_result is not None:
-                    try:
-                        vetoed = ";".join(str(c) for c in orjson.loads(r.legacy_result).get("vetoed") or ())
-                    except (orjson.JSONDecodeError, AttributeError):
-                        vetoed = ""
-                    row = AuditRow(**{**row.__dict__, "vetoed": vetoed})
-                yield row
+                yield _with_vetoed(r)
+
+    def summaries(self, audit_ids: Iterable[str]) -> dict[str, AuditRow]:
+        """The stored audits with these ids (those there are), by id, each with its vetoed clauses."""
+        legacy = case((audits.c.vetoed.is_(None), audits.c.result), else_=None).label("legacy_result")
+        with self.engine.connect() as db:
+            return {r.id: _with_vetoed(r) for r in db.execute(select(*_SUMMARY, legacy)
+                                                               .where(audits.c.id.in_(list(audit_ids))))}
 
     def centres(self, *, rules: str | None = None) -> int:
         """How many centres have an audit (with ``rules``, one under that rule set)."""
@@ -672,6 +677,19 @@ def _account(row: Any) -> Account:
 
 def _row(row: Any) -> AuditRow:
     return AuditRow(**{k: _utc(getattr(row, k)) for k in AuditRow.__dataclass_fields__})
+
+
+def _with_vetoed(r: Any) -> AuditRow:
+    """A summary row read with its ``legacy_result``: an audit stored before the vetoed clauses were kept has them in
+    its result document."""
+    row = _row(r)
+    if row.vetoed is None and r.legacy_result is not None:
+        try:
+            vetoed = ";".join(str(c) for c in orjson.loads(r.legacy_result).get("vetoed") or ())
+        except (orjson.JSONDecodeError, AttributeError):
+            vetoed = ""
+        row = AuditRow(**{**row.__dict__, "vetoed": vetoed})
+    return row
 
 
 def _batch(row: Any) -> Batch:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.staticfiles import StaticFiles
@@ -47,8 +47,9 @@ from .common import (PROFILE_LIMIT, PROFILE_SECONDS, Problem, batch_file_respons
                      rerun_audit, round_file_name, rules_asked, service_rules,
                      stored_report, within)
 from .batches import Batches
+from . import dashboard as board
 from .processes import Throttle
-from .store import Account, AuditRow, Store
+from .store import KINDS, Account, AuditRow, Store
 
 WEB = Path(__file__).with_name("web")
 SESSION_HOURS = 8
@@ -708,22 +709,34 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
     # ------------------------------------------------------------------ the bureau's dashboard
 
     @app.get("/dashboard", include_in_schema=False)
-    def dashboard(request: Request, rules: str = "", street: str = "", grade: str = "", verdict: str = "") -> Response:
+    def dashboard(request: Request, rules: str = "", q: str = "", round_id: str = Query("", alias="round"),
+                  street: str = "", grade: str = "", verdict: str = "", kind: str = "", actions: str = "",
+                  number: str = Query("", alias="page")) -> Response:
         account = me(request)
         if account.role == "community":
             return RedirectResponse("/check", status_code=303)
         default = service_rules(store)
         shown = rules if rules in bundled() else default
         ruleset = load_bundled(shown)
-        rows = list(store.latest(rules=shown, street=street or None, grade=grade or None, verdict=verdict or None))
-        everything = list(store.latest(rules=shown)) if (street or grade or verdict) else rows
-        streets = sorted({r.street for r in everything if r.street})
-        grades = [g.id for g in ruleset.grades if any(r.grade == g.id for r in everything)]
-        used = dict(store.rulesets_used())
-        elsewhere = store.centres() - len(everything)       # centres audited only under other rule sets
-        return page(request, "dashboard.html.j2", me=account, rows=rows, streets=streets, grades=grades,
-                    street=street, grade=grade, verdict=verdict, rule_names=_bundled_names(), default=default,
-                    shown=shown, ruleset=ruleset, used=used, elsewhere=elsewhere, total=len(everything),
+        filters = board.Filters(shown, centre=q.strip()[:200], round=round_id[:board.ROUND_LENGTH],
+                                kind=kind if kind in KINDS else "",
+                                street=street, grade=grade, verdict=verdict if verdict in VERDICTS else "",
+                                open_actions=actions == "open")
+        asked = int(number) if number.isdigit() and len(number) < 9 else 1
+        seen = board.view(store, filters, asked, bundled())
+        found = seen.page
+        if str(found.number) != (number or "1"):        # a page past the last, or not a number: the one there is
+            return RedirectResponse(dashboard_href(filters, found.number, shown == default), status_code=303)
+        grades = [g.id for g in ruleset.grades if g.id in seen.choices["grades"] or g.id == grade]
+        return page(request, "dashboard.html.j2", me=account, rows=found.rows, found=found, f=filters,
+                    streets=seen.choices["streets"], grades=grades, rounds=seen.choices["rounds"],
+                    has_actions=seen.has_actions, street=street, grade=grade, verdict=verdict,
+                    rule_names=_bundled_names(), default=default, shown=shown, ruleset=ruleset, used=seen.used,
+                    elsewhere=seen.elsewhere, total=seen.total, kind_name=kind_name,
+                    round_label=text(cmsg("audit round", "Round")),
+                    pager=pager(found.number, found.pages),
+                    href=lambda n: dashboard_href(filters, n, shown == default),
+                    every_centre=dashboard_href(board.Filters(shown), 1, shown == default),
                     why=lambda row: why_not(row, ruleset), **batch_context(account))
 
     def batch_context(account: Account) -> dict[str, Any]:
@@ -756,8 +769,10 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
         rows = store.history(centre_id)
         if not rows:
             raise Problem(404, msg("No such centre"))
+        main = service_rules(store)
         return page(request, "centre.html.j2", me=account, rows=rows, centre_id=centre_id,
-                    chart=history_chart(rows, service_rules(store)),
+                    chart=history_chart(rows, main), groups=board.by_ruleset(rows, main), main=main,
+                    kind_name=kind_name,
                     why=lambda row: why_not(row, load_bundled(row.ruleset_id) if row.ruleset_id in bundled() else None))
 
     @app.post("/batches", include_in_schema=False)
@@ -815,7 +830,7 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
 
     def settings_page(request: Request, account: Account, saved: bool = False) -> HTMLResponse:
         return page(request, "settings.html.j2", me=account, setting=store.rules_setting(), default=service_rules(store),
-                    rule_names=_bundled_names(), used=store.rulesets_used(), saved=saved)
+                    rule_names=_bundled_names(), used=board.rulesets_used(store, bundled()), saved=saved)
 
     @app.get("/settings", include_in_schema=False)
     def settings(request: Request, saved: str = "") -> Response:
@@ -839,6 +854,35 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
 
 
 BATCHES_SHOWN = 3          # the recent batches the dashboard lists
+VERDICTS = ("conforming", "non_conforming")
+
+
+def kind_name(kind: str) -> str:
+    """自评 or 考核: an audit's kind as a person says it."""
+    return text(msg("inspection")) if kind == "inspection" else text(msg("self-check"))
+
+
+def dashboard_href(f: board.Filters, number: int, default_rules: bool) -> str:
+    """The dashboard's address for page ``number`` of these filters: a page that can be bookmarked and shared."""
+    from urllib.parse import urlencode
+
+    query = [("rules", "" if default_rules else f.rules), ("q", f.centre), ("round", f.round), ("kind", f.kind), ("street", f.street),
+             ("grade", f.grade), ("verdict", f.verdict), ("actions", "open" if f.open_actions else ""),
+             ("page", str(number) if number > 1 else "")]
+    kept = urlencode([(k, v) for k, v in query if v])
+    return "/dashboard" + ("?" + kept if kept else "")
+
+
+def pager(number: int, pages: int) -> list[int | None]:
+    """The page numbers to link: the first, the last, and two either side of this one; None where pages are left
+    out (…)."""
+    shown = sorted({1, pages, *range(max(1, number - 2), min(pages, number + 2) + 1)})
+    out: list[int | None] = []
+    for n in shown:
+        if out and n - (out[-1] or 0) > 1:
+            out.append(None)
+        out.append(n)
+    return out
 
 
 def why_not(row: AuditRow, rules: RuleSet | None) -> list[str]:

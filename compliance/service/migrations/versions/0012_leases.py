@@ -3,13 +3,13 @@ process runs it and another takes it over when the holder dies, and failed login
 holds across processes.
 
 Revision ID: 0012
-Revises: 0007
+Revises: 0011
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0007"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

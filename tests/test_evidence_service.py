@@ -6,6 +6,7 @@ import contextlib
 import errno
 import hashlib
 import io
+import random
 import re
 import select
 import socket
@@ -400,3 +401,57 @@ def test_a_full_disk_answers_507_and_stores_nothing_half(tmp_path, monkeypatch, 
         again = httpx.post(url + "/v1/evidence", files={"file": ("a.jpg", photo, "image/jpeg")}, headers=headers)
         assert again.status_code == 201
         assert httpx.get(f"{url}/v1/evidence/{sha(photo)}", headers=headers).content == photo
+
+
+@contextlib.contextmanager
+def tiny_disk(folder: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` mounted at ``folder`` (root only): a disk that really fills."""
+    import subprocess
+
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"a tmpfs cannot be mounted here ({mounted.stderr.decode(errors='replace').strip()}); "
+                    "the full disk is tested by test_a_full_disk_answers_507_and_stores_nothing_half")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+def test_a_data_folder_on_a_disk_that_really_fills_answers_507_and_keeps_what_it_had(tmp_path):
+    """The service's data folder on a 3 MiB tmpfs: photos are kept until the disk is full; the one that does not fit
+    is 507 with no file (whole or partial) and no row; what was kept before is still served whole."""
+    from PIL import Image
+
+    svc = Service(tmp_path)
+    token = add_user(svc.db, "bureau1", "bureau")
+    with tiny_disk(tmp_path / "data", "3m") as data:
+        svc.args = ["--data", str(data)]
+        svc.start()
+        try:
+            headers = {"Authorization": f"Bearer {token}", "Accept-Language": "en"}
+            photos = []
+            for seed in range(4):                       # about 1.2 MB each: the third cannot fit
+                out = io.BytesIO()
+                pixels = random.Random(seed).randbytes(1000 * 1000 * 3)
+                Image.frombytes("RGB", (1000, 1000), pixels).save(out, "JPEG", quality=95)
+                photos.append(out.getvalue())
+            assert all(1 << 20 < len(p) < 2 << 20 for p in photos), [len(p) for p in photos]
+            answers = [httpx.post(svc.url + "/v1/evidence", files={"file": (f"{i}.jpg", p, "image/jpeg")},
+                                  headers=headers, timeout=60) for i, p in enumerate(photos)]
+            codes = [a.status_code for a in answers]
+            assert codes[0] == 201 and 507 in codes, codes
+            assert_problem(answers[codes.index(507)], 507)
+            for photo, answer in zip(photos, answers):
+                back = httpx.get(f"{svc.url}/v1/evidence/{sha(photo)}", headers=headers, timeout=60)
+                if answer.status_code == 201:
+                    assert back.content == photo
+                else:
+                    assert back.status_code == 404
+            kept = {p.name for p in (data / "evidence").rglob("*") if p.is_file()}
+            assert kept == {sha(p)[2:] for p, a in zip(photos, answers) if a.status_code == 201}     # no partial file
+            rows = sqlite3.connect(svc.db_path).execute("select sha256 from evidence").fetchall()
+            assert {r[0] for r in rows} == {sha(p) for p, a in zip(photos, answers) if a.status_code == 201}
+        finally:
+            svc.stop()

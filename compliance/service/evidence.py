@@ -38,6 +38,7 @@ from sqlalchemy.exc import IntegrityError
 
 import orjson
 
+from ..errors import json_path
 from ..evidence import MAX_EVIDENCE_BYTES, check_content, media_type
 from ..i18n import msg, quote
 from ..model import plain_document
@@ -254,8 +255,6 @@ def check_submission(store: Store, account: Account, profile: Any) -> None:
     """Refuse an inspection from an account other than a bureau's (403); and evidence named by a file (the service
     has no folder beside the profile to read it from) or by a hash the service does not hold for this account
     (422), each at its item's JSON path. Every route that stores a profile a person or system sent calls this."""
-    from ..errors import json_path
-
     document = plain_document(profile)
     if audit_kind(document) == "inspection" and not auth.may_inspect(account):
         raise Problem(403, msg("Inspections are submitted by bureau accounts"),

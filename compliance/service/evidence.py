@@ -38,7 +38,7 @@ from sqlalchemy.exc import IntegrityError
 
 import orjson
 
-from ..errors import json_path
+from ..errors import json_path, problems_message
 from ..evidence import MAX_EVIDENCE_BYTES, check_content, media_type
 from ..i18n import msg, quote
 from ..model import plain_document
@@ -275,7 +275,8 @@ def check_submission(store: Store, account: Account, profile: Any) -> None:
                 "the service holds no evidence file with this SHA-256 for this account; upload it to {route} "
                 "first", route=quote("POST /v1/evidence"))})
     if problems:
-        raise Problem(422, msg("The profile's evidence cannot be used"), problems[0]["message"], problems=problems)
+        raise Problem(422, msg("The profile's evidence cannot be used"),
+                      problems_message(len(problems), msg("the profile's evidence")), problems=problems)
 
 
 # --------------------------------------------------------------------------- the routes

@@ -223,7 +223,7 @@ def _read(base: str, name: str, path: tuple[Any, ...], source: str) -> EvidenceI
                                kind=_KIND_NAMES[kind], expected=expected))
         return problem(msg("{file} is {kind}, but its name ends in {suffix}; name it {expected}", file=shown,
                            kind=_KIND_NAMES[kind], suffix=quote(suffix, 20), expected=expected))
-    bad = _undecodable(data, kind, shown)
+    bad = check_content(data, kind, shown)
     if bad is not None:
         return problem(bad)
     resolved = os.path.join(base, *parts)
@@ -280,8 +280,10 @@ def strict_decoding() -> Iterator[None]:
             ImageFile.LOAD_TRUNCATED_IMAGES = was
 
 
-def _undecodable(data: bytes, kind: str, shown: str) -> Message | None:
-    """Why the file cannot be used as what its bytes say it is, or None."""
+def check_content(data: bytes, kind: str, shown: str) -> Message | None:
+    """Why the file cannot be used as what its bytes say it is (``kind``, from :func:`media_type`), or None: a PDF
+    with no end marker, an image that does not decode or has too many pixels. ``shown`` names it in the message.
+    The command line's check of a profile's files and the service's of an upload."""
     if kind == "application/pdf":
         if b"%%EOF" not in data[-2048:]:
             return msg("{file} is a PDF document that is cut short (it has no end marker)", file=shown)

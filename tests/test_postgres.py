@@ -81,3 +81,55 @@ def test_the_service_runs_on_postgresql_with_its_migrations_and_append_only_hist
                 db.execute(statement)
             db.rollback()
         assert db.execute("select count(*) from audits").fetchone()[0] == 2
+
+
+def test_evidence_is_kept_read_and_guarded_on_postgresql_as_on_sqlite(postgres, tmp_path):
+    """The evidence routes on PostgreSQL: an upload kept once, read back by its uploader and by the accounts reading
+    an audit naming it, refused to another centre; an inspection only from the bureau; an unknown hash 422 at its
+    item; and the evidence tables append-only."""
+    import hashlib
+
+    import psycopg
+
+    from conftest import profile
+    from test_evidence_service import jpeg
+    from test_service import add_user
+
+    with psycopg.connect(postgres, autocommit=True) as db:          # a database of its own (ops is taken above)
+        db.execute("create database evidence")
+    url = postgres.rsplit("/", 1)[0] + "/evidence"
+    tokens = {"haiyue": add_user(url, "haiyue", "community", "330212-SN-0103"),
+              "other": add_user(url, "elsewhere", "community", "330212-XX-9999"),
+              "bureau": add_user(url, "bureau1", "bureau")}
+    photo = jpeg(21)
+    digest = hashlib.sha256(photo).hexdigest()
+    with serving(tmp_path, url) as (svc, _):
+        def as_(who: str) -> httpx.Client:
+            return httpx.Client(base_url=svc.url, headers={"Authorization": f"Bearer {tokens[who]}"}, timeout=60)
+
+        with as_("haiyue") as haiyue, as_("other") as other, as_("bureau") as bureau:
+            first = haiyue.post("/v1/evidence", files={"file": ("hall.jpg", photo, "image/jpeg")})
+            assert first.status_code == 201, first.text
+            assert first.json() == {"sha256": digest, "media_type": "image/jpeg", "size": len(photo)}
+            assert bureau.post("/v1/evidence", files={"file": ("x.jpg", photo, "image/jpeg")}).status_code == 200
+            assert haiyue.get(f"/v1/evidence/{digest}").content == photo
+            assert other.get(f"/v1/evidence/{digest}").status_code == 404
+            doc = profile()
+            doc["evidence"] = {"5.5": [{"sha256": digest}]}
+            assert haiyue.post("/v1/audits?rules=national", json=doc).status_code == 201
+            doc["audit"] = {"kind": "inspection", "inspectors": ["王敏"]}
+            assert haiyue.post("/v1/audits?rules=national", json=doc).status_code == 403
+            assert bureau.post("/v1/audits?rules=national", json=doc).status_code == 201
+            assert bureau.get(f"/v1/evidence/{digest}").content == photo
+            assert other.get(f"/v1/evidence/{digest}").status_code == 404
+            doc["evidence"]["5.5"].append({"sha256": "0" * 64})
+            refused = bureau.post("/v1/audits?rules=national", json=doc)
+            assert refused.status_code == 422
+            assert [p["path"] for p in refused.json()["problems"]] == ["$.evidence['5.5'][1].sha256"]
+    with psycopg.connect(url) as db:
+        assert db.execute("select count(*) from evidence_uses").fetchone()[0] == 1
+        for table in ("evidence", "evidence_uploads", "evidence_uses"):
+            for statement in (f"update {table} set sha256 = 'x'", f"delete from {table}"):
+                with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
+                    db.execute(statement)
+                db.rollback()

@@ -27,7 +27,7 @@ from ..layers import bundled_names
 from ..model import RuleSet
 from ..profile import load_profile
 from ..reading import parse
-from . import auth, web
+from . import auth, evidence, web
 from .language import Language, is_page, request_language
 from .common import (DEFAULT_DATA, IDEMPOTENCY_HEADER, JSON_TYPES, KEY_PATTERN, PROBLEM, PROFILE_LIMIT, Problem, Submitted,
                      audit_document, batch_file_response, bundled, bundled_ruleset, content_disposition, idempotency_key,
@@ -146,6 +146,7 @@ def create_app(store: Store, data: Path | None = None) -> FastAPI:
     _routes(app, store)
     _batch_routes(app, store, batches)
     web.install(app, store, batches)
+    evidence.install(app, store, batches.folder, current_account, _error_responses)
     app.openapi = lambda: _openapi(app)        # type: ignore[method-assign]
     return app
 
@@ -266,6 +267,7 @@ def _routes(app: FastAPI, store: Store) -> None:
         if not auth.may_submit(account, profile.id):
             raise Problem(403, msg("This account submits only its own centre"),
                           msg("this account is for the centre {id}", id=quote(account.centre_id)))
+        evidence.check_submission(store, account, profile)     # inspections by the bureau; evidence held
         return _submitted(submit_audit(store, account, profile, ruleset, raw, media_type, key=ikey))
 
     @app.get("/v1/audits/{audit_id}", tags=["audits"], summary="One stored audit",
@@ -465,7 +467,7 @@ BATCH_SCHEMA = {
 }
 _ERROR_TITLES = {400: "The client went away", 408: "The body came too slowly", 401: "No valid bearer token", 403: "Not this account's centre", 404: "Not found, or not this account's",
                  409: "The rule set changed since", 413: "The body is too large", 415: "Not JSON or YAML",
-                 422: "Not a valid profile, or an unknown rule set"}
+                 422: "Not a valid profile, or an unknown rule set", 507: "The service's disk is full: nothing stored"}
 
 
 def _error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -497,6 +499,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                 "ruleset": {"type": "object", "required": ["id", "version", "content_hash"]}}}}}}
     schemas["Problem"] = PROBLEM_SCHEMA
     schemas["Batch"] = BATCH_SCHEMA
+    schemas["Evidence"] = evidence.EVIDENCE_SCHEMA
     components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
     doc["security"] = [{"bearer": []}]
     for path in doc.get("paths", {}).values():

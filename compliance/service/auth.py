@@ -58,3 +58,8 @@ def may_submit(account: Account, centre_id: str) -> bool:
 
 def may_run_batches(account: Account) -> bool:
     return account.role == "bureau"
+
+
+def may_inspect(account: Account) -> bool:
+    """Only a bureau account submits an inspection (``audit.kind: inspection``): the bureau's inspectors score it."""
+    return account.role == "bureau"

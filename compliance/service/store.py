@@ -18,7 +18,7 @@ import orjson
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 from sqlalchemy import (Boolean, CheckConstraint, Column, DateTime, Float, Index, Integer, LargeBinary, MetaData,
                         String, Table, Text, case, create_engine, event, false, func, select)
@@ -196,6 +196,10 @@ class RulesSetting:
 class KeyReused(Exception):
     """An Idempotency-Key this account used, within 24 hours, for another request."""
 
+
+#: What else is written in the transaction that stores audits whose profiles name evidence, with (audit id, centre
+#: id, profile document) each: the evidence store (service/evidence.py) adds itself, to know who may read the files.
+AUDITS_STORED: list[Callable[[Any, list[tuple[str, str, Mapping[str, Any]]]], None]] = []
 
 KINDS = ("self_check", "inspection")
 KEY_SECONDS = 24 * 3600              # an Idempotency-Key is remembered for 24 hours
@@ -394,6 +398,9 @@ class Store:
                         db.execute(_INSERT_AUDIT, {**row.__dict__, "profile": profile, "profile_type": profile_type,
                                                    "result": result_json, "profile_digest": digest})
                         keep_latest(db, [(row.__dict__, round_of(document))])
+                        if "evidence" in document:          # the files it names, readable with it
+                            for hook in AUDITS_STORED:
+                                hook(db, [(row.id, row.centre_id, document)])
                         answer = Submission(row, True, 201)
                     if key is not None:
                         self._keep_key(db, key, answer, warnings)
@@ -522,6 +529,10 @@ class Store:
             if new:
                 db.execute(_INSERT_AUDIT, new)
                 keep_latest(db, [(c, rounds[c["id"]]) for c in new])
+                named = [(c["id"], c["centre_id"], orjson.loads(c["profile"])) for c in new if b'"evidence"' in c["profile"]]
+                if named:                               # the files they name, readable with them
+                    for hook in AUDITS_STORED:
+                        hook(db, named)
         return len(new)
 
     def audit(self, audit_id: str) -> tuple[AuditRow, bytes, bytes, str] | None:

@@ -27,7 +27,7 @@ from ..layers import bundled_names
 from ..model import RuleSet
 from ..profile import load_profile
 from ..reading import parse
-from . import auth, web
+from . import auth, rounds, waivers, web
 from .language import Language, is_page, request_language
 from .common import (DEFAULT_DATA, IDEMPOTENCY_HEADER, JSON_TYPES, KEY_PATTERN, PROBLEM, PROFILE_LIMIT, Problem, Submitted,
                      audit_document, batch_file_response, bundled, bundled_ruleset, content_disposition, idempotency_key,
@@ -95,12 +95,17 @@ def _submitted(done: Submitted) -> Response:
 def create_app(store: Store, data: Path | None = None) -> FastAPI:
     """The application over ``store``; batch uploads and outputs are kept under ``data``."""
     batches = Batches(store, Path(data or DEFAULT_DATA).resolve())
+    round_files: list[Any] = []
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         batches.start()
+        for f in round_files:
+            f.start()
         yield
         batches.stop()
+        for f in round_files:
+            f.stop()
 
     app = FastAPI(title="Community service centre audits", version=__version__,
                   description="Audit community convenience service centres (社区便民服务中心) against their "
@@ -146,6 +151,8 @@ def create_app(store: Store, data: Path | None = None) -> FastAPI:
     _routes(app, store)
     _batch_routes(app, store, batches)
     web.install(app, store, batches)
+    waivers.install(app, store)
+    round_files.append(rounds.install(app, store, batches.folder))
     app.openapi = lambda: _openapi(app)        # type: ignore[method-assign]
     return app
 

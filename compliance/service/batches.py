@@ -146,6 +146,7 @@ class Batches:
         # ("centres.xlsx!centres!F12"), not as a path on the server.
         command = [sys.executable, "-m", "compliance", "batch", batch.filename,
                    "--rules", batch.rules, "-o", str(home / "out"), "--jobs", str(self.jobs), "--lang", batch.lang]
+        command += self.waivers(batch.rules, home)
         with open(home / "log.txt", "ab") as log:
             self.current = subprocess.Popen(command, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
                                             cwd=home / "input", preexec_fn=_die_with_parent)
@@ -161,6 +162,17 @@ class Batches:
             message = _last_lines(home / "log.txt").replace(str(home / "out") + ": ", "").replace(str(home), "")
             self.store.set_batch(batch.id, "failed", exit_code=code, message=message)
 
+
+    def waivers(self, rules: str, home: Path) -> list[str]:
+        """``--waivers FILE`` with the waivers in force as the round starts (none: nothing), as the command line
+        takes them; the file is beside the upload, so a resumed round sees what it started with."""
+        from ..compile import load_ruleset
+        from .waivers import waivers_file
+
+        target = home / "waivers.json"
+        if not target.is_file() and not waivers_file(self.store, load_ruleset(rules), target):
+            return []
+        return ["--waivers", str(target)]
 
     def remember(self, batch: Batch) -> int:
         """Put a finished batch's audits into the history (and so on the dashboard), each with its profile, unless

@@ -9,7 +9,6 @@ import json
 import sqlite3
 import subprocess
 import time
-from pathlib import Path
 from typing import Any, Iterator
 
 import httpx

@@ -133,7 +133,14 @@ def create_app(store: Store, data: Path | None = None) -> FastAPI:
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         titles = {404: msg("Not found"), 405: msg("Method not allowed")}
         title = titles.get(exc.status_code) or msg("The request cannot be answered ({status})", status=exc.status_code)
-        return _answer(request, Problem(exc.status_code, title, headers=getattr(exc, "headers", None)))  # 405 keeps Allow
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:           # Allow lists every route's methods on this path, not the first one's
+            allowed = {m for r in request.app.router.routes if getattr(r, "methods", None) and
+                       getattr(r, "path_regex", None) is not None and r.path_regex.match(request.scope["path"])
+                       for m in r.methods}
+            if allowed:
+                headers = {**(headers or {}), "Allow": ", ".join(sorted(allowed))}
+        return _answer(request, Problem(exc.status_code, title, headers=headers))  # 405 keeps Allow
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:

@@ -89,6 +89,9 @@ def test_waivers_and_rounds_run_on_postgresql(postgres, tmp_path):
     from test_rounds import HALL, ROUND, inspections, self_checks, wait_for_file
     from test_service import add_user
 
+    with psycopg.connect(postgres, autocommit=True) as db:          # a database of its own, beside the other test's
+        db.execute("create database rounds")
+    postgres = postgres.rsplit("/", 1)[0] + "/rounds"
     bureau = add_user(postgres, "pg-bureau", "bureau")
     with serving(tmp_path, postgres) as (svc, _):
         with httpx.Client(base_url=svc.url, headers={"Authorization": f"Bearer {bureau}", "Accept-Language": "en"},

@@ -27,7 +27,7 @@ from ..layers import bundled_names
 from ..model import RuleSet
 from ..profile import load_profile
 from ..reading import parse
-from . import auth, rounds, waivers, web
+from . import auth, rounds, waiver_routes, web
 from .language import Language, is_page, request_language
 from .common import (DEFAULT_DATA, IDEMPOTENCY_HEADER, JSON_TYPES, KEY_PATTERN, PROBLEM, PROFILE_LIMIT, Problem, Submitted,
                      audit_document, batch_file_response, bundled, bundled_ruleset, content_disposition, idempotency_key,
@@ -158,8 +158,8 @@ def create_app(store: Store, data: Path | None = None) -> FastAPI:
     _routes(app, store)
     _batch_routes(app, store, batches)
     web.install(app, store, batches)
-    waivers.install(app, store)
-    round_files.append(rounds.install(app, store, batches.folder))
+    waiver_routes.install(app, store, batches, current_account)
+    round_files.append(rounds.install(app, store, batches.folder, current_account))
     app.openapi = lambda: _openapi(app)        # type: ignore[method-assign]
     return app
 

@@ -17,13 +17,14 @@ import logging
 import threading
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 
 
 from ..batch.sources import count_records
 from ..i18n import msg, quote, text
+from ..model import RuleSet
 from .store import Batch, Store
 
 log = logging.getLogger("compliance.service")
@@ -47,6 +48,8 @@ class Batches:
         self.waiting: queue.Queue[str] = queue.Queue()
         self.current: subprocess.Popen[bytes] | None = None
         self._thread: threading.Thread | None = None
+        # Writes the waivers in force as a waiver file (False: none), set by the service's waivers
+        self.waivers_file: Callable[[Store, RuleSet, Path], bool] | None = None
 
     def start(self) -> None:
         """Resume whatever was queued or running when the service last stopped, then take new batches."""
@@ -149,7 +152,7 @@ class Batches:
         command += self.waivers(batch.rules, home)
         with open(home / "log.txt", "ab") as log:
             self.current = subprocess.Popen(command, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-                                            cwd=home / "input", preexec_fn=_die_with_parent)
+                                            cwd=home / "input", preexec_fn=die_with_parent)
             code = self.current.wait()
             self.current = None
         results = (home / "out" / "results.jsonl").is_file()
@@ -167,10 +170,10 @@ class Batches:
         """``--waivers FILE`` with the waivers in force as the round starts (none: nothing), as the command line
         takes them; the file is beside the upload, so a resumed round sees what it started with."""
         from ..compile import load_ruleset
-        from .waivers import waivers_file
 
         target = home / "waivers.json"
-        if not target.is_file() and not waivers_file(self.store, load_ruleset(rules), target):
+        if not target.is_file() and (self.waivers_file is None or
+                                     not self.waivers_file(self.store, load_ruleset(rules), target)):
             return []
         return ["--waivers", str(target)]
 
@@ -203,7 +206,7 @@ class Batches:
         return self.store.add_round(batch.id, batch.submitted_by, pairs())
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the round's process, before it starts: end it if the service ends (Linux), so a restarted service
     never finds an orphan still writing the batch it resumes."""
     try:

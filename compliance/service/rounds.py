@@ -38,7 +38,7 @@ from ..i18n import Message, language, msg, quote
 from ..model import today_in_china
 from ..reading import parse
 from ..wording import hinted
-from .batches import MEDIA_TYPES, _die_with_parent
+from .batches import MEDIA_TYPES, die_with_parent
 from .common import (JSON_TYPES, PROFILE_LIMIT, Problem, bundled, content_disposition, media_type_of, read_body,
                      service_rules)
 from .store import Account, Store, audits, metadata
@@ -369,7 +369,7 @@ class RoundFiles:
         with open(work / "log.txt", "ab") as out:
             for command, fine in ((batch, (0, 1, 2)), (ledger, (0,))):
                 self.current = subprocess.Popen(command, stdout=out, stderr=out, stdin=subprocess.DEVNULL, cwd=work,
-                                                preexec_fn=_die_with_parent)
+                                                preexec_fn=die_with_parent)
                 code = self.current.wait()
                 self.current = None
                 if code not in fine or (command is batch and not (work / "out" / "summary.csv").is_file()):
@@ -463,9 +463,8 @@ def _json(document: Any, status: int = 200, headers: dict[str, str] | None = Non
     return Response(orjson.dumps(document), status_code=status, media_type="application/json", headers=headers)
 
 
-def install(app: FastAPI, store: Store, data: Path) -> RoundFiles:
-    from .app import current_account
-
+def install(app: FastAPI, store: Store, data: Path, current_account: Any) -> RoundFiles:
+    """The routes of rounds, with ``current_account`` the API's dependency naming the account of a request."""
     store.on_audits.append(joined)
     files = RoundFiles(store, data)
     one = {"application/json": {"schema": ROUND_SCHEMA}}
@@ -486,8 +485,9 @@ def install(app: FastAPI, store: Store, data: Path) -> RoundFiles:
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            raise Problem(422, msg("The round is not valid"), msg("the body is not JSON"),
-                          problems=[{"path": "$", "message": msg("the body is not JSON")}]) from None
+            raise Problem(422, msg("The round is not valid"), msg("the body is not {format}", format=quote("JSON")),
+                          problems=[{"path": "$", "message": msg("the body is not {format}",
+                                                                 format=quote("JSON"))}]) from None
         values, problems = checked(body, service_rules(store))
         if problems:
             raise Problem(422, msg("The round is not valid"), problems=problems)

@@ -133,3 +133,57 @@ def test_evidence_is_kept_read_and_guarded_on_postgresql_as_on_sqlite(postgres, 
                 with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
                     db.execute(statement)
                 db.rollback()
+def test_waivers_and_rounds_run_on_postgresql(postgres, tmp_path):
+    import psycopg
+
+    from test_rounds import HALL, ROUND, inspections, self_checks, wait_for_file
+    from test_service import add_user
+
+    with psycopg.connect(postgres, autocommit=True) as db:          # a database of its own, beside the other test's
+        db.execute("create database rounds")
+    postgres = postgres.rsplit("/", 1)[0] + "/rounds"
+    bureau = add_user(postgres, "pg-bureau", "bureau")
+    with serving(tmp_path, postgres) as (svc, _):
+        with httpx.Client(base_url=svc.url, headers={"Authorization": f"Bearer {bureau}", "Accept-Language": "en"},
+                          timeout=60) as c:
+            granted = c.post("/v1/waivers?rules=yinzhou", json=HALL)
+            assert granted.status_code == 201, granted.text
+            assert c.post("/v1/waivers?rules=yinzhou", json=HALL).json()["id"] == granted.json()["id"]
+            opened = c.post("/v1/rounds", json={"id": ROUND, "name": "2026年鄞州区秋季考核", "rules": "yinzhou",
+                                                "region": {"district": "鄞州区"}})
+            assert opened.status_code == 201, opened.text
+            assert c.post("/v1/rounds", json={"id": ROUND, "name": "again"}).status_code == 409
+            for doc in self_checks()[:4] + inspections()[:1]:
+                assert c.post("/v1/audits?rules=yinzhou", json=doc).status_code == 201
+            waived = c.get(f"/v1/centres/{HALL['centre']}/audits").json()["audits"][0]
+            stored = c.get(f"/v1/audits/{waived['id']}").json()
+            assert next(f for f in stored["findings"] if f["clause"] == "5.5")["waiver"]["reason"] == HALL["reason"]
+            progress = c.get(f"/v1/rounds/{ROUND}").json()["progress"]
+            assert (progress["centres"], progress["self_checked"]) == (4, 4) and progress["inspected"] >= 1
+            assert [r["id"] for r in c.get("/v1/rounds").json()["rounds"]] == [ROUND]
+            summary = wait_for_file(c, f"/v1/rounds/{ROUND}/files/summary.csv")
+            assert summary.status_code == 200 and len(summary.text.strip().splitlines()) == 1 + 4
+            assert wait_for_file(c, f"/v1/rounds/{ROUND}/files/ledger.xlsx").content.startswith(b"PK")
+            revoked = c.post(f"/v1/waivers/{granted.json()['id']}/revoke")
+            assert revoked.status_code == 200 and revoked.json()["revoked"]["by"] == "pg-bureau"
+            assert c.post(f"/v1/waivers/{granted.json()['id']}/revoke").status_code == 409
+            assert c.get("/v1/waivers", params={"centre": HALL["centre"]}).json()["waivers"][0]["revoked"]
+    from compliance.model import today_in_china
+    from compliance.service.rounds import _ACTION_COLUMNS, round_action_counts
+    from compliance.service.store import Store
+
+    with psycopg.connect(postgres) as db:
+        for statement in ("update waivers set reason = 'x'", "delete from waiver_revocations",
+                          "update rounds set name = 'x'", "delete from round_audits"):
+            with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
+                db.execute(statement)
+            db.rollback()
+        # the live ledger's table, as its contract has it (centre, clause, state, due)
+        db.execute("create table actions (id serial primary key, centre_id text, clause text, state text, due date)")
+        db.execute("insert into actions (centre_id, clause, state, due) values (%s, '5.5', 'open', '2999-01-01'), "
+                   "(%s, '4.1', 'open', '2000-01-01'), (%s, '6.3', 'overdue', null), ('elsewhere', '5.5', 'open', null)",
+                   (HALL["centre"], HALL["centre"], HALL["centre"]))
+        db.commit()
+    _ACTION_COLUMNS.clear()
+    assert today_in_china().year < 2999
+    assert round_action_counts(Store(postgres), ROUND) == (1, 2)

@@ -27,7 +27,7 @@ from ..layers import bundled_names
 from ..model import RuleSet
 from ..profile import load_profile
 from ..reading import parse
-from . import auth, evidence, web
+from . import auth, evidence, rounds, waiver_routes, web
 from .language import Language, is_page, request_language
 from .common import (DEFAULT_DATA, IDEMPOTENCY_HEADER, JSON_TYPES, KEY_PATTERN, PROBLEM, PROFILE_LIMIT, Problem, Submitted,
                      audit_document, batch_file_response, bundled, bundled_ruleset, content_disposition, idempotency_key,
@@ -95,12 +95,17 @@ def _submitted(done: Submitted) -> Response:
 def create_app(store: Store, data: Path | None = None) -> FastAPI:
     """The application over ``store``; batch uploads and outputs are kept under ``data``."""
     batches = Batches(store, Path(data or DEFAULT_DATA).resolve())
+    round_files: list[Any] = []
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         batches.start()
+        for f in round_files:
+            f.start()
         yield
         batches.stop()
+        for f in round_files:
+            f.stop()
 
     app = FastAPI(title="Community service centre audits", version=__version__,
                   description="Audit community convenience service centres (社区便民服务中心) against their "
@@ -128,7 +133,14 @@ def create_app(store: Store, data: Path | None = None) -> FastAPI:
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         titles = {404: msg("Not found"), 405: msg("Method not allowed")}
         title = titles.get(exc.status_code) or msg("The request cannot be answered ({status})", status=exc.status_code)
-        return _answer(request, Problem(exc.status_code, title, headers=getattr(exc, "headers", None)))  # 405 keeps Allow
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:           # Allow lists every route's methods on this path, not the first one's
+            allowed = {m for r in request.app.router.routes if getattr(r, "methods", None) and
+                       getattr(r, "path_regex", None) is not None and r.path_regex.match(request.scope["path"])
+                       for m in r.methods}
+            if allowed:
+                headers = {**(headers or {}), "Allow": ", ".join(sorted(allowed))}
+        return _answer(request, Problem(exc.status_code, title, headers=headers))  # 405 keeps Allow
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
@@ -147,6 +159,8 @@ def create_app(store: Store, data: Path | None = None) -> FastAPI:
     _batch_routes(app, store, batches)
     web.install(app, store, batches)
     evidence.install(app, store, batches.folder, current_account, _error_responses)
+    waiver_routes.install(app, store, batches, current_account)
+    round_files.append(rounds.install(app, store, batches.folder, current_account))
     app.openapi = lambda: _openapi(app)        # type: ignore[method-assign]
     return app
 

@@ -19,7 +19,7 @@ import threading
 import time
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 
@@ -27,6 +27,7 @@ import orjson
 from ..batch.sources import count_records
 from ..i18n import msg, quote, text
 from .processes import HEARTBEAT_SECONDS, LEASE_SECONDS, POLL_SECONDS, Leases, claimable
+from ..model import RuleSet
 from .store import Batch, Store
 
 log = logging.getLogger("compliance.service")
@@ -58,6 +59,8 @@ class Batches:
         self.leases = Leases(store)
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        # Writes the waivers in force as a waiver file (False: none), set by the service's waivers
+        self.waivers_file: Callable[[Store, RuleSet, Path], bool] | None = None
 
     def start(self) -> None:
         """Resume whatever was queued or running and nobody holds (a stopped service's, or a dead process's), then
@@ -185,9 +188,10 @@ class Batches:
         # ("centres.xlsx!centres!F12"), not as a path on the server.
         command = [sys.executable, "-m", "compliance", "batch", batch.filename,
                    "--rules", batch.rules, "-o", str(home / "out"), "--jobs", str(self.jobs), "--lang", batch.lang]
+        command += self.waivers(batch.rules, home)
         with _Heartbeat(self, batch.id) as beat, open(home / "log.txt", "ab") as log_file:
             self.current = subprocess.Popen(command, stdout=log_file, stderr=log_file, stdin=subprocess.DEVNULL,
-                                            cwd=home / "input", preexec_fn=_die_with_parent)
+                                            cwd=home / "input", preexec_fn=die_with_parent)
             code = self.current.wait()
             self.current = None
             if beat.lost.is_set():
@@ -203,6 +207,17 @@ class Batches:
             else:
                 message = _last_lines(home / "log.txt").replace(str(home / "out") + ": ", "").replace(str(home), "")
                 self.store.set_batch(batch.id, "failed", exit_code=code, message=message)
+
+    def waivers(self, rules: str, home: Path) -> list[str]:
+        """``--waivers FILE`` with the waivers in force as the round starts (none: nothing), as the command line
+        takes them; the file is beside the upload, so a resumed round sees what it started with."""
+        from ..compile import load_ruleset
+
+        target = home / "waivers.json"
+        if not target.is_file() and (self.waivers_file is None or
+                                     not self.waivers_file(self.store, load_ruleset(rules), target)):
+            return []
+        return ["--waivers", str(target)]
 
     def remember(self, batch: Batch) -> int:
         """Put a finished batch's audits into the history (and so on the dashboard), each with its profile, unless
@@ -269,7 +284,7 @@ class _Heartbeat:
                 return
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the round's process, before it starts: end it if the service ends (Linux), so a restarted service
     never finds an orphan still writing the batch it resumes."""
     try:

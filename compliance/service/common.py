@@ -264,7 +264,9 @@ def submit_audit(store: Store, account: Account, profile: Any, ruleset: RuleSet,
             first = store.first_answer(key)
             if first is not None:
                 return replayed(store, first)
-        result = evaluate(profile, ruleset)
+        from .waivers import waivers_for
+
+        result = evaluate(profile, ruleset, waivers=waivers_for(store, profile.id, ruleset))
         document = result.to_json(language())
         warnings = [{"path": w.json_path, "message": w.message} for w in profile.warnings]
         done = store.submit_audit(result, document, profile=raw, profile_type=media_type, submitted_by=account.name,

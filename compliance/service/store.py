@@ -251,6 +251,9 @@ class Store:
         # before): within this process by this lock, across processes by the database's own write lock.
         self._writing_lock = threading.Lock()
         self._purged = 0.0
+        # Called in the transaction that stores audits, with each one's row and its profile as parsed, so that
+        # what must follow an audit (the rounds it joins) is stored with it or not at all.
+        self.on_audits: list[Callable[[Any, list[tuple[dict[str, Any], Mapping[str, Any]]]], None]] = []
         if migrate:
             self.migrate()
 
@@ -395,12 +398,15 @@ class Store:
                         answer = Submission(self._summary(db, same[0]), False, 200)
                     else:
                         # One compiled statement, parameters apart: no per-call SQL building.
-                        db.execute(_INSERT_AUDIT, {**row.__dict__, "profile": profile, "profile_type": profile_type,
-                                                   "result": result_json, "profile_digest": digest})
+                        values = {**row.__dict__, "profile": profile, "profile_type": profile_type,
+                                  "result": result_json, "profile_digest": digest}
+                        db.execute(_INSERT_AUDIT, values)
                         keep_latest(db, [(row.__dict__, round_of(document))])
                         if "evidence" in document:          # the files it names, readable with it
                             for hook in AUDITS_STORED:
                                 hook(db, [(row.id, row.centre_id, document)])
+                        for on_audit in self.on_audits:
+                            on_audit(db, [(values, document)])
                         answer = Submission(row, True, 201)
                     if key is not None:
                         self._keep_key(db, key, answer, warnings)
@@ -533,6 +539,8 @@ class Store:
                 if named:                               # the files they name, readable with them
                     for hook in AUDITS_STORED:
                         hook(db, named)
+                for on_audit in self.on_audits:
+                    on_audit(db, [(c, orjson.loads(c["profile"])) for c in new])
         return len(new)
 
     def audit(self, audit_id: str) -> tuple[AuditRow, bytes, bytes, str] | None:

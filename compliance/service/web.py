@@ -37,7 +37,7 @@ from ..evaluation import evaluate
 from ..fields import CHOICES, FIELDS
 from ..i18n import Message, cmsg, gettext_in, language, msg, ngettext_in, separator, text
 from ..i18n import quote as quoted
-from ..model import CHINA, CODE_LISTS, Verdict
+from ..model import CHINA, CODE_LISTS, Verdict, today_in_china
 from ..wording import STATUS_LABELS, VERDICT_LABELS
 from ..model import RuleSet, Status
 from ..profile import load_profile, unknown_keys
@@ -647,7 +647,9 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
         raw = orjson.dumps(profile.data, option=orjson.OPT_INDENT_2)
         # A second tap on submit, or the same page sent again, is the self-check already stored: the store keeps
         # an audit identical to the centre's latest under the same rule set once (the API's path too).
-        result = evaluate(profile, ruleset)
+        from .waivers import waivers_for
+
+        result = evaluate(profile, ruleset, waivers=waivers_for(store, profile.id, ruleset))
         object.__setattr__(result.profile, "raw_sha256", hashlib.sha256(raw).hexdigest())
         object.__setattr__(result.profile, "source", "web self-check")
         row = store.add_audit(result, result.to_json(language()), profile=raw, profile_type="application/json",
@@ -769,10 +771,13 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
         rows = store.history(centre_id)
         if not rows:
             raise Problem(404, msg("No such centre"))
+        from .waivers import listed, view as waiver_view
+
         main = service_rules(store)
         return page(request, "centre.html.j2", me=account, rows=rows, centre_id=centre_id,
                     chart=history_chart(rows, main), groups=board.by_ruleset(rows, main), main=main,
                     kind_name=kind_name,
+                    waivers=[waiver_view(w) for w in listed(store, centre_id)], today=today_in_china().isoformat(),
                     why=lambda row: why_not(row, load_bundled(row.ruleset_id) if row.ruleset_id in bundled() else None))
 
     @app.post("/batches", include_in_schema=False)

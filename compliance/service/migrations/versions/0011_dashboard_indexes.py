@@ -7,14 +7,14 @@ audits already stored (oldest first, so the newest stays) and written by the sto
 every audit after this. The audits table itself is untouched: its append-only triggers stay as they are.
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0010
 """
 import orjson
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0008"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

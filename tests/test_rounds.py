@@ -1,0 +1,252 @@
+"""Rounds opened in the service, over real HTTP: audits naming a round join it, its progress counts them, and its
+files are the command line's own (`compliance batch`, `compliance ledger`) made from each centre's latest inspection
+in the round (its latest self-check where it has none)."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+import subprocess
+import time
+from typing import Any, Iterator
+
+import httpx
+import openpyxl
+import pytest
+import yaml
+
+from conftest import EXAMPLES, run_cli
+from test_service import Service, add_user, assert_problem
+
+DISTRICT = EXAMPLES / "yinzhou-district"
+ROUND = "2026-鄞州-秋季"
+DANDINGHE = "330212-BH-0007"
+HALL = {"centre": DANDINGHE, "clause": "5.5", "reason": "中心位于文物保护建筑二楼，服务大厅无法迁至一楼",
+        "approved_by": "鄞州区民政局", "approved_on": "2026-03-01", "expires_on": "2027-12-31"}
+SELF_CHECKS = 12                   # the first centres of the district's file self-check in the round
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    svc = Service(tmp_path_factory.mktemp("rounds"))
+    svc.tokens = {"bureau": add_user(svc.db, "bureau1", "bureau"), "system": add_user(svc.db, "integration", "system"),
+                  "dandinghe": add_user(svc.db, "dandinghe", "community", DANDINGHE)}
+    svc.args = ["--rules", "yinzhou"]
+    svc.start()
+    yield svc
+    svc.stop()
+
+
+def client(service: Any, who: str, lang: str | None = "en") -> httpx.Client:
+    headers = {"Authorization": f"Bearer {service.tokens[who]}"}
+    if lang:
+        headers["Accept-Language"] = lang
+    return httpx.Client(base_url=service.url, headers=headers, timeout=60)
+
+
+def in_round(doc: dict[str, Any], kind: str = "self_check", round_id: str = ROUND) -> dict[str, Any]:
+    doc = json.loads(json.dumps(doc))
+    doc.pop("evidence", None)              # (the service names evidence by hash: another part's)
+    doc["audit"] = {**doc.get("audit", {}), "kind": kind, "round": round_id}
+    if kind == "inspection":
+        doc["audit"].setdefault("inspectors", ["王敏"])
+    return doc
+
+
+def self_checks() -> list[dict[str, Any]]:
+    lines = (DISTRICT / "centres.jsonl").read_text("utf-8").splitlines()
+    return [in_round(json.loads(line)) for line in lines[:SELF_CHECKS]]
+
+
+def inspections() -> list[dict[str, Any]]:
+    """Two of the district's inspections, of centres that also self-checked."""
+    ids = {d["center"]["id"] for d in self_checks()}
+    found = []
+    for path in sorted((DISTRICT / "2026-inspection").glob("*.yaml")):
+        doc = yaml.safe_load(path.read_text("utf-8"))
+        if doc["center"]["id"] in ids:
+            doc["center"]["assessed_on"] = str(doc["center"]["assessed_on"])
+            found.append(in_round(doc, "inspection"))
+    assert len(found) >= 1, "the example's inspections are of centres in its first lines"
+    return found[:2]
+
+
+def wait_for_file(c: httpx.Client, url: str, seconds: float = 240) -> httpx.Response:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        r = c.get(url)
+        if r.status_code != 202:
+            return r
+        assert r.json()["status"] == "making" and r.headers["retry-after"]
+        time.sleep(0.5)
+    raise AssertionError(f"{url} was not made")
+
+
+@pytest.fixture(scope="module")
+def opened(service: Any) -> dict[str, Any]:
+    """The round opened and joined: the district's first centres self-check in it, two are inspected, 丹顶鹤 has a
+    waiver, and one audit names the round under another rule set (it does not join)."""
+    with client(service, "bureau") as c:
+        assert c.post("/v1/waivers", json=HALL).status_code == 201
+        r = c.post("/v1/rounds", json={"id": ROUND, "name": "2026年鄞州区秋季考核", "rules": "yinzhou",
+                                       "region": {"district": "鄞州区"}, "self_check_due": "2026-10-31",
+                                       "inspection_due": "2026-12-15"})
+        assert r.status_code == 201, r.text
+        for doc in self_checks():
+            assert c.post("/v1/audits?rules=yinzhou", json=doc).status_code == 201
+        for doc in inspections():
+            assert c.post("/v1/audits?rules=yinzhou", json=doc).status_code == 201, doc["center"]["id"]
+        other = self_checks()[0]
+        other["center"]["id"] = "330212-ZZ-0001"
+        assert c.post("/v1/audits?rules=national", json=other).status_code == 201
+    return r.json()
+
+
+def test_a_bureau_opens_a_round_once(service, opened):
+    assert opened["id"] == ROUND and opened["rules"] == "yinzhou" and opened["region"] == {"district": "鄞州区"}
+    assert opened["self_check_due"] == "2026-10-31" and opened["opened_by"] == "bureau1"
+    with client(service, "bureau") as c:
+        again = assert_problem(c.post("/v1/rounds", json={"id": ROUND, "name": "x"}), 409)
+        assert ROUND in again["detail"]
+        listed = c.get("/v1/rounds").json()["rounds"]
+        assert ROUND in [r["id"] for r in listed]
+        assert_problem(c.get("/v1/rounds/nope"), 404)
+    for who in ("system", "dandinghe"):
+        with client(service, who) as c:
+            assert_problem(c.post("/v1/rounds", json={"id": "x", "name": "x"}), 403)
+
+
+@pytest.mark.parametrize("body, path", [
+    ({"name": "x"}, "$"),
+    ({"id": "a/b", "name": "x"}, "$.id"),
+    ({"id": "x" * 65, "name": "x"}, "$.id"),
+    ({"id": "x", "name": " "}, "$.name"),
+    ({"id": "x", "name": "x", "rules": "atlantis"}, "$.rules"),
+    ({"id": "x", "name": "x", "region": {"distrct": "鄞州区"}}, "$.region.distrct"),
+    ({"id": "x", "name": "x", "self_check_due": "2026-02-30"}, "$.self_check_due"),
+    ({"id": "x", "name": "x", "self_check_due": "2026-11-01", "inspection_due": "2026-10-01"}, "$.inspection_due"),
+    ({"id": "x", "name": "x", "nmae": "y"}, "$.nmae"),
+    ([1, 2], "$"),
+])
+def test_a_bad_round_is_422_located(service, body, path):
+    with client(service, "bureau") as c:
+        doc = assert_problem(c.post("/v1/rounds", json=body), 422)
+    assert path in [p["path"] for p in doc["problems"]], doc
+
+
+def test_the_rounds_progress_counts_its_centres(service, opened):
+    with client(service, "bureau") as c:
+        doc = c.get(f"/v1/rounds/{ROUND}").json()
+    assert doc["progress"]["centres"] == SELF_CHECKS                       # not the one under another rule set
+    assert doc["progress"]["self_checked"] == SELF_CHECKS
+    assert doc["progress"]["inspected"] == len(inspections())
+    assert doc["progress"]["open_actions"] == 0 and doc["progress"]["overdue_actions"] == 0   # (no actions table)
+    assert set(doc["files"]) == {"summary.xlsx", "summary.csv", "district-report.pdf", "ledger.xlsx"}
+
+
+def test_a_community_sees_its_own_progress_and_not_the_files(service, opened):
+    with client(service, "dandinghe") as c:
+        doc = c.get(f"/v1/rounds/{ROUND}").json()
+        assert doc["progress"]["centres"] == 1 and doc["progress"]["open_actions"] is None
+        assert "files" not in doc
+        assert ROUND in [r["id"] for r in c.get("/v1/rounds").json()["rounds"]]
+        for name in ("summary.csv", "ledger.xlsx"):
+            assert_problem(c.get(f"/v1/rounds/{ROUND}/files/{name}"), 403)
+
+
+def test_the_round_files_are_the_command_lines(service, opened, tmp_path):
+    with client(service, "bureau", lang=None) as c:                # in Chinese, as a bureau officer reads them
+        first = c.get(f"/v1/rounds/{ROUND}/files/summary.csv")
+        assert first.status_code in (200, 202)
+        got = {name: wait_for_file(c, f"/v1/rounds/{ROUND}/files/{name}")
+               for name in ("summary.csv", "summary.xlsx", "district-report.pdf", "ledger.xlsx")}
+        assert_problem(c.get(f"/v1/rounds/{ROUND}/files/results.jsonl"), 404)
+        assert_problem(c.get(f"/v1/rounds/{ROUND}/files/..%2Fservice.db"), 404)
+    for name, r in got.items():
+        assert r.status_code == 200, (name, r.text)
+        disposition = r.headers["content-disposition"]
+        assert "filename*=UTF-8''2026" in disposition and name in disposition
+    # The command line on the same profiles: each centre's inspection where it has one, else its self-check.
+    chosen = {d["center"]["id"]: d for d in self_checks()}
+    chosen.update({d["center"]["id"]: d for d in inspections()})
+    (tmp_path / "centres.jsonl").write_text("".join(json.dumps(d, ensure_ascii=False) + "\n"
+                                                    for d in chosen.values()), "utf-8")
+    (tmp_path / "waivers.yaml").write_text(yaml.safe_dump({"waivers": [HALL]}, allow_unicode=True), "utf-8")
+    out = run_cli("batch", "centres.jsonl", "--rules", "yinzhou", "-o", "out", "--waivers", "waivers.yaml",
+                  cwd=tmp_path)
+    assert out.returncode in (0, 1), out.stderr
+    expected = list(csv.DictReader(io.StringIO((tmp_path / "out" / "summary.csv").read_text("utf-8-sig"))))
+    found = list(csv.DictReader(io.StringIO(got["summary.csv"].content.decode("utf-8-sig"))))
+    assert found == expected and len(found) == SELF_CHECKS
+    assert "unwaived_score" in found[0]                                    # 丹顶鹤's waiver, as stored
+    summary = openpyxl.load_workbook(io.BytesIO(got["summary.xlsx"].content))
+    assert summary.worksheets[0].max_row > SELF_CHECKS
+    ledger = openpyxl.load_workbook(io.BytesIO(got["ledger.xlsx"].content)).worksheets[0]
+    cells = [str(c.value) for row in ledger.iter_rows() for c in row if c.value is not None]
+    assert "整改时限" in cells and any(ROUND in v for v in cells)           # the round names its items
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(got["district-report.pdf"].content)
+    pages = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True).stdout
+    assert int(pages.split("Pages:")[1].split()[0]) >= 1
+    words = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True).stdout
+    assert "鄞州区" in words and "合格" in words
+
+
+def test_the_files_are_kept_until_a_new_audit_joins(service):
+    lines = (DISTRICT / "centres.jsonl").read_text("utf-8").splitlines()[-3:]
+    with client(service, "bureau") as c:
+        assert c.post("/v1/rounds", json={"id": "kept", "name": "缓存的轮次", "rules": "yinzhou"}).status_code == 201
+        for line in lines[:2]:
+            assert c.post("/v1/audits?rules=yinzhou", json=in_round(json.loads(line), round_id="kept")).status_code == 201
+        url = "/v1/rounds/kept/files/summary.csv"
+        first = wait_for_file(c, url)
+        assert first.status_code == 200 and len(first.text.strip().splitlines()) == 1 + 2
+        assert c.get(url).status_code == 200                                        # kept
+        assert c.post("/v1/audits?rules=yinzhou", json=in_round(json.loads(lines[2]), round_id="kept")).status_code == 201
+        assert c.get(url).status_code == 202                                        # made again
+        again = wait_for_file(c, url)
+        assert again.status_code == 200 and len(again.text.strip().splitlines()) == 1 + 3
+
+
+def test_a_round_with_no_audit_has_no_files_yet(service):
+    with client(service, "bureau") as c:
+        assert c.post("/v1/rounds", json={"id": "empty", "name": "空的轮次"}).status_code == 201
+        assert c.get("/v1/rounds/empty").json()["progress"]["centres"] == 0
+        assert_problem(c.get("/v1/rounds/empty/files/summary.csv"), 409)
+
+
+def test_round_records_are_append_only_in_the_database(service, opened):
+    db = sqlite3.connect(service.db_path)
+    try:
+        for statement in ("update rounds set name = 'x'", "delete from round_audits"):
+            with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+                db.execute(statement)
+    finally:
+        db.close()
+
+
+def test_round_action_counts_reads_the_live_ledger_table(tmp_path):
+    """Against the contract of the actions table (centre, clause, state, due): this table stands in for it."""
+    from compliance.model import today_in_china
+    from compliance.service.rounds import round_action_counts
+    from compliance.service.store import Store
+
+    store = Store(f"sqlite:///{tmp_path / 'a.db'}")
+    assert round_action_counts(store, "r") == (0, 0)                  # no table of actions yet
+    db = sqlite3.connect(tmp_path / "a.db")
+    today = today_in_china()
+    db.execute("create table actions (id integer primary key, centre_id text, clause text, state text, due date)")
+    db.execute("insert into round_audits (round_id, audit_id, centre_id, kind, ruleset_id, region) "
+               "values ('r', 'a1', 'C1', 'inspection', 'yinzhou', '[]')")
+    rows = [("C1", "5.5", "open", "2999-01-01"), ("C1", "4.1", "open", "2000-01-01"), ("C1", "6.3", "overdue", None),
+            ("C1", "6.4", "closed", "2000-01-01"), ("C2", "5.5", "open", "2999-01-01"),
+            ("C1", "7.1", "open", today.isoformat())]
+    db.executemany("insert into actions (centre_id, clause, state, due) values (?, ?, ?, ?)", rows)
+    db.commit()
+    db.close()
+    from compliance.service import rounds
+
+    rounds._ACTION_COLUMNS.clear()
+    assert round_action_counts(store, "r") == (2, 2)      # due later or today: open; marked or past due: overdue
+    assert round_action_counts(store, "other") == (0, 0)

@@ -290,6 +290,10 @@ def _parser(lang: str = DEFAULT_LANG) -> argparse.ArgumentParser:
     sv.add_argument("--port", type=_port, default=8000, help=t(msg("default: 8000")))
     sv.add_argument("--data", metavar="DIR", help=t(msg("where batch uploads and outputs are kept "
                                                         "(default: compliance-batches in this folder)")))
+    sv.add_argument("--forwarded-allow-ips", dest="forwarded_allow_ips", metavar="ADDRESSES", help=t(msg(
+        "the front server's IP addresses or networks, separated by commas (such as 127.0.0.1 for nginx on this "
+        "host): only requests from them may name the client's address and HTTPS in X-Forwarded-For and "
+        "X-Forwarded-Proto (default: nobody)")))
     sv.add_argument("--rules", metavar="NAME", help=t(msg(
         "the service's rule set, set at the first start (default: national): the default of the self-check form, "
         "the upload, the dashboard and the API; after that a bureau account changes it on the settings page, and "
@@ -784,7 +788,7 @@ def _serve(args: argparse.Namespace, run: _Run) -> None:
     _service()
     from .service.server import serve
 
-    serve(args.db, args.host, args.port, args.data, args.rules)
+    serve(args.db, args.host, args.port, args.data, args.rules, args.forwarded_allow_ips)
 
 
 def _users(args: argparse.Namespace, run: _Run) -> None:

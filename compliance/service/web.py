@@ -26,7 +26,6 @@ from typing import Any, Mapping, Sequence
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from starlette.middleware.sessions import SessionMiddleware
 from starlette.staticfiles import StaticFiles
 
 from ..batch import table
@@ -47,6 +46,7 @@ from .common import (PROFILE_LIMIT, PROFILE_SECONDS, Problem, batch_file_respons
                      rerun_audit, round_file_name, rules_asked, service_rules,
                      stored_report, within)
 from .batches import Batches
+from .proxy import SessionCookie, client_address
 from .store import Account, AuditRow, Store
 
 WEB = Path(__file__).with_name("web")
@@ -559,8 +559,8 @@ def change_names() -> dict[str, str]:
 
 def install(app: FastAPI, store: Store, batches: Batches) -> None:
 
-    app.add_middleware(SessionMiddleware, secret_key=store.secret("session"), session_cookie="compliance_session",
-                       max_age=SESSION_HOURS * 3600, same_site="strict", https_only=False)
+    app.add_middleware(SessionCookie, secret_key=store.secret("session"), session_cookie="compliance_session",
+                       max_age=SESSION_HOURS * 3600, same_site="strict")      # Secure over HTTPS (proxy.py)
     app.mount("/static", StaticFiles(directory=str(WEB / "static")), name="static")
     pending = Pending(batches.folder)
 
@@ -582,7 +582,7 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
         _check_csrf(request, form)
         name, secret = str(form.get("name", "")).strip(), str(form.get("secret", ""))
         if _THROTTLE.blocked(name):
-            log.warning("login refused for %r: too many failures", name[:100])
+            log.warning("login refused for %r from %s: too many failures", name[:100], client_address(request))
             return page(request, "login.html.j2", status=429, next=_safe_next(str(form.get("next", "/"))),
                         name=name, error=text(msg("too many failed logins: try again in 5 minutes")))
         found = store.account_by_name(name) if name else None
@@ -593,11 +593,11 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
             ok = (by_token is not None and by_token.id == account.id) or auth.check_password(secret, password)
         if not ok:
             _THROTTLE.failed(name)
-            log.warning("login failed for %r", name[:100])
+            log.warning("login failed for %r from %s", name[:100], client_address(request))
             return page(request, "login.html.j2", status=401, next=_safe_next(str(form.get("next", "/"))),
                         name=name, error=text(msg("the account name or the password is not right")))
         _THROTTLE.forget(name)
-        log.info("login: %s", account.name)
+        log.info("login: %s from %s", account.name, client_address(request))
         request.session.clear()                         # a fresh session (and CSRF token) after logging in
         request.session["account"] = account.name
         request.session["epoch"] = account.epoch

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from ..errors import ComplianceError
 from ..i18n import msg, quote
-from .store import Store, _plain, database_url, safe_url
+from .store import Store, database_url, plain_reason, safe_url
 
 CHUNK = 500                    # rows inserted at once: an audit with its profile and result is some 50 KiB
 SKIPPED = {"alembic_version"}  # each database keeps its own, set by its migrations
@@ -60,7 +60,7 @@ def copy_database(source: str, target: str) -> list[tuple[str, int]]:
         raise
     except Exception as exc:  # noqa: BLE001 - a database that refuses a row is told, with nothing copied
         raise ComplianceError(msg("cannot copy the database, and nothing was copied: {reason}",
-                                  reason=quote(_plain(exc), 300)), file=safe_url(destination.url)) from None
+                                  reason=quote(plain_reason(exc), 300)), file=safe_url(destination.url)) from None
     return copied
 
 

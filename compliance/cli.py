@@ -290,11 +290,22 @@ def _parser(lang: str = DEFAULT_LANG) -> argparse.ArgumentParser:
     sv.add_argument("--port", type=_port, default=8000, help=t(msg("default: 8000")))
     sv.add_argument("--data", metavar="DIR", help=t(msg("where batch uploads and outputs are kept "
                                                         "(default: compliance-batches in this folder)")))
+    sv.add_argument("--forwarded-allow-ips", dest="forwarded_allow_ips", metavar="ADDRESSES", help=t(msg(
+        "the front server's IP addresses or networks, separated by commas (such as 127.0.0.1 for nginx on this "
+        "host): only requests from them may name the client's address and HTTPS in X-Forwarded-For and "
+        "X-Forwarded-Proto (default: nobody)")))
     sv.add_argument("--rules", metavar="NAME", help=t(msg(
         "the service's rule set, set at the first start (default: national): the default of the self-check form, "
         "the upload, the dashboard and the API; after that a bureau account changes it on the settings page, and "
         "the stored choice wins over this option")))
 
+    d = sub.add_parser("db", parents=[common], help=t(msg("the service's database")))
+    ds = d.add_subparsers(dest="action", required=True, parser_class=_Parser, metavar="ACTION")
+    dc = ds.add_parser("copy", parents=[common], help=t(msg(
+        "copy every row of the service's database into a new, empty one (from SQLite to PostgreSQL): all or nothing")))
+    dc.add_argument("source", metavar="FROM", help=t(msg("the database to copy: a URL, or an SQLite file's path")))
+    dc.add_argument("target", metavar="TO", help=t(msg("the new database: a URL (postgresql://…), or an SQLite "
+                                                       "file's path; made or upgraded to the newest tables, and empty")))
     u = sub.add_parser("users", parents=[common], help=t(msg("the service's accounts")))
     us = u.add_subparsers(dest="action", required=True, parser_class=_Parser, metavar="ACTION")
     ua = us.add_parser("add", parents=[common], help=t(msg("add an account and print its token (once)")))
@@ -784,7 +795,19 @@ def _serve(args: argparse.Namespace, run: _Run) -> None:
     _service()
     from .service.server import serve
 
-    serve(args.db, args.host, args.port, args.data, args.rules)
+    serve(args.db, args.host, args.port, args.data, args.rules, args.forwarded_allow_ips)
+
+
+def _db(args: argparse.Namespace, run: _Run) -> None:
+    _service()
+    from .service.copy import copy_database
+    from .service.store import database_url, safe_url
+
+    copied = copy_database(args.source, args.target)
+    for table, rows in copied:
+        _say(msg("{table}: {rows:,} rows", table=quote(table), rows=rows))
+    _say(msg("copied {rows:,} rows of {tables} tables from {source} to {target}", rows=sum(r for _, r in copied),
+             tables=len(copied), source=safe_url(database_url(args.source)), target=safe_url(database_url(args.target))))
 
 
 def _users(args: argparse.Namespace, run: _Run) -> None:
@@ -876,7 +899,7 @@ def _read_password() -> str:
 _COMMANDS: dict[str, Callable[[argparse.Namespace, _Run], None]] = {
     "audit": _audit, "compare": _compare, "reconcile": _reconcile, "validate": _validate, "rules": _rules,
     "schema": _schema, "template": _template, "export": _export, "batch": _batch, "ledger": _ledger, "serve": _serve,
-    "users": _users,
+    "users": _users, "db": _db,
 }
 
 

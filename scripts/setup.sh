@@ -9,8 +9,10 @@ export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
 # System packages: the full Noto Sans CJK font (the report's fallback for rare characters),
 # Pango for WeasyPrint, HarfBuzz's subsetter (WeasyPrint subsets the report's fonts with it),
 # poppler's pdftotext/pdffonts for the report tests, Chromium, the browser the web pages are tested in,
-# and PostgreSQL, the bureau-server database the service is also tested against.
-APT_PACKAGES=(fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 poppler-utils chromium postgresql)
+# PostgreSQL, the bureau-server database the service is also tested against, and nginx with openssl, the
+# front server with TLS that docs/deploy.md puts before the service (tests/test_deploy.py runs it).
+APT_PACKAGES=(fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 poppler-utils chromium postgresql
+              nginx openssl)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

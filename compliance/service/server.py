@@ -317,14 +317,19 @@ def _leave(queue: deque[asyncio.Future[bool]], place: asyncio.Future[bool]) -> N
         queue.remove(place)
 
 
-def serve(db: str | None, host: str, port: int, data: str | None = None, rules: str | None = None) -> None:
+def serve(db: str | None, host: str, port: int, data: str | None = None, rules: str | None = None,
+          forwarded_allow_ips: str | None = None) -> None:
+    """Run the service; ``forwarded_allow_ips``: the front server's addresses, the only peers whose X-Forwarded-For
+    and X-Forwarded-Proto are believed (proxy.py); None believes nobody."""
     import uvicorn
 
     from .app import create_app
+    from .proxy import trusted_proxies
 
     if rules is not None and rules not in bundled():
         raise ComplianceError(msg("the service audits with its bundled rule sets: {names}, not {name}",
                                   names=[quote(n) for n in bundled()], name=quote(rules)), file="--rules")
+    proxies = trusted_proxies(forwarded_allow_ips)
     store = Store(db)
     only_process(store)              # SQLite: one service process on a database file; several need PostgreSQL
     app = create_app(store, Path(data) if data else None)
@@ -333,11 +338,16 @@ def serve(db: str | None, host: str, port: int, data: str | None = None, rules: 
     print(text(msg("the audit service is on {address} (database {database}); Ctrl-C stops it",
                    address="http://%s:%d/" % (host, port), database=safe_url(store.url))), file=sys.stderr, flush=True)
     print(text(rules_in_force(store, rules)), file=sys.stderr, flush=True)
+    if proxies:
+        print(text(msg("forwarded headers are believed from {addresses} only", addresses=[quote(a) for a in proxies])),
+              file=sys.stderr, flush=True)
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)   # request lines could carry query secrets
     # No limit_concurrency: uvicorn's counts connections held, and answers 503 while there are that many.
     uvicorn.run(InFlight(app), host=host, port=port, log_level="info", access_log=False,
                 http=_protocol(connections), backlog=BACKLOG, timeout_keep_alive=KEEP_ALIVE_SECONDS,
-                h11_max_incomplete_event_size=HEADER_BYTES, server_header=False, proxy_headers=False)
+                h11_max_incomplete_event_size=HEADER_BYTES, server_header=False,
+                # uvicorn falls back to 127.0.0.1 for an empty list: without the option, no proxy headers at all
+                proxy_headers=bool(proxies), forwarded_allow_ips=proxies or None)
 
 
 def rules_in_force(store: Store, option: str | None) -> Message:

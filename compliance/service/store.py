@@ -758,3 +758,8 @@ def _plain(exc: BaseException) -> str:
 
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return re.sub(r"(://[^:/@\s]+):[^@/\s]+@", r"\1:***@", text)[:300]
+
+
+def plain_reason(exc: BaseException) -> str:
+    """What went wrong, for a message: the exception's first line, any URL's password hidden."""
+    return _plain(exc)

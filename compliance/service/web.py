@@ -26,7 +26,6 @@ from typing import Any, Mapping, Sequence
 import orjson
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from starlette.middleware.sessions import SessionMiddleware
 from starlette.staticfiles import StaticFiles
 
 from ..batch import table
@@ -49,6 +48,7 @@ from .common import (PROFILE_LIMIT, PROFILE_SECONDS, Problem, batch_file_respons
 from .batches import Batches
 from . import dashboard as board
 from .processes import Throttle
+from .proxy import SessionCookie, client_address
 from .store import KINDS, Account, AuditRow, Store
 
 WEB = Path(__file__).with_name("web")
@@ -529,8 +529,8 @@ def change_names() -> dict[str, str]:
 
 def install(app: FastAPI, store: Store, batches: Batches) -> None:
 
-    app.add_middleware(SessionMiddleware, secret_key=store.secret("session"), session_cookie="compliance_session",
-                       max_age=SESSION_HOURS * 3600, same_site="strict", https_only=False)
+    app.add_middleware(SessionCookie, secret_key=store.secret("session"), session_cookie="compliance_session",
+                       max_age=SESSION_HOURS * 3600, same_site="strict")      # Secure over HTTPS (proxy.py)
     app.mount("/static", StaticFiles(directory=str(WEB / "static")), name="static")
     pending = Pending(batches.folder)
     throttle = Throttle(store)           # failed logins in the database: the limit holds across processes
@@ -552,9 +552,9 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
         form = await posted_form(request, 10)
         _check_csrf(request, form)
         name, secret = str(form.get("name", "")).strip(), str(form.get("secret", ""))
-        address = request.client.host if request.client else ""
+        address = client_address(request)
         if throttle.blocked(name, address):
-            log.warning("login refused for %r: too many failures", name[:100])
+            log.warning("login refused for %r from %s: too many failures", name[:100], address)
             return page(request, "login.html.j2", status=429, next=_safe_next(str(form.get("next", "/"))),
                         name=name, error=text(msg("too many failed logins: try again in 5 minutes")))
         found = store.account_by_name(name) if name else None
@@ -565,11 +565,11 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
             ok = (by_token is not None and by_token.id == account.id) or auth.check_password(secret, password)
         if not ok:
             throttle.failed(name, address)
-            log.warning("login failed for %r", name[:100])
+            log.warning("login failed for %r from %s", name[:100], address)
             return page(request, "login.html.j2", status=401, next=_safe_next(str(form.get("next", "/"))),
                         name=name, error=text(msg("the account name or the password is not right")))
         throttle.forget(name)
-        log.info("login: %s", account.name)
+        log.info("login: %s from %s", account.name, address)
         request.session.clear()                         # a fresh session (and CSRF token) after logging in
         request.session["account"] = account.name
         request.session["epoch"] = account.epoch

@@ -18,7 +18,7 @@ import orjson
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 from sqlalchemy import (Boolean, CheckConstraint, Column, DateTime, Float, Index, Integer, LargeBinary, MetaData,
                         String, Table, Text, case, create_engine, event, false, func, select)
@@ -246,6 +246,9 @@ class Store:
         # before): within this process by this lock, across processes by the database's own write lock.
         self._writing_lock = threading.Lock()
         self._purged = 0.0
+        # What else is written in the transaction that stores audits (the actions an inspection opens): each is
+        # called with the connection and the audits just inserted (the audits table's values, result included).
+        self.with_audits: list[Callable[[Any, list[dict[str, Any]]], None]] = []
         if migrate:
             self.migrate()
 
@@ -383,8 +386,11 @@ class Store:
                         answer = Submission(self._summary(db, same[0]), False, 200)
                     else:
                         # One compiled statement, parameters apart: no per-call SQL building.
-                        db.execute(_INSERT_AUDIT, {**row.__dict__, "profile": profile, "profile_type": profile_type,
-                                                   "result": result_json, "profile_digest": digest})
+                        values = {**row.__dict__, "profile": profile, "profile_type": profile_type,
+                                  "result": result_json, "profile_digest": digest}
+                        db.execute(_INSERT_AUDIT, values)
+                        for written in self.with_audits:
+                            written(db, [values])
                         answer = Submission(row, True, 201)
                     if key is not None:
                         self._keep_key(db, key, answer, warnings)
@@ -510,6 +516,8 @@ class Store:
                 new.append(c)
             if new:
                 db.execute(_INSERT_AUDIT, new)
+                for written in self.with_audits:
+                    written(db, new)
         return len(new)
 
     def audit(self, audit_id: str) -> tuple[AuditRow, bytes, bytes, str] | None:

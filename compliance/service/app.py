@@ -27,7 +27,7 @@ from ..layers import bundled_names
 from ..model import RuleSet
 from ..profile import load_profile
 from ..reading import parse
-from . import auth, web
+from . import actions, auth, web
 from .language import Language, is_page, request_language
 from .common import (DEFAULT_DATA, IDEMPOTENCY_HEADER, JSON_TYPES, KEY_PATTERN, PROBLEM, PROFILE_LIMIT, Problem, Submitted,
                      audit_document, batch_file_response, bundled, bundled_ruleset, content_disposition, idempotency_key,
@@ -145,6 +145,7 @@ def create_app(store: Store, data: Path | None = None) -> FastAPI:
 
     _routes(app, store)
     _batch_routes(app, store, batches)
+    actions.install(app, store)
     web.install(app, store, batches)
     app.openapi = lambda: _openapi(app)        # type: ignore[method-assign]
     return app
@@ -497,6 +498,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                 "ruleset": {"type": "object", "required": ["id", "version", "content_hash"]}}}}}}
     schemas["Problem"] = PROBLEM_SCHEMA
     schemas["Batch"] = BATCH_SCHEMA
+    schemas.update(actions.openapi_schemas())
     components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
     doc["security"] = [{"bearer": []}]
     for path in doc.get("paths", {}).values():

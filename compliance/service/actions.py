@@ -30,7 +30,7 @@ from sqlalchemy import (Boolean, Column, DateTime, Float, Index, Integer, String
                         and_, bindparam, case, func, or_, select, text as sql_text)
 
 from ..batch.rectification import due_after, ends_item, is_overdue, level_of, opens_item, shortfall_of
-from ..i18n import msg, quote
+from ..i18n import Words, cmsg, msg, quote
 from ..model import today_in_china
 from . import auth
 from .common import Problem, read_body
@@ -97,6 +97,20 @@ action_events = Table(
     Column("due", String(10)),                                         # the new due date (due_changed), the first (opened)
     UniqueConstraint("action_id", "version", name="uq_action_events_version"),
 )
+
+STATE_LABELS = Words(overdue=cmsg("ledger state", "overdue"), open=cmsg("ledger state", "not rectified"),
+                     fixed_pending_review=cmsg("ledger state", "awaiting review"),
+                     closed=cmsg("ledger state", "closed"), void=cmsg("ledger state", "no longer applies"),
+                     waived=cmsg("ledger state", "waived"))
+EVENT_LABELS = Words(opened=cmsg("action event", "found by the inspection"),
+                     found_again=cmsg("action event", "found short again by an inspection"),
+                     self_check_passed=cmsg("action event", "met in the centre's self-check"),
+                     self_check_short=cmsg("action event", "short again in the centre's self-check"),
+                     reported_fixed=cmsg("action event", "reported fixed by the community"),
+                     due_changed=cmsg("action event", "due date changed by the bureau"),
+                     closed=cmsg("action event", "met at inspection: closed"),
+                     void=cmsg("action event", "the clause no longer applies"),
+                     waived=cmsg("action event", "waived by the bureau"))
 
 _INSERT_ACTION = actions.insert()
 _INSERT_EVENT = action_events.insert()
@@ -415,7 +429,7 @@ def _append(store: Store, account: Account, action_id: str, kind: str, note: str
         assert row is not None                         # actions are never removed
         if row.state in ENDED:
             raise Problem(409, msg("The action has ended"), msg("it is {state}: nothing more is added to it",
-                                                              state=quote(row.state)))
+                                                              state=STATE_LABELS[row.state]))
         state = "fixed_pending_review" if kind == "reported_fixed" else row.state
         version = row.version + 1
         db.execute(_INSERT_EVENT, {"action_id": action_id, "version": version, "kind": kind, "state": state,
@@ -488,6 +502,7 @@ def install(app: FastAPI, store: Store) -> None:
 
     if record_audits not in store.with_audits:
         store.with_audits.append(record_audits)
+    install_pages(app, store)
     errors = _error_responses
     one = {"application/json": {"schema": {"$ref": "#/components/schemas/Action"}}}
 
@@ -537,7 +552,7 @@ def install(app: FastAPI, store: Store) -> None:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:
             raise Problem(422, msg("The request is not valid"), problems=[
-                {"path": "$", "message": msg("the body is not JSON")}]) from None
+                {"path": "$", "message": msg("the body is not a JSON document")}]) from None
         row, events = append_event(store, account, action_id, body)
         return _json(action_document(row, events), 201, headers={"Location": f"/v1/actions/{row.id}"})
 
@@ -545,3 +560,127 @@ def install(app: FastAPI, store: Store) -> None:
 def openapi_schemas() -> dict[str, Any]:
     return {"Action": ACTION_SCHEMA, "ActionEvent": EVENT_SCHEMA, "NewActionEvent": NEW_EVENT_SCHEMA,
             "ActionList": LIST_SCHEMA}
+
+
+# --------------------------------------------------------------------------- the 整改 page
+
+WEB_PAGE = 50                 # actions a page
+PHOTOS = 5                    # photos a report of a fix carries from the page
+PHOTO_BYTES = 10 << 20        # each at most 10 MiB, as evidence
+
+
+def keep_photo(request: Request, account: Account, data: bytes) -> str:
+    """A photo from the page kept by the service's evidence store (``app.state.evidence``, the store behind POST
+    /v1/evidence, with its checks): its SHA-256. A file that is not a JPEG or PNG photo that decodes is 415."""
+    from .. import evidence as library
+
+    files = getattr(request.app.state, "evidence", None)
+    kind = library.media_type(data)
+    if kind not in ("image/jpeg", "image/png"):
+        raise Problem(415, msg("This kind of file is not supported"), msg("a photo is a JPEG or PNG image"))
+    check = getattr(library, "check_content", None)
+    if check is not None and check(data, kind, quote("photo")) is not None:
+        raise Problem(415, msg("This kind of file is not supported"), msg("a photo is a JPEG or PNG image"))
+    if files is None:
+        raise Problem(503, msg("Photos cannot be kept yet"), msg("the service keeps no evidence files"))
+    return str(files.keep(data, kind, account).sha256)
+
+
+async def _posted_report(request: Request) -> Any:
+    """The page's form with its photos, within the size of five photos and the upload deadline."""
+    from .common import UPLOAD_SECONDS, within
+
+    limit = PHOTOS * PHOTO_BYTES + (64 << 10)
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise Problem(413, msg("The request body is too large"), msg("the limit is {limit:,} bytes", limit=limit))
+    receive, seen = within(request.receive, UPLOAD_SECONDS), [0]
+
+    async def capped() -> Any:
+        message = await receive()
+        seen[0] += len(message.get("body", b""))
+        if seen[0] > limit:
+            raise Problem(413, msg("The request body is too large"), msg("the limit is {limit:,} bytes", limit=limit))
+        return message
+
+    return await Request(request.scope, capped).form(max_files=PHOTOS, max_fields=10)
+
+
+def install_pages(app: FastAPI, store: Store) -> None:
+    from fastapi.responses import RedirectResponse
+    from starlette.datastructures import UploadFile
+
+    from ..wording import LEVEL_LABELS, STATUS_LABELS
+    from . import web
+
+    def page_of(request: Request, account: Account, *, state: str, street: str, centre: str, number: int,
+                error: str = "", failed: str = "", status: int = 200) -> Response:
+        wanted = [state] if state in STATES else []
+        rows, total = list_actions(store, account, centre=centre or None, states=wanted, street=street or None,
+                                   limit=WEB_PAGE, offset=(number - 1) * WEB_PAGE,
+                                   live_only=account.role == "community" and not wanted)
+        today = today_in_china()
+        with store.engine.connect() as db:
+            ids = [r.id for r in rows]
+            events: dict[str, list[Any]] = {i: [] for i in ids}
+            if ids:
+                for e in db.execute(select(action_events).where(action_events.c.action_id.in_(ids))
+                                    .order_by(action_events.c.action_id, action_events.c.version)):
+                    events[e.action_id].append(e)
+            mine = [actions.c.centre_id == account.centre_id] if account.role == "community" else []
+            counts: dict[str, int] = {str(k): int(v) for k, v in db.execute(
+                select(actions.c.state, func.count()).where(*mine).group_by(actions.c.state)).tuples()}
+            counts["overdue"] = int(db.execute(select(func.count()).select_from(actions).where(
+                *mine, _where_state("overdue", today.isoformat()))).scalar_one())
+            counts["open"] = counts.get("open", 0) - counts["overdue"]
+            streets = [] if account.role == "community" else sorted(
+                s for s in db.execute(select(actions.c.street).distinct()).scalars() if s)
+        lang_states = STATE_LABELS.of()
+        items = [{"row": r, "state": state_of(r, today), "events": events[r.id],
+                  "live": r.state in LIVE} for r in rows]
+        pages = max(1, -(-total // WEB_PAGE))
+        return web.page(request, "actions.html.j2", status=status, me=account, items=items, total=total,
+                        number=number, pages=pages, counts=counts, streets=streets, state=state, street=street,
+                        centre=centre, states=lang_states, state_keys=STATES, event_names=EVENT_LABELS.of(),
+                        status_names={k.value: v.text() for k, v in STATUS_LABELS.items()},
+                        level_names={k.value: v.text() for k, v in LEVEL_LABELS.items()},
+                        photos=getattr(request.app.state, "evidence", None) is not None,
+                        error=error, failed=failed, today=today.isoformat())
+
+    @app.get("/actions", include_in_schema=False)
+    def actions_page(request: Request, state: str = "", street: str = "", centre: str = "", page: int = 1) -> Response:
+        account = web._account(request, store)
+        return page_of(request, account, state=state, street=street[:200], centre=centre[:200],
+                       number=max(1, min(page, 1_000_000)))
+
+    @app.post("/actions/{action_id}/events", include_in_schema=False)
+    async def report(request: Request, action_id: str) -> Response:
+        account = web._account(request, store)
+        readable_action(store, account, action_id)
+        form = await _posted_report(request)
+        web._check_csrf(request, form)
+        kind = str(form.get("kind", ""))
+        body: dict[str, Any] = {"kind": kind, "note": str(form.get("note", ""))}
+        if kind == "reported_fixed":
+            hashes = []
+            for upload in form.getlist("photos"):
+                if isinstance(upload, UploadFile) and upload.filename:
+                    data = await upload.read(PHOTO_BYTES + 1)
+                    if len(data) > PHOTO_BYTES:
+                        raise Problem(413, msg("The file is too large"), msg("a photo is at most {limit:,} bytes",
+                                                                            limit=PHOTO_BYTES))
+                    if data:
+                        hashes.append(keep_photo(request, account, data))
+            body["evidence"] = hashes
+        elif kind == "due_changed":
+            body["due"] = str(form.get("due", ""))
+        try:
+            append_event(store, account, action_id, body)
+        except Problem as problem:
+            if problem.status != 422:
+                raise
+            words = "；".join(str(p["message"].text() if hasattr(p["message"], "text") else p["message"])
+                             for p in problem.problems or [])
+            return page_of(request, account, state="", street="", centre="", number=1, error=words,
+                           failed=action_id, status=422)
+        return RedirectResponse(f"/actions#a-{action_id}", status_code=303)

@@ -16,7 +16,7 @@ from compliance.service.common import load_bundled
 from compliance.service.store import Store
 
 from conftest import profile
-from test_service import assert_problem, client, service  # noqa: F401 - the service fixture
+from test_service import Service, add_user, assert_problem
 
 CENTRE = "330212-SN-0103"
 TODAY = today_in_china()
@@ -211,24 +211,41 @@ def test_evidence_exists_asks_the_evidence_stores_table(store):
 
 # --------------------------------------------------------------------------- the routes
 
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A service of its own with a bureau, a system account, Haiyue's community and another centre's."""
+    svc = Service(tmp_path_factory.mktemp("actions"))
+    svc.tokens = {"bureau": add_user(svc.db, "bureau1", "bureau"), "system": add_user(svc.db, "integration", "system"),
+                  "haiyue": add_user(svc.db, "haiyue", "community", CENTRE),
+                  "other": add_user(svc.db, "elsewhere", "community", "330212-XX-9999")}
+    svc.start()
+    yield svc
+    svc.stop()
+
+
+def client(site: Any, who: str) -> httpx.Client:
+    return httpx.Client(base_url=site.url, headers={"Authorization": f"Bearer {site.tokens[who]}",
+                                                   "Accept-Language": "en"}, timeout=60)
+
+
 def post(c: httpx.Client, doc: dict[str, Any]) -> dict[str, Any]:
     answer = c.post("/v1/audits?rules=national", content=orjson.dumps(doc), headers={"Content-Type": "application/json"})
     assert answer.status_code in (200, 201), answer.text
     return dict(answer.json())
 
 
-def add_evidence(service: Any, *digests: str) -> None:
+def add_evidence(site: Any, *digests: str) -> None:
     """Evidence rows as the evidence store keeps them (its table, column sha256)."""
-    db = sqlite3.connect(service.db_path)
+    db = sqlite3.connect(site.db_path)
     db.execute("CREATE TABLE IF NOT EXISTS evidence (sha256 VARCHAR(64) PRIMARY KEY)")
     db.executemany("INSERT OR IGNORE INTO evidence (sha256) VALUES (?)", [(d,) for d in digests])
     db.commit()
     db.close()
 
 
-def test_the_routes_list_and_show_actions_with_roles_and_filters(service):
-    with client(service, "bureau") as bureau, client(service, "haiyue") as haiyue, \
-            client(service, "other") as other, client(service, "system") as system:
+def test_the_routes_list_and_show_actions_with_roles_and_filters(site):
+    with client(site, "bureau") as bureau, client(site, "haiyue") as haiyue, \
+            client(site, "other") as other, client(site, "system") as system:
         opened = post(bureau, inspection(center__name="海悦社区便民服务中心（路由）"))
         listed = haiyue.get("/v1/actions", params={"centre": CENTRE}).json()
         mine = [a for a in listed["actions"] if a["opened_by"] == opened["id"]]
@@ -259,11 +276,11 @@ def test_the_routes_list_and_show_actions_with_roles_and_filters(service):
         assert_problem(bureau.get("/v1/actions", params={"limit": 0}), 422)
 
 
-def test_only_the_centres_community_reports_a_fix_and_only_the_bureau_moves_a_due_date(service):
+def test_only_the_centres_community_reports_a_fix_and_only_the_bureau_moves_a_due_date(site):
     photo = "c" * 64
-    add_evidence(service, photo)
-    with client(service, "bureau") as bureau, client(service, "haiyue") as haiyue, \
-            client(service, "system") as system:
+    add_evidence(site, photo)
+    with client(site, "bureau") as bureau, client(site, "haiyue") as haiyue, \
+            client(site, "system") as system:
         post(bureau, inspection(center__name="海悦社区便民服务中心（整改）"))
         action = next(a for a in haiyue.get("/v1/actions", params={"state": "open"}).json()["actions"]
                       if a["clause"] == "4.4")
@@ -297,7 +314,7 @@ def test_only_the_centres_community_reports_a_fix_and_only_the_bureau_moves_a_du
         assert_problem(haiyue.post(where, json={"kind": "reported_fixed", "note": "again"}), 409)
 
 
-def test_problems_are_chinese_by_default(service):
-    with httpx.Client(base_url=service.url, headers={"Authorization": f"Bearer {service.tokens['other']}"}) as c:
+def test_problems_are_chinese_by_default(site):
+    with httpx.Client(base_url=site.url, headers={"Authorization": f"Bearer {site.tokens['other']}"}) as c:
         doc = assert_problem(c.get("/v1/actions/nope"), 404)
     assert doc["title"] != "No such action" and not any(ch.isascii() and ch.isalpha() for ch in doc["title"])

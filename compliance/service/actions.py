@@ -19,6 +19,7 @@ and due date, and the database lets the row change only together with the event 
 from __future__ import annotations
 
 import datetime
+import operator
 import re
 import secrets
 from typing import Any, Iterable, Mapping, Sequence
@@ -75,11 +76,7 @@ actions = Table(
     Column("version", Integer, nullable=False),                        # its events so far
     Index("ix_actions_centre", "centre_id", "ruleset_id", "clause"),
     Index("ix_actions_state_due", "state", "due"),
-    Index("ix_actions_street", "street", "state"),
     Index("ix_actions_round", "round", "state"),
-    Index("ux_actions_live", "centre_id", "ruleset_id", "clause", unique=True,
-          sqlite_where=sql_text("state IN ('open', 'fixed_pending_review')"),
-          postgresql_where=sql_text("state IN ('open', 'fixed_pending_review')")),
 )
 
 action_events = Table(
@@ -112,7 +109,6 @@ EVENT_LABELS = Words(opened=cmsg("action event", "found by the inspection"),
                      void=cmsg("action event", "the clause no longer applies"),
                      waived=cmsg("action event", "waived by the bureau"))
 
-_INSERT_ACTION = actions.insert()
 _INSERT_EVENT = action_events.insert()
 _UPDATE_ACTION = actions.update().where(actions.c.id == bindparam("b_id")).values(
     state=bindparam("b_state"), version=bindparam("b_version"), ended_by=bindparam("b_ended_by"))
@@ -120,6 +116,15 @@ _UPDATE_ACTION = actions.update().where(actions.c.id == bindparam("b_id")).value
 
 def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc)
+
+
+def _stamp(db: Any, when: datetime.datetime) -> Any:
+    """A time as the driver stores it where SQLAlchemy would: UTC text on SQLite (as its DateTime keeps it)."""
+    if db.dialect.name == "sqlite":
+        return when.astimezone(datetime.timezone.utc).replace(tzinfo=None).isoformat(" ", "microseconds")
+    return when
+
+
 
 
 # --------------------------------------------------------------------------- opening and moving actions with audits
@@ -155,7 +160,9 @@ def record_audits(db: Any, stored: list[dict[str, Any]]) -> None:
     new_actions: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     changes: list[dict[str, Any]] = []
-    now = _now()
+    when = _now()
+    now = _stamp(db, when)                             # for the rows written on the driver
+    truth = int if db.dialect.name == "sqlite" else bool
     for audit in stored:
         try:
             doc = orjson.loads(audit["result"])
@@ -191,7 +198,8 @@ def record_audits(db: Any, stored: list[dict[str, Any]]) -> None:
                 elif found is None and opens_item(finding):
                     if opened_on is None:
                         opened_on = _assessed_on(doc)
-                    new_actions.append(_action(audit, doc, finding, opened_on, now, clause in closed))
+                    new_actions.append(_action(audit, doc, finding, opened_on, now, clause in closed,
+                                               truth))
                     events.append({"action_id": new_actions[-1]["id"], "version": 1, "kind": "opened",
                                    "state": "open", "at": now, "by": by, "audit_id": audit_id, "note": None,
                                    "evidence": None, "due": new_actions[-1]["due"]})
@@ -200,12 +208,35 @@ def record_audits(db: Any, stored: list[dict[str, Any]]) -> None:
                     move(found, "self_check_passed", "fixed_pending_review")
                 elif opens_item(finding) and found[1] == "fixed_pending_review":
                     move(found, "self_check_short", "open")
-    if events:
-        db.execute(_INSERT_EVENT, events)              # the events first: the database checks the rows against them
+    if events:                                         # the events first: the database checks the rows against them
+        _insert_many(db, action_events, events)
     if new_actions:
-        db.execute(_INSERT_ACTION, new_actions)
+        _insert_many(db, actions, new_actions)
     if changes:
         db.execute(_UPDATE_ACTION, changes)
+
+
+_SQL: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {}
+
+
+def _insert_many(db: Any, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Rows inserted on the connection's own driver, in the transaction: on every stored inspection, where
+    SQLAlchemy's handling of each value costs more than the insert. The rows' values are as the driver takes them
+    (:func:`_stamp`, :func:`_truth`)."""
+    dialect = db.dialect.name
+    found = _SQL.get((dialect, table.name))
+    if found is None:
+        names = tuple(c.name for c in table.columns if c.name != "seq")
+        mark = "?" if db.dialect.paramstyle == "qmark" else "%s"
+        found = _SQL[dialect, table.name] = (
+            f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join([mark] * len(names))})", names)
+    sql, names = found
+    params = list(map(operator.itemgetter(*names), rows))
+    cursor = db.connection.cursor()
+    try:
+        cursor.executemany(sql, params)
+    finally:
+        cursor.close()
 
 
 def _assessed_on(doc: Mapping[str, Any]) -> datetime.date:
@@ -221,7 +252,8 @@ def _assessed_on(doc: Mapping[str, Any]) -> datetime.date:
 
 
 def _action(audit: Mapping[str, Any], doc: Mapping[str, Any], finding: Mapping[str, Any],
-            opened_on: datetime.date, now: datetime.datetime, recurred: bool) -> dict[str, Any]:
+            opened_on: datetime.date, now: Any, recurred: bool, truth: Any) -> dict[str, Any]:
+    """A new action's row, its values as the driver takes them (``now`` already so; ``truth`` makes a bool so)."""
     amount, unit, missing = shortfall_of(finding)
     block = doc.get("audit")
     named = block.get("round") if isinstance(block, dict) else None
@@ -229,12 +261,12 @@ def _action(audit: Mapping[str, Any], doc: Mapping[str, Any], finding: Mapping[s
     return {"id": secrets.token_hex(16), "centre_id": audit["centre_id"], "centre_name": audit["centre_name"],
             "street": audit["street"], "ruleset_id": audit["ruleset_id"], "clause": finding["clause"],
             "title": title if isinstance(title, str) else "", "level": level_of(finding),
-            "veto": finding.get("veto") is True, "found": str(finding.get("status")), "amount": amount, "unit": unit,
+            "veto": truth(finding.get("veto") is True), "found": str(finding.get("status")), "amount": amount, "unit": unit,
             "missing": ";".join(missing) or None, "remedy": remedy if isinstance(remedy, str) else "",
             "round": named[:64] if isinstance(named, str) and named.strip() else None, "opened_by": audit["id"],
             "opened_on": opened_on.isoformat(), "opened_at": now,
             "due": due_after(opened_on, finding).isoformat(), "state": "open", "ended_by": None,
-            "recurred": recurred, "version": 1}
+            "recurred": truth(recurred), "version": 1}
 
 
 # --------------------------------------------------------------------------- evidence (the evidence store's contract)

@@ -318,3 +318,47 @@ def test_problems_are_chinese_by_default(site):
     with httpx.Client(base_url=site.url, headers={"Authorization": f"Bearer {site.tokens['other']}"}) as c:
         doc = assert_problem(c.get("/v1/actions/nope"), 404)
     assert doc["title"] != "No such action" and not any(ch.isascii() and ch.isalpha() for ch in doc["title"])
+
+
+# --------------------------------------------------------------------------- the 整改 page, in a browser
+
+def test_on_a_phone_the_community_reports_a_fix_and_the_bureau_sees_overdue_first(site, browser):
+    from test_web import log_in, new_page
+
+    with client(site, "bureau") as bureau:              # in Chinese, as the bureau's pages and API speak
+        bureau.headers.pop("Accept-Language")
+        post(bureau, inspection(center__name="海悦社区便民服务中心（网页）"))
+    community = new_page(browser)
+    log_in(community, site, "haiyue", "haiyue")
+    community.click("nav >> text=整改")
+    assert community.url.endswith("/actions")
+    assert community.locator("h1").inner_text() == "整改"
+    card = community.locator("li.action-card", has_text="4.4 上墙公示").first
+    assert card.locator(".badge").inner_text() == "未整改"
+    card.locator("summary", has_text="报告已整改").click()
+    card.locator("textarea[name=note]").fill("已补齐工作人员公示牌和投诉电话牌")
+    card.locator("button", has_text="提交整改报告").click()
+    community.wait_for_load_state()
+    card = community.locator("li.action-card", has_text="4.4 上墙公示").first
+    assert card.locator(".badge").inner_text() == "待复核"
+    card.locator("summary", has_text="整改记录").click()
+    assert "社区报告已整改" in card.inner_text() and "已补齐工作人员公示牌和投诉电话牌" in card.inner_text()
+    # Nothing on the page is wider than the phone.
+    assert community.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+    office = new_page(browser, phone=False)
+    log_in(office, site, "bureau1", "bureau")
+    office.goto(site.url + "/actions")
+    first = office.locator("li.action-card").first
+    assert first.locator(".badge").inner_text() == "逾期" and "5.5" in first.locator("h2").inner_text()
+    assert "English" not in office.locator("main").inner_text()
+    office.goto(site.url + "/actions?state=fixed_pending_review")
+    assert "已补齐工作人员公示牌和投诉电话牌" in office.locator("main").inner_text()
+    # The bureau moves a due date, with a reason.
+    card = office.locator("li.action-card").first
+    card.locator("summary", has_text="调整整改时限").click()
+    card.locator("input[name=due]").fill("2099-06-30")
+    card.locator("input[name=note]").fill("一楼用房装修，延期")
+    card.locator("button", has_text="确认调整").click()
+    office.wait_for_load_state()
+    assert "2099-06-30" in office.locator("main").inner_text()

@@ -31,7 +31,7 @@ from sqlalchemy import (Boolean, Column, DateTime, Float, Index, Integer, String
                         and_, bindparam, case, func, or_, select, text as sql_text)
 
 from ..batch.rectification import due_after, ends_item, is_overdue, level_of, opens_item, shortfall_of
-from ..i18n import Words, cmsg, msg, quote
+from ..i18n import Words, cmsg, language, msg, quote
 from ..model import today_in_china
 from . import auth
 from .common import Problem, read_body
@@ -638,6 +638,17 @@ async def _posted_report(request: Request) -> Any:
     return await Request(request.scope, capped).form(max_files=PHOTOS, max_fields=10)
 
 
+def _clause_title(ruleset_id: str, clause: str, lang: str) -> str | None:
+    """A clause's title in the reader's language, from the bundled rule set (an action keeps it as it was worded
+    for the inspection that opened it)."""
+    from .common import bundled, load_bundled
+
+    if ruleset_id not in bundled():
+        return None
+    found = next((c for c in load_bundled(ruleset_id).clauses if c.clause == clause), None)
+    return None if found is None else str(found.title[lang])
+
+
 def install_pages(app: FastAPI, store: Store) -> None:
     from fastapi.responses import RedirectResponse
     from starlette.datastructures import UploadFile
@@ -668,8 +679,8 @@ def install_pages(app: FastAPI, store: Store) -> None:
             streets = [] if account.role == "community" else sorted(
                 s for s in db.execute(select(actions.c.street).distinct()).scalars() if s)
         lang_states = STATE_LABELS.of()
-        items = [{"row": r, "state": state_of(r, today), "events": events[r.id],
-                  "live": r.state in LIVE} for r in rows]
+        items = [{"row": r, "state": state_of(r, today), "events": events[r.id], "live": r.state in LIVE,
+                  "title": _clause_title(r.ruleset_id, r.clause, language()) or r.title} for r in rows]
         pages = max(1, -(-total // WEB_PAGE))
         return web.page(request, "actions.html.j2", status=status, me=account, items=items, total=total,
                         number=number, pages=pages, counts=counts, streets=streets, state=state, street=street,

@@ -456,7 +456,7 @@ def append_event(store: Store, account: Account, action_id: str, body: Any) -> t
 
 def _append(store: Store, account: Account, action_id: str, kind: str, note: str | None, evidence: list[str],
             due: str | None) -> None:
-    with store._writing() as db:                      # one writer at a time, as audits (and their actions) are
+    with store.writing() as db:                      # one writer at a time, as audits (and their actions) are
         row = db.execute(select(actions).where(actions.c.id == action_id)).first()
         assert row is not None                         # actions are never removed
         if row.state in ENDED:
@@ -527,15 +527,19 @@ LIST_SCHEMA = {
 }
 
 
-def install(app: FastAPI, store: Store) -> None:
-    """The actions' routes, and their opening with every audit stored."""
-    from .app import _error_responses, _json, current_account
+def _json(document: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(document), status_code=status, media_type="application/json", headers=headers)
+
+
+def install(app: FastAPI, store: Store, current_account: Any, error_responses: Any) -> None:
+    """The actions' routes and page, and their opening with every audit stored: ``current_account`` is the API's
+    dependency for the bearer's account, ``error_responses`` describes problem answers in the OpenAPI document."""
     from fastapi import Depends
 
     if record_audits not in store.with_audits:
         store.with_audits.append(record_audits)
     install_pages(app, store)
-    errors = _error_responses
+    errors = error_responses
     one = {"application/json": {"schema": {"$ref": "#/components/schemas/Action"}}}
 
     @app.get("/v1/actions", tags=["actions"], summary="The rectification ledger: actions, overdue first",
@@ -692,16 +696,16 @@ def install_pages(app: FastAPI, store: Store) -> None:
 
     @app.get("/actions", include_in_schema=False)
     def actions_page(request: Request, state: str = "", street: str = "", centre: str = "", page: int = 1) -> Response:
-        account = web._account(request, store)
+        account = web.account_of(request, store)
         return page_of(request, account, state=state, street=street[:200], centre=centre[:200],
                        number=max(1, min(page, 1_000_000)))
 
     @app.post("/actions/{action_id}/events", include_in_schema=False)
     async def report(request: Request, action_id: str) -> Response:
-        account = web._account(request, store)
+        account = web.account_of(request, store)
         readable_action(store, account, action_id)
         form = await _posted_report(request)
-        web._check_csrf(request, form)
+        web.check_csrf(request, form)
         kind = str(form.get("kind", ""))
         body: dict[str, Any] = {"kind": kind, "note": str(form.get("note", ""))}
         if kind == "reported_fixed":

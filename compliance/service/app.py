@@ -145,7 +145,7 @@ def create_app(store: Store, data: Path | None = None) -> FastAPI:
 
     _routes(app, store)
     _batch_routes(app, store, batches)
-    actions.install(app, store)
+    actions.install(app, store, current_account, _error_responses)
     web.install(app, store, batches)
     app.openapi = lambda: _openapi(app)        # type: ignore[method-assign]
     return app

@@ -346,6 +346,11 @@ class Store:
                 _plain_sql(db, "SELECT pg_advisory_xact_lock(7301786201)")     # audits written one at a time
             yield db
 
+    def writing(self) -> contextlib.AbstractContextManager[Any]:
+        """A transaction holding the audits' write lock (as :meth:`submit_audit` does), for what another module
+        writes beside the audits and must read and write as one step (an action's next event)."""
+        return self._writing()
+
     def add_audit(self, result: AuditResult, result_json: bytes, *, profile: bytes, profile_type: str,
                   submitted_by: str) -> AuditRow:
         """Store one audit (committed before this returns), unless it is identical to the centre's latest: then that

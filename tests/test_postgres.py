@@ -187,3 +187,58 @@ def test_waivers_and_rounds_run_on_postgresql(postgres, tmp_path):
     _ACTION_COLUMNS.clear()
     assert today_in_china().year < 2999
     assert round_action_counts(Store(postgres), ROUND) == (1, 2)
+def test_actions_open_move_and_stay_append_only_on_postgresql(postgres, tmp_path):
+    """The live ledger on PostgreSQL: an inspection opens its actions in its own transaction, a self-check sets them
+    awaiting review, the routes filter and guard them, and the database refuses to change an event or an action
+    without one."""
+    import orjson
+    import psycopg
+
+    from test_actions import SHORT, fixed, inspection
+    from test_service import add_user
+
+    with psycopg.connect(postgres, autocommit=True) as db:          # a database of its own on the same server
+        db.execute("CREATE DATABASE actions")
+    postgres = postgres.rsplit("/", 1)[0] + "/actions"
+    bureau_token = add_user(postgres, "pg-bureau", "bureau")
+    haiyue_token = add_user(postgres, "pg-haiyue", "community", "330212-SN-0103")
+    other_token = add_user(postgres, "pg-other", "community", "330212-XX-9999")
+    with serving(tmp_path, postgres) as (svc, _):
+        def as_(token: str) -> httpx.Client:
+            return httpx.Client(base_url=svc.url, headers={"Authorization": f"Bearer {token}",
+                                                           "Accept-Language": "en"}, timeout=60)
+
+        with as_(bureau_token) as bureau, as_(haiyue_token) as haiyue, as_(other_token) as other:
+            doc = inspection(center__name="海悦社区（PostgreSQL）")
+            opened = bureau.post("/v1/audits?rules=national", content=orjson.dumps(doc),
+                                 headers={"Content-Type": "application/json"})
+            assert opened.status_code == 201, opened.text
+            mine = haiyue.get("/v1/actions", params={"centre": "330212-SN-0103", "round": "2026-yinzhou"}).json()
+            ours = [a for a in mine["actions"] if a["opened_by"] == opened.json()["id"]]
+            assert {a["clause"] for a in ours} == set(SHORT) and mine["actions"][0]["state"] == "overdue"
+            assert bureau.get("/v1/actions", params={"state": "overdue", "street": "首南街道"}).json()["total"] >= 1
+            assert other.get("/v1/actions").json()["total"] == 0
+            assert other.get(f"/v1/actions/{ours[0]['id']}").status_code == 404
+            four = next(a for a in ours if a["clause"] == "4.4")
+            where = f"/v1/actions/{four['id']}/events"
+            assert bureau.post(where, json={"kind": "reported_fixed", "note": "x"}).status_code == 403
+            assert haiyue.post(where, json={"kind": "due_changed", "due": "2099-01-01", "note": "x"}).status_code == 403
+            moved = bureau.post(where, json={"kind": "due_changed", "due": "2099-01-01", "note": "施工期间延期"})
+            assert moved.status_code == 201 and moved.json()["due"] == "2099-01-01", moved.text
+            reported = haiyue.post(where, json={"kind": "reported_fixed", "note": "已补齐"})
+            assert reported.json()["state"] == "fixed_pending_review"
+            passing = fixed(center__name="海悦社区（PostgreSQL）", audit=doc["audit"])
+            closing = bureau.post("/v1/audits?rules=national", content=orjson.dumps(passing),
+                                  headers={"Content-Type": "application/json"})
+            after = haiyue.get(f"/v1/actions/{four['id']}").json()
+            assert (after["state"], after["ended_by"]) == ("closed", closing.json()["id"])
+            assert [e["kind"] for e in after["events"]] == ["opened", "due_changed", "reported_fixed", "closed"]
+    with psycopg.connect(postgres) as db:
+        for statement, says in (("update action_events set note = 'x'", "append-only"),
+                                ("delete from action_events", "append-only"),
+                                ("delete from actions", "never removed"),
+                                ("update actions set state = 'closed'", "only with an event"),
+                                ("update actions set due = '2099-12-31', version = version + 1", "only with an event")):
+            with pytest.raises(psycopg.errors.RaiseException, match=says):
+                db.execute(statement)
+            db.rollback()

@@ -225,6 +225,62 @@ def _folders(rounds: Any) -> list[str]:
     return folders
 
 
+# --------------------------------------------------------------------------- the rules of an item
+
+def opens_item(finding: Mapping[str, Any]) -> bool:
+    """Whether a finding of an inspection opens an item: it is ``fail``, ``partial`` or ``missing`` and not waived.
+    (The service's live actions follow the same rule.)"""
+    return finding.get("status") in SHORTFALL and not finding.get("waiver")
+
+
+def ends_item(status: Any) -> str | None:
+    """What an inspection's finding does to an item still open for its clause: ``closed`` (销号) when it is ``pass``,
+    ``void`` when the clause no longer applies (``not_applicable``), else nothing (None)."""
+    return "closed" if status == PASS else "void" if status == NOT_APPLICABLE else None
+
+
+def level_of(finding: Mapping[str, Any]) -> str:
+    """The finding's level (``shall`` or ``should``; ``shall`` where it gives none)."""
+    level = finding.get("level")
+    return level if level in LEVELS else "shall"
+
+
+def days_for(finding: Mapping[str, Any], days: Mapping[str, int] | None = None) -> int:
+    """The days an item of this finding has to be rectified: ``days['veto']`` for a veto clause, else those of its
+    level (by default veto 30, shall 90, should 180)."""
+    per_level = DEFAULT_DAYS if days is None else days
+    return per_level["veto" if finding.get("veto") is True else level_of(finding)]
+
+
+def due_after(opened_on: datetime.date, finding: Mapping[str, Any], days: Mapping[str, int] | None = None
+              ) -> datetime.date:
+    """An item's due date: the day it was found (the assessment date) plus :func:`days_for` its finding."""
+    return opened_on + datetime.timedelta(days=days_for(finding, days))
+
+
+def is_overdue(due: datetime.date | str, as_of: datetime.date | str) -> bool:
+    """Whether an item still open on ``as_of`` is overdue: its due date is past (due on the day is not yet)."""
+    return str(due) < str(as_of)
+
+
+def shortfall_of(finding: Mapping[str, Any]) -> tuple[float | int | None, str | None, tuple[str, ...]]:
+    """The finding's shortfall: (amount, unit, the codes missing), None where none was measured."""
+    shortfall = finding.get("shortfall")
+    amount = unit = None
+    codes: tuple[str, ...] = ()
+    if type(shortfall) is dict:
+        amount = shortfall.get("amount")
+        if type(amount) not in (int, float):        # a bool is not an amount either
+            amount = None
+        unit = shortfall.get("unit")
+        if type(unit) is not str:
+            unit = None
+        listed = shortfall.get("missing")
+        if listed and type(listed) is list:
+            codes = tuple(m for m in listed if type(m) is str)
+    return amount, unit, codes
+
+
 # --------------------------------------------------------------------------- reading the rounds
 
 def check_rounds(folders: Sequence[str]) -> list[Path]:
@@ -316,16 +372,15 @@ class _Build:
                     number = self.clauses[clause] = len(self.clauses)
                 key = base + number
                 row = self.open.get(key)
-                if status == PASS:
+                ending = ends_item(status)
+                if ending is not None:
                     if row is not None:
-                        ends.append((_CLOSED, round_name, None, row))
+                        ends.append((_CLOSED, round_name, None, row) if ending == "closed"
+                                    else (_VOID, None, round_name, row))
                         del self.open[key]
-                        self.closed.add(key)
-                elif status == NOT_APPLICABLE:
-                    if row is not None:
-                        ends.append((_VOID, None, round_name, row))
-                        del self.open[key]
-                elif status in SHORTFALL and row is None and not finding.get("waiver"):
+                        if ending == "closed":
+                            self.closed.add(key)
+                elif row is None and opens_item(finding):
                     self.seq += 1
                     self.open[key] = self.seq
                     if not assessed:
@@ -360,24 +415,11 @@ class _Build:
     def _item(self, seq: int, cid: str, name: str, street: str, order: int, finding: Mapping[str, Any],
               round_name: str, assessed: str | None, recurred: bool) -> tuple[Any, ...]:
         get = finding.get
-        level = get("level")
-        if level not in LEVELS:
-            level = "shall"
+        level = level_of(finding)
         veto = get("veto") is True
-        days = self.days["veto" if veto else level]
-        shortfall = get("shortfall")
-        amount = unit = None
-        missing = ""
-        if type(shortfall) is dict:
-            amount = shortfall.get("amount")
-            if type(amount) not in (int, float):        # a bool is not an amount either
-                amount = None
-            unit = shortfall.get("unit")
-            if type(unit) is not str:
-                unit = None
-            codes = shortfall.get("missing")
-            if codes and type(codes) is list:
-                missing = "\x1f".join(m for m in codes if type(m) is str)
+        days = days_for(finding, self.days)
+        amount, unit, codes = shortfall_of(finding)
+        missing = "\x1f".join(codes)
         if self.due is not None:
             due: str | None = self.due.isoformat()
         elif assessed:

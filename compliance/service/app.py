@@ -27,7 +27,7 @@ from ..layers import bundled_names
 from ..model import RuleSet
 from ..profile import load_profile
 from ..reading import parse
-from . import auth, evidence, rounds, waiver_routes, web
+from . import actions, auth, evidence, rounds, waiver_routes, web
 from .language import Language, is_page, request_language
 from .common import (DEFAULT_DATA, IDEMPOTENCY_HEADER, JSON_TYPES, KEY_PATTERN, PROBLEM, PROFILE_LIMIT, Problem, Submitted,
                      audit_document, batch_file_response, bundled, bundled_ruleset, content_disposition, idempotency_key,
@@ -157,6 +157,7 @@ def create_app(store: Store, data: Path | None = None) -> FastAPI:
 
     _routes(app, store)
     _batch_routes(app, store, batches)
+    actions.install(app, store, current_account, _error_responses)
     web.install(app, store, batches)
     evidence.install(app, store, batches.folder, current_account, _error_responses)
     waiver_routes.install(app, store, batches, current_account)
@@ -514,6 +515,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     schemas["Problem"] = PROBLEM_SCHEMA
     schemas["Batch"] = BATCH_SCHEMA
     schemas["Evidence"] = evidence.EVIDENCE_SCHEMA
+    schemas.update(actions.openapi_schemas())
     components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
     doc["security"] = [{"bearer": []}]
     for path in doc.get("paths", {}).values():

@@ -44,7 +44,7 @@ from ..i18n import msg, quote
 from ..model import plain_document
 from . import auth
 from .common import UPLOAD_SECONDS, Problem, content_disposition, media_type_of, within
-from .store import AUDITS_STORED, Account, Store, audit_kind, metadata
+from .store import Account, Store, audit_kind, metadata
 
 log = logging.getLogger("compliance.service")
 
@@ -179,20 +179,26 @@ class EvidenceStore:
         return Stored(found.sha256, found.media_type, int(found.size))
 
     def missing(self, account: Account, digests: Iterable[str]) -> set[str]:
-        """Which of ``digests`` a profile submitted by ``account`` may not name: those the service does not hold,
-        and for a community account those it may not read (another centre's photo it has only the hash of)."""
-        wanted = set(digests)
-        if not wanted:
-            return set()
-        with self.store.engine.connect() as db:
-            held = set(db.execute(select(evidence.c.sha256).where(evidence.c.sha256.in_(wanted))).scalars())
-            if account.role != "community" or not held:
-                return wanted - held
-            mine = set(db.execute(select(evidence_uploads.c.sha256).where(
-                evidence_uploads.c.sha256.in_(held), evidence_uploads.c.account_id == account.id)).scalars())
-            mine |= set(db.execute(select(evidence_uses.c.sha256).where(
-                evidence_uses.c.sha256.in_(held), evidence_uses.c.centre_id == account.centre_id)).scalars())
-        return wanted - mine
+        """Which of ``digests`` a profile submitted by ``account`` may not name (see :func:`missing`)."""
+        return missing(self.store, account, digests)
+
+
+def missing(store: Store, account: Account, digests: Iterable[str]) -> set[str]:
+    """Which of ``digests`` ``account`` may not name (in a profile, or an action's report of a fix): those the
+    service does not hold, and for a community account those it may not read (another centre's photo it has only
+    the hash of)."""
+    wanted = set(digests)
+    if not wanted:
+        return set()
+    with store.engine.connect() as db:
+        held = set(db.execute(select(evidence.c.sha256).where(evidence.c.sha256.in_(wanted))).scalars())
+        if account.role != "community" or not held:
+            return wanted - held
+        mine = set(db.execute(select(evidence_uploads.c.sha256).where(
+            evidence_uploads.c.sha256.in_(held), evidence_uploads.c.account_id == account.id)).scalars())
+        mine |= set(db.execute(select(evidence_uses.c.sha256).where(
+            evidence_uses.c.sha256.in_(held), evidence_uses.c.centre_id == account.centre_id)).scalars())
+    return wanted - mine
 
 
 def write(out: Any, data: bytes) -> None:
@@ -227,14 +233,14 @@ def named_files(document: Mapping[str, Any]) -> list[tuple[str, int]]:
             for i, item in enumerate(items) if isinstance(item, Mapping) and "file" in item]
 
 
-def record_uses(db: Any, audits: Iterable[tuple[str, str, Mapping[str, Any]]]) -> None:
-    """Inside the transaction storing audits, (audit id, centre id, profile document) each: the hashes each names,
+def record_uses(db: Any, audits: Iterable[tuple[Mapping[str, Any], Mapping[str, Any]]]) -> None:
+    """Inside the transaction storing audits, (the audit's row, its profile document) each: the hashes each names,
     so that the accounts reading that centre's audits may read those files. Costs nothing for a profile with no
     evidence."""
     rows: dict[tuple[str, str], str] = {}
-    for audit_id, centre_id, document in audits:
+    for audit, document in audits:
         for _, _, digest in named_hashes(document):
-            rows.setdefault((digest, centre_id), audit_id)
+            rows.setdefault((digest, audit["centre_id"]), audit["id"])
     if not rows:
         return
     keys = list(rows)
@@ -245,10 +251,6 @@ def record_uses(db: Any, audits: Iterable[tuple[str, str, Mapping[str, Any]]]) -
     new = [{"sha256": d, "centre_id": c, "audit_id": rows[(d, c)]} for d, c in keys if (d, c) not in known]
     if new:
         db.execute(evidence_uses.insert(), new)
-
-
-if record_uses not in AUDITS_STORED:
-    AUDITS_STORED.append(record_uses)
 
 
 def check_submission(store: Store, account: Account, profile: Any) -> None:
@@ -286,6 +288,8 @@ def install(app: FastAPI, store: Store, data: Path, current_account: Any, errors
     dependency naming the request's account, ``errors(*codes)`` the problem answers' OpenAPI description."""
     files = EvidenceStore(store, data / "evidence")
     app.state.evidence = files
+    if record_uses not in store.on_audits:
+        store.on_audits.append(record_uses)
     stored = {"application/json": {"schema": {"$ref": "#/components/schemas/Evidence"}}}
 
     @app.post("/v1/evidence", status_code=201, tags=["evidence"], summary="Keep one evidence file (a photo or a PDF)",

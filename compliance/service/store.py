@@ -197,10 +197,6 @@ class KeyReused(Exception):
     """An Idempotency-Key this account used, within 24 hours, for another request."""
 
 
-#: What else is written in the transaction that stores audits whose profiles name evidence, with (audit id, centre
-#: id, profile document) each: the evidence store (service/evidence.py) adds itself, to know who may read the files.
-AUDITS_STORED: list[Callable[[Any, list[tuple[str, str, Mapping[str, Any]]]], None]] = []
-
 KINDS = ("self_check", "inspection")
 KEY_SECONDS = 24 * 3600              # an Idempotency-Key is remembered for 24 hours
 _PURGE_SECONDS = 600.0               # expired keys are cleared at most this often
@@ -251,8 +247,9 @@ class Store:
         # before): within this process by this lock, across processes by the database's own write lock.
         self._writing_lock = threading.Lock()
         self._purged = 0.0
-        # Called in the transaction that stores audits, with each one's row and its profile as parsed, so that
-        # what must follow an audit (the rounds it joins) is stored with it or not at all.
+        # Called in the transaction that stores audits, with each one's row (the audits table's values, result
+        # included) and its profile as parsed, so that what must follow an audit (the rounds it joins, the actions an
+        # inspection opens, who may read the files it names) is stored with it or not at all.
         self.on_audits: list[Callable[[Any, list[tuple[dict[str, Any], Mapping[str, Any]]]], None]] = []
         if migrate:
             self.migrate()
@@ -358,6 +355,11 @@ class Store:
                 _plain_sql(db, "SELECT pg_advisory_xact_lock(7301786201)")     # audits written one at a time
             yield db
 
+    def writing(self) -> contextlib.AbstractContextManager[Any]:
+        """A transaction holding the audits' write lock (as :meth:`submit_audit` does), for what another module
+        writes beside the audits and must read and write as one step (an action's next event)."""
+        return self._writing()
+
     def add_audit(self, result: AuditResult, result_json: bytes, *, profile: bytes, profile_type: str,
                   submitted_by: str) -> AuditRow:
         """Store one audit (committed before this returns), unless it is identical to the centre's latest: then that
@@ -402,9 +404,6 @@ class Store:
                                   "result": result_json, "profile_digest": digest}
                         db.execute(_INSERT_AUDIT, values)
                         keep_latest(db, [(row.__dict__, round_of(document))])
-                        if "evidence" in document:          # the files it names, readable with it
-                            for hook in AUDITS_STORED:
-                                hook(db, [(row.id, row.centre_id, document)])
                         for on_audit in self.on_audits:
                             on_audit(db, [(values, document)])
                         answer = Submission(row, True, 201)
@@ -535,12 +534,9 @@ class Store:
             if new:
                 db.execute(_INSERT_AUDIT, new)
                 keep_latest(db, [(c, rounds[c["id"]]) for c in new])
-                named = [(c["id"], c["centre_id"], orjson.loads(c["profile"])) for c in new if b'"evidence"' in c["profile"]]
-                if named:                               # the files they name, readable with them
-                    for hook in AUDITS_STORED:
-                        hook(db, named)
+                written = [(c, orjson.loads(c["profile"])) for c in new]
                 for on_audit in self.on_audits:
-                    on_audit(db, [(c, orjson.loads(c["profile"])) for c in new])
+                    on_audit(db, written)
         return len(new)
 
     def audit(self, audit_id: str) -> tuple[AuditRow, bytes, bytes, str] | None:

@@ -222,6 +222,16 @@ def _account(request: Request, store: Store) -> Account:
     return found[0]
 
 
+def account_of(request: Request, store: Store) -> Account:
+    """The logged-in account, for the pages of other modules (:class:`LoginRequired` without one)."""
+    return _account(request, store)
+
+
+def check_csrf(request: Request, form: Mapping[str, Any]) -> None:
+    """A posted form's CSRF token, for the forms of other modules' pages (403 when it is not this session's)."""
+    _check_csrf(request, form)
+
+
 # --------------------------------------------------------------------------- the form
 
 def _required() -> frozenset[str]:

@@ -5,13 +5,13 @@ waiver. A round is opened once; the audits that name it (``audit.round``) are no
 what the round's progress and files need to find them without reading every stored result.
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

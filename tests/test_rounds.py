@@ -138,10 +138,14 @@ def test_a_bad_round_is_422_located(service, body, path):
 def test_the_rounds_progress_counts_its_centres(service, opened):
     with client(service, "bureau") as c:
         doc = c.get(f"/v1/rounds/{ROUND}").json()
+        listed = c.get("/v1/actions", params={"round": ROUND, "limit": 1000}).json()["actions"]
     assert doc["progress"]["centres"] == SELF_CHECKS                       # not the one under another rule set
     assert doc["progress"]["self_checked"] == SELF_CHECKS
     assert doc["progress"]["inspected"] == len(inspections())
-    assert doc["progress"]["open_actions"] == 0 and doc["progress"]["overdue_actions"] == 0   # (no actions table)
+    # the round's actions as the live ledger lists them: open (or waiting for review) and overdue
+    states = [a["state"] for a in listed]
+    assert listed and doc["progress"]["overdue_actions"] == states.count("overdue")
+    assert doc["progress"]["open_actions"] == states.count("open") + states.count("fixed_pending_review")
     assert set(doc["files"]) == {"summary.xlsx", "summary.csv", "district-report.pdf", "ledger.xlsx"}
 
 
@@ -226,27 +230,3 @@ def test_round_records_are_append_only_in_the_database(service, opened):
         db.close()
 
 
-def test_round_action_counts_reads_the_live_ledger_table(tmp_path):
-    """Against the contract of the actions table (centre, clause, state, due): this table stands in for it."""
-    from compliance.model import today_in_china
-    from compliance.service.rounds import round_action_counts
-    from compliance.service.store import Store
-
-    store = Store(f"sqlite:///{tmp_path / 'a.db'}")
-    assert round_action_counts(store, "r") == (0, 0)                  # no table of actions yet
-    db = sqlite3.connect(tmp_path / "a.db")
-    today = today_in_china()
-    db.execute("create table actions (id integer primary key, centre_id text, clause text, state text, due date)")
-    db.execute("insert into round_audits (round_id, audit_id, centre_id, kind, ruleset_id, region) "
-               "values ('r', 'a1', 'C1', 'inspection', 'yinzhou', '[]')")
-    rows = [("C1", "5.5", "open", "2999-01-01"), ("C1", "4.1", "open", "2000-01-01"), ("C1", "6.3", "overdue", None),
-            ("C1", "6.4", "closed", "2000-01-01"), ("C2", "5.5", "open", "2999-01-01"),
-            ("C1", "7.1", "open", today.isoformat())]
-    db.executemany("insert into actions (centre_id, clause, state, due) values (?, ?, ?, ?)", rows)
-    db.commit()
-    db.close()
-    from compliance.service import rounds
-
-    rounds._ACTION_COLUMNS.clear()
-    assert round_action_counts(store, "r") == (2, 2)      # due later or today: open; marked or past due: overdue
-    assert round_action_counts(store, "other") == (0, 0)

@@ -13,8 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
-from sqlalchemy import Column, MetaData, String, Table, false, func, inspect, select
+from sqlalchemy import Table, false, func, select
 
+from .actions import actions as live_actions
 from .latest import ANY, ROUND_LENGTH, latest
 from .store import AuditRow, Store
 
@@ -156,22 +157,11 @@ def view(store: Store, f: Filters, number: int, rulesets: Iterable[str]) -> View
                 actions_table(store) is not None)
 
 
-# --------------------------------------------------------------------------- actions (another part's table)
+# --------------------------------------------------------------------------- actions (the live ledger)
 
-_actions_metadata = MetaData()
-_actions = Table("actions", _actions_metadata, Column("centre_id", String(200)), Column("state", String(32)))
-
-
-def actions_table(store: Store) -> Table | None:
-    """The actions table (the live ledger: a row per action, with ``centre_id`` and ``state``), when the database
-    has one; None before it does (looked for again every 10 seconds). Only those two columns are read."""
-    import time
-
-    seen = getattr(store, "_actions_seen", None)          # (found, when looked)
-    if seen is None or (not seen[0] and time.monotonic() - seen[1] > 10):
-        seen = (inspect(store.engine).has_table("actions"), time.monotonic())
-        store._actions_seen = seen  # type: ignore[attr-defined]   # a table is never dropped while serving
-    return _actions if seen[0] else None
+def actions_table(store: Store) -> Table:
+    """The live ledger's table of actions (service/actions.py): the filter reads its ``centre_id`` and ``state``."""
+    return live_actions
 
 
 def open_action_centres(actions: Table) -> Any:

@@ -30,7 +30,8 @@ from typing import Any, Iterable, Mapping
 import orjson
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import FileResponse, Response
-from sqlalchemy import Column, Date, DateTime, Index, Integer, String, Table, Text, inspect, select
+from sqlalchemy import (Column, Date, DateTime, Index, Integer, String, Table, Text, and_, case, func, not_,
+                        or_, select)
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import ProfileError
@@ -38,6 +39,7 @@ from ..i18n import Message, language, msg, quote
 from ..model import today_in_china
 from ..reading import parse
 from ..wording import hinted
+from .actions import actions as live_actions
 from .batches import MEDIA_TYPES, die_with_parent
 from .common import (JSON_TYPES, PROFILE_LIMIT, Problem, bundled, content_disposition, media_type_of, read_body,
                      service_rules)
@@ -130,38 +132,18 @@ def latest_per_centre(found: list[Any]) -> dict[str, Any]:
     return chosen
 
 
-_ACTION_COLUMNS: dict[str, tuple[str, str | None] | None] = {}
-
-
 def round_action_counts(store: Store, round_id: str) -> tuple[int, int]:
-    """(open, overdue) actions of the round: of the live ledger's table ``actions`` (one row per centre and clause,
-    with its ``state`` and ``due`` day), those of the centres that joined the round (and of this round, where the
-    table names the round each opened in). ``overdue`` counts an action marked so and an open one whose due day has
-    passed (in China); ``open`` the open ones not yet due. (0, 0) while the service has no such table."""
-    key = store.url
-    if key not in _ACTION_COLUMNS:
-        try:
-            names = {c["name"] for c in inspect(store.engine).get_columns("actions")}
-        except Exception:  # noqa: BLE001 - no table of actions (yet): nothing open
-            names = set()
-        found: str | None = next((c for c in ("centre_id", "centre") if c in names), None)
-        in_round: str | None = next((c for c in ("round_id", "round") if c in names), None)
-        _ACTION_COLUMNS[key] = (found, in_round) if found is not None and {"state", "due"} <= names else None
-    columns = _ACTION_COLUMNS[key]
-    if columns is None:
-        return 0, 0
-    centre, round_column = columns
-    today = today_in_china().isoformat()
-    where = f"a.{centre} IN (SELECT centre_id FROM round_audits WHERE round_id = :r)"
-    if round_column is not None:
-        where = f"({where} AND (a.{round_column} IS NULL OR a.{round_column} = :r))"
-    from sqlalchemy import text as sql
-
-    query = sql(f"SELECT SUM(CASE WHEN a.state = 'open' AND (a.due IS NULL OR CAST(a.due AS TEXT) >= :today) "
-                f"THEN 1 ELSE 0 END), SUM(CASE WHEN a.state = 'overdue' OR (a.state = 'open' AND a.due IS NOT NULL "
-                f"AND CAST(a.due AS TEXT) < :today) THEN 1 ELSE 0 END) FROM actions a WHERE {where}")
+    """(open, overdue) actions of the round: those of the live ledger (service/actions.py) of the centres that joined
+    it, opened in this round or in none. ``overdue``: open past its due day (in China); ``open``: the others not
+    yet ended (open and not yet due, or reported fixed and waiting for review, which is never overdue)."""
+    a = live_actions
+    past = and_(a.c.state == "open", a.c.due < today_in_china().isoformat())
+    query = select(func.sum(case((and_(a.c.state.in_(("open", "fixed_pending_review")), not_(past)), 1), else_=0)),
+                   func.sum(case((past, 1), else_=0))).where(
+        a.c.centre_id.in_(select(round_audits.c.centre_id).where(round_audits.c.round_id == round_id)),
+        or_(a.c.round.is_(None), a.c.round == round_id))
     with store.engine.connect() as db:
-        counts = db.execute(query, {"r": round_id, "today": today}).first()
+        counts = db.execute(query).first()
     return (int(counts[0] or 0), int(counts[1] or 0)) if counts is not None else (0, 0)
 
 

@@ -17,7 +17,7 @@ from compliance.service.store import Store
 
 from conftest import profile
 from test_evidence_service import jpeg
-from test_service import Service, add_user, assert_problem
+from test_service import Service, add_user, assert_problem, client
 
 CENTRE = "330212-SN-0103"
 TODAY = today_in_china()
@@ -213,11 +213,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Any:
     svc.start()
     yield svc
     svc.stop()
-
-
-def client(site: Any, who: str) -> httpx.Client:
-    return httpx.Client(base_url=site.url, headers={"Authorization": f"Bearer {site.tokens[who]}",
-                                                   "Accept-Language": "en"}, timeout=60)
 
 
 def post(c: httpx.Client, doc: dict[str, Any]) -> dict[str, Any]:

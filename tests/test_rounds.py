@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from conftest import EXAMPLES, run_cli
-from test_service import Service, add_user, assert_problem
+from test_service import Service, add_user, assert_problem, client
 
 DISTRICT = EXAMPLES / "yinzhou-district"
 ROUND = "2026-鄞州-秋季"
@@ -36,13 +36,6 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     svc.start()
     yield svc
     svc.stop()
-
-
-def client(service: Any, who: str, lang: str | None = "en") -> httpx.Client:
-    headers = {"Authorization": f"Bearer {service.tokens[who]}"}
-    if lang:
-        headers["Accept-Language"] = lang
-    return httpx.Client(base_url=service.url, headers=headers, timeout=60)
 
 
 def in_round(doc: dict[str, Any], kind: str = "self_check", round_id: str = ROUND) -> dict[str, Any]:

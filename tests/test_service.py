@@ -99,10 +99,13 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     svc.log = svc.stop()
 
 
-def client(service: Any, who: str) -> httpx.Client:
-    """An API client of one account, reading English (what these tests check; Chinese is the default)."""
-    return httpx.Client(base_url=service.url, headers={"Authorization": f"Bearer {service.tokens[who]}",
-                                                      "Accept-Language": "en"}, timeout=60)
+def client(service: Any, who: str, lang: str | None = "en") -> httpx.Client:
+    """An API client of one account, reading English (what these tests check; ``lang=None``: the service's default,
+    Chinese)."""
+    headers = {"Authorization": f"Bearer {service.tokens[who]}"}
+    if lang:
+        headers["Accept-Language"] = lang
+    return httpx.Client(base_url=service.url, headers=headers, timeout=60)
 
 
 def post_yaml(c: httpx.Client, path: Path, rules: str = "national") -> httpx.Response:

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from conftest import EXAMPLES, run_cli
-from test_service import Service, add_user, assert_problem, wait_for_batch
+from test_service import Service, add_user, assert_problem, client, wait_for_batch
 
 DISTRICT = EXAMPLES / "yinzhou-district"
 DANDINGHE = "330212-BH-0007"            # 丹顶鹤: its hall is on the first floor of a protected building
@@ -30,13 +30,6 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     svc.start()
     yield svc
     svc.stop()
-
-
-def client(service: Any, who: str, lang: str | None = "en") -> httpx.Client:
-    headers = {"Authorization": f"Bearer {service.tokens[who]}"}
-    if lang:
-        headers["Accept-Language"] = lang
-    return httpx.Client(base_url=service.url, headers=headers, timeout=60)
 
 
 def dandinghe(**changes: Any) -> dict[str, Any]:

@@ -517,14 +517,14 @@ def _json(document: Any, status: int = 200, headers: dict[str, str] | None = Non
     return Response(orjson.dumps(document), status_code=status, media_type="application/json", headers=headers)
 
 
-def install(app: FastAPI, store: Store, current_account: Any, error_responses: Any) -> None:
+def install(app: FastAPI, store: Store, current_account: Any, error_responses: Any, pages: Any) -> None:
     """The actions' routes and page, and their opening with every audit stored: ``current_account`` is the API's
     dependency for the bearer's account, ``error_responses`` describes problem answers in the OpenAPI document."""
     from fastapi import Depends
 
     if record_audits not in store.on_audits:
         store.on_audits.append(record_audits)
-    install_pages(app, store)
+    install_pages(app, store, pages)
     errors = error_responses
     one = {"application/json": {"schema": {"$ref": "#/components/schemas/Action"}}}
 
@@ -639,12 +639,13 @@ def _clause_title(ruleset_id: str, clause: str, lang: str) -> str | None:
     return None if found is None else str(found.title[lang])
 
 
-def install_pages(app: FastAPI, store: Store) -> None:
+def install_pages(app: FastAPI, store: Store, web: Any) -> None:
+    """The 整改 pages; ``web`` is the pages' module (its ``page``, ``account_of``, ``check_csrf``), handed in by the
+    application so that the pages may read the actions (the dashboard does) without an import circle."""
     from fastapi.responses import RedirectResponse
     from starlette.datastructures import UploadFile
 
     from ..wording import LEVEL_LABELS, STATUS_LABELS
-    from . import web
 
     def page_of(request: Request, account: Account, *, state: str, street: str, centre: str, number: int,
                 error: str = "", failed: str = "", status: int = 200) -> Response:
@@ -672,13 +673,14 @@ def install_pages(app: FastAPI, store: Store) -> None:
         items = [{"row": r, "state": state_of(r, today), "events": events[r.id], "live": r.state in LIVE,
                   "title": _clause_title(r.ruleset_id, r.clause, language()) or r.title} for r in rows]
         pages = max(1, -(-total // WEB_PAGE))
-        return web.page(request, "actions.html.j2", status=status, me=account, items=items, total=total,
-                        number=number, pages=pages, counts=counts, streets=streets, state=state, street=street,
-                        centre=centre, states=lang_states, state_keys=STATES, event_names=EVENT_LABELS.of(),
-                        status_names={k.value: v.text() for k, v in STATUS_LABELS.items()},
-                        level_names={k.value: v.text() for k, v in LEVEL_LABELS.items()},
-                        photos=getattr(request.app.state, "evidence", None) is not None,
-                        error=error, failed=failed, today=today.isoformat())
+        shown: Response = web.page(request, "actions.html.j2", status=status, me=account, items=items, total=total,
+                                   number=number, pages=pages, counts=counts, streets=streets, state=state, street=street,
+                                   centre=centre, states=lang_states, state_keys=STATES, event_names=EVENT_LABELS.of(),
+                                   status_names={k.value: v.text() for k, v in STATUS_LABELS.items()},
+                                   level_names={k.value: v.text() for k, v in LEVEL_LABELS.items()},
+                                   photos=getattr(request.app.state, "evidence", None) is not None,
+                                   error=error, failed=failed, today=today.isoformat())
+        return shown
 
     @app.get("/actions", include_in_schema=False)
     def actions_page(request: Request, state: str = "", street: str = "", centre: str = "", page: int = 1) -> Response:

@@ -157,7 +157,7 @@ def create_app(store: Store, data: Path | None = None) -> FastAPI:
 
     _routes(app, store)
     _batch_routes(app, store, batches)
-    actions.install(app, store, current_account, _error_responses)
+    actions.install(app, store, current_account, _error_responses, web)
     web.install(app, store, batches)
     evidence.install(app, store, batches.folder, current_account, _error_responses)
     waiver_routes.install(app, store, batches, current_account)

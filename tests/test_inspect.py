@@ -4,6 +4,7 @@ ledger downloads. In Debian's Chromium, over real HTTP."""
 from __future__ import annotations
 
 import io
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -169,3 +170,69 @@ def test_only_a_bureau_opens_the_inspection_form_and_a_refused_form_keeps_its_ph
     kept = inspector.locator('input[name="kept-5.5"]')
     assert kept.count() == 1 and len(kept.get_attribute("value") or "") == 64
     shot(inspector, "refused-phone")
+
+
+# --------------------------------------------------------------------------- the same pages without a browser
+
+@contextmanager
+def logged_in(url: str, name: str, token: str) -> Iterator[httpx.Client]:
+    """A client holding a page session of ``name``, as a browser does after logging in."""
+    from test_web import csrf_of
+
+    with httpx.Client(base_url=url, timeout=60, headers={"Accept-Language": "en"}) as c:
+        c.post("/login", data={"name": name, "secret": token, "csrf": csrf_of(c.get("/login").text), "next": "/"})
+        yield c
+
+
+def inspection_form(c: httpx.Client, document: dict[str, Any], **block: str) -> dict[str, list[str]]:
+    """The fields the inspection form sends for ``document``, as a person fills them in."""
+    from test_web import csrf_of
+    from compliance.batch import table
+    from compliance.service.web import values_of
+
+    rules = compliance.load_ruleset("national")
+    values, zones = values_of(compliance.load_profile(document).data, rules)
+    fields = [("csrf", csrf_of(c.get(f"/inspect?centre={document['center']['id']}").text)), ("rules", "national")]
+    boxes = {col.key for col in table.columns(rules.vocabulary) if col.kind == "code"}     # sent only when ticked
+    fields += [(k, v) for k, v in values.items() if v != "" and (k not in boxes or v == "是")]
+    for z in zones:
+        fields += [("zone-kind", z["kind"]), ("zone-area", z["area_m2"]), ("zone-name", z.get("name", ""))]
+    fields += [(f"audit.{k}", v) for k, v in block.items()]
+    out: dict[str, list[str]] = {}
+    for k, v in fields:
+        out.setdefault(k, []).append(v)
+    return out
+
+
+def inspect_over_http(url: str, tokens: dict[str, str]) -> None:
+    """A bureau inspects over the pages with a photo; the community opens that photo through the page route, another
+    centre's does not; a community is refused the form. ``tokens``: bureau, haiyue, other."""
+    with logged_in(url, "wangmin", tokens["bureau"]) as bureau, logged_in(url, "haiyue", tokens["haiyue"]) as haiyue, \
+            logged_in(url, "elsewhere", tokens["other"]) as other:
+        fields = inspection_form(bureau, short(), inspectors="王敏，李强", round="r1")
+        picture = jpeg(41, (200, 150))
+        sent = bureau.post("/inspect", data=fields, files=[("photo-5.5", ("hall.jpg", picture, "image/jpeg")),
+                                                            ("photo-4.4", ("", b"", "application/octet-stream"))])
+        assert sent.status_code == 303, sent.text
+        audit = sent.headers["location"]
+        stored = httpx.get(url + "/v1" + audit, headers={"Authorization": f"Bearer {tokens['bureau']}"}).json()
+        assert stored["audit"]["inspectors"] == ["王敏", "李强"] and stored["audit"]["round"] == "r1"
+        page = bureau.get(audit).text
+        href = page.split('class="photo" href="')[1].split('"')[0]
+        seen = haiyue.get(href)
+        assert seen.status_code == 200 and seen.content == picture
+        assert seen.headers["content-disposition"].startswith("attachment")
+        assert seen.headers["x-content-type-options"] == "nosniff"
+        assert other.get(href).status_code == 404
+        assert other.get("/evidence/not-a-hash").status_code == 404
+        assert haiyue.get(f"/inspect?centre={CENTRE}").status_code == 403
+        refused = haiyue.post("/inspect", data=fields)
+        assert refused.status_code == 403
+        actions = httpx.get(url + "/v1/actions", params={"centre": CENTRE},
+                            headers={"Authorization": f"Bearer {tokens['haiyue']}"}).json()["actions"]
+        live = {a["clause"] for a in actions if a["state"] in ("open", "overdue", "fixed_pending_review")}
+        assert {"4.4", "4.5", "5.5", "8.7"} <= live            # opened by it, or found short again by it
+
+
+def test_the_inspection_and_photo_pages_hold_their_roles_over_http(site):
+    inspect_over_http(site.url, site.tokens)

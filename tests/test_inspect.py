@@ -92,6 +92,8 @@ def test_the_year_on_a_phone_from_self_check_to_a_closed_action_and_the_rounds_l
     inspector.fill('[name="audit.round"]', ROUND)
     inspector.set_input_files("#photo-5\\.5", photo(site, "hall.jpg", 1))
     inspector.set_input_files("#photo-4\\.4", photo(site, "board.jpg", 2))
+    assert inspector.locator(".photo-clause", has=inspector.locator("#photo-5\\.5")).locator(".photo-count") \
+        .inner_text() == "已选 1 张"
     inspector.click("#send")
     inspector.wait_for_url("**/audits/*")
     shot(inspector, "result-phone")

@@ -8,6 +8,7 @@ once. Sessions are signed cookies (HttpOnly, SameSite=Strict); every form carrie
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import hmac
@@ -743,7 +744,7 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
 
     @app.post("/inspect", include_in_schema=False)
     async def inspect_submit(request: Request) -> Response:
-        from . import actions as live
+        from ..evidence import MAX_EVIDENCE_BYTES, check_content, media_type
         from .evidence import DiskFull, check_submission
         from .common import submit_audit
 
@@ -767,22 +768,22 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
             for upload in form.getlist(f"photo-{clause.clause}"):
                 if not isinstance(upload, UploadFile) or not upload.filename:
                     continue
-                data = await upload.read(live.PHOTO_BYTES + 1)
+                data = await upload.read(MAX_EVIDENCE_BYTES + 1)
                 if not data:
                     continue
+                # The checks of POST /v1/evidence: a JPEG or PNG by its bytes, that decodes, of at most 10 MiB.
+                kind = media_type(data) if len(data) <= MAX_EVIDENCE_BYTES else None
+                if kind not in ("image/jpeg", "image/png") or \
+                        await asyncio.to_thread(check_content, data, kind, upload.filename) is not None:
+                    errors[f"photo-{clause.clause}"] = text(msg("{name} is not a JPEG or PNG photo of at most 10 MiB",
+                                                                name=quoted(upload.filename)))
+                    continue
                 try:
-                    if len(data) > live.PHOTO_BYTES:
-                        raise Problem(413, msg("The file is too large"), msg("a photo is at most {limit:,} bytes",
-                                                                            limit=live.PHOTO_BYTES))
-                    hashes.append(live.keep_photo(request, account, data))
+                    kept_now = await asyncio.to_thread(request.app.state.evidence.keep, data, kind, account)
+                    hashes.append(kept_now.sha256)
                 except DiskFull:
                     raise Problem(507, msg("The service's disk is full"),
                                   msg("nothing was stored; try again later, or tell the administrator")) from None
-                except Problem as problem:
-                    if problem.status not in (413, 415):
-                        raise
-                    errors[f"photo-{clause.clause}"] = text(msg("{name} is not a JPEG or PNG photo of at most 10 MiB",
-                                                                name=quoted(upload.filename)))
             if hashes:
                 kept[clause.clause] = list(dict.fromkeys(hashes))
         if kept:

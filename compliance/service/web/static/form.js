@@ -197,3 +197,11 @@
     sessionStorage.removeItem("compliance-sent");
   }
 })();
+
+// The inspection's photos: how many are chosen for a clause, said beside its button.
+document.querySelectorAll(".photo-input").forEach(function (input) {
+  input.addEventListener("change", function () {
+    var count = input.parentNode.querySelector(".photo-count");
+    if (count) count.textContent = input.files.length ? count.dataset.chosen.replace("{n}", input.files.length) : "";
+  });
+});

@@ -100,11 +100,12 @@ def test_the_year_on_a_phone_from_self_check_to_a_closed_action_and_the_rounds_l
     # The result sets the self-check beside the inspection, as the library reconciles them.
     against = inspector.locator("#against")
     assert against.locator("h2").inner_text() == "自评与考核对照"
-    overstated = against.locator("tr.f-overstated td:first-child").all_inner_texts()
+    overstated = against.locator("tr.f-overstated td:first-child .clause").all_inner_texts()
     expected = compliance.reconcile(compliance.evaluate(fixed(), rules), compliance.evaluate(found, rules))
     assert overstated == [c.clause for c in expected.overstated] and "5.5" in overstated
     links = inspector.locator("table.findings a.photo")
     assert links.count() == 2
+    assert no_sideways_scroll(inspector)
     assert inspector.locator("main").inner_text().count("English") == 0
 
     # The actions appear on 整改, for the community, and it reports one fixed with a photo.

@@ -717,7 +717,8 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
         return check_page(request, account, rules, values, zones, errors, status=status, action="/inspect",
                           title=msg("Inspection"), warnings=warnings, sent=sent,
                           inspection={"block": block, "clauses": clauses, "centre": values.get("center.id", ""),
-                                      "round_label": text(cmsg("audit round", "Round"))})
+                                      "labels": {k: field_label(f"audit.{k}") for k in ("inspectors", "responsible",
+                                                                                        "round")}})
 
     @app.get("/inspect", include_in_schema=False)
     def inspect_form(request: Request, centre: str = "", rules: str = "") -> Response:

@@ -173,6 +173,12 @@ def test_only_a_bureau_opens_the_inspection_form_and_a_refused_form_keeps_its_ph
     kept = inspector.locator('input[name="kept-5.5"]')
     assert kept.count() == 1 and len(kept.get_attribute("value") or "") == 64
     shot(inspector, "refused-phone")
+    laptop = new_page(browser, phone=False)
+    log_in(laptop, site, "wangmin", "bureau")
+    laptop.goto(site.url + f"/inspect?centre={CENTRE}")
+    assert no_sideways_scroll(laptop) and laptop.locator(".photo-pick").count() == len(
+        compliance.load_ruleset("national").clauses)
+    shot(laptop, "form-laptop")
 
 
 # --------------------------------------------------------------------------- the same pages without a browser

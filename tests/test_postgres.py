@@ -231,3 +231,21 @@ def test_actions_open_move_and_stay_append_only_on_postgresql(postgres, tmp_path
             with pytest.raises(psycopg.errors.RaiseException, match=says):
                 db.execute(statement)
             db.rollback()
+
+
+def test_the_inspection_and_photo_pages_run_on_postgresql(postgres, tmp_path):
+    """The inspection form and the pages' photo route on PostgreSQL: a bureau inspects with a photo, its centre's
+    community opens it, another centre's does not, and a community is refused the form."""
+    import psycopg
+
+    from test_inspect import inspect_over_http
+    from test_service import add_user
+
+    with psycopg.connect(postgres, autocommit=True) as db:
+        db.execute("create database inspect")
+    url = postgres.rsplit("/", 1)[0] + "/inspect"
+    tokens = {"bureau": add_user(url, "wangmin", "bureau"),
+              "haiyue": add_user(url, "haiyue", "community", "330212-SN-0103"),
+              "other": add_user(url, "elsewhere", "community", "330212-XX-9999")}
+    with serving(tmp_path, url) as (svc, _):
+        inspect_over_http(svc.url, tokens)

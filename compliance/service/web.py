@@ -8,6 +8,7 @@ once. Sessions are signed cookies (HttpOnly, SameSite=Strict); every form carrie
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import hmac
@@ -26,6 +27,7 @@ from typing import Any, Mapping, Sequence
 import orjson
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import UploadFile
 from starlette.staticfiles import StaticFiles
 
 from ..batch import table
@@ -202,6 +204,30 @@ async def posted_form(request: Request, fields: int) -> Any:
     return await Request(request.scope, capped).form(max_files=0, max_fields=fields)
 
 
+INSPECTION_PHOTOS = 20        # photos one inspection form carries (each at most 10 MiB, as evidence)
+
+
+async def posted_inspection(request: Request) -> Any:
+    """The inspection form with its photos, within the size of its photos and the upload deadline."""
+    from .common import UPLOAD_SECONDS
+
+    limit = INSPECTION_PHOTOS * (10 << 20) + PROFILE_LIMIT
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise Problem(413, msg("The request body is too large"), msg("the limit is {limit:,} bytes", limit=limit))
+    receive, seen = within(request.receive, UPLOAD_SECONDS), [0]
+
+    async def capped() -> Any:
+        message = await receive()
+        seen[0] += len(message.get("body", b""))
+        if seen[0] > limit:
+            raise Problem(413, msg("The request body is too large"), msg("the limit is {limit:,} bytes", limit=limit))
+        return message
+
+    # every clause's file input is a part of the form, chosen or not: the photos themselves are capped by the bytes
+    return await Request(request.scope, capped).form(max_files=1000, max_fields=2000)
+
+
 def _check_csrf(request: Request, form: Mapping[str, Any]) -> None:
     sent = str(form.get("csrf", ""))
     expected = request.session.get("csrf", "")
@@ -346,7 +372,12 @@ def problem_list(sections: Sequence[Mapping[str, Any]], zones: Sequence[Mapping[
             add(group["key"], f"list-{group['key']}", group["label"])
     for key, message in errors.items():
         if key not in shown:
-            out.append({"key": key, "anchor": "", "label": "" if key == "form" else field_label(key), "message": message})
+            if key.startswith("photo-"):          # an inspection's photos of a clause
+                out.append({"key": key, "anchor": key, "message": message,
+                            "label": text(msg("photos of clause {clause}", clause=key[len("photo-"):]))})
+                continue
+            out.append({"key": key, "anchor": key if key.startswith("audit.") else "",
+                        "label": "" if key == "form" else field_label(key), "message": message})
     return out
 
 
@@ -603,14 +634,15 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
     def check_page(request: Request, account: Account, rules: RuleSet, values: Mapping[str, Any],
                    zones: list[dict[str, Any]], errors: Mapping[str, str], status: int = 200,
                    action: str = "/check", title: Message | None = None, before: AuditRow | None = None,
-                   warnings: Sequence[Any] = (), sent: bool = False) -> HTMLResponse:
-        locked = ("center.id",) if account.role == "community" else ()
+                   warnings: Sequence[Any] = (), sent: bool = False,
+                   inspection: Mapping[str, Any] | None = None) -> HTMLResponse:
+        locked = ("center.id",) if account.role == "community" or inspection is not None else ()
         sections = form_sections(rules, values, errors, locked)
         return page(request, "check.html.j2", status=status, me=account, rules=rules, rule_names=_bundled_names(),
                     sections=sections, zones=zones, problems=problem_list(sections, zones, errors),
                     zone_kinds=zone_kinds(rules), errors=errors, action=action, title=text(title or msg("Self-check")),
                     before=before, warnings=[f"{w.json_path}{separator('colon')}{w.message}" for w in warnings],
-                    sent=sent or bool(errors))
+                    sent=sent or bool(errors), inspection=inspection)
 
     def latest_audit(centre_id: str) -> AuditRow | None:
         rows = store.history(centre_id, limit=1)
@@ -666,6 +698,123 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
                               submitted_by=account.name)
         return RedirectResponse(f"/audits/{row.id}", status_code=303)
 
+    # ------------------------------------------------------------------ the inspection (a bureau's, on a phone)
+
+    def inspector(request: Request) -> Account:
+        account = me(request)
+        if not auth.may_inspect(account):
+            raise Problem(403, msg("Inspections are submitted by bureau accounts"),
+                          msg("this account may submit self-checks; an inspection comes from the bureau's inspectors"))
+        return account
+
+    def inspect_page(request: Request, account: Account, rules: RuleSet, values: Mapping[str, Any],
+                     zones: list[dict[str, Any]], errors: Mapping[str, str], block: Mapping[str, str],
+                     kept: Mapping[str, Sequence[str]], status: int = 200, warnings: Sequence[Any] = (),
+                     sent: bool = False) -> HTMLResponse:
+        lang = language()
+        clauses = [{"clause": c.clause, "title": c.title[lang], "veto": c.veto, "kept": list(kept.get(c.clause, ())),
+                    "error": errors.get(f"photo-{c.clause}", "")} for c in rules.clauses]
+        return check_page(request, account, rules, values, zones, errors, status=status, action="/inspect",
+                          title=msg("Inspection"), warnings=warnings, sent=sent,
+                          inspection={"block": block, "clauses": clauses, "centre": values.get("center.id", ""),
+                                      "labels": {k: field_label(f"audit.{k}") for k in ("inspectors", "responsible",
+                                                                                        "round")}})
+
+    @app.get("/inspect", include_in_schema=False)
+    def inspect_form(request: Request, centre: str = "", rules: str = "") -> Response:
+        """The self-check form as an inspection of ``centre``: prefilled from the centre's latest self-check."""
+        account = inspector(request)
+        centre_id = centre.strip()[:200]
+        if not centre_id:
+            return RedirectResponse("/dashboard", status_code=303)
+        ruleset = rules_asked(store, rules)
+        values: dict[str, Any] = {}
+        zones: list[dict[str, Any]] = []
+        warnings: list[Any] = []
+        rows = store.history(centre_id, limit=200)
+        last = next((r for r in rows if r.kind != "inspection"), rows[0] if rows else None)
+        if last is not None:
+            _, _, raw, media_type = readable_audit(request, account, last.id)
+            stored = stored_profile(raw, media_type)
+            values, zones = values_of(stored, ruleset)
+            warnings = [w for w in unknown_keys(stored, "") if not w.json_path.startswith(("$.audit", "$.evidence"))]
+        values["center.id"] = centre_id
+        values["center.assessed_on"] = today_in_china().isoformat()      # the day of the visit, not of the self-check
+        block = {"inspectors": account.name, "responsible": "", "round": ""}
+        return inspect_page(request, account, ruleset, values, zones, {}, block, {}, warnings=warnings)
+
+    @app.post("/inspect", include_in_schema=False)
+    async def inspect_submit(request: Request) -> Response:
+        from ..evidence import MAX_EVIDENCE_BYTES, check_content, media_type
+        from .evidence import DiskFull, check_submission
+        from .common import submit_audit
+
+        account = inspector(request)
+        form = await posted_inspection(request)
+        _check_csrf(request, form)
+        ruleset = rules_asked(store, str(form.get("rules") or ""))
+        document, values, zones, errors = read_form(form, ruleset)
+        block = {k: str(form.get(f"audit.{k}", "")).strip() for k in ("inspectors", "responsible", "round")}
+        names = [n for n in re.split(r"[,，、;；\s]+", block["inspectors"]) if n]
+        if not names:
+            errors["audit.inspectors"] = text(msg("name at least one inspector"))
+        audit: dict[str, Any] = {"kind": "inspection", "inspectors": names}
+        for key in ("responsible", "round"):
+            if block[key]:
+                audit[key] = block[key]
+        document["audit"] = audit
+        kept: dict[str, list[str]] = {}
+        for clause in ruleset.clauses:
+            hashes = [h for h in str(form.get(f"kept-{clause.clause}", "")).split(";") if re.fullmatch(r"[0-9a-f]{64}", h)]
+            for upload in form.getlist(f"photo-{clause.clause}"):
+                if not isinstance(upload, UploadFile) or not upload.filename:
+                    continue
+                data = await upload.read(MAX_EVIDENCE_BYTES + 1)
+                if not data:
+                    continue
+                # The checks of POST /v1/evidence: a JPEG or PNG by its bytes, that decodes, of at most 10 MiB.
+                kind = media_type(data) if len(data) <= MAX_EVIDENCE_BYTES else None
+                if kind not in ("image/jpeg", "image/png") or \
+                        await asyncio.to_thread(check_content, data, kind, upload.filename) is not None:
+                    errors[f"photo-{clause.clause}"] = text(msg("{name} is not a JPEG or PNG photo of at most 10 MiB",
+                                                                name=quoted(upload.filename)))
+                    continue
+                try:
+                    kept_now = await asyncio.to_thread(request.app.state.evidence.keep, data, kind, account)
+                    hashes.append(kept_now.sha256)
+                except DiskFull:
+                    raise Problem(507, msg("The service's disk is full"),
+                                  msg("nothing was stored; try again later, or tell the administrator")) from None
+            if hashes:
+                kept[clause.clause] = list(dict.fromkeys(hashes))
+        if kept:
+            document["evidence"] = {c: [{"sha256": h} for h in hs] for c, hs in kept.items()}
+        profile = validate(document, ruleset, errors)
+        if profile is None:
+            return inspect_page(request, account, ruleset, values, zones, errors, block, kept, status=422, sent=True)
+        check_submission(store, account, profile)
+        raw = orjson.dumps(profile.data, option=orjson.OPT_INDENT_2)
+        done = submit_audit(store, account, profile, ruleset, raw, "application/json")
+        return RedirectResponse(f"/audits/{done.row.id}", status_code=303)
+
+    @app.get("/evidence/{sha256}", include_in_schema=False)
+    def evidence_file(request: Request, sha256: str) -> Response:
+        """An evidence file for a logged-in browser (the pages' photo links): the rule and the headers of GET
+        /v1/evidence/{sha256}, with the session instead of a bearer token."""
+        from fastapi.responses import FileResponse
+
+        from .evidence import SUFFIXES
+
+        account = me(request)
+        files = getattr(request.app.state, "evidence", None)
+        digest = sha256.lower() if re.fullmatch(r"[0-9a-fA-F]{64}", sha256) else None
+        found = files.readable(account, digest) if files is not None and digest is not None else None
+        if found is None or files is None or not files.path(found.sha256).is_file():
+            raise Problem(404, msg("No such evidence file"))
+        return FileResponse(files.path(found.sha256), media_type=found.media_type, headers={
+            "Content-Disposition": content_disposition(found.sha256 + SUFFIXES[found.media_type]),
+            "X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=86400, immutable"})
+
     @app.get("/audits/{audit_id}", include_in_schema=False)
     def audit_page(request: Request, audit_id: str) -> Response:
         account = me(request)
@@ -674,7 +823,33 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
         rules = load_bundled(row.ruleset_id)
         result = rerun_audit(row, raw, media_type)
         return page(request, "result.html.j2", me=account, row=row, doc=doc, rules=rules, plan=plan_of(result),
-                    findings=[(f, status_name(f.status)) for f in result.findings])
+                    findings=[(f, status_name(f.status)) for f in result.findings],
+                    photos=photos_of(result), against=self_check_against(request, account, row, result))
+
+    def photos_of(result: Any) -> dict[str, list[str]]:
+        """Each clause's evidence named by hash in the audit, for the page's photo links."""
+        from ..evidence import evidence_of
+
+        return {c: [i.sha256 for i in items if i.sha256] for c, items in evidence_of(result.profile).items()}
+
+    def self_check_against(request: Request, account: Account, row: AuditRow, result: Any) -> dict[str, Any] | None:
+        """For an inspection: the library's reconciliation of the centre's latest self-check under the same rule set,
+        stored before it, against it, as its reports word it; None for a self-check, or a centre with none."""
+        if row.kind != "inspection":
+            return None
+        from ..reconciliation import reconcile
+        from ..rendering import reconcile_view
+
+        earlier = [r for r in store.history(row.centre_id, limit=200, rules=row.ruleset_id)
+                   if r.kind != "inspection" and r.submitted_at <= row.submitted_at and r.id != row.id]
+        for mine in earlier:
+            if mine.ruleset_hash != row.ruleset_hash:
+                continue
+            _, _, raw, media_type = readable_audit(request, account, mine.id)
+            view = reconcile_view(reconcile(rerun_audit(mine, raw, media_type), result), language())
+            view["row"] = mine
+            return view
+        return None
 
     @app.get("/audits/{audit_id}/report.pdf", include_in_schema=False)
     def audit_pdf(request: Request, audit_id: str) -> Response:

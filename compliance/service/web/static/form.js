@@ -62,7 +62,7 @@
     function snapshot() {
       var data = { fields: {}, zones: [] };
       form.querySelectorAll("input[name], select[name]").forEach(function (el) {
-        if (el.name === "csrf" || el.name === "submission" || el.name.indexOf("zone-") === 0) return;
+        if (el.type === "file" || el.type === "hidden" || el.name === "submission" || el.name.indexOf("zone-") === 0) return;
         data.fields[el.name] = el.type === "checkbox" ? el.checked : el.value;
       });
       if (zones) zones.querySelectorAll(".zone-row").forEach(function (row) {
@@ -197,3 +197,11 @@
     sessionStorage.removeItem("compliance-sent");
   }
 })();
+
+// The inspection's photos: how many are chosen for a clause, said beside its button.
+document.querySelectorAll(".photo-input").forEach(function (input) {
+  input.addEventListener("change", function () {
+    var count = input.parentNode.querySelector(".photo-count");
+    if (count) count.textContent = input.files.length ? count.dataset.chosen.replace("{n}", input.files.length) : "";
+  });
+});

@@ -227,6 +227,18 @@ def _check_shape(text: str, name: str, error: type[ProblemsError]) -> None:
     laughs" file or ``[[[[…]]]]`` is refused in milliseconds instead of
     exhausting memory or the C stack.
     """
+    try:
+        _walk_shape(text, name, error)
+    except yaml.MarkedYAMLError as exc:
+        # PyYAML 6.0.4 and later stop at a nesting depth of their own (1,000 flow levels), before ours is counted
+        if "nesting depth" not in str(exc.problem):
+            raise
+        line = exc.problem_mark.line + 1 if exc.problem_mark is not None else None
+        raise error(msg("is nested more than {limit} levels deep; refused", limit=MAX_DEPTH), file=name,
+                    problems=[Problem(msg("nested too deeply"), file=name, line=line)]) from None
+
+
+def _walk_shape(text: str, name: str, error: type[ProblemsError]) -> None:
     sizes: dict[str, int] = {}
     stack: list[list[Any]] = [[None, 0]]
     total = 0

@@ -610,22 +610,10 @@ def keep_photo(request: Request, account: Account, data: bytes) -> str:
 
 async def _posted_report(request: Request) -> Any:
     """The page's form with its photos, within the size of five photos and the upload deadline."""
-    from .common import UPLOAD_SECONDS, within
+    from .common import UPLOAD_SECONDS, capped_form
 
-    limit = PHOTOS * PHOTO_BYTES + (64 << 10)
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise Problem(413, msg("The request body is too large"), msg("the limit is {limit:,} bytes", limit=limit))
-    receive, seen = within(request.receive, UPLOAD_SECONDS), [0]
-
-    async def capped() -> Any:
-        message = await receive()
-        seen[0] += len(message.get("body", b""))
-        if seen[0] > limit:
-            raise Problem(413, msg("The request body is too large"), msg("the limit is {limit:,} bytes", limit=limit))
-        return message
-
-    return await Request(request.scope, capped).form(max_files=PHOTOS, max_fields=10)
+    return await capped_form(request, PHOTOS * PHOTO_BYTES + (64 << 10), UPLOAD_SECONDS, max_files=PHOTOS,
+                             max_fields=10)
 
 
 def _clause_title(ruleset_id: str, clause: str, lang: str) -> str | None:

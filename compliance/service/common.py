@@ -128,6 +128,24 @@ def within(receive: Any, seconds: float) -> Any:
     return receive_in_time
 
 
+async def capped_form(request: Request, limit: int, seconds: float, *, max_files: int, max_fields: int) -> Any:
+    """A posted form, read within ``seconds`` and ``limit`` bytes: a client that sends it byte by byte, or endlessly,
+    is answered 408 or 413 instead of holding its request open."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise Problem(413, msg("The request body is too large"), msg("the limit is {limit:,} bytes", limit=limit))
+    receive, seen = within(request.receive, seconds), [0]
+
+    async def capped() -> Any:
+        message = await receive()
+        seen[0] += len(message.get("body", b""))
+        if seen[0] > limit:
+            raise Problem(413, msg("The request body is too large"), msg("the limit is {limit:,} bytes", limit=limit))
+        return message
+
+    return await Request(request.scope, capped).form(max_files=max_files, max_fields=max_fields)
+
+
 def media_type_of(request: Request) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
 

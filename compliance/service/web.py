@@ -43,10 +43,11 @@ from ..wording import STATUS_LABELS, VERDICT_LABELS
 from ..model import RuleSet, Status
 from ..profile import load_profile, unknown_keys
 from . import auth
-from .common import (PROFILE_LIMIT, PROFILE_SECONDS, Problem, batch_file_response, bundled, bundled_ruleset, choose_rules,
+from .common import (PROFILE_LIMIT, PROFILE_SECONDS, Problem, batch_file_response, bundled, bundled_ruleset, capped_form,
+                     choose_rules,
                      content_disposition, load_bundled, read_upload, readable_audit, report_file_name,
                      rerun_audit, round_file_name, rules_asked, service_rules,
-                     stored_report, within)
+                     stored_report)
 from .batches import Batches
 from . import dashboard as board
 from .processes import Throttle
@@ -186,22 +187,8 @@ def _csrf(request: Request) -> str:
 
 
 async def posted_form(request: Request, fields: int) -> Any:
-    """A page's posted form, read within the body deadline and size cap of a profile: a client that sends a
-    form byte by byte, or endlessly, is answered 408 or 413 instead of holding its request open."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > PROFILE_LIMIT:
-        raise Problem(413, msg("The request body is too large"), msg("the limit is {limit:,} bytes", limit=PROFILE_LIMIT))
-    receive, seen = within(request.receive, PROFILE_SECONDS), [0]
-
-    async def capped() -> Any:
-        message = await receive()
-        seen[0] += len(message.get("body", b""))
-        if seen[0] > PROFILE_LIMIT:
-            raise Problem(413, msg("The request body is too large"), msg("the limit is {limit:,} bytes",
-                                                                         limit=PROFILE_LIMIT))
-        return message
-
-    return await Request(request.scope, capped).form(max_files=0, max_fields=fields)
+    """A page's posted form, read within the body deadline and size cap of a profile."""
+    return await capped_form(request, PROFILE_LIMIT, PROFILE_SECONDS, max_files=0, max_fields=fields)
 
 
 INSPECTION_PHOTOS = 20        # photos one inspection form carries (each at most 10 MiB, as evidence)
@@ -211,21 +198,9 @@ async def posted_inspection(request: Request) -> Any:
     """The inspection form with its photos, within the size of its photos and the upload deadline."""
     from .common import UPLOAD_SECONDS
 
-    limit = INSPECTION_PHOTOS * (10 << 20) + PROFILE_LIMIT
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise Problem(413, msg("The request body is too large"), msg("the limit is {limit:,} bytes", limit=limit))
-    receive, seen = within(request.receive, UPLOAD_SECONDS), [0]
-
-    async def capped() -> Any:
-        message = await receive()
-        seen[0] += len(message.get("body", b""))
-        if seen[0] > limit:
-            raise Problem(413, msg("The request body is too large"), msg("the limit is {limit:,} bytes", limit=limit))
-        return message
-
     # every clause's file input is a part of the form, chosen or not: the photos themselves are capped by the bytes
-    return await Request(request.scope, capped).form(max_files=1000, max_fields=2000)
+    return await capped_form(request, INSPECTION_PHOTOS * (10 << 20) + PROFILE_LIMIT, UPLOAD_SECONDS,
+                             max_files=1000, max_fields=2000)
 
 
 def _check_csrf(request: Request, form: Mapping[str, Any]) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime
 import sqlite3
+import time
 from typing import Any
 
 import httpx
@@ -347,3 +348,42 @@ def test_on_a_phone_the_community_reports_a_fix_and_the_bureau_sees_overdue_firs
     card.locator("button", has_text="确认调整").click()
     office.wait_for_load_state()
     assert "2099-06-30" in office.locator("main").inner_text()
+
+
+def test_rows_are_named_in_the_order_they_are_written(store):
+    """Audits and actions get names that sort as they were stored (time first, then random bits), so each new one
+    goes in at the end of its name's index rather than on a random page of it."""
+    from compliance.service.store import new_id
+
+    names = [new_id() for _ in range(2000)]
+    assert len(set(names)) == 2000 and all(len(n) == 32 and int(n, 16) >= 0 for n in names)
+    assert names == sorted(names)
+    first, second = put(store, inspection()), put(store, inspection(center__name="海悦社区（复查）"))
+    assert first < second
+    rows, _ = live.list_actions(store, _bureau(), limit=1000)
+    by_seq = [r.id for r in sorted(rows, key=lambda r: r.seq)]
+    assert len(by_seq) == len(SHORT) and by_seq == sorted(by_seq)
+
+
+def test_the_service_copies_the_write_ahead_log_into_the_database_file_in_the_background(tmp_path):
+    """With checkpoint_in_background, what is committed reaches the database file within a turn of the thread,
+    without waiting for the log to pass SQLite's 1,000 pages (here it stays far below)."""
+    path = tmp_path / "service.db"
+    s = Store(f"sqlite:///{path}")
+    s.on_audits.append(live.record_audits)
+    put(s, inspection())
+    with sqlite3.connect(path) as con:           # the file as it stands, the log folded in: the starting size
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    before = path.stat().st_size
+    s.checkpoint_in_background(every=0.05)
+    try:
+        for n in range(5):
+            put(s, inspection(center__name=f"海悦社区 {n}"))
+        wal = path.with_name(path.name + "-wal")
+        assert wal.stat().st_size < 1000 * 4096          # SQLite itself would not have checkpointed yet
+        deadline = time.monotonic() + 10
+        while path.stat().st_size <= before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert path.stat().st_size > before
+    finally:
+        s.stop_checkpoints()

@@ -21,7 +21,6 @@ from __future__ import annotations
 import datetime
 import operator
 import re
-import secrets
 from typing import Any, Iterable, Mapping, Sequence
 
 import orjson
@@ -36,7 +35,7 @@ from ..model import today_in_china
 from . import auth
 from .evidence import missing as evidence_missing, record_uses
 from .common import Problem, read_body
-from .store import Account, Store, metadata
+from .store import Account, Store, metadata, new_id
 
 LIVE = ("open", "fixed_pending_review")
 ENDED = ("closed", "void", "waived")
@@ -166,15 +165,15 @@ def record_audits(db: Any, stored: list[tuple[dict[str, Any], Mapping[str, Any]]
     now = _stamp(db, when)                             # for the rows written on the driver
     truth = int if db.dialect.name == "sqlite" else bool
     for audit, _ in stored:
+        inspection = audit.get("kind") == "inspection"
+        live, closed = _live_of(db, audit["centre_id"], audit["ruleset_id"])
+        if not live and not inspection:
+            continue                                   # a self-check with nothing to answer for: its result unread
         try:
             doc = orjson.loads(audit["result"])
             findings = doc["findings"]
         except (orjson.JSONDecodeError, KeyError, TypeError):
             continue
-        inspection = audit.get("kind") == "inspection"
-        live, closed = _live_of(db, audit["centre_id"], audit["ruleset_id"])
-        if not live and not inspection:
-            continue                                   # a self-check with nothing to answer for
         by, audit_id = str(audit.get("submitted_by") or ""), audit["id"]
 
         def move(found: tuple[str, str, int], kind: str, state: str, ended: str | None = None) -> None:
@@ -260,7 +259,7 @@ def _action(audit: Mapping[str, Any], doc: Mapping[str, Any], finding: Mapping[s
     block = doc.get("audit")
     named = block.get("round") if isinstance(block, dict) else None
     title, remedy = finding.get("title"), finding.get("message")
-    return {"id": secrets.token_hex(16), "centre_id": audit["centre_id"], "centre_name": audit["centre_name"],
+    return {"id": new_id(), "centre_id": audit["centre_id"], "centre_name": audit["centre_name"],
             "street": audit["street"], "ruleset_id": audit["ruleset_id"], "clause": finding["clause"],
             "title": title if isinstance(title, str) else "", "level": level_of(finding),
             "veto": truth(finding.get("veto") is True), "found": str(finding.get("status")), "amount": amount, "unit": unit,

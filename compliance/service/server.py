@@ -332,6 +332,7 @@ def serve(db: str | None, host: str, port: int, data: str | None = None, rules: 
     proxies = trusted_proxies(forwarded_allow_ips)
     store = Store(db)
     only_process(store)              # SQLite: one service process on a database file; several need PostgreSQL
+    store.checkpoint_in_background()
     app = create_app(store, Path(data) if data else None)
     warm_up()
     connections = connection_bound()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import Column, Date, DateTime, Index, Integer, String, Table, Text, select
@@ -124,6 +124,25 @@ def _in_force(rows: Any, rules: RuleSet) -> Waivers | None:
     return Waivers(found, None, None, rules.content_hash) if found else None
 
 
+_FOR_ONE_CENTRE = ("SELECT w.centre_id, w.clause, w.reason, w.approved_by, w.approved_on, w.expires_on "
+                   "FROM waivers w LEFT OUTER JOIN waiver_revocations r ON r.waiver_id = w.id "
+                   "WHERE r.waiver_id IS NULL AND w.centre_id = {0} ORDER BY w.seq")
+
+
+class _Row(NamedTuple):
+    centre_id: str
+    clause: str
+    reason: str
+    approved_by: str
+    approved_on: datetime.date
+    expires_on: datetime.date
+
+
+def _day(value: Any) -> datetime.date:
+    """A Date column's value as the driver gives it: a date (PostgreSQL) or its ISO text (SQLite)."""
+    return value if isinstance(value, datetime.date) else datetime.date.fromisoformat(str(value))
+
+
 _FOR_CENTRE = select(waivers.c.centre_id, waivers.c.clause, waivers.c.reason, waivers.c.approved_by,
                      waivers.c.approved_on, waivers.c.expires_on).select_from(_JOINED).where(
     waiver_revocations.c.waiver_id.is_(None)).order_by(waivers.c.seq)
@@ -132,8 +151,16 @@ _FOR_CENTRE = select(waivers.c.centre_id, waivers.c.clause, waivers.c.reason, wa
 def waivers_for(store: Store, centre_id: str, rules: RuleSet) -> Waivers | None:
     """The waivers in force for one centre (granted, not revoked), as ``--waivers`` would give them to the evaluator
     for this rule set; None when there are none. The evaluator applies one only when it covers the assessment day."""
+    # On the driver, as the store reads a centre's latest audit: this runs before every audit stored, and
+    # SQLAlchemy's statement machinery cost several times the query (a seventh of the audit route's time).
     with store.engine.connect() as db:
-        return _in_force(db.execute(_FOR_CENTRE.where(waivers.c.centre_id == centre_id)), rules)
+        cursor = db.connection.cursor()
+        try:
+            cursor.execute(_FOR_ONE_CENTRE.format("?" if db.dialect.paramstyle == "qmark" else "%s"), (centre_id,))
+            rows = cursor.fetchall()
+        finally:
+            cursor.close()
+    return _in_force((_Row(c, k, r, a, _day(on), _day(ex)) for c, k, r, a, on, ex in rows), rules)
 
 
 def waivers_file(store: Store, rules: RuleSet, target: Path) -> bool:

@@ -12,12 +12,15 @@ than the measurement is worth), as the store itself would have written them: the
 of each centre's latest audit, made by the same function the store calls with each audit it stores. The
 province: 25,000 centres in 250 streets, each with a self-check and an inspection in each of two rounds
 (2025 and 2026) under Yinzhou's rules; one centre in ten also has an older audit under the national baseline. The
-stored result and profile documents are 1 KiB stand-ins (the dashboard reads only the summary columns).
+stored result and profile documents are 1 KiB stand-ins (the dashboard reads only the summary columns). The live
+ledger of the 2026 round: each failing inspection opened three or four actions, some closed or waiting for review
+since (about 29,000 in all).
 
 Then, for each database, the page's reads are timed through the store (``dashboard.view``, everything the page
 reads: a page of 50 centres, its count, the filters' choices, the rule sets' counts) and over HTTP (``GET
 /dashboard`` of a logged-in bureau account on a running ``compliance serve``, the page rendered), each 20 times
-after one warm-up: the first page; page 300 (of 450); a street and a grade; a round; a round's inspections; and, for
+after one warm-up: the first page; page 300 (of 450); a street and a grade; a round; a round's failing inspections;
+a round's centres with actions still open; and, for
 comparison, the grouped query of every centre's latest audit the dashboard used before (``Store.latest``).
 """
 from __future__ import annotations
@@ -44,6 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from compliance.service import dashboard as board, latest  # noqa: E402
+from compliance.service.actions import action_events, actions  # noqa: E402
 from compliance.service.store import Store, audits  # noqa: E402
 
 TARGET = 0.200
@@ -138,10 +142,42 @@ def fill(store: Store, centres: int, total: int) -> float:
             flush()
     if chunk:
         flush()
+    fill_actions(store)
     # What a running database does by itself (autovacuum): statistics, and PostgreSQL's visibility map.
     with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as db:
         db.exec_driver_sql("VACUUM ANALYZE" if db.dialect.name == "postgresql" else "ANALYZE")
     return time.perf_counter() - began
+
+
+def fill_actions(store: Store, seed: int = 19) -> int:
+    """The live ledger of the last round: each failing inspection opened three or four actions, of which some
+    are closed by now or wait for review (each row with the opened event the database asks for)."""
+    rng = random.Random(seed)
+    with store.engine.connect() as db:
+        failing = db.execute(audits.select().with_only_columns(
+            audits.c.id, audits.c.centre_id, audits.c.centre_name, audits.c.street).where(
+            audits.c.kind == "inspection", audits.c.verdict == "non_conforming",
+            audits.c.id.in_(latest.latest.select().with_only_columns(latest.latest.c.audit_id)
+                            .where(latest.latest.c.round == ROUNDS[-1])))).all()
+    rows, events = [], []
+    now = datetime.now(timezone.utc)
+    for audit_id, centre_id, name, street in failing:
+        for clause in rng.sample(["4.4", "4.5", "5.3", "5.5", "6.1", "7.4", "8.7"], rng.choice((3, 4))):
+            state = rng.choice(("open", "open", "fixed_pending_review", "closed"))
+            action_id = secrets.token_hex(16)
+            rows.append({"id": action_id, "centre_id": centre_id, "centre_name": name, "street": street,
+                         "ruleset_id": "yinzhou", "clause": clause, "title": clause, "level": "required",
+                         "veto": False, "found": "fail", "amount": None, "unit": None, "missing": None,
+                         "remedy": "", "round": ROUNDS[-1], "opened_by": audit_id, "opened_on": "2026-05-01",
+                         "opened_at": now, "due": "2026-07-01", "state": state, "ended_by": None,
+                         "recurred": False, "version": 1})
+            events.append({"action_id": action_id, "version": 1, "kind": "opened", "state": state, "at": now,
+                           "by": "bench", "audit_id": audit_id, "note": None, "evidence": None, "due": "2026-07-01"})
+    with store.engine.begin() as db:
+        for start in range(0, len(rows), 5000):
+            db.execute(action_events.insert(), events[start:start + 5000])
+            db.execute(actions.insert(), rows[start:start + 5000])
+    return len(rows)
 
 
 # --------------------------------------------------------------------------- timing
@@ -167,7 +203,9 @@ def cases(store: Store, centres: int) -> list[tuple[str, board.Filters, int, str
             ("a round", board.Filters("yinzhou", round=ROUNDS[-1]), 1, f"round={ROUNDS[-1]}"),
             ("a round's inspections, failing", board.Filters("yinzhou", round=ROUNDS[-1], kind="inspection",
                                                              verdict="non_conforming"), 1,
-             f"round={ROUNDS[-1]}&kind=inspection&verdict=non_conforming")]
+             f"round={ROUNDS[-1]}&kind=inspection&verdict=non_conforming"),
+            ("a round's centres with open actions", board.Filters("yinzhou", round=ROUNDS[-1], open_actions=True), 1,
+             f"round={ROUNDS[-1]}&actions=open")]
 
 
 def serve(url: str, folder: Path) -> tuple[subprocess.Popen[bytes], str, str]:
@@ -192,12 +230,16 @@ def serve(url: str, folder: Path) -> tuple[subprocess.Popen[bytes], str, str]:
 
 def bench(name: str, url: str, centres: int, total: int, folder: Path) -> list[str]:
     store = Store(url)
-    lines = [f"{name}: filled with {total:,} audits of {centres:,} centres in {fill(store, centres, total):.1f} s"]
+    spent = fill(store, centres, total)
+    with store.engine.connect() as db:
+        opened = db.execute(actions.select().with_only_columns(actions.c.seq).order_by(actions.c.seq.desc())
+                            .limit(1)).scalar() or 0
+    lines = [f"{name}: filled with {total:,} audits of {centres:,} centres and {opened:,} actions in {spent:.1f} s"]
     worst = 0.0                                     # the slowest median: the target is on the typical answer
     for label, filters, number, _ in cases(store, centres):
         median, most = timed(lambda: board.view(store, filters, number, RULESETS))
         worst = max(worst, median)
-        lines.append(f"  store  {label:32} median {median * 1000:6.1f} ms, slowest {most * 1000:6.1f} ms")
+        lines.append(f"  store  {label:38} median {median * 1000:6.1f} ms, slowest {most * 1000:6.1f} ms")
     median, most = timed(lambda: list(store.latest(rules="yinzhou")), times=3)
     lines.append(f"  before: every centre's latest by grouping (Store.latest) median {median * 1000:.0f} ms")
     store.engine.dispose()
@@ -213,7 +255,7 @@ def bench(name: str, url: str, centres: int, total: int, folder: Path) -> list[s
                     assert r.status_code == 200 and "<table" in r.text, r.status_code
                 median, most = timed(get)
                 worst = max(worst, median)
-                lines.append(f"  HTTP   {label:32} median {median * 1000:6.1f} ms, slowest {most * 1000:6.1f} ms")
+                lines.append(f"  HTTP   {label:38} median {median * 1000:6.1f} ms, slowest {most * 1000:6.1f} ms")
     finally:
         process.terminate()
         process.wait(30)
@@ -240,7 +282,7 @@ def main() -> int:
                     out += bench("PostgreSQL", url, args.centres, args.audits, folder)
             else:
                 raise SystemExit(f"unknown database {name!r}: sqlite or postgresql")
-            print("\n".join(out[-13:]), flush=True)
+            print("\n".join(out[-15:]), flush=True)
     return 0 if all("OVER" not in line for line in out) else 1
 
 

@@ -249,3 +249,65 @@ def test_the_inspection_and_photo_pages_run_on_postgresql(postgres, tmp_path):
               "other": add_user(url, "elsewhere", "community", "330212-XX-9999")}
     with serving(tmp_path, url) as (svc, _):
         inspect_over_http(svc.url, tokens)
+
+
+def test_on_postgresql_one_centre_being_written_holds_up_only_its_own_audits(postgres):
+    """Audits are locked per centre on PostgreSQL: while a transaction holds one centre's lock, another centre's
+    audit is stored at once while the held centre's waits, and the store's whole lock (a batch's chunk of centres,
+    an action's event) waits too; identical submissions of one centre at once still store one audit."""
+    import threading
+
+    import orjson
+    import psycopg
+
+    import compliance
+    from compliance.service.common import load_bundled
+    from compliance.service.store import Store
+    from test_actions import short
+
+    with psycopg.connect(postgres, autocommit=True) as db:
+        db.execute("CREATE DATABASE centre_locks")
+    url = postgres.rsplit("/", 1)[0] + "/centre_locks"
+    store = Store(url)
+    held, other = "330212-SN-0103", "330212-SN-0104"
+    done: dict[str, tuple[str, bool]] = {}
+
+    def submit(name: str, centre: str) -> None:
+        doc = short(center__id=centre)
+        result = compliance.evaluate(doc, load_bundled("national"))
+        answer = store.submit_audit(result, result.to_json("en"), profile=orjson.dumps(doc),
+                                    profile_type="application/json", submitted_by="bureau1")
+        done[name] = (answer.row.id, answer.created)
+
+    def whole_lock() -> None:
+        with store.writing():
+            done["whole"] = ("", True)
+
+    with psycopg.connect(url) as holder:              # a writer of the first centre, mid-transaction
+        holder.execute("SELECT pg_advisory_xact_lock_shared(7301786201), "
+                       "pg_advisory_xact_lock(730178, hashtext(%s))", (held,))
+        waiting = [threading.Thread(target=submit, args=("held", held))]
+        waiting[0].start()
+        beside = threading.Thread(target=submit, args=("other", other))
+        beside.start()
+        beside.join(10)                                  # stored while the first centre is held
+        assert "other" in done, "another centre's audit waited for the centre being written"
+        # (started after it: once the whole lock is asked for, later audits of any centre queue behind it)
+        waiting.append(threading.Thread(target=whole_lock))
+        waiting[1].start()
+        for t in waiting:
+            t.join(0.5)
+        assert done["other"][1] and "held" not in done and "whole" not in done
+        assert all(t.is_alive() for t in waiting)
+    for t in waiting:                                    # the holder's transaction ended with its connection
+        t.join(30)
+    assert done["held"][1] and "whole" in done
+
+    twins = [threading.Thread(target=submit, args=(f"twin{n}", "330212-SN-0105")) for n in range(4)]
+    for t in twins:
+        t.start()
+    for t in twins:
+        t.join(30)
+    answers = [done[f"twin{n}"] for n in range(4)]
+    assert len({a for a, _ in answers}) == 1 and sum(created for _, created in answers) == 1
+    store.engine.dispose()

@@ -5,6 +5,7 @@ RFC 9457 problem documents; nothing a client sends can make it print a stack tra
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from contextlib import asynccontextmanager
@@ -35,7 +36,7 @@ from .common import (DEFAULT_DATA, IDEMPOTENCY_HEADER, JSON_TYPES, KEY_PATTERN, 
                      read_upload, readable_audit, replayed, report_file_name, rules_asked, service_rules, stored_report,
                      submit_audit)
 from .batches import Batches
-from .store import Account, AuditRow, KeyReused, Store
+from .store import Account, AuditRow, IdempotencyKey, KeyReused, Store
 
 log = logging.getLogger("compliance.service")
 
@@ -271,6 +272,15 @@ def _routes(app: FastAPI, store: Store) -> None:
         raw = await read_body(request, PROFILE_LIMIT)
         media_type = media_type_of(request)
         ikey = idempotency_key(account, key, rules, media_type, raw)
+        if store.engine.dialect.name == "postgresql":
+            # PostgreSQL: stored on a worker thread, whose waits on the server (its statements, its commit) leave the
+            # event loop to read the next requests; SQLite's in-process work gains nothing from threads that contend
+            # for the interpreter, and is done here.
+            return await asyncio.to_thread(store_posted, account, ruleset, raw, media_type, ikey)
+        return store_posted(account, ruleset, raw, media_type, ikey)
+
+    def store_posted(account: Account, ruleset: RuleSet, raw: bytes, media_type: str,
+                     ikey: IdempotencyKey | None) -> Response:
         if ikey is not None:                 # a repeat is answered before anything else is looked at
             try:
                 first = store.first_answer(ikey)

@@ -367,14 +367,26 @@ class Store:
     # ------------------------------------------------------------------ audits
 
     @contextlib.contextmanager
-    def _writing(self) -> Iterator[Any]:
+    def _writing(self, centre: str | None = None) -> Iterator[Any]:
         """A transaction that holds the write lock from its start, so that what it reads (the centre's latest
-        audit, a key used before) is still so when it writes: two identical submissions at once store one audit."""
+        audit, a key used before) is still so when it writes: two identical submissions at once store one audit.
+
+        SQLite has one writer at a time. On PostgreSQL, with ``centre``, the lock is the centre's only (and the
+        shared side of the store's): one audit per centre at a time, audits of different centres written side by
+        side, by the threads of one process as by several processes; without it (a batch's chunk of centres, an
+        action's event), the store's whole lock, which waits for those and holds them off."""
+        if self.engine.dialect.name == "postgresql":
+            with self.engine.begin() as db:
+                if centre is None:
+                    _plain_sql(db, "SELECT pg_advisory_xact_lock(7301786201)")
+                else:
+                    _plain_sql(db, "SELECT pg_advisory_xact_lock_shared(7301786201), "
+                                   "pg_advisory_xact_lock(730178, hashtext(%s))", (centre,))
+                yield db
+            return
         with self._writing_lock, self.engine.begin() as db:
             if db.dialect.name == "sqlite":
                 _plain_sql(db, "BEGIN IMMEDIATE")            # the file's write lock now, not at the first insert
-            elif db.dialect.name == "postgresql":
-                _plain_sql(db, "SELECT pg_advisory_xact_lock(7301786201)")     # audits written one at a time
             yield db
 
     def writing(self) -> contextlib.AbstractContextManager[Any]:
@@ -411,7 +423,7 @@ class Store:
         digest = profile_digest(document)
         for attempt in range(3):
             try:
-                with self._writing() as db:
+                with self._writing(row.centre_id) as db:
                     if key is not None:
                         first = self._first_answer(db, key)
                         if first is not None:

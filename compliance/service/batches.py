@@ -16,7 +16,6 @@ import subprocess
 import sys
 import logging
 import threading
-import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
@@ -26,7 +25,7 @@ import orjson
 
 from ..batch.sources import count_records
 from ..i18n import msg, quote, text
-from .processes import HEARTBEAT_SECONDS, LEASE_SECONDS, POLL_SECONDS, Leases, claimable
+from .processes import POLL_SECONDS, Heartbeat, Leases, claimable
 from ..model import RuleSet
 from .store import Batch, Store
 
@@ -189,7 +188,8 @@ class Batches:
         command = [sys.executable, "-m", "compliance", "batch", batch.filename,
                    "--rules", batch.rules, "-o", str(home / "out"), "--jobs", str(self.jobs), "--lang", batch.lang]
         command += self.waivers(batch.rules, home)
-        with _Heartbeat(self, batch.id) as beat, open(home / "log.txt", "ab") as log_file:
+        with Heartbeat(self.leases, "batch", batch.id, lambda: self.current) as beat, \
+                open(home / "log.txt", "ab") as log_file:
             self.current = subprocess.Popen(command, stdout=log_file, stderr=log_file, stdin=subprocess.DEVNULL,
                                             cwd=home / "input", preexec_fn=die_with_parent)
             code = self.current.wait()
@@ -246,42 +246,6 @@ class Batches:
                         return
 
         return self.store.add_round(batch.id, batch.submitted_by, pairs())
-
-
-class _Heartbeat:
-    """Renews a batch's lease every HEARTBEAT_SECONDS while it runs. When the lease is lost (another process took
-    it over after the database could not be reached for too long), it stops the round's process before the other
-    process could start its own, and sets ``lost``: this process then records nothing."""
-
-    def __init__(self, batches: Batches, batch_id: str) -> None:
-        self.batches, self.batch_id = batches, batch_id
-        self.lost, self._done = threading.Event(), threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"lease-{batch_id[:8]}", daemon=True)
-
-    def __enter__(self) -> "_Heartbeat":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: Any) -> None:
-        self._done.set()
-        self._thread.join()
-
-    def _beat(self) -> None:
-        renewed = time.monotonic()
-        while not self._done.wait(HEARTBEAT_SECONDS):
-            try:
-                held: bool | None = self.batches.leases.renew("batch", self.batch_id)
-            except Exception as exc:  # noqa: BLE001 - the database away: try again, until the lease would end
-                log.warning("batch %s: its lease could not be renewed: %s", self.batch_id, type(exc).__name__)
-                held = None
-            if held:
-                renewed = time.monotonic()
-            elif held is False or time.monotonic() - renewed > LEASE_SECONDS - HEARTBEAT_SECONDS:
-                self.lost.set()
-                process = self.batches.current
-                if process is not None and process.poll() is None:
-                    process.terminate()
-                return
 
 
 def die_with_parent() -> None:

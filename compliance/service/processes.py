@@ -16,13 +16,16 @@
 """
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import socket
+import subprocess
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Callable
 
 from sqlalchemy import Column, DateTime, Index, Integer, String, Table, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -31,6 +34,7 @@ from ..errors import ComplianceError
 from ..i18n import msg
 from .store import Store, metadata
 
+log = logging.getLogger("compliance.service")
 LEASE_SECONDS = 30.0          # a lease not renewed for this long is taken over by another process
 HEARTBEAT_SECONDS = 10.0      # how often the holder renews it
 POLL_SECONDS = 5.0            # how often an idle process looks for work queued elsewhere or left by a dead holder
@@ -126,6 +130,15 @@ class Leases:
                 leases.c.kind == kind, leases.c.work_id == work_id, leases.c.owner == self.owner).values(
                 owner=None, expires_at=None))
 
+    def leave(self, kind: str, work_id: str) -> None:
+        """Stop the work unfinished (the service is stopping) for another process to take over at once: the lease
+        keeps its holder, so the work is found among the abandoned (:func:`abandoned`), with its deadline passed."""
+        past = (func.now() if self.postgres else datetime.now(timezone.utc)) - timedelta(seconds=1)
+        with self.store.engine.begin() as db:
+            db.execute(leases.update().where(
+                leases.c.kind == kind, leases.c.work_id == work_id, leases.c.owner == self.owner).values(
+                expires_at=past))
+
     def held(self, kind: str, work_id: str) -> tuple[str | None, datetime | None, int] | None:
         """(owner, deadline, times claimed) of the work's lease, or None when it was never claimed."""
         with self.store.engine.connect() as db:
@@ -187,6 +200,54 @@ def claimable(store: Store, kind: str, ids: list[str]) -> list[str]:
             leases.c.kind == kind, leases.c.work_id.in_(ids), leases.c.owner.is_not(None),
             and_(leases.c.expires_at.is_not(None), leases.c.expires_at >= now))).scalars())
     return [i for i in ids if i not in live]
+
+
+def abandoned(store: Store, kind: str, limit: int = 100) -> list[str]:
+    """Work of ``kind`` left unfinished by its holder (it died, or stopped part-way): a lease with an owner whose
+    deadline has passed. The longest abandoned first."""
+    now = func.now() if store.engine.dialect.name == "postgresql" else datetime.now(timezone.utc)
+    with store.engine.connect() as db:
+        return list(db.execute(select(leases.c.work_id).where(
+            leases.c.kind == kind, leases.c.owner.is_not(None), leases.c.expires_at < now)
+            .order_by(leases.c.expires_at).limit(limit)).scalars())
+
+
+class Heartbeat:
+    """Renews a lease every HEARTBEAT_SECONDS while its work runs in a child process (``running()`` gives the one
+    running now, if any). When the lease is lost (another process took it over after the database could not be
+    reached for too long), it stops that child before the other process could start its own, and sets ``lost``:
+    the holder then records nothing."""
+
+    def __init__(self, leases: Leases, kind: str, work_id: str,
+                 running: Callable[[], "subprocess.Popen[bytes] | None"]) -> None:
+        self.leases, self.kind, self.work_id, self.running = leases, kind, work_id, running
+        self.lost, self._done = threading.Event(), threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"lease-{kind}-{work_id[:8]}", daemon=True)
+
+    def __enter__(self) -> "Heartbeat":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        renewed = time.monotonic()
+        while not self._done.wait(HEARTBEAT_SECONDS):
+            try:
+                held: bool | None = self.leases.renew(self.kind, self.work_id)
+            except Exception as exc:  # noqa: BLE001 - the database away: try again, until the lease would end
+                log.warning("%s %s: its lease could not be renewed: %s", self.kind, self.work_id, type(exc).__name__)
+                held = None
+            if held:
+                renewed = time.monotonic()
+            elif held is False or time.monotonic() - renewed > LEASE_SECONDS - HEARTBEAT_SECONDS:
+                self.lost.set()
+                process = self.running()
+                if process is not None and process.poll() is None:
+                    process.terminate()
+                return
 
 
 _LOCKS: dict[str, IO[bytes]] = {}

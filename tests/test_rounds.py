@@ -4,11 +4,15 @@ in the round (its latest self-check where it has none)."""
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 import json
 import sqlite3
 import subprocess
+import sys
+import threading
 import time
+from pathlib import Path
 from typing import Any, Iterator
 
 import httpx
@@ -223,3 +227,188 @@ def test_round_records_are_append_only_in_the_database(service, opened):
         db.close()
 
 
+
+
+# --------------------------------------------------------------------------- several processes on one round's files
+# Two RoundFiles on one database and one data folder stand for two service processes: what decides which of them
+# makes a round's files is the lease in the database, as between processes.
+
+CENTRES = 4
+
+
+def _stored_round(folder: Path) -> tuple[Any, Any]:
+    """An SQLite store with a round the district's first CENTRES centres self-checked in (stored as the API stores
+    them), and the round's row."""
+    from compliance.service import rounds
+    from compliance.service.common import load_bundled, profile_from, submit_audit
+    from compliance.service.store import Store
+
+    store = Store(f"sqlite:///{folder / 'service.db'}")
+    store.on_audits.append(rounds.joined)
+    account = store.add_account("bureau1", "bureau", None, "0" * 64)
+    with store.engine.begin() as db:
+        db.execute(rounds.rounds.insert(), {"id": ROUND, "name": "两个进程", "rules": "yinzhou", "created_by": "bureau1",
+                                            "created_at": datetime.datetime.now(datetime.timezone.utc)})
+    ruleset = load_bundled("yinzhou")
+    for doc in self_checks()[:CENTRES]:
+        raw = json.dumps(doc, ensure_ascii=False).encode()
+        submit_audit(store, account, profile_from(raw, "application/json", ruleset, "request"), ruleset, raw,
+                     "application/json")
+    return store, rounds.get_round(store, ROUND)
+
+
+class Commands:
+    """The command lines the round files run (``batch``, ``ledger``), counted across every RoundFiles of the test;
+    with ``hang``, the first ledger is a process that sleeps instead (its holder stops there, as if it died)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, hang: bool = False) -> None:
+        self.runs: list[str] = []
+        self.hang = hang
+        real = subprocess.Popen
+
+        def popen(command: Any, *args: Any, **kwargs: Any) -> Any:
+            if isinstance(command, list) and command[1:3] == ["-m", "compliance"]:
+                self.runs.append(command[3])
+                if self.hang and command[3] == "ledger":
+                    self.hang = False
+                    command = [sys.executable, "-c", "import time; time.sleep(120)"]
+            return real(command, *args, **kwargs)
+
+        monkeypatch.setattr(subprocess, "Popen", popen)
+
+
+def _until_done(files: Any, round_row: Any, seconds: float = 120) -> tuple[str, Path, dict[str, Any]]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        state = files.state(round_row, "en")
+        if state[0] != "making":
+            return state
+        time.sleep(0.1)
+    raise AssertionError("the round's files were not made")
+
+
+def _job(store: Any, round_row: Any) -> tuple[str, int, str]:
+    from compliance.service.rounds import RoundFiles, members
+
+    return ROUND, RoundFiles.stamp(members(store, round_row)), "en"
+
+
+def test_two_processes_asked_at_once_make_a_rounds_files_once(tmp_path, monkeypatch):
+    from compliance.service.rounds import JOB, RoundFiles
+
+    store, round_row = _stored_round(tmp_path)
+    commands = Commands(monkeypatch)
+    a, b = (RoundFiles(store, tmp_path / "data", owner=f"host-{n}:{n}:x") for n in "ab")
+    for files in (a, b):
+        files.start()
+    try:
+        answers: list[str] = []
+        threads = [threading.Thread(target=lambda f=f: answers.append(f.state(round_row, "en")[0]))
+                   for f in (a, b, a, b, a, b)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert answers == ["making"] * 6
+        for files in (b, a):                 # both read the progress from the shared folder, and then the files
+            state, home, _ = _until_done(files, round_row)
+            assert state == "done" and files.file(home, "summary.csv") is not None
+    finally:
+        for files in (a, b):
+            files.stop()
+    assert commands.runs == ["batch", "ledger"]                   # made once, by one of them
+    job = _job(store, round_row)
+    owner, _, claims = a.leases.held(JOB, a.job_id(*job)) or ("?", None, 0)
+    assert owner is None and claims == 1                            # claimed once, and given back
+    assert [p.name for p in a.home(*job).parent.iterdir()] == [a.home(*job).name]   # no work folder left beside it
+    lines = (a.home(*job) / "out" / "summary.csv").read_text("utf-8-sig").strip().splitlines()
+    assert len(lines) == 1 + CENTRES
+
+
+def test_a_holder_that_stopped_renewing_is_taken_over_and_its_round_resumed(tmp_path, monkeypatch):
+    """The first holder made the batch and stopped in the ledger (it hangs, its lease not renewed): asked for the files
+    once its deadline has passed, the other takes the job over and makes the ledger only, in the same work folder."""
+    from compliance.service.rounds import JOB, RoundFiles
+
+    store, round_row = _stored_round(tmp_path)
+    commands = Commands(monkeypatch, hang=True)
+    first = RoundFiles(store, tmp_path / "data", owner="gone:1:x")
+    first.leases.seconds = 1.0                       # a deadline that passes before its first renewal
+    other = RoundFiles(store, tmp_path / "data", owner="live:2:y")
+    other.poll = 3600                                # taken over because it is asked, not by its look for such work
+    job = _job(store, round_row)
+    work, home = first.work(*job), first.home(*job)
+    first.start()
+    other.start()
+    try:
+        assert first.state(round_row, "en")[0] == "making"
+        deadline = time.monotonic() + 60
+        while commands.runs != ["batch", "ledger"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert commands.runs == ["batch", "ledger"] and (work / "batch.json").is_file()
+        state, _, progress = other.state(round_row, "en")
+        # Half made: never served as the files, and the other process leaves it to its holder while it holds it.
+        assert state == "making" and progress["total"] == CENTRES and not home.exists()
+        time.sleep(1.2)                              # the first holder's deadline passes
+        state, home, _ = _until_done(other, round_row)
+        assert state == "done" and other.file(home, "ledger.xlsx") is not None
+        assert commands.runs == ["batch", "ledger", "ledger"]      # resumed: the batch was not run again
+        owner, _, claims = other.leases.held(JOB, other.job_id(*job)) or ("?", None, 0)
+        assert owner is None and claims == 2
+    finally:
+        first.stop()                                 # its sleeping ledger ends; it must not touch what was made
+        other.stop()
+    assert not work.exists() and (home / "done.json").is_file() and other.file(home, "summary.xlsx") is not None
+    assert other.leases.held(JOB, other.job_id(*job)) == (None, None, 2)
+
+
+def test_a_job_left_by_a_dead_process_is_found_by_the_scan_and_made(tmp_path, monkeypatch):
+    from compliance.service.processes import Leases
+    from compliance.service.rounds import JOB, RoundFiles
+
+    store, round_row = _stored_round(tmp_path)
+    commands = Commands(monkeypatch)
+    files = RoundFiles(store, tmp_path / "data", owner="live:2:y")
+    files.poll = 0.2
+    job = _job(store, round_row)
+    dead = Leases(store, "gone:1:x", seconds=1.5)
+    assert dead.claim(JOB, files.job_id(*job))
+    files.start()
+    try:
+        # Its holder's deadline not yet passed: reported as being made, and nothing started here.
+        state, _, progress = files.state(round_row, "en")
+        assert state == "making" and progress == {"done": 0, "total": CENTRES}
+        time.sleep(0.5)
+        assert commands.runs == [] and files.leases.held(JOB, files.job_id(*job))[0] == "gone:1:x"
+        # Then nobody asks again: the worker's look for abandoned work finds it.
+        deadline = time.monotonic() + 90
+        while not (files.home(*job) / "done.json").is_file() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        files.stop()
+    assert commands.runs == ["batch", "ledger"]
+    assert files.state(round_row, "en")[0] == "done"
+    assert files.leases.held(JOB, files.job_id(*job))[::2] == (None, 2)
+
+
+def test_a_job_taken_up_too_many_times_fails_saying_so_in_chinese(tmp_path, monkeypatch):
+    from compliance.service.batches import MAX_CLAIMS
+    from compliance.service.processes import Leases
+    from compliance.service.rounds import JOB, RoundFiles
+
+    store, round_row = _stored_round(tmp_path)
+    commands = Commands(monkeypatch)
+    files = RoundFiles(store, tmp_path / "data", owner="live:2:y")
+    job = _job(store, round_row)
+    for n in range(MAX_CLAIMS):                      # each claimed and left part-way
+        holder = Leases(store, f"gone:{n}:x")
+        assert holder.claim(JOB, files.job_id(*job))
+        holder.leave(JOB, files.job_id(*job))
+    files.start()
+    try:
+        state, home, _ = _until_done(files, round_row, 30)
+    finally:
+        files.stop()
+    assert state == "failed" and commands.runs == []
+    assert "中断次数过多" in files.failure(home).text("zh")
+    assert "interrupted too many times" in files.failure(home).text("en")

@@ -9,8 +9,9 @@ The round's files (summary.xlsx/csv, district-report.pdf, ledger.xlsx) are made 
 as the command line: from each centre's latest inspection in the round (its latest self-check where it has none),
 their stored profiles are written as a JSON Lines file and ``compliance batch`` runs on it, with the waivers the
 stored results applied (read back from the results, so each result comes out as it was stored), then
-``compliance ledger`` on its output. They are made in the background, one round at a time, and kept until a new
-audit joins the round.
+``compliance ledger`` on its output. They are made in the background, one round at a time in each process, and kept
+until a new audit joins the round. Of several service processes on one database, exactly one makes a round's files,
+the one holding their lease, and another takes them over if it dies (:class:`RoundFiles`).
 """
 from __future__ import annotations
 
@@ -21,9 +22,11 @@ import os
 import queue
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -39,10 +42,12 @@ from ..i18n import Message, language, msg, quote
 from ..model import today_in_china
 from ..reading import parse
 from ..wording import hinted
+from ..writing import write_atomic
 from .actions import actions as live_actions
-from .batches import MEDIA_TYPES, die_with_parent
+from .batches import MAX_CLAIMS, MEDIA_TYPES, die_with_parent
 from .common import (JSON_TYPES, PROFILE_LIMIT, Problem, bundled, content_disposition, media_type_of, read_body,
                      service_rules)
+from .processes import POLL_SECONDS, Heartbeat, Leases, abandoned, claimable
 from .store import Account, Store, audits, metadata
 
 log = logging.getLogger("compliance.service")
@@ -75,6 +80,7 @@ round_audits = Table(
 FILES = ("summary.xlsx", "summary.csv", "district-report.pdf", "ledger.xlsx")
 REGION_KEYS = ("province", "city", "district", "street")
 KEYS = ("id", "name", "rules", "region", "self_check_due", "inspection_due")
+JOB = "round"                         # the leases' kind for a round's files
 ROUND_ID = re.compile(r"[^\x00-\x1f\x7f/\\?#%]{1,64}")
 
 
@@ -264,28 +270,62 @@ def checked(body: Any, default_rules: str) -> tuple[dict[str, Any], list[dict[st
 # --------------------------------------------------------------------------- the round's files
 
 class RoundFiles:
-    """The round's files, made in the background by the command line's code, one round at a time, and kept under
-    the service's data folder until a new audit joins the round."""
+    """A round's files, made in the background by the command line's code and kept under the service's data folder
+    until a new audit joins the round.
 
-    def __init__(self, store: Store, folder: Path) -> None:
+    A job (the round as it is now, named by its last audit, in one language) is made by exactly one of the processes
+    on the database: the one holding its lease (processes.py), claimed before it starts, renewed while the command
+    line runs, given back once the files are made or making them failed. Every other process asked for them reads
+    their progress from the shared folder. When the holder dies, the next process asked for the files, or the first
+    to look for abandoned work (every POLL_SECONDS), takes the job over and resumes it: the work folder is the job's
+    own (``<stamp>-<lang>.work``, the same for every process), so ``compliance batch`` goes on from its checkpoint,
+    and a batch that had ended is not run again. The files appear whole: ``done.json`` (or ``failed.json``) is
+    written last in the work folder, which is then renamed to the job's folder."""
+
+    def __init__(self, store: Store, folder: Path, owner: str | None = None) -> None:
         self.store, self.folder = store, folder / "rounds"
-        self.waiting: queue.Queue[tuple[str, int, str]] = queue.Queue()
-        self.asked: set[tuple[str, int, str]] = set()
+        self.leases = Leases(store, owner)
+        self.poll = POLL_SECONDS                  # how often abandoned jobs are looked for
+        self.waiting: queue.Queue[tuple[str, int, str] | None] = queue.Queue()
+        self.asked: set[tuple[str, int, str]] = set()        # queued for this process's worker
         self.current: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
+        self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._rounds: dict[str, str] = {}         # a round id's digest (its folder's name) → the id
 
     def start(self) -> None:
+        self._stopping.clear()
         self._thread = threading.Thread(target=self._work, name="round-files", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop the files being made (their work folder stays, with the round's checkpoint) and leave their lease for
+        another process, or this service started again, to take over at once."""
+        self._stopping.set()
+        self.waiting.put(None)
         process = self.current
         if process is not None and process.poll() is None:
             process.terminate()
+        if self._thread is not None:
+            self._thread.join(timeout=15)
+
+    @staticmethod
+    def digest(round_id: str) -> str:
+        return hashlib.sha256(round_id.encode()).hexdigest()[:24]
 
     def home(self, round_id: str, stamp: int, lang: str) -> Path:
-        return self.folder / hashlib.sha256(round_id.encode()).hexdigest()[:24] / f"{stamp}-{lang}"
+        """Where a job's files are once made (or its failure once it failed)."""
+        return self.folder / self.digest(round_id) / f"{stamp}-{lang}"
+
+    def work(self, round_id: str, stamp: int, lang: str) -> Path:
+        """Where a job's files are made: the job's own folder, the same for whichever process makes them."""
+        home = self.home(round_id, stamp, lang)
+        return home.with_name(home.name + ".work")
+
+    def job_id(self, round_id: str, stamp: int, lang: str) -> str:
+        """The job's name in the leases: its folder under rounds/."""
+        return f"{self.digest(round_id)}/{stamp}-{lang}"
 
     @staticmethod
     def stamp(found: list[Any]) -> int:
@@ -294,53 +334,127 @@ class RoundFiles:
 
     def state(self, round_row: Any, lang: str) -> tuple[str, Path, dict[str, Any]]:
         """("done", folder, …) when the files of the round as it is now are made; ("making", …, progress) while they
-        are being made (asking for them when nobody has); ("failed", …) when making them failed."""
+        are being made (by whichever process holds them; asking this process's worker for them when nobody does, or
+        their maker died); ("failed", …) when making them failed."""
         found = members(self.store, round_row)
-        stamp = self.stamp(found)
-        home = self.home(round_row.id, stamp, lang)
+        job = (round_row.id, self.stamp(found), lang)
+        home = self.home(*job)
         if (home / "done.json").is_file():
             return "done", home, {}
         if (home / "failed.json").is_file():
             return "failed", home, {}
-        job = (round_row.id, stamp, lang)
-        with self._lock:
-            if job not in self.asked:
-                self.asked.add(job)
-                self.waiting.put(job)
+        if claimable(self.store, JOB, [self.job_id(*job)]):
+            self.ask(job)
         total = len(latest_per_centre(found))
         done = 0
         try:
-            work = next(home.parent.glob(f"{stamp}-{lang}.work-*"))
-            state = orjson.loads((work / "out" / ".round" / "state.json").read_bytes())
+            state = orjson.loads((self.work(*job) / "out" / ".round" / "state.json").read_bytes())
             done = min(int(state.get("done", 0)), total)
-        except (StopIteration, OSError, orjson.JSONDecodeError, ValueError, TypeError):
+        except (OSError, orjson.JSONDecodeError, ValueError, TypeError, AttributeError):
             pass
         return "making", home, {"done": done, "total": total}
 
+    def ask(self, job: tuple[str, int, str]) -> None:
+        """Queue a job for this process's worker, which makes it if it can claim it."""
+        with self._lock:
+            if job in self.asked:
+                return
+            self.asked.add(job)
+        self.waiting.put(job)
+
+    def failure(self, home: Path) -> Message:
+        """What a client is told of files that could not be made."""
+        try:
+            failed = orjson.loads((home / "failed.json").read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            failed = {}
+        if isinstance(failed, dict) and "interrupted" in failed:
+            return msg("making them was interrupted too many times; they are made again when another audit joins "
+                       "the round")
+        return msg("the error has been logged; tell the administrator")
+
+    # ------------------------------------------------------------------ the worker
+
     def _work(self) -> None:
-        while True:
-            job = self.waiting.get()
+        looked = time.monotonic() - self.poll
+        while not self._stopping.is_set():
+            if time.monotonic() - looked >= self.poll:
+                looked = time.monotonic()
+                try:
+                    self._take_over()
+                except Exception as exc:  # noqa: BLE001 - the database away for a moment: look again later
+                    log.error("looking for abandoned round files failed: %s", type(exc).__name__)
             try:
-                self._make(*job)
+                job = self.waiting.get(timeout=max(0.0, looked + self.poll - time.monotonic()))
+            except queue.Empty:
+                continue
+            if job is None:
+                continue
+            try:
+                self._claim_and_make(job)
             except Exception as exc:  # noqa: BLE001 - one round's failure never stops the others
                 log.error("round files %s stopped: %s", job[0], type(exc).__name__)
             finally:
                 with self._lock:
                     self.asked.discard(job)
 
-    def _make(self, round_id: str, stamp: int, lang: str) -> None:
-        round_row = get_round(self.store, round_id)
-        home = self.home(round_id, stamp, lang)
-        if round_row is None or home.is_dir():
+    def _take_over(self) -> None:
+        """Make the files whose maker died or stopped part-way, one job after the other, each once claimed here."""
+        for job_id in abandoned(self.store, JOB):
+            if self._stopping.is_set():
+                return
+            job = self._job_of(job_id)
+            if job is not None:
+                self._claim_and_make(job)
+            elif self.leases.claim(JOB, job_id):            # no such round (any more): nothing to make
+                self.leases.release(JOB, job_id)
+
+    def _job_of(self, job_id: str) -> tuple[str, int, str] | None:
+        digest, _, name = job_id.partition("/")
+        stamp, _, lang = name.partition("-")
+        if not stamp.isdigit() or not lang:
+            return None
+        if digest not in self._rounds:                # rounds are never removed: the ids read once
+            with self.store.engine.connect() as db:
+                self._rounds.update({self.digest(i): i for i in db.execute(select(rounds.c.id)).scalars()})
+        round_id = self._rounds.get(digest)
+        return None if round_id is None else (round_id, int(stamp), lang)
+
+    def _claim_and_make(self, job: tuple[str, int, str]) -> None:
+        if self._stopping.is_set() or self.home(*job).is_dir():
             return
+        job_id = self.job_id(*job)
+        if not self.leases.claim(JOB, job_id):
+            return                                   # another process makes them
+        finished = False
+        try:
+            held = self.leases.held(JOB, job_id)
+            if held is not None and held[2] > MAX_CLAIMS:
+                log.error("round files %s were interrupted %d times: stopped", job[0], held[2] - 1)
+                finished = self._publish(job, "failed.json", {"interrupted": held[2] - 1})
+            else:
+                finished = self._make(*job)
+        finally:
+            if finished:
+                self.leases.release(JOB, job_id)
+            else:                                    # stopped part-way: for another process to take over at once
+                self.leases.leave(JOB, job_id)
+
+    def _make(self, round_id: str, stamp: int, lang: str) -> bool:
+        """Make a job's files, this process holding its lease; False when stopped part-way (the service stopping,
+        the command killed, or the lease lost), for whoever holds the job next to go on."""
+        round_row = get_round(self.store, round_id)
+        job = (round_id, stamp, lang)
+        if round_row is None or self.home(*job).is_dir():
+            return True
         found = members(self.store, round_row)
         if self.stamp(found) != stamp:
-            return                                   # another audit joined meanwhile: asked for again when read
-        home.parent.mkdir(parents=True, exist_ok=True)
-        work = home.parent / f"{stamp}-{lang}.work-{os.getpid()}"
-        shutil.rmtree(work, ignore_errors=True)
-        (work / "out").mkdir(parents=True)
+            return True                              # another audit joined meanwhile: asked for again when read
+        work = self.work(*job)
+        (work / "out").mkdir(parents=True, exist_ok=True)
         chosen = latest_per_centre(found)
+        # Written again by a process that takes the job over: the same audits give the same bytes, so the command
+        # line's checkpoint (which names its input by path and content) still holds.
         granted = self._input(work, chosen.values())
         batch = [sys.executable, "-m", "compliance", "batch", "centres.jsonl", "--rules", round_row.rules,
                  "-o", str(work / "out"), "--lang", lang, "--jobs", "1"]
@@ -348,28 +462,54 @@ class RoundFiles:
             batch += ["--waivers", "waivers.json"]
         ledger = [sys.executable, "-m", "compliance", "ledger", str(work / "out"), "-o", str(work / "ledger.xlsx"),
                   "--lang", lang]
-        with open(work / "log.txt", "ab") as out:
+        ended = work / "batch.json"                  # the batch's end: a job taken over after it makes the ledger
+        with Heartbeat(self.leases, JOB, self.job_id(*job), lambda: self.current) as beat, \
+                open(work / "log.txt", "ab") as out:
             for command, fine in ((batch, (0, 1, 2)), (ledger, (0,))):
+                if command is batch and ended.is_file():
+                    continue
+                if self._stopping.is_set():
+                    return False
                 self.current = subprocess.Popen(command, stdout=out, stderr=out, stdin=subprocess.DEVNULL, cwd=work,
                                                 preexec_fn=die_with_parent)
                 code = self.current.wait()
                 self.current = None
+                if beat.lost.is_set():
+                    log.warning("round files %s: the lease was lost; the process that took them over makes them",
+                                round_id)
+                    return False
+                if code < 0 and -code in (signal.SIGTERM, signal.SIGKILL):
+                    return False                     # stopped (with the service, or killed): resumed from here
                 if code not in fine or (command is batch and not (work / "out" / "summary.csv").is_file()):
                     log.error("round files %s: %s ended with %s", round_id, command[3], code)
-                    (work / "failed.json").write_bytes(orjson.dumps({"step": command[3], "exit_code": code}))
-                    break
-            else:
-                (work / "done.json").write_bytes(orjson.dumps({"centres": len(chosen), "stamp": stamp}))
+                    return self._publish(job, "failed.json", {"step": command[3], "exit_code": code})
+                if command is batch:
+                    write_atomic(ended, orjson.dumps({"exit_code": code}))
+            return self._publish(job, "done.json", {"centres": len(chosen), "stamp": stamp})
+
+    def _publish(self, job: tuple[str, int, str], name: str, content: dict[str, Any]) -> bool:
+        """Put the job's folder in place whole: ``name`` written last in the work folder, which is then renamed.
+        Only while this process still holds the job (one that lost it leaves the folder to the one that took it
+        over); False when it did not."""
+        if not self.leases.renew(JOB, self.job_id(*job)):
+            return False
+        work, home = self.work(*job), self.home(*job)
+        work.mkdir(parents=True, exist_ok=True)
+        write_atomic(work / name, orjson.dumps(content))
         try:
-            os.replace(work, home)                   # whole, or not at all
+            os.replace(work, home)
         except OSError:
-            shutil.rmtree(work, ignore_errors=True)  # another process made them first
+            if not home.is_dir():
+                raise
+            shutil.rmtree(work, ignore_errors=True)  # put in place already, by a holder before this one
+        return True
 
     def _input(self, work: Path, chosen: Iterable[Any]) -> bool:
         """The chosen audits' stored profiles as centres.jsonl, and the waivers their results applied (or found
-        expired) as waivers.json; True when there are waivers."""
+        expired) as waivers.json; True when there are waivers. Each file is written whole or not at all."""
         granted: dict[tuple[str, str, str, str, str, str], None] = {}
-        with open(work / "centres.jsonl", "wb") as lines, self.store.engine.connect() as db:
+        partial = work / "centres.jsonl.part"
+        with open(partial, "wb") as lines, self.store.engine.connect() as db:
             for r in chosen:
                 stored = db.execute(select(audits.c.profile, audits.c.profile_type, audits.c.result)
                                     .where(audits.c.id == r.audit_id)).first()
@@ -389,9 +529,12 @@ class RoundFiles:
                             granted[(r.centre_id, str(finding.get("clause")), w["reason"], w["approved_by"],
                                      w["approved_on"], w["expires_on"])] = None
         if granted:
-            (work / "waivers.json").write_bytes(orjson.dumps({"waivers": [
+            write_atomic(work / "waivers.json", orjson.dumps({"waivers": [
                 dict(zip(("centre", "clause", "reason", "approved_by", "approved_on", "expires_on"), g))
                 for g in granted]}))
+        else:
+            (work / "waivers.json").unlink(missing_ok=True)
+        os.replace(partial, work / "centres.jsonl")
         return bool(granted)
 
     def file(self, home: Path, name: str) -> Path | None:
@@ -534,8 +677,7 @@ def install(app: FastAPI, store: Store, data: Path, current_account: Any) -> Rou
                          headers={"Retry-After": "2", "Location": f"/v1/rounds/{_path_id(found.id)}/files/{name}"})
         path = files.file(home, name) if state == "done" else None
         if path is None:
-            raise Problem(409, msg("The round's files could not be made"),
-                          msg("the error has been logged; tell the administrator"))
+            raise Problem(409, msg("The round's files could not be made"), files.failure(home))
         made_on = datetime.datetime.fromtimestamp(path.stat().st_mtime, datetime.timezone.utc)
         from .common import local_date
 

@@ -1,6 +1,6 @@
 """Several `compliance serve` processes on one PostgreSQL database, as a province runs them behind one front server:
-they serve the same accounts, sessions and audits, run each batch once, and finish the batch of a process that
-died. On SQLite, one process only."""
+they serve the same accounts, sessions and audits, run each batch and make each round's files once, and finish the
+batch or the files of a process that died. On SQLite, one process only."""
 from __future__ import annotations
 
 import json
@@ -239,6 +239,84 @@ def test_a_batch_runs_once_and_the_other_process_finishes_it_when_its_runner_is_
     runner.ready()
 
 
+ROUND_CENTRES = 6
+
+
+def _round_leases(db: str) -> list[tuple[str, str | None, int]]:
+    import psycopg
+
+    with psycopg.connect(db.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        return [(r[0], r[1], int(r[2])) for r in conn.execute(
+            "select work_id, owner, claims from leases where kind = 'round'").fetchall()]
+
+
+def test_a_rounds_files_are_made_once_and_the_other_process_finishes_them_when_their_maker_is_killed(pair):
+    from urllib.parse import quote
+
+    from test_rounds import wait_for_file
+
+    (a, b), tokens, db = pair
+    rounds_folder = a.data / "rounds"
+    round_id = "两个进程-2026秋季"
+    with _api(a, tokens["bureau"]) as c:
+        assert c.post("/v1/rounds", json={"id": round_id, "name": "两个进程的轮次", "rules": "yinzhou"}).status_code == 201
+        for line in (DISTRICT / "centres.jsonl").read_text("utf-8").splitlines()[:ROUND_CENTRES]:
+            doc = json.loads(line)
+            doc.pop("evidence", None)
+            doc["audit"] = {**doc.get("audit", {}), "kind": "self_check", "round": round_id}
+            assert c.post("/v1/audits?rules=yinzhou", json=doc).status_code == 201
+    url = f"/v1/rounds/{quote(round_id, safe='')}/files/summary.csv"
+    # Asked of both processes at once: one of them claims the job, the other reports its progress.
+    answers: list[httpx.Response] = []
+
+    def ask(p: Process) -> None:
+        with _api(p, tokens["bureau"]) as c:
+            answers.append(c.get(url))
+
+    threads = [threading.Thread(target=ask, args=(p,)) for p in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [r.status_code for r in answers] == [202, 202], [r.text for r in answers]
+    # Kill the one making them, with its round, once the batch has a checkpoint (or has ended and the ledger runs).
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any(
+            (w / "out" / ".round" / "state.json").is_file() or (w / "batch.json").is_file()
+            for w in rounds_folder.glob("*/*.work")):
+        time.sleep(0.005)
+    [(job, owner, claims)] = _round_leases(db)
+    assert owner is not None and claims == 1, (owner, claims)
+    runner, other = (a, b) if f":{a.process.pid}:" in owner else (b, a)
+    assert f":{runner.process.pid}:" in owner
+    runner.kill()
+    killed_at, killed_on = time.monotonic(), time.time()
+    try:
+        with _api(other, tokens["bureau"]) as c:
+            making = c.get(url)             # its holder's deadline not passed yet: half made, not served
+            assert making.status_code == 202 and making.json()["progress"]["total"] == ROUND_CENTRES
+            made = wait_for_file(c, url, 120)
+            took = time.monotonic() - killed_at
+            ledger = c.get(url.replace("summary.csv", "ledger.xlsx"))
+    finally:
+        runner.start()                                    # back for the other tests (and the fixture's stop)
+    assert made.status_code == 200, made.text
+    assert len(made.content.decode("utf-8-sig").strip().splitlines()) == 1 + ROUND_CENTRES
+    assert ledger.status_code == 200 and ledger.content.startswith(b"PK")
+    assert took < 60, f"taken over and made {took:.0f} s after the kill"
+    assert _round_leases(db) == [(job, None, 2)]         # its first holder, then the one that took it over
+    assert [p.name for p in rounds_folder.glob("*/*")] == [job.rpartition("/")[2]]   # the work folder renamed
+    # Each step as the files' log names it: the killed process's before the kill, the other's only after.
+    from datetime import datetime
+
+    steps = [(datetime.fromisoformat(w[1]).timestamp(), w[2].rstrip(":"), w[4])
+             for w in (line.split() for line in (rounds_folder / job / "log.txt").read_text("utf-8").splitlines())
+             if w[:1] == ["--"]]
+    assert [by == owner for _, by, _ in steps] == [on < killed_on for on, _, _ in steps], steps
+    assert steps[0][1:] == (owner, "batch") and steps[-1][2] == "ledger", steps
+    runner.ready()
+
+
 def test_several_processes_starting_together_on_an_empty_database_migrate_it_once(postgres, tmp_path):  # noqa: F811
     for db in (_database(postgres, "empty"), f"sqlite:///{tmp_path / 'empty.db'}"):
         commands = [subprocess.Popen([sys.executable, "-m", "compliance", "users", "add", f"worker{n}", "--role",
@@ -299,3 +377,22 @@ def test_a_lease_is_claimed_by_one_of_many_and_taken_over_only_once_its_deadline
         assert owner == others[0].owner and claims == 2
         others[0].release("batch", "b1")
         assert others[1].claim("batch", "b1")                      # given back: free at once
+
+
+def test_work_left_part_way_or_by_a_dead_holder_is_listed_as_abandoned(postgres, tmp_path):  # noqa: F811
+    from compliance.service.processes import Leases, abandoned
+    from compliance.service.store import Store
+
+    for url in (f"sqlite:///{tmp_path / 'abandoned.db'}", _database(postgres, "abandoned")):
+        store = Store(url)
+        dead, stopping, done = (Leases(store, f"host-{n}:{n}:x", seconds=1.0) for n in range(3))
+        assert dead.claim("round", "r1") and stopping.claim("round", "r2") and done.claim("round", "r3")
+        assert done.claim("batch", "b1")
+        assert abandoned(store, "round") == []                  # every holder alive
+        stopping.leave("round", "r2")                            # the service stopping: for another at once
+        done.release("round", "r3")                              # made: nobody's, and not abandoned
+        assert abandoned(store, "round") == ["r2"], url
+        time.sleep(1.2)                                          # the dead holder's deadline passes too
+        assert abandoned(store, "round") == ["r2", "r1"], url   # the longest abandoned first
+        assert abandoned(store, "batch") == ["b1"]
+        assert done.claim("round", "r2") and abandoned(store, "round") == ["r1"]

@@ -470,6 +470,10 @@ class RoundFiles:
                     continue
                 if self._stopping.is_set():
                     return False
+                # Which process ran which step, and when: a job taken over is made by two.
+                now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
+                out.write(f"-- {now} {self.leases.owner}: compliance {command[3]}\n".encode())
+                out.flush()
                 self.current = subprocess.Popen(command, stdout=out, stderr=out, stdin=subprocess.DEVNULL, cwd=work,
                                                 preexec_fn=die_with_parent)
                 code = self.current.wait()

@@ -328,12 +328,12 @@ def test_two_processes_asked_at_once_make_a_rounds_files_once(tmp_path, monkeypa
 def test_a_holder_that_stopped_renewing_is_taken_over_and_its_round_resumed(tmp_path, monkeypatch):
     """The first holder made the batch and stopped in the ledger (it hangs, its lease not renewed): asked for the files
     once its deadline has passed, the other takes the job over and makes the ledger only, in the same work folder."""
+    from compliance.service.processes import leases
     from compliance.service.rounds import JOB, RoundFiles
 
     store, round_row = _stored_round(tmp_path)
     commands = Commands(monkeypatch, hang=True)
     first = RoundFiles(store, tmp_path / "data", owner="gone:1:x")
-    first.leases.seconds = 1.0                       # a deadline that passes before its first renewal
     other = RoundFiles(store, tmp_path / "data", owner="live:2:y")
     other.poll = 3600                                # taken over because it is asked, not by its look for such work
     job = _job(store, round_row)
@@ -349,7 +349,11 @@ def test_a_holder_that_stopped_renewing_is_taken_over_and_its_round_resumed(tmp_
         state, _, progress = other.state(round_row, "en")
         # Half made: never served as the files, and the other process leaves it to its holder while it holds it.
         assert state == "making" and progress["total"] == CENTRES and not home.exists()
-        time.sleep(1.2)                              # the first holder's deadline passes
+        time.sleep(0.5)
+        assert commands.runs == ["batch", "ledger"]
+        with store.engine.begin() as db:             # 30 s without a renewal: its deadline passes
+            db.execute(leases.update().where(leases.c.owner == "gone:1:x").values(
+                expires_at=datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=1)))
         state, home, _ = _until_done(other, round_row)
         assert state == "done" and other.file(home, "ledger.xlsx") is not None
         assert commands.runs == ["batch", "ledger", "ledger"]      # resumed: the batch was not run again

@@ -219,7 +219,7 @@ class Heartbeat:
     the holder then records nothing."""
 
     def __init__(self, leases: Leases, kind: str, work_id: str,
-                 running: Callable[[], "subprocess.Popen[bytes] | None"]) -> None:
+                 running: Callable[[], subprocess.Popen[bytes] | None]) -> None:
         self.leases, self.kind, self.work_id, self.running = leases, kind, work_id, running
         self.lost, self._done = threading.Event(), threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"lease-{kind}-{work_id[:8]}", daemon=True)

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import datetime
+import html
+import re
 import sqlite3
 import time
 from typing import Any
@@ -387,3 +389,71 @@ def test_the_service_copies_the_write_ahead_log_into_the_database_file_in_the_ba
         assert path.stat().st_size > before
     finally:
         s.stop_checkpoints()
+
+
+def test_an_audit_assessed_before_an_action_was_opened_leaves_it_as_it_is(store):
+    """A sheet uploaded late carries an older self-check (or inspection): it says nothing of what an inspection found
+    after it, so it neither sends the action for review nor closes it; a later one still does."""
+    put(store, inspection())                                            # assessed 40 days ago
+    opened = {c: (a["state"], len(a["events"])) for c, a in ledger(store).items()}
+    assert set(opened) == set(SHORT) and {s for s, _ in opened.values()} <= {"open", "overdue"}
+    older = (TODAY - datetime.timedelta(days=60)).isoformat()
+    put(store, profile(center__assessed_on=older))                      # a passing self-check from before
+    put(store, profile(center__assessed_on=older, audit=dict(INSPECTORS)))   # and a passing inspection from before
+    assert {c: (a["state"], len(a["events"])) for c, a in ledger(store).items()} == opened
+    put(store, fixed())                                                 # today's self-check passes every clause
+    assert {a["state"] for a in ledger(store).values()} == {"fixed_pending_review"}
+
+
+def test_an_actions_remedy_reads_in_the_readers_language_whatever_the_inspection_was_sent_in(site):
+    centre = "330212-SN-0199"
+    with client(site, "bureau", lang="en") as english, client(site, "bureau", lang="zh") as chinese:
+        post(english, inspection(center__id=centre, center__name="海悦社区（英文检查）"))
+        zh = chinese.get("/v1/actions", params={"centre": centre}).json()["actions"]
+        en = english.get("/v1/actions", params={"centre": centre}).json()["actions"]
+        assert {a["clause"] for a in zh} == set(SHORT)
+        cjk = re.compile(r"[\u4e00-\u9fff]")
+        assert all(cjk.search(a["remedy"]) for a in zh), [a["remedy"] for a in zh]
+        assert not any(cjk.search(a["remedy"]) for a in en), [a["remedy"] for a in en]
+        page = session(site, "bureau1", "bureau", "zh").get("/actions", params={"centre": centre}).text
+        for a in zh:
+            assert html.escape(a["remedy"], quote=False) in page
+        assert not any(html.escape(a["remedy"], quote=False) in page for a in en)
+
+
+def session(site: Any, name: str, who: str, lang: str) -> httpx.Client:
+    """A page session of ``name``, as a browser holds after logging in."""
+    from test_web import csrf_of
+
+    c = httpx.Client(base_url=site.url, timeout=60, headers={"Accept-Language": lang})
+    c.post("/login", data={"name": name, "secret": site.tokens[who], "csrf": csrf_of(c.get("/login").text),
+                           "next": "/"})
+    return c
+
+
+def test_too_many_photos_with_a_fix_are_refused_at_the_card_in_chinese_with_the_note_kept(site):
+    from test_web import csrf_of
+
+    with client(site, "bureau") as bureau:
+        post(bureau, inspection(center__name="海悦社区（六张照片）"))
+    haiyue = session(site, "haiyue", "haiyue", "zh")
+    listed = haiyue.get("/actions")
+    action = re.search(r'id="a-([0-9a-f]{32})"', listed.text).group(1)
+    photos = [("photos", (f"p{n}.jpg", jpeg(n), "image/jpeg")) for n in range(6)]
+    answer = haiyue.post(f"/actions/{action}/events", files=photos,
+                         data={"csrf": csrf_of(listed.text), "kind": "reported_fixed", "note": "已更换门牌"})
+    assert answer.status_code == 422
+    assert "最多 5 张照片：这次选了 6 张" in answer.text and "已更换门牌</textarea>" in answer.text
+    assert f'action="/actions/{action}/events#a-{action}"' in answer.text       # back at the card after sending
+    assert haiyue.get(f"/v1/actions/{action}").status_code == 401                 # (the page session is not a token)
+
+
+def test_the_state_counts_follow_the_centre_shown_and_keep_it_in_their_links(site):
+    with client(site, "bureau") as bureau:
+        post(bureau, inspection(center__id="330212-SN-0198", center__name="别的中心"))
+    page = session(site, "bureau1", "bureau", "zh").get("/actions", params={"centre": "330212-SN-0198"})
+    counts = dict(re.findall(r'<li class="st-(\w+)"><a href="([^"]+)"', page.text))
+    assert counts and all("centre=330212-SN-0198" in href for href in counts.values())
+    total = sum(int(n) for n in re.findall(r'<li class="st-\w+"><a [^>]+>[^<]*<strong>(\d+)</strong>', page.text))
+    assert total == len(SHORT)
+    assert session(site, "bureau1", "bureau", "zh").get("/actions", params={"page": "abc"}).status_code == 200

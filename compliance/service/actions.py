@@ -30,7 +30,7 @@ from sqlalchemy import (Boolean, Column, DateTime, Float, Index, Integer, String
                         and_, bindparam, case, func, or_, select)
 
 from ..batch.rectification import due_after, ends_item, is_overdue, level_of, opens_item, shortfall_of
-from ..i18n import Words, cmsg, language, msg, quote
+from ..i18n import Words, cmsg, language, msg, quote, text
 from ..model import today_in_china
 from . import auth
 from .evidence import missing as evidence_missing, record_uses
@@ -74,6 +74,7 @@ actions = Table(
     Column("ended_by", String(32)),                                    # the audit that closed, voided or waived it
     Column("recurred", Boolean, nullable=False),                       # opened after the clause had been closed
     Column("version", Integer, nullable=False),                        # its events so far
+    Column("remedy_words", Text),                                      # JSON: remedy in each language, if known
     Index("ix_actions_centre", "centre_id", "ruleset_id", "clause"),
     Index("ix_actions_state_due", "state", "due"),
     Index("ix_actions_round", "round", "state"),
@@ -129,24 +130,26 @@ def _stamp(db: Any, when: datetime.datetime) -> Any:
 
 # --------------------------------------------------------------------------- opening and moving actions with audits
 
-def _live_of(db: Any, centre_id: str, ruleset_id: str) -> tuple[dict[str, tuple[str, str, int]], set[str]]:
-    """The centre's live actions under the rule set, clause → (id, state, version), and the clauses closed before."""
+def _live_of(db: Any, centre_id: str, ruleset_id: str) -> tuple[dict[str, tuple[str, str, int, str]], set[str]]:
+    """The centre's live actions under the rule set, clause → (id, state, version, opened on), and the clauses
+    closed before."""
     mark = "?" if db.dialect.paramstyle == "qmark" else "%s"
     cursor = db.connection.cursor()
     try:
-        cursor.execute("SELECT id, clause, state, version FROM actions WHERE centre_id = {0} AND ruleset_id = {0} "
+        cursor.execute("SELECT id, clause, state, version, opened_on FROM actions WHERE centre_id = {0} AND "
+                       "ruleset_id = {0} "
                        "AND state IN ('open', 'fixed_pending_review', 'closed')".format(mark),
                        (centre_id, ruleset_id))
         rows = cursor.fetchall()
     finally:
         cursor.close()
-    live: dict[str, tuple[str, str, int]] = {}
+    live: dict[str, tuple[str, str, int, str]] = {}
     closed: set[str] = set()
-    for action_id, clause, state, version in rows:
+    for action_id, clause, state, version, opened_on in rows:
         if state == "closed":
             closed.add(clause)
         else:
-            live[clause] = (action_id, state, version)
+            live[clause] = (action_id, state, version, str(opened_on))
     return live, closed
 
 
@@ -157,7 +160,8 @@ def record_audits(db: Any, stored: list[tuple[dict[str, Any], Mapping[str, Any]]
     An inspection opens an action per shortfall not waived (or records itself on the live one), closes a live one
     whose clause it finds ``pass``, voids one it finds ``not_applicable``; a self-check that passes a clause sets its
     open action ``fixed_pending_review``, and one that finds it short again sets it back to ``open``. Any audit
-    that applies a waiver to a clause ends its live action ``waived``."""
+    that applies a waiver to a clause ends its live action ``waived``. An audit assessed before the day an action was
+    opened (a late upload of an older sheet) leaves that action as it is."""
     new_actions: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     changes: list[dict[str, Any]] = []
@@ -176,18 +180,21 @@ def record_audits(db: Any, stored: list[tuple[dict[str, Any], Mapping[str, Any]]
             continue
         by, audit_id = str(audit.get("submitted_by") or ""), audit["id"]
 
-        def move(found: tuple[str, str, int], kind: str, state: str, ended: str | None = None) -> None:
-            action_id, _, version = found
+        def move(found: tuple[str, str, int, str], kind: str, state: str, ended: str | None = None) -> None:
+            action_id, _, version, _ = found
             events.append({"action_id": action_id, "version": version + 1, "kind": kind, "state": state, "at": now,
                            "by": by, "audit_id": audit_id, "note": None, "evidence": None, "due": None})
             changes.append({"b_id": action_id, "b_state": state, "b_version": version + 1, "b_ended_by": ended})
 
         opened_on: datetime.date | None = None
+        day = _assessed_on(doc).isoformat()
         for finding in findings:
             if not isinstance(finding, dict) or not isinstance(finding.get("clause"), str):
                 continue
             clause, status = finding["clause"], finding.get("status")
             found = live.get(clause)
+            if found is not None and day < found[3]:
+                continue                               # assessed before the action was opened: it says nothing of it
             if found is not None and finding.get("waiver") and status in ("fail", "partial", "missing"):
                 move(found, "waived", "waived", audit_id)
             elif inspection:
@@ -264,13 +271,32 @@ def _action(audit: Mapping[str, Any], doc: Mapping[str, Any], finding: Mapping[s
             "title": title if isinstance(title, str) else "", "level": level_of(finding),
             "veto": truth(finding.get("veto") is True), "found": str(finding.get("status")), "amount": amount, "unit": unit,
             "missing": ";".join(missing) or None, "remedy": remedy if isinstance(remedy, str) else "",
+            "remedy_words": _words_of(audit, finding["clause"]),
             "round": named[:64] if isinstance(named, str) and named.strip() else None, "opened_by": audit["id"],
             "opened_on": opened_on.isoformat(), "opened_at": now,
             "due": due_after(opened_on, finding).isoformat(), "state": "open", "ended_by": None,
             "recurred": truth(recurred), "version": 1}
 
 
+def _words_of(audit: Mapping[str, Any], clause: str) -> str | None:
+    found = (audit.get("remedies") or {}).get(clause)
+    return orjson.dumps(found).decode() if isinstance(found, dict) and found else None
+
+
 # --------------------------------------------------------------------------- reading
+
+def remedy_of(row: Any, lang: str | None = None) -> str:
+    """An action's rectification requirement in ``lang`` (the language in force): as kept in both languages when
+    the inspection that opened it was stored by the service, else as it was worded then."""
+    if getattr(row, "remedy_words", None):
+        try:
+            found = orjson.loads(row.remedy_words).get(lang or language())
+        except (orjson.JSONDecodeError, AttributeError):
+            found = None
+        if isinstance(found, str) and found:
+            return found
+    return str(row.remedy)
+
 
 def state_of(row: Any, today: datetime.date | None = None) -> str:
     """An action's state as shown: ``overdue`` for an open one past its due date (as of today in China)."""
@@ -340,7 +366,7 @@ def action_document(row: Any, events: Iterable[Any] | None = None, today: dateti
         "veto": bool(row.veto), "found": row.found,
         "shortfall": {"amount": row.amount, "unit": row.unit,
                       "missing": [m for m in (row.missing or "").split(";") if m]},
-        "remedy": row.remedy, "round": row.round, "opened_by": row.opened_by, "opened_on": row.opened_on,
+        "remedy": remedy_of(row), "round": row.round, "opened_by": row.opened_by, "opened_on": row.opened_on,
         "due": row.due, "state": state_of(row, today), "ended_by": row.ended_by, "recurred": bool(row.recurred)}
     if events is not None:
         doc["events"] = [event_document(e) for e in events]
@@ -611,7 +637,9 @@ async def _posted_report(request: Request) -> Any:
     """The page's form with its photos, within the size of five photos and the upload deadline."""
     from .common import UPLOAD_SECONDS, capped_form
 
-    return await capped_form(request, PHOTOS * PHOTO_BYTES + (64 << 10), UPLOAD_SECONDS, max_files=PHOTOS,
+    # More files than kept are read (small ones fit the size), so that too many photos get a sentence at the card
+    # instead of the form parser's bare refusal.
+    return await capped_form(request, PHOTOS * PHOTO_BYTES + (64 << 10), UPLOAD_SECONDS, max_files=4 * PHOTOS,
                              max_fields=10)
 
 
@@ -635,7 +663,7 @@ def install_pages(app: FastAPI, store: Store, web: Any) -> None:
     from ..wording import LEVEL_LABELS, STATUS_LABELS
 
     def page_of(request: Request, account: Account, *, state: str, street: str, centre: str, number: int,
-                error: str = "", failed: str = "", status: int = 200) -> Response:
+                error: str = "", failed: str = "", status: int = 200, note: str = "") -> Response:
         wanted = [state] if state in STATES else []
         rows, total = list_actions(store, account, centre=centre or None, states=wanted, street=street or None,
                                    limit=WEB_PAGE, offset=(number - 1) * WEB_PAGE,
@@ -648,7 +676,12 @@ def install_pages(app: FastAPI, store: Store, web: Any) -> None:
                 for e in db.execute(select(action_events).where(action_events.c.action_id.in_(ids))
                                     .order_by(action_events.c.action_id, action_events.c.version)):
                     events[e.action_id].append(e)
+            # The counts of the list as filtered (its centre, its street), the state apart: each count a link to it.
             mine = [actions.c.centre_id == account.centre_id] if account.role == "community" else []
+            if centre and account.role != "community":
+                mine.append(actions.c.centre_id == centre)
+            if street and account.role != "community":
+                mine.append(actions.c.street == street)
             counts: dict[str, int] = {str(k): int(v) for k, v in db.execute(
                 select(actions.c.state, func.count()).where(*mine).group_by(actions.c.state)).tuples()}
             counts["overdue"] = int(db.execute(select(func.count()).select_from(actions).where(
@@ -658,7 +691,8 @@ def install_pages(app: FastAPI, store: Store, web: Any) -> None:
                 s for s in db.execute(select(actions.c.street).distinct()).scalars() if s)
         lang_states = STATE_LABELS.of()
         items = [{"row": r, "state": state_of(r, today), "events": events[r.id], "live": r.state in LIVE,
-                  "title": _clause_title(r.ruleset_id, r.clause, language()) or r.title} for r in rows]
+                  "title": _clause_title(r.ruleset_id, r.clause, language()) or r.title, "remedy": remedy_of(r)}
+                 for r in rows]
         pages = max(1, -(-total // WEB_PAGE))
         shown: Response = web.page(request, "actions.html.j2", status=status, me=account, items=items, total=total,
                                    number=number, pages=pages, counts=counts, streets=streets, state=state, street=street,
@@ -666,14 +700,15 @@ def install_pages(app: FastAPI, store: Store, web: Any) -> None:
                                    status_names={k.value: v.text() for k, v in STATUS_LABELS.items()},
                                    level_names={k.value: v.text() for k, v in LEVEL_LABELS.items()},
                                    photos=getattr(request.app.state, "evidence", None) is not None,
-                                   error=error, failed=failed, today=today.isoformat())
+                                   error=error, failed=failed, note=note, today=today.isoformat())
         return shown
 
     @app.get("/actions", include_in_schema=False)
-    def actions_page(request: Request, state: str = "", street: str = "", centre: str = "", page: int = 1) -> Response:
+    def actions_page(request: Request, state: str = "", street: str = "", centre: str = "", page: str = "1") -> Response:
         account = web.account_of(request, store)
+        number = int(page) if page.strip().isdigit() and len(page.strip()) < 8 else 1    # a mistyped page: the first
         return page_of(request, account, state=state, street=street[:200], centre=centre[:200],
-                       number=max(1, min(page, 1_000_000)))
+                       number=max(1, min(number, 1_000_000)))
 
     @app.post("/actions/{action_id}/events", include_in_schema=False)
     async def report(request: Request, action_id: str) -> Response:
@@ -685,7 +720,13 @@ def install_pages(app: FastAPI, store: Store, web: Any) -> None:
         body: dict[str, Any] = {"kind": kind, "note": str(form.get("note", ""))}
         if kind == "reported_fixed":
             hashes = []
-            for upload in form.getlist("photos"):
+            chosen = [u for u in form.getlist("photos") if isinstance(u, UploadFile) and u.filename]
+            if len(chosen) > PHOTOS:
+                return page_of(request, account, state="", street="", centre="", number=1, status=422,
+                               failed=action_id, note=str(form.get("note", "")),
+                               error=text(msg("at most {limit} photos: {count} were chosen", limit=PHOTOS,
+                                              count=len(chosen))))
+            for upload in chosen:
                 if isinstance(upload, UploadFile) and upload.filename:
                     data = await upload.read(PHOTO_BYTES + 1)
                     if len(data) > PHOTO_BYTES:
@@ -704,5 +745,5 @@ def install_pages(app: FastAPI, store: Store, web: Any) -> None:
             words = "；".join(str(p["message"].text() if hasattr(p["message"], "text") else p["message"])
                              for p in problem.problems or [])
             return page_of(request, account, state="", street="", centre="", number=1, error=words,
-                           failed=action_id, status=422)
+                           failed=action_id, status=422, note=str(form.get("note", "")))
         return RedirectResponse(f"/actions#a-{action_id}", status_code=303)

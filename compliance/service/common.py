@@ -24,12 +24,12 @@ from ..errors import ProfileError
 from ..evaluation import evaluate
 from ..i18n import Message, language, msg, quote, text
 from ..layers import bundled_names
-from ..model import CHINA, RuleSet
+from ..model import CHINA, RuleSet, plain_document
 from ..profile import load_profile
 from ..reading import parse
 from . import auth
 from .batches import INPUT_SUFFIXES, MEDIA_TYPES, OUTPUTS, Batches
-from .store import Account, AuditRow, IdempotencyKey, KeyReused, RulesSetting, Store, Submission
+from .store import Account, AuditRow, IdempotencyKey, KeyReused, RulesSetting, Store, Submission, audit_kind
 
 PROFILE_LIMIT = 1 << 20          # a profile is at most 1 MiB
 UPLOAD_LIMIT = 50 << 20          # an upload at most 50 MiB
@@ -288,7 +288,8 @@ def submit_audit(store: Store, account: Account, profile: Any, ruleset: RuleSet,
         document = result.to_json(language())
         warnings = [{"path": w.json_path, "message": w.message} for w in profile.warnings]
         done = store.submit_audit(result, document, profile=raw, profile_type=media_type, submitted_by=account.name,
-                                  key=key, warnings=orjson.dumps(warnings) if warnings else None)
+                                  key=key, warnings=orjson.dumps(warnings) if warnings else None,
+                                  beside={"remedies": remedy_words(result)})
     except KeyReused:
         assert key is not None
         raise key_reused(key.key) from None
@@ -299,6 +300,19 @@ def submit_audit(store: Store, account: Account, profile: Any, ruleset: RuleSet,
         assert found is not None
         document = found[1]
     return Submitted(done.status, audit_document(done.row, document, warnings), done.row)
+
+
+_SHORT = frozenset({"fail", "partial", "missing"})
+
+
+def remedy_words(result: Any) -> dict[str, dict[str, str]]:
+    """What each clause not met asks for, in Chinese and in English (clause → {"zh", "en"}): an action opened by an
+    inspection keeps both, since the community may read it in the other language from the one it was submitted in.
+    Only for an inspection (a self-check opens no action)."""
+    if audit_kind(plain_document(result.profile)) != "inspection":
+        return {}
+    return {f.clause.clause: {"zh": f.message("zh"), "en": f.message("en")}
+            for f in result.findings if f.status.value in _SHORT}
 
 
 def readable_audit(request: Request, account: Account, audit_id: str) -> tuple[AuditRow, bytes, bytes, str]:

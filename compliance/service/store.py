@@ -402,14 +402,16 @@ class Store:
                                  submitted_by=submitted_by).row
 
     def submit_audit(self, result: AuditResult, result_json: bytes, *, profile: bytes, profile_type: str,
-                     submitted_by: str, key: IdempotencyKey | None = None, warnings: bytes | None = None) -> Submission:
+                     submitted_by: str, key: IdempotencyKey | None = None, warnings: bytes | None = None,
+                     beside: Mapping[str, Any] | None = None) -> Submission:
         """Store one audit, idempotently; its id is a fresh random name, and it is committed before this returns.
 
         An audit identical to its centre's latest audit under the same rule set and of the same kind (the same
         profile as parsed, the same rule-set content hash) is not stored again: the answer is that audit, with
         status 200. With ``key``, an Idempotency-Key the account used within 24 hours gives the first answer again
         (``replayed``), or raises :class:`KeyReused` when it was used for another request; otherwise the key is
-        kept with this answer (and ``warnings``, the answer's warnings as JSON, to repeat)."""
+        kept with this answer (and ``warnings``, the answer's warnings as JSON, to repeat). ``beside``: more for the
+        :attr:`on_audits` callables than the row's columns (an inspection's remedies in both languages)."""
         document = plain_document(result.profile)
         center = document["center"]
         rules = result.ruleset
@@ -438,8 +440,9 @@ class Store:
                                   "result": result_json, "profile_digest": digest}
                         db.execute(_INSERT_AUDIT, values)
                         keep_latest(db, [(row.__dict__, round_of(document))])
+                        stored = [({**values, **beside} if beside else values, document)]
                         for on_audit in self.on_audits:
-                            on_audit(db, [(values, document)])
+                            on_audit(db, stored)
                         answer = Submission(row, True, 201)
                     if key is not None:
                         self._keep_key(db, key, answer, warnings)

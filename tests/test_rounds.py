@@ -3,6 +3,7 @@ files are the command line's own (`compliance batch`, `compliance ledger`) made 
 in the round (its latest self-check where it has none)."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime
 import io
@@ -416,3 +417,151 @@ def test_a_job_taken_up_too_many_times_fails_saying_so_in_chinese(tmp_path, monk
     assert state == "failed" and commands.runs == []
     assert "中断次数过多" in files.failure(home).text("zh")
     assert "interrupted too many times" in files.failure(home).text("en")
+
+
+# --------------------------------------------------------------------------- the bureau's rounds page
+
+@contextlib.contextmanager
+def web_session(service: Any, name: str, who: str) -> Iterator[httpx.Client]:
+    """A browser-like client logged in to the pages (session cookie, CSRF), reading Chinese."""
+    from test_web import csrf_of
+
+    with httpx.Client(base_url=service.url, follow_redirects=False, timeout=60) as c:
+        csrf = csrf_of(c.get("/login").text)
+        assert c.post("/login", data={"csrf": csrf, "name": name, "secret": service.tokens[who]}).status_code == 303
+        yield c
+
+
+def round_card(html: str, name: str) -> str:
+    """The page's card of the round called ``name``."""
+    start = html.index(f"<h2>{name}</h2>")
+    return html[start:html.index("</li>", start)]
+
+
+def test_the_rounds_page_lists_a_round_with_its_name_and_progress(service, opened):
+    from urllib.parse import quote as percent
+
+    with web_session(service, "bureau1", "bureau") as c:
+        r = c.get("/rounds")
+        assert r.status_code == 200, r.text
+        assert '<a href="/rounds">考核轮次</a>' in c.get("/dashboard").text          # the header's link
+        english = c.get("/rounds", params={"lang": "en"}).text
+    card = round_card(r.text, "2026年鄞州区秋季考核")
+    assert ROUND in card and "宁波市鄞州区" in card and "2026-10-31" in card and "2026-12-15" in card
+    assert f"{SELF_CHECKS} / {SELF_CHECKS} 个中心" in card                        # self-checked
+    assert f"{len(inspections())} / {SELF_CHECKS} 个中心" in card                  # inspected
+    with client(service, "bureau") as api:
+        progress = api.get(f"/v1/rounds/{ROUND}").json()["progress"]
+    assert f"未整改 {progress['open_actions']} 项" in card and f"逾期 {progress['overdue_actions']} 项" in card
+    for name in ("summary.xlsx", "summary.csv", "district-report.pdf", "ledger.xlsx"):
+        assert f'href="/rounds/{percent(ROUND, safe="")}/files/{name}"' in card
+    assert "整改台账（Excel）" in card and "区级报告（PDF）" in card
+    en = round_card(english, "2026年鄞州区秋季考核")
+    assert f"{len(inspections())} of {SELF_CHECKS} centres" in en and "rectification ledger (Excel)" in en
+    assert "Open a round" in english and "考核轮次" not in english.split("<main>")[1]
+
+
+def test_opening_a_round_on_the_page_and_a_bad_one_in_chinese_at_its_field(service):
+    with web_session(service, "bureau1", "bureau") as c:
+        from test_web import csrf_of
+
+        csrf = csrf_of(c.get("/rounds").text)
+        done = c.post("/rounds", data={"csrf": csrf, "id": "2026-网页-冬季", "name": "2026年冬季考核（网页）",
+                                       "rules": "yinzhou", "self_check_due": "2026-12-01",
+                                       "inspection_due": "2026-12-20"})
+        assert done.status_code == 303 and done.headers["location"].startswith("/rounds?opened=")
+        page = c.get(done.headers["location"]).text
+        assert "已开启考核轮次 2026-网页-冬季" in page
+        card = round_card(page, "2026年冬季考核（网页）")
+        assert "2026-12-20" in card and "尚无自评或检查计入该轮次" in card
+        assert page.index("2026年冬季考核（网页）") < page.index("2026年鄞州区秋季考核") if "2026年鄞州区秋季考核" in page \
+            else True                                                              # newest first
+        bad = c.post("/rounds", data={"csrf": csrf, "id": "2026-网页-坏", "name": " ", "rules": "yinzhou",
+                                      "self_check_due": "2026-12-01", "inspection_due": "2026-11-01"})
+        assert bad.status_code == 422
+        at_name = bad.text.split('id="round-name-error"')[1].split("</p>")[0]
+        assert "为空，请填写" in at_name
+        at_due = bad.text.split('id="round-inspection_due-error"')[1].split("</p>")[0]
+        assert "考核截止日期 2026-11-01 早于自评截止日期 2026-12-01" in at_due
+        assert 'value="2026-网页-坏"' in bad.text                                   # what was typed is kept
+        again = c.post("/rounds", data={"csrf": csrf, "id": "2026-网页-冬季", "name": "又一次", "rules": "yinzhou"})
+        assert again.status_code == 422
+        assert "考核轮次 “2026-网页-冬季” 已经设立" in again.text.split('id="round-id-error"')[1].split("</p>")[0] \
+            or "已经设立" in again.text.split('id="round-id-error"')[1].split("</p>")[0]
+        forged = c.post("/rounds", data={"id": "x", "name": "x", "rules": "yinzhou"})
+        assert forged.status_code == 403 and "表单已过期" in forged.text
+    with client(service, "bureau") as api:
+        ids = [r["id"] for r in api.get("/v1/rounds").json()["rounds"]]
+    assert "2026-网页-冬季" in ids and "2026-网页-坏" not in ids and "x" not in ids
+
+
+def test_a_community_account_has_no_rounds_page(service, opened):
+    from test_web import csrf_of
+
+    with web_session(service, "dandinghe", "dandinghe") as c:
+        assert 'href="/rounds"' not in c.get(f"/centres/{DANDINGHE}").text
+        assert c.get("/rounds").status_code == 403
+        assert c.get(f"/rounds/{ROUND}/files/ledger.xlsx").status_code == 403
+        csrf = csrf_of(c.get(f"/centres/{DANDINGHE}").text)
+        assert c.post("/rounds", data={"csrf": csrf, "id": "c", "name": "c", "rules": "yinzhou"}).status_code == 403
+    with client(service, "bureau") as api:
+        assert "c" not in [r["id"] for r in api.get("/v1/rounds").json()["rounds"]]
+
+
+def test_the_ledger_downloads_from_the_page_under_a_chinese_name(service, opened):
+    from urllib.parse import quote as percent
+
+    url = f"/rounds/{percent(ROUND, safe='')}/files/ledger.xlsx"
+    deadline = time.monotonic() + 240
+    with web_session(service, "bureau1", "bureau") as c:
+        r = c.get(url)
+        while r.status_code == 202 and time.monotonic() < deadline:
+            assert "text/html" in r.headers["content-type"]
+            assert '<meta http-equiv="refresh" content="3">' in r.text and "正在生成…（已完成 " in r.text
+            time.sleep(1)
+            r = c.get(url)
+        assert c.get(f"/rounds/{percent(ROUND, safe='')}/files/results.jsonl").status_code == 404
+        assert c.get("/rounds/nope/files/ledger.xlsx").status_code == 404
+    assert r.status_code == 200, r.text
+    assert r.headers["content-disposition"].endswith(percent("2026年鄞州区秋季考核-整改台账.xlsx", safe=""))
+    ledger = openpyxl.load_workbook(io.BytesIO(r.content)).worksheets[0]
+    cells = [str(v) for row in ledger.iter_rows(values_only=True) for v in row if v is not None]
+    assert "整改时限" in cells
+
+
+def test_the_making_page_counts_and_refreshes(service):
+    """A round whose files are not made yet: the page says how far they are and asks again by itself."""
+    lines = (DISTRICT / "centres.jsonl").read_text("utf-8").splitlines()[20:26]
+    with client(service, "bureau") as api:
+        assert api.post("/v1/rounds", json={"id": "making", "name": "正在生成的轮次", "rules": "yinzhou"}).status_code \
+            == 201
+        for line in lines:
+            assert api.post("/v1/audits?rules=yinzhou", json=in_round(json.loads(line), round_id="making")) \
+                .status_code == 201
+    with web_session(service, "bureau1", "bureau") as c:
+        r = c.get("/rounds/making/files/summary.csv")
+    if r.status_code == 200:
+        pytest.skip("the files were made before the page was asked")
+    assert r.status_code == 202 and r.headers["retry-after"] == "3"
+    assert "正在生成…（已完成 " in r.text and f" / 共 {len(lines)}）" in r.text and "正在生成的轮次" in r.text
+
+
+def test_on_a_phone_the_bureau_opens_rounds_and_downloads_the_ledger(service, opened, browser, tmp_path):
+    from test_web import log_in, new_page
+
+    page = new_page(browser)
+    log_in(page, service, "bureau1", "bureau")
+    page.click("nav >> text=考核轮次")
+    page.wait_for_url("**/rounds")
+    assert page.locator("h1").inner_text() == "考核轮次"
+    card = page.locator("li.round-card", has_text="2026年鄞州区秋季考核")
+    assert f"{SELF_CHECKS} / {SELF_CHECKS} 个中心" in card.inner_text()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")     # nothing wider than the phone
+    page.screenshot(path=str(tmp_path / "rounds-phone.png"), full_page=True)
+    with page.expect_download(timeout=240_000) as waiting:
+        card.locator("a[data-file='ledger.xlsx']").click()
+    download = waiting.value
+    assert download.suggested_filename == "2026年鄞州区秋季考核-整改台账.xlsx"
+    saved = tmp_path / "ledger.xlsx"
+    download.save_as(saved)
+    assert openpyxl.load_workbook(saved).worksheets[0].max_row > 1

@@ -162,7 +162,7 @@ def create_app(store: Store, data: Path | None = None) -> FastAPI:
     web.install(app, store, batches)
     evidence.install(app, store, batches.folder, current_account, _error_responses)
     waiver_routes.install(app, store, batches, current_account)
-    round_files.append(rounds.install(app, store, batches.folder, current_account))
+    round_files.append(rounds.install(app, store, batches.folder, current_account, web))
     app.openapi = lambda: _openapi(app)        # type: ignore[method-assign]
     return app
 

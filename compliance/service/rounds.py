@@ -38,7 +38,7 @@ from sqlalchemy import (Column, Date, DateTime, Index, Integer, String, Table, T
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import ProfileError
-from ..i18n import Message, language, msg, quote
+from ..i18n import Message, cmsg, language, msg, quote, separator, text
 from ..model import today_in_china
 from ..reading import parse
 from ..wording import hinted
@@ -592,8 +592,9 @@ def _json(document: Any, status: int = 200, headers: dict[str, str] | None = Non
     return Response(orjson.dumps(document), status_code=status, media_type="application/json", headers=headers)
 
 
-def install(app: FastAPI, store: Store, data: Path, current_account: Any) -> RoundFiles:
-    """The routes of rounds, with ``current_account`` the API's dependency naming the account of a request."""
+def install(app: FastAPI, store: Store, data: Path, current_account: Any, pages: Any = None) -> RoundFiles:
+    """The routes of rounds, with ``current_account`` the API's dependency naming the account of a request, and with
+    ``pages`` (the web pages' module) the bureau's rounds page (:func:`install_pages`)."""
     store.on_audits.append(joined)
     files = RoundFiles(store, data)
     one = {"application/json": {"schema": ROUND_SCHEMA}}
@@ -620,15 +621,7 @@ def install(app: FastAPI, store: Store, data: Path, current_account: Any) -> Rou
         values, problems = checked(body, service_rules(store))
         if problems:
             raise Problem(422, msg("The round is not valid"), problems=problems)
-        try:
-            with store.engine.begin() as db:
-                db.execute(rounds.insert(), {
-                    **values, "region": orjson.dumps(values["region"]).decode() if values.get("region") else None,
-                    "created_by": account.name, "created_at": datetime.datetime.now(datetime.timezone.utc)})
-        except IntegrityError:
-            raise Problem(409, msg("A round with this id exists"), msg("the round {id} was opened already",
-                                                                      id=quote(values["id"]))) from None
-        row = get_round(store, values["id"])
+        row = open_round(store, values, account)
         return _json(view(store, row, account, files), 201,
                      headers={"Location": f"/v1/rounds/{_path_id(row.id)}"})
 
@@ -665,23 +658,10 @@ def install(app: FastAPI, store: Store, data: Path, current_account: Any) -> Rou
                         **errors(401, 403, 404, 409)})
     def get_file(round_id: str, name: str, account: Account = Depends(current_account)) -> Response:
         found = readable(round_id)
-        if not may_read_files(account):
-            raise Problem(403, msg("A round's files are the bureau's"),
-                          msg("they set every centre of the round side by side"))
-        if name not in FILES:
-            raise Problem(404, msg("No such file"), msg("a round has {files}", files=[quote(n) for n in FILES]))
-        if not members(store, found):
-            raise Problem(409, msg("No audit has joined the round yet"),
-                          msg("an audit joins it when its profile names it: {key}",
-                              key=quote(f"audit.round: {found.id}")))
-        lang = language()
-        state, home, made = files.state(found, lang)
-        if state == "making":
+        path, made = file_of(store, files, found, name, account)
+        if path is None:
             return _json({"round": found.id, "file": name, "status": "making", "progress": made}, 202,
                          headers={"Retry-After": "2", "Location": f"/v1/rounds/{_path_id(found.id)}/files/{name}"})
-        path = files.file(home, name) if state == "done" else None
-        if path is None:
-            raise Problem(409, msg("The round's files could not be made"), files.failure(home))
         made_on = datetime.datetime.fromtimestamp(path.stat().st_mtime, datetime.timezone.utc)
         from .common import local_date
 
@@ -689,5 +669,149 @@ def install(app: FastAPI, store: Store, data: Path, current_account: Any) -> Rou
                             headers={"Content-Disposition": content_disposition(
                                 f"{found.name}-{local_date(made_on)}-{name}")})
 
+    if pages is not None:
+        install_pages(app, store, pages, files)
     return files
 
+
+def open_round(store: Store, values: Mapping[str, Any], account: Account) -> Any:
+    """Store a round as checked (:func:`checked`): its row; 409 when a round has its id already."""
+    try:
+        with store.engine.begin() as db:
+            db.execute(rounds.insert(), {
+                **values, "region": orjson.dumps(values["region"]).decode() if values.get("region") else None,
+                "created_by": account.name, "created_at": datetime.datetime.now(datetime.timezone.utc)})
+    except IntegrityError:
+        raise Problem(409, msg("A round with this id exists"), msg("the round {id} was opened already",
+                                                                  id=quote(values["id"]))) from None
+    return get_round(store, values["id"])
+
+
+def file_of(store: Store, files: RoundFiles, found: Any, name: str,
+            account: Account) -> tuple[Path | None, dict[str, Any]]:
+    """One of the round's files for ``account``, in the language in force: (its path, {}) once made, (None, progress)
+    while it is being made. 403, 404 or 409 (no audit has joined, or making them failed) as a problem."""
+    if not may_read_files(account):
+        raise Problem(403, msg("A round's files are the bureau's"),
+                      msg("they set every centre of the round side by side"))
+    if name not in FILES:
+        raise Problem(404, msg("No such file"), msg("a round has {files}", files=[quote(n) for n in FILES]))
+    if not members(store, found):
+        raise Problem(409, msg("No audit has joined the round yet"),
+                      msg("an audit joins it when its profile names it: {key}",
+                          key=quote(f"audit.round: {found.id}")))
+    state, home, made = files.state(found, language())
+    if state == "making":
+        return None, made
+    path = files.file(home, name) if state == "done" else None
+    if path is None:
+        raise Problem(409, msg("The round's files could not be made"), files.failure(home))
+    return path, {}
+
+
+
+# --------------------------------------------------------------------------- the bureau's rounds page
+
+FILE_LABELS = {"summary.xlsx": cmsg("round file", "summary table"), "summary.csv": cmsg("round file", "summary table"),
+               "district-report.pdf": cmsg("round file", "district report"),
+               "ledger.xlsx": cmsg("round file", "rectification ledger")}
+FILE_KINDS = {".xlsx": "Excel", ".csv": "CSV", ".pdf": "PDF"}
+FORM_FIELDS = ("id", "name", "rules", "self_check_due", "inspection_due")
+REFRESH_SECONDS = 3           # how often the page of files being made asks again
+PAGE_ROUNDS = 200             # the rounds the page lists, newest first
+
+
+def download_name(round_row: Any, name: str) -> str:
+    """A round's file under the round's name and what the file is, in the reader's language
+    (2026年秋季考核-整改台账.xlsx)."""
+    return f"{round_row.name}-{FILE_LABELS[name].text()}{Path(name).suffix}"
+
+
+def file_links(round_row: Any) -> list[dict[str, str]]:
+    return [{"href": f"/rounds/{_path_id(round_row.id)}/files/{name}", "name": name,
+             "label": f"{FILE_LABELS[name].text()}{separator('open')}{FILE_KINDS[Path(name).suffix]}"
+                      f"{separator('close')}"} for name in FILES]
+
+
+def install_pages(app: FastAPI, store: Store, web: Any, files: RoundFiles) -> None:
+    """The bureau's rounds page: the rounds with their progress and files, and a form to open one; ``web`` is the
+    pages' module (its ``page``, ``account_of``, ``check_csrf``, ``posted_form``), handed in by the application."""
+    from fastapi.responses import RedirectResponse
+
+    def bureau(request: Request) -> Account:
+        account: Account = web.account_of(request, store)
+        if account.role != "bureau":
+            raise Problem(403, msg("Rounds are the bureau's"), msg("they set every centre of the round side by side"))
+        return account
+
+    def page_of(request: Request, account: Account, values: Mapping[str, str] | None = None,
+                errors: Mapping[str, str] | None = None, general: list[str] | None = None,
+                opened: str = "", status: int = 200) -> Response:
+        with store.engine.connect() as db:
+            rows = list(db.execute(select(rounds).order_by(rounds.c.seq.desc()).limit(PAGE_ROUNDS)))
+        items = [{"round": view(store, r, account, files), "links": file_links(r), "anchor": RoundFiles.digest(r.id)}
+                 for r in rows]
+        default = service_rules(store)
+        shown: Response = web.page(
+            request, "rounds.html.j2", status=status, me=account, items=items,
+            rule_names=[(name, _ruleset_title(name)) for name in bundled()],
+            values=values or {"rules": default}, errors=errors or {}, general=general or [], opened=opened)
+        return shown
+
+    @app.get("/rounds", include_in_schema=False)
+    def rounds_page(request: Request, opened: str = "") -> Response:
+        return page_of(request, bureau(request), opened=opened[:64])
+
+    @app.post("/rounds", include_in_schema=False)
+    async def open_from_page(request: Request) -> Response:
+        account = bureau(request)
+        form = await web.posted_form(request, 10)
+        web.check_csrf(request, form)
+        values = {key: str(form.get(key, "") or "").strip() for key in FORM_FIELDS}
+        body: dict[str, Any] = {key: values[key] for key in ("id", "name", "rules")}
+        body.update({key: values[key] for key in ("self_check_due", "inspection_due") if values[key]})
+        checked_values, problems = checked(body, service_rules(store))
+        errors: dict[str, str] = {}
+        general: list[str] = []
+        for p in problems:
+            field = str(p["path"]).removeprefix("$.").split(".")[0]
+            words = text(p["message"])
+            if field in FORM_FIELDS:
+                errors[field] = errors[field] + separator("sentences") + words if field in errors else words
+            else:
+                general.append(words)
+        if not problems:
+            try:
+                open_round(store, checked_values, account)
+            except Problem as problem:
+                if problem.status != 409:
+                    raise
+                errors["id"] = text(problem.detail) if problem.detail is not None else text(problem.title)
+        if errors or general:
+            return page_of(request, account, values, errors, general, status=422)
+        from urllib.parse import quote as percent
+
+        return RedirectResponse(f"/rounds?opened={percent(checked_values['id'], safe='')}#r-"
+                                f"{RoundFiles.digest(checked_values['id'])}", status_code=303)
+
+    @app.get("/rounds/{round_id}/files/{name}", include_in_schema=False)
+    def file_page(request: Request, round_id: str, name: str) -> Response:
+        account = bureau(request)
+        found = get_round(store, round_id)
+        if found is None:
+            raise Problem(404, msg("No such round"))
+        path, made = file_of(store, files, found, name, account)
+        if path is None:
+            shown: Response = web.page(request, "round_making.html.j2", status=202, me=account,
+                                       round=view(store, found, account), file_label=file_links(found)[
+                                           FILES.index(name)]["label"], made=made, refresh=REFRESH_SECONDS)
+            shown.headers["Retry-After"] = str(REFRESH_SECONDS)
+            return shown
+        return FileResponse(path, media_type=MEDIA_TYPES.get(path.suffix, "application/octet-stream"),
+                            headers={"Content-Disposition": content_disposition(download_name(found, name))})
+
+
+def _ruleset_title(name: str) -> str:
+    from .common import load_bundled
+
+    return str(load_bundled(name).title[language()])

@@ -479,7 +479,7 @@ def test_opening_a_round_on_the_page_and_a_bad_one_in_chinese_at_its_field(servi
                                       "self_check_due": "2026-12-01", "inspection_due": "2026-11-01"})
         assert bad.status_code == 422
         at_name = bad.text.split('id="round-name-error"')[1].split("</p>")[0]
-        assert "为空，请填写" in at_name
+        assert "必填项，请填写" in at_name and "name" not in at_name          # at the field, not by the key
         at_due = bad.text.split('id="round-inspection_due-error"')[1].split("</p>")[0]
         assert "考核截止日期 2026-11-01 早于自评截止日期 2026-12-01" in at_due
         assert 'value="2026-网页-坏"' in bad.text                                   # what was typed is kept

@@ -771,11 +771,14 @@ def install_pages(app: FastAPI, store: Store, web: Any, files: RoundFiles) -> No
         body: dict[str, Any] = {key: values[key] for key in ("id", "name", "rules")}
         body.update({key: values[key] for key in ("self_check_due", "inspection_due") if values[key]})
         checked_values, problems = checked(body, service_rules(store))
-        errors: dict[str, str] = {}
+        # A field left empty is said at the field as the other forms say it, not by the API's key name.
+        errors: dict[str, str] = {key: text(msg("required: fill this in")) for key in ("id", "name") if not values[key]}
         general: list[str] = []
         for p in problems:
             field = str(p["path"]).removeprefix("$.").split(".")[0]
             words = text(p["message"])
+            if field in errors and not values[field]:
+                continue
             if field in FORM_FIELDS:
                 errors[field] = errors[field] + separator("sentences") + words if field in errors else words
             else:

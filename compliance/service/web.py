@@ -613,6 +613,11 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
                    inspection: Mapping[str, Any] | None = None) -> HTMLResponse:
         locked = ("center.id",) if account.role == "community" or inspection is not None else ()
         sections = form_sections(rules, values, errors, locked)
+        if inspection is None and before is None:     # a self-check's date is the day of the self-check, not of an inspection
+            for section in sections:
+                for f in section["fields"]:
+                    if f["key"] == "center.assessed_on":
+                        f["label"] = heading(text(msg("date of the self-check")))
         return page(request, "check.html.j2", status=status, me=account, rules=rules, rule_names=_bundled_names(),
                     sections=sections, zones=zones, problems=problem_list(sections, zones, errors),
                     zone_kinds=zone_kinds(rules), errors=errors, action=action, title=text(title or msg("Self-check")),
@@ -645,6 +650,7 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
             stored = stored_profile(raw, media_type)
             values, zones = values_of(stored, ruleset)     # start from the last audit
             warnings = unknown_keys(stored, "")            # what the form cannot show of it, said
+            values["center.assessed_on"] = today_in_china().isoformat()   # today's self-check, not the last one's day
         if centre_id:
             values["center.id"] = centre_id
         return check_page(request, account, ruleset, values, zones, {}, warnings=warnings)

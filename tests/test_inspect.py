@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import httpx
+import orjson
 import pytest
 from openpyxl import load_workbook
 from playwright.sync_api import Page
@@ -245,3 +246,32 @@ def inspect_over_http(url: str, tokens: dict[str, str]) -> None:
 
 def test_the_inspection_and_photo_pages_hold_their_roles_over_http(site):
     inspect_over_http(site.url, site.tokens)
+
+
+def test_the_inspection_form_starts_from_the_newest_audit_of_either_kind_or_says_it_starts_empty(site):
+    from compliance.model import today_in_china
+
+    centre = "330212-WP-0001"
+    with logged_in(site.url, "wangmin", site.tokens["bureau"]) as bureau:
+        unknown = bureau.get(f"/inspect?centre={centre}&lang=zh").text
+        assert "未找到该中心以前的自查或检查记录，表单为空" in unknown and "最近一次自评预填" not in unknown
+        assert 'name="audit.round" value=""' in unknown
+        english = bureau.get(f"/inspect?centre={centre}&lang=en").text
+        assert "No earlier self-check or inspection of this centre was found: the form starts empty" in english
+        assert "latest self-check" not in english
+        mine = api(site, "bureau").post("/v1/audits?rules=national", content=orjson.dumps(short(center__id=centre)),
+                                        headers={"Content-Type": "application/json"})
+        assert mine.status_code in (200, 201), mine.text
+        assert "表单已按该中心最近一次自评预填" in bureau.get(f"/inspect?centre={centre}&lang=zh").text
+        # An inspection after that self-check, with what the inspector found changed: the next visit starts from it.
+        fields = inspection_form(bureau, short(center__id=centre, staff__grid_workers=17), inspectors="李强",
+                                 responsible="陈主任", round="2026-WP-一")
+        sent = bureau.post("/inspect", data=fields)
+        assert sent.status_code == 303, sent.text
+        again = bureau.get(f"/inspect?centre={centre}&lang=zh").text
+        assert "表单已按该中心最近一次检查预填" in again and "最近一次自评预填" not in again
+        assert 'name="staff.grid_workers" inputmode="numeric" value="17"' in again
+        assert 'name="audit.round" value="2026-WP-一"' in again and 'name="audit.responsible" value="陈主任"' in again
+        assert 'name="audit.inspectors" value="wangmin"' in again              # this account, today
+        assert f'name="center.assessed_on" type="date" value="{today_in_china().isoformat()}"' in again
+

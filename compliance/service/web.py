@@ -691,19 +691,21 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
     def inspect_page(request: Request, account: Account, rules: RuleSet, values: Mapping[str, Any],
                      zones: list[dict[str, Any]], errors: Mapping[str, str], block: Mapping[str, str],
                      kept: Mapping[str, Sequence[str]], status: int = 200, warnings: Sequence[Any] = (),
-                     sent: bool = False) -> HTMLResponse:
+                     sent: bool = False, start: str = "") -> HTMLResponse:
         lang = language()
         clauses = [{"clause": c.clause, "title": c.title[lang], "veto": c.veto, "kept": list(kept.get(c.clause, ())),
                     "error": errors.get(f"photo-{c.clause}", "")} for c in rules.clauses]
         return check_page(request, account, rules, values, zones, errors, status=status, action="/inspect",
                           title=msg("Inspection"), warnings=warnings, sent=sent,
                           inspection={"block": block, "clauses": clauses, "centre": values.get("center.id", ""),
+                                      "start": start,
                                       "labels": {k: field_label(f"audit.{k}") for k in ("inspectors", "responsible",
                                                                                         "round")}})
 
     @app.get("/inspect", include_in_schema=False)
     def inspect_form(request: Request, centre: str = "", rules: str = "") -> Response:
-        """The self-check form as an inspection of ``centre``: prefilled from the centre's latest self-check."""
+        """The self-check form as an inspection of ``centre``: prefilled from the centre's newest audit, a self-check
+        or an earlier inspection (its round and person in charge kept), else empty."""
         account = inspector(request)
         centre_id = centre.strip()[:200]
         if not centre_id:
@@ -712,17 +714,22 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
         values: dict[str, Any] = {}
         zones: list[dict[str, Any]] = []
         warnings: list[Any] = []
-        rows = store.history(centre_id, limit=200)
-        last = next((r for r in rows if r.kind != "inspection"), rows[0] if rows else None)
+        block = {"inspectors": account.name, "responsible": "", "round": ""}
+        last = latest_audit(centre_id)         # the newest of either kind: an inspection after the self-check is newer
         if last is not None:
             _, _, raw, media_type = readable_audit(request, account, last.id)
             stored = stored_profile(raw, media_type)
             values, zones = values_of(stored, ruleset)
             warnings = [w for w in unknown_keys(stored, "") if not w.json_path.startswith(("$.audit", "$.evidence"))]
+            earlier = stored.get("audit")
+            if isinstance(earlier, dict):
+                for key in ("responsible", "round"):
+                    if isinstance(earlier.get(key), str):
+                        block[key] = earlier[key]
         values["center.id"] = centre_id
         values["center.assessed_on"] = today_in_china().isoformat()      # the day of the visit, not of the self-check
-        block = {"inspectors": account.name, "responsible": "", "round": ""}
-        return inspect_page(request, account, ruleset, values, zones, {}, block, {}, warnings=warnings)
+        start = "" if last is None else "inspection" if last.kind == "inspection" else "self-check"
+        return inspect_page(request, account, ruleset, values, zones, {}, block, {}, warnings=warnings, start=start)
 
     @app.post("/inspect", include_in_schema=False)
     async def inspect_submit(request: Request) -> Response:
@@ -772,7 +779,10 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
             document["evidence"] = {c: [{"sha256": h} for h in hs] for c, hs in kept.items()}
         profile = validate(document, ruleset, errors)
         if profile is None:
-            return inspect_page(request, account, ruleset, values, zones, errors, block, kept, status=422, sent=True)
+            last = latest_audit(str(values.get("center.id") or ""))
+            start = "" if last is None else "inspection" if last.kind == "inspection" else "self-check"
+            return inspect_page(request, account, ruleset, values, zones, errors, block, kept, status=422, sent=True,
+                                start=start)
         check_submission(store, account, profile)
         raw = orjson.dumps(profile.data, option=orjson.OPT_INDENT_2)
         done = submit_audit(store, account, profile, ruleset, raw, "application/json")

@@ -275,3 +275,35 @@ def test_the_inspection_form_starts_from_the_newest_audit_of_either_kind_or_says
         assert 'name="audit.inspectors" value="wangmin"' in again              # this account, today
         assert f'name="center.assessed_on" type="date" value="{today_in_china().isoformat()}"' in again
 
+
+def overlapping(a: dict[str, float], b: dict[str, float]) -> bool:
+    return a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"] and \
+        a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"]
+
+
+def test_on_a_phone_the_centres_chart_keeps_its_scores_clear_of_the_axis_labels(site, browser):
+    centre = "330212-WP-0002"
+    with api(site, "bureau") as c:
+        for day, hall in (("2026-01-05", 1), ("2026-02-05", 2), ("2026-03-05", 1)):
+            doc = fixed(center__id=centre, space__service_hall_floor=hall)
+            doc["center"]["assessed_on"] = day
+            r = c.post("/v1/audits?rules=national", content=orjson.dumps(doc), headers={"Content-Type": "application/json"})
+            assert r.status_code in (200, 201), r.text
+    for viewport in ({"width": 390, "height": 844}, {"width": 1366, "height": 768}):
+        page = new_page(browser) if viewport["width"] == 390 else new_page(browser, phone=False)
+        log_in(page, site, "wangmin", "bureau")
+        page.wait_for_url("**/dashboard*")
+        page.goto(site.url + f"/centres/{centre}")
+        axis = [page.locator("svg.chart > text").nth(i).bounding_box() for i in range(4)]      # 0, 60, 80, 100
+        values = page.locator("svg.chart text.value")
+        assert values.count() == 3
+        for i in range(values.count()):
+            box = values.nth(i).bounding_box()
+            assert box is not None and all(a is not None and not overlapping(box, a) for a in axis), \
+                (values.nth(i).text_content(), box, axis)
+            chart = page.locator("svg.chart").bounding_box()
+            assert chart is not None and box["y"] >= chart["y"], "a score cut off above the chart"
+        if viewport["width"] == 390:
+            assert no_sideways_scroll(page)
+            shot(page, "centre-chart-phone")
+        page.context.close()

@@ -1141,7 +1141,14 @@ def history_chart(rows: Sequence[AuditRow], main: str, width: int = 640, height:
     for i, name in enumerate(names):
         dots = [{"x": round(pad_x + (k * step if len(points) > 1 else inner_w / 2), 1),
                  "y": round(pad_y + inner_h * (1 - r.score / 100), 1), "score": r.score, "grade": r.grade,
-                 "date": local_time(r.submitted_at, "%Y-%m-%d")} for k, r in enumerate(points) if r.ruleset_id == name]
+                 "date": local_time(r.submitted_at, "%Y-%m-%d"),
+                 # the leftmost point's score reads rightwards from it, clear of the axis's labels (100, 80…), and
+                 # a score near the top is written below its point, inside the chart rather than cut off above it
+                 "anchor": "start" if k == 0 and len(points) > 1 else "middle",
+                 "label_x": round(pad_x - 2 if k == 0 and len(points) > 1 else
+                                  pad_x + (k * step if len(points) > 1 else inner_w / 2), 1),
+                 "label_y": round(top - 10 if (top := pad_y + inner_h * (1 - r.score / 100)) - 10 >= 26 else top + 28, 1)}
+                for k, r in enumerate(points) if r.ruleset_id == name]
         series.append({"name": name, "title": ruleset_name(name), "colour": SERIES_COLOURS[i % len(SERIES_COLOURS)],
                        "dash": "" if name == main else "8 5", "dots": dots,
                        "line": " ".join(f"{d['x']},{d['y']}" for d in dots), "main": name == main})

@@ -307,3 +307,44 @@ def test_on_a_phone_the_centres_chart_keeps_its_scores_clear_of_the_axis_labels(
             assert no_sideways_scroll(page)
             shot(page, "centre-chart-phone")
         page.context.close()
+
+
+def test_on_a_phone_links_are_a_fingers_height_and_a_laptops_header_stays_one_line(site, browser):
+    centre = "330212-WP-0003"
+    with logged_in(site.url, "wangmin", site.tokens["bureau"]) as bureau:
+        fields = inspection_form(bureau, short(center__id=centre), inspectors="王敏")
+        sent = bureau.post("/inspect", data=fields, files=[("photo-5.5", ("hall.jpg", jpeg(43, (200, 150)), "image/jpeg"))])
+        assert sent.status_code == 303, sent.text
+        audit = sent.headers["location"]
+
+    def heights(page: Page, selector: str) -> list[float]:
+        boxes = [page.locator(selector).nth(i).bounding_box() for i in range(page.locator(selector).count())]
+        return [b["height"] for b in boxes if b is not None]
+
+    phone = new_page(browser)
+    log_in(phone, site, "wangmin", "bureau")
+    phone.wait_for_url("**/dashboard*")
+    for path, selectors in (("/dashboard", (".bar nav a", ".bar nav button.link", "a.tap")),
+                            (f"/centres/{centre}", ("a.tap",)), (audit, (".bar nav a", "a.photo"))):
+        phone.goto(site.url + path)
+        for selector in selectors:
+            found = heights(phone, selector)
+            assert found and min(found) >= 44, (path, selector, found)
+        assert no_sideways_scroll(phone)
+    shot(phone, "tap-targets-result-phone")
+    phone.goto(site.url + "/dashboard")
+    shot(phone, "tap-targets-dashboard-phone")
+    community = new_page(browser)
+    log_in(community, site, "haiyue", "haiyue")
+    community.wait_for_url("**/check")
+    found = heights(community, ".bar nav a") + heights(community, ".bar nav button.link")
+    assert len(found) == 5 and min(found) >= 44, found           # 自查, 历史, 整改, 退出, English
+    shot(community, "tap-targets-check-phone")
+    laptop = new_page(browser, phone=False)
+    log_in(laptop, site, "wangmin", "bureau")
+    laptop.wait_for_url("**/dashboard*")
+    header = laptop.locator("header.bar").bounding_box()
+    assert header is not None and header["height"] < 70, header
+    assert max(heights(laptop, "a.tap")) < 30                     # a table's row keeps a laptop's line height
+    for p in (phone, community, laptop):
+        p.context.close()

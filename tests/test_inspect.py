@@ -348,3 +348,36 @@ def test_on_a_phone_links_are_a_fingers_height_and_a_laptops_header_stays_one_li
     assert max(heights(laptop, "a.tap")) < 30                     # a table's row keeps a laptop's line height
     for p in (phone, community, laptop):
         p.context.close()
+
+
+def test_an_inspections_result_says_it_is_one_who_made_it_and_dates_the_self_check_as_the_centre_did(site, browser):
+    from test_actions import FORTY_DAYS_AGO
+
+    centre = "330212-WP-0004"
+    with api(site, "bureau") as c:
+        mine = c.post("/v1/audits?rules=national", content=orjson.dumps(short(center__id=centre)),
+                      headers={"Content-Type": "application/json"})
+        assert mine.status_code in (200, 201), mine.text
+    with logged_in(site.url, "wangmin", site.tokens["bureau"]) as bureau:
+        fields = inspection_form(bureau, fixed(center__id=centre), inspectors="王敏，李强", responsible="陈主任",
+                                 round="2026-WP-二")
+        sent = bureau.post("/inspect", data=fields)
+        assert sent.status_code == 303, sent.text
+        audit = sent.headers["location"]
+        html = bureau.get(audit + "?lang=zh").text
+        top = html[:html.index("整改清单")]                          # before what to fix: near the top
+        assert '<span class="tag">检查</span>' in top
+        assert "<dt>检查人员</dt><dd>王敏、李强</dd>" in top and "<dd>陈主任</dd>" in top and "<dd>2026-WP-二</dd>" in top
+        assert f"最近一次自评（{FORTY_DAYS_AGO}）" in html                 # the self-check's date, not the day it was sent
+        english = bureau.get(audit + "?lang=en").text
+        assert '<span class="tag">inspection</span>' in english and "<dt>Inspectors</dt><dd>王敏, 李强</dd>" in english
+        assert f"self-check under the same rule set, of {FORTY_DAYS_AGO}" in english
+        selfcheck = bureau.get("/audits/" + mine.json()["id"] + "?lang=zh").text
+        assert "inspection-facts" not in selfcheck and '<span class="tag">检查</span>' not in selfcheck
+    phone = new_page(browser)
+    log_in(phone, site, "wangmin", "bureau")
+    phone.wait_for_url("**/dashboard*")
+    phone.goto(site.url + audit + "?lang=zh")
+    assert phone.locator("dl.inspection-facts").is_visible() and no_sideways_scroll(phone)
+    shot(phone, "inspection-result-phone")
+    phone.context.close()

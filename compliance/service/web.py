@@ -815,7 +815,20 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
         result = rerun_audit(row, raw, media_type)
         return page(request, "result.html.j2", me=account, row=row, doc=doc, rules=rules, plan=plan_of(result),
                     findings=[(f, status_name(f.status)) for f in result.findings],
-                    photos=photos_of(result), against=self_check_against(request, account, row, result))
+                    photos=photos_of(result), against=self_check_against(request, account, row, result),
+                    inspection=inspection_facts(row, result))
+
+    def inspection_facts(row: AuditRow, result: Any) -> dict[str, Any] | None:
+        """For an inspection: who inspected, the centre's person in charge and the round, as its audit block names
+        them, each with the form's label; None for a self-check."""
+        if row.kind != "inspection":
+            return None
+        block = result.profile.data.get("audit") or {}
+        inspectors = block.get("inspectors") or []
+        facts = [(field_label("audit.inspectors"), separator("and").join(str(n) for n in inspectors)),
+                 (field_label("audit.responsible"), str(block.get("responsible") or "")),
+                 (field_label("audit.round"), str(block.get("round") or ""))]
+        return {"kind": kind_name(row.kind), "facts": [(k, v) for k, v in facts if v]}
 
     def photos_of(result: Any) -> dict[str, list[str]]:
         """Each clause's evidence named by hash in the audit, for the page's photo links."""
@@ -837,8 +850,12 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
             if mine.ruleset_hash != row.ruleset_hash:
                 continue
             _, _, raw, media_type = readable_audit(request, account, mine.id)
-            view = reconcile_view(reconcile(rerun_audit(mine, raw, media_type), result), language())
+            checked = rerun_audit(mine, raw, media_type)
+            view = reconcile_view(reconcile(checked, result), language())
             view["row"] = mine
+            # the self-check's own date, as the community gave it, not the day it was stored
+            view["assessed_on"] = str(checked.profile.data.get("center", {}).get("assessed_on") or
+                                      local_time(mine.submitted_at, "%Y-%m-%d"))
             return view
         return None
 

@@ -220,7 +220,9 @@ def test_the_form_takes_dates_and_percentages_as_people_write_them_without_a_bro
             assert r.status_code == 303, r.text
             audit = c.get(r.headers["location"]).text
             assert "丹顶鹤" in audit
-            assert stored in c.get(f"/check?centre={site.centre}").text
+            kept = httpx.get(site.url + "/v1" + r.headers["location"],
+                             headers={"Authorization": f"Bearer {site.tokens['bureau']}"}).json()
+            assert kept["center"]["assessed_on"] == stored
         # Numbers with the unit their label names, as people write them.
         zones = base["zone-area"]
         with_units = {**base, "space.total_area_m2": f"{base['space.total_area_m2']} 平方米",
@@ -470,3 +472,23 @@ def test_the_form_is_english_with_the_language_switch(site, page):
     assert chinese <= set(re.findall(r"[\u4e00-\u9fff]+", yaml.safe_dump(site.document, allow_unicode=True))), chinese
     page.click("header a.lang")
     assert page.inner_text("h1") == "自查"
+
+
+def test_a_self_check_prefilled_from_the_last_one_is_dated_today_and_says_so(site):
+    from compliance.model import today_in_china
+
+    today = today_in_china().isoformat()
+    with httpx.Client(base_url=site.url, follow_redirects=False) as c:
+        csrf = csrf_of(c.get("/login").text)
+        assert c.post("/login", data={"csrf": csrf, "name": "dandinghe", "secret": site.tokens["community"]}).status_code == 303
+        sent = c.post("/check", data={**form_data(site.document, csrf_of(c.get("/check").text)),
+                                      "center.assessed_on": "2025-03-09"})
+        assert sent.status_code == 303
+        form = c.get("/check").text                   # prefilled from that self-check, but dated today
+        assert f'name="center.assessed_on" type="date" value="{today}"' in form
+        assert 'value="2025-03-09"' not in form
+        assert '<label for="center.assessed_on">自查日期' in form and "检查日期" not in form
+        english = c.get("/check?lang=en").text
+        assert '<label for="center.assessed_on">Date of the self-check' in english
+        c.post("/login", data={"csrf": csrf_of(c.get("/login").text), "name": "zhang", "secret": site.tokens["bureau"]})
+        assert '<label for="center.assessed_on">自查日期' in c.get(f"/check?centre={site.centre}&lang=zh").text

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import httpx
+import orjson
 import pytest
 from openpyxl import load_workbook
 from playwright.sync_api import Page
@@ -245,3 +246,138 @@ def inspect_over_http(url: str, tokens: dict[str, str]) -> None:
 
 def test_the_inspection_and_photo_pages_hold_their_roles_over_http(site):
     inspect_over_http(site.url, site.tokens)
+
+
+def test_the_inspection_form_starts_from_the_newest_audit_of_either_kind_or_says_it_starts_empty(site):
+    from compliance.model import today_in_china
+
+    centre = "330212-WP-0001"
+    with logged_in(site.url, "wangmin", site.tokens["bureau"]) as bureau:
+        unknown = bureau.get(f"/inspect?centre={centre}&lang=zh").text
+        assert "未找到该中心以前的自查或检查记录，表单为空" in unknown and "最近一次自评预填" not in unknown
+        assert 'name="audit.round" value=""' in unknown
+        english = bureau.get(f"/inspect?centre={centre}&lang=en").text
+        assert "No earlier self-check or inspection of this centre was found: the form starts empty" in english
+        assert "latest self-check" not in english
+        mine = api(site, "bureau").post("/v1/audits?rules=national", content=orjson.dumps(short(center__id=centre)),
+                                        headers={"Content-Type": "application/json"})
+        assert mine.status_code in (200, 201), mine.text
+        assert "表单已按该中心最近一次自评预填" in bureau.get(f"/inspect?centre={centre}&lang=zh").text
+        # An inspection after that self-check, with what the inspector found changed: the next visit starts from it.
+        fields = inspection_form(bureau, short(center__id=centre, staff__grid_workers=17), inspectors="李强",
+                                 responsible="陈主任", round="2026-WP-一")
+        sent = bureau.post("/inspect", data=fields)
+        assert sent.status_code == 303, sent.text
+        again = bureau.get(f"/inspect?centre={centre}&lang=zh").text
+        assert "表单已按该中心最近一次检查预填" in again and "最近一次自评预填" not in again
+        assert 'name="staff.grid_workers" inputmode="numeric" value="17"' in again
+        assert 'name="audit.round" value="2026-WP-一"' in again and 'name="audit.responsible" value="陈主任"' in again
+        assert 'name="audit.inspectors" value="wangmin"' in again              # this account, today
+        assert f'name="center.assessed_on" type="date" value="{today_in_china().isoformat()}"' in again
+
+
+def overlapping(a: dict[str, float], b: dict[str, float]) -> bool:
+    return a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"] and \
+        a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"]
+
+
+def test_on_a_phone_the_centres_chart_keeps_its_scores_clear_of_the_axis_labels(site, browser):
+    centre = "330212-WP-0002"
+    with api(site, "bureau") as c:
+        for day, hall in (("2026-01-05", 1), ("2026-02-05", 2), ("2026-03-05", 1)):
+            doc = fixed(center__id=centre, space__service_hall_floor=hall)
+            doc["center"]["assessed_on"] = day
+            r = c.post("/v1/audits?rules=national", content=orjson.dumps(doc), headers={"Content-Type": "application/json"})
+            assert r.status_code in (200, 201), r.text
+    for viewport in ({"width": 390, "height": 844}, {"width": 1366, "height": 768}):
+        page = new_page(browser) if viewport["width"] == 390 else new_page(browser, phone=False)
+        log_in(page, site, "wangmin", "bureau")
+        page.wait_for_url("**/dashboard*")
+        page.goto(site.url + f"/centres/{centre}")
+        axis = [page.locator("svg.chart > text").nth(i).bounding_box() for i in range(4)]      # 0, 60, 80, 100
+        values = page.locator("svg.chart text.value")
+        assert values.count() == 3
+        for i in range(values.count()):
+            box = values.nth(i).bounding_box()
+            assert box is not None and all(a is not None and not overlapping(box, a) for a in axis), \
+                (values.nth(i).text_content(), box, axis)
+            chart = page.locator("svg.chart").bounding_box()
+            assert chart is not None and box["y"] >= chart["y"], "a score cut off above the chart"
+        if viewport["width"] == 390:
+            assert no_sideways_scroll(page)
+            shot(page, "centre-chart-phone")
+        page.context.close()
+
+
+def test_on_a_phone_links_are_a_fingers_height_and_a_laptops_header_stays_one_line(site, browser):
+    centre = "330212-WP-0003"
+    with logged_in(site.url, "wangmin", site.tokens["bureau"]) as bureau:
+        fields = inspection_form(bureau, short(center__id=centre), inspectors="王敏")
+        sent = bureau.post("/inspect", data=fields, files=[("photo-5.5", ("hall.jpg", jpeg(43, (200, 150)), "image/jpeg"))])
+        assert sent.status_code == 303, sent.text
+        audit = sent.headers["location"]
+
+    def heights(page: Page, selector: str) -> list[float]:
+        boxes = [page.locator(selector).nth(i).bounding_box() for i in range(page.locator(selector).count())]
+        return [b["height"] for b in boxes if b is not None]
+
+    phone = new_page(browser)
+    log_in(phone, site, "wangmin", "bureau")
+    phone.wait_for_url("**/dashboard*")
+    for path, selectors in (("/dashboard", (".bar nav a", ".bar nav button.link", "a.tap")),
+                            (f"/centres/{centre}", ("a.tap",)), (audit, (".bar nav a", "a.photo"))):
+        phone.goto(site.url + path)
+        for selector in selectors:
+            found = heights(phone, selector)
+            assert found and min(found) >= 44, (path, selector, found)
+        assert no_sideways_scroll(phone)
+    shot(phone, "tap-targets-result-phone")
+    phone.goto(site.url + "/dashboard")
+    shot(phone, "tap-targets-dashboard-phone")
+    community = new_page(browser)
+    log_in(community, site, "haiyue", "haiyue")
+    community.wait_for_url("**/check")
+    found = heights(community, ".bar nav a") + heights(community, ".bar nav button.link")
+    assert len(found) == 5 and min(found) >= 44, found           # 自查, 历史, 整改, 退出, English
+    shot(community, "tap-targets-check-phone")
+    laptop = new_page(browser, phone=False)
+    log_in(laptop, site, "wangmin", "bureau")
+    laptop.wait_for_url("**/dashboard*")
+    header = laptop.locator("header.bar").bounding_box()
+    assert header is not None and header["height"] < 70, header
+    assert max(heights(laptop, "a.tap")) < 30                     # a table's row keeps a laptop's line height
+    for p in (phone, community, laptop):
+        p.context.close()
+
+
+def test_an_inspections_result_says_it_is_one_who_made_it_and_dates_the_self_check_as_the_centre_did(site, browser):
+    from test_actions import FORTY_DAYS_AGO
+
+    centre = "330212-WP-0004"
+    with api(site, "bureau") as c:
+        mine = c.post("/v1/audits?rules=national", content=orjson.dumps(short(center__id=centre)),
+                      headers={"Content-Type": "application/json"})
+        assert mine.status_code in (200, 201), mine.text
+    with logged_in(site.url, "wangmin", site.tokens["bureau"]) as bureau:
+        fields = inspection_form(bureau, fixed(center__id=centre), inspectors="王敏，李强", responsible="陈主任",
+                                 round="2026-WP-二")
+        sent = bureau.post("/inspect", data=fields)
+        assert sent.status_code == 303, sent.text
+        audit = sent.headers["location"]
+        html = bureau.get(audit + "?lang=zh").text
+        top = html[:html.index("整改清单")]                          # before what to fix: near the top
+        assert '<span class="tag">检查</span>' in top
+        assert "<dt>检查人员</dt><dd>王敏、李强</dd>" in top and "<dd>陈主任</dd>" in top and "<dd>2026-WP-二</dd>" in top
+        assert f"最近一次自评（{FORTY_DAYS_AGO}）" in html                 # the self-check's date, not the day it was sent
+        english = bureau.get(audit + "?lang=en").text
+        assert '<span class="tag">inspection</span>' in english and "<dt>Inspectors</dt><dd>王敏, 李强</dd>" in english
+        assert f"self-check under the same rule set, of {FORTY_DAYS_AGO}" in english
+        selfcheck = bureau.get("/audits/" + mine.json()["id"] + "?lang=zh").text
+        assert "inspection-facts" not in selfcheck and '<span class="tag">检查</span>' not in selfcheck
+    phone = new_page(browser)
+    log_in(phone, site, "wangmin", "bureau")
+    phone.wait_for_url("**/dashboard*")
+    phone.goto(site.url + audit + "?lang=zh")
+    assert phone.locator("dl.inspection-facts").is_visible() and no_sideways_scroll(phone)
+    shot(phone, "inspection-result-phone")
+    phone.context.close()

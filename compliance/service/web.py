@@ -613,6 +613,11 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
                    inspection: Mapping[str, Any] | None = None) -> HTMLResponse:
         locked = ("center.id",) if account.role == "community" or inspection is not None else ()
         sections = form_sections(rules, values, errors, locked)
+        if inspection is None and before is None:     # a self-check's date is the day of the self-check, not of an inspection
+            for section in sections:
+                for f in section["fields"]:
+                    if f["key"] == "center.assessed_on":
+                        f["label"] = heading(text(msg("date of the self-check")))
         return page(request, "check.html.j2", status=status, me=account, rules=rules, rule_names=_bundled_names(),
                     sections=sections, zones=zones, problems=problem_list(sections, zones, errors),
                     zone_kinds=zone_kinds(rules), errors=errors, action=action, title=text(title or msg("Self-check")),
@@ -645,6 +650,7 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
             stored = stored_profile(raw, media_type)
             values, zones = values_of(stored, ruleset)     # start from the last audit
             warnings = unknown_keys(stored, "")            # what the form cannot show of it, said
+            values["center.assessed_on"] = today_in_china().isoformat()   # today's self-check, not the last one's day
         if centre_id:
             values["center.id"] = centre_id
         return check_page(request, account, ruleset, values, zones, {}, warnings=warnings)
@@ -685,19 +691,21 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
     def inspect_page(request: Request, account: Account, rules: RuleSet, values: Mapping[str, Any],
                      zones: list[dict[str, Any]], errors: Mapping[str, str], block: Mapping[str, str],
                      kept: Mapping[str, Sequence[str]], status: int = 200, warnings: Sequence[Any] = (),
-                     sent: bool = False) -> HTMLResponse:
+                     sent: bool = False, start: str = "") -> HTMLResponse:
         lang = language()
         clauses = [{"clause": c.clause, "title": c.title[lang], "veto": c.veto, "kept": list(kept.get(c.clause, ())),
                     "error": errors.get(f"photo-{c.clause}", "")} for c in rules.clauses]
         return check_page(request, account, rules, values, zones, errors, status=status, action="/inspect",
                           title=msg("Inspection"), warnings=warnings, sent=sent,
                           inspection={"block": block, "clauses": clauses, "centre": values.get("center.id", ""),
+                                      "start": start,
                                       "labels": {k: field_label(f"audit.{k}") for k in ("inspectors", "responsible",
                                                                                         "round")}})
 
     @app.get("/inspect", include_in_schema=False)
     def inspect_form(request: Request, centre: str = "", rules: str = "") -> Response:
-        """The self-check form as an inspection of ``centre``: prefilled from the centre's latest self-check."""
+        """The self-check form as an inspection of ``centre``: prefilled from the centre's newest audit, a self-check
+        or an earlier inspection (its round and person in charge kept), else empty."""
         account = inspector(request)
         centre_id = centre.strip()[:200]
         if not centre_id:
@@ -706,17 +714,22 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
         values: dict[str, Any] = {}
         zones: list[dict[str, Any]] = []
         warnings: list[Any] = []
-        rows = store.history(centre_id, limit=200)
-        last = next((r for r in rows if r.kind != "inspection"), rows[0] if rows else None)
+        block = {"inspectors": account.name, "responsible": "", "round": ""}
+        last = latest_audit(centre_id)         # the newest of either kind: an inspection after the self-check is newer
         if last is not None:
             _, _, raw, media_type = readable_audit(request, account, last.id)
             stored = stored_profile(raw, media_type)
             values, zones = values_of(stored, ruleset)
             warnings = [w for w in unknown_keys(stored, "") if not w.json_path.startswith(("$.audit", "$.evidence"))]
+            earlier = stored.get("audit")
+            if isinstance(earlier, dict):
+                for key in ("responsible", "round"):
+                    if isinstance(earlier.get(key), str):
+                        block[key] = earlier[key]
         values["center.id"] = centre_id
         values["center.assessed_on"] = today_in_china().isoformat()      # the day of the visit, not of the self-check
-        block = {"inspectors": account.name, "responsible": "", "round": ""}
-        return inspect_page(request, account, ruleset, values, zones, {}, block, {}, warnings=warnings)
+        start = "" if last is None else "inspection" if last.kind == "inspection" else "self-check"
+        return inspect_page(request, account, ruleset, values, zones, {}, block, {}, warnings=warnings, start=start)
 
     @app.post("/inspect", include_in_schema=False)
     async def inspect_submit(request: Request) -> Response:
@@ -766,7 +779,10 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
             document["evidence"] = {c: [{"sha256": h} for h in hs] for c, hs in kept.items()}
         profile = validate(document, ruleset, errors)
         if profile is None:
-            return inspect_page(request, account, ruleset, values, zones, errors, block, kept, status=422, sent=True)
+            last = latest_audit(str(values.get("center.id") or ""))
+            start = "" if last is None else "inspection" if last.kind == "inspection" else "self-check"
+            return inspect_page(request, account, ruleset, values, zones, errors, block, kept, status=422, sent=True,
+                                start=start)
         check_submission(store, account, profile)
         raw = orjson.dumps(profile.data, option=orjson.OPT_INDENT_2)
         done = submit_audit(store, account, profile, ruleset, raw, "application/json")
@@ -799,7 +815,20 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
         result = rerun_audit(row, raw, media_type)
         return page(request, "result.html.j2", me=account, row=row, doc=doc, rules=rules, plan=plan_of(result),
                     findings=[(f, status_name(f.status)) for f in result.findings],
-                    photos=photos_of(result), against=self_check_against(request, account, row, result))
+                    photos=photos_of(result), against=self_check_against(request, account, row, result),
+                    inspection=inspection_facts(row, result))
+
+    def inspection_facts(row: AuditRow, result: Any) -> dict[str, Any] | None:
+        """For an inspection: who inspected, the centre's person in charge and the round, as its audit block names
+        them, each with the form's label; None for a self-check."""
+        if row.kind != "inspection":
+            return None
+        block = result.profile.data.get("audit") or {}
+        inspectors = block.get("inspectors") or []
+        facts = [(field_label("audit.inspectors"), separator("and").join(str(n) for n in inspectors)),
+                 (field_label("audit.responsible"), str(block.get("responsible") or "")),
+                 (field_label("audit.round"), str(block.get("round") or ""))]
+        return {"kind": kind_name(row.kind), "facts": [(k, v) for k, v in facts if v]}
 
     def photos_of(result: Any) -> dict[str, list[str]]:
         """Each clause's evidence named by hash in the audit, for the page's photo links."""
@@ -821,8 +850,12 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
             if mine.ruleset_hash != row.ruleset_hash:
                 continue
             _, _, raw, media_type = readable_audit(request, account, mine.id)
-            view = reconcile_view(reconcile(rerun_audit(mine, raw, media_type), result), language())
+            checked = rerun_audit(mine, raw, media_type)
+            view = reconcile_view(reconcile(checked, result), language())
             view["row"] = mine
+            # the self-check's own date, as the community gave it, not the day it was stored
+            view["assessed_on"] = str(checked.profile.data.get("center", {}).get("assessed_on") or
+                                      local_time(mine.submitted_at, "%Y-%m-%d"))
             return view
         return None
 
@@ -1125,7 +1158,14 @@ def history_chart(rows: Sequence[AuditRow], main: str, width: int = 640, height:
     for i, name in enumerate(names):
         dots = [{"x": round(pad_x + (k * step if len(points) > 1 else inner_w / 2), 1),
                  "y": round(pad_y + inner_h * (1 - r.score / 100), 1), "score": r.score, "grade": r.grade,
-                 "date": local_time(r.submitted_at, "%Y-%m-%d")} for k, r in enumerate(points) if r.ruleset_id == name]
+                 "date": local_time(r.submitted_at, "%Y-%m-%d"),
+                 # the leftmost point's score reads rightwards from it, clear of the axis's labels (100, 80…), and
+                 # a score near the top is written below its point, inside the chart rather than cut off above it
+                 "anchor": "start" if k == 0 and len(points) > 1 else "middle",
+                 "label_x": round(pad_x - 2 if k == 0 and len(points) > 1 else
+                                  pad_x + (k * step if len(points) > 1 else inner_w / 2), 1),
+                 "label_y": round(top - 10 if (top := pad_y + inner_h * (1 - r.score / 100)) - 10 >= 26 else top + 28, 1)}
+                for k, r in enumerate(points) if r.ruleset_id == name]
         series.append({"name": name, "title": ruleset_name(name), "colour": SERIES_COLOURS[i % len(SERIES_COLOURS)],
                        "dash": "" if name == main else "8 5", "dots": dots,
                        "line": " ".join(f"{d['x']},{d['y']}" for d in dots), "main": name == main})

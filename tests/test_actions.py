@@ -457,3 +457,12 @@ def test_the_state_counts_follow_the_centre_shown_and_keep_it_in_their_links(sit
     total = sum(int(n) for n in re.findall(r'<li class="st-\w+"><a [^>]+>[^<]*<strong>(\d+)</strong>', page.text))
     assert total == len(SHORT)
     assert session(site, "bureau1", "bureau", "zh").get("/actions", params={"page": "abc"}).status_code == 200
+
+
+def test_the_action_cards_name_the_round_as_the_bureau_named_it(site):
+    with client(site, "bureau") as bureau:
+        opened = bureau.post("/v1/rounds", json={"id": "2026-卡片", "name": "2026年卡片考核", "rules": "national"})
+        assert opened.status_code == 201, opened.text
+        post(bureau, inspection(center__id="330212-SN-0197", audit={**INSPECTORS, "round": "2026-卡片"}))
+    page = session(site, "bureau1", "bureau", "zh").get("/actions", params={"centre": "330212-SN-0197"}).text
+    assert "2026年卡片考核" in page and "· 2026-卡片" not in page

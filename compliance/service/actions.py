@@ -28,6 +28,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import (Boolean, Column, DateTime, Float, Index, Integer, String, Table, Text, UniqueConstraint,
                         and_, bindparam, case, func, or_, select)
+from sqlalchemy import column as sql_column, table as sql_table
 
 from ..batch.rectification import due_after, ends_item, is_overdue, level_of, opens_item, shortfall_of
 from ..i18n import Words, cmsg, language, msg, quote, text
@@ -611,6 +612,7 @@ def openapi_schemas() -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- the 整改 page
 
+_ROUNDS = sql_table("rounds", sql_column("id"), sql_column("name"))      # rounds.py's table, read for the names
 WEB_PAGE = 50                 # actions a page
 PHOTOS = 5                    # photos a report of a fix carries from the page
 PHOTO_BYTES = 10 << 20        # each at most 10 MiB, as evidence
@@ -689,6 +691,10 @@ def install_pages(app: FastAPI, store: Store, web: Any) -> None:
             counts["open"] = counts.get("open", 0) - counts["overdue"]
             streets = [] if account.role == "community" else sorted(
                 s for s in db.execute(select(actions.c.street).distinct()).scalars() if s)
+            named = sorted({r.round for r in rows if r.round})
+            # The rounds' names, as the bureau gave them (the rounds' own table, made by migration 0010).
+            round_names: dict[str, str] = {str(i): str(n) for i, n in db.execute(
+                select(_ROUNDS.c.id, _ROUNDS.c.name).where(_ROUNDS.c.id.in_(named)))} if named else {}
         lang_states = STATE_LABELS.of()
         items = [{"row": r, "state": state_of(r, today), "events": events[r.id], "live": r.state in LIVE,
                   "title": _clause_title(r.ruleset_id, r.clause, language()) or r.title, "remedy": remedy_of(r)}
@@ -700,7 +706,8 @@ def install_pages(app: FastAPI, store: Store, web: Any) -> None:
                                    status_names={k.value: v.text() for k, v in STATUS_LABELS.items()},
                                    level_names={k.value: v.text() for k, v in LEVEL_LABELS.items()},
                                    photos=getattr(request.app.state, "evidence", None) is not None,
-                                   error=error, failed=failed, note=note, today=today.isoformat())
+                                   error=error, failed=failed, note=note, today=today.isoformat(),
+                                   round_names=round_names)
         return shown
 
     @app.get("/actions", include_in_schema=False)

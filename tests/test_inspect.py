@@ -381,3 +381,15 @@ def test_an_inspections_result_says_it_is_one_who_made_it_and_dates_the_self_che
     assert phone.locator("dl.inspection-facts").is_visible() and no_sideways_scroll(phone)
     shot(phone, "inspection-result-phone")
     phone.context.close()
+
+
+def test_the_inspection_form_offers_the_rounds_opened_for_its_round_field(site):
+    with api(site, "bureau") as bureau:
+        opened = bureau.post("/v1/rounds", json={"id": "2026-表单-轮次", "name": "2026年表单考核", "rules": "national"})
+        assert opened.status_code in (201, 409), opened.text
+    with logged_in(site.url, "wangmin", site.tokens["bureau"]) as c:
+        form = c.get(f"/inspect?centre={CENTRE}").text
+    field = form.split('id="audit.round"')[1].split(">")[0]
+    assert 'list="rounds-opened"' in field
+    offered = form.split('<datalist id="rounds-opened">')[1].split("</datalist>")[0]
+    assert '<option value="2026-表单-轮次">2026年表单考核</option>' in offered

@@ -26,6 +26,7 @@ from typing import Any, Mapping, Sequence
 
 import orjson
 from fastapi import FastAPI, Query, Request
+from sqlalchemy import column as sql_column, select, table as sql_table
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import UploadFile
 from starlette.staticfiles import StaticFiles
@@ -55,6 +56,7 @@ from .proxy import SessionCookie, client_address
 from .store import KINDS, Account, AuditRow, Store
 
 WEB = Path(__file__).with_name("web")
+_ROUNDS = sql_table("rounds", sql_column("seq"), sql_column("id"), sql_column("name"))   # rounds.py's table (0010)
 SESSION_HOURS = 8
 SECTIONS = (("center", msg("About the centre")), ("population", msg("Population served")),
             ("space", msg("Premises and functional zones")), ("signage", msg("Signs")), ("amenities", msg("Amenities")),
@@ -688,6 +690,13 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
                           msg("this account may submit self-checks; an inspection comes from the bureau's inspectors"))
         return account
 
+    def rounds_opened() -> list[tuple[str, str]]:
+        """The rounds the bureau opened, newest first (id, name): offered on the inspection form's round field, so
+        an inspector picks one rather than types it (a typo would make a round of its own)."""
+        with store.engine.connect() as db:
+            return [(str(i), str(n)) for i, n in db.execute(
+                select(_ROUNDS.c.id, _ROUNDS.c.name).order_by(_ROUNDS.c.seq.desc()).limit(200))]
+
     def inspect_page(request: Request, account: Account, rules: RuleSet, values: Mapping[str, Any],
                      zones: list[dict[str, Any]], errors: Mapping[str, str], block: Mapping[str, str],
                      kept: Mapping[str, Sequence[str]], status: int = 200, warnings: Sequence[Any] = (),
@@ -698,7 +707,7 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
         return check_page(request, account, rules, values, zones, errors, status=status, action="/inspect",
                           title=msg("Inspection"), warnings=warnings, sent=sent,
                           inspection={"block": block, "clauses": clauses, "centre": values.get("center.id", ""),
-                                      "start": start,
+                                      "start": start, "rounds": rounds_opened(),
                                       "labels": {k: field_label(f"audit.{k}") for k in ("inspectors", "responsible",
                                                                                         "round")}})
 

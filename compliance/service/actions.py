@@ -36,7 +36,7 @@ from ..model import today_in_china
 from . import auth
 from .evidence import missing as evidence_missing, record_uses
 from .common import Problem, read_body
-from .store import Account, Store, metadata, new_id
+from .store import Account, Store, metadata, new_id, plain_rows
 
 LIVE = ("open", "fixed_pending_review")
 ENDED = ("closed", "void", "waived")
@@ -134,16 +134,9 @@ def _stamp(db: Any, when: datetime.datetime) -> Any:
 def _live_of(db: Any, centre_id: str, ruleset_id: str) -> tuple[dict[str, tuple[str, str, int, str]], set[str]]:
     """The centre's live actions under the rule set, clause → (id, state, version, opened on), and the clauses
     closed before."""
-    mark = "?" if db.dialect.paramstyle == "qmark" else "%s"
-    cursor = db.connection.cursor()
-    try:
-        cursor.execute("SELECT id, clause, state, version, opened_on FROM actions WHERE centre_id = {0} AND "
-                       "ruleset_id = {0} "
-                       "AND state IN ('open', 'fixed_pending_review', 'closed')".format(mark),
-                       (centre_id, ruleset_id))
-        rows = cursor.fetchall()
-    finally:
-        cursor.close()
+    rows = plain_rows(db, "SELECT id, clause, state, version, opened_on FROM actions WHERE centre_id = {0} AND "
+                          "ruleset_id = {0} AND state IN ('open', 'fixed_pending_review', 'closed')",
+                      (centre_id, ruleset_id))
     live: dict[str, tuple[str, str, int, str]] = {}
     closed: set[str] = set()
     for action_id, clause, state, version, opened_on in rows:
@@ -187,8 +180,8 @@ def record_audits(db: Any, stored: list[tuple[dict[str, Any], Mapping[str, Any]]
                            "by": by, "audit_id": audit_id, "note": None, "evidence": None, "due": None})
             changes.append({"b_id": action_id, "b_state": state, "b_version": version + 1, "b_ended_by": ended})
 
-        opened_on: datetime.date | None = None
-        day = _assessed_on(doc).isoformat()
+        assessed = _assessed_on(doc)
+        day = assessed.isoformat()
         for finding in findings:
             if not isinstance(finding, dict) or not isinstance(finding.get("clause"), str):
                 continue
@@ -205,10 +198,7 @@ def record_audits(db: Any, stored: list[tuple[dict[str, Any], Mapping[str, Any]]
                 elif found is not None and opens_item(finding):
                     move(found, "found_again", "open")
                 elif found is None and opens_item(finding):
-                    if opened_on is None:
-                        opened_on = _assessed_on(doc)
-                    new_actions.append(_action(audit, doc, finding, opened_on, now, clause in closed,
-                                               truth))
+                    new_actions.append(_action(audit, doc, finding, assessed, now, clause in closed, truth))
                     events.append({"action_id": new_actions[-1]["id"], "version": 1, "kind": "opened",
                                    "state": "open", "at": now, "by": by, "audit_id": audit_id, "note": None,
                                    "evidence": None, "due": new_actions[-1]["due"]})

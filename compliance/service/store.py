@@ -722,6 +722,17 @@ def _plain_sql(db: Any, sql: str, params: tuple[Any, ...] = ()) -> Any:
         cursor.close()
 
 
+def plain_rows(db: Any, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+    """Every row of one statement on the connection's own driver, as :func:`_plain_sql` gives the first: for the
+    reads every stored audit makes. ``{0}`` in ``sql`` stands for a parameter, written as the driver marks one."""
+    cursor = db.connection.cursor()
+    try:
+        cursor.execute(sql.format("?" if db.dialect.paramstyle == "qmark" else "%s"), params)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
 def _account(row: Any) -> Account:
     return Account(int(row.id), row.name, row.role, row.centre_id, bool(row.password), int(row.epoch),
                    bool(row.disabled))

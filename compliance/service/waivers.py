@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..model import RuleSet, today_in_china
 from ..waivers import Waiver, Waivers
-from .store import Store, metadata
+from .store import Store, metadata, plain_rows
 
 waivers = Table(
     "waivers", metadata,
@@ -154,12 +154,7 @@ def waivers_for(store: Store, centre_id: str, rules: RuleSet) -> Waivers | None:
     # On the driver, as the store reads a centre's latest audit: this runs before every audit stored, and
     # SQLAlchemy's statement machinery cost several times the query (a seventh of the audit route's time).
     with store.engine.connect() as db:
-        cursor = db.connection.cursor()
-        try:
-            cursor.execute(_FOR_ONE_CENTRE.format("?" if db.dialect.paramstyle == "qmark" else "%s"), (centre_id,))
-            rows = cursor.fetchall()
-        finally:
-            cursor.close()
+        rows = plain_rows(db, _FOR_ONE_CENTRE, (centre_id,))
     return _in_force((_Row(c, k, r, a, _day(on), _day(ex)) for c, k, r, a, on, ex in rows), rules)
 
 

@@ -26,7 +26,7 @@ from typing import Any, Mapping, Sequence
 
 import orjson
 from fastapi import FastAPI, Query, Request
-from sqlalchemy import column as sql_column, select, table as sql_table
+from sqlalchemy import select
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import UploadFile
 from starlette.staticfiles import StaticFiles
@@ -53,10 +53,10 @@ from .batches import Batches
 from . import dashboard as board
 from .processes import Throttle
 from .proxy import SessionCookie, client_address
+from .rounds import rounds
 from .store import KINDS, Account, AuditRow, Store
 
 WEB = Path(__file__).with_name("web")
-_ROUNDS = sql_table("rounds", sql_column("seq"), sql_column("id"), sql_column("name"))   # rounds.py's table (0010)
 SESSION_HOURS = 8
 SECTIONS = (("center", msg("About the centre")), ("population", msg("Population served")),
             ("space", msg("Premises and functional zones")), ("signage", msg("Signs")), ("amenities", msg("Amenities")),
@@ -695,7 +695,7 @@ def install(app: FastAPI, store: Store, batches: Batches) -> None:
         an inspector picks one rather than types it (a typo would make a round of its own)."""
         with store.engine.connect() as db:
             return [(str(i), str(n)) for i, n in db.execute(
-                select(_ROUNDS.c.id, _ROUNDS.c.name).order_by(_ROUNDS.c.seq.desc()).limit(200))]
+                select(rounds.c.id, rounds.c.name).order_by(rounds.c.seq.desc()).limit(200))]
 
     def inspect_page(request: Request, account: Account, rules: RuleSet, values: Mapping[str, Any],
                      zones: list[dict[str, Any]], errors: Mapping[str, str], block: Mapping[str, str],

@@ -10,6 +10,10 @@ Everything the project knows about a check type lives in its class below:
   right type, codes are in the vocabulary);
 * ``compile`` — the evaluation: a closure ``check(facts) -> Finding`` built once
   per rule set, so evaluating a profile is only lookups and arithmetic;
+* ``compile_columns`` — the same evaluation over a chunk of centres at once, column
+  by column in NumPy (:class:`Columns` in, :class:`Scored` out), for national
+  rounds; rows its closed forms cannot settle exactly are marked for ``compile``'s
+  closure, so both forms give the same findings;
 * ``measured_text`` / ``threshold_text`` — how its figures read in a report.
 
 :data:`CHECK_TYPES` lists the records; adding a check type means adding one
@@ -20,7 +24,8 @@ smallest remedy that makes the clause pass under that same comparison.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Mapping, Protocol, Sequence
 
 from .model import CODE_LISTS, TOL, ZONE_CLASSES, Clause, FrozenDict, Status, Vocabulary
 from .result import Finding, Shortfall, fast_constructor
@@ -29,6 +34,14 @@ from .wording import PRESENT, YES_NO, code_hint, fill, fmt_measure, fmt_number, 
 
 PASS, PARTIAL, FAIL = Status.PASS, Status.PARTIAL, Status.FAIL
 MISSING, NA = Status.MISSING, Status.NOT_APPLICABLE
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+    Floats = NDArray[np.float64]
+    Bools = NDArray[np.bool_]
+    Codes = NDArray[np.int8]
 
 Check = Callable[["Facts"], Finding]
 LintProblem = tuple[Message, tuple[Any, ...]]        # message, path inside the clause (("check", "min"), …)
@@ -167,6 +180,106 @@ def _sign(op: str) -> str:
     return {">=": "≥", "<=": "≤", "==": "="}[op]
 
 
+# --------------------------------------------------------------------------- the columnar form
+
+#: a status as a column holds it (int8), and back
+S_PASS, S_PARTIAL, S_FAIL, S_MISSING, S_NA = 0, 1, 2, 3, 4
+STATUS_OF_CODE = (PASS, PARTIAL, FAIL, MISSING, NA)
+CODE_OF_STATUS = {status: code for code, status in enumerate(STATUS_OF_CODE)}
+
+
+class Columns(Protocol):
+    """A chunk of ``n`` validated centres as the columnar checks read it (the round engine gathers each
+    column once, when a clause first asks for it, from the rows' :class:`Facts`)."""
+
+    n: int
+
+    def values(self, field: str) -> list[Any]:
+        """One dotted field of every row as the profile gives it (None where absent)."""
+
+    def number(self, field: str) -> tuple[Floats, Bools]:
+        """A numeric field as float64 (0.0 where absent) and where it is given."""
+
+    def area(self, classes: tuple[str, ...]) -> Floats:
+        """The area of some zone classes per row, summed as :func:`_area` sums it."""
+
+    def total(self) -> Floats:
+        """``space.total_area_m2`` per row."""
+
+    def sets(self, list_name: str) -> list[set[str] | None]:
+        """A profile list's codes per row (None where the list is absent)."""
+
+    def count(self, list_name: str, codes: frozenset[str]) -> tuple[Floats, Bools]:
+        """How many of ``codes`` each row's list holds, and where the list is given."""
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """One clause over a chunk: status codes (``S_PASS`` …), credits, the measured value and the remedy's
+    amount as float64 (NaN where there is none; both for columnar outputs), the rows the vector pass could
+    not settle exactly (``compile``'s closure decides those), and each settled row's :class:`Finding`."""
+
+    status: Codes
+    credit: Floats
+    measured: Floats
+    amount: Floats
+    settle: Bools
+    finding: Callable[[int], Finding]
+
+
+ColumnCheck = Callable[[Columns], Scored]
+
+
+def _np() -> Any:
+    """NumPy, imported when a round first scores columns: one centre's audit never loads it."""
+    import numpy
+
+    return numpy
+
+
+def remedy_columns(need: Bools, estimate: Floats, passes: Callable[[Floats], Bools], unit: str,
+                   cap: Floats | None = None) -> tuple[Floats, Bools]:
+    """:func:`smallest_remedy` over a column: the amount where the closed form is the smallest that passes
+    (it passes, and a step less does not), and the rows where it is not (settled one by one)."""
+    np = _np()
+    scale = _SCALE.get(unit, 1_000_000)
+    with np.errstate(all="ignore"):
+        guess = estimate * scale
+        inside = (guess > 0) & (guess < 1e15)
+        k = np.maximum(np.where(inside, np.ceil(guess - 1e-6), 1.0), 1.0)
+        a = k if scale == 1 else k / scale
+        below = (k - 1) if scale == 1 else (k - 1) / scale
+        good = ~(guess >= 1e15) & passes(a) & ((k == 1) | ~passes(below))
+    amount = np.where(need & good, a, np.nan)
+    if cap is not None:
+        amount = np.where(amount > cap, cap, amount)
+    settle: Bools = need & ~good
+    return amount, settle
+
+
+def banded_columns(value: Floats, met: Bools, bands: tuple[tuple[float, float], ...],
+                   higher_is_better: bool) -> tuple[Codes, Floats]:
+    """:func:`banded` over a column: PASS where ``met``, else the first band that holds, else FAIL."""
+    np = _np()
+    status = np.where(met, S_PASS, S_FAIL).astype(np.int8)
+    credit = met.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        for bound, band_credit in reversed(bands):      # the band nearest the threshold is written last: it wins
+            hit = ~met & ((value >= bound - TOL) if higher_is_better else (value <= bound + TOL))
+            status[hit] = S_PARTIAL
+            credit[hit] = band_credit
+    return status, credit
+
+
+def _amount(value: float, unit: str) -> float | int:
+    """A remedy's amount from its column, typed as :func:`smallest_remedy` types it."""
+    return int(value) if _SCALE.get(unit, 1_000_000) == 1 else float(value)
+
+
+def _shown(value: float) -> float | None:
+    return None if value != value else float(value)      # NaN: no measured value
+
+
 # --------------------------------------------------------------------------- lint context
 
 class LintContext:
@@ -298,6 +411,10 @@ class CheckType:
     def compile(self, clause: Clause, vocab: Vocabulary) -> Check:
         raise NotImplementedError
 
+    def compile_columns(self, clause: Clause, vocab: Vocabulary) -> ColumnCheck:
+        """The clause over a chunk of centres: the same findings as :meth:`compile`, column by column."""
+        raise NotImplementedError
+
     def measured_text(self, finding: Finding, lang: str) -> str:
         return fmt_number(finding.measured)
 
@@ -338,14 +455,10 @@ class CodeCheck(CheckType):
     def codes_of(self, params: Mapping[str, Any]) -> tuple[str, ...]:
         raise NotImplementedError
 
-    def compile(self, clause: Clause, vocab: Vocabulary) -> Check:
-        params = clause.check
-        list_name = params["list"]
-        codes = self.codes_of(params)
-        required = frozenset(codes)
+    def _findings(self, clause: Clause) -> tuple[Finding, Finding, Callable[[tuple[str, ...]], Finding]]:
+        """The clause's findings: the list absent, every code present, and some codes absent."""
+        codes = self.codes_of(clause.check)
         n = len(codes)
-        missing = _missing(clause, list_name)
-        passed = Finding(clause, PASS, 1.0, 1.0)
         # Findings of the same absent codes are shared: keyed by a tuple of strings, never by a number.
         seen: dict[tuple[str, ...], Finding] = {}
 
@@ -359,6 +472,14 @@ class CodeCheck(CheckType):
                     seen[absent] = found
             return found
 
+        return _missing(clause, clause.check["list"]), Finding(clause, PASS, 1.0, 1.0), short
+
+    def compile(self, clause: Clause, vocab: Vocabulary) -> Check:
+        list_name = clause.check["list"]
+        codes = self.codes_of(clause.check)
+        required = frozenset(codes)
+        missing, passed, short = self._findings(clause)
+
         def check(facts: Facts) -> Finding:
             present = facts.lists[list_name]
             if present is None:
@@ -368,6 +489,34 @@ class CodeCheck(CheckType):
             return short(tuple(c for c in codes if c not in present))
 
         return check
+
+    def compile_columns(self, clause: Clause, vocab: Vocabulary) -> ColumnCheck:
+        list_name = clause.check["list"]
+        codes = self.codes_of(clause.check)
+        required = frozenset(codes)
+        n = len(codes)
+        missing, passed, short = self._findings(clause)
+
+        def score(cols: Columns) -> Scored:
+            np = _np()
+            have, given = cols.count(list_name, required)
+            sets = cols.sets(list_name)
+            share = have / n
+            status = np.where(given, np.where(have == n, S_PASS, np.where(have > 0, S_PARTIAL, S_FAIL)),
+                              S_MISSING).astype(np.int8)
+
+            def finding(i: int) -> Finding:
+                present = sets[i]
+                if present is None:
+                    return missing
+                if status[i] == S_PASS:
+                    return passed
+                return short(tuple(c for c in codes if c not in present))
+
+            return Scored(status, np.where(given, share, 0.0), np.where(given, share, np.nan),
+                          np.where(given & (have < n), n - have, np.nan), np.zeros(cols.n, bool), finding)
+
+        return score
 
     def lint(self, params: Mapping[str, Any], ctx: LintContext) -> Iterator[LintProblem]:
         key = "code" if "code" in params else "codes"
@@ -459,16 +608,15 @@ class AtLeast(CheckType):
     def placeholders(self, params: Mapping[str, Any], shortfall: Mapping[str, Any]) -> frozenset[str]:
         return frozenset({"amount", "items"})
 
-    def compile(self, clause: Clause, vocab: Vocabulary) -> Check:
+    def _counted(self, clause: Clause) -> Callable[[set[str] | None], Finding]:
+        """The finding of a list's codes present (None: the list is absent)."""
         params = clause.check
-        list_name = params["list"]
         codes = tuple(params["codes"])
         need = params["min"]
-        missing = _missing(clause, list_name)
+        missing = _missing(clause, params["list"])
         seen: dict[tuple[str, ...], Finding] = {}     # keyed by the absent codes: strings only
 
-        def check(facts: Facts) -> Finding:
-            present = facts.lists[list_name]
+        def counted(present: set[str] | None) -> Finding:
             if present is None:
                 return missing
             absent = tuple(c for c in codes if c not in present)
@@ -484,7 +632,35 @@ class AtLeast(CheckType):
                     seen[absent] = found
             return found
 
+        return counted
+
+    def compile(self, clause: Clause, vocab: Vocabulary) -> Check:
+        list_name = clause.check["list"]
+        counted = self._counted(clause)
+
+        def check(facts: Facts) -> Finding:
+            return counted(facts.lists[list_name])
+
         return check
+
+    def compile_columns(self, clause: Clause, vocab: Vocabulary) -> ColumnCheck:
+        list_name = clause.check["list"]
+        codes = frozenset(clause.check["codes"])
+        need = clause.check["min"]
+        counted = self._counted(clause)
+
+        def score(cols: Columns) -> Scored:
+            np = _np()
+            count, given = cols.count(list_name, codes)
+            sets = cols.sets(list_name)
+            met = count >= need
+            status = np.where(given, np.where(met, S_PASS, np.where(count > 0, S_PARTIAL, S_FAIL)),
+                              S_MISSING).astype(np.int8)
+            credit = np.where(given, np.where(met, 1.0, count / need), 0.0)
+            return Scored(status, credit, np.where(given, count, np.nan), np.where(given & ~met, need - count, np.nan),
+                          np.zeros(cols.n, bool), lambda i: counted(sets[i]))
+
+        return score
 
     def measured_text(self, finding: Finding, lang: str) -> str:
         if finding.measured is None:
@@ -521,6 +697,21 @@ class Flag(CheckType):
             return yes if value else no
 
         return check
+
+    def compile_columns(self, clause: Clause, vocab: Vocabulary) -> ColumnCheck:
+        field = clause.check["field"]
+        by_code = {S_PASS: Finding(clause, PASS, 1.0, True), S_FAIL: Finding(clause, FAIL, 0.0, False),
+                   S_MISSING: _missing(clause, field)}
+
+        def score(cols: Columns) -> Scored:
+            np = _np()
+            status = np.fromiter((S_MISSING if v is None else S_PASS if v else S_FAIL for v in cols.values(field)),
+                                 np.int8, cols.n)
+            credit = (status == S_PASS).astype(np.float64)
+            return Scored(status, credit, np.where(status == S_MISSING, np.nan, credit), np.full(cols.n, np.nan),
+                          np.zeros(cols.n, bool), lambda i: by_code[int(status[i])])
+
+        return score
 
     def measured_text(self, finding: Finding, lang: str) -> str:
         return "—" if finding.measured is None else YES_NO[bool(finding.measured)].text(lang)
@@ -589,6 +780,56 @@ class Compare(CheckType):
             return _finding(clause, status, credit, value, shortfall, None)
 
         return check
+
+    def compile_columns(self, clause: Clause, vocab: Vocabulary) -> ColumnCheck:
+        params = clause.check
+        field = params["field"]
+        op = params["op"]
+        threshold = params["value"]
+        unit = clause.shortfall_unit
+        missing = _missing(clause, field)
+        higher = op == ">="
+        bands = _bands(params, higher)
+
+        def score(cols: Columns) -> Scored:
+            np = _np()
+            value, given = cols.number(field)
+            raw = cols.values(field)          # the measure as the profile gives it (5, not 5.0)
+            nothing = np.full(cols.n, np.nan)
+            measured = np.where(given, value, np.nan)
+            settle = np.zeros(cols.n, bool)
+            if op == "==":
+                met = np.abs(value - threshold) <= TOL
+                status = np.where(given, np.where(met, S_PASS, S_FAIL), S_MISSING).astype(np.int8)
+                credit = (given & met).astype(np.float64)
+                amount = nothing
+            else:
+                met = (value >= threshold - TOL) if higher else (value <= threshold + TOL)
+                status, credit = banded_columns(value, met, bands, higher)
+                status[~given] = S_MISSING
+                credit[~given] = 0.0
+                amount = nothing
+                if unit is not None:
+                    need = given & ~met
+                    if higher:
+                        amount, settle = remedy_columns(need, threshold - value,
+                                                        lambda a: value + a >= threshold - TOL, unit)
+                    else:
+                        amount, settle = remedy_columns(need, value - threshold,
+                                                        lambda a: value - a <= threshold + TOL, unit)
+
+            def finding(i: int) -> Finding:
+                code = status[i]
+                if code == S_MISSING:
+                    return missing
+                if code == S_PASS:
+                    return _finding(clause, PASS, 1.0, raw[i], None, None)
+                shortfall = None if unit is None or op == "==" else _shortfall(_amount(amount[i], unit), unit, ())
+                return _finding(clause, STATUS_OF_CODE[code], float(credit[i]), raw[i], shortfall, None)
+
+            return Scored(status, credit, measured, amount, settle, finding)
+
+        return score
 
     def measured_text(self, finding: Finding, lang: str) -> str:
         if finding.measured is None:
@@ -703,6 +944,78 @@ class Rate(CheckType):
 
         return check
 
+    def compile_columns(self, clause: Clause, vocab: Vocabulary) -> ColumnCheck:
+        params = clause.check
+        numerator, denominator = params["numerator"], params["denominator"]
+        per = params["per"]
+        higher = "min" in params
+        threshold = params["min"] if higher else params["max"]
+        bands = _bands(params, higher)
+        zero_fails = params.get("zero_denominator", "not_applicable") == "fail"
+        unit = clause.shortfall_unit
+        missing_num = _missing(clause, numerator)
+        missing_den = _missing(clause, denominator)
+        not_applicable = Finding(clause, NA, 0.0, None, None, denominator)
+        # how a row is decided before its rate is measured (MEASURED: it is measured)
+        MEASURED, NO_DEN, ZERO_NA, NO_NUM, ZERO_FAIL = 0, 1, 2, 3, 4
+
+        def score(cols: Columns) -> Scored:
+            np = _np()
+            num, num_given = cols.number(numerator)
+            den, den_given = cols.number(denominator)
+            zero = den_given & (den == 0)
+            with np.errstate(all="ignore"):
+                measured = num / den * per
+                met = (measured >= threshold - TOL) if higher else (measured <= threshold + TOL)
+            status, credit = banded_columns(measured, met, bands, higher)
+            way = np.zeros(cols.n, np.int8)          # the scalar check's order, the first case written last
+            if zero_fails:
+                way[zero] = ZERO_FAIL
+                way[zero & (num == 0)] = ZERO_NA
+            way[~num_given] = NO_NUM
+            if not zero_fails:
+                way[zero] = ZERO_NA
+            way[~den_given] = NO_DEN
+            decided = way != MEASURED
+            status[decided] = S_MISSING
+            status[way == ZERO_NA] = S_NA
+            status[way == ZERO_FAIL] = S_FAIL
+            credit[decided] = 0.0
+            with np.errstate(invalid="ignore"):
+                shown = np.where(~decided & np.isfinite(measured), measured, np.nan)
+            amount, settle = np.full(cols.n, np.nan), np.zeros(cols.n, bool)
+            if unit is not None:
+                need = ((way == MEASURED) & ((status == S_FAIL) | (status == S_PARTIAL))) | (
+                    (way == ZERO_FAIL) & (not higher))
+                with np.errstate(all="ignore"):
+                    if higher:      # raise the numerator
+                        amount, settle = remedy_columns(need, threshold * den / per - num,
+                                                        lambda a: (num + a) / den * per >= threshold - TOL, unit)
+                    else:           # raise the denominator
+                        amount, settle = remedy_columns(need, num * per / threshold - den,
+                                                        lambda a: num / (den + a) * per <= threshold + TOL, unit)
+
+            def finding(i: int) -> Finding:
+                how = way[i]
+                if how == NO_DEN:
+                    return missing_den
+                if how == ZERO_NA:
+                    return not_applicable
+                if how == NO_NUM:
+                    return missing_num
+                code = status[i]
+                if code == S_PASS:
+                    return _finding(clause, PASS, 1.0, _shown(shown[i]), None, None)
+                owed = amount[i]
+                shortfall = None if owed != owed else _shortfall(_amount(owed, unit or ""), unit, ())
+                if how == ZERO_FAIL:
+                    return _finding(clause, FAIL, 0.0, None, shortfall, None)
+                return _finding(clause, STATUS_OF_CODE[code], float(credit[i]), _shown(shown[i]), shortfall, None)
+
+            return Scored(status, credit, shown, amount, settle, finding)
+
+        return score
+
     @staticmethod
     def _share(clause: Clause) -> bool:
         """A rate the rule file marks ``percent: true`` (a share of workers, 7.3 and 7.4) reads as a percentage."""
@@ -774,6 +1087,43 @@ class AreaRatio(CheckType):
 
         return check
 
+    def compile_columns(self, clause: Clause, vocab: Vocabulary) -> ColumnCheck:
+        params = clause.check
+        num_classes = tuple(params["numerator"])
+        den = params["denominator"]
+        den_classes = None if den == "total" else tuple(den)
+        rest = None if den_classes is None else tuple(c for c in den_classes if c not in num_classes)
+        threshold = params["min"]
+        unit = clause.shortfall_unit or "m2"
+        empty = Finding(clause, FAIL, 0.0, None, None, "no_zones")
+
+        def score(cols: Columns) -> Scored:
+            np = _np()
+            num = cols.area(num_classes)
+            total = cols.total() if den_classes is None else cols.area(den_classes)
+            none = total <= 0
+            with np.errstate(all="ignore"):
+                ratio = num / total
+                met = ~none & (ratio >= threshold - TOL)
+                shown = np.where(~none & np.isfinite(ratio), ratio, np.nan)
+                status = np.where(met, S_PASS, S_FAIL).astype(np.int8)
+                # Area turned over to the numerator's use; the whole (S + O, or T) stays the same.
+                cap = total - num if rest is None else cols.area(rest)
+                amount, settle = remedy_columns(~met & ~none, threshold * total - num,
+                                                lambda a: (num + a) / total >= threshold - TOL, unit, cap)
+
+            def finding(i: int) -> Finding:
+                if none[i]:
+                    return empty
+                if status[i] == S_PASS:
+                    return _finding(clause, PASS, 1.0, _shown(shown[i]), None, None)
+                return _finding(clause, FAIL, 0.0, _shown(shown[i]), _shortfall(_amount(amount[i], unit), unit, ()),
+                                None)
+
+            return Scored(status, met.astype(np.float64), shown, amount, settle, finding)
+
+        return score
+
     def measured_text(self, finding: Finding, lang: str) -> str:
         return "—" if finding.measured is None else fmt_pct(finding.measured, _missed(finding))
 
@@ -836,6 +1186,34 @@ def with_conditions(clause: Clause, check: Check) -> Check:
         return check(facts)
 
     return guarded
+
+
+def condition_columns(clause: Clause) -> Callable[[Columns], Bools] | None:
+    """:func:`with_conditions` over a chunk: the rows where a condition makes the clause not applicable (None when
+    the clause has no condition)."""
+    conditions = []
+    for c in clause.not_applicable_when:
+        values = tuple(c["in"]) if "in" in c else (c["equals"],)
+        conditions.append((c["field"], frozenset(v for v in values if type(v) is str),
+                           tuple(v for v in values if type(v) is not str)))
+    if not conditions:
+        return None
+
+    def holds(value: Any, texts: frozenset[str], others: tuple[Any, ...]) -> bool:
+        if value is None:
+            return False
+        if type(value) is str:
+            return value in texts
+        return any(_same(value, v) for v in others)
+
+    def applies(cols: Columns) -> Bools:
+        np = _np()
+        hit: Bools = np.zeros(cols.n, bool)
+        for field, texts, others in conditions:
+            hit |= np.fromiter((holds(v, texts, others) for v in cols.values(field)), bool, cols.n)
+        return hit
+
+    return applies
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -256,6 +256,8 @@ def _parser(lang: str = DEFAULT_LANG) -> argparse.ArgumentParser:
     b.add_argument("-o", "--output", required=True, metavar="OUTDIR", help=t(msg("the folder the outputs go in")))
     b.add_argument("--jobs", type=_positive, metavar="N", help=t(msg("worker processes (default: every core)")))
     b.add_argument("--reports", action="store_true", help=t(msg("also one PDF per centre in OUTDIR/reports/")))
+    b.add_argument("--results", choices=("jsonl", "parquet"), default="jsonl",
+                   help=t(msg("the result documents as results.jsonl (default) or one table, results.parquet")))
     b.add_argument("--previous", metavar="OLD_OUTDIR", help=t(msg("compare with an earlier round's output folder")))
     b.add_argument("--self", dest="self_round", metavar="SELF_ROUND", help=t(msg(
         "set the centres' self-checks beside these inspections: the output folder of the round that audited the "
@@ -724,7 +726,11 @@ def _batch(args: argparse.Namespace, run: _Run) -> None:
                        jobs=args.jobs or runner.default_jobs(), reports=args.reports, previous=previous,
                        self_round=self_round,
                        scheduler=args.scheduler, lang=language(), progress=runner.progress_wanted(), strict=args.strict,
-                       waivers=waivers)
+                       waivers=waivers, results=args.results)
+    if args.results == "parquet":
+        from .batch.columns import pyarrow_module
+
+        pyarrow_module()            # refused before the round starts when pyarrow is not installed
     tally = job.run()
     for row in tally.warning_rows:
         for where, path, message, label in row["warnings"]:

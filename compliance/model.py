@@ -114,6 +114,11 @@ class Status(str, Enum):
     NOT_APPLICABLE = "not_applicable"
 
 
+#: a status as one letter, in a round's table rows (``st``: every clause's status, in the rule set's order)
+STATUS_LETTER = {Status.PASS: "P", Status.PARTIAL: "p", Status.FAIL: "F", Status.MISSING: "M",
+                 Status.NOT_APPLICABLE: "N"}
+
+
 class Level(str, Enum):
     SHALL = "shall"      # 应
     SHOULD = "should"    # 宜

@@ -590,16 +590,20 @@ def unknown_keys(data: Any, file: str) -> list[Problem]:
     found: list[Problem] = []
 
     def walk(node: Any, known: Mapping[str, Any], path: tuple[PathItem, ...]) -> None:
-        if isinstance(node, list):
+        # type() first: a parsed document is plain dicts and lists, and the ABC check costs ten times as much
+        if type(node) is list or (type(node) is not dict and isinstance(node, list)):
             for i, item in enumerate(node):
-                walk(item, known, path + (i,))
+                if type(item) is dict or isinstance(item, (Mapping, list)):
+                    walk(item, known, path + (i,))
             return
-        if not isinstance(node, Mapping):
+        if type(node) is not dict and not isinstance(node, Mapping):
             return
         for key, value in node.items():
             if key in known:
-                if known[key] is not None:
-                    walk(value, known[key], path + (key,))
+                below = known[key]
+                if below is not None and (type(value) is dict or type(value) is list
+                                          or isinstance(value, (Mapping, list))):
+                    walk(value, below, path + (key,))
             elif len(found) < MAX_PROBLEMS:
                 found.append(Problem(hinted(msg("unknown key {key}", key=quote(key, 60)), key, known),
                                      path + (key,), file, severity=WARNING))

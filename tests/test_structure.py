@@ -192,7 +192,7 @@ def test_every_check_type_is_one_complete_record_and_part_of_the_meta_schema():
     assert sorted(CHECK_TYPES) == listed
     for name, record in CHECK_TYPES.items():
         assert isinstance(record, CheckType) and record.name == name and record.description
-        for part in ("compile", "threshold_param", "measured_text", "threshold_text", "schema"):
+        for part in ("compile", "compile_columns", "threshold_param", "measured_text", "threshold_text", "schema"):
             assert callable(getattr(record, part))
         assert record.schema()["properties"]["type"] == {"const": name}
         assert set(record.required) <= set(record.properties)

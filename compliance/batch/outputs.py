@@ -26,9 +26,8 @@ import orjson
 from ..errors import ERROR, WARNING, ComplianceError, system_reason
 from ..i18n import Words, cmsg, msg, quote
 from ..rendering import BAR, FOOTER_LIMITS, LOW, bar_chart, cut_to_width, footer, ruleset_view
-from .run import STATUS_LETTER
 from .sources import column_letter
-from ..model import RuleSet, Status
+from ..model import STATUS_LETTER, RuleSet, Status
 from ..reconciliation import Flag, flag
 from ..wording import STATUS_LABELS, VERDICT_LABELS, fmt_amount, unit_label
 from ..writing import atomic_stream, write_atomic

@@ -41,7 +41,7 @@ from .run import CHUNK, Audited, Outcome, Refused, executor, run_chunks
 WORK = ".round"
 SAVE_EVERY = 4 * CHUNK               # centres between checkpoints (and at least every 2 s): a save costs a rename
 _ID_IN_TEXT = re.compile(rb'"center"\s*:\s*\{[^{}]*?"id"\s*:\s*"([^"\\]{1,200})"')
-OUTPUT_NAMES = ("results.jsonl", "summary.csv", "summary.xlsx", "errors.csv", "district-report.html",
+OUTPUT_NAMES = ("results.jsonl", "results.parquet", "summary.csv", "summary.xlsx", "errors.csv", "district-report.html",
                 "district-report.pdf")
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
 
@@ -84,7 +84,10 @@ class Round:
     strict: bool = False                # a key the contract does not know refuses the centre (else a warning)
     waivers: Waivers | None = None      # the bureau's waivers, applied to the centres they name
     labels: dict[str, str] = field(default_factory=dict)     # column key → its Chinese label, for errors
+    results: str = "jsonl"              # or "parquet": results.parquet instead of results.jsonl
     _rows_end: int = field(default=0, repr=False)            # the rows file's length while the round runs
+    _table: Any = field(default=None, repr=False)            # parquet: the chunk whose rows are being kept
+    _kept: list[int] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         self.labels = table.field_labels(self.rules.vocabulary, self.lang)
@@ -147,6 +150,7 @@ class Round:
             mine = [str(Path(self.self_round.folder).resolve()), st.st_size, st.st_mtime_ns]
         return orjson.dumps({"version": __version__, "rules": [self.rules.id, self.rules.content_hash],
                              "inputs": files, "reports": self.reports, "previous": prev, "lang": self.lang,
+                             **({"results": self.results} if self.results != "jsonl" else {}),
                              **({"self": mine} if mine else {}),
                              **({} if self.waivers is None else {"waivers": _waivers_digest(self.waivers)})})
 
@@ -173,7 +177,8 @@ class Round:
         state_file = work / "state.json"
         fingerprint = self.fingerprint()
         done, results_at, rows_at = 0, 0, 0
-        results_path, rows_path = work / "results.jsonl", work / "rows.jsonl"
+        results_path = work / ("results.jsonl" if self.results == "jsonl" else "results.parts")
+        rows_path = work / "rows.jsonl"
         try:
             state = orjson.loads(state_file.read_bytes())
             if state.get("fingerprint") == fingerprint.decode("utf-8") \
@@ -204,15 +209,17 @@ class Round:
             with open(results_path, "ab", buffering=1 << 20) as results, open(rows_path, "a+b", buffering=1 << 20) as rows:
                 self._rows_end = rows.seek(0, os.SEEK_END)    # where the next row starts, counted, not asked
                 for record, outcome in run_chunks(stream, self.rules, pool, self.lang, self.reports,
-                                                  strict=self.strict, waivers=self.waivers):
+                                                  strict=self.strict, waivers=self.waivers, results=self.results):
                     self._keep(record, outcome, seen, results, rows)
                     done += 1
                     if bar is not None:
                         bar.step()
                     now = time.monotonic()
                     if done % SAVE_EVERY == 0 or now - last_save > 2:
+                        self._flush(results)
                         _save(state_file, fingerprint, done, results, rows, self.defects)
                         last_save = now
+                self._flush(results)
                 _save(state_file, fingerprint, done, results, rows, self.defects)
         finally:
             if bar is not None:
@@ -234,8 +241,14 @@ class Round:
             seen[outcome.center_id] = self._rows_end
             if outcome.pdf is not None:
                 write_atomic(self.outdir / "reports" / report_name(outcome.center_id), outcome.pdf)
-            results.write(outcome.line)       # 9 KB: written as it is, not copied to add the newline
-            results.write(b"\n")
+            if outcome.table is not None:     # --results parquet: the row is kept in its chunk's table
+                if outcome.table is not self._table:
+                    self._flush(results)
+                    self._table = outcome.table
+                self._kept.append(outcome.slot)
+            else:
+                results.write(outcome.line)       # 9 KB: written as it is, not copied to add the newline
+                results.write(b"\n")
             told = [(w.path, w.text, w.file) for w in record.warnings] + [(p, m, None) for p, m in outcome.warnings]
             if told:                          # read, but maybe not as meant: in errors.csv, the centre audited
                 row = orjson.loads(outcome.row)
@@ -256,6 +269,14 @@ class Round:
                                  table.label_of(cell, self.labels)])
             self._row(rows, orjson.dumps({"loc": record.location, "id": outcome.center_id or _id_of(record),
                                           "refused": problems}))
+
+    def _flush(self, results: IO[bytes]) -> None:
+        """Write the rows kept so far of the current chunk's table (parquet) as one frame of the parts file."""
+        if self._table is not None and self._kept:
+            from .columns import write_frame
+
+            write_frame(results, self._table, self._kept)
+        self._kept = []
 
     def _row(self, rows: IO[bytes], row: bytes) -> None:
         rows.write(row + b"\n")
@@ -300,10 +321,19 @@ class Round:
                 lines.append(msg("  … and {count:,} more", count=more))
             raise NothingAudited(Joined(lines, "lines"), file=str(out))
         outputs.write_summary_csv(out / "summary.csv", tally, rows_path, self.previous)
-        with open(results_path, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(results_path, out / "results.jsonl")
-        self.written += ["results.jsonl", "summary.csv"]
+        if self.results == "parquet":
+            from .columns import write_parquet
+
+            write_parquet(results_path, out / "results.parquet", self.rules)
+            name, stale = "results.parquet", out / "results.jsonl"
+        else:
+            with open(results_path, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(results_path, out / "results.jsonl")
+            name, stale = "results.jsonl", out / "results.parquet"
+        if stale.is_file():
+            stale.unlink()                  # an earlier round's other results would mislead
+        self.written += [name, "summary.csv"]
         if tally.refused or tally.warned:
             outputs.write_errors_csv(out / "errors.csv", rows_path)
             self.written.append("errors.csv")

@@ -28,16 +28,15 @@ from ..errors import ComplianceError, PathItem, ProfileError, internal_error, sy
 from ..i18n import Message, msg, quote
 from ..reading import JSON_BREAKS
 from ..evaluation import evaluate
-from ..model import RuleSet, RuleSource, Status, plain_document
+from ..model import STATUS_LETTER, RuleSet, RuleSource, Status, facts_of, plain_document
 from ..profile import Profile, load_parsed, load_profile
 from ..result import AuditResult
 from ..waivers import Waivers, as_waivers, expired_warning
 from .sources import PROFILE_SUFFIXES, Record, line_problem
 
 CHUNK = 256
+COLUMN_CHUNK = 1024                  # centres a chunk on the columnar engine: its vector passes want long columns
 SCHEDULER_ADDRESS = re.compile(r"(tcp|tls)://[^\s/:]+(:[0-9]{1,5})?|\[[0-9a-fA-F:]+\](:[0-9]{1,5})?|[^\s/:]+:[0-9]{1,5}")
-STATUS_LETTER = {Status.PASS: "P", Status.PARTIAL: "p", Status.FAIL: "F", Status.MISSING: "M",
-                 Status.NOT_APPLICABLE: "N"}
 
 
 @dataclass
@@ -49,6 +48,8 @@ class Audited:
     line: bytes                         # the result document, one JSON line without its newline
     row: bytes                          # the figures the tables and the report need (see outputs.read_rows)
     pdf: bytes | None = None            # the centre's report, when the round makes them
+    table: Any = None                   # --results parquet: the chunk's rows (columns.RowsTable), shared
+    slot: int = -1                      # and this centre's row in it
     warnings: list[tuple[tuple[PathItem, ...], Message]] = field(default_factory=list)   # (path, message) of each
 
 
@@ -119,7 +120,8 @@ def _evidence(profile: Profile, location: str, raw: bytes, rules: RuleSet) -> Pr
     return read_evidence(profile, folder_of(location), raw=raw if location.endswith(PROFILE_SUFFIXES) else b"")
 
 
-def audited(result: AuditResult, location: str, lang: str = "zh", waivers: bool = False) -> Audited:
+def audited(result: AuditResult, location: str, lang: str = "zh", waivers: bool = False,
+            document: bool = True) -> Audited:
     center = plain_document(result.profile)["center"]
     region = center.get("region") or {}
     findings = result.findings
@@ -144,7 +146,7 @@ def audited(result: AuditResult, location: str, lang: str = "zh", waivers: bool 
                  "wx": [[f.clause.clause, f.waiver_expired.expires_on.isoformat()] for f in findings
                         if f.waiver_expired is not None]}
         row = row[:-1] + b"," + orjson.dumps(extra)[1:]
-    return Audited(center_id, result.to_json(lang), row)
+    return Audited(center_id, result.to_json(lang) if document else b"", row)
 
 
 
@@ -174,7 +176,7 @@ def rules_source(rules: RuleSet) -> RulesSource:
     return (rules.content_hash, leaf.name, files)
 
 
-def _rules_in_worker(source: RulesSource) -> RuleSet:
+def rules_in_worker(source: RulesSource) -> RuleSet:
     key = source if isinstance(source, str) else source[0]
     rules = _WORKER_RULES.get(key)
     if rules is None:
@@ -199,9 +201,73 @@ def audit_chunk(source: RulesSource, items: Sequence[tuple[str, bytes | None, di
                 lang: str = "zh", reports: bool = False, strict: bool = False,
                 waivers: Waivers | None = None) -> list[Outcome]:
     """A worker's task: every centre of one chunk, in order (the rule set is compiled once per worker)."""
-    rules = _rules_in_worker(source)
+    rules = rules_in_worker(source)
     return [audit_one(location, raw, document, rules, lang, reports, strict, waivers)
             for location, raw, document in items]
+
+
+def audit_chunk_columns(source: Any, items: Sequence[tuple[str, bytes | None, dict[str, Any] | None]],
+                        lang: str = "zh", reports: bool = False, strict: bool = False,
+                        waivers: Waivers | None = None, results: str = "jsonl") -> list[Any]:
+    """``run.audit_chunk`` on the columnar engine: the same outcomes, in order. With ``results="parquet"`` the
+    audited outcomes carry no result line but their row of one Arrow record batch for the chunk (their ``table``,
+    shared, and their ``slot`` in it), which the round writes to ``results.parquet``."""
+    import gc
+
+    enabled = gc.isenabled()
+    gc.disable()        # a chunk's documents are thousands of new dicts, no cycle: the collector would walk them
+    try:                # again and again (it doubles the time of reading them); it runs when the chunk is done
+        return _audit_chunk_columns(source, items, lang, reports, strict, waivers, results)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _audit_chunk_columns(source: Any, items: Sequence[tuple[str, bytes | None, dict[str, Any] | None]],
+                         lang: str, reports: bool, strict: bool, waivers: Waivers | None, results: str) -> list[Any]:
+    import orjson
+
+    from . import columns as engine
+
+    rules = rules_in_worker(source)
+    out: list[Any] = [None] * len(items)
+    taken: list[tuple[int, Profile]] = []
+    for k, (location, raw, document) in enumerate(items):
+        profile = None if reports else engine.fast_profile(location, raw, document, rules)
+        if profile is None or (waivers is not None and waivers.for_centre(str(plain_document(profile)["center"]["id"]))):
+            out[k] = audit_one(location, raw, document, rules, lang, reports, strict, waivers)
+        else:
+            taken.append((k, profile))
+    chunk = engine.score_chunk(rules, [facts_of(p) for _, p in taken]) if taken else None  # type: ignore[misc]
+    parquet = results == "parquet"
+    if chunk is not None:
+        rows = engine.chunk_rows(chunk, [p for _, p in taken])
+        for i, (k, profile) in enumerate(taken):
+            line = b"" if parquet else chunk.result(i, profile).to_json(lang)
+            out[k] = Audited(str(plain_document(profile)["center"]["id"]), line, rows[i])
+    if parquet:
+        pa = engine.pyarrow_module()
+        mine = {t for t, _ in taken}
+        others = [k for k, o in enumerate(out) if isinstance(o, Audited) and k not in mine]
+        parts = []
+        if chunk is not None:
+            parts.append(engine.chunk_batch(chunk, [p for _, p in taken]))
+        if others:
+            parts.append(engine.documents_batch(rules, [orjson.loads(out[k].line) for k in others]))
+        if parts:
+            table = pa.Table.from_batches(parts).unify_dictionaries()
+            where = {k: i for i, (k, _) in enumerate(taken)}
+            where.update({k: len(taken) + i for i, k in enumerate(others)})
+            order = sorted(where)
+            table = table.take(pa.array([where[k] for k in order], pa.int64()))
+            sink = pa.BufferOutputStream()
+            with pa.ipc.new_stream(sink, table.schema) as writer:
+                writer.write_table(table, max_chunksize=len(order))
+            shared = engine.RowsTable(sink.getvalue().to_pybytes())
+            for slot, k in enumerate(order):
+                out[k].line = b""
+                out[k].table, out[k].slot = shared, slot
+    return out
 
 
 class _Inline(Executor):
@@ -273,16 +339,24 @@ def chunks(records: Iterable[Record], size: int = CHUNK) -> Iterator[list[Record
 
 def run_chunks(records: Iterable[Record], rules: RuleSet, pool: Any, lang: str = "zh", reports: bool = False,
                window: int = 4, size: int = CHUNK, strict: bool = False,
-               waivers: Waivers | None = None) -> Iterator[tuple[Record, Outcome]]:
-    """(record, outcome) in input order, with at most ``window`` chunks in flight per worker."""
+               waivers: Waivers | None = None, columns: bool = True,
+               results: str = "jsonl") -> Iterator[tuple[Record, Outcome]]:
+    """(record, outcome) in input order, with at most ``window`` chunks in flight per worker; chunks are scored
+    on the columnar engine (:mod:`.columns`) unless ``columns`` is False or the round makes reports."""
     source = rules_source(rules)
     inflight: list[tuple[list[Record], Any]] = []
+    task: Callable[..., list[Outcome]] = audit_chunk
+    if results != "jsonl" or (columns and not reports):
+        task = audit_chunk_columns
+        if size == CHUNK:
+            size, window = COLUMN_CHUNK, min(window, 2)     # as many centres in flight as 4 chunks of 256 and 2 more
     if reports:
         size = min(size, 8)      # a report takes ~0.2 s: small chunks keep every worker busy to the end
     limit = window * max(1, _workers(pool))
     for batch in chunks(records, size):
         work = [(r.location, r.raw, r.document) for r in batch if not r.problems]
-        inflight.append((batch, pool.submit(audit_chunk, source, work, lang, reports, strict, waivers)))
+        inflight.append((batch, pool.submit(task, source, work, lang, reports, strict, waivers,
+                                                *([results] if results != "jsonl" else []))))
         if len(inflight) >= limit:
             yield from _drain(inflight.pop(0))
     while inflight:

@@ -1,0 +1,512 @@
+"""The columnar round engine: a chunk of centres scored clause by clause over NumPy columns.
+
+A round reads and validates its records one by one, as ever (every problem located at its line or cell);
+the facts of the valid ones go into a chunk, and each clause scores the whole chunk in a few vector passes
+(its check type's ``compile_columns``). Where a closed form cannot settle a row exactly (a remedy the
+estimate does not bracket, a score within a hair of a GB/T 8170 tie), the scalar path decides that row: the
+clause's compiled closure, the evaluator's exact rescoring. The findings, scores, grades and verdicts are
+therefore the scalar evaluator's, bit for bit; ``tests/test_columns.py`` holds the two engines to it.
+
+The worker's task: the same outcomes as ``run.audit_chunk`` (result lines and
+table rows), with the records the engine does not take (evidence, an audit block, a warning, a waiver, an
+invalid record) audited the scalar way, is ``run.audit_chunk_columns``.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .. import reading
+from ..checks import (CHECK_TYPES, CODE_OF_STATUS, S_FAIL, S_MISSING, S_NA, S_PARTIAL, ColumnCheck, Check, Facts, Scored,
+                      condition_columns, getter)
+from ..evaluation import rescore
+from ..model import (SELF_CHECK, STATUS_LETTER, Clause, Profile, RuleSet, Status, Verdict, make_profile,
+                     plain_document)
+from ..profile import check as check_profile, unknown_keys
+from ..result import AuditResult, CategoryScore, Finding, fast_constructor
+from ..waivers import Waivers
+from .sources import PROFILE_SUFFIXES
+
+_result: Callable[..., AuditResult] = fast_constructor(AuditResult)
+_category: Callable[..., CategoryScore] = fast_constructor(CategoryScore)
+_NA = Status.NOT_APPLICABLE
+
+
+# --------------------------------------------------------------------------- the columns of a chunk
+
+class Chunk:
+    """The :class:`~compliance.checks.Columns` of some centres' facts, each column gathered when first asked for."""
+
+    def __init__(self, facts: Sequence[Facts]) -> None:
+        self.facts = facts
+        self.n = len(facts)
+        self._values: dict[str, list[Any]] = {}
+        self._numbers: dict[str, tuple[NDArray[np.float64], NDArray[np.bool_]]] = {}
+        self._areas: dict[tuple[str, ...], NDArray[np.float64]] = {}
+        self._counts: dict[tuple[str, frozenset[str]], tuple[NDArray[np.float64], NDArray[np.bool_]]] = {}
+
+    def values(self, field: str) -> list[Any]:
+        found = self._values.get(field)
+        if found is None:
+            read = getter(field)
+            found = self._values[field] = [read(f.data) for f in self.facts]
+        return found
+
+    def number(self, field: str) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+        found = self._numbers.get(field)
+        if found is None:
+            values = self.values(field)
+            if any(v is None for v in values):
+                given = np.fromiter((v is not None for v in values), bool, self.n)
+                column = np.array([0.0 if v is None else v for v in values], dtype=np.float64)
+            else:
+                given = np.ones(self.n, bool)
+                column = np.array(values, dtype=np.float64)
+            found = self._numbers[field] = (column, given)
+        return found
+
+    def area(self, classes: tuple[str, ...]) -> NDArray[np.float64]:
+        found = self._areas.get(classes)
+        if found is None:
+            if len(classes) == 1:
+                (cls,) = classes
+                found = np.fromiter((f.class_area.get(cls, 0.0) for f in self.facts), np.float64, self.n)
+            elif len(classes) == 2:      # two floats add exactly as fsum would (checks._area)
+                found = self.area(classes[:1]) + self.area(classes[1:])
+            else:
+                found = np.fromiter((math.fsum(f.class_area.get(c, 0.0) for c in classes) for f in self.facts),
+                                    np.float64, self.n)
+            self._areas[classes] = found
+        return found
+
+    def total(self) -> NDArray[np.float64]:
+        found = self._areas.get(())
+        if found is None:
+            found = self._areas[()] = np.array([f.total_area for f in self.facts], dtype=np.float64)
+        return found
+
+    def sets(self, list_name: str) -> list[set[str] | None]:
+        return [f.lists[list_name] for f in self.facts]
+
+    def count(self, list_name: str, codes: frozenset[str]) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+        key = (list_name, codes)
+        found = self._counts.get(key)
+        if found is None:
+            sets = self.sets(list_name)
+            given = np.fromiter((s is not None for s in sets), bool, self.n)
+            have = np.fromiter((0 if s is None else len(codes & s) for s in sets), np.float64, self.n)
+            found = self._counts[key] = (have, given)
+        return found
+
+
+# --------------------------------------------------------------------------- a rule set, compiled to columns
+
+@dataclass(frozen=True)
+class _Compiled:
+    clause: Clause
+    column: ColumnCheck
+    condition: Callable[[Chunk], NDArray[np.bool_]] | None
+    scalar: Check                     # the compiled closure, conditions included: it settles rows exactly
+    weight: float
+    category: int
+    not_applicable: Finding
+
+
+_COMPILED: dict[int, tuple[RuleSet, tuple[_Compiled, ...]]] = {}
+
+
+def compiled(rules: RuleSet) -> tuple[_Compiled, ...]:
+    """Every clause of ``rules`` in its columnar form, compiled once per rule set object."""
+    found = _COMPILED.get(id(rules))
+    if found is None or found[0] is not rules:
+        cats = [c.id for c in rules.categories]
+        forms = tuple(_Compiled(c, CHECK_TYPES[c.check_type].compile_columns(c, rules.vocabulary),
+                                condition_columns(c), scalar, float(c.weight), cats.index(c.category),
+                                Finding(c, _NA, 0.0, None, None, "condition"))
+                      for c, scalar in zip(rules.clauses, rules.checks))
+        found = _COMPILED[id(rules)] = (rules, forms)
+    return found[1]
+
+
+# --------------------------------------------------------------------------- scoring a chunk
+
+@dataclass
+class ChunkScores:
+    """A chunk scored: per clause and row the status code, credit, measured value and remedy (NaN where none);
+    per row the score, grade, verdict and category scores. ``result(i, profile)`` is row i as the scalar
+    evaluator makes it."""
+
+    rules: RuleSet
+    n: int
+    status: NDArray[np.int8]            # clauses × rows
+    credit: NDArray[np.float64]
+    measured: NDArray[np.float64]
+    amount: NDArray[np.float64]
+    score: NDArray[np.float64]
+    grade: NDArray[np.int16]            # index into rules.grades
+    conforming: NDArray[np.bool_]
+    categories: NDArray[np.float64]     # categories × rows, NaN where no clause of it applies
+    category_weight: NDArray[np.float64]
+    scored: list[Scored]
+    settled: list[dict[int, Finding]]   # per clause, the rows decided one by one (conditions, settled remedies)
+    exact: dict[int, tuple[float, str, Verdict, tuple[CategoryScore, ...]]] = field(default_factory=dict)
+
+    def findings(self, i: int) -> tuple[Finding, ...]:
+        return tuple(done[i] if i in done else s.finding(i) for s, done in zip(self.scored, self.settled))
+
+    def result(self, i: int, profile: Profile) -> AuditResult:
+        findings = self.findings(i)
+        rules = self.rules
+        figures = self.exact.get(i)
+        if figures is not None:
+            score, grade, verdict, categories = figures
+        else:
+            score = float(self.score[i])
+            conforming = bool(self.conforming[i])
+            verdict = Verdict.CONFORMING if conforming else Verdict.NON_CONFORMING
+            grade = rules.grades[int(self.grade[i])].id
+            categories = tuple(_category(c.id, None if w == 0 else float(s), float(w))
+                               for c, s, w in zip(rules.categories, self.categories[:, i], self.category_weight[:, i]))
+        return _result(profile, rules, score, grade, verdict, categories, findings, SELF_CHECK)
+
+
+def _measured(f: Finding) -> float:
+    m = f.measured
+    if m is None:
+        return math.nan
+    return float(m)
+
+
+def score_chunk(rules: RuleSet, facts: Sequence[Facts]) -> ChunkScores:
+    """Score a chunk of centres against ``rules``, column by column, exactly as :func:`~compliance.evaluate`."""
+    forms = compiled(rules)
+    cols = Chunk(facts)
+    n, m, ncat = len(facts), len(forms), len(rules.categories)
+    status = np.empty((m, n), np.int8)
+    credit = np.empty((m, n), np.float64)
+    measured = np.empty((m, n), np.float64)
+    amount = np.empty((m, n), np.float64)
+    total_weight, earned = np.zeros(n), np.zeros(n)
+    cat_weight, cat_earned = np.zeros((ncat, n)), np.zeros((ncat, n))
+    vetoed = np.zeros(n, bool)
+    scored: list[Scored] = []
+    settled: list[dict[int, Finding]] = []
+    for j, form in enumerate(forms):
+        s = form.column(cols)
+        scored.append(s)
+        status[j], credit[j], measured[j], amount[j] = s.status, s.credit, s.measured, s.amount
+        done: dict[int, Finding] = {}
+        settle = s.settle
+        if form.condition is not None:
+            na = form.condition(cols)
+            if na.any():
+                status[j][na], credit[j][na], measured[j][na], amount[j][na] = S_NA, 0.0, math.nan, math.nan
+                done.update(dict.fromkeys(np.flatnonzero(na).tolist(), form.not_applicable))
+                settle = settle & ~na
+        for i in np.flatnonzero(settle).tolist():       # the few rows a closed form does not settle
+            f = form.scalar(facts[i])
+            done[i] = f
+            status[j, i], credit[j, i], measured[j, i] = CODE_OF_STATUS[f.status], f.credit, _measured(f)
+            amount[j, i] = math.nan if f.shortfall is None else float(f.shortfall.amount)
+        settled.append(done)
+        # the compiled scorer's sums, in its order: a row's sum gains w (and w × credit) where the clause applies
+        applies = status[j] != S_NA
+        w = form.weight
+        weight = np.where(applies, w, 0.0)
+        earn = np.where(applies, w * credit[j], 0.0)
+        total_weight += weight
+        earned += earn
+        cat_weight[form.category] += weight
+        cat_earned[form.category] += earn
+        if form.clause.veto:
+            vetoed |= (status[j] == S_FAIL) | (status[j] == S_MISSING)
+    score, near = _rounded(earned, total_weight)
+    categories = np.empty((ncat, n))
+    for k in range(ncat):
+        categories[k], near_k = _rounded(cat_earned[k], cat_weight[k])
+        near |= near_k
+    rounded = np.where(total_weight != 0, score, 0.0)
+    conforming = ~vetoed & ~(rounded < rules.pass_score)
+    last = len(rules.grades) - 1
+    grade = np.full(n, last, np.int16)
+    for k in range(last, -1, -1):           # the first grade whose minimum the score reaches
+        grade[rounded >= rules.grades[k].min] = k
+    grade[~conforming] = last
+    chunk = ChunkScores(rules, n, status, credit, measured, amount, rounded, grade, conforming, categories, cat_weight,
+                        scored, settled)
+    grade_index = {g.id: k for k, g in enumerate(rules.grades)}
+    for i in np.flatnonzero(near).tolist():      # within a hair of a tie: the exact arithmetic decides
+        figures = chunk.exact[i] = rescore(rules, chunk.findings(i))
+        chunk.score[i], chunk.grade[i] = figures[0], grade_index[figures[1]]
+        chunk.conforming[i] = figures[2] is Verdict.CONFORMING
+        chunk.categories[:, i] = [math.nan if c.score is None else c.score for c in figures[3]]
+    return chunk
+
+
+def _rounded(earned: NDArray[np.float64], weight: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """100 × earned / weight to one decimal (NaN where the weight is 0), and the rows near a tie."""
+    with np.errstate(all="ignore"):
+        tenths = 1000.0 * earned / weight
+        near = (weight != 0) & ~(np.abs(tenths - np.floor(tenths) - 0.5) > 1e-6)
+        score = np.where(weight != 0, np.floor(tenths + 0.5) / 10, np.nan)
+    return score, near
+
+
+# --------------------------------------------------------------------------- the worker's task
+
+def fast_profile(location: str, raw: bytes | None, document: dict[str, Any] | None,
+                 rules: RuleSet) -> Profile | None:
+    """The profile of a record the engine takes: a line of JSON Lines or a table row, valid, without a key the
+    contract does not know, evidence or an audit block. None for any other (audited the scalar way, which says
+    what is wrong and where)."""
+    if raw is not None:
+        if location.endswith(PROFILE_SUFFIXES):
+            return None
+        data = reading.fast_json(raw)
+        digest = hashlib.sha256(raw).hexdigest() if isinstance(data, dict) else None
+    else:
+        data, digest = document, None
+    if not isinstance(data, dict) or "audit" in data or "evidence" in data:
+        return None
+    problems, _, facts = check_profile(data, rules.vocabulary, location)
+    if problems or facts is None or unknown_keys(data, location):
+        return None
+    return make_profile(data, location, digest, facts, rules.vocabulary, ())
+
+
+class RowsTable:
+    """A chunk's rows of ``results.parquet`` as an Arrow IPC stream, shared by the chunk's outcomes."""
+
+    __slots__ = ("ipc",)
+
+    def __init__(self, ipc: bytes) -> None:
+        self.ipc = ipc
+
+
+def chunk_rows(chunk: ChunkScores, profiles: Sequence[Profile]) -> list[bytes]:
+    """Each row's line of the round's tables (``run.audited``'s ``row``), made from the columns."""
+    import orjson
+
+    rules = chunk.rules
+    letters = bytes.maketrans(bytes(range(5)), "".join(STATUS_LETTER[s] for s in (
+        Status.PASS, Status.PARTIAL, Status.FAIL, Status.MISSING, Status.NOT_APPLICABLE)).encode("ascii"))
+    by_row = np.ascontiguousarray(chunk.status.T)            # rows × clauses
+    partial = by_row == S_PARTIAL
+    acting = (by_row == S_FAIL) | partial
+    credits = np.ascontiguousarray(chunk.credit.T)
+    amounts = np.ascontiguousarray(chunk.amount.T)
+    owed = ~np.isnan(amounts)
+    clauses = [c.clause for c in rules.clauses]
+    units = ["items" if c.check_type in _LISTED else c.shortfall_unit or "m2" for c in rules.clauses]
+    vetoes = np.array([c.veto for c in rules.clauses])
+    vetoing = vetoes & ((by_row == S_FAIL) | (by_row == S_MISSING))
+    grades = [g.id for g in rules.grades]
+    categories = [[None if s != s else float(s) for s in column] for column in chunk.categories.T.tolist()]
+    out = []
+    for i, profile in enumerate(profiles):
+        center = plain_document(profile)["center"]
+        region = center.get("region") or {}
+        out.append(orjson.dumps({
+            "loc": profile.source, "id": str(center["id"]), "name": str(center.get("name", "")),
+            "region": [str(region.get(k, "")) for k in ("province", "city", "district", "street")],
+            "score": float(chunk.score[i]), "grade": grades[chunk.grade[i]],
+            "verdict": "conforming" if chunk.conforming[i] else "non_conforming",
+            "cats": categories[i], "veto": [clauses[j] for j in np.flatnonzero(vetoing[i]).tolist()],
+            "actions": int(acting[i].sum()), "st": by_row[i].tobytes().translate(letters).decode("ascii"),
+            "pc": credits[i][partial[i]].tolist(),
+            "amt": [(clauses[j], units[j], float(amounts[i, j])) for j in np.flatnonzero(owed[i]).tolist()],
+            "date": str(center.get("assessed_on") or ""),
+        }))
+    return out
+
+
+# --------------------------------------------------------------------------- results.parquet
+
+#: the columns every row has before its categories and clauses (see docs/reference.md, "results.parquet")
+HEAD_COLUMNS = ("center_id", "name", "community", "province", "city", "district", "street", "setting",
+                "assessed_on", "source", "sha256", "audit_kind", "score", "grade", "verdict", "vetoed",
+                "unwaived_score")
+FINDING_COLUMNS = ("status", "credit", "measured", "amount")
+STATUS_NAMES = tuple(s.value for s in (Status.PASS, Status.PARTIAL, Status.FAIL, Status.MISSING, Status.NOT_APPLICABLE))
+_LISTED = ("has_code", "has_all", "at_least")      # check types whose remedy names codes: a "missing" column
+
+
+def pyarrow_module() -> Any:
+    try:
+        import pyarrow
+    except ImportError as exc:
+        from ..errors import ComplianceError
+        from ..i18n import msg, quote
+
+        raise ComplianceError(msg("{option} needs pyarrow: {command}", option=quote("--results parquet"),
+                                  command=quote("pip install 'community-compliance[parquet]'"))) from exc
+    return pyarrow
+
+
+def result_schema(rules: RuleSet) -> Any:
+    """The schema of ``results.parquet`` under ``rules``: one row per centre audited, one column per figure."""
+    pa = pyarrow_module()
+    import orjson
+
+    text, number = pa.string(), pa.float64()
+    fields = [pa.field(name, text) for name in HEAD_COLUMNS[:12]]
+    fields += [pa.field("score", number), pa.field("grade", pa.dictionary(pa.int8(), text)),
+               pa.field("verdict", pa.dictionary(pa.int8(), text)), pa.field("vetoed", pa.list_(text)),
+               pa.field("unwaived_score", number)]
+    fields += [pa.field(f"category:{c.id}", number) for c in rules.categories]
+    for c in rules.clauses:
+        fields += [pa.field(f"{c.clause}:status", pa.dictionary(pa.int8(), text)), pa.field(f"{c.clause}:credit", number),
+                   pa.field(f"{c.clause}:measured", number), pa.field(f"{c.clause}:amount", number)]
+        if c.check_type in _LISTED:
+            fields.append(pa.field(f"{c.clause}:missing", pa.list_(text)))
+    meta = {"result_version": 1, "ruleset": {"id": rules.id, "version": rules.version, "layers": list(rules.layers),
+                                              "content_hash": rules.content_hash},
+            "clauses": [{"clause": c.clause, "category": c.category, "check": c.check_type, "weight": c.weight,
+                         "veto": c.veto, "unit": c.shortfall_unit, "title": dict(c.title)} for c in rules.clauses],
+            "categories": [c.id for c in rules.categories], "grades": [g.id for g in rules.grades]}
+    return pa.schema(fields, metadata={b"compliance": orjson.dumps(meta)})
+
+
+def _head_of(profile_data: Any, source: str, sha256: str | None) -> list[Any]:
+    center = profile_data["center"]
+    region = center.get("region") or {}
+    return [str(center["id"]), center.get("name"), center.get("community"), region.get("province"),
+            region.get("city"), region.get("district"), region.get("street"), center.get("setting"),
+            None if center.get("assessed_on") is None else str(center["assessed_on"]), source, sha256]
+
+
+def chunk_batch(chunk: ChunkScores, profiles: Sequence[Profile]) -> Any:
+    """The rows of a scored chunk as a record batch of :func:`result_schema`."""
+    pa = pyarrow_module()
+    rules = chunk.rules
+    schema = result_schema(rules)
+    heads = [_head_of(plain_document(p), p.source, p.sha256) for p in profiles]
+    columns: list[Any] = [pa.array([h[k] for h in heads], pa.string()) for k in range(11)]
+    n = chunk.n
+    columns.append(pa.array(["self_check"] * n, pa.string()))
+    columns.append(pa.array(chunk.score, pa.float64()))
+    grades = pa.array([g.id for g in rules.grades], pa.string())
+    columns.append(pa.DictionaryArray.from_arrays(pa.array(chunk.grade.astype(np.int8)), grades))
+    columns.append(pa.DictionaryArray.from_arrays(pa.array(np.where(chunk.conforming, 0, 1).astype(np.int8)),
+                                                  pa.array(["conforming", "non_conforming"], pa.string())))
+    vetoes = [j for j, c in enumerate(rules.clauses) if c.veto]
+    vetoed: list[list[str]] = [[] for _ in range(n)]
+    for j in vetoes:
+        for i in np.flatnonzero((chunk.status[j] == S_FAIL) | (chunk.status[j] == S_MISSING)).tolist():
+            vetoed[i].append(rules.clauses[j].clause)
+    columns.append(pa.array(vetoed, pa.list_(pa.string())))
+    columns.append(pa.nulls(n, pa.float64()))
+    for k in range(len(rules.categories)):
+        columns.append(pa.array(chunk.categories[k], pa.float64(), from_pandas=True))
+    names = pa.array(list(STATUS_NAMES), pa.string())
+    for j, c in enumerate(rules.clauses):
+        status = chunk.status[j]
+        columns.append(pa.DictionaryArray.from_arrays(pa.array(status), names))
+        columns.append(pa.array(chunk.credit[j], pa.float64(), mask=status == S_NA))
+        columns.append(pa.array(chunk.measured[j], pa.float64(), from_pandas=True))
+        columns.append(pa.array(chunk.amount[j], pa.float64(), from_pandas=True))
+        if c.check_type in _LISTED:
+            done = chunk.settled[j]
+            short = np.flatnonzero(~np.isnan(chunk.amount[j])).tolist()
+            missing: list[list[str] | None] = [None] * n
+            for i in short:
+                f = done[i] if i in done else chunk.scored[j].finding(i)
+                missing[i] = list(f.shortfall.missing) if f.shortfall is not None else None
+            columns.append(pa.array(missing, pa.list_(pa.string())))
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def documents_batch(rules: RuleSet, documents: Sequence[dict[str, Any]]) -> Any:
+    """Result documents (the scalar path's: an inspection, a waiver, evidence) as a record batch of
+    :func:`result_schema`, with the same values the columnar rows carry."""
+    pa = pyarrow_module()
+    schema = result_schema(rules)
+    code = {name: k for k, name in enumerate(STATUS_NAMES)}
+    rows: dict[str, list[Any]] = {f.name: [] for f in schema}
+    for doc in documents:
+        center = doc["center"]
+        region = center.get("region") or {}
+        head = [str(center["id"]), center.get("name"), center.get("community"), region.get("province"),
+                region.get("city"), region.get("district"), region.get("street"), center.get("setting"),
+                center.get("assessed_on"), doc["profile"]["source"], doc["profile"]["sha256"], doc["audit"]["kind"],
+                doc["score"], doc["grade"], doc["verdict"], list(doc["vetoed"]),
+                (doc.get("unwaived") or {}).get("score")]
+        for name, value in zip(HEAD_COLUMNS, head):
+            rows[name].append(value)
+        for c in doc["categories"]:
+            rows[f"category:{c['id']}"].append(c["score"])
+        for f in doc["findings"]:
+            key = f["clause"]
+            measured = f["measured"]
+            rows[f"{key}:status"].append(f["status"])
+            rows[f"{key}:credit"].append(f["credit"])
+            rows[f"{key}:measured"].append(None if measured is None else float(measured))
+            short = f["shortfall"]
+            rows[f"{key}:amount"].append(None if short is None else float(short["amount"]))
+            if f"{key}:missing" in rows:
+                rows[f"{key}:missing"].append(None if short is None else list(short["missing"]))
+    arrays = []
+    for f in schema:
+        values = rows[f.name]
+        if pa.types.is_dictionary(f.type):
+            kind = f.type.value_type
+            if f.name.endswith(":status"):
+                arrays.append(pa.DictionaryArray.from_arrays(pa.array([code[v] for v in values], pa.int8()),
+                                                             pa.array(list(STATUS_NAMES), kind)))
+            else:
+                arrays.append(pa.array(values, kind).dictionary_encode().cast(f.type))
+        else:
+            arrays.append(pa.array(values, f.type))
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def write_frame(out: Any, table: RowsTable, kept: Sequence[int]) -> None:
+    """Some rows of a chunk's table as one frame of a round's parts file: its length (8 bytes) and an IPC stream."""
+    pa = pyarrow_module()
+    rows = pa.ipc.open_stream(table.ipc).read_all()
+    if len(kept) != rows.num_rows or list(kept) != list(range(rows.num_rows)):
+        rows = rows.take(pa.array(kept, pa.int64()))
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, rows.schema) as writer:
+        writer.write_table(rows)
+    data = sink.getvalue()
+    out.write(len(data).to_bytes(8, "little"))
+    out.write(data)
+
+
+def write_parquet(parts: Any, target: Any, rules: RuleSet, row_group: int = 65_536) -> None:
+    """A round's parts file → ``results.parquet`` (zstd), in row groups of about ``row_group`` centres, written
+    beside the target and renamed into place."""
+    import os
+
+    pa = pyarrow_module()
+    import pyarrow.parquet as pq
+
+    schema = result_schema(rules)
+    tmp = target.with_name(target.name + ".part")
+    pending: list[Any] = []
+    count = 0
+    try:
+        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer, open(parts, "rb") as fh:
+            while True:
+                size = fh.read(8)
+                if len(size) < 8:
+                    break
+                pending.append(pa.ipc.open_stream(fh.read(int.from_bytes(size, "little"))).read_all())
+                count += pending[-1].num_rows
+                if count >= row_group:
+                    writer.write_table(pa.concat_tables(pending).unify_dictionaries().combine_chunks())
+                    pending, count = [], 0
+            if pending:
+                writer.write_table(pa.concat_tables(pending).unify_dictionaries().combine_chunks())
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

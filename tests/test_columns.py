@@ -1,0 +1,326 @@
+"""One answer, two engines: the columnar round engine gives the scalar evaluator's result documents, byte for byte.
+
+The profiles are the differential generator's (``tests/oracle/generate.py``: values at and one step around every
+threshold, zero denominators, absent sections, rounding ties) and the benchmark's varied centres, under all five
+bundled rule sets and a district layer that adds a clause of each remaining shape (a rate with a minimum whose
+zero denominator fails, an area over three classes, bands below a maximum, a numeric condition). The independent
+scorer in ``tests/oracle/`` agrees with both.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+
+import numpy as np
+import orjson
+import pytest
+
+import compliance
+from compliance.batch import columns
+from compliance.batch.columns import Chunk, fast_profile, score_chunk
+from compliance.batch.run import audit_chunk, audit_chunk_columns, rules_source
+from compliance.checks import CHECK_TYPES, S_NA, remedy_columns, smallest_remedy
+from compliance.model import TOL
+from compliance.model import facts_of
+
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "tests" / "oracle"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import generate  # noqa: E402
+import reference_scorer  # noqa: E402
+from profiles import make as varied  # noqa: E402
+
+FIVE = ("national", "ningbo", "yinzhou", "beijing", "nanxing")
+
+DISTRICT = """\
+ruleset: testcolumns
+extends: yinzhou
+version: "2027.1"
+title: {zh: 测试区, en: Test district}
+
+overrides:
+  "8.3": {threshold: 50}
+
+clauses:
+  - clause: "9.1"
+    category: staffing
+    level: should
+    weight: 1.5
+    title: {zh: 志愿者比例, en: Volunteers per resident}
+    requirement: {zh: 每百名居民志愿者不少于3名。, en: At least 3 volunteers per 100 residents.}
+    check: {type: rate, numerator: services.volunteers, denominator: population.residents, per: 100, min: 3,
+            partial: [{min: 2, credit: 0.5}], zero_denominator: fail}
+    shortfall: {adjust: numerator, unit: persons, text: {zh: "再招募 {amount} 名志愿者", en: "Recruit {amount} more volunteers"}}
+  - clause: "9.2"
+    category: zoning
+    level: should
+    weight: 2
+    title: {zh: 服务用房占比, en: Service share of all zones}
+    requirement: {zh: 服务用房不少于各类用房的60%。, en: Service zones are at least 60% of all zones.}
+    check: {type: area_ratio, numerator: [service], denominator: [service, office, support], min: 0.6}
+    shortfall: {unit: m2, text: {zh: "调整 {amount} m²", en: "Turn over {amount} m²"}}
+    not_applicable_when: [{field: space.service_hall_floor, equals: -1}]
+  - clause: "9.3"
+    category: service
+    level: should
+    weight: 1
+    title: {zh: 清单外事项, en: Tasks outside the list}
+    requirement: {zh: 清单外事项不超过1项。, en: At most 1 task outside the list.}
+    check: {type: compare, field: services.tasks_outside_list, op: "<=", value: 1, partial: [{max: 3, credit: 0.25}]}
+    shortfall: {unit: tasks, text: {zh: "减少 {amount} 项", en: "Drop {amount} tasks"}}
+"""
+
+
+@pytest.fixture(scope="module")
+def district(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("columns")
+    (folder / "district.yaml").write_text(DISTRICT, encoding="utf-8")
+    return compliance.load_ruleset(folder / "district.yaml")
+
+
+def _profiles(rules_name: str) -> list[dict]:
+    docs = generate.make(300, seed=11, ruleset=rules_name) + varied(300, seed=5)
+    docs.append(generate.tie_56_25())
+    for i, d in enumerate(docs):
+        d["center"]["id"] = f"C{i:05d}"
+        d.pop("audit", None)         # an inspection's block and evidence go the scalar way (the worker task's test)
+        d.pop("evidence", None)
+    return docs
+
+
+def _both(rules, docs: list[dict]) -> tuple[list[bytes], list[bytes]]:
+    """Every document scored by the scalar evaluator and by the columnar engine (one chunk)."""
+    scalar, profiles = [], []
+    for d in docs:
+        profile = compliance.load_profile(d, rules=rules)
+        profiles.append(profile)
+        scalar.append(compliance.evaluate(profile, rules).to_json("en"))
+    chunk = score_chunk(rules, [facts_of(p) for p in profiles])
+    columnar = [chunk.result(i, p).to_json("en") for i, p in enumerate(profiles)]
+    return scalar, columnar
+
+
+@pytest.mark.parametrize("name", [*FIVE, "district"])
+def test_both_engines_give_the_same_result_documents(name, district):
+    rules = district if name == "district" else compliance.load_ruleset(name)
+    docs = _profiles("yinzhou" if name == "district" else name)
+    scalar, columnar = _both(rules, docs)
+    for d, a, b in zip(docs, scalar, columnar):
+        assert a == b, (d["center"]["id"], _first_difference(a, b))
+
+
+def _first_difference(a: bytes, b: bytes) -> str:
+    x, y = orjson.loads(a), orjson.loads(b)
+    for key in x:
+        if key != "findings" and x[key] != y[key]:
+            return f"{key}: {x[key]} / {y[key]}"
+    for f, g in zip(x["findings"], y["findings"]):
+        if f != g:
+            return f"{f['clause']}: {f} / {g}"
+    return "?"
+
+
+@pytest.mark.parametrize("name", FIVE)
+def test_the_independent_scorer_agrees_with_the_columnar_engine(name):
+    rules = compliance.load_ruleset(name)
+    docs = generate.make(300, seed=23, ruleset=name)
+    profiles = [compliance.load_profile(d, rules=rules) for d in docs]
+    chunk = score_chunk(rules, [facts_of(p) for p in profiles])
+    for i, d in enumerate(docs):
+        theirs = reference_scorer.score(d, name)
+        assert chunk.score[i] == theirs["score"] or i in chunk.exact, d["center"]["id"]
+        assert rules.grades[chunk.grade[i]].id == theirs["grade"] or i in chunk.exact
+        ours = chunk.result(i, profiles[i]).to_dict("en")
+        assert (ours["score"], ours["grade"], ours["verdict"]) == (theirs["score"], theirs["grade"], theirs["verdict"])
+        for f in ours["findings"]:
+            ref = theirs["findings"][f["clause"]]
+            assert f["status"] == ref["status"], (d["center"]["id"], f["clause"])
+            if ref["credit"] is not None:
+                assert math.isclose(f["credit"], ref["credit"], rel_tol=1e-12), (d["center"]["id"], f["clause"])
+
+
+def test_rows_near_a_tie_or_beyond_a_closed_form_are_settled_exactly():
+    rules = compliance.load_ruleset("national")
+    tie = compliance.load_profile(generate.tie_56_25(), rules=rules)
+    chunk = score_chunk(rules, [facts_of(tie)])
+    assert 0 in chunk.exact and chunk.exact[0][0] == 56.2         # 56.25 exactly: to the even digit
+    assert chunk.result(0, tie).to_json("en") == compliance.evaluate(tie, rules).to_json("en")
+
+
+def test_a_remedy_the_closed_form_does_not_bracket_is_left_to_the_closure():
+    value = np.array([37.0, 37.0, 40.0])
+    need = np.array([True, True, False])
+    good = 40 - value
+    low = good - np.array([0.0, 2e-6, 0.0])           # the second row's estimate two steps short
+    amount, settle = remedy_columns(need, low, lambda a: value + a >= 40 - TOL, "hours")
+    assert settle.tolist() == [False, True, False]
+    assert amount[0] == smallest_remedy(lambda a: 37.0 + a >= 40 - TOL, 3.0, "hours") == 3.0
+    assert math.isnan(amount[2])
+
+
+def test_rows_left_to_the_closures_are_scored_by_them(monkeypatch):
+    # every row of every clause marked unsettled: the findings all come from the compiled closures
+    rules = compliance.load_ruleset("yinzhou")
+
+    def unsure(form):
+        def column(cols):
+            found = form.column(cols)
+            return dataclasses.replace(found, settle=np.ones(cols.n, bool), finding=None)
+        return dataclasses.replace(form, column=column)
+
+    monkeypatch.setitem(columns._COMPILED, id(rules), (rules, tuple(unsure(f) for f in columns.compiled(rules))))
+    docs = _profiles("yinzhou")[:200]
+    scalar, columnar = _both(rules, docs)
+    assert scalar == columnar
+
+
+def test_every_check_type_has_a_columnar_form():
+    for record in CHECK_TYPES.values():
+        assert type(record).compile_columns is not type(record).__mro__[-2].compile_columns, record.name
+
+
+def test_a_condition_makes_rows_not_applicable_in_the_columns(district):
+    docs = _profiles("yinzhou")[:40]
+    for d in docs[:20]:
+        d["space"]["service_hall_floor"] = -1
+    profiles = [compliance.load_profile(d, rules=district) for d in docs]
+    chunk = score_chunk(district, [facts_of(p) for p in profiles])
+    j = [c.clause for c in district.clauses].index("9.2")
+    assert (chunk.status[j][:20] == S_NA).all() and not (chunk.status[j][20:] == S_NA).all()
+
+
+def test_the_chunk_reads_each_column_once_and_keeps_absent_values_apart():
+    docs = varied(8, seed=2)
+    del docs[3]["staff"]["community_workers"]
+    rules = compliance.load_ruleset("national")
+    facts = [facts_of(compliance.load_profile(d, rules=rules)) for d in docs]
+    cols = Chunk(facts)
+    values, given = cols.number("staff.community_workers")
+    assert not given[3] and given[[0, 1, 2, 4, 5, 6, 7]].all() and values[3] == 0.0
+    assert cols.number("staff.community_workers")[0] is values
+    assert np.array_equal(cols.total(), [d["space"]["total_area_m2"] for d in docs])
+
+
+def test_the_worker_task_gives_the_scalar_workers_outcomes(district):
+    docs = _profiles("yinzhou")[:120]
+    items = [(f"in.jsonl:{i + 1}", orjson.dumps(d), None) for i, d in enumerate(docs)]
+    items.append(("in.jsonl:200", b'{"center": {"id": "broken"', None))            # cut short
+    bad = dict(docs[0], center={**docs[0]["center"], "id": "X1"}, staf={})           # an unknown key: a warning
+    items.append(("in.jsonl:201", orjson.dumps(bad), None))
+    items.append(("row 5", None, docs[1]))                                           # a table's row
+    source = rules_source(district)
+    scalar = audit_chunk(source, items, "zh")
+    columnar = audit_chunk_columns(source, items, "zh")
+    assert len(scalar) == len(columnar) == len(items)
+    for a, b in zip(scalar, columnar):
+        assert type(a) is type(b)
+        assert a.__dict__ == b.__dict__
+    assert fast_profile("in.jsonl:201", orjson.dumps(bad), None, district) is None
+
+
+# --------------------------------------------------------------------------- rounds on both engines
+
+def _round_input(folder, district_rules_dir=None):
+    docs = _profiles("yinzhou")[:400]
+    lines = [orjson.dumps(d) for d in docs]
+    lines.insert(50, b'{"schema_version": 1, "center": ')                 # cut short
+    lines.insert(120, orjson.dumps(docs[7]))                              # a repeated id
+    inspected = dict(docs[9], center={**docs[9]["center"], "id": "INSPECTED"},
+                     audit={"kind": "inspection", "inspectors": ["王敏"]})
+    lines.insert(200, orjson.dumps(inspected))                            # the scalar path, inside a chunk
+    warned = dict(docs[11], center={**docs[11]["center"], "id": "WARNED"}, staf={})
+    lines.insert(300, orjson.dumps(warned))
+    source = folder / "centres.jsonl"
+    source.write_bytes(b"\n".join(lines) + b"\n")
+    return source
+
+
+def _cli(*args):
+    import contextlib
+    import io
+
+    from compliance.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main([str(a) for a in args])
+    return status, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def rounds(tmp_path_factory):
+    """One round three ways: the scalar engine, the columnar engine (default), and --results parquet."""
+    from compliance.batch import round as round_module
+
+    folder = tmp_path_factory.mktemp("rounds")
+    source = _round_input(folder)
+    outs = {}
+    for name, extra in (("columnar", []), ("parquet", ["--results", "parquet"])):
+        status, _, err = _cli("batch", source, "--rules", "yinzhou", "-o", folder / name, "--jobs", "2", *extra)
+        assert status == 2, err
+        outs[name] = folder / name
+    real = round_module.run_chunks
+    mp = pytest.MonkeyPatch()
+    mp.setattr(round_module, "run_chunks", lambda *a, **k: real(*a, **{**k, "columns": False}))
+    try:
+        status, _, err = _cli("batch", source, "--rules", "yinzhou", "-o", folder / "scalar", "--jobs", "1")
+    finally:
+        mp.undo()
+    assert status == 2, err
+    outs["scalar"] = folder / "scalar"
+    return outs
+
+
+def test_a_round_on_the_columnar_engine_writes_the_scalar_engines_files_byte_for_byte(rounds):
+    for name in ("results.jsonl", "summary.csv", "errors.csv", "district-report.html"):
+        assert (rounds["columnar"] / name).read_bytes() == (rounds["scalar"] / name).read_bytes(), name
+
+
+def test_results_parquet_holds_what_the_result_documents_say(rounds):
+    pl = pytest.importorskip("polars", reason="polars is a test dependency (setup.cfg [test])")
+    table = pl.read_parquet(rounds["parquet"] / "results.parquet")
+    docs = [orjson.loads(line) for line in (rounds["scalar"] / "results.jsonl").read_bytes().splitlines()]
+    assert not (rounds["parquet"] / "results.jsonl").exists()
+    assert table.height == len(docs) and table["center_id"].to_list() == [d["center"]["id"] for d in docs]
+    kinds = dict(zip(table["center_id"].to_list(), table["audit_kind"].to_list()))
+    assert kinds["INSPECTED"] == "inspection" and kinds["WARNED"] == "self_check"
+    for row, doc in zip(table.iter_rows(named=True), docs):
+        assert (row["score"], row["grade"], row["verdict"], row["vetoed"]) == (
+            doc["score"], doc["grade"], doc["verdict"], doc["vetoed"])
+        assert row["source"] == doc["profile"]["source"] and row["sha256"] == doc["profile"]["sha256"]
+        for c in doc["categories"]:
+            assert row[f"category:{c['id']}"] == c["score"]
+        for f in doc["findings"]:
+            key, short, measured = f["clause"], f["shortfall"], f["measured"]
+            assert row[f"{key}:status"] == f["status"] and row[f"{key}:credit"] == f["credit"], key
+            assert row[f"{key}:measured"] == (None if measured is None else float(measured)), key
+            assert row[f"{key}:amount"] == (None if short is None else float(short["amount"])), key
+            if f"{key}:missing" in row:
+                assert row[f"{key}:missing"] == (None if short is None else short["missing"]), key
+    for name in ("summary.csv", "errors.csv"):
+        assert (rounds["parquet"] / name).read_bytes() == (rounds["scalar"] / name).read_bytes(), name
+
+
+def test_results_parquet_reads_back_in_duckdb_polars_and_pandas(rounds):
+    duckdb = pytest.importorskip("duckdb", reason="duckdb is a test dependency (setup.cfg [test])")
+    pd = pytest.importorskip("pandas", reason="pandas is a test dependency (setup.cfg [test])")
+    pl = pytest.importorskip("polars", reason="polars is a test dependency (setup.cfg [test])")
+    path = rounds["parquet"] / "results.parquet"
+    docs = [orjson.loads(line) for line in (rounds["scalar"] / "results.jsonl").read_bytes().splitlines()]
+    failing = sum(1 for d in docs for f in d["findings"] if f["clause"] == "5.2" and f["status"] == "fail")
+    mean = sum(d["score"] for d in docs) / len(docs)
+    sql = duckdb.connect().execute(f"""SELECT count(*), avg(score), count(*) FILTER (WHERE "5.2:status" = 'fail')
+                                        FROM read_parquet('{path}')""").fetchall()[0]
+    assert sql[0] == len(docs) and math.isclose(sql[1], mean) and sql[2] == failing
+    frame = pd.read_parquet(path)
+    assert len(frame) == len(docs) and (frame["5.2:status"] == "fail").sum() == failing
+    assert math.isclose(frame["score"].mean(), mean)
+    lazy = pl.scan_parquet(path).filter(pl.col("verdict") == "non_conforming").select(pl.len()).collect().item()
+    assert lazy == sum(1 for d in docs if d["verdict"] == "non_conforming")
+    import pyarrow.parquet as pq
+
+    meta = orjson.loads(pq.read_schema(path).metadata[b"compliance"])
+    assert meta["ruleset"]["id"] == "yinzhou" and [c["clause"] for c in meta["clauses"]] == [
+        f["clause"] for f in docs[0]["findings"]]

@@ -324,3 +324,41 @@ def test_results_parquet_reads_back_in_duckdb_polars_and_pandas(rounds):
     meta = orjson.loads(pq.read_schema(path).metadata[b"compliance"])
     assert meta["ruleset"]["id"] == "yinzhou" and [c["clause"] for c in meta["clauses"]] == [
         f["clause"] for f in docs[0]["findings"]]
+
+
+def test_an_interrupted_parquet_round_resumes_to_the_uninterrupted_table(rounds, tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    from compliance.batch import round as round_module
+
+    source = next(rounds["parquet"].parent.glob("*.jsonl"))
+    out = tmp_path / "resumed"
+    real = round_module.run_chunks
+    monkeypatch.setattr(round_module, "SAVE_EVERY", 100)
+
+    def interrupted(*args, **kwargs):
+        for n, item in enumerate(real(*args, **kwargs)):
+            if n == 250:
+                raise KeyboardInterrupt           # killed mid-way, after the checkpoint at 200 records
+            yield item
+
+    monkeypatch.setattr(round_module, "run_chunks", interrupted)
+    status, _, _ = _cli("batch", source, "--rules", "yinzhou", "-o", out, "--jobs", "1", "--results", "parquet")
+    assert status not in (0, 1, 2)                    # interrupted
+    state = orjson.loads((out / ".round" / "state.json").read_bytes())
+    assert state["done"] == 200 and not (out / "results.parquet").exists()
+    fed = []
+
+    def counting(records, *args, **kwargs):
+        def stream():
+            for record in records:
+                fed.append(record)
+                yield record
+        return real(stream(), *args, **kwargs)
+
+    monkeypatch.setattr(round_module, "run_chunks", counting)
+    status, _, err = _cli("batch", source, "--rules", "yinzhou", "-o", out, "--jobs", "1", "--results", "parquet")
+    assert status == 2, err
+    assert len(fed) == 404 - 200                      # the records done were not redone
+    assert pq.read_table(out / "results.parquet").equals(pq.read_table(rounds["parquet"] / "results.parquet"))
+    assert (out / "summary.csv").read_bytes() == (rounds["parquet"] / "summary.csv").read_bytes()

@@ -144,6 +144,29 @@ def profile_validator() -> Validator:
 
 
 @functools.lru_cache(maxsize=None)
+def closed_profile_validator() -> Validator:
+    """The profile schema with every object the contract lists keys for closed to other keys: a document it
+    accepts is valid and has no key that :func:`compliance.profile.unknown_keys` would warn about, in one pass
+    of the compiled validator (the common case; anything else is checked and explained the careful way)."""
+    import copy
+
+    def close(node: dict[str, Any]) -> None:
+        for sub in node.get("properties", {}).values():
+            items = sub.get("items") if sub.get("type") == "array" else None
+            if sub.get("type") == "object" and "properties" in sub:
+                sub["additionalProperties"] = False
+                close(sub)
+            elif isinstance(items, dict) and items.get("type") == "object":
+                items["additionalProperties"] = False
+                close(items)
+
+    schema = copy.deepcopy(dict(_profile_schema()))
+    schema["additionalProperties"] = False
+    close(schema)
+    return Validator(schema)
+
+
+@functools.lru_cache(maxsize=None)
 def ruleset_validator() -> Validator:
     return Validator(_ruleset_schema())
 

@@ -28,7 +28,7 @@ import orjson
 
 from . import reading
 from .checks import Facts
-from .contract import SCAN_LIMIT, describe, kind_of, profile_schema, profile_validator, show
+from .contract import SCAN_LIMIT, closed_profile_validator, describe, kind_of, profile_schema, profile_validator, show
 from .fields import VOCABULARY_NAMES, named
 from .i18n import Message, msg, quote
 from .errors import MAX_PROBLEMS, WARNING, PathItem, Problem, ProfileError, problems_message
@@ -488,6 +488,16 @@ def _schema_problem(error: Any, file: str) -> Problem:
     return Problem(describe(error), path, file)
 
 
+def clean_facts(data: Any, vocabulary: Vocabulary) -> Facts | None:
+    """The facts of a document that is valid and has no key the contract does not know (so no warning either),
+    found with one pass of the compiled validator; None for any other document, which :func:`check` and
+    :func:`unknown_keys` then examine."""
+    if not closed_profile_validator().is_valid(data):
+        return None
+    facts = Facts(data, vocabulary.zone_class)
+    return facts if _passes_semantics(facts, vocabulary.codes) else None
+
+
 def check(data: Any, vocabulary: Vocabulary, file: str = "<dict>") -> tuple[list[Problem], int, Facts | None]:
     """Validate plain data; returns (problems, how many, facts for evaluation when valid).
 
@@ -653,7 +663,10 @@ def load_profile(
                                "space", what=what), file=name, problems=[Problem(msg("not a mapping"), (), name, line=1)])
     data = _plain_copy(document)
     problems: list[Problem] = []
-    facts = None
+    facts = None if data is None else clean_facts(data, vocab)
+    if facts is not None and not (ruleset is not None and isinstance(data.get("evidence"), Mapping)):
+        digest = hashlib.sha256(raw).hexdigest() if raw is not None else None
+        return make_profile(data, name, digest, facts, vocab, ())
     if data is not None:
         problems, total, facts = check(data, vocab, name)
     if data is None or problems:
@@ -685,6 +698,9 @@ def load_parsed(document: dict[str, Any], name: str, raw_sha256: str | None, voc
                 strict: bool = False) -> Profile:
     """A document this library has just parsed from JSON (plain values that nobody else holds): validated
     like :func:`load_profile`, without its defensive copy. A round reads hundreds of thousands."""
+    facts = clean_facts(document, vocabulary)
+    if facts is not None:
+        return make_profile(document, name, raw_sha256, facts, vocabulary, ())
     problems, _, facts = check(document, vocabulary, name)
     warnings = unknown_keys(document, name) if not problems else []
     if problems or (strict and warnings):

@@ -27,7 +27,7 @@ from ..checks import (CHECK_TYPES, CODE_OF_STATUS, S_FAIL, S_MISSING, S_NA, S_PA
 from ..evaluation import rescore
 from ..model import (SELF_CHECK, STATUS_LETTER, Clause, Profile, RuleSet, Status, Verdict, make_profile,
                      plain_document)
-from ..profile import check as check_profile, unknown_keys
+from ..profile import clean_facts
 from ..result import AuditResult, CategoryScore, Finding, fast_constructor
 from ..waivers import Waivers
 from .sources import PROFILE_SUFFIXES
@@ -273,10 +273,8 @@ def fast_profile(location: str, raw: bytes | None, document: dict[str, Any] | No
         data, digest = document, None
     if not isinstance(data, dict) or "audit" in data or "evidence" in data:
         return None
-    problems, _, facts = check_profile(data, rules.vocabulary, location)
-    if problems or facts is None or unknown_keys(data, location):
-        return None
-    return make_profile(data, location, digest, facts, rules.vocabulary, ())
+    facts = clean_facts(data, rules.vocabulary)
+    return None if facts is None else make_profile(data, location, digest, facts, rules.vocabulary, ())
 
 
 class RowsTable:

@@ -170,7 +170,7 @@ def test_rows_left_to_the_closures_are_scored_by_them(monkeypatch):
             return dataclasses.replace(found, settle=np.ones(cols.n, bool), finding=None)
         return dataclasses.replace(form, column=column)
 
-    monkeypatch.setitem(columns._COMPILED, id(rules), (rules, tuple(unsure(f) for f in columns.compiled(rules))))
+    monkeypatch.setitem(columns._COMPILED, id(rules), (rules, tuple(unsure(f) for f in columns.compiled(rules)), columns._compiled(rules)[2]))
     docs = _profiles("yinzhou")[:200]
     scalar, columnar = _both(rules, docs)
     assert scalar == columnar

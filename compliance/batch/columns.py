@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -42,9 +42,11 @@ _NA = Status.NOT_APPLICABLE
 class Chunk:
     """The :class:`~compliance.checks.Columns` of some centres' facts, each column gathered when first asked for."""
 
-    def __init__(self, facts: Sequence[Facts]) -> None:
+    def __init__(self, facts: Sequence[Facts], sections: Mapping[str, tuple[str, ...]] | None = None) -> None:
         self.facts = facts
         self.n = len(facts)
+        self._sections = sections or {}     # section → the keys of it the rule set reads: gathered together
+        self._sets: dict[str, list[set[str] | None]] = {}
         self._values: dict[str, list[Any]] = {}
         self._numbers: dict[str, tuple[NDArray[np.float64], NDArray[np.bool_]]] = {}
         self._areas: dict[tuple[str, ...], NDArray[np.float64]] = {}
@@ -53,6 +55,15 @@ class Chunk:
     def values(self, field: str) -> list[Any]:
         found = self._values.get(field)
         if found is None:
+            section, _, key = field.partition(".")
+            keys = self._sections.get(section, ())
+            if key in keys and "." not in key:          # every field the rules read of this section, in one pass
+                nothing = (None,) * len(keys)
+                rows = [nothing if part is None else tuple(map(part.get, keys))
+                        for part in (f.data.get(section) for f in self.facts)]
+                for name, column in zip(keys, zip(*rows) if rows else [()] * len(keys)):
+                    self._values[f"{section}.{name}"] = list(column)
+                return self._values[field]
             read = getter(field)
             found = self._values[field] = [read(f.data) for f in self.facts]
         return found
@@ -91,7 +102,10 @@ class Chunk:
         return found
 
     def sets(self, list_name: str) -> list[set[str] | None]:
-        return [f.lists[list_name] for f in self.facts]
+        found = self._sets.get(list_name)
+        if found is None:
+            found = self._sets[list_name] = [f.lists[list_name] for f in self.facts]
+        return found
 
     def count(self, list_name: str, codes: frozenset[str]) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
         key = (list_name, codes)
@@ -99,7 +113,11 @@ class Chunk:
         if found is None:
             sets = self.sets(list_name)
             given = np.fromiter((s is not None for s in sets), bool, self.n)
-            have = np.fromiter((0 if s is None else len(codes & s) for s in sets), np.float64, self.n)
+            if len(codes) == 1:
+                (code,) = codes
+                have = np.fromiter((s is not None and code in s for s in sets), np.float64, self.n)
+            else:
+                have = np.fromiter((0 if s is None else len(codes & s) for s in sets), np.float64, self.n)
             found = self._counts[key] = (have, given)
         return found
 
@@ -117,11 +135,15 @@ class _Compiled:
     not_applicable: Finding
 
 
-_COMPILED: dict[int, tuple[RuleSet, tuple[_Compiled, ...]]] = {}
+_COMPILED: dict[int, tuple[RuleSet, tuple[_Compiled, ...], Mapping[str, tuple[str, ...]]]] = {}
 
 
 def compiled(rules: RuleSet) -> tuple[_Compiled, ...]:
     """Every clause of ``rules`` in its columnar form, compiled once per rule set object."""
+    return _compiled(rules)[1]
+
+
+def _compiled(rules: RuleSet) -> tuple[RuleSet, tuple[_Compiled, ...], Mapping[str, tuple[str, ...]]]:
     found = _COMPILED.get(id(rules))
     if found is None or found[0] is not rules:
         cats = [c.id for c in rules.categories]
@@ -129,8 +151,16 @@ def compiled(rules: RuleSet) -> tuple[_Compiled, ...]:
                                 condition_columns(c), scalar, float(c.weight), cats.index(c.category),
                                 Finding(c, _NA, 0.0, None, None, "condition"))
                       for c, scalar in zip(rules.clauses, rules.checks))
-        found = _COMPILED[id(rules)] = (rules, forms)
-    return found[1]
+        sections: dict[str, list[str]] = {}
+        for c in rules.clauses:         # the profile fields the clauses read, by section
+            read = [c.check[k] for k in ("field", "numerator", "denominator") if isinstance(c.check.get(k), str)]
+            read += [cond["field"] for cond in c.not_applicable_when]
+            for name in read:
+                section, _, key = name.partition(".")
+                if key and "." not in key and key not in sections.setdefault(section, []):
+                    sections[section].append(key)
+        found = _COMPILED[id(rules)] = (rules, forms, {k: tuple(v) for k, v in sections.items()})
+    return found
 
 
 # --------------------------------------------------------------------------- scoring a chunk
@@ -184,8 +214,8 @@ def _measured(f: Finding) -> float:
 
 def score_chunk(rules: RuleSet, facts: Sequence[Facts]) -> ChunkScores:
     """Score a chunk of centres against ``rules``, column by column, exactly as :func:`~compliance.evaluate`."""
-    forms = compiled(rules)
-    cols = Chunk(facts)
+    _, forms, sections = _compiled(rules)
+    cols = Chunk(facts, sections)
     n, m, ncat = len(facts), len(forms), len(rules.categories)
     status = np.empty((m, n), np.int8)
     credit = np.empty((m, n), np.float64)
@@ -287,24 +317,38 @@ class RowsTable:
 
 
 def chunk_rows(chunk: ChunkScores, profiles: Sequence[Profile]) -> list[bytes]:
-    """Each row's line of the round's tables (``run.audited``'s ``row``), made from the columns."""
+    """Each row's line of the round's tables (``run.audited``'s ``row``), made from the columns: whole matrices
+    are turned into Python values once, and each row only picks its own."""
     import orjson
 
     rules = chunk.rules
+    m = len(rules.clauses)
     letters = bytes.maketrans(bytes(range(5)), "".join(STATUS_LETTER[s] for s in (
         Status.PASS, Status.PARTIAL, Status.FAIL, Status.MISSING, Status.NOT_APPLICABLE)).encode("ascii"))
     by_row = np.ascontiguousarray(chunk.status.T)            # rows × clauses
+    st = by_row.tobytes().translate(letters).decode("ascii")
     partial = by_row == S_PARTIAL
-    acting = (by_row == S_FAIL) | partial
-    credits = np.ascontiguousarray(chunk.credit.T)
-    amounts = np.ascontiguousarray(chunk.amount.T)
-    owed = ~np.isnan(amounts)
+    actions = ((by_row == S_FAIL) | partial).sum(axis=1).tolist()
+    pc: list[list[float]] = [[] for _ in range(chunk.n)]
+    rows, cols = np.nonzero(partial)
+    for i, credit in zip(rows.tolist(), chunk.credit.T[rows, cols].tolist()):
+        pc[i].append(credit)
     clauses = [c.clause for c in rules.clauses]
     units = ["items" if c.check_type in _LISTED else c.shortfall_unit or "m2" for c in rules.clauses]
+    amt: list[list[tuple[str, str, float]]] = [[] for _ in range(chunk.n)]
+    rows, cols = np.nonzero(~np.isnan(chunk.amount.T))
+    for i, j, amount in zip(rows.tolist(), cols.tolist(), chunk.amount.T[rows, cols].tolist()):
+        amt[i].append((clauses[j], units[j], amount))
+    veto: list[list[str]] = [[] for _ in range(chunk.n)]
     vetoes = np.array([c.veto for c in rules.clauses])
-    vetoing = vetoes & ((by_row == S_FAIL) | (by_row == S_MISSING))
+    rows, cols = np.nonzero(vetoes & ((by_row == S_FAIL) | (by_row == S_MISSING)))
+    for i, j in zip(rows.tolist(), cols.tolist()):
+        veto[i].append(clauses[j])
     grades = [g.id for g in rules.grades]
-    categories = [[None if s != s else float(s) for s in column] for column in chunk.categories.T.tolist()]
+    grade = chunk.grade.tolist()
+    conforming = chunk.conforming.tolist()
+    score = chunk.score.tolist()
+    categories = [[None if s != s else s for s in column] for column in chunk.categories.T.tolist()]
     out = []
     for i, profile in enumerate(profiles):
         center = plain_document(profile)["center"]
@@ -312,13 +356,10 @@ def chunk_rows(chunk: ChunkScores, profiles: Sequence[Profile]) -> list[bytes]:
         out.append(orjson.dumps({
             "loc": profile.source, "id": str(center["id"]), "name": str(center.get("name", "")),
             "region": [str(region.get(k, "")) for k in ("province", "city", "district", "street")],
-            "score": float(chunk.score[i]), "grade": grades[chunk.grade[i]],
-            "verdict": "conforming" if chunk.conforming[i] else "non_conforming",
-            "cats": categories[i], "veto": [clauses[j] for j in np.flatnonzero(vetoing[i]).tolist()],
-            "actions": int(acting[i].sum()), "st": by_row[i].tobytes().translate(letters).decode("ascii"),
-            "pc": credits[i][partial[i]].tolist(),
-            "amt": [(clauses[j], units[j], float(amounts[i, j])) for j in np.flatnonzero(owed[i]).tolist()],
-            "date": str(center.get("assessed_on") or ""),
+            "score": score[i], "grade": grades[grade[i]],
+            "verdict": "conforming" if conforming[i] else "non_conforming",
+            "cats": categories[i], "veto": veto[i], "actions": actions[i], "st": st[i * m:(i + 1) * m],
+            "pc": pc[i], "amt": amt[i], "date": str(center.get("assessed_on") or ""),
         }))
     return out
 

@@ -518,7 +518,7 @@ def write_frame(out: Any, table: RowsTable, kept: Sequence[int]) -> None:
     out.write(data)
 
 
-def write_parquet(parts: Any, target: Any, rules: RuleSet, row_group: int = 65_536) -> None:
+def write_parquet(parts: Any, target: Any, rules: RuleSet, row_group: int = 16_384) -> None:
     """A round's parts file → ``results.parquet`` (zstd), in row groups of about ``row_group`` centres, written
     beside the target and renamed into place."""
     import os

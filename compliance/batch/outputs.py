@@ -290,24 +290,32 @@ def _compare(row: dict[str, Any], previous: Previous | None, grade_rank: Mapping
                     else "worsened" if change < 0 or better < 0 else "unchanged")
 
 
-def tally(rows_path: Path, rules: RuleSet, previous: Previous | None, ids: Container[str] = (),
-          self_round: SelfRound | None = None, *, waivers: bool = False) -> Tally:
-    """Count the round from its rows file; ``ids`` are this round's centre ids (to find who is gone); ``self_round``
-    the round's self-checks (``batch --self``); ``waivers`` when the round was run with a waiver file."""
-    t = Tally(rules, self_round=self_round, waivers=waivers)
-    grade_rank = {g.id: -i for i, g in enumerate(rules.grades)}
-    clauses = [c.clause for c in rules.clauses]
-    patterns: dict[str, int] = {}                        # status letters of every clause → centres
-    amounts: dict[tuple[str, str], dict[float, int]] = {}   # (clause, unit) → amount → centres
-    order = 0
-    for offset, row in read_rows(rows_path):
+class Counting:
+    """A round's :class:`Tally`, counted one row at a time as the rows are written (``compliance batch`` counts
+    while its workers audit the next chunks) or read back from the rows file when a round resumes."""
+
+    def __init__(self, rules: RuleSet, previous: Previous | None, self_round: SelfRound | None = None,
+                 waivers: bool = False) -> None:
+        self.t = Tally(rules, self_round=self_round, waivers=waivers)
+        self.previous = previous
+        self.self_round = self_round
+        self.grade_rank = {g.id: -i for i, g in enumerate(rules.grades)}
+        self.clauses = [c.clause for c in rules.clauses]
+        self.patterns: dict[str, int] = {}                        # status letters of every clause → centres
+        self.amounts: dict[tuple[str, str], dict[float, int]] = {}   # (clause, unit) → amount → centres
+        self.order = 0
+
+    def add(self, offset: int, row: dict[str, Any]) -> None:
+        """Count one row of the rows file (``offset``: where it starts)."""
+        t, previous, self_round, clauses = self.t, self.previous, self.self_round, self.clauses
+        grade_rank, patterns, amounts = self.grade_rank, self.patterns, self.amounts
         if "refused" in row:
             t.refused += 1
             if row.get("id"):
                 t.refused_ids.add(row["id"])
             if len(t.errors) < 20:
                 t.errors.append(row)
-            continue
+            return
         t.audited += 1
         if "warnings" in row:
             t.warned += len(row["warnings"])
@@ -373,11 +381,11 @@ def tally(rows_path: Path, rules: RuleSet, previous: Previous | None, ids: Conta
                 t.transitions[pair] = t.transitions.get(pair, 0) + 1
                 brief = {k: row[k] for k in ("id", "name", "score", "grade", "previous_score", "previous_grade",
                                              "score_change")}
-                order += 1
+                self.order += 1
                 if row["score_change"] > 0:
-                    _keep(t.gains, (row["score_change"], -order, brief))
+                    _keep(t.gains, (row["score_change"], -self.order, brief))
                 elif row["score_change"] < 0:
-                    _keep(t.losses, (-row["score_change"], -order, brief))
+                    _keep(t.losses, (-row["score_change"], -self.order, brief))
         if self_round is not None:
             _reconcile(row, self_round, clauses)
             if "self_gap" in row:
@@ -387,22 +395,26 @@ def tally(rows_path: Path, rules: RuleSet, previous: Previous | None, ids: Conta
                     t.overstating += 1
                     for clause in row["overstated"].split(";"):
                         t.overstated_clauses[clause] = t.overstated_clauses.get(clause, 0) + 1
-                    order += 1
-                    _keep(t.overstated_top, (row["self_gap"], -order, {k: row[k] for k in (
+                    self.order += 1
+                    _keep(t.overstated_top, (row["self_gap"], -self.order, {k: row[k] for k in (
                         "id", "name", "region", "score", "self_score", "self_gap", "overstated")}))
-    for st, n in patterns.items():
-        for counts, letter in zip(t.statuses, st):
-            counts[letter] += n
-    for key, values in amounts.items():      # summed exactly, as the decimals the reports show
-        t.remedies[key] = [sum(values.values()), sum((Decimal(repr(a)) * n for a, n in values.items()), Decimal(0))]
-    if previous is not None:
-        for cid, (score, grade, name) in previous.scores.items():
-            if cid not in ids and cid not in t.refused_ids:
-                t.gone_count += 1
-                if len(t.gone) <= LIST_LIMIT:
-                    t.gone.append((cid, name, score, grade))
-        t.trends["gone"] = t.gone_count
-    return t
+
+    def done(self, ids: Container[str] = ()) -> Tally:
+        """The tally, once every row is counted; ``ids`` are this round's centre ids (to find who is gone)."""
+        t, previous, patterns, amounts = self.t, self.previous, self.patterns, self.amounts
+        for st, n in patterns.items():
+            for counts, letter in zip(t.statuses, st):
+                counts[letter] += n
+        for key, values in amounts.items():      # summed exactly, as the decimals the reports show
+            t.remedies[key] = [sum(values.values()), sum((Decimal(repr(a)) * n for a, n in values.items()), Decimal(0))]
+        if previous is not None:
+            for cid, (score, grade, name) in previous.scores.items():
+                if cid not in ids and cid not in t.refused_ids:
+                    t.gone_count += 1
+                    if len(t.gone) <= LIST_LIMIT:
+                        t.gone.append((cid, name, score, grade))
+            t.trends["gone"] = t.gone_count
+        return t
 
 
 def _keep(heap: list[Any], item: Any) -> None:

@@ -87,6 +87,7 @@ class Round:
     results: str = "jsonl"              # or "parquet": results.parquet instead of results.jsonl
     _rows_end: int = field(default=0, repr=False)            # the rows file's length while the round runs
     _table: Any = field(default=None, repr=False)            # parquet: the chunk whose rows are being kept
+    _counting: Any = field(default=None, repr=False)         # the tally, counted as the rows are written
     _kept: list[int] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
@@ -197,9 +198,11 @@ class Round:
             fh.truncate(results_at)
         with open(rows_path, "ab") as fh:
             fh.truncate(rows_at)
-        for offset, row in outputs.read_rows(rows_path):     # the ids of the centres already done
+        self._counting = outputs.Counting(self.rules, self.previous, self.self_round, self.waivers is not None)
+        for offset, row in outputs.read_rows(rows_path):     # the ids and the tally of the centres already done
             if "refused" not in row:
                 seen[row["id"]] = offset
+            self._counting.add(offset, row)
 
         vocab = self.rules.vocabulary
         stream = itertools.islice(sources.records(self.inputs, vocab), done, None)
@@ -280,6 +283,7 @@ class Round:
 
     def _row(self, rows: IO[bytes], row: bytes) -> None:
         rows.write(row + b"\n")
+        self._counting.add(self._rows_end, orjson.loads(row))     # counted while the workers audit the next
         self._rows_end += len(row) + 1
 
     def _total(self) -> int | None:
@@ -297,8 +301,7 @@ class Round:
     def finish(self, results_path: Path, rows_path: Path, seen: dict[str, int]) -> Tally:
         """Count the rows, write the tables and the report, and put results.jsonl in place."""
         out = self.outdir
-        tally = outputs.tally(rows_path, self.rules, self.previous, seen, self.self_round,
-                              waivers=self.waivers is not None)
+        tally: Tally = self._counting.done(seen)
         seen.clear()                                   # a national round's ids: not needed any more
         if not tally.audited:
             # Nothing could be read (a mistyped name, an empty file): an earlier round's outputs stay as they

@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +37,7 @@ from ..waivers import Waivers
 from ..writing import same_file, write_atomic
 from . import outputs, sources, table
 from .outputs import Previous, SelfRound, Tally
-from .run import CHUNK, Audited, Outcome, Refused, executor, run_chunks
+from .run import CHUNK, Audited, Outcome, Refused, executor, in_process, rules_source, run_chunks, warm_up
 
 WORK = ".round"
 SAVE_EVERY = 4 * CHUNK               # centres between checkpoints (and at least every 2 s): a save costs a rename
@@ -159,14 +160,56 @@ class Round:
 
     def run(self) -> Tally:
         self.check_paths()
-        pool = executor(self.jobs, self.scheduler)     # a cluster that cannot be reached leaves nothing behind
+        # a cluster that cannot be reached leaves nothing behind; with reports, local workers start with the
+        # renderer already imported (once, in the process they are forked from)
+        pool = executor(self.jobs, self.scheduler, preload=("compliance.pdf",) if self.reports else ())
+        if self.reports and not in_process(pool) and not self.scheduler:
+            for _ in range(self.jobs):
+                pool.submit(warm_up, rules_source(self.rules))
         try:
-            results_path, rows_path, seen = self._run(pool)
+            # With reports, the centres are audited in this process (a report costs a thousand audits) while the
+            # workers start and warm up; they then render the reports.
+            results_path, rows_path, seen = self._run(executor(1) if self.reports else pool)
+            if self.reports and in_process(pool):
+                self._render_reports(pool, [])
+                tally = self.finish(results_path, rows_path, seen)
+            elif self.reports:
+                # Every centre audited, the reports are rendered by the workers while this process writes the
+                # tables and the district report: the district report no longer waits for the last centre's.
+                failed: list[BaseException] = []
+                reporter = threading.Thread(target=self._render_reports, args=(pool, failed), daemon=True)
+                reporter.start()
+                try:
+                    tally = self.finish(results_path, rows_path, seen)
+                finally:
+                    reporter.join()
+                if failed:
+                    raise failed[0]
         finally:
             pool.shutdown(wait=True, cancel_futures=True)   # the workers' memory is free for the tables
-        tally = self.finish(results_path, rows_path, seen)
+        if not self.reports:
+            tally = self.finish(results_path, rows_path, seen)
         shutil.rmtree(results_path.parent, ignore_errors=True)
         return tally
+
+    def _render_reports(self, pool: Any, failed: list[BaseException]) -> None:
+        """One PDF per centre audited (the first record of each id that could be audited, as the round kept it),
+        written as each comes back; a round stopped here renders them again when resumed. An error is put in
+        ``failed`` (the thread that runs this raises it again), except in this process's own thread."""
+        if in_process(pool):
+            failed = []
+        try:
+            written: set[str] = set()
+            stream = sources.records(self.inputs, self.rules.vocabulary)
+            for _, outcome in run_chunks(stream, self.rules, pool, self.lang, True, strict=self.strict,
+                                         waivers=self.waivers, columns=False):
+                if isinstance(outcome, Audited) and outcome.pdf is not None and outcome.center_id not in written:
+                    written.add(outcome.center_id)
+                    write_atomic(self.outdir / "reports" / report_name(outcome.center_id), outcome.pdf)
+        except BaseException as exc:  # noqa: BLE001 - raised again in the round's own thread
+            if in_process(pool):
+                raise
+            failed.append(exc)
 
     def _run(self, pool: Any) -> tuple[Path, Path, dict[str, int]]:
         try:
@@ -211,7 +254,7 @@ class Round:
         try:
             with open(results_path, "ab", buffering=1 << 20) as results, open(rows_path, "a+b", buffering=1 << 20) as rows:
                 self._rows_end = rows.seek(0, os.SEEK_END)    # where the next row starts, counted, not asked
-                for record, outcome in run_chunks(stream, self.rules, pool, self.lang, self.reports,
+                for record, outcome in run_chunks(stream, self.rules, pool, self.lang, False,
                                                   strict=self.strict, waivers=self.waivers, results=self.results):
                     self._keep(record, outcome, seen, results, rows)
                     done += 1

@@ -302,8 +302,23 @@ class _Dask:
         self.client.close()
 
 
-def executor(jobs: int, scheduler: str | None = None) -> Any:
-    """Local processes (``jobs`` > 1), this process (1), or the Dask cluster at ``scheduler``."""
+def warm_up(source: RulesSource) -> None:
+    """A worker's first task in a round that makes reports: the rule set compiled, the report engine's stylesheet
+    and fonts loaded, while the round is still reading its input."""
+    from ..pdf import html_to_pdf
+
+    rules_in_worker(source)
+    html_to_pdf("<html><body><h1>社区便民服务中心</h1><p>符合要求 100.0</p></body></html>")
+
+
+def in_process(pool: Any) -> bool:
+    """Whether ``pool`` runs its tasks in this process (``--jobs 1``)."""
+    return isinstance(pool, _Inline)
+
+
+def executor(jobs: int, scheduler: str | None = None, preload: Sequence[str] = ()) -> Any:
+    """Local processes (``jobs`` > 1), this process (1), or the Dask cluster at ``scheduler``; local workers are
+    forked from a process that has imported the ``preload`` modules (their import is paid once, not per worker)."""
     if scheduler:
         if not SCHEDULER_ADDRESS.fullmatch(scheduler):
             raise ComplianceError(msg("{option} {value} is not a scheduler address; write {form} (a Dask scheduler "
@@ -323,7 +338,10 @@ def executor(jobs: int, scheduler: str | None = None) -> Any:
         return _Inline()
     import multiprocessing
 
-    return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("forkserver"))
+    context = multiprocessing.get_context("forkserver")
+    if preload:
+        context.set_forkserver_preload(["compliance.batch.run", *preload])
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=context)
 
 
 def chunks(records: Iterable[Record], size: int = CHUNK) -> Iterator[list[Record]]:

@@ -2,6 +2,11 @@
 
     python benchmarks/bench_round.py                    # 600,000 centres, --jobs 2
     python benchmarks/bench_round.py --centres 20000 --jobs 1
+    python benchmarks/bench_round.py --results parquet     # results.parquet instead of results.jsonl
+
+Beside the round, the same run times the plain single-process loop (``json.loads``, ``load_profile``,
+``evaluate``, ``to_dict``, ``json.dumps``) on the first ``--plain`` centres of the same input (20,000 by
+default; the whole round would take minutes that way), and gives the round's speed against that loop's.
 
 Target (issue: national rounds): 600,000 centres → results.jsonl and summary.csv in ≤ 30 s on a
 2-core machine, peak memory of all the round's processes together < 400 MB.
@@ -77,17 +82,19 @@ def main() -> int:
     parser.add_argument("--centres", type=int, default=600_000)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--rules", default="national")
+    parser.add_argument("--results", choices=("jsonl", "parquet"), default="jsonl")
+    parser.add_argument("--plain", type=int, default=20_000, help="centres of the plain loop (0: leave it out)")
     args = parser.parse_args()
     source = make_input(args.centres)
     with tempfile.TemporaryDirectory(prefix="compliance-bench-") as out:
         command = [sys.executable, "-m", "compliance", "batch", str(source), "--rules", args.rules, "-o", out,
-                   "--jobs", str(args.jobs)]
+                   "--jobs", str(args.jobs), "--results", args.results]
         start = time.perf_counter()
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         peak, seen = 0, {}
         while proc.poll() is None:
             peak = max(peak, tree_rss(proc.pid))
-            for name in ("results.jsonl", "summary.csv"):
+            for name in (f"results.{args.results}", "summary.csv"):
                 if name not in seen and (Path(out) / name).exists():
                     seen[name] = time.perf_counter() - start
             time.sleep(0.05)
@@ -96,16 +103,41 @@ def main() -> int:
         if proc.returncode not in (0, 1):
             print(stderr, file=sys.stderr)
             return 1
-        lines = sum(1 for _ in open(Path(out) / "results.jsonl", "rb"))
+        if args.results == "parquet":
+            import pyarrow.parquet as pq
+
+            lines = pq.ParquetFile(Path(out) / "results.parquet").metadata.num_rows
+        else:
+            lines = sum(1 for _ in open(Path(out) / "results.jsonl", "rb"))
     tables = max(seen.values()) if len(seen) == 2 else wall
     print(f"{args.centres:,} centres, --jobs {args.jobs}, rules {args.rules}: {lines:,} results")
-    print(f"  results.jsonl and summary.csv written after {tables:.1f} s ({args.centres / tables:,.0f} centres/s)")
+    print(f"  results.{args.results} and summary.csv written after {tables:.1f} s "
+          f"({args.centres / tables:,.0f} centres/s)")
     print(f"  whole command (summary.xlsx and the district report too): {wall:.1f} s")
     print(f"  peak memory of all processes together: {peak / 2**20:.0f} MB")
+    if args.plain:
+        rate = plain_loop(source, args.plain, args.rules)
+        print(f"  the plain loop, one process: {rate:,.0f} centres/s; the round is "
+              f"{args.centres / tables / rate:.1f}× as fast")
     if args.centres == 600_000:
         ok = tables <= 30 and peak < 400 * 2**20
         print("  target (≤ 30 s and < 400 MB at 600,000 centres):", "met" if ok else "not met")
     return 0
+
+
+def plain_loop(source: Path, n: int, rules_name: str) -> float:
+    """Centres a second of json.loads + load_profile + evaluate + to_dict + json.dumps, one process."""
+    import json
+
+    import compliance
+
+    rules = compliance.load_ruleset(rules_name)
+    with open(source, "rb") as fh:
+        lines = [fh.readline() for _ in range(n)]
+    start = time.perf_counter()
+    for line in lines:
+        json.dumps(compliance.evaluate(compliance.load_profile(json.loads(line), rules=rules), rules).to_dict())
+    return len(lines) / (time.perf_counter() - start)
 
 
 if __name__ == "__main__":

@@ -257,7 +257,8 @@ def _parser(lang: str = DEFAULT_LANG) -> argparse.ArgumentParser:
     b.add_argument("--jobs", type=_positive, metavar="N", help=t(msg("worker processes (default: every core)")))
     b.add_argument("--reports", action="store_true", help=t(msg("also one PDF per centre in OUTDIR/reports/")))
     b.add_argument("--results", choices=("jsonl", "parquet"), default="jsonl",
-                   help=t(msg("the result documents as results.jsonl (default) or one table, results.parquet")))
+                   help=t(msg("the result documents as {jsonl} (the default) or as one table, {parquet}",
+                             jsonl=quote("results.jsonl"), parquet=quote("results.parquet"))))
     b.add_argument("--previous", metavar="OLD_OUTDIR", help=t(msg("compare with an earlier round's output folder")))
     b.add_argument("--self", dest="self_round", metavar="SELF_ROUND", help=t(msg(
         "set the centres' self-checks beside these inspections: the output folder of the round that audited the "

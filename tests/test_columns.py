@@ -362,3 +362,23 @@ def test_an_interrupted_parquet_round_resumes_to_the_uninterrupted_table(rounds,
     assert len(fed) == 404 - 200                      # the records done were not redone
     assert pq.read_table(out / "results.parquet").equals(pq.read_table(rounds["parquet"] / "results.parquet"))
     assert (out / "summary.csv").read_bytes() == (rounds["parquet"] / "summary.csv").read_bytes()
+
+
+def test_the_tally_counts_statuses_the_same_when_it_folds_its_patterns_early(monkeypatch):
+    from compliance.batch import outputs
+    from compliance.batch.columns import chunk_rows
+
+    rules = compliance.load_ruleset("yinzhou")
+    profiles = [compliance.load_profile(d, rules=rules) for d in _profiles("yinzhou")[:300]]
+    rows = [orjson.loads(r) for r in chunk_rows(score_chunk(rules, [facts_of(p) for p in profiles]), profiles)]
+
+    def statuses():
+        counting = outputs.Counting(rules, None)
+        for offset, row in enumerate(rows):
+            counting.add(offset, dict(row))
+        return counting.done().statuses
+
+    whole = statuses()
+    monkeypatch.setattr(outputs, "PATTERNS_HELD", 3)        # a national round's many patterns, in small
+    assert statuses() == whole
+    assert sum(whole[0].values()) == len(rows)

@@ -32,6 +32,7 @@ from ..reconciliation import Flag, flag
 from ..wording import STATUS_LABELS, VERDICT_LABELS, fmt_amount, unit_label
 from ..writing import atomic_stream, write_atomic
 
+PATTERNS_HELD = 20_000              # patterns of status letters kept before they are counted into the clauses
 LIST_LIMIT = 500                    # centres (or regions) listed one by one in the district report
 TOP_CLAUSES = 10
 TOP_MOVERS = 10
@@ -332,7 +333,9 @@ class Counting:
                 t.category_counts[i] += 1
         st = row["st"]
         if len(st) == len(clauses):
-            patterns[st] = patterns.get(st, 0) + 1      # a round holds far fewer patterns than centres
+            patterns[st] = patterns.get(st, 0) + 1      # a district holds far fewer patterns than centres
+            if len(patterns) >= PATTERNS_HELD:          # a national round may not: memory stays bounded
+                self._count_patterns()
         key = tuple(row["region"])
         group = t.regions.get(key)
         if group is None:
@@ -399,12 +402,17 @@ class Counting:
                     _keep(t.overstated_top, (row["self_gap"], -self.order, {k: row[k] for k in (
                         "id", "name", "region", "score", "self_score", "self_gap", "overstated")}))
 
+    def _count_patterns(self) -> None:
+        """Each clause's status counts, from the patterns of status letters counted so far."""
+        for st, n in self.patterns.items():
+            for counts, letter in zip(self.t.statuses, st):
+                counts[letter] += n
+        self.patterns.clear()
+
     def done(self, ids: Container[str] = ()) -> Tally:
         """The tally, once every row is counted; ``ids`` are this round's centre ids (to find who is gone)."""
-        t, previous, patterns, amounts = self.t, self.previous, self.patterns, self.amounts
-        for st, n in patterns.items():
-            for counts, letter in zip(t.statuses, st):
-                counts[letter] += n
+        t, previous, amounts = self.t, self.previous, self.amounts
+        self._count_patterns()
         for key, values in amounts.items():      # summed exactly, as the decimals the reports show
             t.remedies[key] = [sum(values.values()), sum((Decimal(repr(a)) * n for a, n in values.items()), Decimal(0))]
         if previous is not None:

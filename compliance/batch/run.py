@@ -35,7 +35,7 @@ from ..waivers import Waivers, as_waivers, expired_warning
 from .sources import PROFILE_SUFFIXES, Record, line_problem
 
 CHUNK = 256
-COLUMN_CHUNK = 1024                  # centres a chunk on the columnar engine: its vector passes want long columns
+COLUMN_CHUNK = 512                   # centres a chunk on the columnar engine: its vector passes want long columns
 SCHEDULER_ADDRESS = re.compile(r"(tcp|tls)://[^\s/:]+(:[0-9]{1,5})?|\[[0-9a-fA-F:]+\](:[0-9]{1,5})?|[^\s/:]+:[0-9]{1,5}")
 
 

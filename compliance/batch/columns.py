@@ -310,10 +310,11 @@ def fast_profile(location: str, raw: bytes | None, document: dict[str, Any] | No
 class RowsTable:
     """A chunk's rows of ``results.parquet`` as an Arrow IPC stream, shared by the chunk's outcomes."""
 
-    __slots__ = ("ipc",)
+    __slots__ = ("ipc", "rows")
 
-    def __init__(self, ipc: bytes) -> None:
+    def __init__(self, ipc: bytes, rows: int) -> None:
         self.ipc = ipc
+        self.rows = rows
 
 
 def chunk_rows(chunk: ChunkScores, profiles: Sequence[Profile]) -> list[bytes]:
@@ -505,15 +506,17 @@ def documents_batch(rules: RuleSet, documents: Sequence[dict[str, Any]]) -> Any:
 
 
 def write_frame(out: Any, table: RowsTable, kept: Sequence[int]) -> None:
-    """Some rows of a chunk's table as one frame of a round's parts file: its length (8 bytes) and an IPC stream."""
-    pa = pyarrow_module()
-    rows = pa.ipc.open_stream(table.ipc).read_all()
-    if len(kept) != rows.num_rows or list(kept) != list(range(rows.num_rows)):
-        rows = rows.take(pa.array(kept, pa.int64()))
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, rows.schema) as writer:
-        writer.write_table(rows)
-    data = sink.getvalue()
+    """Some rows of a chunk's table as one frame of a round's parts file: its length (8 bytes) and an IPC stream.
+    Every row kept (the common case), the worker's bytes are written as they came: the round's own process need
+    not load pyarrow until it writes results.parquet, after its workers have stopped."""
+    data: Any = table.ipc
+    if list(kept) != list(range(table.rows)):      # a repeated id left out, or a checkpoint within the chunk
+        pa = pyarrow_module()
+        rows = pa.ipc.open_stream(table.ipc).read_all().take(pa.array(kept, pa.int64()))
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, rows.schema) as writer:
+            writer.write_table(rows)
+        data = sink.getvalue()
     out.write(len(data).to_bytes(8, "little"))
     out.write(data)
 

@@ -263,7 +263,7 @@ def _audit_chunk_columns(source: Any, items: Sequence[tuple[str, bytes | None, d
             sink = pa.BufferOutputStream()
             with pa.ipc.new_stream(sink, table.schema) as writer:
                 writer.write_table(table, max_chunksize=len(order))
-            shared = engine.RowsTable(sink.getvalue().to_pybytes())
+            shared = engine.RowsTable(sink.getvalue().to_pybytes(), len(order))
             for slot, k in enumerate(order):
                 out[k].line = b""
                 out[k].table, out[k].slot = shared, slot

@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import compliance  # noqa: E402
-from compliance.checks import _SCALE, _bands  # noqa: E402
+from compliance.checks import _SCALE, _bands, remedy_columns  # noqa: E402
 from compliance.compile import load_ruleset  # noqa: E402
 from compliance.model import TOL, Status, facts_of  # noqa: E402
 
@@ -165,20 +165,8 @@ def area_np(cols: dict[str, Any], classes: tuple[str, ...]) -> np.ndarray:
 
 def remedy_np(need: np.ndarray, estimate: np.ndarray, passes: Callable[[np.ndarray], np.ndarray], unit: str,
               cap: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """smallest_remedy over a column: the amount where the closed form brackets it, and the rows it does not."""
-    scale = _SCALE.get(unit, 1_000_000)
-    with np.errstate(all="ignore"):
-        guess = estimate * scale
-        inside = (guess > 0) & (guess < 1e15)
-        k = np.where(inside, np.ceil(guess - 1e-6), 1.0)
-        k = np.maximum(k, 1.0)
-        a = k if scale == 1 else k / scale
-        below = (k - 1) if scale == 1 else (k - 1) / scale
-        good = ~(guess >= 1e15) & passes(a) & ((k == 1) | ~passes(below))
-    amount = np.where(need & good, a, np.nan)
-    if cap is not None:
-        amount = np.where(amount > cap, cap, amount)
-    return amount, need & ~good
+    """smallest_remedy over a column: the package's own form (compliance.checks.remedy_columns)."""
+    return remedy_columns(need, estimate, passes, unit, cap)
 
 
 def rate_np(clause: Any, cols: dict[str, Any]) -> tuple[np.ndarray, ...]:

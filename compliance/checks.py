@@ -897,18 +897,23 @@ class Rate(CheckType):
             yield told, ("shortfall", "adjust")
         yield from _lint_bands(params, params["min" if higher else "max"], higher, ctx)
 
+    @staticmethod
+    def _parts(clause: Clause) -> tuple[Any, bool, Any, tuple[tuple[float, float], ...], bool, str | None, Finding,
+                                        Finding, Finding]:
+        """per, whether higher is better, the threshold, the bands, whether a zero denominator fails, the remedy's
+        unit, and the findings of a missing numerator, a missing denominator and a rate that does not apply."""
+        params = clause.check
+        higher = "min" in params
+        return (params["per"], higher, params["min"] if higher else params["max"], _bands(params, higher),
+                params.get("zero_denominator", "not_applicable") == "fail", clause.shortfall_unit,
+                _missing(clause, params["numerator"]), _missing(clause, params["denominator"]),
+                Finding(clause, NA, 0.0, None, None, params["denominator"]))
+
     def compile(self, clause: Clause, vocab: Vocabulary) -> Check:
         params = clause.check
         read_num, read_den = getter(params["numerator"]), getter(params["denominator"])
-        per = params["per"]
-        higher = "min" in params
-        threshold = params["min"] if higher else params["max"]
-        bands = _bands(params, higher)
-        zero_fails = params.get("zero_denominator", "not_applicable") == "fail"
-        unit = clause.shortfall_unit
-        missing_num = _missing(clause, params["numerator"])
-        missing_den = _missing(clause, params["denominator"])
-        not_applicable = Finding(clause, NA, 0.0, None, None, params["denominator"])
+        (per, higher, threshold, bands, zero_fails, unit, missing_num, missing_den,
+         not_applicable) = self._parts(clause)
 
         def shortfall(num: float, den: float) -> Shortfall | None:
             if unit is None or (higher and den == 0):   # no numerator makes a rate of nothing pass
@@ -945,17 +950,9 @@ class Rate(CheckType):
         return check
 
     def compile_columns(self, clause: Clause, vocab: Vocabulary) -> ColumnCheck:
-        params = clause.check
-        numerator, denominator = params["numerator"], params["denominator"]
-        per = params["per"]
-        higher = "min" in params
-        threshold = params["min"] if higher else params["max"]
-        bands = _bands(params, higher)
-        zero_fails = params.get("zero_denominator", "not_applicable") == "fail"
-        unit = clause.shortfall_unit
-        missing_num = _missing(clause, numerator)
-        missing_den = _missing(clause, denominator)
-        not_applicable = Finding(clause, NA, 0.0, None, None, denominator)
+        numerator, denominator = clause.check["numerator"], clause.check["denominator"]
+        (per, higher, threshold, bands, zero_fails, unit, missing_num, missing_den,
+         not_applicable) = self._parts(clause)
         # how a row is decided before its rate is measured (MEASURED: it is measured)
         MEASURED, NO_DEN, ZERO_NA, NO_NUM, ZERO_FAIL = 0, 1, 2, 3, 4
 
@@ -1059,15 +1056,21 @@ class AreaRatio(CheckType):
             yield msg("an area ratio's shortfall is in {m2}, not {unit}", m2=quote("m2"), unit=quote(unit)), \
                 ("shortfall", "unit")
 
-    def compile(self, clause: Clause, vocab: Vocabulary) -> Check:
+    @staticmethod
+    def _parts(clause: Clause) -> tuple[tuple[str, ...], tuple[str, ...] | None, tuple[str, ...] | None, float, str,
+                                        Finding]:
+        """The numerator's classes, the denominator's (None: the total area), the denominator's classes not in the
+        numerator (None likewise), the threshold, the remedy's unit and the finding of a centre with no area."""
         params = clause.check
         num_classes = tuple(params["numerator"])
         den = params["denominator"]
         den_classes = None if den == "total" else tuple(den)
         rest = None if den_classes is None else tuple(c for c in den_classes if c not in num_classes)
-        threshold = params["min"]
-        unit = clause.shortfall_unit or "m2"
-        empty = Finding(clause, FAIL, 0.0, None, None, "no_zones")
+        return (num_classes, den_classes, rest, params["min"], clause.shortfall_unit or "m2",
+                Finding(clause, FAIL, 0.0, None, None, "no_zones"))
+
+    def compile(self, clause: Clause, vocab: Vocabulary) -> Check:
+        num_classes, den_classes, rest, threshold, unit, empty = self._parts(clause)
 
         def check(facts: Facts) -> Finding:
             areas = facts.class_area
@@ -1088,14 +1091,7 @@ class AreaRatio(CheckType):
         return check
 
     def compile_columns(self, clause: Clause, vocab: Vocabulary) -> ColumnCheck:
-        params = clause.check
-        num_classes = tuple(params["numerator"])
-        den = params["denominator"]
-        den_classes = None if den == "total" else tuple(den)
-        rest = None if den_classes is None else tuple(c for c in den_classes if c not in num_classes)
-        threshold = params["min"]
-        unit = clause.shortfall_unit or "m2"
-        empty = Finding(clause, FAIL, 0.0, None, None, "no_zones")
+        num_classes, den_classes, rest, threshold, unit, empty = self._parts(clause)
 
         def score(cols: Columns) -> Scored:
             np = _np()

@@ -7,9 +7,10 @@ estimate does not bracket, a score within a hair of a GB/T 8170 tie), the scalar
 clause's compiled closure, the evaluator's exact rescoring. The findings, scores, grades and verdicts are
 therefore the scalar evaluator's, bit for bit; ``tests/test_columns.py`` holds the two engines to it.
 
-The worker's task: the same outcomes as ``run.audit_chunk`` (result lines and
+The worker's task is ``run.audit_chunk_columns``: the same outcomes as ``run.audit_chunk`` (result lines and
 table rows), with the records the engine does not take (evidence, an audit block, a warning, a waiver, an
-invalid record) audited the scalar way, is ``run.audit_chunk_columns``.
+invalid record) audited the scalar way; with ``--results parquet`` also the chunk's rows of results.parquet,
+made here (:func:`chunk_batch`, :func:`documents_batch`) and written by the round (:func:`write_parquet`).
 """
 from __future__ import annotations
 
@@ -29,7 +30,6 @@ from ..model import (SELF_CHECK, STATUS_LETTER, Clause, Profile, RuleSet, Status
                      plain_document)
 from ..profile import clean_facts
 from ..result import AuditResult, CategoryScore, Finding, fast_constructor
-from ..waivers import Waivers
 from .sources import PROFILE_SUFFIXES
 
 _result: Callable[..., AuditResult] = fast_constructor(AuditResult)

@@ -382,3 +382,13 @@ def test_the_tally_counts_statuses_the_same_when_it_folds_its_patterns_early(mon
     monkeypatch.setattr(outputs, "PATTERNS_HELD", 3)        # a national round's many patterns, in small
     assert statuses() == whole
     assert sum(whole[0].values()) == len(rows)
+
+
+def test_results_parquet_without_pyarrow_is_refused_in_chinese_before_the_round(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyarrow", None)            # as if it were not installed
+    source = tmp_path / "c.jsonl"
+    source.write_bytes(b"\n".join(orjson.dumps(d) for d in _profiles("national")[:3]) + b"\n")
+    status, _, err = _cli("batch", source, "-o", tmp_path / "out", "--results", "parquet", "--lang", "zh")
+    assert status == 2
+    assert "需要安装列式数据组件" in err and "pip install 'community-compliance[parquet]'" in err
+    assert not (tmp_path / "out").exists()

@@ -384,7 +384,7 @@ def pyarrow_module() -> Any:
         from ..i18n import msg, quote
 
         raise ComplianceError(msg("{option} needs pyarrow: {command}", option=quote("--results parquet"),
-                                  command=quote("pip install 'community-compliance[parquet]'"))) from exc
+                                  command=quote("pip install 'community-compliance[parquet]'", 100))) from exc
     return pyarrow
 
 

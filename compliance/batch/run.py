@@ -328,7 +328,7 @@ def executor(jobs: int, scheduler: str | None = None, preload: Sequence[str] = (
             from distributed import Client
         except ImportError as exc:
             raise ComplianceError(msg("{option} needs Dask: {command}", option=quote("--scheduler"),
-                                      command=quote("pip install 'community-compliance[dask]'"))) from exc
+                                      command=quote("pip install 'community-compliance[dask]'", 100))) from exc
         try:
             return _Dask(Client(scheduler, timeout="5s", set_as_default=False))  # type: ignore[no-untyped-call]
         except (OSError, TimeoutError, ValueError) as exc:

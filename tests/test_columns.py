@@ -265,7 +265,7 @@ def rounds(tmp_path_factory):
     source = _round_input(folder)
     outs = {}
     for name, extra in (("columnar", []), ("parquet", ["--results", "parquet"])):
-        status, _, err = _cli("batch", source, "--rules", "yinzhou", "-o", folder / name, "--jobs", "2", *extra)
+        status, _, err = _cli("batch", source, "--rules", "yinzhou", "-o", folder / name, "--jobs", "1", *extra)
         assert status == 2, err
         outs[name] = folder / name
     real = round_module.run_chunks

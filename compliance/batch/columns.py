@@ -413,6 +413,7 @@ def result_schema(rules: RuleSet) -> Any:
 
 
 def _head_of(profile_data: Any, source: str, sha256: str | None) -> list[Any]:
+    """The first eleven columns of a row, from a profile or a result document (both have the centre's block)."""
     center = profile_data["center"]
     region = center.get("region") or {}
     return [str(center["id"]), center.get("name"), center.get("community"), region.get("province"),
@@ -469,13 +470,8 @@ def documents_batch(rules: RuleSet, documents: Sequence[dict[str, Any]]) -> Any:
     code = {name: k for k, name in enumerate(STATUS_NAMES)}
     rows: dict[str, list[Any]] = {f.name: [] for f in schema}
     for doc in documents:
-        center = doc["center"]
-        region = center.get("region") or {}
-        head = [str(center["id"]), center.get("name"), center.get("community"), region.get("province"),
-                region.get("city"), region.get("district"), region.get("street"), center.get("setting"),
-                center.get("assessed_on"), doc["profile"]["source"], doc["profile"]["sha256"], doc["audit"]["kind"],
-                doc["score"], doc["grade"], doc["verdict"], list(doc["vetoed"]),
-                (doc.get("unwaived") or {}).get("score")]
+        head = [*_head_of(doc, doc["profile"]["source"], doc["profile"]["sha256"]), doc["audit"]["kind"],
+                doc["score"], doc["grade"], doc["verdict"], list(doc["vetoed"]), (doc.get("unwaived") or {}).get("score")]
         for name, value in zip(HEAD_COLUMNS, head):
             rows[name].append(value)
         for c in doc["categories"]:

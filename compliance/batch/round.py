@@ -196,8 +196,6 @@ class Round:
         """One PDF per centre audited (the first record of each id that could be audited, as the round kept it),
         written as each comes back; a round stopped here renders them again when resumed. An error is put in
         ``failed`` (the thread that runs this raises it again), except in this process's own thread."""
-        if in_process(pool):
-            failed = []
         try:
             written: set[str] = set()
             stream = sources.records(self.inputs, self.rules.vocabulary)

@@ -120,8 +120,7 @@ def _evidence(profile: Profile, location: str, raw: bytes, rules: RuleSet) -> Pr
     return read_evidence(profile, folder_of(location), raw=raw if location.endswith(PROFILE_SUFFIXES) else b"")
 
 
-def audited(result: AuditResult, location: str, lang: str = "zh", waivers: bool = False,
-            document: bool = True) -> Audited:
+def audited(result: AuditResult, location: str, lang: str = "zh", waivers: bool = False) -> Audited:
     center = plain_document(result.profile)["center"]
     region = center.get("region") or {}
     findings = result.findings
@@ -146,7 +145,7 @@ def audited(result: AuditResult, location: str, lang: str = "zh", waivers: bool 
                  "wx": [[f.clause.clause, f.waiver_expired.expires_on.isoformat()] for f in findings
                         if f.waiver_expired is not None]}
         row = row[:-1] + b"," + orjson.dumps(extra)[1:]
-    return Audited(center_id, result.to_json(lang) if document else b"", row)
+    return Audited(center_id, result.to_json(lang), row)
 
 
 

@@ -91,6 +91,12 @@ def fmt_amount(value: Any) -> str:
     return text + ".0" if "." not in text else text
 
 
+def remedy_sum(amounts: Mapping[float, int]) -> tuple[int, Decimal]:
+    """(centres, their total) of a remedy's amounts (amount → centres), summed exactly as the decimals shown: the
+    same whatever order the amounts come in."""
+    return sum(amounts.values()), sum((Decimal(repr(a)) * n for a, n in amounts.items()), Decimal(0))
+
+
 def fmt_amount_pct(value: Any) -> str:
     """A remedy's amount of a ratio as a percentage, as people write it: 0.05 → 5%, 0.0012345 → 0.12%."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):

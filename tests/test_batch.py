@@ -795,7 +795,7 @@ def test_a_killed_round_resumes_to_the_uninterrupted_outputs(big, monkeypatch):
     checkpoint = orjson.loads(state.read_bytes())["done"]
 
     fed: list[str] = []
-    real = round_module.run_chunks
+    real = round_module.run_batches
 
     def counting(records, *args, **kwargs):
         def stream():
@@ -804,7 +804,7 @@ def test_a_killed_round_resumes_to_the_uninterrupted_outputs(big, monkeypatch):
                 yield record
         return real(stream(), *args, **kwargs)
 
-    monkeypatch.setattr(round_module, "run_chunks", counting)
+    monkeypatch.setattr(round_module, "run_batches", counting)
     status, _, err = cli("batch", big.source, "--rules", "yinzhou", "-o", out, "--jobs", "2")
     assert status == 2, err
     assert len(fed) == big.records - checkpoint          # it resumed: the records done were not redone

@@ -21,7 +21,7 @@ import pytest
 import compliance
 from compliance.batch import columns
 from compliance.batch.columns import Chunk, fast_profile, score_chunk
-from compliance.batch.run import audit_chunk, audit_chunk_columns, rules_source
+from compliance.batch.run import Plain, audit_chunk, audit_chunk_columns, rules_source
 from compliance.checks import CHECK_TYPES, S_NA, remedy_columns, smallest_remedy
 from compliance.model import TOL
 from compliance.model import facts_of
@@ -225,6 +225,9 @@ def test_the_worker_task_gives_the_scalar_workers_outcomes(district):
         assert type(a) is type(b)
         assert a.__dict__ == b.__dict__
     assert fast_profile("in.jsonl:201", orjson.dumps(bad), None, district) is None
+    plain = audit_chunk_columns(source, items[:120], "zh")        # every centre plain: the chunk comes as one
+    assert isinstance(plain, Plain)
+    assert [o.__dict__ for o in plain.outcomes()] == [o.__dict__ for o in scalar[:120]]
 
 
 # --------------------------------------------------------------------------- rounds on both engines
@@ -268,9 +271,9 @@ def rounds(tmp_path_factory):
         status, _, err = _cli("batch", source, "--rules", "yinzhou", "-o", folder / name, "--jobs", "1", *extra)
         assert status == 2, err
         outs[name] = folder / name
-    real = round_module.run_chunks
+    real = round_module.run_batches
     mp = pytest.MonkeyPatch()
-    mp.setattr(round_module, "run_chunks", lambda *a, **k: real(*a, **{**k, "columns": False}))
+    mp.setattr(round_module, "run_batches", lambda *a, **k: real(*a, **{**k, "columns": False}))
     try:
         status, _, err = _cli("batch", source, "--rules", "yinzhou", "-o", folder / "scalar", "--jobs", "1")
     finally:
@@ -340,16 +343,16 @@ def test_an_interrupted_parquet_round_resumes_to_the_uninterrupted_table(rounds,
 
     source = next(rounds["parquet"].parent.glob("*.jsonl"))
     out = tmp_path / "resumed"
-    real = round_module.run_chunks
+    real = round_module.run_batches
     monkeypatch.setattr(round_module, "SAVE_EVERY", 100)
 
     def interrupted(*args, **kwargs):
-        for n, item in enumerate(real(*args, **kwargs)):
-            if n == 250:
+        for item in real(*args, **{**kwargs, "size": 50}):
+            if item[0][0].location.endswith(":251"):
                 raise KeyboardInterrupt           # killed mid-way, after the checkpoint at 200 records
             yield item
 
-    monkeypatch.setattr(round_module, "run_chunks", interrupted)
+    monkeypatch.setattr(round_module, "run_batches", interrupted)
     status, _, _ = _cli("batch", source, "--rules", "yinzhou", "-o", out, "--jobs", "1", "--results", "parquet")
     assert status not in (0, 1, 2)                    # interrupted
     state = orjson.loads((out / ".round" / "state.json").read_bytes())
@@ -363,7 +366,7 @@ def test_an_interrupted_parquet_round_resumes_to_the_uninterrupted_table(rounds,
                 yield record
         return real(stream(), *args, **kwargs)
 
-    monkeypatch.setattr(round_module, "run_chunks", counting)
+    monkeypatch.setattr(round_module, "run_batches", counting)
     status, _, err = _cli("batch", source, "--rules", "yinzhou", "-o", out, "--jobs", "1", "--results", "parquet")
     assert status == 2, err
     assert len(fed) == 404 - 200                      # the records done were not redone
@@ -371,24 +374,55 @@ def test_an_interrupted_parquet_round_resumes_to_the_uninterrupted_table(rounds,
     assert (out / "summary.csv").read_bytes() == (rounds["parquet"] / "summary.csv").read_bytes()
 
 
-def test_the_tally_counts_statuses_the_same_when_it_folds_its_patterns_early(monkeypatch):
+def test_the_tally_counts_the_same_when_it_folds_its_patterns_and_amounts_early(monkeypatch):
     from compliance.batch import outputs
     from compliance.batch.columns import chunk_rows
 
     rules = compliance.load_ruleset("yinzhou")
     profiles = [compliance.load_profile(d, rules=rules) for d in _profiles("yinzhou")[:150]]
-    rows = [orjson.loads(r) for r in chunk_rows(score_chunk(rules, [facts_of(p) for p in profiles]), profiles)]
+    lines, figures = chunk_rows(score_chunk(rules, [facts_of(p) for p in profiles]), profiles)
+    rows = [orjson.loads(r) for r in lines]
 
     def statuses():
         counting = outputs.Counting(rules, None)
         for offset, row in enumerate(rows):
             counting.add(offset, dict(row))
-        return counting.done().statuses
+        t = counting.done()
+        return t.statuses, t.remedies
 
     whole = statuses()
     monkeypatch.setattr(outputs, "PATTERNS_HELD", 3)        # a national round's many patterns, in small
+    monkeypatch.setattr(outputs, "AMOUNTS_HELD", 3)         # and its many amounts
     assert statuses() == whole
-    assert sum(whole[0].values()) == len(rows)
+    assert sum(whole[0][0].values()) == len(rows) and whole[1]
+
+
+def test_a_chunk_counted_by_its_figures_gives_the_tally_of_its_rows():
+    from compliance.batch import outputs
+    from compliance.batch.columns import chunk_rows
+
+    rules = compliance.load_ruleset("yinzhou")
+    docs = _profiles("yinzhou")[:300]
+    for k, d in enumerate(docs[:40]):              # dates out of order, missing regions and dates
+        d["center"]["assessed_on"] = f"2026-{1 + k % 12:02d}-{1 + k % 28:02d}"
+        if k % 7 == 0:
+            d["center"].pop("region", None)
+            d["center"].pop("assessed_on", None)
+    profiles = [compliance.load_profile(d, rules=rules) for d in docs]
+    by_row, by_figures = outputs.Counting(rules, None), outputs.Counting(rules, None)
+    offsets = list(range(0, 3000, 10))
+    for start in (0, 100, 200):                     # three chunks, as a round takes them
+        part = profiles[start:start + 100]
+        lines, figures = chunk_rows(score_chunk(rules, [facts_of(p) for p in part]), part)
+        for offset, line in zip(offsets[start:start + 100], lines):
+            by_row.add(offset, orjson.loads(line))
+        by_figures.add_figures(offsets[start:start + 100], lines, figures)
+    a, b = by_row.done(), by_figures.done()
+    assert a.audited == b.audited == 300 and a.nonconforming
+    for name in ("verdicts", "grades", "score_sum", "category_sums", "category_counts", "statuses", "regions",
+                 "nonconforming", "remedies", "dates", "scores", "offsets"):
+        assert getattr(a, name) == getattr(b, name), name
+    assert list(a.regions) == list(b.regions) and list(a.grades) == list(b.grades)
 
 
 def test_results_parquet_without_pyarrow_is_refused_in_chinese_before_the_round(tmp_path, monkeypatch):

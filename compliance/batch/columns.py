@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections import Counter
+from decimal import Decimal
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
@@ -29,6 +31,7 @@ from ..evaluation import rescore
 from ..model import (SELF_CHECK, STATUS_LETTER, Clause, Profile, RuleSet, Status, Verdict, make_profile,
                      plain_document)
 from ..profile import clean_facts
+from ..wording import remedy_sum
 from ..result import AuditResult, CategoryScore, Finding, fast_constructor
 from .sources import PROFILE_SUFFIXES
 
@@ -317,9 +320,27 @@ class RowsTable:
         self.rows = rows
 
 
-def chunk_rows(chunk: ChunkScores, profiles: Sequence[Profile]) -> list[bytes]:
+@dataclass
+class Figures:
+    """What the tally counts of a chunk's rows, column by column (the columnar engine's; see ``read_rows`` for the
+    same figures in each row): score, grade, verdict, category scores (a list per category), status letters,
+    region (province, city, district, street), assessment date; and the remedies' totals, (clause, unit) →
+    (centres, exact total), which add up the same in any order."""
+
+    score: list[float]
+    grade: list[str]
+    verdict: list[str]
+    cats: list[list[float | None]]
+    st: list[str]
+    region: list[tuple[str, str, str, str]]
+    date: list[str]
+    remedies: dict[tuple[str, str], tuple[int, Decimal]]
+
+
+def chunk_rows(chunk: ChunkScores, profiles: Sequence[Profile]) -> tuple[list[bytes], Figures]:
     """Each row's line of the round's tables (``run.audited``'s ``row``), made from the columns: whole matrices
-    are turned into Python values once, and each row only picks its own."""
+    are turned into Python values once, and each row only picks its own; and the same figures by column, which
+    the round's tally counts without reading the rows again."""
     import orjson
 
     rules = chunk.rules
@@ -350,19 +371,33 @@ def chunk_rows(chunk: ChunkScores, profiles: Sequence[Profile]) -> list[bytes]:
     conforming = chunk.conforming.tolist()
     score = chunk.score.tolist()
     categories = [[None if s != s else s for s in column] for column in chunk.categories.T.tolist()]
+    verdicts = ["conforming" if c else "non_conforming" for c in conforming]
+    grade_ids = [grades[g] for g in grade]
+    regions: list[tuple[str, str, str, str]] = []
+    dates: list[str] = []
     out = []
     for i, profile in enumerate(profiles):
         center = plain_document(profile)["center"]
         region = center.get("region") or {}
+        where = (str(region.get("province", "")), str(region.get("city", "")), str(region.get("district", "")),
+                 str(region.get("street", "")))
+        date = str(center.get("assessed_on") or "")
+        regions.append(where)
+        dates.append(date)
         out.append(orjson.dumps({
             "loc": profile.source, "id": str(center["id"]), "name": str(center.get("name", "")),
-            "region": [str(region.get(k, "")) for k in ("province", "city", "district", "street")],
-            "score": score[i], "grade": grades[grade[i]],
-            "verdict": "conforming" if conforming[i] else "non_conforming",
+            "region": where, "score": score[i], "grade": grade_ids[i], "verdict": verdicts[i],
             "cats": categories[i], "veto": veto[i], "actions": actions[i], "st": st[i * m:(i + 1) * m],
-            "pc": pc[i], "amt": amt[i], "date": str(center.get("assessed_on") or ""),
+            "pc": pc[i], "amt": amt[i], "date": date,
         }))
-    return out
+    by_category = [[None if s != s else s for s in column] for column in chunk.categories.tolist()]
+    remedies = {}
+    for j, column in enumerate(chunk.amount):
+        given = column[~np.isnan(column)]
+        if given.size:
+            remedies[(clauses[j], units[j])] = remedy_sum(Counter(given.tolist()))
+    return out, Figures(score, grade_ids, verdicts, by_category, [st[i * m:(i + 1) * m] for i in range(chunk.n)],
+                        regions, dates, remedies)
 
 
 # --------------------------------------------------------------------------- results.parquet

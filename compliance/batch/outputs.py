@@ -19,7 +19,7 @@ from array import array
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Container, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Container, Iterator, Mapping, Sequence
 
 import orjson
 
@@ -29,10 +29,14 @@ from ..rendering import BAR, FOOTER_LIMITS, LOW, bar_chart, cut_to_width, footer
 from .sources import column_letter
 from ..model import STATUS_LETTER, RuleSet, Status
 from ..reconciliation import Flag, flag
-from ..wording import STATUS_LABELS, VERDICT_LABELS, fmt_amount, unit_label
+from ..wording import STATUS_LABELS, VERDICT_LABELS, fmt_amount, remedy_sum, unit_label
 from ..writing import atomic_stream, write_atomic
 
+if TYPE_CHECKING:
+    from .columns import Figures
+
 PATTERNS_HELD = 20_000              # patterns of status letters kept before they are counted into the clauses
+AMOUNTS_HELD = 100_000             # remedies' distinct amounts kept before they are summed
 LIST_LIMIT = 500                    # centres (or regions) listed one by one in the district report
 TOP_CLAUSES = 10
 TOP_MOVERS = 10
@@ -304,6 +308,8 @@ class Counting:
         self.clauses = [c.clause for c in rules.clauses]
         self.patterns: dict[str, int] = {}                        # status letters of every clause → centres
         self.amounts: dict[tuple[str, str], dict[float, int]] = {}   # (clause, unit) → amount → centres
+        self.amounts_held = 0                                        # entries of amounts: folded at AMOUNTS_HELD
+        self.remedy_sums: dict[tuple[str, str], list[Any]] = {}      # (clause, unit) → [centres, exact total]
         self.order = 0
 
     def add(self, offset: int, row: dict[str, Any]) -> None:
@@ -353,7 +359,14 @@ class Counting:
             slot = amounts.get((clause, unit))
             if slot is None:
                 slot = amounts[(clause, unit)] = {}
-            slot[amount] = slot.get(amount, 0) + 1
+            before = slot.get(amount)
+            if before is None:
+                slot[amount] = 1
+                self.amounts_held += 1
+                if self.amounts_held >= AMOUNTS_HELD:       # a national round's amounts: memory stays bounded
+                    self._sum_amounts()
+            else:
+                slot[amount] = before + 1
         if "wv" in row:
             if row["wv"]:
                 t.waived_centres += 1
@@ -402,6 +415,69 @@ class Counting:
                     _keep(t.overstated_top, (row["self_gap"], -self.order, {k: row[k] for k in (
                         "id", "name", "region", "score", "self_score", "self_gap", "overstated")}))
 
+    @property
+    def takes_figures(self) -> bool:
+        """Whether :meth:`add_figures` may count rows: not when they are set beside another round's."""
+        return self.previous is None and self.self_round is None
+
+    def add_figures(self, offsets: Sequence[int], rows: Sequence[bytes], f: Figures) -> None:
+        """Count a chunk's rows of audited centres without warnings or waivers from their figures (the columnar
+        engine's, in input order): what :meth:`add` counts from each row, the sums added in the same order."""
+        t, patterns = self.t, self.patterns
+        grades, verdicts = t.grades, t.verdicts
+        t.audited += len(offsets)
+        t.offsets.extend(offsets)
+        t.scores.extend(f.score)
+        for s in f.score:
+            t.score_sum += s
+        for g in f.grade:
+            grades[g] = grades.get(g, 0) + 1
+        for v in f.verdict:
+            verdicts[v] = verdicts.get(v, 0) + 1
+        for k, column in enumerate(f.cats):
+            total, count = t.category_sums[k], t.category_counts[k]
+            for c in column:
+                if c is not None:
+                    total += c
+                    count += 1
+            t.category_sums[k], t.category_counts[k] = total, count
+        for st in f.st:
+            patterns[st] = patterns.get(st, 0) + 1
+            if len(patterns) >= PATTERNS_HELD:
+                self._count_patterns()
+        regions = t.regions
+        for i, key in enumerate(f.region):
+            group = regions.get(key)
+            if group is None:
+                group = regions[key] = Group()
+            group.centres += 1
+            group.score_sum += f.score[i]
+            grade = f.grade[i]
+            group.grades[grade] = group.grades.get(grade, 0) + 1
+            if f.verdict[i] == "conforming":
+                group.conforming += 1
+            else:
+                group.nonconforming += 1
+                if len(t.nonconforming) <= LIST_LIMIT:
+                    t.nonconforming.append(orjson.loads(rows[i]))
+        sums = self.remedy_sums
+        for remedy, (centres, owed) in f.remedies.items():
+            slot = sums.get(remedy)
+            if slot is None:
+                sums[remedy] = [centres, owed]
+            else:
+                slot[0] += centres
+                slot[1] += owed
+        for d in f.date:
+            if d:
+                dates = t.dates
+                if not dates:
+                    t.dates = [d, d]
+                elif d < dates[0]:
+                    dates[0] = d
+                elif d > dates[1]:
+                    dates[1] = d
+
     def _count_patterns(self) -> None:
         """Each clause's status counts, from the patterns of status letters counted so far."""
         for st, n in self.patterns.items():
@@ -409,12 +485,27 @@ class Counting:
                 counts[letter] += n
         self.patterns.clear()
 
+    def _sum_amounts(self) -> None:
+        """The remedies' amounts counted so far, summed exactly (as the decimals the reports show) per clause."""
+        sums = self.remedy_sums
+        for key, values in self.amounts.items():
+            centres, total = remedy_sum(values)
+            slot = sums.get(key)
+            if slot is None:
+                sums[key] = [centres, total]
+            else:
+                slot[0] += centres
+                slot[1] += total
+        self.amounts.clear()
+        self.amounts_held = 0
+
     def done(self, ids: Container[str] = ()) -> Tally:
         """The tally, once every row is counted; ``ids`` are this round's centre ids (to find who is gone)."""
-        t, previous, amounts = self.t, self.previous, self.amounts
+        t, previous = self.t, self.previous
         self._count_patterns()
-        for key, values in amounts.items():      # summed exactly, as the decimals the reports show
-            t.remedies[key] = [sum(values.values()), sum((Decimal(repr(a)) * n for a, n in values.items()), Decimal(0))]
+        self._sum_amounts()
+        for key, (centres, total) in self.remedy_sums.items():
+            t.remedies[key] = [centres, total]
         if previous is not None:
             for cid, (score, grade, name) in previous.scores.items():
                 if cid not in ids and cid not in t.refused_ids:

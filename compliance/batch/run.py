@@ -65,6 +65,24 @@ class Refused:
 Outcome = Audited | Refused
 
 
+@dataclass
+class Plain:
+    """A chunk whose centres were all read, valid and scored on the columnar engine, without a warning or a waiver
+    (the common case): their ids, rows and result lines (or rows of results.parquet), and the figures the round's
+    tally counts, by column: the round takes the whole chunk at once."""
+
+    ids: list[str]
+    rows: list[bytes]                   # as Audited.row
+    lines: list[bytes]                  # as Audited.line (empty with --results parquet)
+    figures: Any                        # columns.Figures
+    table: Any = None                   # --results parquet: columns.RowsTable of the chunk, a row per centre
+
+    def outcomes(self) -> list[Outcome]:
+        """Each centre's outcome, as the chunk's centres one by one would have given."""
+        return [Audited(center_id, self.lines[i] if self.lines else b"", self.rows[i], table=self.table,
+                        slot=i if self.table is not None else -1) for i, center_id in enumerate(self.ids)]
+
+
 # --------------------------------------------------------------------------- one centre
 
 def _profile(location: str, raw: bytes | None, document: dict[str, Any] | None, vocabulary: Any,
@@ -207,10 +225,11 @@ def audit_chunk(source: RulesSource, items: Sequence[tuple[str, bytes | None, di
 
 def audit_chunk_columns(source: Any, items: Sequence[tuple[str, bytes | None, dict[str, Any] | None]],
                         lang: str = "zh", reports: bool = False, strict: bool = False,
-                        waivers: Waivers | None = None, results: str = "jsonl") -> list[Any]:
-    """``run.audit_chunk`` on the columnar engine: the same outcomes, in order. With ``results="parquet"`` the
-    audited outcomes carry no result line but their row of one Arrow record batch for the chunk (their ``table``,
-    shared, and their ``slot`` in it), which the round writes to ``results.parquet``."""
+                        waivers: Waivers | None = None, results: str = "jsonl") -> list[Outcome] | Plain:
+    """``run.audit_chunk`` on the columnar engine: the same outcomes, in order, or a :class:`Plain` that gives them
+    when every centre of the chunk was. With ``results="parquet"`` the audited outcomes carry no result line but
+    their row of one Arrow record batch for the chunk (their ``table``, shared, and their ``slot`` in it), which
+    the round writes to ``results.parquet``."""
     import gc
 
     enabled = gc.isenabled()
@@ -223,7 +242,8 @@ def audit_chunk_columns(source: Any, items: Sequence[tuple[str, bytes | None, di
 
 
 def _audit_chunk_columns(source: Any, items: Sequence[tuple[str, bytes | None, dict[str, Any] | None]],
-                         lang: str, reports: bool, strict: bool, waivers: Waivers | None, results: str) -> list[Any]:
+                         lang: str, reports: bool, strict: bool, waivers: Waivers | None,
+                         results: str) -> list[Outcome] | Plain:
     import orjson
 
     from . import columns as engine
@@ -240,10 +260,18 @@ def _audit_chunk_columns(source: Any, items: Sequence[tuple[str, bytes | None, d
     chunk = engine.score_chunk(rules, [facts_of(p) for _, p in taken]) if taken else None  # type: ignore[misc]
     parquet = results == "parquet"
     if chunk is not None:
-        rows = engine.chunk_rows(chunk, [p for _, p in taken])
-        for i, (k, profile) in enumerate(taken):
-            line = b"" if parquet else chunk.result(i, profile).to_json(lang)
-            out[k] = Audited(str(plain_document(profile)["center"]["id"]), line, rows[i])
+        profiles = [p for _, p in taken]
+        rows, figures = engine.chunk_rows(chunk, profiles)
+        ids = [str(plain_document(p)["center"]["id"]) for p in profiles]
+        lines = [] if parquet else [chunk.result(i, p).to_json(lang) for i, p in enumerate(profiles)]
+        if len(taken) == len(items):        # the whole chunk: given as one
+            table = None
+            if parquet:
+                pa = engine.pyarrow_module()
+                table = _ipc_table(pa, pa.Table.from_batches([engine.chunk_batch(chunk, profiles)]), len(taken))
+            return Plain(ids, rows, lines, figures, table)
+        for i, (k, _) in enumerate(taken):
+            out[k] = Audited(ids[i], lines[i] if lines else b"", rows[i])
     if parquet:
         pa = engine.pyarrow_module()
         mine = {t for t, _ in taken}
@@ -259,14 +287,20 @@ def _audit_chunk_columns(source: Any, items: Sequence[tuple[str, bytes | None, d
             where.update({k: len(taken) + i for i, k in enumerate(others)})
             order = sorted(where)
             table = table.take(pa.array([where[k] for k in order], pa.int64()))
-            sink = pa.BufferOutputStream()
-            with pa.ipc.new_stream(sink, table.schema) as writer:
-                writer.write_table(table, max_chunksize=len(order))
-            shared = engine.RowsTable(sink.getvalue().to_pybytes(), len(order))
+            shared = _ipc_table(pa, table, len(order))
             for slot, k in enumerate(order):
                 out[k].line = b""
                 out[k].table, out[k].slot = shared, slot
     return out
+
+
+def _ipc_table(pa: Any, table: Any, rows: int) -> Any:
+    from .columns import RowsTable
+
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table, max_chunksize=rows)
+    return RowsTable(sink.getvalue().to_pybytes(), rows)
 
 
 class _Inline(Executor):
@@ -354,15 +388,16 @@ def chunks(records: Iterable[Record], size: int = CHUNK) -> Iterator[list[Record
         yield batch
 
 
-def run_chunks(records: Iterable[Record], rules: RuleSet, pool: Any, lang: str = "zh", reports: bool = False,
-               window: int = 4, size: int = CHUNK, strict: bool = False,
-               waivers: Waivers | None = None, columns: bool = True,
-               results: str = "jsonl") -> Iterator[tuple[Record, Outcome]]:
-    """(record, outcome) in input order, with at most ``window`` chunks in flight per worker; chunks are scored
-    on the columnar engine (:mod:`.columns`) unless ``columns`` is False or the round makes reports."""
+def run_batches(records: Iterable[Record], rules: RuleSet, pool: Any, lang: str = "zh", reports: bool = False,
+                window: int = 4, size: int = CHUNK, strict: bool = False,
+                waivers: Waivers | None = None, columns: bool = True,
+                results: str = "jsonl") -> Iterator[tuple[list[Record], list[Outcome] | Plain]]:
+    """(records, outcomes) of each chunk in input order, with at most ``window`` chunks in flight per worker: an
+    outcome per record, or a :class:`Plain` chunk. Chunks are scored on the columnar engine (:mod:`.columns`)
+    unless ``columns`` is False or the round makes reports."""
     source = rules_source(rules)
     inflight: list[tuple[list[Record], Any]] = []
-    task: Callable[..., list[Outcome]] = audit_chunk
+    task: Callable[..., list[Outcome] | Plain] = audit_chunk
     if results != "jsonl" or (columns and not reports):
         task = audit_chunk_columns
         if size == CHUNK:
@@ -375,9 +410,19 @@ def run_chunks(records: Iterable[Record], rules: RuleSet, pool: Any, lang: str =
         inflight.append((batch, pool.submit(task, source, work, lang, reports, strict, waivers,
                                                 *([results] if results != "jsonl" else []))))
         if len(inflight) >= limit:
-            yield from _drain(inflight.pop(0))
+            yield _done(inflight.pop(0))
     while inflight:
-        yield from _drain(inflight.pop(0))
+        yield _done(inflight.pop(0))
+
+
+def run_chunks(records: Iterable[Record], rules: RuleSet, pool: Any, lang: str = "zh", reports: bool = False,
+               window: int = 4, size: int = CHUNK, strict: bool = False,
+               waivers: Waivers | None = None, columns: bool = True,
+               results: str = "jsonl") -> Iterator[tuple[Record, Outcome]]:
+    """(record, outcome) in input order: :func:`run_batches`, centre by centre."""
+    for batch, outcomes in run_batches(records, rules, pool, lang, reports, window, size, strict, waivers, columns,
+                                       results):
+        yield from zip(batch, outcomes.outcomes() if isinstance(outcomes, Plain) else outcomes)
 
 
 def _workers(pool: Any) -> int:
@@ -386,14 +431,15 @@ def _workers(pool: Any) -> int:
     return int(getattr(pool, "_max_workers", 1) or 1)
 
 
-def _drain(item: tuple[list[Record], Any]) -> Iterator[tuple[Record, Outcome]]:
+def _done(item: tuple[list[Record], Any]) -> tuple[list[Record], list[Outcome] | Plain]:
+    """A chunk's outcomes, when they are back: the records refused as they were read have theirs here."""
     batch, future = item
-    outcomes = iter(future.result())
-    for record in batch:
-        if record.problems:
-            yield record, Refused([(p.path, p.text) for p in record.problems])
-        else:
-            yield record, next(outcomes)
+    result = future.result()
+    if isinstance(result, Plain) and len(result.ids) == len(batch):
+        return batch, result
+    outcomes = iter(result.outcomes() if isinstance(result, Plain) else result)
+    return batch, [Refused([(p.path, p.text) for p in record.problems]) if record.problems else next(outcomes)
+                   for record in batch]
 
 
 # --------------------------------------------------------------------------- the library's view

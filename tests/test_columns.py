@@ -12,7 +12,9 @@ import copy
 import dataclasses
 import functools
 import math
+import os
 import sys
+from pathlib import Path
 
 import numpy as np
 import orjson
@@ -433,3 +435,24 @@ def test_results_parquet_without_pyarrow_is_refused_in_chinese_before_the_round(
     assert status == 2
     assert "需要安装列式数据组件" in err and "pip install 'community-compliance[parquet]'" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_workers_make_the_rows_of_results_parquet_without_loading_arrow():
+    """Arrow costs each process that loads it about 50 MB: only the round's own process does, at the end."""
+    import subprocess
+
+    docs = _profiles("yinzhou")[:40]
+    inspected = dict(docs[3], audit={"kind": "inspection", "inspectors": ["王敏"]})
+    script = (
+        "import sys, orjson\n"
+        "from compliance import load_ruleset\n"
+        "from compliance.batch.run import audit_chunk_columns, rules_source\n"
+        "docs = orjson.loads(sys.stdin.buffer.read())\n"
+        "items = [(f'c.jsonl:{i}', orjson.dumps(d), None) for i, d in enumerate(docs)]\n"
+        "whole = audit_chunk_columns('yinzhou', items[:30], results='parquet')\n"
+        "mixed = audit_chunk_columns('yinzhou', items[30:], results='parquet')\n"
+        "assert whole.table.rows == 30 and mixed[0].table.rows == len(mixed)\n"
+        "print('pyarrow' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", script], input=orjson.dumps([*docs, inspected]),
+                          capture_output=True, check=True, env={**os.environ, "PYTHONPATH": str(Path(compliance.__file__).parent.parent)})
+    assert done.stdout.strip() == b"False", done.stderr

@@ -10,7 +10,8 @@ therefore the scalar evaluator's, bit for bit; ``tests/test_columns.py`` holds t
 The worker's task is ``run.audit_chunk_columns``: the same outcomes as ``run.audit_chunk`` (result lines and
 table rows), with the records the engine does not take (evidence, an audit block, a warning, a waiver, an
 invalid record) audited the scalar way; with ``--results parquet`` also the chunk's rows of results.parquet,
-made here (:func:`chunk_batch`, :func:`documents_batch`) and written by the round (:func:`write_parquet`).
+made here without Arrow (:func:`chunk_part`, :func:`encode_part`) and turned into Arrow and written by the
+round's process at the end (:func:`decode_part`, :func:`write_parquet`).
 """
 from __future__ import annotations
 
@@ -311,12 +312,13 @@ def fast_profile(location: str, raw: bytes | None, document: dict[str, Any] | No
 
 
 class RowsTable:
-    """A chunk's rows of ``results.parquet`` as an Arrow IPC stream, shared by the chunk's outcomes."""
+    """A chunk's rows of ``results.parquet``, shared by the chunk's outcomes: :func:`encode_part`'s bytes, made by
+    the worker without Arrow (each worker would hold 50 MB of it) and turned into Arrow by the round at the end."""
 
-    __slots__ = ("ipc", "rows")
+    __slots__ = ("data", "rows")
 
-    def __init__(self, ipc: bytes, rows: int) -> None:
-        self.ipc = ipc
+    def __init__(self, data: bytes, rows: int) -> None:
+        self.data = data
         self.rows = rows
 
 
@@ -423,8 +425,18 @@ def pyarrow_module() -> Any:
     return pyarrow
 
 
+_SCHEMAS: dict[str, Any] = {}
+
+
 def result_schema(rules: RuleSet) -> Any:
     """The schema of ``results.parquet`` under ``rules``: one row per centre audited, one column per figure."""
+    schema = _SCHEMAS.get(rules.content_hash)
+    if schema is None:
+        schema = _SCHEMAS[rules.content_hash] = _result_schema(rules)
+    return schema
+
+
+def _result_schema(rules: RuleSet) -> Any:
     pa = pyarrow_module()
     import orjson
 
@@ -456,45 +468,152 @@ def _head_of(profile_data: Any, source: str, sha256: str | None) -> list[Any]:
             None if center.get("assessed_on") is None else str(center["assessed_on"]), source, sha256]
 
 
-def chunk_batch(chunk: ChunkScores, profiles: Sequence[Profile]) -> Any:
-    """The rows of a scored chunk as a record batch of :func:`result_schema`."""
-    pa = pyarrow_module()
+def chunk_part(chunk: ChunkScores, profiles: Sequence[Profile]) -> dict[str, Any]:
+    """The rows of a scored chunk for results.parquet as NumPy arrays, without Arrow: the figures as they are, the
+    text columns in Arrow's layout (:func:`_text_layout`), which the round's process wraps without copying."""
     rules = chunk.rules
-    schema = result_schema(rules)
-    heads = [_head_of(plain_document(p), p.source, p.sha256) for p in profiles]
-    columns: list[Any] = [pa.array([h[k] for h in heads], pa.string()) for k in range(11)]
     n = chunk.n
-    columns.append(pa.array(["self_check"] * n, pa.string()))
-    columns.append(pa.array(chunk.score, pa.float64()))
-    grades = pa.array([g.id for g in rules.grades], pa.string())
-    columns.append(pa.DictionaryArray.from_arrays(pa.array(chunk.grade.astype(np.int8)), grades))
-    columns.append(pa.DictionaryArray.from_arrays(pa.array(np.where(chunk.conforming, 0, 1).astype(np.int8)),
-                                                  pa.array(["conforming", "non_conforming"], pa.string())))
-    vetoes = [j for j, c in enumerate(rules.clauses) if c.veto]
     vetoed: list[list[str]] = [[] for _ in range(n)]
-    for j in vetoes:
-        for i in np.flatnonzero((chunk.status[j] == S_FAIL) | (chunk.status[j] == S_MISSING)).tolist():
-            vetoed[i].append(rules.clauses[j].clause)
-    columns.append(pa.array(vetoed, pa.list_(pa.string())))
-    columns.append(pa.nulls(n, pa.float64()))
-    for k in range(len(rules.categories)):
-        columns.append(pa.array(chunk.categories[k], pa.float64(), from_pandas=True))
-    names = pa.array(list(STATUS_NAMES), pa.string())
     for j, c in enumerate(rules.clauses):
-        status = chunk.status[j]
-        columns.append(pa.DictionaryArray.from_arrays(pa.array(status), names))
-        columns.append(pa.array(chunk.credit[j], pa.float64(), mask=status == S_NA))
-        columns.append(pa.array(chunk.measured[j], pa.float64(), from_pandas=True))
-        columns.append(pa.array(chunk.amount[j], pa.float64(), from_pandas=True))
+        if c.veto:
+            for i in np.flatnonzero((chunk.status[j] == S_FAIL) | (chunk.status[j] == S_MISSING)).tolist():
+                vetoed[i].append(c.clause)
+    arrays = {"score": chunk.score, "grade": chunk.grade.astype(np.int8), "conforming": chunk.conforming,
+              "categories": chunk.categories, "status": chunk.status, "credit": chunk.credit,
+              "measured": chunk.measured, "amount": chunk.amount}
+    heads = [_head_of(plain_document(p), p.source, p.sha256) for p in profiles]
+    for k in range(11):
+        arrays.update(_text_layout(f"head{k}", [h[k] for h in heads]))
+    arrays.update(_texts_layout("vetoed", vetoed))
+    for j, c in enumerate(rules.clauses):
         if c.check_type in _LISTED:
             done = chunk.settled[j]
-            short = np.flatnonzero(~np.isnan(chunk.amount[j])).tolist()
-            missing: list[list[str] | None] = [None] * n
-            for i in short:
+            codes: list[list[str] | None] = [None] * n
+            for i in np.flatnonzero(~np.isnan(chunk.amount[j])).tolist():
                 f = done[i] if i in done else chunk.scored[j].finding(i)
-                missing[i] = list(f.shortfall.missing) if f.shortfall is not None else None
-            columns.append(pa.array(missing, pa.list_(pa.string())))
-    return pa.RecordBatch.from_arrays(columns, schema=schema)
+                codes[i] = list(f.shortfall.missing) if f.shortfall is not None else None
+            arrays.update(_texts_layout(f"missing{j}", codes))
+    return arrays
+
+
+def _text_layout(name: str, values: Sequence[str | None]) -> dict[str, Any]:
+    """A text column as Arrow lays out a string array: where each value ends in the UTF-8 bytes of them all
+    (``offsets``, one more than the values), those bytes (``data``), and which values are given (``valid``)."""
+    encoded = [b"" if v is None else v.encode("utf-8") for v in values]
+    offsets = np.zeros(len(values) + 1, np.int32)
+    np.cumsum(np.fromiter(map(len, encoded), np.int64, len(encoded)), out=offsets[1:])
+    return {f"{name}:offsets": offsets, f"{name}:data": np.frombuffer(b"".join(encoded), np.uint8),
+            f"{name}:valid": np.fromiter((v is not None for v in values), bool, len(values))}
+
+
+def _texts_layout(name: str, values: Sequence[Sequence[str] | None]) -> dict[str, Any]:
+    """A column of lists of text as Arrow lays out a list array: where each list ends among the items
+    (``offsets``), which lists are given (``valid``), and the items as a text column (``<name>:items``)."""
+    offsets = np.zeros(len(values) + 1, np.int32)
+    np.cumsum(np.fromiter((0 if v is None else len(v) for v in values), np.int64, len(values)), out=offsets[1:])
+    items = [item for v in values if v is not None for item in v]
+    return {f"{name}:offsets": offsets, f"{name}:valid": np.fromiter((v is not None for v in values), bool, len(values)),
+            **_text_layout(f"{name}:items", items)}
+
+
+def encode_part(rows: int, arrays: Mapping[str, Any] | None, documents: Sequence[bytes] = (),
+                order: Sequence[int] | None = None) -> RowsTable:
+    """A chunk's rows of results.parquet as bytes: a JSON head (where each array and result document is), then the
+    arrays' and documents' bytes. ``documents`` are result documents of centres audited the scalar
+    way; ``order`` puts the chunk's rows (its columns' rows, then its documents) back in input order."""
+    import orjson
+
+    blobs: list[bytes] = []
+    shapes = []
+    for name, array in (arrays or {}).items():
+        data = np.ascontiguousarray(array)
+        shapes.append([name, data.dtype.str, list(data.shape)])
+        blobs.append(data.tobytes())
+    head = orjson.dumps({"arrays": shapes, "documents": [len(d) for d in documents], "order": order})
+    return RowsTable(b"".join([len(head).to_bytes(4, "little"), head, *blobs, *documents]), rows)
+
+
+def _decoded(data: bytes) -> tuple[dict[str, Any], list[Any], list[int] | None]:
+    """:func:`encode_part`'s bytes read back: (arrays, result documents, order)."""
+    import orjson
+
+    size = int.from_bytes(data[:4], "little")
+    head = orjson.loads(data[4:4 + size])
+    at = 4 + size
+    arrays: dict[str, Any] = {}
+    for name, dtype, shape in head["arrays"]:
+        kind = np.dtype(dtype)
+        count = math.prod(shape)
+        arrays[name] = np.frombuffer(data, kind, count, at).reshape(shape)
+        at += count * kind.itemsize
+    documents = []
+    for length in head["documents"]:
+        documents.append(orjson.loads(data[at:at + length]))
+        at += length
+    return arrays, documents, head["order"]
+
+
+def decode_part(rules: RuleSet, data: bytes) -> Any:
+    """:func:`encode_part`'s bytes as an Arrow table of :func:`result_schema` (the round's process, at the end)."""
+    pa = pyarrow_module()
+    arrays, documents, order = _decoded(data)
+    batches = []
+    if arrays:
+        batches.append(_columns_batch(rules, arrays))
+    if documents:
+        batches.append(documents_batch(rules, documents))
+    table = pa.Table.from_batches(batches, schema=result_schema(rules)).unify_dictionaries()
+    if order is not None:
+        table = table.take(pa.array(order, pa.int64()))
+    return table
+
+
+def _columns_batch(rules: RuleSet, arrays: Mapping[str, Any]) -> Any:
+    """:func:`chunk_part`'s arrays as a record batch of :func:`result_schema` (the text columns wrapped, not copied)."""
+    pa = pyarrow_module()
+    n = len(arrays["score"])
+    columns: list[Any] = [_text_array(pa, arrays, f"head{k}") for k in range(11)]
+    columns.append(pa.array(["self_check"] * n, pa.string()))
+    columns.append(pa.array(arrays["score"], pa.float64()))
+    grades = pa.array([g.id for g in rules.grades], pa.string())
+    columns.append(pa.DictionaryArray.from_arrays(pa.array(arrays["grade"]), grades))
+    columns.append(pa.DictionaryArray.from_arrays(pa.array(np.where(arrays["conforming"], 0, 1).astype(np.int8)),
+                                                  pa.array(["conforming", "non_conforming"], pa.string())))
+    columns.append(_texts_array(pa, arrays, "vetoed"))
+    columns.append(pa.nulls(n, pa.float64()))
+    for k in range(len(rules.categories)):
+        columns.append(pa.array(arrays["categories"][k], pa.float64(), from_pandas=True))
+    # each clause × centre matrix made one Arrow array, then cut clause by clause (slices share its buffers)
+    status = arrays["status"].ravel()
+    statuses = pa.DictionaryArray.from_arrays(pa.array(status), pa.array(list(STATUS_NAMES), pa.string()))
+    credits = pa.array(arrays["credit"].ravel(), pa.float64(), mask=status == S_NA)
+    measured = pa.array(arrays["measured"].ravel(), pa.float64(), from_pandas=True)
+    amounts = pa.array(arrays["amount"].ravel(), pa.float64(), from_pandas=True)
+    for j, c in enumerate(rules.clauses):
+        columns += [statuses.slice(j * n, n), credits.slice(j * n, n), measured.slice(j * n, n), amounts.slice(j * n, n)]
+        if c.check_type in _LISTED:
+            columns.append(_texts_array(pa, arrays, f"missing{j}"))
+    return pa.RecordBatch.from_arrays(columns, schema=result_schema(rules))
+
+
+def _validity(pa: Any, valid: Any) -> tuple[Any, int]:
+    """Arrow's validity bitmap of a column (None when every value is given) and its count of nulls."""
+    nulls = int(len(valid) - np.count_nonzero(valid))
+    return (None if not nulls else pa.py_buffer(np.packbits(valid, bitorder="little"))), nulls
+
+
+def _text_array(pa: Any, arrays: Mapping[str, Any], name: str) -> Any:
+    offsets = arrays[f"{name}:offsets"]
+    bitmap, nulls = _validity(pa, arrays[f"{name}:valid"])
+    return pa.Array.from_buffers(pa.string(), len(offsets) - 1, [bitmap, pa.py_buffer(offsets),
+                                                                 pa.py_buffer(arrays[f"{name}:data"])], nulls)
+
+
+def _texts_array(pa: Any, arrays: Mapping[str, Any], name: str) -> Any:
+    offsets = arrays[f"{name}:offsets"]
+    bitmap, nulls = _validity(pa, arrays[f"{name}:valid"])
+    return pa.Array.from_buffers(pa.list_(pa.string()), len(offsets) - 1, [bitmap, pa.py_buffer(offsets)], nulls,
+                                 children=[_text_array(pa, arrays, f"{name}:items")])
 
 
 def documents_batch(rules: RuleSet, documents: Sequence[dict[str, Any]]) -> Any:
@@ -537,19 +656,15 @@ def documents_batch(rules: RuleSet, documents: Sequence[dict[str, Any]]) -> Any:
 
 
 def write_frame(out: Any, table: RowsTable, kept: Sequence[int]) -> None:
-    """Some rows of a chunk's table as one frame of a round's parts file: its length (8 bytes) and an IPC stream.
-    Every row kept (the common case), the worker's bytes are written as they came: the round's own process need
-    not load pyarrow until it writes results.parquet, after its workers have stopped."""
-    data: Any = table.ipc
-    if list(kept) != list(range(table.rows)):      # a repeated id left out, or a checkpoint within the chunk
-        pa = pyarrow_module()
-        rows = pa.ipc.open_stream(table.ipc).read_all().take(pa.array(kept, pa.int64()))
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, rows.schema) as writer:
-            writer.write_table(rows)
-        data = sink.getvalue()
-    out.write(len(data).to_bytes(8, "little"))
-    out.write(data)
+    """Some rows of a chunk as one frame of a round's parts file: the chunk's bytes as the worker made them, each
+    with its length (8 bytes), then the rows kept (a JSON list; empty when every row is, the common case)."""
+    import orjson
+
+    chosen = b"" if list(kept) == list(range(table.rows)) else orjson.dumps(list(kept))
+    out.write(len(table.data).to_bytes(8, "little"))
+    out.write(table.data)
+    out.write(len(chosen).to_bytes(8, "little"))
+    out.write(chosen)
 
 
 def write_parquet(parts: Any, target: Any, rules: RuleSet, row_group: int = 16_384) -> None:
@@ -557,12 +672,14 @@ def write_parquet(parts: Any, target: Any, rules: RuleSet, row_group: int = 16_3
     beside the target and renamed into place."""
     import os
 
+    import orjson
+
     pa = pyarrow_module()
     import pyarrow.parquet as pq
 
     schema = result_schema(rules)
     tmp = target.with_name(target.name + ".part")
-    pending: list[Any] = []
+    pending: list[Any] = []             # tables of the row group so far, in order
     count = 0
     try:
         with pq.ParquetWriter(tmp, schema, compression="zstd") as writer, open(parts, "rb") as fh:
@@ -570,8 +687,12 @@ def write_parquet(parts: Any, target: Any, rules: RuleSet, row_group: int = 16_3
                 size = fh.read(8)
                 if len(size) < 8:
                     break
-                pending.append(pa.ipc.open_stream(fh.read(int.from_bytes(size, "little"))).read_all())
-                count += pending[-1].num_rows
+                rows = decode_part(rules, fh.read(int.from_bytes(size, "little")))
+                chosen = fh.read(int.from_bytes(fh.read(8), "little"))
+                if chosen:          # a repeated id left out, or a checkpoint within the chunk
+                    rows = rows.take(pa.array(orjson.loads(chosen), pa.int64()))
+                pending.append(rows)
+                count += rows.num_rows
                 if count >= row_group:
                     writer.write_table(pa.concat_tables(pending).unify_dictionaries().combine_chunks())
                     pending, count = [], 0

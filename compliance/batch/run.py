@@ -244,8 +244,6 @@ def audit_chunk_columns(source: Any, items: Sequence[tuple[str, bytes | None, di
 def _audit_chunk_columns(source: Any, items: Sequence[tuple[str, bytes | None, dict[str, Any] | None]],
                          lang: str, reports: bool, strict: bool, waivers: Waivers | None,
                          results: str) -> list[Outcome] | Plain:
-    import orjson
-
     from . import columns as engine
 
     rules = rules_in_worker(source)
@@ -265,42 +263,23 @@ def _audit_chunk_columns(source: Any, items: Sequence[tuple[str, bytes | None, d
         ids = [str(plain_document(p)["center"]["id"]) for p in profiles]
         lines = [] if parquet else [chunk.result(i, p).to_json(lang) for i, p in enumerate(profiles)]
         if len(taken) == len(items):        # the whole chunk: given as one
-            table = None
-            if parquet:
-                pa = engine.pyarrow_module()
-                table = _ipc_table(pa, pa.Table.from_batches([engine.chunk_batch(chunk, profiles)]), len(taken))
+            table = engine.encode_part(len(taken), engine.chunk_part(chunk, profiles)) if parquet else None
             return Plain(ids, rows, lines, figures, table)
         for i, (k, _) in enumerate(taken):
             out[k] = Audited(ids[i], lines[i] if lines else b"", rows[i])
     if parquet:
-        pa = engine.pyarrow_module()
         mine = {t for t, _ in taken}
         others = [k for k, o in enumerate(out) if isinstance(o, Audited) and k not in mine]
-        parts = []
-        if chunk is not None:
-            parts.append(engine.chunk_batch(chunk, [p for _, p in taken]))
-        if others:
-            parts.append(engine.documents_batch(rules, [orjson.loads(out[k].line) for k in others]))
-        if parts:
-            table = pa.Table.from_batches(parts).unify_dictionaries()
+        if taken or others:
             where = {k: i for i, (k, _) in enumerate(taken)}
             where.update({k: len(taken) + i for i, k in enumerate(others)})
             order = sorted(where)
-            table = table.take(pa.array([where[k] for k in order], pa.int64()))
-            shared = _ipc_table(pa, table, len(order))
+            arrays = engine.chunk_part(chunk, [p for _, p in taken]) if chunk is not None else None
+            shared = engine.encode_part(len(order), arrays, [out[k].line for k in others], [where[k] for k in order])
             for slot, k in enumerate(order):
                 out[k].line = b""
                 out[k].table, out[k].slot = shared, slot
     return out
-
-
-def _ipc_table(pa: Any, table: Any, rows: int) -> Any:
-    from .columns import RowsTable
-
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table, max_chunksize=rows)
-    return RowsTable(sink.getvalue().to_pybytes(), rows)
 
 
 class _Inline(Executor):

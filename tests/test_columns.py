@@ -456,3 +456,38 @@ def test_workers_make_the_rows_of_results_parquet_without_loading_arrow():
     done = subprocess.run([sys.executable, "-c", script], input=orjson.dumps([*docs, inspected]),
                           capture_output=True, check=True, env={**os.environ, "PYTHONPATH": str(Path(compliance.__file__).parent.parent)})
     assert done.stdout.strip() == b"False", done.stderr
+
+
+def test_summary_csv_from_the_lines_made_with_the_rows_is_the_csv_of_their_figures(tmp_path):
+    """summary.csv puts the lines the workers made in rank order: the same bytes as writing each row's figures."""
+    import csv
+    import io
+
+    from compliance.batch import outputs
+    from compliance.batch.columns import chunk_rows
+
+    rules = compliance.load_ruleset("yinzhou")
+    docs = _profiles("yinzhou")[:120]
+    docs[0]["center"]["name"] = "=HYPERLINK(\"x\")"                   # text that would run as a formula
+    docs[1]["center"]["name"] = "新桥社区\n便民服务中心, \"东区\""         # a line break, a comma and quotes
+    docs[2]["center"]["region"] = {"province": "浙江省", "street": "-1"}        # a number: left as it is
+    profiles = [compliance.load_profile(d, rules=rules) for d in docs]
+    lines, _ = chunk_rows(score_chunk(rules, [facts_of(p) for p in profiles]), profiles)
+    lines[5] = orjson.dumps({**orjson.loads(lines[5]), "warnings": [["c.jsonl:6", "$.x", "未知字段", ""]]})
+    rows_path = tmp_path / "rows.jsonl"
+    rows_path.write_bytes(b"".join(line + b"\n" for line in lines))
+    counting = outputs.Counting(rules, None)
+    for offset, row in outputs.read_rows(rows_path):
+        counting.add(offset, row)
+    tally = counting.done()
+    outputs.write_summary_csv(tmp_path / "summary.csv", tally, rows_path, None)
+
+    expected = io.StringIO()
+    writer = csv.writer(expected, lineterminator="\r\n")
+    writer.writerow(outputs.summary_header(tally, None))
+    for line in outputs.summary_rows(tally, rows_path, None):
+        writer.writerow([outputs.csv_cell(v) if k in (1, 2, 3, 4, 5, 6, len(line) - 1) else v
+                         for k, v in enumerate(line)])
+    written = (tmp_path / "summary.csv").read_bytes()
+    assert written == outputs.BOM.encode("utf-8") + expected.getvalue().encode("utf-8")
+    assert "'=HYPERLINK".encode("utf-8") in written and b",-1," in written

@@ -34,6 +34,7 @@ from ..model import (SELF_CHECK, STATUS_LETTER, Clause, Profile, RuleSet, Status
 from ..profile import clean_facts
 from ..wording import remedy_sum
 from ..result import AuditResult, CategoryScore, Finding, fast_constructor
+from .lines import summary_tails
 from .sources import PROFILE_SUFFIXES
 
 _result: Callable[..., AuditResult] = fast_constructor(AuditResult)
@@ -386,20 +387,23 @@ def chunk_rows(chunk: ChunkScores, profiles: Sequence[Profile]) -> tuple[list[by
         date = str(center.get("assessed_on") or "")
         regions.append(where)
         dates.append(date)
-        out.append(orjson.dumps({
+        out.append({
             "loc": profile.source, "id": str(center["id"]), "name": str(center.get("name", "")),
             "region": where, "score": score[i], "grade": grade_ids[i], "verdict": verdicts[i],
             "cats": categories[i], "veto": veto[i], "actions": actions[i], "st": st[i * m:(i + 1) * m],
             "pc": pc[i], "amt": amt[i], "date": date,
-        }))
+        })
+    for row, tail in zip(out, summary_tails(out)):
+        row["csv"] = tail
     by_category = [[None if s != s else s for s in column] for column in chunk.categories.tolist()]
     remedies = {}
     for j, column in enumerate(chunk.amount):
         given = column[~np.isnan(column)]
         if given.size:
             remedies[(clauses[j], units[j])] = remedy_sum(Counter(given.tolist()))
-    return out, Figures(score, grade_ids, verdicts, by_category, [st[i * m:(i + 1) * m] for i in range(chunk.n)],
-                        regions, dates, remedies)
+    return [orjson.dumps(row) for row in out], Figures(
+        score, grade_ids, verdicts, by_category, [st[i * m:(i + 1) * m] for i in range(chunk.n)], regions, dates,
+        remedies)
 
 
 # --------------------------------------------------------------------------- results.parquet

@@ -26,6 +26,7 @@ import orjson
 from ..errors import ERROR, WARNING, ComplianceError, system_reason
 from ..i18n import Words, cmsg, msg, quote
 from ..rendering import BAR, FOOTER_LIMITS, LOW, bar_chart, cut_to_width, footer, ruleset_view
+from .lines import FORMULA_START as _FORMULA_START, csv_cell, tail_of
 from .sources import column_letter
 from ..model import STATUS_LETTER, RuleSet, Status
 from ..reconciliation import Flag, flag
@@ -605,6 +606,18 @@ def write_summary_csv(target: Path, t: Tally, rows_path: Path, previous: Previou
         writer.writerow(header)
         # Only the text a profile or a path brings can start like a formula: scores, grades and codes cannot
         # (csv writes None as an empty cell).
+        if previous is None and t.self_round is None and not t.waivers and t.audited:
+            # every line but its rank made with its row (lines.py): here only put in rank order
+            with open(rows_path, "rb") as fh:
+                fd, offsets, scores = fh.fileno(), t.offsets, t.scores
+                rank, last = 0, None
+                for position, i in enumerate(league_order(t), start=1):
+                    if scores[i] != last:
+                        rank, last = position, scores[i]
+                    text.write(f"{rank},{tail_of(row_at(fd, offsets[i]))}")
+            text.flush()
+            text.detach()
+            return
         text_columns = [header.index(k) for k in ("center_id", "name", "province", "city", "district", "street",
                                                    "source")]
         for line in summary_rows(t, rows_path, previous):
@@ -639,22 +652,6 @@ def write_errors_csv(target: Path, rows_path: Path) -> None:
         text.detach()
 
 
-_FORMULA_START = ("=", "+", "-", "@")
-
-
-def csv_cell(value: Any) -> Any:
-    """A cell Excel shows as text, never runs as a formula (a profile's text can start with =); not text: as it is."""
-    if type(value) is str and value[:1] in _FORMULA_START and not _numeric(value):
-        return "'" + value
-    return value
-
-
-def _numeric(value: str) -> bool:
-    try:
-        float(value)
-        return True
-    except ValueError:
-        return False
 
 
 # --------------------------------------------------------------------------- the workbook

@@ -32,7 +32,8 @@ from ..i18n import Joined, Words, cmsg, language, msg, quote
 from ..wording import LEVEL_LABELS, STATUS_LABELS, fmt_amount, fmt_amount_pct, unit_label
 from ..model import CHINA, Level, Status, today_in_china
 from ..writing import atomic_stream, same_file
-from .outputs import (BOM, FONT_SIZE, LINE_PT, XLSX_MAX_ROWS, NotResults, csv_cell, header_text, print_scale,
+from .lines import csv_cell
+from .outputs import (BOM, FONT_SIZE, LINE_PT, XLSX_MAX_ROWS, NotResults, header_text, print_scale,
                       result_documents, wrapped_lines)
 
 #: China's time (no daylight saving): the default ``as_of`` is today there.

@@ -32,6 +32,7 @@ from ..model import STATUS_LETTER, RuleSet, RuleSource, Status, facts_of, plain_
 from ..profile import Profile, load_parsed, load_profile
 from ..result import AuditResult
 from ..waivers import Waivers, as_waivers, expired_warning
+from .lines import summary_tails
 from .sources import PROFILE_SUFFIXES, Record, line_problem
 
 CHUNK = 256
@@ -143,7 +144,7 @@ def audited(result: AuditResult, location: str, lang: str = "zh", waivers: bool 
     region = center.get("region") or {}
     findings = result.findings
     center_id = str(center["id"])
-    row = orjson.dumps({
+    fields: dict[str, Any] = {
         "loc": location, "id": center_id, "name": str(center.get("name", "")),
         "region": [str(region.get(k, "")) for k in ("province", "city", "district", "street")],
         "score": result.score, "grade": result.grade, "verdict": result.verdict.value,
@@ -154,7 +155,9 @@ def audited(result: AuditResult, location: str, lang: str = "zh", waivers: bool 
         "amt": [(f.clause.clause, f.shortfall.unit, float(f.shortfall.amount)) for f in findings
                 if f.shortfall is not None],
         "date": str(center.get("assessed_on") or ""),
-    })
+    }
+    fields["csv"] = summary_tails([fields])[0]          # its line of summary.csv (lines.py), last
+    row = orjson.dumps(fields)
     if waivers and (result.unwaived is not None or result.waivers_expired):
         # only a centre a waiver concerns carries these: the score without waivers, the waived clauses and
         # the waivers that do not cover its assessment date (clause, expiry)

@@ -1,0 +1,67 @@
+"""A centre's line of summary.csv, made where its row of the round's tables is made.
+
+Without a previous round, self-checks or waivers, every cell of a centre's line but its rank is known
+once it is scored: the worker that scores it writes the line (after the rank) into the centre's row, and
+summary.csv at the end only puts the lines in rank order, rather than reading each row's figures back
+and writing them again one by one in the round's own process.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any, Mapping, Sequence
+
+FORMULA_START = ("=", "+", "-", "@")
+_TEXT = (0, 1, 2, 3, 4, 5)                  # id, name and region: text a profile brings (so is the source, last)
+
+
+def csv_cell(value: Any) -> Any:
+    """A cell Excel shows as text, never runs as a formula (a profile's text can start with =); not text: as it is."""
+    if type(value) is str and value[:1] in FORMULA_START and not _numeric(value):
+        return "'" + value
+    return value
+
+
+def _numeric(value: str) -> bool:
+    try:
+        float(value)
+        return True
+    except ValueError:
+        return False
+
+
+def summary_cells(row: Mapping[str, Any]) -> list[Any]:
+    """The cells of a row's line of summary.csv after its rank, as they are in a round without a previous round,
+    self-checks or waivers (which add columns before the last three)."""
+    return [row["id"], row["name"], *row["region"], row["score"], row["grade"], row["verdict"], *row["cats"],
+            ";".join(row["veto"]), row["actions"], row["loc"]]
+
+
+def summary_tails(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Each row's line of summary.csv after its rank and its comma, ending in CR LF (as the csv module writes it)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    ends = []
+    for row in rows:
+        cells = summary_cells(row)
+        for i in _TEXT:
+            if cells[i][:1] in FORMULA_START:
+                cells[i] = csv_cell(cells[i])
+        if cells[-1][:1] in FORMULA_START:
+            cells[-1] = csv_cell(cells[-1])
+        writer.writerow(cells)
+        ends.append(out.tell())
+    text = out.getvalue()
+    return [text[start:end] for start, end in zip([0, *ends], ends)]
+
+
+def tail_of(row: bytes) -> str:
+    """The line a row of the round's tables carries (its last key, ``csv``), read without reading the row's figures;
+    the whole row is read when something follows it (the warnings of a centre audited all the same)."""
+    import orjson
+
+    at = row.rfind(b',"csv":"')
+    if at >= 0 and row.endswith(b'"}'):
+        return str(orjson.loads(row[at + 7:-1]))
+    found = orjson.loads(row)
+    return str(found["csv"]) if "csv" in found else summary_tails([found])[0]

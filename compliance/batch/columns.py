@@ -693,7 +693,7 @@ def write_parquet(parts: Any, target: Any, rules: RuleSet, row_group: int = 16_3
                     break
                 rows = decode_part(rules, fh.read(int.from_bytes(size, "little")))
                 chosen = fh.read(int.from_bytes(fh.read(8), "little"))
-                if chosen:          # a repeated id left out, or a checkpoint within the chunk
+                if chosen:          # a repeated id left out
                     rows = rows.take(pa.array(orjson.loads(chosen), pa.int64()))
                 pending.append(rows)
                 count += rows.num_rows

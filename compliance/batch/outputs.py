@@ -343,19 +343,9 @@ class Counting:
             patterns[st] = patterns.get(st, 0) + 1      # a district holds far fewer patterns than centres
             if len(patterns) >= PATTERNS_HELD:          # a national round may not: memory stays bounded
                 self._count_patterns()
-        key = tuple(row["region"])
-        group = t.regions.get(key)
-        if group is None:
-            group = t.regions[key] = Group()
-        group.centres += 1
-        group.score_sum += row["score"]
-        group.grades[row["grade"]] = group.grades.get(row["grade"], 0) + 1
-        if row["verdict"] == "conforming":
-            group.conforming += 1
-        else:
-            group.nonconforming += 1
-            if len(t.nonconforming) <= LIST_LIMIT:
-                t.nonconforming.append(row)
+        if not _count_region(t, tuple(row["region"]), row["score"], row["grade"], row["verdict"]) \
+                and len(t.nonconforming) <= LIST_LIMIT:
+            t.nonconforming.append(row)
         for clause, unit, amount in row["amt"]:
             slot = amounts.get((clause, unit))
             if slot is None:
@@ -377,15 +367,8 @@ class Counting:
                 t.expired_count += 1
                 if len(t.expired) < LIST_LIMIT:
                     t.expired.append((row["id"], row["name"], clause, expires))
-        d = row["date"]
-        if d:
-            dates = t.dates
-            if not dates:
-                t.dates = [d, d]
-            elif d < dates[0]:
-                dates[0] = d
-            elif d > dates[1]:
-                dates[1] = d
+        if row["date"]:
+            _count_date(t, row["date"])
         if previous is not None:
             _compare(row, previous, grade_rank)
             trend = row["trend"]
@@ -446,38 +429,14 @@ class Counting:
             patterns[st] = patterns.get(st, 0) + 1
             if len(patterns) >= PATTERNS_HELD:
                 self._count_patterns()
-        regions = t.regions
         for i, key in enumerate(f.region):
-            group = regions.get(key)
-            if group is None:
-                group = regions[key] = Group()
-            group.centres += 1
-            group.score_sum += f.score[i]
-            grade = f.grade[i]
-            group.grades[grade] = group.grades.get(grade, 0) + 1
-            if f.verdict[i] == "conforming":
-                group.conforming += 1
-            else:
-                group.nonconforming += 1
-                if len(t.nonconforming) <= LIST_LIMIT:
-                    t.nonconforming.append(orjson.loads(rows[i]))
-        sums = self.remedy_sums
+            if not _count_region(t, key, f.score[i], f.grade[i], f.verdict[i]) and len(t.nonconforming) <= LIST_LIMIT:
+                t.nonconforming.append(orjson.loads(rows[i]))
         for remedy, (centres, owed) in f.remedies.items():
-            slot = sums.get(remedy)
-            if slot is None:
-                sums[remedy] = [centres, owed]
-            else:
-                slot[0] += centres
-                slot[1] += owed
+            self._add_remedy(remedy, centres, owed)
         for d in f.date:
             if d:
-                dates = t.dates
-                if not dates:
-                    t.dates = [d, d]
-                elif d < dates[0]:
-                    dates[0] = d
-                elif d > dates[1]:
-                    dates[1] = d
+                _count_date(t, d)
 
     def _count_patterns(self) -> None:
         """Each clause's status counts, from the patterns of status letters counted so far."""
@@ -488,17 +447,18 @@ class Counting:
 
     def _sum_amounts(self) -> None:
         """The remedies' amounts counted so far, summed exactly (as the decimals the reports show) per clause."""
-        sums = self.remedy_sums
         for key, values in self.amounts.items():
-            centres, total = remedy_sum(values)
-            slot = sums.get(key)
-            if slot is None:
-                sums[key] = [centres, total]
-            else:
-                slot[0] += centres
-                slot[1] += total
+            self._add_remedy(key, *remedy_sum(values))
         self.amounts.clear()
         self.amounts_held = 0
+
+    def _add_remedy(self, key: tuple[str, str], centres: int, total: Decimal) -> None:
+        slot = self.remedy_sums.get(key)
+        if slot is None:
+            self.remedy_sums[key] = [centres, total]
+        else:
+            slot[0] += centres
+            slot[1] += total
 
     def done(self, ids: Container[str] = ()) -> Tally:
         """The tally, once every row is counted; ``ids`` are this round's centre ids (to find who is gone)."""
@@ -515,6 +475,32 @@ class Counting:
                         t.gone.append((cid, name, score, grade))
             t.trends["gone"] = t.gone_count
         return t
+
+
+def _count_region(t: Tally, key: tuple[str, ...], score: float, grade: str, verdict: str) -> bool:
+    """Count a centre in its region's group; whether it conforms."""
+    group = t.regions.get(key)
+    if group is None:
+        group = t.regions[key] = Group()
+    group.centres += 1
+    group.score_sum += score
+    group.grades[grade] = group.grades.get(grade, 0) + 1
+    if verdict == "conforming":
+        group.conforming += 1
+        return True
+    group.nonconforming += 1
+    return False
+
+
+def _count_date(t: Tally, d: str) -> None:
+    """Widen the round's span of assessment dates to take ``d``."""
+    dates = t.dates
+    if not dates:
+        t.dates = [d, d]
+    elif d < dates[0]:
+        dates[0] = d
+    elif d > dates[1]:
+        dates[1] = d
 
 
 def _keep(heap: list[Any], item: Any) -> None:

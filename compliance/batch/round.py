@@ -257,26 +257,18 @@ class Round:
                 self._rows_end = rows.seek(0, os.SEEK_END)    # where the next row starts, counted, not asked
                 for batch, outcomes in run_batches(stream, self.rules, pool, self.lang, False,
                                                    strict=self.strict, waivers=self.waivers, results=self.results):
-                    if isinstance(outcomes, Plain) and self._keep_plain(batch, outcomes, seen, results, rows):
-                        before, done = done, done + len(batch)
-                        if bar is not None:
-                            bar.step(len(batch))
-                        now = time.monotonic()
-                        if done // SAVE_EVERY != before // SAVE_EVERY or now - last_save > 2:
-                            self._flush(results)
-                            _save(state_file, fingerprint, done, results, rows, self.defects)
-                            last_save = now
-                        continue
-                    for record, outcome in zip(batch, outcomes.outcomes() if isinstance(outcomes, Plain) else outcomes):
-                        self._keep(record, outcome, seen, results, rows)
-                        done += 1
-                        if bar is not None:
-                            bar.step()
-                        now = time.monotonic()
-                        if done % SAVE_EVERY == 0 or now - last_save > 2:
-                            self._flush(results)
-                            _save(state_file, fingerprint, done, results, rows, self.defects)
-                            last_save = now
+                    if not (isinstance(outcomes, Plain) and self._keep_plain(batch, outcomes, seen, results, rows)):
+                        for record, outcome in zip(batch, outcomes.outcomes() if isinstance(outcomes, Plain)
+                                                   else outcomes):
+                            self._keep(record, outcome, seen, results, rows)
+                    before, done = done, done + len(batch)
+                    if bar is not None:
+                        bar.step(len(batch))
+                    now = time.monotonic()          # a checkpoint once a chunk passes a multiple, or every 2 s
+                    if done // SAVE_EVERY != before // SAVE_EVERY or now - last_save > 2:
+                        self._flush(results)
+                        _save(state_file, fingerprint, done, results, rows, self.defects)
+                        last_save = now
                 self._flush(results)
                 _save(state_file, fingerprint, done, results, rows, self.defects)
         finally:
@@ -490,7 +482,7 @@ class Progress:
         self.total, self.count, self.start = total, start, start
         self.began = self.drawn = time.monotonic()
 
-    def step(self, count: int = 1) -> None:
+    def step(self, count: int) -> None:
         self.count += count
         now = time.monotonic()
         if now - self.drawn >= 0.2:

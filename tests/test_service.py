@@ -524,7 +524,7 @@ def test_schemathesis_finds_no_server_error_and_no_response_off_its_schema(servi
     out = subprocess.run(
         [sys.executable, "-m", "schemathesis.cli", "run", f"{service.url}/openapi.json",
          "-H", f"Authorization: Bearer {service.tokens[who]}", "--checks", "all",
-         "--exclude-checks", "positive_data_acceptance", "--max-examples", "15", "--seed", "20261122",
+         "--exclude-checks", "positive_data_acceptance", "--max-examples", "8", "--seed", "20261122",
          # one worker: with two, hypothesis parses lambdas' source in two threads at once, which CPython 3.11's
          # parser does not survive ("AST constructor recursion depth mismatch"), failing the run at random
          "--workers", "1"], capture_output=True, text=True, timeout=600, cwd=service.db_path.parent)
@@ -579,14 +579,13 @@ def test_an_account_can_be_disabled_and_its_token_replaced(tmp_path):
         out = run_cli("users", "token", "ops", "--db", db)
         assert out.returncode == 0
         new = out.stdout.split()[-1]
-        time.sleep(10.5)                                 # the service remembers an account for 10 s
-        assert status(old) == 401 and status(new) == 200
+        assert status(new) == 200                        # a token the service has not seen is looked up at once
         assert run_cli("users", "disable", "ops", "--db", db).returncode == 0
         assert "disabled" in run_cli("users", "list", "--db", db).stdout
-        time.sleep(10.5)
-        assert status(new) == 401
+        time.sleep(10.5)                                 # the service remembers an account for 10 s
+        assert status(old) == 401 and status(new) == 401     # the old token replaced, the account disabled
         assert run_cli("users", "enable", "ops", "--db", db).returncode == 0
-        assert status(new) == 200
+        assert status(new) == 200 and status(old) == 401
 
 
 @pytest.mark.parametrize("args, says", [

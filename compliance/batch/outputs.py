@@ -672,6 +672,8 @@ def print_scale(widths: Sequence[float]) -> int:
 
 def wrapped_lines(words: str, width: float) -> int:
     """The lines ``words`` take when wrapped in a column ``width`` characters wide (a Chinese character is two)."""
+    if 2 * len(words) <= width - 0.5:           # fits whatever its characters: most names, and no veto clause
+        return 1
     lines, used = 1, 0.0
     for ch in words:
         size = 2.0 if "\u2e80" <= ch <= "\uffef" else 1.1
@@ -768,7 +770,6 @@ def write_summary_xlsx(target: Path, t: Tally, rows_path: Path, previous: Previo
         grade_col, verdict_col, veto_col = keys.index("grade"), keys.index("verdict"), keys.index("veto_failed")
         name_col = keys.index("name")
         clause_titles = {c.clause: c.title[lang] for c in rules.clauses}
-        text_cols = [keys.index(k) for k in ("center_id", "name", "source")]
         trend_col = keys.index("trend") if previous is not None else -1
         prev_grade_col = keys.index("previous_grade") if previous is not None else -1
         overstated_col = keys.index("overstated") if t.self_round is not None else -1
@@ -789,12 +790,8 @@ def write_summary_xlsx(target: Path, t: Tally, rows_path: Path, previous: Previo
                         wrapped_lines(str(line[name_col]), widths[name_col]))
             if lines > 1:                             # a wrapped cell's row is as tall as its lines: nothing cut off
                 league.set_row(n, LINE_PT * lines + 2)
-            for c in text_cols:                       # ids stay text: 0012 keeps its zeros
-                league.write_string(n, c, str(line[c]))
-                line[c] = None
-            for c, value in enumerate(line):
-                if value is not None:
-                    league.write(n, c, value)
+            # one call a row: text stays text (0012 keeps its zeros: strings_to_numbers is off), None is no cell
+            league.write_row(n, 0, line)
         league.autofilter(0, 0, max(n, 1), len(keys) - 1)
         league.print_area(0, 0, max(n, 1), len(keys) - 1)      # its folded columns are not printed
         if n:

@@ -385,7 +385,7 @@ def run_batches(records: Iterable[Record], rules: RuleSet, pool: Any, lang: str 
         if size == CHUNK:
             size, window = COLUMN_CHUNK, min(window, 2)     # as many centres in flight as 4 chunks of 256 and 2 more
     if reports:
-        size = min(size, 8)      # a report takes ~0.2 s: small chunks keep every worker busy to the end
+        size = min(size, 2)      # a report takes ~0.2 s: small chunks keep every worker busy to the end
     limit = window * max(1, _workers(pool))
     for batch in chunks(records, size):
         work = [(r.location, r.raw, r.document) for r in batch if not r.problems]

@@ -18,7 +18,7 @@ def _site_dirs() -> list[str]:
 def test_pip_install_dot_gives_a_working_command_from_another_folder(tmp_path, monkeypatch):
     monkeypatch.delenv("PYTHONPATH", raising=False)      # the installed copy, not a source tree, is what runs
     env_dir = tmp_path / "venv"
-    venv.create(env_dir, with_pip=True)
+    venv.create(env_dir, with_pip=False)       # pip is this environment's, seen through outer.pth below
     py = env_dir / "bin" / "python"
     purelib = subprocess.run([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                              capture_output=True, text=True, check=True).stdout.strip()

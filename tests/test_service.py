@@ -588,6 +588,20 @@ def test_an_account_can_be_disabled_and_its_token_replaced(tmp_path):
         assert status(new) == 200 and status(old) == 401
 
 
+@pytest.mark.parametrize("name, value, least", [("COMPLIANCE_LEASE_SECONDS", "abc", "3"),
+                                                ("COMPLIANCE_LEASE_SECONDS", "1", "3"),
+                                                ("COMPLIANCE_BODY_SECONDS", "-1", "0.1"),
+                                                ("COMPLIANCE_HEADER_SECONDS", "nan", "0.1")])
+def test_a_setting_that_is_not_seconds_stops_serve_naming_it_in_chinese(tmp_path, monkeypatch, name, value, least):
+    monkeypatch.setenv(name, value)
+    out = run_cli("serve", "--db", f"sqlite:///{tmp_path / 'a.db'}", "--port", str(_free_port()),
+                  "--data", str(tmp_path / "data"), lang=None)
+    assert out.returncode == 2, out.stderr
+    assert f"环境变量 {name} 的值是 '{value}'：请写秒数，不少于 {least}" in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr and "内部错误" not in out.stderr
+    assert not (tmp_path / "a.db").exists()                # stopped before it opened anything
+
+
 @pytest.mark.parametrize("args, says", [
     (["users", "add", "ANA", "--role", "bureau"], "already exists"),             # names differ only in case
     (["users", "add", "bad\x01name", "--role", "bureau"], "account name"),

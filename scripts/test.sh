@@ -5,5 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --no-demo
 python3 -m mypy compliance          # strict, as configured in setup.cfg
-# the tests in parallel, one process per core (at most four: each may start a browser, a service and PostgreSQL)
-python3 -m pytest --numprocesses auto --maxprocesses 4 --dist worksteal "$@"
+# the tests in parallel, one process per core (at most four: each may start a browser, a service and PostgreSQL);
+# a test file's tests (a class's, in a class) stay in one process: its services and databases are set up once
+python3 -m pytest --numprocesses auto --maxprocesses 4 --dist loadscope "$@"

@@ -14,6 +14,7 @@ the league table, its score and the offset of its row.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import os
@@ -24,7 +25,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Sequence
+from typing import IO, Any, Callable, Iterator, Sequence
 
 import orjson
 
@@ -50,6 +51,28 @@ _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
 
 _HASHED = re.compile(r"-[0-9a-f]{8}$")
 NAME_BYTES = 120                     # well under the 255 bytes a file name may have
+
+
+@contextlib.contextmanager
+def _beside(work: Callable[[], None]) -> Iterator[None]:
+    """``work`` in a thread of its own while the block runs; once both are done, its error is raised here (the
+    block's own error first)."""
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as exc:  # noqa: BLE001 - raised again in the round's own thread
+            failed.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.join()
+    if failed:
+        raise failed[0]
 
 
 def report_name(center_id: str) -> str:
@@ -174,20 +197,13 @@ class Round:
             # workers start and warm up; they then render the reports.
             results_path, rows_path, seen = self._run(executor(1) if self.reports else pool)
             if self.reports and in_process(pool):
-                self._render_reports(pool, [])
+                self._render_reports(pool)
                 tally = self.finish(results_path, rows_path, seen)
             elif self.reports:
                 # Every centre audited, the reports are rendered by the workers while this process writes the
                 # tables and the district report: the district report no longer waits for the last centre's.
-                failed: list[BaseException] = []
-                reporter = threading.Thread(target=self._render_reports, args=(pool, failed), daemon=True)
-                reporter.start()
-                try:
+                with _beside(lambda: self._render_reports(pool)):
                     tally = self.finish(results_path, rows_path, seen)
-                finally:
-                    reporter.join()
-                if failed:
-                    raise failed[0]
         finally:
             pool.shutdown(wait=True, cancel_futures=True)   # the workers' memory is free for the tables
         if not self.reports:
@@ -195,22 +211,16 @@ class Round:
         shutil.rmtree(results_path.parent, ignore_errors=True)
         return tally
 
-    def _render_reports(self, pool: Any, failed: list[BaseException]) -> None:
+    def _render_reports(self, pool: Any) -> None:
         """One PDF per centre audited (the first record of each id that could be audited, as the round kept it),
-        written as each comes back; a round stopped here renders them again when resumed. An error is put in
-        ``failed`` (the thread that runs this raises it again), except in this process's own thread."""
-        try:
-            written: set[str] = set()
-            stream = sources.records(self.inputs, self.rules.vocabulary)
-            for _, outcome in run_chunks(stream, self.rules, pool, self.lang, True, strict=self.strict,
-                                         waivers=self.waivers, columns=False):
-                if isinstance(outcome, Audited) and outcome.pdf is not None and outcome.center_id not in written:
-                    written.add(outcome.center_id)
-                    write_atomic(self.outdir / "reports" / report_name(outcome.center_id), outcome.pdf)
-        except BaseException as exc:  # noqa: BLE001 - raised again in the round's own thread
-            if in_process(pool):
-                raise
-            failed.append(exc)
+        written as each comes back; a round stopped here renders them again when resumed."""
+        written: set[str] = set()
+        stream = sources.records(self.inputs, self.rules.vocabulary)
+        for _, outcome in run_chunks(stream, self.rules, pool, self.lang, True, strict=self.strict,
+                                     waivers=self.waivers, columns=False):
+            if isinstance(outcome, Audited) and outcome.pdf is not None and outcome.center_id not in written:
+                written.add(outcome.center_id)
+                write_atomic(self.outdir / "reports" / report_name(outcome.center_id), outcome.pdf)
 
     def _run(self, pool: Any) -> tuple[Path, Path, dict[str, int]]:
         try:
@@ -402,22 +412,8 @@ class Round:
 
             # Arrow encodes and compresses without the interpreter's lock: results.parquet is written beside
             # summary.csv, not after it
-            failed: list[BaseException] = []
-
-            def parquet() -> None:
-                try:
-                    write_parquet(results_path, out / "results.parquet", self.rules)
-                except BaseException as exc:  # noqa: BLE001 - raised again in the round's own thread
-                    failed.append(exc)
-
-            writer = threading.Thread(target=parquet, daemon=True)
-            writer.start()
-            try:
+            with _beside(lambda: write_parquet(results_path, out / "results.parquet", self.rules)):
                 outputs.write_summary_csv(out / "summary.csv", tally, rows_path, self.previous)
-            finally:
-                writer.join()
-            if failed:
-                raise failed[0]
             name, stale = "results.parquet", out / "results.jsonl"
         else:
             outputs.write_summary_csv(out / "summary.csv", tally, rows_path, self.previous)

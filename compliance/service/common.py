@@ -26,9 +26,8 @@ from ..layers import bundled_names
 from ..model import CHINA, RuleSet, plain_document
 from ..profile import load_profile
 from ..reading import parse
-from . import auth
+from . import auth, settings
 from .batches import INPUT_SUFFIXES, MEDIA_TYPES, OUTPUTS, Batches
-from .settings import seconds
 from .store import Account, AuditRow, IdempotencyKey, KeyReused, RulesSetting, Store, Submission, audit_kind
 
 PROFILE_LIMIT = 1 << 20          # a profile is at most 1 MiB
@@ -107,8 +106,8 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 # A profile's body must arrive within 30 s and an upload's within 300 s (50 MiB at 170 KB/s), so a slow
 # client cannot hold the service; COMPLIANCE_BODY_SECONDS sets both (for a slow link, or a test).
-PROFILE_SECONDS = seconds("COMPLIANCE_BODY_SECONDS", 30.0)
-UPLOAD_SECONDS = seconds("COMPLIANCE_BODY_SECONDS", 300.0)
+PROFILE_SECONDS = settings.seconds("COMPLIANCE_BODY_SECONDS", 30.0)
+UPLOAD_SECONDS = settings.seconds("COMPLIANCE_BODY_SECONDS", 300.0)
 
 
 def within(receive: Any, seconds: float) -> Any:

@@ -32,13 +32,13 @@ from sqlalchemy.exc import IntegrityError
 
 from ..errors import ComplianceError
 from ..i18n import msg
-from .settings import seconds
+from . import settings
 from .store import Store, metadata
 
 log = logging.getLogger("compliance.service")
 #: A lease not renewed for this long is taken over by another process; COMPLIANCE_LEASE_SECONDS sets it (a shorter
 #: take-over, or a test), at least 3 s.
-LEASE_SECONDS = seconds("COMPLIANCE_LEASE_SECONDS", 30.0, least=3.0)
+LEASE_SECONDS = settings.seconds("COMPLIANCE_LEASE_SECONDS", 30.0, least=3.0)
 HEARTBEAT_SECONDS = LEASE_SECONDS / 3        # how often the holder renews it: two renewals may be missed
 POLL_SECONDS = 5.0            # how often an idle process looks for work queued elsewhere or left by a dead holder
 

@@ -29,9 +29,9 @@ import orjson
 
 from ..errors import ComplianceError
 from ..i18n import Message, language, msg, quote, text, use_language
+from . import settings
 from .common import Problem, bundled, choose_rules, load_bundled, local_date, service_rules
 from .language import request_language
-from .settings import seconds
 from .processes import only_process
 from .store import Store, safe_url
 
@@ -71,7 +71,7 @@ FIRST_READ_SLACK = 1 << 20       # the first packets may carry the start of a bo
 
 # A request's headers must arrive within 10 s of its first byte (or of the connection); COMPLIANCE_HEADER_SECONDS
 # sets another limit.
-HEADER_SECONDS = seconds("COMPLIANCE_HEADER_SECONDS", 10.0)
+HEADER_SECONDS = settings.seconds("COMPLIANCE_HEADER_SECONDS", 10.0)
 
 
 def _protocol(max_connections: int = MAX_CONNECTIONS) -> type:

@@ -38,8 +38,8 @@ def assets_dir() -> Path:
 
 def _weasyprint() -> Any:
     try:
-        import weasyprint
-    except (ImportError, OSError) as exc:   # OSError: Pango or HarfBuzz missing on the system
+        from .weasy import weasyprint
+    except ImportError as exc:              # the package, or Pango or HarfBuzz on the system, missing
         raise ReportError(system_reason(exc, msg("drawing a report as a PDF needs WeasyPrint and its system "
                                                  "libraries"))) from exc
     return weasyprint

@@ -7,6 +7,7 @@ import json
 import re
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -214,3 +215,56 @@ def test_report_options_are_checked():
         compliance.render(result, "html", archival=True)
     with pytest.raises(ReportError, match="not supported"):
         compliance.render(result, "pdf", lang="fr")
+
+
+# WeasyPrint's import, in a fresh interpreter each time: which system libraries it opens and how.
+DLOPEN_SPY = """
+import subprocess, sys, cffi
+spawned, real_popen, real_dlopen = [], subprocess.Popen, cffi.FFI.dlopen
+class Popen(real_popen):
+    def __init__(self, args, *rest, **options):
+        spawned.append(args if isinstance(args, str) else args[0])
+        super().__init__(args, *rest, **options)
+subprocess.Popen = Popen
+missing = sys.argv[1].split(",")      # names the loader is made not to know
+def dlopen(self, name, flags=0):
+    if name in missing:
+        raise OSError(f"cannot open shared object file {name}")
+    if name == "libpango-1.0-0" and missing == ["libpango-1.0.so.0"]:
+        return real_dlopen(self, "libpango-1.0.so.0", flags)     # found under this spelling (by the search, as a system might)
+    return real_dlopen(self, name, flags)
+cffi.FFI.dlopen = dlopen
+"""
+
+
+def _import_weasyprint(code: str, missing: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", DLOPEN_SPY + code, missing], capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_weasyprint_is_imported_without_running_a_library_search():
+    done = _import_weasyprint("import compliance.weasy\nprint(len(spawned))")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "0"          # no ldconfig, gcc or ld: the libraries open by their sonames
+    done = _import_weasyprint("import weasyprint\nprint(len(spawned))")
+    assert int(done.stdout) > 0                # WeasyPrint on its own searches (what the module above avoids)
+
+
+def test_a_library_known_only_by_another_name_is_still_found_and_stdout_stays_clean():
+    done = _import_weasyprint("from compliance.weasy import weasyprint\nprint('imported', weasyprint.__name__)",
+                              missing="libpango-1.0.so.0")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "imported weasyprint\n"     # WeasyPrint's installation advice went to standard error
+
+
+def test_a_missing_system_library_is_a_report_error_that_names_it():
+    pango = ["libpango-1.0-0", "pango-1.0-0", "pango-1.0", "libpango-1.0.so.0", "libpango-1.0.dylib",
+             "libpango-1.0-0.dll"]
+    done = _import_weasyprint(
+        "import compliance\nfrom compliance.pdf import html_to_pdf\n"
+        "try:\n    html_to_pdf('<p>a</p>')\nexcept compliance.ReportError as exc:\n"
+        "    from compliance.i18n import text\n    print(text(exc.text, 'zh'))", missing=",".join(pango))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("生成报告文件需要 'WeasyPrint' 及其系统库："), done.stdout
+    assert "libpango-1.0-0" in done.stdout and done.stdout.count("\n") == 1      # the library, by name
+    assert "WeasyPrint could not import some external libraries" in done.stderr

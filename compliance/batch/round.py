@@ -38,8 +38,8 @@ from ..waivers import Waivers
 from ..writing import same_file, write_atomic
 from . import outputs, sources, table
 from .outputs import Previous, SelfRound, Tally
-from .run import (CHUNK, Audited, Outcome, Plain, Refused, executor, in_process, rules_source, run_batches, run_chunks,
-                  warm_up)
+from .run import (CHUNK, RENDERER, Audited, Outcome, Plain, Refused, executor, in_process, rules_source, run_batches,
+                  run_chunks, warm_up)
 
 WORK = ".round"
 SAVE_EVERY = 4 * CHUNK               # centres between checkpoints (and at least every 2 s): a save costs a rename
@@ -188,7 +188,7 @@ class Round:
         self.check_paths()
         # a cluster that cannot be reached leaves nothing behind; with reports, local workers start with the
         # renderer already imported (once, in the process they are forked from)
-        pool = executor(self.jobs, self.scheduler, preload=("compliance.pdf",) if self.reports else ())
+        pool = executor(self.jobs, self.scheduler, preload=RENDERER if self.reports else ())
         if self.reports and not in_process(pool) and not self.scheduler:
             for _ in range(self.jobs):
                 pool.submit(warm_up, rules_source(self.rules))

@@ -317,6 +317,10 @@ class _Dask:
         self.client.close()
 
 
+# The modules a worker that renders reports is forked with: the PDF engine and WeasyPrint, imported once.
+RENDERER = ("compliance.pdf", "compliance.weasy")
+
+
 def warm_up(source: RulesSource) -> None:
     """A worker's first task in a round that makes reports: the rule set compiled, the report engine's stylesheet
     and fonts loaded, while the round is still reading its input."""

@@ -708,3 +708,4 @@ def write_parquet(parts: Any, target: Any, rules: RuleSet, row_group: int = 16_3
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        pa.default_memory_pool().release_unused()   # Arrow's allocator keeps what it freed: the tables come next

@@ -40,6 +40,7 @@ from . import outputs, sources, table
 from .outputs import Previous, SelfRound, Tally
 from .run import (CHUNK, RENDERER, Audited, Outcome, Plain, Refused, executor, in_process, rules_source, run_batches,
                   run_chunks, warm_up)
+from .seen import SeenIds
 
 WORK = ".round"
 SAVE_EVERY = 4 * CHUNK               # centres between checkpoints (and at least every 2 s): a save costs a rename
@@ -222,7 +223,7 @@ class Round:
                 written.add(outcome.center_id)
                 write_atomic(self.outdir / "reports" / report_name(outcome.center_id), outcome.pdf)
 
-    def _run(self, pool: Any) -> tuple[Path, Path, dict[str, int]]:
+    def _run(self, pool: Any) -> tuple[Path, Path, SeenIds]:
         try:
             self.outdir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -247,7 +248,7 @@ class Round:
         work.mkdir(exist_ok=True)
         if self.reports:
             (self.outdir / "reports").mkdir(exist_ok=True)
-        seen: dict[str, int] = {}          # centre id → where its row starts: one small int a centre
+        seen = SeenIds(rows_path)          # centre id → where its row starts: 16 bytes a centre
         with open(results_path, "ab") as fh:
             fh.truncate(results_at)
         with open(rows_path, "ab") as fh:
@@ -255,7 +256,7 @@ class Round:
         self._counting = outputs.Counting(self.rules, self.previous, self.self_round, self.waivers is not None)
         for offset, row in outputs.read_rows(rows_path):     # the ids and the tally of the centres already done
             if "refused" not in row:
-                seen[row["id"]] = offset
+                seen.add(row["id"], offset)
             self._counting.add(offset, row)
 
         vocab = self.rules.vocabulary
@@ -265,6 +266,7 @@ class Round:
         try:
             with open(results_path, "ab", buffering=1 << 20) as results, open(rows_path, "a+b", buffering=1 << 20) as rows:
                 self._rows_end = rows.seek(0, os.SEEK_END)    # where the next row starts, counted, not asked
+                seen.flush = rows.flush
                 for batch, outcomes in run_batches(stream, self.rules, pool, self.lang, False,
                                                    strict=self.strict, waivers=self.waivers, results=self.results):
                     if not (isinstance(outcomes, Plain) and self._keep_plain(batch, outcomes, seen, results, rows)):
@@ -282,23 +284,24 @@ class Round:
                 self._flush(results)
                 _save(state_file, fingerprint, done, results, rows, self.defects)
         finally:
+            seen.flush = lambda: None
             if bar is not None:
                 bar.close()
         return results_path, rows_path, seen
 
-    def _keep_plain(self, batch: Sequence[sources.Record], plain: Plain, seen: dict[str, int], results: IO[bytes],
+    def _keep_plain(self, batch: Sequence[sources.Record], plain: Plain, seen: SeenIds, results: IO[bytes],
                     rows: IO[bytes]) -> bool:
         """A whole chunk kept at once: its rows and results written in one go each, its figures counted by column.
         False (nothing done) when a record of it needs telling apart: a warning from its source, or an id read
         before; the chunk is then kept centre by centre."""
         ids = plain.ids
-        if any(record.warnings for record in batch) or len(set(ids)) < len(ids) or any(i in seen for i in ids):
+        if any(record.warnings for record in batch) or len(set(ids)) < len(ids) or seen.any_kept(ids):
             return False
         offsets, at = [], self._rows_end
         for row in plain.rows:
             offsets.append(at)
             at += len(row) + 1
-        seen.update(zip(ids, offsets))
+        seen.add_new(ids, offsets)
         rows.write(b"\n".join(plain.rows) + b"\n")
         self._rows_end = at
         if plain.table is not None:
@@ -313,7 +316,7 @@ class Round:
                 self._counting.add(offset, orjson.loads(row))
         return True
 
-    def _keep(self, record: sources.Record, outcome: Outcome, seen: dict[str, int], results: IO[bytes],
+    def _keep(self, record: sources.Record, outcome: Outcome, seen: SeenIds, results: IO[bytes],
               rows: IO[bytes]) -> None:
         if isinstance(outcome, Audited):
             at = seen.get(outcome.center_id)
@@ -325,7 +328,7 @@ class Round:
                      text(sources.repeat_message(outcome.center_id, first, record.location), self.lang),
                      self.labels.get("center.id", "")]]}))
                 return
-            seen[outcome.center_id] = self._rows_end
+            seen.add(outcome.center_id, self._rows_end)
             if outcome.pdf is not None:
                 write_atomic(self.outdir / "reports" / report_name(outcome.center_id), outcome.pdf)
             if outcome.table is not None:     # --results parquet: the row is kept in its chunk's table
@@ -382,7 +385,7 @@ class Round:
 
     # ------------------------------------------------------------------ the outputs
 
-    def finish(self, results_path: Path, rows_path: Path, seen: dict[str, int]) -> Tally:
+    def finish(self, results_path: Path, rows_path: Path, seen: SeenIds) -> Tally:
         """Count the rows, write the tables and the report, and put results.jsonl in place."""
         out = self.outdir
         tally: Tally = self._counting.done(seen)

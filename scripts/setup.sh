@@ -9,10 +9,11 @@ export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
 # System packages: the full Noto Sans CJK font (the report's fallback for rare characters),
 # Pango for WeasyPrint, HarfBuzz's subsetter (WeasyPrint subsets the report's fonts with it),
 # poppler's pdftotext/pdffonts for the report tests, Chromium, the browser the web pages are tested in,
-# PostgreSQL, the bureau-server database the service is also tested against, and nginx with openssl, the
-# front server with TLS that docs/deploy.md puts before the service (tests/test_deploy.py runs it).
+# PostgreSQL, the bureau-server database the service is also tested against, nginx with openssl, the
+# front server with TLS that docs/deploy.md puts before the service (tests/test_deploy.py runs it), and
+# LibreOffice Calc without its windows, which prints the workbooks in the tests as an office prints them.
 APT_PACKAGES=(fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 poppler-utils chromium postgresql
-              nginx openssl)
+              nginx openssl libreoffice-calc-nogui)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -33,7 +33,7 @@ def rows_file(tmp_path, ids):
 def test_every_id_kept_is_found_at_its_row_and_no_other_id_is(tmp_path, monkeypatch, kind, merge_at):
     monkeypatch.setattr(seen_module, "MERGE_AT", merge_at)
     rng = random.Random(7)
-    ids = [f"3302{rng.randrange(10**6):06d}-{i}" * rng.randrange(1, 4) for i in range(300)]
+    ids = [f"3302{rng.randrange(10**6):06d}-{i}" * rng.randrange(1, 4) for i in range(300)] + ["鄞州-01", "鄞州-02"]
     path, offsets = rows_file(tmp_path, ids)
     seen = kind(path)
     for start in range(0, 200, 20):               # whole chunks, as the columnar engine gives them
@@ -53,29 +53,36 @@ def test_every_id_kept_is_found_at_its_row_and_no_other_id_is(tmp_path, monkeypa
         assert seen.get(cid) == offset
         assert cid in seen
         assert seen.any_kept(["not-a-centre", cid])
-    for other in ("330200", ids[0] + "x", "x" + ids[5], "", "中文编号"):
+    others = ["330200", ids[0] + "x", "x" + ids[5], "", "中文编号", "鄞州-03"]
+    for other in others:
         assert seen.get(other) is None and other not in seen
-    assert not seen.any_kept(["330200", ids[0] + "x"]) or kind is Clashing   # a clash may only say "maybe"
+    assert seen.kept_among(others + ids[::7]) == [False] * len(others) + [True] * len(ids[::7])
+    assert kind is Clashing or not seen.any_kept(others)    # a clash may only say "maybe"
     seen.clear()
     assert len(seen) == 0 and ids[0] not in seen
 
 
-def test_two_ids_of_one_chunk_with_the_same_hash_are_both_kept(tmp_path):
-    ids = ["a1", "b22", "c1", "d333"]            # a1 and c1 share a bucket, and nothing else was kept
+def test_runs_of_a_size_are_merged_so_they_stay_few(tmp_path, monkeypatch):
+    monkeypatch.setattr(seen_module, "MERGE_AT", 4)
+    ids = [f"c{i}" for i in range(4 * 100)]
     path, offsets = rows_file(tmp_path, ids)
-    seen = Clashing(path)
-    seen.add_new(ids, offsets)
-    assert [seen.get(cid) for cid in ids] == offsets
-    assert seen.get("e1") is None
+    seen = SeenIds(path)
+    seen.add_new(ids, offsets)                    # one chunk over the limit: one run
+    for i in range(400, 800):
+        seen.add(f"c{i}", i)
+    assert len(seen._runs) <= 8 and len(seen) == 800
+    assert all((hashes[:-1] <= hashes[1:]).all() for hashes, _ in seen._runs)
+    assert [seen.get(f"c{i}") for i in range(0, 400, 37)] == [offsets[i] for i in range(0, 400, 37)]
 
 
-def test_the_rows_are_read_back_only_after_the_writer_flushes(tmp_path):
+def test_the_rows_are_read_back_only_after_the_writer_flushes(tmp_path, monkeypatch):
+    monkeypatch.setattr(seen_module, "MERGE_AT", 1)
     path = tmp_path / "rows.jsonl"
     with open(path, "wb", buffering=1 << 20) as rows:
         seen = Clashing(path)
         seen.flush = rows.flush
-        row = orjson.dumps({"loc": "a.jsonl:1", "id": "a1"})
-        rows.write(row + b"\n")                   # still in the writer's buffer
+        rows.write(orjson.dumps({"loc": "a.jsonl:1", "id": "a1"}) + b"\n")     # still in the writer's buffer
         seen.add("a1", 0)
         assert seen.get("a1") == 0                # found: flushed before it was read
         assert seen.get("b1") is None             # same bucket, another id: read and told apart
+        assert seen.kept_among(["b1", "a1"]) == [False, True]

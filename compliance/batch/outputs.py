@@ -468,8 +468,11 @@ class Counting:
         for key, (centres, total) in self.remedy_sums.items():
             t.remedies[key] = [centres, total]
         if previous is not None:
-            for cid, (score, grade, name) in previous.scores.items():
-                if cid not in ids and cid not in t.refused_ids:
+            earlier = list(previous.scores)
+            among = getattr(ids, "kept_among", None)      # the round's ids (seen.SeenIds): many at once
+            kept = among(earlier) if among is not None else [cid in ids for cid in earlier]
+            for (cid, (score, grade, name)), here in zip(previous.scores.items(), kept):
+                if not here and cid not in t.refused_ids:
                     t.gone_count += 1
                     if len(t.gone) <= LIST_LIMIT:
                         t.gone.append((cid, name, score, grade))

@@ -352,6 +352,12 @@ def test_a_holder_that_stopped_renewing_is_taken_over_and_its_round_resumed(tmp_
         assert state == "making" and progress["total"] == CENTRES and not home.exists()
         time.sleep(0.5)
         assert commands.runs == ["batch", "ledger"]
+
+        def unreachable(*_: Any) -> bool:
+            raise OSError("the database cannot be reached")
+
+        # From here its renewals fail (else one could land just after the deadline is moved, and hold on to it).
+        monkeypatch.setattr(first.leases, "renew", unreachable)
         with store.engine.begin() as db:             # 30 s without a renewal: its deadline passes
             db.execute(leases.update().where(leases.c.owner == "gone:1:x").values(
                 expires_at=datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=1)))

@@ -3,7 +3,7 @@
 WeasyPrint opens GObject, Pango, HarfBuzz and fontconfig by trying each platform's spelling of their names in
 turn (``libpango-1.0-0``, ``pango-1.0-0``, ``pango-1.0``, ``libpango-1.0.so.0``…). cffi answers every spelling
 the dynamic loader does not know by asking :func:`ctypes.util.find_library`, which on Linux runs ``ldconfig``,
-``gcc`` and ``ld`` in turn: about 50 processes and 0.4 s of the 0.6 s the import takes, in every process that
+``gcc`` and ``ld`` in turn: about 50 processes and 0.2–0.3 s of the 0.5 s the import takes, in every process that
 draws a PDF (a command, each worker of a round with reports). On Linux the spellings tried last are the
 libraries' sonames, which the loader opens directly, so the search is skipped while WeasyPrint is imported;
 if that import fails all the same, it is tried again with the search, as WeasyPrint does on its own.

@@ -231,7 +231,7 @@ def dlopen(self, name, flags=0):
     if name in missing:
         raise OSError(f"cannot open shared object file {name}")
     if name == "libpango-1.0-0" and missing == ["libpango-1.0.so.0"]:
-        return real_dlopen(self, "libpango-1.0.so.0", flags)     # found under this spelling (by the search, as a system might)
+        return real_dlopen(self, "libpango-1.0.so.0", flags)     # found by the search, as a system might
     return real_dlopen(self, name, flags)
 cffi.FFI.dlopen = dlopen
 """

@@ -19,7 +19,7 @@ from array import array
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Container, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 import orjson
 
@@ -35,6 +35,7 @@ from ..writing import atomic_stream, write_atomic
 
 if TYPE_CHECKING:
     from .columns import Figures
+    from .seen import SeenIds
 
 PATTERNS_HELD = 20_000              # patterns of status letters kept before they are counted into the clauses
 AMOUNTS_HELD = 100_000             # remedies' distinct amounts kept before they are summed
@@ -460,7 +461,7 @@ class Counting:
             slot[0] += centres
             slot[1] += total
 
-    def done(self, ids: Container[str] = ()) -> Tally:
+    def done(self, ids: SeenIds | None = None) -> Tally:
         """The tally, once every row is counted; ``ids`` are this round's centre ids (to find who is gone)."""
         t, previous = self.t, self.previous
         self._count_patterns()
@@ -469,8 +470,7 @@ class Counting:
             t.remedies[key] = [centres, total]
         if previous is not None:
             earlier = list(previous.scores)
-            among = getattr(ids, "kept_among", None)      # the round's ids (seen.SeenIds): many at once
-            kept = among(earlier) if among is not None else [cid in ids for cid in earlier]
+            kept = ids.kept_among(earlier) if ids is not None else [False] * len(earlier)
             for (cid, (score, grade, name)), here in zip(previous.scores.items(), kept):
                 if not here and cid not in t.refused_ids:
                     t.gone_count += 1

@@ -17,6 +17,7 @@ import io
 import itertools
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -35,7 +36,7 @@ from conftest import EXAMPLES, ROOT, profile
 from openpyxl.utils import get_column_letter
 
 import compliance
-from compliance.batch import round as round_module
+from compliance.batch import round as round_module, sources
 from compliance.batch.round import report_name
 from compliance.cli import main
 
@@ -307,6 +308,84 @@ def test_json_lines_locations_are_physical_lines_counting_blank_ones(tmp_path):
     assert [getattr(i, "id", None) for _, i in items] == ["J1", "J4", None, "J6"]
     error = items[2][1]
     assert [(p.file, p.json_path) for p in error.problems] == [(f"{source}:5", "$.population.households")]
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_round_reads_json_lines_in_blocks_as_it_reads_them_line_by_line(tmp_path, monkeypatch, jobs):
+    """The round hands a JSON Lines file to its workers a block of bytes at a time (here 4,000, the limit of a line
+    too): lines across blocks, a line longer than the limit (refused with its size, never held), blank and CRLF
+    lines and a last line without its end give the files a round of records one by one gives, line for line."""
+    monkeypatch.setattr(sources, "MAX_LINE", 4000)
+    monkeypatch.setattr(sources, "BLOCK", 4000)
+    lines = []
+    for i in range(40):
+        doc = profile(center__id=f"B{i:02d}")
+        if i % 7 == 3:
+            doc["center"]["name"] = "长" * (600 + 40 * i)               # 1,800 to 5,600 more bytes
+        lines.append(orjson.dumps(doc) + (b"\r" if i % 5 == 0 else b""))
+        if i % 9 == 4:
+            lines.append(b"  ")
+    lines.append(b"x" * 9000)                                            # too long, and not JSON either
+    lines.append(orjson.dumps(profile(center__id="LAST")))
+    source = tmp_path / "d.jsonl"
+    source.write_bytes(b"\n".join(lines))                              # the last line without its end
+    too_long = [i + 1 for i, line in enumerate(lines) if len(line) + 1 > 4000]
+    assert len(too_long) >= 3
+
+    status, _, err = cli("batch", source, "--rules", "yinzhou", "-o", tmp_path / "blocks", "--jobs", jobs)
+    assert status == 2, err
+    real = round_module.run_batches
+    monkeypatch.setattr(round_module, "run_batches", lambda *a, **k: real(*a, **{**k, "size": 3}))
+    status, _, err = cli("batch", source, "--rules", "yinzhou", "-o", tmp_path / "records", "--jobs", "1")
+    assert status == 2, err
+    _same_outputs(tmp_path / "blocks", tmp_path / "records")
+    docs = result_lines(tmp_path / "blocks" / "results.jsonl")
+    assert docs[-1]["center"]["id"] == "LAST" and docs[-1]["profile"]["source"] == f"{source}:{len(lines)}"
+    _, _, errors = read_csv(tmp_path / "blocks" / "errors.csv")
+    refused = {int(e["location"].rsplit(":", 1)[1]): e["problem"] for e in errors}
+    assert sorted(k for k, problem in refused.items() if problem.startswith("the line is ")) == too_long
+    assert refused[len(lines) - 1] == "the line is 9,001 bytes; the limit is 4,000"
+    assert len(docs) + len(refused) == 42               # 40, the line too long, the last
+
+
+def _lines_as_read_one_by_one(path: Path, limit: int) -> list[tuple[str, bytes | None, int | None]]:
+    """What a JSON Lines file holds, line by line: (location, the line without its end, None), or (location, None,
+    size) for a line longer than ``limit`` bytes with its end; a blank line is no record."""
+    pieces = path.read_bytes().split(b"\n")
+    ended = [True] * (len(pieces) - 1) + [False]
+    if pieces[-1] == b"":                       # what follows the last line end
+        pieces.pop()
+        ended.pop()
+    found: list[tuple[str, bytes | None, int | None]] = []
+    for number, (line, end) in enumerate(zip(pieces, ended), start=1):
+        if len(line) + end > limit:
+            found.append((f"{path}:{number}", None, len(line) + end))
+        elif line and not line.isspace():
+            found.append((f"{path}:{number}", line.rstrip(b"\r"), None))
+    return found
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_json_lines_read_in_blocks_are_the_lines_one_by_one_at_every_boundary(tmp_path, monkeypatch, seed):
+    """Lines of every length about the limit (which is also the block read at a time), wherever they fall."""
+    limit = 64
+    monkeypatch.setattr(sources, "MAX_LINE", limit)
+    monkeypatch.setattr(sources, "BLOCK", limit)
+    rnd = random.Random(seed)
+    lines = [rnd.choice(b"x {\r") .to_bytes(1, "big") * rnd.choice([0, 1, 2, 30, 62, 63, 64, 65, 66, 127, 128, 200, 400])
+             for _ in range(60)]
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(b"\n".join(lines) + rnd.choice([b"", b"\n", b"\r\n"]))
+    expected = _lines_as_read_one_by_one(path, limit)
+    assert sum(1 for _, line, _ in expected if line is None) >= 5
+    read = [(r.location, r.raw, dict(r.problems[0].text.params)["size"] if r.problems else None)
+            for r in sources.records([path])]
+    assert read == expected
+    for skip in (0, 1, 17, len(expected)):      # a resumed round leaves out the records done
+        given = []
+        for item in sources.blocks([path], skip=skip):
+            given += item.records if isinstance(item, sources.Lines) else [item]
+        assert [(r.location, r.raw) for r in given] == [(where, line) for where, line, _ in expected[skip:]]
 
 
 def _exported_csv(tmp_path: Path, *docs: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
@@ -799,8 +878,8 @@ def test_a_killed_round_resumes_to_the_uninterrupted_outputs(big, monkeypatch):
 
     def counting(records, *args, **kwargs):
         def stream():
-            for record in records:
-                fed.append(record.location)
+            for record in records:          # a record, or a block of JSON Lines: its records
+                fed.extend(r.location for r in (record.records if isinstance(record, sources.Lines) else [record]))
                 yield record
         return real(stream(), *args, **kwargs)
 

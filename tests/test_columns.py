@@ -21,7 +21,7 @@ import orjson
 import pytest
 
 import compliance
-from compliance.batch import columns
+from compliance.batch import columns, sources
 from compliance.batch.columns import Chunk, fast_profile, score_chunk
 from compliance.batch.run import Plain, audit_chunk, audit_chunk_columns, rules_source
 from compliance.checks import CHECK_TYPES, S_NA, remedy_columns, smallest_remedy
@@ -363,8 +363,8 @@ def test_an_interrupted_parquet_round_resumes_to_the_uninterrupted_table(rounds,
 
     def counting(records, *args, **kwargs):
         def stream():
-            for record in records:
-                fed.append(record)
+            for record in records:          # a record, or a block of JSON Lines: its records
+                fed.extend(record.records if isinstance(record, sources.Lines) else [record])
                 yield record
         return real(stream(), *args, **kwargs)
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import itertools
 import os
 import re
 import shutil
@@ -260,7 +259,7 @@ class Round:
             self._counting.add(offset, row)
 
         vocab = self.rules.vocabulary
-        stream = itertools.islice(sources.records(self.inputs, vocab), done, None)
+        stream = sources.blocks(self.inputs, vocab, skip=done)
         bar = Progress(self._total() if self.progress else None, done) if self.progress else None
         last_save = time.monotonic()
         try:
@@ -270,12 +269,13 @@ class Round:
                 for batch, outcomes in run_batches(stream, self.rules, pool, self.lang, False,
                                                    strict=self.strict, waivers=self.waivers, results=self.results):
                     if not (isinstance(outcomes, Plain) and self._keep_plain(batch, outcomes, seen, results, rows)):
-                        for record, outcome in zip(batch, outcomes.outcomes() if isinstance(outcomes, Plain)
-                                                   else outcomes):
+                        for record, outcome in zip(batch.records if isinstance(batch, sources.Lines) else batch,
+                                                   outcomes.outcomes() if isinstance(outcomes, Plain) else outcomes):
                             self._keep(record, outcome, seen, results, rows)
-                    before, done = done, done + len(batch)
+                    count = len(outcomes.ids) if isinstance(outcomes, Plain) else len(outcomes)  # one per record
+                    before, done = done, done + count
                     if bar is not None:
-                        bar.step(len(batch))
+                        bar.step(count)
                     now = time.monotonic()          # a checkpoint once a chunk passes a multiple, or every 2 s
                     if done // SAVE_EVERY != before // SAVE_EVERY or now - last_save > 2:
                         self._flush(results)
@@ -289,13 +289,14 @@ class Round:
                 bar.close()
         return results_path, rows_path, seen
 
-    def _keep_plain(self, batch: Sequence[sources.Record], plain: Plain, seen: SeenIds, results: IO[bytes],
-                    rows: IO[bytes]) -> bool:
+    def _keep_plain(self, batch: Sequence[sources.Record] | sources.Lines, plain: Plain, seen: SeenIds,
+                    results: IO[bytes], rows: IO[bytes]) -> bool:
         """A whole chunk kept at once: its rows and results written in one go each, its figures counted by column.
-        False (nothing done) when a record of it needs telling apart: a warning from its source, or an id read
-        before; the chunk is then kept centre by centre."""
+        False (nothing done) when a record of it needs telling apart: a warning from its source (never a line of
+        JSON Lines), or an id read before; the chunk is then kept centre by centre."""
         ids = plain.ids
-        if any(record.warnings for record in batch) or len(set(ids)) < len(ids) or seen.any_kept(ids):
+        if not isinstance(batch, sources.Lines) and any(record.warnings for record in batch) \
+                or len(set(ids)) < len(ids) or seen.any_kept(ids):
             return False
         offsets, at = [], self._rows_end
         for row in plain.rows:

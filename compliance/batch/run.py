@@ -33,7 +33,7 @@ from ..profile import Profile, load_parsed, load_profile
 from ..result import AuditResult
 from ..waivers import Waivers, as_waivers, expired_warning
 from .lines import summary_tails
-from .sources import PROFILE_SUFFIXES, Record, line_problem
+from .sources import PROFILE_SUFFIXES, Lines, Record, line_problem
 
 CHUNK = 256
 COLUMN_CHUNK = 512                   # centres a chunk on the columnar engine: its vector passes want long columns
@@ -363,9 +363,24 @@ def executor(jobs: int, scheduler: str | None = None, preload: Sequence[str] = (
     return ProcessPoolExecutor(max_workers=jobs, mp_context=context)
 
 
-def chunks(records: Iterable[Record], size: int = CHUNK) -> Iterator[list[Record]]:
+def chunks(records: Iterable[Record | Lines], size: int = CHUNK, blocks: bool = False) -> Iterator[list[Record] | Lines]:
+    """Records ``size`` at a time; a block of JSON Lines (:class:`~.sources.Lines`) as it is when ``blocks``, else
+    cut into its records like the others."""
     batch: list[Record] = []
     for record in records:
+        if isinstance(record, Lines):
+            if blocks:
+                if batch:
+                    yield batch
+                    batch = []
+                yield record
+                continue
+            for one in record.records:
+                batch.append(one)
+                if len(batch) >= size:
+                    yield batch
+                    batch = []
+            continue
         batch.append(record)
         if len(batch) >= size:
             yield batch
@@ -374,16 +389,25 @@ def chunks(records: Iterable[Record], size: int = CHUNK) -> Iterator[list[Record
         yield batch
 
 
-def run_batches(records: Iterable[Record], rules: RuleSet, pool: Any, lang: str = "zh", reports: bool = False,
+def audit_lines(task: Callable[..., list[Outcome] | Plain], source: Any, name: str, first: int, data: bytes,
+                *args: Any) -> list[Outcome] | Plain:
+    """A worker's task on a block of JSON Lines: its lines cut into records here, then ``task`` on them (the round's
+    process sends the block's bytes and never makes a record of each line)."""
+    return task(source, [(location, raw, None) for location, raw in Lines(name, first, data).items()], *args)
+
+
+def run_batches(records: Iterable[Record | Lines], rules: RuleSet, pool: Any, lang: str = "zh", reports: bool = False,
                 window: int = 4, size: int = CHUNK, strict: bool = False,
                 waivers: Waivers | None = None, columns: bool = True,
-                results: str = "jsonl") -> Iterator[tuple[list[Record], list[Outcome] | Plain]]:
+                results: str = "jsonl") -> Iterator[tuple[list[Record] | Lines, list[Outcome] | Plain]]:
     """(records, outcomes) of each chunk in input order, with at most ``window`` chunks in flight per worker: an
     outcome per record, or a :class:`Plain` chunk. Chunks are scored on the columnar engine (:mod:`.columns`)
-    unless ``columns`` is False or the round makes reports."""
+    unless ``columns`` is False or the round makes reports. A block of JSON Lines is a chunk of its own, sent as
+    its bytes, unless a ``size`` is asked for."""
     source = rules_source(rules)
-    inflight: list[tuple[list[Record], Any]] = []
+    inflight: list[tuple[list[Record] | Lines, Any]] = []
     task: Callable[..., list[Outcome] | Plain] = audit_chunk
+    blocks = size == CHUNK and not reports
     if results != "jsonl" or (columns and not reports):
         task = audit_chunk_columns
         if size == CHUNK:
@@ -391,10 +415,13 @@ def run_batches(records: Iterable[Record], rules: RuleSet, pool: Any, lang: str 
     if reports:
         size = min(size, 2)      # a report takes ~0.2 s: small chunks keep every worker busy to the end
     limit = window * max(1, _workers(pool))
-    for batch in chunks(records, size):
-        work = [(r.location, r.raw, r.document) for r in batch if not r.problems]
-        inflight.append((batch, pool.submit(task, source, work, lang, reports, strict, waivers,
-                                                *([results] if results != "jsonl" else []))))
+    extra = (lang, reports, strict, waivers, *([results] if results != "jsonl" else []))
+    for batch in chunks(records, size, blocks):
+        if isinstance(batch, Lines):
+            inflight.append((batch, pool.submit(audit_lines, task, source, batch.name, batch.first, batch.data, *extra)))
+        else:
+            work = [(r.location, r.raw, r.document) for r in batch if not r.problems]
+            inflight.append((batch, pool.submit(task, source, work, *extra)))
         if len(inflight) >= limit:
             yield _done(inflight.pop(0))
     while inflight:
@@ -408,7 +435,8 @@ def run_chunks(records: Iterable[Record], rules: RuleSet, pool: Any, lang: str =
     """(record, outcome) in input order: :func:`run_batches`, centre by centre."""
     for batch, outcomes in run_batches(records, rules, pool, lang, reports, window, size, strict, waivers, columns,
                                        results):
-        yield from zip(batch, outcomes.outcomes() if isinstance(outcomes, Plain) else outcomes)
+        yield from zip(batch.records if isinstance(batch, Lines) else batch,
+                       outcomes.outcomes() if isinstance(outcomes, Plain) else outcomes)
 
 
 def _workers(pool: Any) -> int:
@@ -417,10 +445,13 @@ def _workers(pool: Any) -> int:
     return int(getattr(pool, "_max_workers", 1) or 1)
 
 
-def _done(item: tuple[list[Record], Any]) -> tuple[list[Record], list[Outcome] | Plain]:
-    """A chunk's outcomes, when they are back: the records refused as they were read have theirs here."""
+def _done(item: tuple[list[Record] | Lines, Any]) -> tuple[list[Record] | Lines, list[Outcome] | Plain]:
+    """A chunk's outcomes, when they are back: the records refused as they were read have theirs here (a block of
+    JSON Lines holds none: each of its records was sent)."""
     batch, future = item
     result = future.result()
+    if isinstance(batch, Lines):
+        return batch, result
     if isinstance(result, Plain) and len(result.ids) == len(batch):
         return batch, result
     outcomes = iter(result.outcomes() if isinstance(result, Plain) else result)

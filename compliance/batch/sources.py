@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import IO, Any, Callable, Iterator, Mapping, Sequence
 
 from .. import reading
 from ..reading import JSON_BREAKS
@@ -100,13 +101,39 @@ def folder_inputs(folder: Path) -> list[Path]:
 
 def records(inputs: Sequence[str | os.PathLike[str]], vocabulary: Vocabulary | None = None) -> Iterator[Record]:
     """Every centre of every input, in order: files, folders (their profiles, sorted), .jsonl, .csv, .xlsx."""
-    vocab = vocabulary or default_vocabulary()
+    for item in _items(inputs, vocabulary or default_vocabulary()):
+        if isinstance(item, Lines):
+            yield from item.records
+        else:
+            yield item
+
+
+def blocks(inputs: Sequence[str | os.PathLike[str]], vocabulary: Vocabulary | None = None,
+           skip: int = 0) -> Iterator[Record | Lines]:
+    """:func:`records`, with each JSON Lines file's lines in :class:`Lines` blocks of about a mebibyte (a worker
+    cuts them into records; the round's process makes no record of each line); the first ``skip`` records (a
+    resumed round's, already done) left out."""
+    for item in _items(inputs, vocabulary or default_vocabulary()):
+        if skip and isinstance(item, Lines):
+            found = item.records
+            if len(found) <= skip:
+                skip -= len(found)
+                continue
+            yield from found[skip:]
+            skip = 0
+        elif skip:
+            skip -= 1
+        else:
+            yield item
+
+
+def _items(inputs: Sequence[str | os.PathLike[str]], vocab: Vocabulary) -> Iterator[Record | Lines]:
     for source in inputs:
         name = os.fspath(source)
         path = Path(name)
         if name != "-" and path.is_dir():
             for file in folder_inputs(path):
-                yield from records([file], vocab)
+                yield from _items([file], vocab)
             continue
         suffix = path.suffix.lower()
         if suffix == ".jsonl":
@@ -126,23 +153,86 @@ def records(inputs: Sequence[str | os.PathLike[str]], vocabulary: Vocabulary | N
 
 # --------------------------------------------------------------------------- JSON Lines
 
-def _jsonl(name: str) -> Iterator[Record]:
+BLOCK = MAX_LINE                # bytes read at a time: a line within them is never too long
+
+
+@dataclass(frozen=True)
+class Lines:
+    """Whole lines of one JSON Lines file, from line ``first`` on, as their bytes (the last line's end included, if
+    it has one). None is longer than :data:`MAX_LINE`: such a line is a refused :class:`Record` of its own."""
+
+    name: str
+    first: int
+    data: bytes
+
+    def items(self) -> Iterator[tuple[str, bytes]]:
+        """(location, line) of each record: blank lines skipped and each line's end taken off, as ever."""
+        pieces = self.data.split(b"\n")
+        if self.data.endswith(b"\n"):
+            pieces.pop()                # (what follows the last line end: nothing)
+        name = self.name
+        for number, piece in enumerate(pieces, start=self.first):
+            if piece and not piece.isspace():
+                yield f"{name}:{number}", piece.rstrip(b"\r")
+
+    @functools.cached_property
+    def records(self) -> list[Record]:
+        return [Record(location, raw=raw, source=location) for location, raw in self.items()]
+
+
+def _too_long(name: str, number: int, size: int) -> Record:
+    location = f"{name}:{number}"
+    return Record(location, problems=[Problem(msg("the line is {size:,} bytes; the limit is {limit:,}", size=size,
+                                                  limit=MAX_LINE), (), location)], source=location)
+
+
+def _jsonl(name: str) -> Iterator[Record | Lines]:
+    """A JSON Lines file in :class:`Lines` blocks, read :data:`BLOCK` bytes at a time: the lines that end in the
+    bytes just read, and the start of the next kept for the next block. A line longer than :data:`MAX_LINE` is
+    refused as its size is counted, without being held."""
     try:
         stream = open(name, "rb")
     except OSError as exc:
         yield Record(name, problems=[Problem(system_reason(exc, msg("cannot be read")), (), name)], source=name)
         return
     with stream:
-        for number, line in enumerate(stream, start=1):
-            location = f"{name}:{number}"
-            if len(line) > MAX_LINE:
-                yield Record(location, problems=[Problem(msg("the line is {size:,} bytes; the limit is {limit:,}",
-                                                             size=len(line), limit=MAX_LINE), (), location)],
-                             source=location)
+        number, carry = 1, b""          # the line being read, and its bytes so far
+        fresh = stream.read(BLOCK)
+        while fresh:
+            end = fresh.rfind(b"\n") + 1
+            if not end:                 # no line ends in these bytes
+                carry += fresh
+                fresh = stream.read(BLOCK)
+                if len(carry) > MAX_LINE:
+                    rest, fresh = _skip_line(stream, fresh)
+                    yield _too_long(name, number, len(carry) + rest)
+                    number, carry = number + 1, b""
                 continue
-            if line.isspace():          # (a line is never empty: it holds at least its newline)
-                continue
-            yield Record(location, raw=line.rstrip(b"\r\n"), source=location)
+            first = fresh.find(b"\n") + 1
+            if len(carry) + first > MAX_LINE:       # the line begun before these bytes is too long
+                yield _too_long(name, number, len(carry) + first)
+                number, carry = number + 1, b""
+            else:
+                first = 0
+            if first < end:
+                block = carry + fresh[first:end]
+                yield Lines(name, number, block)
+                number += block.count(b"\n")
+            carry, fresh = fresh[end:], stream.read(BLOCK)
+        if carry:                       # the last line, without a line end
+            yield Lines(name, number, carry)
+
+
+def _skip_line(stream: IO[bytes], fresh: bytes) -> tuple[int, bytes]:
+    """Read on to the end of a line too long to keep: (its bytes from ``fresh`` on, what follows its end)."""
+    size = 0
+    while fresh:
+        end = fresh.find(b"\n") + 1
+        if end:
+            return size + end, fresh[end:] or stream.read(BLOCK)
+        size += len(fresh)
+        fresh = stream.read(BLOCK)
+    return size, b""
 
 
 # --------------------------------------------------------------------------- CSV

@@ -458,12 +458,18 @@ def test_workers_make_the_rows_of_results_parquet_without_loading_arrow():
     assert done.stdout.strip() == b"False", done.stderr
 
 
-def test_summary_csv_from_the_lines_made_with_the_rows_is_the_csv_of_their_figures(tmp_path):
-    """summary.csv puts the lines the workers made in rank order: the same bytes as writing each row's figures."""
+@pytest.mark.parametrize("per_pass, block", [(1 << 16, 1 << 20), (7, 2000), (5, 300)])
+def test_summary_csv_from_the_lines_made_with_the_rows_is_the_csv_of_their_figures(tmp_path, monkeypatch, per_pass,
+                                                                                    block):
+    """summary.csv puts the lines the workers made in rank order: the same bytes as writing each row's figures, in
+    one pass over the rows or in many, a block of the file at a time or a row longer than a block."""
     import csv
     import io
 
     from compliance.batch import outputs
+
+    monkeypatch.setattr(outputs, "LEAGUE_PASS", per_pass)
+    monkeypatch.setattr(outputs, "ROWS_BLOCK", block)
     from compliance.batch.columns import chunk_rows
 
     rules = compliance.load_ruleset("yinzhou")
@@ -471,9 +477,11 @@ def test_summary_csv_from_the_lines_made_with_the_rows_is_the_csv_of_their_figur
     docs[0]["center"]["name"] = "=HYPERLINK(\"x\")"                   # text that would run as a formula
     docs[1]["center"]["name"] = "新桥社区\n便民服务中心, \"东区\""         # a line break, a comma and quotes
     docs[2]["center"]["region"] = {"province": "浙江省", "street": "-1"}        # a number: left as it is
+    docs[3]["center"]["name"] = "C:\\中心\t甲"                                # a backslash and a tab
     profiles = [compliance.load_profile(d, rules=rules) for d in docs]
     lines, _ = chunk_rows(score_chunk(rules, [facts_of(p) for p in profiles]), profiles)
     lines[5] = orjson.dumps({**orjson.loads(lines[5]), "warnings": [["c.jsonl:6", "$.x", "未知字段", ""]]})
+    lines[7:7] = [orjson.dumps({"loc": "c.jsonl:8", "id": "x", "refused": [["c.jsonl:8", "", "不是 JSON", ""]]})]
     rows_path = tmp_path / "rows.jsonl"
     rows_path.write_bytes(b"".join(line + b"\n" for line in lines))
     counting = outputs.Counting(rules, None)
@@ -491,3 +499,4 @@ def test_summary_csv_from_the_lines_made_with_the_rows_is_the_csv_of_their_figur
     written = (tmp_path / "summary.csv").read_bytes()
     assert written == outputs.BOM.encode("utf-8") + expected.getvalue().encode("utf-8")
     assert "'=HYPERLINK".encode("utf-8") in written and b",-1," in written
+

@@ -19,7 +19,7 @@ from array import array
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence, cast
 
 import orjson
 
@@ -516,23 +516,74 @@ def _keep(heap: list[Any], item: Any) -> None:
 def league_order(t: Tally) -> Sequence[int]:
     """Audited centres by score, highest first; equal scores in input order.
 
-    Scores have one decimal between 0 and 100, so this is a counting sort into 1,001 buckets: the
-    order is one array of machine integers, 8 bytes a centre, whatever the size of the round."""
-    scores = t.scores
-    keys = array("H", (round(s * 10) for s in scores)) if all(0 <= s <= 100 for s in scores) else None
-    if keys is None:                                     # not a score of ours: the general way
-        return sorted(range(len(scores)), key=scores.__getitem__, reverse=True)
-    counts = [0] * 1001
-    for k in keys:
-        counts[k] += 1
-    start, position = [0] * 1001, 0
-    for k in range(1000, -1, -1):
-        start[k], position = position, position + counts[k]
-    order = array("q", bytes(8 * len(keys)))
-    for i, k in enumerate(keys):
-        order[start[k]] = i
-        start[k] += 1
-    return order
+    Scores have one decimal between 0 and 100: they are sorted as whole tenths by NumPy's stable sort (equal
+    scores stay in input order), one array of machine integers, 8 bytes a centre, whatever the size of the round."""
+    import numpy as np
+
+    scores = np.frombuffer(t.scores, np.float64) if len(t.scores) else np.zeros(0)
+    if not np.all((scores >= 0) & (scores <= 100)):          # not a score of ours: the general way
+        return sorted(range(len(scores)), key=t.scores.__getitem__, reverse=True)
+    order: Any = np.argsort(-np.rint(scores * 10), kind="stable")
+    return cast("Sequence[int]", order)
+
+
+LEAGUE_PASS = 1 << 16                      # summary.csv lines held at a time (about 12 MB of them)
+ROWS_BLOCK = 1 << 20                       # bytes of the rows file read at a time for them
+
+
+def _league_lines(t: Tally, rows_path: Path) -> Iterator[bytes]:
+    """summary.csv's lines after its header when every line but its rank was made with its row (lines.py), in rank
+    order with their ranks. The lines of the next :data:`LEAGUE_PASS` ranks are read from the rows file in the file's
+    order, a mebibyte at a time, then given in rank order: a national round's 100 MB of lines are never held at
+    once, and no row is read by a call of its own."""
+    import numpy as np
+
+    per_pass = LEAGUE_PASS
+    order = np.asarray(league_order(t), np.int64)
+    n = len(order)
+    scores = np.frombuffer(t.scores, np.float64)[order]
+    first = np.ones(n, bool)                                    # the first centre of each score has its rank
+    first[1:] = scores[1:] != scores[:-1]
+    ranks = np.maximum.accumulate(np.where(first, np.arange(1, n + 1), 0))
+    offsets = np.frombuffer(t.offsets, np.int64)
+    with open(rows_path, "rb") as fh:
+        for lo in range(0, n, per_pass):
+            chosen = order[lo:lo + per_pass]
+            in_file = np.argsort(chosen, kind="stable")         # where each of them is in the rank order, by file
+            lines: list[bytes] = [b""] * len(chosen)
+            rank = ranks[lo:lo + per_pass].tolist()
+            for slot, row in zip(in_file.tolist(), _rows_at(fh.fileno(), offsets[chosen[in_file]].tolist())):
+                lines[slot] = b"%d,%s" % (rank[slot], _tail_bytes(row))
+            for k in range(0, len(lines), 1 << 14):
+                yield b"".join(lines[k:k + (1 << 14)])
+
+
+def _rows_at(fd: int, offsets: Sequence[int]) -> Iterator[bytes]:
+    """The rows starting at ``offsets`` (increasing), read :data:`ROWS_BLOCK` bytes at a time."""
+    block, start, size = b"", 0, ROWS_BLOCK
+    for offset in offsets:
+        at = offset - start
+        end = block.find(b"\n", at) if 0 <= at < len(block) else -1
+        if end < 0:
+            block, start = os.pread(fd, size, offset), offset
+            at, end = 0, block.find(b"\n")
+            if end < 0:                       # a row longer than a block
+                row = row_at(fd, offset)
+                block, start = b"", 0
+                yield row
+                continue
+        yield block[at:end]
+
+
+def _tail_bytes(row: bytes) -> bytes:
+    """:func:`~.lines.tail_of` as UTF-8: taken as it is from the row when nothing in it is escaped (the common case:
+    orjson writes every character but quotes, backslashes and controls as itself), else read."""
+    at = row.rfind(b',"csv":"')
+    if at >= 0 and row.endswith(b'\\r\\n"}'):
+        inner = row[at + 8:-6]
+        if b"\\" not in inner:
+            return inner + b"\r\n"
+    return tail_of(row).encode("utf-8")
 
 
 # --------------------------------------------------------------------------- tables
@@ -597,14 +648,9 @@ def write_summary_csv(target: Path, t: Tally, rows_path: Path, previous: Previou
         # (csv writes None as an empty cell).
         if previous is None and t.self_round is None and not t.waivers and t.audited:
             # every line but its rank made with its row (lines.py): here only put in rank order
-            with open(rows_path, "rb") as fh:
-                fd, offsets, scores = fh.fileno(), t.offsets, t.scores
-                rank, last = 0, None
-                for position, i in enumerate(league_order(t), start=1):
-                    if scores[i] != last:
-                        rank, last = position, scores[i]
-                    text.write(f"{rank},{tail_of(row_at(fd, offsets[i]))}")
             text.flush()
+            for block in _league_lines(t, rows_path):
+                out.write(block)
             text.detach()
             return
         text_columns = [header.index(k) for k in ("center_id", "name", "province", "city", "district", "street",

@@ -500,3 +500,64 @@ def test_summary_csv_from_the_lines_made_with_the_rows_is_the_csv_of_their_figur
     assert written == outputs.BOM.encode("utf-8") + expected.getvalue().encode("utf-8")
     assert "'=HYPERLINK".encode("utf-8") in written and b",-1," in written
 
+
+def _parts_file(path, rules_name="yinzhou", chunks=(150, 150, 101)):
+    """A round's parts file as the round writes it: each chunk's rows of results.parquet as a worker made them."""
+    from compliance.batch.columns import write_frame
+
+    docs = _profiles(rules_name)
+    items = [(f"d.jsonl:{i + 1}", orjson.dumps(d), None) for i, d in enumerate(docs)]
+    start = 0
+    with open(path, "wb") as out:
+        for size in chunks:
+            plain = audit_chunk_columns(rules_name, items[start:start + size], "zh", results="parquet")
+            assert isinstance(plain, Plain)
+            write_frame(out, plain.table, range(size))
+            start += size
+    return start
+
+
+def test_results_parquet_is_written_in_row_groups_while_the_next_is_made(tmp_path):
+    import pyarrow.parquet as pq
+
+    from compliance.batch.columns import write_parquet
+
+    rules = compliance.load_ruleset("yinzhou")
+    count = _parts_file(tmp_path / "parts")
+    write_parquet(tmp_path / "parts", tmp_path / "whole.parquet", rules)
+    write_parquet(tmp_path / "parts", tmp_path / "groups.parquet", rules, row_group=100)
+    whole, groups = pq.ParquetFile(tmp_path / "whole.parquet"), pq.ParquetFile(tmp_path / "groups.parquet")
+    assert whole.metadata.num_rows == groups.metadata.num_rows == count
+    assert whole.metadata.num_row_groups == 1
+    assert groups.metadata.num_row_groups == 3                # a group once 100 rows are made: each chunk's
+    assert groups.read().equals(whole.read())
+    assert whole.read().column("center_id").to_pylist() == [f"C{i:05d}" for i in range(count)]
+
+
+@pytest.mark.parametrize("where", ["writing", "reading"])
+def test_a_results_parquet_that_cannot_be_written_leaves_nothing_and_says_why(tmp_path, monkeypatch, where):
+    import pyarrow.parquet as pq
+
+    from compliance.batch import columns
+
+    rules = compliance.load_ruleset("yinzhou")
+    _parts_file(tmp_path / "parts")
+    if where == "writing":                     # the disk fills while the second row group is written
+        real, calls = pq.ParquetWriter.write_table, []
+
+        def failing(self, table, *args, **kwargs):
+            calls.append(table.num_rows)
+            if len(calls) == 2:
+                raise OSError(28, "No space left on device")
+            return real(self, table, *args, **kwargs)
+
+        monkeypatch.setattr(pq.ParquetWriter, "write_table", failing)
+    else:                                      # the parts file cut short in its last frame
+        data = (tmp_path / "parts").read_bytes()
+        (tmp_path / "parts").write_bytes(data[:-5000])
+    with pytest.raises(Exception) as caught:
+        columns.write_parquet(tmp_path / "parts", tmp_path / "results.parquet", rules, row_group=100)
+    if where == "writing":
+        assert isinstance(caught.value, OSError) and caught.value.errno == 28
+        assert len(calls) == 2                 # nothing more written after the failure
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["parts"]      # no results.parquet, no .part left

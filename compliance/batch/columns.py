@@ -671,10 +671,13 @@ def write_frame(out: Any, table: RowsTable, kept: Sequence[int]) -> None:
     out.write(chosen)
 
 
-def write_parquet(parts: Any, target: Any, rules: RuleSet, row_group: int = 16_384) -> None:
+def write_parquet(parts: Any, target: Any, rules: RuleSet, row_group: int = 8_192) -> None:
     """A round's parts file → ``results.parquet`` (zstd), in row groups of about ``row_group`` centres, written
-    beside the target and renamed into place."""
+    beside the target and renamed into place. The parts are turned into Arrow tables in this thread while another
+    encodes and compresses the row group before (Arrow does it without the interpreter's lock)."""
     import os
+    import queue
+    import threading
 
     import orjson
 
@@ -685,25 +688,44 @@ def write_parquet(parts: Any, target: Any, rules: RuleSet, row_group: int = 16_3
     tmp = target.with_name(target.name + ".part")
     pending: list[Any] = []             # tables of the row group so far, in order
     count = 0
+    groups: queue.Queue[Any] = queue.Queue(maxsize=1)          # row groups made, not yet written (None: no more)
+    failed: list[BaseException] = []
+
+    def write(writer: Any) -> None:
+        while (group := groups.get()) is not None:
+            if not failed:
+                try:
+                    writer.write_table(group)
+                except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
+                    failed.append(exc)
+
     try:
         with pq.ParquetWriter(tmp, schema, compression="zstd") as writer, open(parts, "rb") as fh:
-            while True:
-                size = fh.read(8)
-                if len(size) < 8:
-                    break
-                rows = decode_part(rules, fh.read(int.from_bytes(size, "little")))
-                chosen = fh.read(int.from_bytes(fh.read(8), "little"))
-                if chosen:          # a repeated id left out
-                    rows = rows.take(pa.array(orjson.loads(chosen), pa.int64()))
-                pending.append(rows)
-                count += rows.num_rows
-                if count >= row_group:
-                    writer.write_table(pa.concat_tables(pending).unify_dictionaries().combine_chunks())
-                    pending, count = [], 0
-            if pending:
-                writer.write_table(pa.concat_tables(pending).unify_dictionaries().combine_chunks())
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
+            thread = threading.Thread(target=write, args=(writer,), daemon=True)
+            thread.start()
+            try:
+                while not failed:
+                    size = fh.read(8)
+                    if len(size) < 8:
+                        break
+                    rows = decode_part(rules, fh.read(int.from_bytes(size, "little")))
+                    chosen = fh.read(int.from_bytes(fh.read(8), "little"))
+                    if chosen:          # a repeated id left out
+                        rows = rows.take(pa.array(orjson.loads(chosen), pa.int64()))
+                    pending.append(rows)
+                    count += rows.num_rows
+                    if count >= row_group:
+                        groups.put(pa.concat_tables(pending).unify_dictionaries().combine_chunks())
+                        pending, count = [], 0
+                if pending and not failed:
+                    groups.put(pa.concat_tables(pending).unify_dictionaries().combine_chunks())
+            finally:
+                groups.put(None)
+                thread.join()
+            if failed:
+                raise failed[0]
+        with open(tmp, "rb+") as written:
+            os.fsync(written.fileno())
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):

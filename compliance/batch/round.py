@@ -414,10 +414,9 @@ class Round:
         if self.results == "parquet":
             from .columns import write_parquet
 
-            # Arrow encodes and compresses without the interpreter's lock: results.parquet is written beside
-            # summary.csv, not after it
-            with _beside(lambda: write_parquet(results_path, out / "results.parquet", self.rules)):
-                outputs.write_summary_csv(out / "summary.csv", tally, rows_path, self.previous)
+            # one after the other: side by side they took 0.5 s less at 600,000 centres but 60 MB more at once
+            outputs.write_summary_csv(out / "summary.csv", tally, rows_path, self.previous)
+            write_parquet(results_path, out / "results.parquet", self.rules)
             name, stale = "results.parquet", out / "results.jsonl"
         else:
             outputs.write_summary_csv(out / "summary.csv", tally, rows_path, self.previous)

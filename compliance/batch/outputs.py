@@ -523,7 +523,8 @@ def league_order(t: Tally) -> Sequence[int]:
     scores = np.frombuffer(t.scores, np.float64) if len(t.scores) else np.zeros(0)
     if not np.all((scores >= 0) & (scores <= 100)):          # not a score of ours: the general way
         return sorted(range(len(scores)), key=t.scores.__getitem__, reverse=True)
-    order: Any = np.argsort(-np.rint(scores * 10), kind="stable")
+    keys = (1000 - np.rint(scores * 10)).astype(np.int16)       # 2 bytes a centre: sorted by radix, in two passes
+    order: Any = np.argsort(keys, kind="stable")
     return cast("Sequence[int]", order)
 
 
@@ -540,18 +541,19 @@ def _league_lines(t: Tally, rows_path: Path) -> Iterator[bytes]:
 
     per_pass = LEAGUE_PASS
     order = np.asarray(league_order(t), np.int64)
-    n = len(order)
-    scores = np.frombuffer(t.scores, np.float64)[order]
-    first = np.ones(n, bool)                                    # the first centre of each score has its rank
-    first[1:] = scores[1:] != scores[:-1]
-    ranks = np.maximum.accumulate(np.where(first, np.arange(1, n + 1), 0))
-    offsets = np.frombuffer(t.offsets, np.int64)
+    scores, offsets = np.frombuffer(t.scores, np.float64), np.frombuffer(t.offsets, np.int64)
+    last = 0                                                    # the rank before this pass's first
     with open(rows_path, "rb") as fh:
-        for lo in range(0, n, per_pass):
+        for lo in range(0, len(order), per_pass):
             chosen = order[lo:lo + per_pass]
+            score = scores[chosen]
+            first = np.ones(len(chosen), bool)                  # a centre that does not share its predecessor's score
+            first[1:] = score[1:] != score[:-1]
+            first[0] = lo == 0 or score[0] != scores[order[lo - 1]]
+            rank = np.maximum.accumulate(np.where(first, np.arange(lo + 1, lo + len(chosen) + 1), last)).tolist()
+            last = rank[-1]
             in_file = np.argsort(chosen, kind="stable")         # where each of them is in the rank order, by file
             lines: list[bytes] = [b""] * len(chosen)
-            rank = ranks[lo:lo + per_pass].tolist()
             for slot, row in zip(in_file.tolist(), _rows_at(fh.fileno(), offsets[chosen[in_file]].tolist())):
                 lines[slot] = b"%d,%s" % (rank[slot], _tail_bytes(row))
             for k in range(0, len(lines), 1 << 14):

@@ -55,13 +55,18 @@ def summary_tails(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     return [text[start:end] for start, end in zip([0, *ends], ends)]
 
 
-def tail_of(row: bytes) -> str:
-    """The line a row of the round's tables carries (its last key, ``csv``), read without reading the row's figures;
-    the whole row is read when something follows it (the warnings of a centre audited all the same)."""
+def tail_of(row: bytes) -> bytes:
+    """The line a row of the round's tables carries (its last key, ``csv``) as UTF-8, read without reading the row's
+    figures: taken from the row as it is when nothing in it is escaped (orjson writes every character but quotes,
+    backslashes and controls as itself: the line's CR LF is the only escape of a common line), else decoded; the
+    whole row is read when something follows the line (the warnings of a centre audited all the same)."""
     import orjson
 
     at = row.rfind(b',"csv":"')
     if at >= 0 and row.endswith(b'"}'):
-        return str(orjson.loads(row[at + 7:-1]))
+        inner = row[at + 8:-2]
+        if inner.endswith(b"\\r\\n") and b"\\" not in inner[:-4]:
+            return inner[:-4] + b"\r\n"
+        return str(orjson.loads(row[at + 7:-1])).encode("utf-8")
     found = orjson.loads(row)
-    return str(found["csv"]) if "csv" in found else summary_tails([found])[0]
+    return (str(found["csv"]) if "csv" in found else summary_tails([found])[0]).encode("utf-8")

@@ -555,7 +555,7 @@ def _league_lines(t: Tally, rows_path: Path) -> Iterator[bytes]:
             in_file = np.argsort(chosen, kind="stable")         # where each of them is in the rank order, by file
             lines: list[bytes] = [b""] * len(chosen)
             for slot, row in zip(in_file.tolist(), _rows_at(fh.fileno(), offsets[chosen[in_file]].tolist())):
-                lines[slot] = b"%d,%s" % (rank[slot], _tail_bytes(row))
+                lines[slot] = b"%d,%s" % (rank[slot], tail_of(row))
             for k in range(0, len(lines), 1 << 14):
                 yield b"".join(lines[k:k + (1 << 14)])
 
@@ -575,17 +575,6 @@ def _rows_at(fd: int, offsets: Sequence[int]) -> Iterator[bytes]:
                 yield row
                 continue
         yield block[at:end]
-
-
-def _tail_bytes(row: bytes) -> bytes:
-    """:func:`~.lines.tail_of` as UTF-8: taken as it is from the row when nothing in it is escaped (the common case:
-    orjson writes every character but quotes, backslashes and controls as itself), else read."""
-    at = row.rfind(b',"csv":"')
-    if at >= 0 and row.endswith(b'\\r\\n"}'):
-        inner = row[at + 8:-6]
-        if b"\\" not in inner:
-            return inner + b"\r\n"
-    return tail_of(row).encode("utf-8")
 
 
 # --------------------------------------------------------------------------- tables

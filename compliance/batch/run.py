@@ -368,23 +368,17 @@ def chunks(records: Iterable[Record | Lines], size: int = CHUNK, blocks: bool = 
     cut into its records like the others."""
     batch: list[Record] = []
     for record in records:
-        if isinstance(record, Lines):
-            if blocks:
-                if batch:
-                    yield batch
-                    batch = []
-                yield record
-                continue
-            for one in record.records:
-                batch.append(one)
-                if len(batch) >= size:
-                    yield batch
-                    batch = []
+        if isinstance(record, Lines) and blocks:
+            if batch:
+                yield batch
+                batch = []
+            yield record
             continue
-        batch.append(record)
-        if len(batch) >= size:
-            yield batch
-            batch = []
+        for one in record.records if isinstance(record, Lines) else (record,):
+            batch.append(one)
+            if len(batch) >= size:
+                yield batch
+                batch = []
     if batch:
         yield batch
 

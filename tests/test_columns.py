@@ -21,6 +21,7 @@ import orjson
 import pytest
 
 import compliance
+from compliance import reading
 from compliance.batch import columns, sources
 from compliance.batch.columns import Chunk, fast_profile, score_chunk
 from compliance.batch.run import Plain, audit_chunk, audit_chunk_columns, rules_source
@@ -230,6 +231,65 @@ def test_the_worker_task_gives_the_scalar_workers_outcomes(district):
     plain = audit_chunk_columns(source, items[:120], "zh")        # every centre plain: the chunk comes as one
     assert isinstance(plain, Plain)
     assert [o.__dict__ for o in plain.outcomes()] == [o.__dict__ for o in scalar[:120]]
+
+
+def _careful(raw):
+    """The careful reader's document of a JSON line, if it loads as a profile without a problem or warning: what the
+    scalar path makes of it (``reading.parse`` without its orjson shortcut)."""
+    try:
+        data = reading.parse(raw, "line.jsonl", compliance.ProfileError, json_only=True)
+        profile = compliance.load_profile(data, rules=compliance.load_ruleset("national"))
+    except compliance.ProfileError:
+        return None
+    return None if profile.warnings else data
+
+
+def test_the_engine_takes_a_json_line_only_when_the_careful_reader_reads_the_same_profile(monkeypatch):
+    """The engine's own reading of a line (orjson, the closed schema, a count of keys) against the careful reader:
+    keys written twice at every depth, a twice-written key hidden behind a space or an escape, and ``":`` and
+    backslashes inside strings (counted as keys if the count were naive)."""
+    monkeypatch.setattr(reading, "fast_json", lambda raw: None)
+    rules = compliance.load_ruleset("national")
+    doc = varied(1, seed=5)[0]
+    doc["center"]["region"] = {"province": "浙江省", "city": "宁波市"}
+    doc.setdefault("staff", {})["ab_backup"] = True
+    doc.setdefault("services", {})["single_window"] = True
+    plain = orjson.dumps(doc)
+    area = b'"total_area_m2":' + orjson.dumps(doc["space"]["total_area_m2"])
+    taken = [plain,
+             orjson.dumps(dict(doc, center=dict(doc["center"], name='海悦":中心'))),       # "\":" in a string
+             orjson.dumps(dict(doc, center=dict(doc["center"], name='海悦\\'))),           # ends in a backslash
+             orjson.dumps(dict(doc, center=dict(doc["center"], name='a\\":\\\\":b'))),
+             plain.replace(area, area + (b"" if b"." in area else b".") + b"0000000000000000000001", 1)]  # 22 digits
+    twice = [(b'{"schema_version":1,', b'{"schema_version":1,"schema_version":1,'),
+             (b'"center":{', b'"center":{"setting":"rural",'),
+             (b'"region":{', b'"region":{"city":"x",'),
+             (b'"population":{', b'"population":{"households":1,'),
+             (b'"zones":[{', b'"zones":[{"kind":"office",'),
+             (b'"staff":{', b'"staff":{"ab_backup":false,'),
+             (b'"services":{', b'"services":{"single_window":false,')]
+    refused = [plain.replace(a, b, 1) for a, b in twice]
+    for a, b in twice[1:]:      # the twice-written key beside a string with "\":" in it: still one key too many
+        refused.append(orjson.dumps(dict(doc, center=dict(doc["center"], name='a":b'))).replace(a, b, 1))
+    refused += [
+        plain.replace(b'"population":{', b'"population" :{"residents":1,', 1),       # a space before a colon
+        plain.replace(b'"population":{', b'"population":{"resid\\u0065nts":1,', 1),   # an escaped key
+        plain.replace(b'"households":' + str(doc["population"]["households"]).encode(),
+                      b'"households":12345678901234567890', 1),                      # beyond 64 bits
+        b"\xef\xbb\xbf" + plain,
+    ]
+    assert len(set(taken + refused)) == len(taken + refused)
+    for raw in taken + refused:
+        profile = fast_profile("in.jsonl:1", raw, None, rules)
+        careful = _careful(raw)
+        if raw in taken:
+            assert profile is not None, raw
+        elif raw in refused[:len(twice) * 2 - 1]:
+            assert profile is None and careful is None, raw         # a key twice: the careful reader refuses it
+        else:
+            assert profile is None, raw
+        if profile is not None:
+            assert careful is not None and orjson.dumps(profile.data) == orjson.dumps(careful), raw
 
 
 # --------------------------------------------------------------------------- rounds on both engines

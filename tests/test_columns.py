@@ -407,6 +407,7 @@ def test_an_interrupted_parquet_round_resumes_to_the_uninterrupted_table(rounds,
     out = tmp_path / "resumed"
     real = round_module.run_batches
     monkeypatch.setattr(round_module, "SAVE_EVERY", 100)
+    monkeypatch.setattr(round_module, "SAVE_GAP", 0)
 
     def interrupted(*args, **kwargs):
         for item in real(*args, **{**kwargs, "size": 50}):
@@ -434,6 +435,28 @@ def test_an_interrupted_parquet_round_resumes_to_the_uninterrupted_table(rounds,
     assert len(fed) == 404 - 200                      # the records done were not redone
     assert pq.read_table(out / "results.parquet").equals(pq.read_table(rounds["parquet"] / "results.parquet"))
     assert (out / "summary.csv").read_bytes() == (rounds["parquet"] / "summary.csv").read_bytes()
+
+
+@pytest.mark.parametrize("gap", [0, 3600])
+def test_a_fast_round_saves_its_checkpoint_at_most_once_a_gap(rounds, tmp_path, monkeypatch, gap):
+    """A checkpoint each time a chunk passes a multiple of SAVE_EVERY, but not more often than SAVE_GAP: a national
+    round passes 1,024 centres every 50 ms, and each save flushes its files and renames a state file."""
+    from compliance.batch import round as round_module
+
+    source = next(rounds["parquet"].parent.glob("*.jsonl"))
+    saved = []
+    real_save, real = round_module._save, round_module.run_batches
+    monkeypatch.setattr(round_module, "_save", lambda *a: (saved.append(a[2]), real_save(*a))[1])
+    monkeypatch.setattr(round_module, "run_batches", lambda *a, **k: real(*a, **{**k, "size": 50}))
+    monkeypatch.setattr(round_module, "SAVE_EVERY", 100)
+    monkeypatch.setattr(round_module, "SAVE_GAP", gap)
+    status, _, err = _cli("batch", source, "--rules", "yinzhou", "-o", tmp_path / "out", "--jobs", "1")
+    assert status == 2, err
+    if gap:     # within the hour: only the save when the round is done
+        assert saved == [404]
+    else:
+        assert saved == [100, 200, 300, 400, 404]
+    assert (tmp_path / "out" / "summary.csv").read_bytes() == (rounds["columnar"] / "summary.csv").read_bytes()
 
 
 def test_the_tally_counts_the_same_when_it_folds_its_patterns_and_amounts_early(monkeypatch):

@@ -521,13 +521,38 @@ def chunk_part(chunk: ChunkScores, profiles: Sequence[Profile]) -> dict[str, Any
     arrays.update(_texts_layout("vetoed", vetoed))
     for j, c in enumerate(rules.clauses):
         if c.check_type in _LISTED:
-            done = chunk.settled[j]
-            codes: list[list[str] | None] = [None] * n
-            for i in np.flatnonzero(~np.isnan(chunk.amount[j])).tolist():
-                f = done[i] if i in done else chunk.scored[j].finding(i)
-                codes[i] = list(f.shortfall.missing) if f.shortfall is not None else None
-            arrays.update(_texts_layout(f"missing{j}", codes))
+            arrays.update(_missing_layout(f"missing{j}", chunk, j))
     return arrays
+
+
+def _missing_layout(name: str, chunk: ChunkScores, j: int) -> dict[str, Any]:
+    """Clause ``j``'s codes not present, a list for each centre short of them (:func:`_texts_layout`'s arrays). A
+    chunk's centres miss few different sets of codes: each set is encoded once."""
+    n, done, scored = chunk.n, chunk.settled[j], chunk.scored[j]
+    count = np.zeros(n, np.int64)
+    valid = np.zeros(n, bool)
+    data: list[bytes] = []
+    sizes: list[int] = []
+    encoded: dict[tuple[str, ...], tuple[bytes, list[int]]] = {}
+    for i in np.flatnonzero(~np.isnan(chunk.amount[j])).tolist():
+        f = done[i] if i in done else scored.finding(i)
+        if f.shortfall is None:
+            continue
+        missing = f.shortfall.missing
+        known = encoded.get(missing)
+        if known is None:
+            each = [code.encode("utf-8") for code in missing]
+            known = encoded[missing] = (b"".join(each), [len(b) for b in each])
+        count[i], valid[i] = len(missing), True
+        data.append(known[0])
+        sizes += known[1]
+    offsets = np.zeros(n + 1, np.int32)
+    np.cumsum(count, out=offsets[1:])
+    ends = np.zeros(len(sizes) + 1, np.int32)
+    np.cumsum(np.array(sizes, np.int64), out=ends[1:])
+    return {f"{name}:offsets": offsets, f"{name}:valid": valid, f"{name}:items:offsets": ends,
+            f"{name}:items:data": np.frombuffer(b"".join(data), np.uint8),
+            f"{name}:items:valid": np.ones(len(sizes), bool)}
 
 
 def _text_layout(name: str, values: Sequence[str | None]) -> dict[str, Any]:

@@ -528,7 +528,8 @@ def league_order(t: Tally) -> Sequence[int]:
     return cast("Sequence[int]", order)
 
 
-LEAGUE_PASS = 1 << 16                      # summary.csv lines held at a time (about 12 MB of them)
+LEAGUE_PASS = 1 << 18                      # summary.csv lines held at a time (about 50 MB of them, the tables come
+                                           # after the workers are gone): each pass reads the whole rows file
 ROWS_BLOCK = 1 << 20                       # bytes of the rows file read at a time for them
 
 

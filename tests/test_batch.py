@@ -365,9 +365,28 @@ def _lines_as_read_one_by_one(path: Path, limit: int) -> list[tuple[str, bytes |
     return found
 
 
+def _piped(path: Path) -> Path:
+    """A named pipe beside ``path`` that gives its bytes once, to the next reader: a file that cannot be read twice."""
+    import threading
+
+    pipe = path.with_name("piped-" + path.name)
+    if not pipe.exists():
+        os.mkfifo(pipe)
+    data = path.read_bytes()
+
+    def feed() -> None:
+        with open(pipe, "wb") as out:
+            out.write(data)
+
+    threading.Thread(target=feed, daemon=True).start()
+    return pipe
+
+
+@pytest.mark.parametrize("kind", ["file", "pipe"])
 @pytest.mark.parametrize("seed", range(6))
-def test_json_lines_read_in_blocks_are_the_lines_one_by_one_at_every_boundary(tmp_path, monkeypatch, seed):
-    """Lines of every length about the limit (which is also the block read at a time), wherever they fall."""
+def test_json_lines_read_in_blocks_are_the_lines_one_by_one_at_every_boundary(tmp_path, monkeypatch, seed, kind):
+    """Lines of every length about the limit (which is also the block read at a time), wherever they fall: from a
+    file (each block where its lines are) and from a pipe (each block's bytes, read once)."""
     limit = 64
     monkeypatch.setattr(sources, "MAX_LINE", limit)
     monkeypatch.setattr(sources, "BLOCK", limit)
@@ -378,14 +397,66 @@ def test_json_lines_read_in_blocks_are_the_lines_one_by_one_at_every_boundary(tm
     path.write_bytes(b"\n".join(lines) + rnd.choice([b"", b"\n", b"\r\n"]))
     expected = _lines_as_read_one_by_one(path, limit)
     assert sum(1 for _, line, _ in expected if line is None) >= 5
+    source = (lambda: path) if kind == "file" else (lambda: _piped(path))
+    where = str(source())
+    expected = [(location.replace(str(path), where), line, size) for location, line, size in expected]
     read = [(r.location, r.raw, dict(r.problems[0].text.params)["size"] if r.problems else None)
-            for r in sources.records([path])]
+            for r in sources.records([where])]
     assert read == expected
     for skip in (0, 1, 17, len(expected)):      # a resumed round leaves out the records done
         given = []
-        for item in sources.blocks([path], skip=skip):
-            given += item.records if isinstance(item, sources.Lines) else [item]
+        for item in sources.blocks([source()], skip=skip):
+            if isinstance(item, sources.Lines):
+                assert (item.given is None) == (kind == "file") and len(item.data) <= 2 * limit
+                given += item.records
+            else:
+                given.append(item)
         assert [(r.location, r.raw) for r in given] == [(where, line) for where, line, _ in expected[skip:]]
+
+
+@pytest.mark.parametrize("kind", ["file", "pipe"])
+@pytest.mark.parametrize("last", [63, 64, 65, 128, 129])
+@pytest.mark.parametrize("end", [b"", b"\n"])
+def test_the_last_json_line_at_the_limit_with_or_without_its_end(tmp_path, monkeypatch, kind, last, end):
+    """A last line of exactly the limit is a line when it has no end (the end is what takes it over)."""
+    monkeypatch.setattr(sources, "MAX_LINE", 64)
+    monkeypatch.setattr(sources, "BLOCK", 64)
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(b"{}\n" + b"x" * last + end)
+    expected = _lines_as_read_one_by_one(path, 64)
+    where = path if kind == "file" else _piped(path)
+    read = [(r.location.replace(str(where), str(path)), r.raw,
+             dict(r.problems[0].text.params)["size"] if r.problems else None) for r in sources.records([where])]
+    assert read == expected and len(expected) == 2
+
+
+def test_a_round_sends_its_workers_where_the_lines_are_and_they_check_the_lines_are_still_there(tmp_path):
+    """A national round's JSON Lines are 860 MB: the round's process reads them once, to count their lines, and
+    sends each worker where a block is (a Dask worker, which may not see this machine's files, gets the bytes). A
+    file edited while the round reads it is refused, in words, rather than read as other lines."""
+    from compliance.batch import run
+
+    docs = [profile(center__id=f"W{i}") for i in range(30)]
+    source = tmp_path / "d.jsonl"
+    source.write_bytes(b"".join(orjson.dumps(d) + b"\n" for d in docs))
+    sent = []
+
+    class Watching(run._Inline):
+        def submit(self, fn, /, *args, **kwargs):
+            sent.append(args[4])
+            return super().submit(fn, *args, **kwargs)
+
+    rules = compliance.load_ruleset("national")
+    outcomes = [o for _, got in run.run_batches(sources.blocks([source]), rules, Watching())
+                for o in (got.outcomes() if isinstance(got, run.Plain) else got)]
+    assert [o.center_id for o in outcomes] == [f"W{i}" for i in range(30)]
+    assert sent == [(0, source.stat().st_size, 30)]
+    (block,) = sources.blocks([source])
+    source.write_bytes(source.read_bytes().replace(b"\n", b" ", 1) + b"\n")   # same size, one line end fewer
+    with pytest.raises(compliance.ComplianceError) as caught:
+        run.audit_lines(run.audit_chunk_columns, run.rules_source(rules), block.name, block.first,
+                        (block.at, block.size, block.ends))
+    assert caught.value.text.text("zh") == f"本轮审计读取 '{source}' 期间，该文件被改动了"
 
 
 def _exported_csv(tmp_path: Path, *docs: dict[str, Any]) -> tuple[list[str], list[list[str]]]:

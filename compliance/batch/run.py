@@ -383,11 +383,13 @@ def chunks(records: Iterable[Record | Lines], size: int = CHUNK, blocks: bool = 
         yield batch
 
 
-def audit_lines(task: Callable[..., list[Outcome] | Plain], source: Any, name: str, first: int, data: bytes,
-                *args: Any) -> list[Outcome] | Plain:
-    """A worker's task on a block of JSON Lines: its lines cut into records here, then ``task`` on them (the round's
-    process sends the block's bytes and never makes a record of each line)."""
-    return task(source, [(location, raw, None) for location, raw in Lines(name, first, data).items()], *args)
+def audit_lines(task: Callable[..., list[Outcome] | Plain], source: Any, name: str, first: int,
+                data: bytes | tuple[int, int, int], *args: Any) -> list[Outcome] | Plain:
+    """A worker's task on a block of JSON Lines: its lines read from their file (where they are: ``data`` is
+    (at, size, line ends)) or given as bytes, cut into records here, then ``task`` on them (the round's process
+    never makes a record of each line)."""
+    lines = Lines(name, first, data) if isinstance(data, bytes) else Lines(name, first, None, *data)
+    return task(source, [(location, raw, None) for location, raw in lines.items()], *args)
 
 
 def run_batches(records: Iterable[Record | Lines], rules: RuleSet, pool: Any, lang: str = "zh", reports: bool = False,
@@ -411,8 +413,10 @@ def run_batches(records: Iterable[Record | Lines], rules: RuleSet, pool: Any, la
     limit = window * max(1, _workers(pool))
     extra = (lang, reports, strict, waivers, *([results] if results != "jsonl" else []))
     for batch in chunks(records, size, blocks):
-        if isinstance(batch, Lines):
-            inflight.append((batch, pool.submit(audit_lines, task, source, batch.name, batch.first, batch.data, *extra)))
+        if isinstance(batch, Lines):     # where its lines are, unless a worker may not see this machine's files
+            where = batch.data if batch.given is not None or isinstance(pool, _Dask) else \
+                (batch.at, batch.size, batch.ends)
+            inflight.append((batch, pool.submit(audit_lines, task, source, batch.name, batch.first, where, *extra)))
         else:
             work = [(r.location, r.raw, r.document) for r in batch if not r.problems]
             inflight.append((batch, pool.submit(task, source, work, *extra)))

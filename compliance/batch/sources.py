@@ -16,6 +16,7 @@ import csv
 import functools
 import io
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Callable, Iterator, Mapping, Sequence
@@ -23,7 +24,7 @@ from typing import IO, Any, Callable, Iterator, Mapping, Sequence
 from .. import reading
 from ..reading import JSON_BREAKS
 from ..contract import missing_keys
-from ..errors import WARNING, PathItem, Problem, ProfileError, problems_message, system_reason
+from ..errors import WARNING, ComplianceError, PathItem, Problem, ProfileError, problems_message, system_reason
 from ..i18n import Joined, Message, msg, quote
 from ..wording import hinted
 from ..model import RuleSet, RuleSource, Vocabulary, plain_document
@@ -158,17 +159,27 @@ BLOCK = MAX_LINE                # bytes read at a time: a line within them is ne
 
 @dataclass(frozen=True)
 class Lines:
-    """Whole lines of one JSON Lines file, from line ``first`` on, as their bytes (the last line's end included, if
-    it has one). None is longer than :data:`MAX_LINE`: such a line is a refused :class:`Record` of its own."""
+    """Whole lines of one JSON Lines file, from line ``first`` on (the last line's end included, if it has one):
+    ``size`` bytes from byte ``at`` of the file, holding ``ends`` line ends, read again by whoever needs their bytes
+    (a worker, not the round's process); or, from a file that cannot be read twice (a pipe), the bytes themselves
+    (``given``). None is longer than :data:`MAX_LINE`: such a line is a refused :class:`Record` of its own."""
 
     name: str
     first: int
-    data: bytes
+    given: bytes | None = None
+    at: int = 0
+    size: int = 0
+    ends: int = 0
+
+    @functools.cached_property
+    def data(self) -> bytes:
+        return self.given if self.given is not None else read_lines(self.name, self.at, self.size, self.ends)
 
     def items(self) -> Iterator[tuple[str, bytes]]:
         """(location, line) of each record: blank lines skipped and each line's end taken off, as ever."""
-        pieces = self.data.split(b"\n")
-        if self.data.endswith(b"\n"):
+        data = self.data
+        pieces = data.split(b"\n")
+        if data.endswith(b"\n"):
             pieces.pop()                # (what follows the last line end: nothing)
         name = self.name
         for number, piece in enumerate(pieces, start=self.first):
@@ -180,6 +191,15 @@ class Lines:
         return [Record(location, raw=raw, source=location) for location, raw in self.items()]
 
 
+def read_lines(name: str, at: int, size: int, ends: int) -> bytes:
+    """A block of :class:`Lines` read again from its file, checked to be the lines that were there."""
+    with open(name, "rb") as stream:
+        data = os.pread(stream.fileno(), size, at)
+    if len(data) != size or data.count(b"\n") != ends:
+        raise ComplianceError(msg("{file} changed while the round was reading it", file=quote(name, 200)))
+    return data
+
+
 def _too_long(name: str, number: int, size: int) -> Record:
     location = f"{name}:{number}"
     return Record(location, problems=[Problem(msg("the line is {size:,} bytes; the limit is {limit:,}", size=size,
@@ -187,40 +207,77 @@ def _too_long(name: str, number: int, size: int) -> Record:
 
 
 def _jsonl(name: str) -> Iterator[Record | Lines]:
-    """A JSON Lines file in :class:`Lines` blocks, read :data:`BLOCK` bytes at a time: the lines that end in the
-    bytes just read, and the start of the next kept for the next block. A line longer than :data:`MAX_LINE` is
-    refused as its size is counted, without being held."""
+    """A JSON Lines file in :class:`Lines` blocks of at most :data:`BLOCK` bytes, each the lines that end within
+    them. A line longer than :data:`MAX_LINE` is refused as its size is counted, without being held."""
     try:
         stream = open(name, "rb")
     except OSError as exc:
         yield Record(name, problems=[Problem(system_reason(exc, msg("cannot be read")), (), name)], source=name)
         return
     with stream:
-        number, carry = 1, b""          # the line being read, and its bytes so far
-        fresh = stream.read(BLOCK)
-        while fresh:
-            end = fresh.rfind(b"\n") + 1
-            if not end:                 # no line ends in these bytes
-                carry += fresh
-                fresh = stream.read(BLOCK)
-                if len(carry) > MAX_LINE:
-                    rest, fresh = _skip_line(stream, fresh)
-                    yield _too_long(name, number, len(carry) + rest)
-                    number, carry = number + 1, b""
-                continue
-            first = fresh.find(b"\n") + 1
-            if len(carry) + first > MAX_LINE:       # the line begun before these bytes is too long
-                yield _too_long(name, number, len(carry) + first)
+        try:
+            regular = stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+        except OSError:
+            regular = False
+        yield from (_jsonl_file(name, stream.fileno()) if regular else _jsonl_stream(name, stream))
+
+
+def _jsonl_file(name: str, fd: int) -> Iterator[Record | Lines]:
+    """:func:`_jsonl` of a file on disk: each block is where its lines are (the round's process reads the bytes
+    into one buffer, to count their line ends, and keeps none of them)."""
+    import numpy as np
+
+    buffer = bytearray(BLOCK)
+    at, number = 0, 1               # where the next line starts, and its number
+    while read := os.preadv(fd, [buffer], at):
+        end = buffer.rfind(b"\n", 0, read) + 1
+        if end:
+            ends = int(np.count_nonzero(np.frombuffer(buffer, np.uint8, end) == 10))
+            yield Lines(name, number, at=at, size=end, ends=ends)
+            at, number = at + end, number + ends
+            continue
+        if read < BLOCK or not os.pread(fd, 1, at + read):      # the last line, without its end, within the limit
+            yield Lines(name, number, at=at, size=read)
+            return
+        size = read                 # a line longer than the limit: its bytes counted to its end
+        while more := os.preadv(fd, [buffer], at + size):
+            end = buffer.find(b"\n", 0, more) + 1
+            if end:
+                size += end
+                break
+            size += more
+        yield _too_long(name, number, size)
+        at, number = at + size, number + 1
+
+
+def _jsonl_stream(name: str, stream: IO[bytes]) -> Iterator[Record | Lines]:
+    """:func:`_jsonl` of a pipe, read once, :data:`BLOCK` bytes at a time: the lines that end in the bytes just
+    read, and the start of the next kept for the next block."""
+    number, carry = 1, b""          # the line being read, and its bytes so far
+    fresh = stream.read(BLOCK)
+    while fresh:
+        end = fresh.rfind(b"\n") + 1
+        if not end:                 # no line ends in these bytes
+            carry += fresh
+            fresh = stream.read(BLOCK)
+            if len(carry) > MAX_LINE:
+                rest, fresh = _skip_line(stream, fresh)
+                yield _too_long(name, number, len(carry) + rest)
                 number, carry = number + 1, b""
-            else:
-                first = 0
-            if first < end:
-                block = carry + fresh[first:end]
-                yield Lines(name, number, block)
-                number += block.count(b"\n")
-            carry, fresh = fresh[end:], stream.read(BLOCK)
-        if carry:                       # the last line, without a line end
-            yield Lines(name, number, carry)
+            continue
+        first = fresh.find(b"\n") + 1
+        if len(carry) + first > MAX_LINE:       # the line begun before these bytes is too long
+            yield _too_long(name, number, len(carry) + first)
+            number, carry = number + 1, b""
+        else:
+            first = 0
+        if first < end:
+            block = carry + fresh[first:end]
+            yield Lines(name, number, block)
+            number += block.count(b"\n")
+        carry, fresh = fresh[end:], stream.read(BLOCK)
+    if carry:                       # the last line, without a line end
+        yield Lines(name, number, carry)
 
 
 def _skip_line(stream: IO[bytes], fresh: bytes) -> tuple[int, bytes]:

@@ -375,6 +375,25 @@ def test_results_parquet_holds_what_the_result_documents_say(rounds):
         assert (rounds["parquet"] / name).read_bytes() == (rounds["scalar"] / name).read_bytes(), name
 
 
+def test_summary_csv_written_beside_results_parquet_in_many_passes_is_the_same_table(rounds, tmp_path, monkeypatch):
+    """A parquet round writes summary.csv in a thread beside results.parquet, a few ranks a pass (here 7)."""
+    from compliance.batch import outputs
+
+    passes = []
+    real = outputs._league_lines
+    monkeypatch.setattr(outputs, "LEAGUE_PASS_BESIDE", 7)
+    monkeypatch.setattr(outputs, "_league_lines", lambda t, path, per_pass=None: (passes.append(per_pass),
+                                                                                   real(t, path, per_pass))[1])
+    source = next(rounds["parquet"].parent.glob("*.jsonl"))
+    status, _, err = _cli("batch", source, "--rules", "yinzhou", "-o", tmp_path / "out", "--jobs", "1",
+                          "--results", "parquet")
+    assert status == 2, err
+    assert passes == [7]
+    assert (tmp_path / "out" / "summary.csv").read_bytes() == (rounds["scalar"] / "summary.csv").read_bytes()
+    import pyarrow.parquet as pq
+    assert pq.read_table(tmp_path / "out" / "results.parquet").equals(pq.read_table(rounds["parquet"] / "results.parquet"))
+
+
 def test_results_parquet_reads_back_in_duckdb_polars_and_pandas(rounds):
     duckdb = pytest.importorskip("duckdb", reason="duckdb is a test dependency (setup.cfg [test])")
     pd = pytest.importorskip("pandas", reason="pandas is a test dependency (setup.cfg [test])")

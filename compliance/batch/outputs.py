@@ -530,17 +530,18 @@ def league_order(t: Tally) -> Sequence[int]:
 
 LEAGUE_PASS = 1 << 18                      # summary.csv lines held at a time (about 50 MB of them, the tables come
                                            # after the workers are gone): each pass reads the whole rows file
+LEAGUE_PASS_BESIDE = 1 << 16               # the same, while results.parquet is written beside it (12 MB)
 ROWS_BLOCK = 1 << 20                       # bytes of the rows file read at a time for them
 
 
-def _league_lines(t: Tally, rows_path: Path) -> Iterator[bytes]:
+def _league_lines(t: Tally, rows_path: Path, per_pass: int | None = None) -> Iterator[bytes]:
     """summary.csv's lines after its header when every line but its rank was made with its row (lines.py), in rank
     order with their ranks. The lines of the next :data:`LEAGUE_PASS` ranks are read from the rows file in the file's
     order, a mebibyte at a time, then given in rank order: a national round's 100 MB of lines are never held at
     once, and no row is read by a call of its own."""
     import numpy as np
 
-    per_pass = LEAGUE_PASS
+    per_pass = per_pass or LEAGUE_PASS
     order = np.asarray(league_order(t), np.int64)
     scores, offsets = np.frombuffer(t.scores, np.float64), np.frombuffer(t.offsets, np.int64)
     last = 0                                                    # the rank before this pass's first
@@ -629,7 +630,9 @@ def summary_header(t: Tally, previous: Previous | None) -> list[str]:
             *(SELF_KEYS if t.self_round is not None else ()), *(WAIVER_KEYS if t.waivers else ()), *TAIL_KEYS]
 
 
-def write_summary_csv(target: Path, t: Tally, rows_path: Path, previous: Previous | None) -> None:
+def write_summary_csv(target: Path, t: Tally, rows_path: Path, previous: Previous | None,
+                      per_pass: int | None = None) -> None:
+    """summary.csv, the league table; ``per_pass``: its lines held at a time (:data:`LEAGUE_PASS`)."""
     with atomic_stream(target) as out:
         text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=False)
         text.write(BOM)
@@ -641,7 +644,7 @@ def write_summary_csv(target: Path, t: Tally, rows_path: Path, previous: Previou
         if previous is None and t.self_round is None and not t.waivers and t.audited:
             # every line but its rank made with its row (lines.py): here only put in rank order
             text.flush()
-            for block in _league_lines(t, rows_path):
+            for block in _league_lines(t, rows_path, per_pass):
                 out.write(block)
             text.detach()
             return

@@ -35,7 +35,7 @@ from ..model import (SELF_CHECK, STATUS_LETTER, Clause, Profile, RuleSet, Status
 from ..profile import clean_facts
 from ..wording import remedy_sum
 from ..result import AuditResult, CategoryScore, Finding, fast_constructor
-from .lines import summary_tails
+from .lines import summary_tail
 from .sources import PROFILE_SUFFIXES
 
 _result: Callable[..., AuditResult] = fast_constructor(AuditResult)
@@ -417,14 +417,15 @@ def chunk_rows(chunk: ChunkScores, profiles: Sequence[Profile]) -> tuple[list[by
         date = str(center.get("assessed_on") or "")
         regions.append(where)
         dates.append(date)
+        center_id, name = str(center["id"]), str(center.get("name", ""))
         out.append({
-            "loc": profile.source, "id": str(center["id"]), "name": str(center.get("name", "")),
+            "loc": profile.source, "id": center_id, "name": name,
             "region": where, "score": score[i], "grade": grade_ids[i], "verdict": verdicts[i],
             "cats": categories[i], "veto": veto[i], "actions": actions[i], "st": st[i * m:(i + 1) * m],
             "pc": pc[i], "amt": amt[i], "date": date,
+            "csv": summary_tail(center_id, name, where, score[i], grade_ids[i], verdicts[i], categories[i], veto[i],
+                                actions[i], profile.source),
         })
-    for row, tail in zip(out, summary_tails(out)):
-        row["csv"] = tail
     by_category = [[None if s != s else s for s in column] for column in chunk.categories.tolist()]
     remedies = {}
     for j, column in enumerate(chunk.amount):

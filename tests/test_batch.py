@@ -450,13 +450,44 @@ def test_a_round_sends_its_workers_where_the_lines_are_and_they_check_the_lines_
     outcomes = [o for _, got in run.run_batches(sources.blocks([source]), rules, Watching())
                 for o in (got.outcomes() if isinstance(got, run.Plain) else got)]
     assert [o.center_id for o in outcomes] == [f"W{i}" for i in range(30)]
-    assert sent == [(0, source.stat().st_size, 30)]
+    st = source.stat()
+    assert sent == [(0, st.st_size, 30, str(source), st.st_dev, st.st_ino)]
+    changed = f"本轮审计读取 '{source}' 期间，该文件被改动了"
+
+    def read_again(block):
+        with pytest.raises(compliance.ComplianceError) as caught:
+            run.audit_lines(run.audit_chunk_columns, run.rules_source(rules), block.name, block.first, block.where)
+        return caught.value.text.text("zh")
+
+    original = source.read_bytes()
     (block,) = sources.blocks([source])
-    source.write_bytes(source.read_bytes().replace(b"\n", b" ", 1) + b"\n")   # same size, one line end fewer
-    with pytest.raises(compliance.ComplianceError) as caught:
-        run.audit_lines(run.audit_chunk_columns, run.rules_source(rules), block.name, block.first,
-                        (block.at, block.size, block.ends))
-    assert caught.value.text.text("zh") == f"本轮审计读取 '{source}' 期间，该文件被改动了"
+    source.write_bytes(original.replace(b"\n", b" ", 1) + b"\n")      # same size, one line end fewer
+    assert read_again(block) == changed
+    source.write_bytes(original)
+    assert run.audit_lines(run.audit_chunk_columns, run.rules_source(rules), block.name, block.first, block.where)
+    other = tmp_path / "other.jsonl"                                     # the same lines, another file put in place
+    other.write_bytes(original)
+    other.replace(source)
+    assert read_again(block) == changed
+    source.unlink()                                                      # gone: said in words, not a crash
+    assert read_again(block).startswith(changed + "：") and "No such file" in read_again(block)
+
+
+@pytest.mark.parametrize("most", [1, 7, 100])
+def test_json_lines_read_a_few_bytes_at_a_time_are_the_same_lines(tmp_path, monkeypatch, most):
+    """A read may give fewer bytes than asked before the end of a file (a network or FUSE file system): the round
+    reads on, and neither loses the rest of the file nor takes a block for a changed one."""
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(profile(center__id=f"S{i}")) + b"\n" for i in range(12)) + b'{"x": 1}')
+    expected = [(r.location, r.raw) for r in sources.records([path])]
+    real = os.preadv
+
+    def short(fd, buffers, at):
+        (view,) = buffers
+        return real(fd, [memoryview(view)[:most]], at)
+
+    monkeypatch.setattr(sources.os, "preadv", short)
+    assert [(r.location, r.raw) for r in sources.records([path])] == expected and len(expected) == 13
 
 
 def _exported_csv(tmp_path: Path, *docs: dict[str, Any]) -> tuple[list[str], list[list[str]]]:

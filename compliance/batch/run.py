@@ -384,11 +384,15 @@ def chunks(records: Iterable[Record | Lines], size: int = CHUNK, blocks: bool = 
 
 
 def audit_lines(task: Callable[..., list[Outcome] | Plain], source: Any, name: str, first: int,
-                data: bytes | tuple[int, int, int], *args: Any) -> list[Outcome] | Plain:
-    """A worker's task on a block of JSON Lines: its lines read from their file (where they are: ``data`` is
-    (at, size, line ends)) or given as bytes, cut into records here, then ``task`` on them (the round's process
-    never makes a record of each line)."""
-    lines = Lines(name, first, data) if isinstance(data, bytes) else Lines(name, first, None, *data)
+                data: bytes | tuple[int, int, int, str, int, int], *args: Any) -> list[Outcome] | Plain:
+    """A worker's task on a block of JSON Lines: its lines read from their file (``data`` is where they are:
+    :attr:`~.sources.Lines.where`) or given as bytes, cut into records here, then ``task`` on them (the round's
+    process never makes a record of each line)."""
+    if isinstance(data, bytes):
+        lines = Lines(name, first, data)
+    else:
+        at, size, ends, path, device, inode = data
+        lines = Lines(name, first, None, at, size, ends, (path, device, inode))
     return task(source, [(location, raw, None) for location, raw in lines.items()], *args)
 
 
@@ -414,8 +418,7 @@ def run_batches(records: Iterable[Record | Lines], rules: RuleSet, pool: Any, la
     extra = (lang, reports, strict, waivers, *([results] if results != "jsonl" else []))
     for batch in chunks(records, size, blocks):
         if isinstance(batch, Lines):     # where its lines are, unless a worker may not see this machine's files
-            where = batch.data if batch.given is not None or isinstance(pool, _Dask) else \
-                (batch.at, batch.size, batch.ends)
+            where = batch.data if batch.given is not None or isinstance(pool, _Dask) else batch.where
             inflight.append((batch, pool.submit(audit_lines, task, source, batch.name, batch.first, where, *extra)))
         else:
             work = [(r.location, r.raw, r.document) for r in batch if not r.problems]

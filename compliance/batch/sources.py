@@ -161,8 +161,9 @@ BLOCK = MAX_LINE                # bytes read at a time: a line within them is ne
 class Lines:
     """Whole lines of one JSON Lines file, from line ``first`` on (the last line's end included, if it has one):
     ``size`` bytes from byte ``at`` of the file, holding ``ends`` line ends, read again by whoever needs their bytes
-    (a worker, not the round's process); or, from a file that cannot be read twice (a pipe), the bytes themselves
-    (``given``). None is longer than :data:`MAX_LINE`: such a line is a refused :class:`Record` of its own."""
+    (a worker, not the round's process) from the file ``place`` names (its absolute path, device and inode); or,
+    from a file that cannot be read twice (a pipe), the bytes themselves (``given``). None is longer than
+    :data:`MAX_LINE`: such a line is a refused :class:`Record` of its own."""
 
     name: str
     first: int
@@ -170,10 +171,16 @@ class Lines:
     at: int = 0
     size: int = 0
     ends: int = 0
+    place: tuple[str, int, int] = ("", 0, 0)
+
+    @property
+    def where(self) -> tuple[int, int, int, str, int, int]:
+        """What a worker needs to read the block again: (at, size, ends, path, device, inode)."""
+        return (self.at, self.size, self.ends, *self.place)
 
     @functools.cached_property
     def data(self) -> bytes:
-        return self.given if self.given is not None else read_lines(self.name, self.at, self.size, self.ends)
+        return self.given if self.given is not None else read_lines(self.name, *self.where)
 
     def items(self) -> Iterator[tuple[str, bytes]]:
         """(location, line) of each record: blank lines skipped and each line's end taken off, as ever."""
@@ -191,13 +198,38 @@ class Lines:
         return [Record(location, raw=raw, source=location) for location, raw in self.items()]
 
 
-def read_lines(name: str, at: int, size: int, ends: int) -> bytes:
-    """A block of :class:`Lines` read again from its file, checked to be the lines that were there."""
-    with open(name, "rb") as stream:
-        data = os.pread(stream.fileno(), size, at)
-    if len(data) != size or data.count(b"\n") != ends:
-        raise ComplianceError(msg("{file} changed while the round was reading it", file=quote(name, 200)))
+def read_lines(name: str, at: int, size: int, ends: int, path: str, device: int, inode: int) -> bytes:
+    """A block of :class:`Lines` read again from its file, checked to be the same file and the lines that were
+    there (a file moved, replaced, cut short or edited while the round reads it is refused, in words)."""
+    changed = msg("{file} changed while the round was reading it", file=quote(name, 200))
+    try:
+        with open(path, "rb") as stream:
+            st = os.fstat(stream.fileno())
+            data = _read_at(stream.fileno(), size, at)
+    except OSError as exc:
+        raise ComplianceError(system_reason(exc, changed)) from None
+    if (st.st_dev, st.st_ino) != (device, inode) or len(data) != size or data.count(b"\n") != ends:
+        raise ComplianceError(changed)
     return data
+
+
+def _read_at(fd: int, size: int, at: int) -> bytes:
+    """``size`` bytes from byte ``at`` on, fewer only at the end of the file (a read may give fewer: go on)."""
+    buffer = bytearray(size)
+    got = _fill(fd, memoryview(buffer), at)
+    return bytes(buffer[:got]) if got < size else bytes(buffer)
+
+
+def _fill(fd: int, view: memoryview, at: int) -> int:
+    """Read into ``view`` from byte ``at`` until it is full or the file ends; how many bytes were read. A read
+    may give fewer bytes than asked before the end (a network or FUSE file system, a signal): only 0 is the end."""
+    got = 0
+    while got < len(view):
+        read = os.preadv(fd, [view[got:]], at + got)
+        if not read:
+            break
+        got += read
+    return got
 
 
 def _too_long(name: str, number: int, size: int) -> Record:
@@ -216,31 +248,36 @@ def _jsonl(name: str) -> Iterator[Record | Lines]:
         return
     with stream:
         try:
-            regular = stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+            st = os.fstat(stream.fileno())
+            regular = stat.S_ISREG(st.st_mode)
         except OSError:
             regular = False
-        yield from (_jsonl_file(name, stream.fileno()) if regular else _jsonl_stream(name, stream))
+        if regular:
+            yield from _jsonl_file(name, stream.fileno(), (os.path.abspath(name), st.st_dev, st.st_ino))
+        else:
+            yield from _jsonl_stream(name, stream)
 
 
-def _jsonl_file(name: str, fd: int) -> Iterator[Record | Lines]:
+def _jsonl_file(name: str, fd: int, place: tuple[str, int, int]) -> Iterator[Record | Lines]:
     """:func:`_jsonl` of a file on disk: each block is where its lines are (the round's process reads the bytes
     into one buffer, to count their line ends, and keeps none of them)."""
     import numpy as np
 
     buffer = bytearray(BLOCK)
+    view = memoryview(buffer)
     at, number = 0, 1               # where the next line starts, and its number
-    while read := os.preadv(fd, [buffer], at):
+    while read := _fill(fd, view, at):
         end = buffer.rfind(b"\n", 0, read) + 1
         if end:
             ends = int(np.count_nonzero(np.frombuffer(buffer, np.uint8, end) == 10))
-            yield Lines(name, number, at=at, size=end, ends=ends)
+            yield Lines(name, number, at=at, size=end, ends=ends, place=place)
             at, number = at + end, number + ends
             continue
-        if read < BLOCK or not os.pread(fd, 1, at + read):      # the last line, without its end, within the limit
-            yield Lines(name, number, at=at, size=read)
+        if read < BLOCK or not _fill(fd, view[:1], at + read):    # the last line, without its end, within the limit
+            yield Lines(name, number, at=at, size=read, place=place)
             return
         size = read                 # a line longer than the limit: its bytes counted to its end
-        while more := os.preadv(fd, [buffer], at + size):
+        while more := _fill(fd, view, at + size):
             end = buffer.find(b"\n", 0, more) + 1
             if end:
                 size += end

@@ -1060,9 +1060,9 @@ def test_a_fresh_round_hashes_its_inputs_while_it_runs_and_saves_their_fingerpri
     real_fingerprint, real_batches, real_save = (round_module.Round.fingerprint, round_module.run_batches,
                                                  round_module._save)
 
-    def fingerprint(self):
+    def fingerprint(self, *args):
         waited = first_chunk.wait(20)               # the round's first chunk is audited before the hash is done
-        hashed.append((waited, real_fingerprint(self)))
+        hashed.append((waited, real_fingerprint(self, *args)))
         return hashed[-1][1]
 
     def batches(*args, **kwargs):
@@ -1079,6 +1079,40 @@ def test_a_fresh_round_hashes_its_inputs_while_it_runs_and_saves_their_fingerpri
     state = orjson.loads((tmp_path / "out" / ".round" / "state.json").read_bytes())
     assert state["fingerprint"] == hashed[0][1].decode("utf-8")
 
+
+
+def test_an_input_edited_while_its_hash_is_taken_is_not_resumed(tmp_path, monkeypatch):
+    """The hash is taken while the round runs: an edit in that while (here the same size, after the first chunk
+    was audited) changes the file's time, which the checkpoint took when the round began, so the round starts
+    afresh rather than keep the centres it audited from the file before the edit."""
+    import threading
+
+    source = _small_district(tmp_path / "d.jsonl", hours=45)
+    out = tmp_path / "out"
+    real, real_batches = round_module.Round.fingerprint, round_module.run_batches
+    first_chunk = threading.Event()
+
+    def edited_first(self, *args):
+        assert first_chunk.wait(20)
+        before = source.stat()
+        _small_district(source, hours=15)                            # same length: 45 → 15, a new time
+        assert source.stat().st_size == before.st_size
+        return real(self, *args)
+
+    def batches(*args, **kwargs):
+        for item in real_batches(*args, **kwargs):
+            first_chunk.set()
+            yield item
+
+    with monkeypatch.context() as m:
+        m.setattr(round_module.Round, "fingerprint", edited_first)
+        m.setattr(round_module, "run_batches", batches)
+        _crash_in_finish(m)
+        assert cli("batch", source, "--rules", "yinzhou", "-o", out, "--jobs", "1")[0] == 130
+    assert orjson.loads((out / ".round" / "state.json").read_bytes())["done"] == 30
+    assert cli("batch", source, "--rules", "yinzhou", "-o", out, "--jobs", "1")[0] in (0, 1, 2)
+    docs = result_lines(out / "results.jsonl")
+    assert next(f for f in docs[0]["findings"] if f["clause"] == "8.3")["measured"] == 15
 
 
 def test_a_round_interrupted_after_moving_results_jsonl_resumes_cleanly(tmp_path, monkeypatch):

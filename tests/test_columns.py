@@ -394,6 +394,32 @@ def test_summary_csv_written_beside_results_parquet_in_many_passes_is_the_same_t
     assert pq.read_table(tmp_path / "out" / "results.parquet").equals(pq.read_table(rounds["parquet"] / "results.parquet"))
 
 
+@pytest.mark.parametrize("failing", ["summary.csv", "results.parquet"])
+def test_a_table_that_fails_beside_the_other_changes_neither(rounds, tmp_path, monkeypatch, failing):
+    """The two tables are written side by side and put in place together: when either cannot be written (here the
+    disk fills), the folder keeps the earlier round's results.parquet and summary.csv, and nothing half made."""
+    import shutil
+
+    from compliance.batch import columns, outputs
+
+    out = tmp_path / "out"
+    shutil.copytree(rounds["parquet"], out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    module, name = (outputs, "write_summary_csv") if failing == "summary.csv" else (columns, "write_parquet")
+    real = getattr(module, name)
+
+    def full(target, *args, **kwargs):
+        real(target, *args, **kwargs) if module is outputs else None
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(module, name, full)
+    source = next(rounds["parquet"].parent.glob("*.jsonl"))
+    status, _, err = _cli("batch", source, "--rules", "beijing", "-o", out, "--jobs", "1", "--results", "parquet")
+    assert status not in (0, 1, 2) and "No space left on device" in err
+    assert sorted(p.name for p in out.iterdir() if p.name != ".round") == sorted(before)
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+
 def test_results_parquet_reads_back_in_duckdb_polars_and_pandas(rounds):
     duckdb = pytest.importorskip("duckdb", reason="duckdb is a test dependency (setup.cfg [test])")
     pd = pytest.importorskip("pandas", reason="pandas is a test dependency (setup.cfg [test])")
@@ -469,6 +495,7 @@ def test_a_fast_round_saves_its_checkpoint_at_most_once_a_gap(rounds, tmp_path, 
     monkeypatch.setattr(round_module, "run_batches", lambda *a, **k: real(*a, **{**k, "size": 50}))
     monkeypatch.setattr(round_module, "SAVE_EVERY", 100)
     monkeypatch.setattr(round_module, "SAVE_GAP", gap)
+    monkeypatch.setattr(round_module, "SAVE_WITHIN", 3600)             # a slow machine adds no save of its own
     status, _, err = _cli("batch", source, "--rules", "yinzhou", "-o", tmp_path / "out", "--jobs", "1")
     assert status == 2, err
     if gap:     # within the hour: only the save when the round is done

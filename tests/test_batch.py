@@ -480,13 +480,14 @@ def test_json_lines_read_a_few_bytes_at_a_time_are_the_same_lines(tmp_path, monk
     path = tmp_path / "d.jsonl"
     path.write_bytes(b"".join(orjson.dumps(profile(center__id=f"S{i}")) + b"\n" for i in range(12)) + b'{"x": 1}')
     expected = [(r.location, r.raw) for r in sources.records([path])]
-    real = os.preadv
+    real, real_pread = os.preadv, os.pread
 
     def short(fd, buffers, at):
         (view,) = buffers
         return real(fd, [memoryview(view)[:most]], at)
 
     monkeypatch.setattr(sources.os, "preadv", short)
+    monkeypatch.setattr(sources.os, "pread", lambda fd, size, at: real_pread(fd, min(size, most), at))
     assert [(r.location, r.raw) for r in sources.records([path])] == expected and len(expected) == 13
 
 

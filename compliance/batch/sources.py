@@ -215,9 +215,13 @@ def read_lines(name: str, at: int, size: int, ends: int, path: str, device: int,
 
 def _read_at(fd: int, size: int, at: int) -> bytes:
     """``size`` bytes from byte ``at`` on, fewer only at the end of the file (a read may give fewer: go on)."""
-    buffer = bytearray(size)
-    got = _fill(fd, memoryview(buffer), at)
-    return bytes(buffer[:got]) if got < size else bytes(buffer)
+    data = os.pread(fd, size, at)
+    while len(data) < size:
+        more = os.pread(fd, size - len(data), at + len(data))
+        if not more:
+            break
+        data += more
+    return data
 
 
 def _fill(fd: int, view: memoryview, at: int) -> int:

@@ -16,7 +16,6 @@ FORMULA_START = ("=", "+", "-", "@")
 _QUOTE_OR_END = re.compile(r'["\r\n]').search
 # Scores are whole tenths: their text looked up, not made again (a float's repr is a quarter of a line's time).
 _TENTHS = {k / 10: repr(k / 10) for k in range(1, 1001)}
-_TEXT = (0, 1, 2, 3, 4, 5)                  # id, name and region: text a profile brings (so is the source, last)
 
 
 def csv_cell(value: Any) -> Any:
@@ -34,13 +33,6 @@ def _numeric(value: str) -> bool:
         return False
 
 
-def summary_cells(row: Mapping[str, Any]) -> list[Any]:
-    """The cells of a row's line of summary.csv after its rank, as they are in a round without a previous round,
-    self-checks or waivers (which add columns before the last three)."""
-    return [row["id"], row["name"], *row["region"], row["score"], row["grade"], row["verdict"], *row["cats"],
-            ";".join(row["veto"]), row["actions"], row["loc"]]
-
-
 def summary_tails(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     """Each row's line of summary.csv after its rank and its comma, ending in CR LF (as the csv module writes it)."""
     return [summary_tail(row["id"], row["name"], row["region"], row["score"], row["grade"], row["verdict"],
@@ -49,7 +41,9 @@ def summary_tails(rows: Sequence[Mapping[str, Any]]) -> list[str]:
 
 def summary_tail(center_id: str, name: str, region: Sequence[str], score: Any, grade: str, verdict: str,
                  cats: Sequence[Any], veto: Sequence[str], actions: int, loc: str) -> str:
-    """One row's line of summary.csv after its rank (:func:`summary_cells`' cells), as the csv module writes it.
+    """One row's line of summary.csv after its rank, as the csv module writes it, in a round without a previous
+    round, self-checks or waivers (which add columns before the last three). The text a profile brings (id, name,
+    region, source) is kept from running as a formula.
 
     A line none of whose cells holds a comma, a quote or a line end needs no quoting: its cells joined by commas
     are what the csv module writes (text as it is, a number as ``repr`` gives it, nothing for None), in a fraction

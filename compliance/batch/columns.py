@@ -301,10 +301,9 @@ def fast_profile(location: str, raw: bytes | None, document: dict[str, Any] | No
     contract does not know, evidence or an audit block. None for any other (audited the scalar way, which says
     what is wrong and where)."""
     if raw is not None:
-        # What reading.fast_json turns away, for the same reasons; not a run of 19 digits: orjson reads an integer
-        # beyond 64 bits as a float, but every number the schema takes is at most 10,000,000.
-        if location.endswith(PROFILE_SUFFIXES) or raw.startswith(b"\xef\xbb\xbf") or b"\\u00" in raw \
-                or reading.SPACE_AFTER_QUOTE(raw):
+        # As reading.fast_json, without its guard against 19 digits in a row: orjson reads an integer beyond 64 bits
+        # as a float, but every number the schema takes is at most 10,000,000.
+        if location.endswith(PROFILE_SUFFIXES) or not reading.keys_end_in_quote_colon(raw):
             return None
         try:
             data = orjson.loads(raw)
@@ -333,8 +332,8 @@ def _keys_of(data: dict[str, Any]) -> int:
 
 
 def _keys_written(raw: bytes) -> int:
-    """How many keys ``raw`` writes, when no quote is followed by a space and none is escaped as ``\\u0022``
-    (:func:`fast_profile` turns those away): each key ends in ``":``, and a ``":`` inside a string is written
+    """How many keys ``raw`` writes, when :func:`~compliance.reading.keys_end_in_quote_colon` holds (else
+    :func:`fast_profile` turns it away): each key ends in ``":``, and a ``":`` inside a string is written
     ``\\":`` (a key that ends so is not one the closed schema knows). One more than :func:`_keys_of` finds in
     the parsed document means a key written twice, which orjson keeps the last of and the careful reader refuses.
     """

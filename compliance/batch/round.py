@@ -56,28 +56,6 @@ _HASHED = re.compile(r"-[0-9a-f]{8}$")
 NAME_BYTES = 120                     # well under the 255 bytes a file name may have
 
 
-@contextlib.contextmanager
-def _beside(work: Callable[[], None]) -> Iterator[None]:
-    """``work`` in a thread of its own while the block runs; once both are done, its error is raised here (the
-    block's own error first)."""
-    failed: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            work()
-        except BaseException as exc:  # noqa: BLE001 - raised again in the round's own thread
-            failed.append(exc)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        thread.join()
-    if failed:
-        raise failed[0]
-
-
 def _later(work: Callable[[], T]) -> Callable[[], T]:
     """``work`` begun in a thread of its own; the function returned waits for its answer, or raises its error."""
     answer: list[T] = []
@@ -99,6 +77,20 @@ def _later(work: Callable[[], T]) -> Callable[[], T]:
         return answer[0]
 
     return result
+
+
+@contextlib.contextmanager
+def _beside(work: Callable[[], None]) -> Iterator[None]:
+    """``work`` in a thread of its own while the block runs; once both are done, its error is raised here (the
+    block's own error first)."""
+    done = _later(work)
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(BaseException):
+            done()
+        raise
+    done()
 
 
 def report_name(center_id: str) -> str:

@@ -536,9 +536,9 @@ ROWS_BLOCK = 1 << 20                       # bytes of the rows file read at a ti
 
 def _league_lines(t: Tally, rows_path: Path, per_pass: int | None = None) -> Iterator[bytes]:
     """summary.csv's lines after its header when every line but its rank was made with its row (lines.py), in rank
-    order with their ranks. The lines of the next :data:`LEAGUE_PASS` ranks are read from the rows file in the file's
-    order, a mebibyte at a time, then given in rank order: a national round's 100 MB of lines are never held at
-    once, and no row is read by a call of its own."""
+    order with their ranks. The lines of the next ``per_pass`` ranks (:data:`LEAGUE_PASS` unless given) are read
+    from the rows file in the file's order, a mebibyte at a time, then given in rank order: a national round's
+    117 MB of lines are never held at once, and no row is read by a call of its own."""
     import numpy as np
 
     per_pass = per_pass or LEAGUE_PASS

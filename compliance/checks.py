@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     Floats = NDArray[np.float64]
     Bools = NDArray[np.bool_]
     Codes = NDArray[np.int8]
+    Ints = NDArray[Any]             # int64, or Python ints (dtype object) for sets of more than 62 codes
 
 Check = Callable[["Facts"], Finding]
 LintProblem = tuple[Message, tuple[Any, ...]]        # message, path inside the clause (("check", "min"), …)
@@ -209,15 +210,18 @@ class Columns(Protocol):
     def sets(self, list_name: str) -> list[set[str] | None]:
         """A profile list's codes per row (None where the list is absent)."""
 
-    def count(self, list_name: str, codes: frozenset[str]) -> tuple[Floats, Bools]:
-        """How many of ``codes`` each row's list holds, and where the list is given."""
+    def present(self, list_name: str, codes: tuple[str, ...]) -> tuple[Ints, Bools]:
+        """Which of ``codes`` each row's list holds, as bits (bit k for ``codes[k]``; int64 up to 62 codes, Python
+        ints beyond), and where the list is given."""
 
 
 @dataclass(frozen=True, slots=True)
 class Scored:
     """One clause over a chunk: status codes (``S_PASS`` …), credits, the measured value and the remedy's
     amount as float64 (NaN where there is none; both for columnar outputs), the rows the vector pass could
-    not settle exactly (``compile``'s closure decides those), and each settled row's :class:`Finding`."""
+    not settle exactly (``compile``'s closure decides those), and each settled row's :class:`Finding`. Where
+    ``alike`` is given, rows with the same value in it have the same finding: a chunk's consumers then make each
+    finding once (a list's clauses: the codes present decide it)."""
 
     status: Codes
     credit: Floats
@@ -225,6 +229,7 @@ class Scored:
     amount: Floats
     settle: Bools
     finding: Callable[[int], Finding]
+    alike: Ints | None = None
 
 
 ColumnCheck = Callable[[Columns], Scored]
@@ -235,6 +240,16 @@ def _np() -> Any:
     import numpy
 
     return numpy
+
+
+def bit_count(bits: Ints) -> Floats:
+    """How many bits each value of :meth:`Columns.present` has set, as float64."""
+    np = _np()
+    if bits.dtype == object:
+        counted: Floats = np.fromiter((int(b).bit_count() for b in bits.tolist()), np.float64, len(bits))
+    else:
+        counted = np.bitwise_count(bits).astype(np.float64)
+    return counted
 
 
 def remedy_columns(need: Bools, estimate: Floats, passes: Callable[[Floats], Bools], unit: str,
@@ -493,13 +508,13 @@ class CodeCheck(CheckType):
     def compile_columns(self, clause: Clause, vocab: Vocabulary) -> ColumnCheck:
         list_name = clause.check["list"]
         codes = self.codes_of(clause.check)
-        required = frozenset(codes)
         n = len(codes)
         missing, passed, short = self._findings(clause)
 
         def score(cols: Columns) -> Scored:
             np = _np()
-            have, given = cols.count(list_name, required)
+            bits, given = cols.present(list_name, codes)
+            have = bit_count(bits)
             sets = cols.sets(list_name)
             share = have / n
             status = np.where(given, np.where(have == n, S_PASS, np.where(have > 0, S_PARTIAL, S_FAIL)),
@@ -514,7 +529,8 @@ class CodeCheck(CheckType):
                 return short(tuple(c for c in codes if c not in present))
 
             return Scored(status, np.where(given, share, 0.0), np.where(given, share, np.nan),
-                          np.where(given & (have < n), n - have, np.nan), np.zeros(cols.n, bool), finding)
+                          np.where(given & (have < n), n - have, np.nan), np.zeros(cols.n, bool), finding,
+                          np.where(given, bits, -1))
 
         return score
 
@@ -645,20 +661,21 @@ class AtLeast(CheckType):
 
     def compile_columns(self, clause: Clause, vocab: Vocabulary) -> ColumnCheck:
         list_name = clause.check["list"]
-        codes = frozenset(clause.check["codes"])
+        codes = tuple(clause.check["codes"])
         need = clause.check["min"]
         counted = self._counted(clause)
 
         def score(cols: Columns) -> Scored:
             np = _np()
-            count, given = cols.count(list_name, codes)
+            bits, given = cols.present(list_name, codes)
+            count = bit_count(bits)
             sets = cols.sets(list_name)
             met = count >= need
             status = np.where(given, np.where(met, S_PASS, np.where(count > 0, S_PARTIAL, S_FAIL)),
                               S_MISSING).astype(np.int8)
             credit = np.where(given, np.where(met, 1.0, count / need), 0.0)
             return Scored(status, credit, np.where(given, count, np.nan), np.where(given & ~met, need - count, np.nan),
-                          np.zeros(cols.n, bool), lambda i: counted(sets[i]))
+                          np.zeros(cols.n, bool), lambda i: counted(sets[i]), np.where(given, bits, -1))
 
         return score
 

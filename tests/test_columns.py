@@ -186,6 +186,67 @@ def test_rows_left_to_the_closures_are_scored_by_them(monkeypatch):
     assert scalar == columnar
 
 
+def _wide_layer(folder) -> compliance.RuleSet:
+    """A layer with 70 more signage codes: clauses over more codes than an int64 has bits, and chunks whose rows
+    hold more different codes than that."""
+    import random
+
+    import yaml
+
+    extra = [f"w{k:02d}" for k in range(70)]
+    layer = {
+        "ruleset": "wide", "extends": "national", "version": "2027.1", "title": {"zh": "宽", "en": "Wide"},
+        "vocabularies": {"signage": {c: {"zh": f"标识{c}", "en": f"sign {c}"} for c in extra}},
+        "clauses": [
+            {"clause": "9.4", "category": "signage", "level": "should", "weight": 1, "title": {"zh": "甲", "en": "A"},
+             "requirement": {"zh": "甲。", "en": "A."}, "check": {"type": "has_all", "list": "signage", "codes": extra[:65]},
+             "shortfall": {"unit": "items", "text": {"zh": "补充：{items}", "en": "Add: {items}"}}},
+            {"clause": "9.5", "category": "signage", "level": "should", "weight": 1, "title": {"zh": "乙", "en": "B"},
+             "requirement": {"zh": "乙。", "en": "B."},
+             "check": {"type": "at_least", "list": "signage", "codes": extra[2:68], "min": 40},
+             "shortfall": {"unit": "items", "text": {"zh": "再设 {amount} 项（{items}）", "en": "{amount} more ({items})"}}},
+            {"clause": "9.6", "category": "signage", "level": "should", "weight": 1, "title": {"zh": "丙", "en": "C"},
+             "requirement": {"zh": "丙。", "en": "C."},
+             "check": {"type": "has_all", "list": "signage", "codes": [extra[69], "staff_board", extra[3]]},
+             "shortfall": {"unit": "items", "text": {"zh": "补充：{items}", "en": "Add: {items}"}}},
+        ],
+    }
+    (folder / "wide.yaml").write_text(yaml.safe_dump(layer, allow_unicode=True), encoding="utf-8")
+    rules = compliance.load_ruleset(folder / "wide.yaml")
+    rng = random.Random(7)
+    docs = _profiles("national")[:150]
+    for k, d in enumerate(docs):
+        if k % 10 == 1:
+            d.pop("signage", None)
+        elif k % 10 == 2:
+            d["signage"] = list(extra)
+        elif k % 10 != 3:
+            d["signage"] = sorted(set(d.get("signage") or []) | set(rng.sample(extra, rng.randint(0, 70))))
+    return rules, docs
+
+
+def test_list_clauses_over_more_codes_than_an_int64_holds_score_as_the_scalar_engine(tmp_path):
+    rules, docs = _wide_layer(tmp_path)
+    scalar, columnar = _both(rules, docs)
+    assert scalar == columnar
+    profiles = [compliance.load_profile(d, rules=rules) for d in docs]
+    chunk = score_chunk(rules, [facts_of(p) for p in profiles])
+    assert chunk.scored[[c.clause for c in rules.clauses].index("9.4")].alike.dtype == object
+    # the rows of results.parquet name each row's missing codes as the result documents do
+    results = [orjson.loads(line) for line in scalar]
+    for j, clause in enumerate(rules.clauses):
+        if clause.check_type not in ("has_code", "has_all", "at_least"):
+            continue
+        arrays = columns._missing_layout("m", chunk, j)
+        offsets, valid = arrays["m:offsets"], arrays["m:valid"]
+        ends, data = arrays["m:items:offsets"], arrays["m:items:data"].tobytes()
+        for i, result in enumerate(results):
+            shortfall = result["findings"][j]["shortfall"]
+            codes = [data[ends[k]:ends[k + 1]].decode() for k in range(offsets[i], offsets[i + 1])]
+            assert (codes if valid[i] else None) == (None if shortfall is None else shortfall["missing"]), (
+                clause.clause, i)
+
+
 def test_every_check_type_has_a_columnar_form():
     for record in CHECK_TYPES.values():
         assert type(record).compile_columns is not type(record).__mro__[-2].compile_columns, record.name

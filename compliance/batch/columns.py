@@ -15,6 +15,7 @@ round's process at the end (:func:`decode_part`, :func:`write_parquet`).
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 from collections import Counter
@@ -56,7 +57,8 @@ class Chunk:
         self._values: dict[str, list[Any]] = {}
         self._numbers: dict[str, tuple[NDArray[np.float64], NDArray[np.bool_]]] = {}
         self._areas: dict[tuple[str, ...], NDArray[np.float64]] = {}
-        self._counts: dict[tuple[str, frozenset[str]], tuple[NDArray[np.float64], NDArray[np.bool_]]] = {}
+        self._present: dict[tuple[str, tuple[str, ...]], tuple[NDArray[Any], NDArray[np.bool_]]] = {}
+        self._bits: dict[str, tuple[dict[str, int], NDArray[np.int64] | None]] = {}
 
     def values(self, field: str) -> list[Any]:
         found = self._values.get(field)
@@ -113,18 +115,41 @@ class Chunk:
             found = self._sets[list_name] = [f.lists[list_name] for f in self.facts]
         return found
 
-    def count(self, list_name: str, codes: frozenset[str]) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    def present(self, list_name: str, codes: tuple[str, ...]) -> tuple[NDArray[Any], NDArray[np.bool_]]:
         key = (list_name, codes)
-        found = self._counts.get(key)
+        found = self._present.get(key)
         if found is None:
             sets = self.sets(list_name)
             given = np.fromiter((s is not None for s in sets), bool, self.n)
-            if len(codes) == 1:
-                (code,) = codes
-                have = np.fromiter((s is not None and code in s for s in sets), np.float64, self.n)
+            at, masks = self._masks(list_name)
+            if masks is not None and len(codes) <= 62:      # each code's bit moved from the list's to the clause's
+                bits = np.zeros(self.n, np.int64)
+                for k, code in enumerate(codes):
+                    j = at.get(code)
+                    if j is not None:
+                        bits |= ((masks >> j) & 1) << k
+            else:                                           # more codes than 62: Python's ints, any size
+                bit = {c: 1 << k for k, c in enumerate(codes)}
+                wanted, get = bit.keys(), bit.__getitem__
+                bits = np.array([0 if s is None else sum(map(get, wanted & s)) for s in sets],
+                                np.int64 if len(codes) <= 62 else object)
+            found = self._present[key] = (bits, given)
+        return found
+
+    def _masks(self, list_name: str) -> tuple[dict[str, int], NDArray[np.int64] | None]:
+        """Each row's codes of a list as the bits of one int64 (bit j for the j-th of the codes the chunk's rows
+        hold), once a list; no masks when the rows hold more than 63 different codes."""
+        found = self._bits.get(list_name)
+        if found is None:
+            sets = self.sets(list_name)
+            held = sorted(set().union(*[s for s in sets if s is not None]))
+            if len(held) > 63:
+                found = ({}, None)
             else:
-                have = np.fromiter((0 if s is None else len(codes & s) for s in sets), np.float64, self.n)
-            found = self._counts[key] = (have, given)
+                get = {c: 1 << j for j, c in enumerate(held)}.__getitem__
+                found = ({c: j for j, c in enumerate(held)},
+                         np.fromiter((0 if s is None else sum(map(get, s)) for s in sets), np.int64, self.n))
+            self._bits[list_name] = found
         return found
 
 
@@ -234,6 +259,8 @@ def score_chunk(rules: RuleSet, facts: Sequence[Facts]) -> ChunkScores:
     settled: list[dict[int, Finding]] = []
     for j, form in enumerate(forms):
         s = form.column(cols)
+        if s.alike is not None:
+            s = dataclasses.replace(s, finding=_shared(s.finding, s.alike))
         scored.append(s)
         status[j], credit[j], measured[j], amount[j] = s.status, s.credit, s.measured, s.amount
         done: dict[int, Finding] = {}
@@ -282,6 +309,23 @@ def score_chunk(rules: RuleSet, facts: Sequence[Facts]) -> ChunkScores:
         chunk.conforming[i] = figures[2] is Verdict.CONFORMING
         chunk.categories[:, i] = [math.nan if c.score is None else c.score for c in figures[3]]
     return chunk
+
+
+def _shared(make: Callable[[int], Finding], alike: NDArray[Any]) -> Callable[[int], Finding]:
+    """A clause's ``finding`` made once for rows alike (:attr:`~compliance.checks.Scored.alike`)."""
+    keys: list[Any] = []
+    made: dict[Any, Finding] = {}
+
+    def finding(i: int) -> Finding:
+        if not keys:
+            keys.extend(alike.tolist())
+        key = keys[i]
+        found = made.get(key)
+        if found is None:
+            found = made[key] = make(i)
+        return found
+
+    return finding
 
 
 def _rounded(earned: NDArray[np.float64], weight: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
@@ -527,32 +571,45 @@ def chunk_part(chunk: ChunkScores, profiles: Sequence[Profile]) -> dict[str, Any
 
 def _missing_layout(name: str, chunk: ChunkScores, j: int) -> dict[str, Any]:
     """Clause ``j``'s codes not present, a list for each centre short of them (:func:`_texts_layout`'s arrays). A
-    chunk's centres miss few different sets of codes: each set is encoded once."""
+    chunk's centres miss few different sets of codes: each set is found and encoded once (rows the clause's
+    :attr:`~compliance.checks.Scored.alike` puts together), and its rows take it by NumPy's indexing."""
     n, done, scored = chunk.n, chunk.settled[j], chunk.scored[j]
+    rows = np.flatnonzero(~np.isnan(chunk.amount[j]))
+    alike = scored.alike
+    if alike is None or not done.keys().isdisjoint(rows.tolist()):
+        first, inverse = np.arange(len(rows)), np.arange(len(rows))      # each row its own
+    else:
+        _, first, inverse = np.unique(alike[rows], return_index=True, return_inverse=True)
+    many: list[int] = []
+    codes: list[bytes] = []
+    for i in rows[first].tolist():
+        f = done[i] if i in done else scored.finding(i)
+        many.append(-1 if f.shortfall is None else len(f.shortfall.missing))
+        codes += [] if f.shortfall is None else [code.encode("utf-8") for code in f.shortfall.missing]
+    per = np.array(many, np.int64)
     count = np.zeros(n, np.int64)
     valid = np.zeros(n, bool)
-    data: list[bytes] = []
-    sizes: list[int] = []
-    encoded: dict[tuple[str, ...], tuple[bytes, list[int]]] = {}
-    for i in np.flatnonzero(~np.isnan(chunk.amount[j])).tolist():
-        f = done[i] if i in done else scored.finding(i)
-        if f.shortfall is None:
-            continue
-        missing = f.shortfall.missing
-        known = encoded.get(missing)
-        if known is None:
-            each = [code.encode("utf-8") for code in missing]
-            known = encoded[missing] = (b"".join(each), [len(b) for b in each])
-        count[i], valid[i] = len(missing), True
-        data.append(known[0])
-        sizes += known[1]
+    count[rows], valid[rows] = np.maximum(per, 0)[inverse], (per >= 0)[inverse]
     offsets = np.zeros(n + 1, np.int32)
     np.cumsum(count, out=offsets[1:])
-    ends = np.zeros(len(sizes) + 1, np.int32)
-    np.cumsum(np.array(sizes, np.int64), out=ends[1:])
+    # the codes of each row in turn: its set's run of the sets' codes, then the bytes of those codes
+    item = _runs(np.cumsum(np.maximum(per, 0)) - np.maximum(per, 0), np.maximum(per, 0), inverse)
+    size = np.fromiter(map(len, codes), np.int64, len(codes))
+    ends = np.zeros(len(item) + 1, np.int32)
+    np.cumsum(size[item], out=ends[1:])
+    data = np.frombuffer(b"".join(codes), np.uint8)
     return {f"{name}:offsets": offsets, f"{name}:valid": valid, f"{name}:items:offsets": ends,
-            f"{name}:items:data": np.frombuffer(b"".join(data), np.uint8),
-            f"{name}:items:valid": np.ones(len(sizes), bool)}
+            f"{name}:items:data": data[_runs(np.cumsum(size) - size, size, item)],
+            f"{name}:items:valid": np.ones(len(item), bool)}
+
+
+def _runs(start: NDArray[np.int64], length: NDArray[np.int64], pick: NDArray[np.int64]) -> NDArray[np.int64]:
+    """The indices ``start[k] … start[k] + length[k] - 1`` for each k of ``pick`` in turn, as one array."""
+    lengths = length[pick]
+    total = int(lengths.sum())
+    if not total:
+        return np.zeros(0, np.int64)
+    return np.repeat(start[pick] - (np.cumsum(lengths) - lengths), lengths) + np.arange(total)
 
 
 def _text_layout(name: str, values: Sequence[str | None]) -> dict[str, Any]:

@@ -408,12 +408,13 @@ _NEAR_TIE = 1e-6
 
 
 @functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=4096)
 def exact(value: float) -> Fraction:
     """The rational a weight or credit stands for: 0.5 → 1/2, 2/3 as a float → 2/3, 1.5 → 3/2.
 
     Weights and partial credits are written as short decimals, and list credits
     are n-ths of a list of at most a few hundred codes; the nearest fraction with a
-    denominator up to 10⁹ is that value exactly.
+    denominator up to 10⁹ is that value exactly. A rule set has few of them: each is worked out once.
     """
     return Fraction(repr(value)).limit_denominator(10 ** 9)
 

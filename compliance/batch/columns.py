@@ -58,7 +58,7 @@ class Chunk:
         self._numbers: dict[str, tuple[NDArray[np.float64], NDArray[np.bool_]]] = {}
         self._areas: dict[tuple[str, ...], NDArray[np.float64]] = {}
         self._present: dict[tuple[str, tuple[str, ...]], tuple[NDArray[Any], NDArray[np.bool_]]] = {}
-        self._bits: dict[str, tuple[dict[str, int], NDArray[np.int64] | None]] = {}
+        self._bits: dict[str, tuple[dict[str, int], NDArray[np.int64] | None, NDArray[np.bool_]]] = {}
 
     def values(self, field: str) -> list[Any]:
         found = self._values.get(field)
@@ -80,7 +80,7 @@ class Chunk:
         found = self._numbers.get(field)
         if found is None:
             values = self.values(field)
-            if any(v is None for v in values):
+            if None in values:
                 given = np.fromiter((v is not None for v in values), bool, self.n)
                 column = np.array([0.0 if v is None else v for v in values], dtype=np.float64)
             else:
@@ -120,8 +120,7 @@ class Chunk:
         found = self._present.get(key)
         if found is None:
             sets = self.sets(list_name)
-            given = np.fromiter((s is not None for s in sets), bool, self.n)
-            at, masks = self._masks(list_name)
+            at, masks, given = self._masks(list_name)
             if masks is not None and len(codes) <= 62:      # each code's bit moved from the list's to the clause's
                 bits = np.zeros(self.n, np.int64)
                 for k, code in enumerate(codes):
@@ -136,19 +135,20 @@ class Chunk:
             found = self._present[key] = (bits, given)
         return found
 
-    def _masks(self, list_name: str) -> tuple[dict[str, int], NDArray[np.int64] | None]:
+    def _masks(self, list_name: str) -> tuple[dict[str, int], NDArray[np.int64] | None, NDArray[np.bool_]]:
         """Each row's codes of a list as the bits of one int64 (bit j for the j-th of the codes the chunk's rows
-        hold), once a list; no masks when the rows hold more than 63 different codes."""
+        hold), once a list (no masks when the rows hold more than 63 different codes), and where the list is given."""
         found = self._bits.get(list_name)
         if found is None:
             sets = self.sets(list_name)
+            given = np.fromiter((s is not None for s in sets), bool, self.n)
             held = sorted(set().union(*[s for s in sets if s is not None]))
             if len(held) > 63:
-                found = ({}, None)
+                found = ({}, None, given)
             else:
                 get = {c: 1 << j for j, c in enumerate(held)}.__getitem__
                 found = ({c: j for j, c in enumerate(held)},
-                         np.fromiter((0 if s is None else sum(map(get, s)) for s in sets), np.int64, self.n))
+                         np.fromiter((0 if s is None else sum(map(get, s)) for s in sets), np.int64, self.n), given)
             self._bits[list_name] = found
         return found
 
@@ -413,12 +413,15 @@ class Figures:
     remedies: dict[tuple[str, str], tuple[int, Decimal]]
 
 
-def chunk_rows(chunk: ChunkScores, profiles: Sequence[Profile]) -> tuple[list[bytes], Figures]:
+def chunk_rows(chunk: ChunkScores, profiles: Sequence[Profile],
+               heads: Sequence[list[Any]] | None = None) -> tuple[list[bytes], Figures]:
     """Each row's line of the round's tables (``run.audited``'s ``row``), made from the columns: whole matrices
     are turned into Python values once, and each row only picks its own; and the same figures by column, which
-    the round's tally counts without reading the rows again."""
+    the round's tally counts without reading the rows again. ``heads``: the profiles' :func:`heads`, if made."""
     import orjson
 
+    if heads is None:
+        heads = profile_heads(profiles)
     rules = chunk.rules
     m = len(rules.clauses)
     letters = bytes.maketrans(bytes(range(5)), "".join(STATUS_LETTER[s] for s in (
@@ -452,15 +455,14 @@ def chunk_rows(chunk: ChunkScores, profiles: Sequence[Profile]) -> tuple[list[by
     regions: list[tuple[str, str, str, str]] = []
     dates: list[str] = []
     out = []
-    for i, profile in enumerate(profiles):
-        center = plain_document(profile)["center"]
-        region = center.get("region") or {}
-        where = (str(region.get("province", "")), str(region.get("city", "")), str(region.get("district", "")),
-                 str(region.get("street", "")))
-        date = str(center.get("assessed_on") or "")
+    for i, (profile, head) in enumerate(zip(profiles, heads)):
+        # the head's text as a valid profile gives it (each a string where given)
+        center_id, name, _, province, city, district, street, _, date, _, _ = head
+        where = (province or "", city or "", district or "", street or "")
+        date = date or ""
         regions.append(where)
         dates.append(date)
-        center_id, name = str(center["id"]), str(center.get("name", ""))
+        name = name or ""
         out.append({
             "loc": profile.source, "id": center_id, "name": name,
             "region": where, "score": score[i], "grade": grade_ids[i], "verdict": verdicts[i],
@@ -537,6 +539,12 @@ def _result_schema(rules: RuleSet) -> Any:
     return pa.schema(fields, metadata={b"compliance": orjson.dumps(meta)})
 
 
+def profile_heads(profiles: Sequence[Profile]) -> list[list[Any]]:
+    """The first eleven columns of each profile's row of results.parquet (:func:`_head_of`), which its row of the
+    round's tables also reads."""
+    return [_head_of(plain_document(p), p.source, p.sha256) for p in profiles]
+
+
 def _head_of(profile_data: Any, source: str, sha256: str | None) -> list[Any]:
     """The first eleven columns of a row, from a profile or a result document (both have the centre's block)."""
     center = profile_data["center"]
@@ -546,7 +554,8 @@ def _head_of(profile_data: Any, source: str, sha256: str | None) -> list[Any]:
             None if center.get("assessed_on") is None else str(center["assessed_on"]), source, sha256]
 
 
-def chunk_part(chunk: ChunkScores, profiles: Sequence[Profile]) -> dict[str, Any]:
+def chunk_part(chunk: ChunkScores, profiles: Sequence[Profile],
+               heads: Sequence[list[Any]] | None = None) -> dict[str, Any]:
     """The rows of a scored chunk for results.parquet as NumPy arrays, without Arrow: the figures as they are, the
     text columns in Arrow's layout (:func:`_text_layout`), which the round's process wraps without copying."""
     rules = chunk.rules
@@ -559,7 +568,8 @@ def chunk_part(chunk: ChunkScores, profiles: Sequence[Profile]) -> dict[str, Any
     arrays = {"score": chunk.score, "grade": chunk.grade.astype(np.int8), "conforming": chunk.conforming,
               "categories": chunk.categories, "status": chunk.status, "credit": chunk.credit,
               "measured": chunk.measured, "amount": chunk.amount}
-    heads = [_head_of(plain_document(p), p.source, p.sha256) for p in profiles]
+    if heads is None:
+        heads = profile_heads(profiles)
     for k in range(11):
         arrays.update(_text_layout(f"head{k}", [h[k] for h in heads]))
     arrays.update(_texts_layout("vetoed", vetoed))

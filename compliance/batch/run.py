@@ -262,11 +262,12 @@ def _audit_chunk_columns(source: Any, items: Sequence[tuple[str, bytes | None, d
     parquet = results == "parquet"
     if chunk is not None:
         profiles = [p for _, p in taken]
-        rows, figures = engine.chunk_rows(chunk, profiles)
-        ids = [str(plain_document(p)["center"]["id"]) for p in profiles]
+        heads = engine.profile_heads(profiles)
+        rows, figures = engine.chunk_rows(chunk, profiles, heads)
+        ids = [head[0] for head in heads]
         lines = [] if parquet else [chunk.result(i, p).to_json(lang) for i, p in enumerate(profiles)]
         if len(taken) == len(items):        # the whole chunk: given as one
-            table = engine.encode_part(len(taken), engine.chunk_part(chunk, profiles)) if parquet else None
+            table = engine.encode_part(len(taken), engine.chunk_part(chunk, profiles, heads)) if parquet else None
             return Plain(ids, rows, lines, figures, table)
         for i, (k, _) in enumerate(taken):
             out[k] = Audited(ids[i], lines[i] if lines else b"", rows[i])
@@ -277,7 +278,7 @@ def _audit_chunk_columns(source: Any, items: Sequence[tuple[str, bytes | None, d
             where = {k: i for i, (k, _) in enumerate(taken)}
             where.update({k: len(taken) + i for i, k in enumerate(others)})
             order = sorted(where)
-            arrays = engine.chunk_part(chunk, [p for _, p in taken]) if chunk is not None else None
+            arrays = engine.chunk_part(chunk, [p for _, p in taken], heads) if chunk is not None else None
             shared = engine.encode_part(len(order), arrays, [out[k].line for k in others], [where[k] for k in order])
             for slot, k in enumerate(order):
                 out[k].line = b""

@@ -16,6 +16,7 @@ import heapq
 import io
 import os
 from array import array
+from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -409,16 +410,13 @@ class Counting:
         """Count a chunk's rows of audited centres without warnings or waivers from their figures (the columnar
         engine's, in input order): what :meth:`add` counts from each row, the sums added in the same order."""
         t, patterns = self.t, self.patterns
-        grades, verdicts = t.grades, t.verdicts
         t.audited += len(offsets)
         t.offsets.extend(offsets)
         t.scores.extend(f.score)
         for s in f.score:
             t.score_sum += s
-        for g in f.grade:
-            grades[g] = grades.get(g, 0) + 1
-        for v in f.verdict:
-            verdicts[v] = verdicts.get(v, 0) + 1
+        _add_counts(t.grades, Counter(f.grade))
+        _add_counts(t.verdicts, Counter(f.verdict))
         for k, column in enumerate(f.cats):
             total, count = t.category_sums[k], t.category_counts[k]
             for c in column:
@@ -426,18 +424,29 @@ class Counting:
                     total += c
                     count += 1
             t.category_sums[k], t.category_counts[k] = total, count
-        for st in f.st:
-            patterns[st] = patterns.get(st, 0) + 1
-            if len(patterns) >= PATTERNS_HELD:
-                self._count_patterns()
-        for i, key in enumerate(f.region):
-            if not _count_region(t, key, f.score[i], f.grade[i], f.verdict[i]) and len(t.nonconforming) <= LIST_LIMIT:
-                t.nonconforming.append(orjson.loads(rows[i]))
+        _add_counts(patterns, Counter(f.st))
+        if len(patterns) >= PATTERNS_HELD:
+            self._count_patterns()
+        regions, score, grade = t.regions, f.score, f.grade
+        for i, (key, verdict) in enumerate(zip(f.region, f.verdict)):
+            group = regions.get(key)
+            if group is None:
+                group = regions[key] = Group()
+            group.centres += 1
+            group.score_sum += score[i]
+            group.grades[grade[i]] = group.grades.get(grade[i], 0) + 1
+            if verdict == "conforming":
+                group.conforming += 1
+            else:
+                group.nonconforming += 1
+                if len(t.nonconforming) <= LIST_LIMIT:
+                    t.nonconforming.append(orjson.loads(rows[i]))
         for remedy, (centres, owed) in f.remedies.items():
             self._add_remedy(remedy, centres, owed)
-        for d in f.date:
-            if d:
-                _count_date(t, d)
+        dates = [d for d in f.date if d]
+        if dates:
+            _count_date(t, min(dates))
+            _count_date(t, max(dates))
 
     def _count_patterns(self) -> None:
         """Each clause's status counts, from the patterns of status letters counted so far."""
@@ -478,6 +487,11 @@ class Counting:
                         t.gone.append((cid, name, score, grade))
             t.trends["gone"] = t.gone_count
         return t
+
+
+def _add_counts(counts: dict[Any, int], more: Counter[Any]) -> None:
+    for key, n in more.items():
+        counts[key] = counts.get(key, 0) + n
 
 
 def _count_region(t: Tally, key: tuple[str, ...], score: float, grade: str, verdict: str) -> bool:

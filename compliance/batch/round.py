@@ -345,7 +345,7 @@ class Round:
             offsets.append(at)
             at += len(row) + 1
         seen.add_new(ids, offsets)
-        rows.write(b"\n".join(plain.rows) + b"\n")
+        rows.write(b"\n".join([*plain.rows, b""]))          # each row and its line end, in one copy
         self._rows_end = at
         if plain.table is not None:
             self._flush(results)

@@ -83,10 +83,16 @@ class SeenIds:
 
     def any_kept(self, ids: Sequence[str]) -> bool:
         """Whether any of ``ids`` may have been kept: False is certain; True sends the chunk to :meth:`get`."""
-        recent = self._recent
-        if any(cid in recent for cid in ids):
+        if not self._recent.keys().isdisjoint(ids):
             return True
-        return bool(self._runs) and bool(self._lefts(ids)[2].any())
+        if not self._runs:
+            return False
+        hashes = np.sort(np.fromiter(map(self.hash, ids), np.int64, len(ids)))   # sorted: NumPy searches on from
+        for run, _ in self._runs:                                              # where the last one was found
+            at = np.searchsorted(run, hashes)
+            if (run[np.minimum(at, len(run) - 1)] == hashes).any():
+                return True
+        return False
 
     def kept_among(self, ids: Sequence[str]) -> list[bool]:
         """For each of ``ids``, whether it was kept: :meth:`__contains__` for many ids at once."""

@@ -41,7 +41,7 @@ SCHEMA_VERSION = 1
 AREA_TOLERANCE_M2 = 0.5
 MAX_VALUES = 50_000         # a profile holds a few hundred values; a hostile one is refused at once
 MAX_DEPTH = 64
-_CODE_LISTS = (
+CODE_LISTS = (
     (("signage",), "signage"),
     (("amenities",), "amenities"),
     (("services", "feedback_loop"), "feedback_stages"),
@@ -306,7 +306,7 @@ def semantic_problems(data: Any, codes: Mapping[str, frozenset[str]], file: str,
                         msg("{value} is more than the {workers} full-time community workers: {field} counts some of "
                             "them", value=value, workers=workers, field=named(("staff", key))), ("staff", key), file))
     problems += audit_problems(data, file)
-    for keys, vocab in _CODE_LISTS:
+    for keys, vocab in CODE_LISTS:
         node: Any = data
         for key in keys:
             node = node.get(key) if isinstance(node, dict) else None
@@ -451,7 +451,7 @@ def _passes_semantics(facts: Facts, codes: Mapping[str, frozenset[str]]) -> bool
                 if value is not None and value > workers:
                     return False
     lists = facts.lists
-    for keys, vocab in _CODE_LISTS:
+    for keys, vocab in CODE_LISTS:
         present = lists[".".join(keys)]
         if present is not None:
             raw = data[keys[0]] if len(keys) == 1 else data[keys[0]][keys[1]]

@@ -274,6 +274,25 @@ def test_the_chunk_reads_each_column_once_and_keeps_absent_values_apart():
     assert np.array_equal(cols.total(), [d["space"]["total_area_m2"] for d in docs])
 
 
+def test_a_chunk_finds_a_lists_codes_alike_through_the_vocabulary_or_without_it():
+    from compliance.model import Vocabulary
+
+    rules = compliance.load_ruleset("national")
+    docs = varied(64, seed=3)
+    del docs[5]["signage"]
+    facts = [facts_of(compliance.load_profile(d, rules=rules)) for d in docs]
+    codes = ("staff_board", "opening_hours", "no_such_code", "service_catalogue")
+    narrow = {name: dict(entries) for name, entries in rules.vocabulary.entries.items()}
+    del narrow["signage"]["staff_board"]          # rows hold a code this vocabulary lacks: the chunk finds its own
+    expected = [sum(1 << k for k, c in enumerate(codes) if c in f.lists["signage"]) if f.lists["signage"] is not None
+                else 0 for f in facts]
+    assert any(expected) and len(set(expected)) > 2
+    for vocabulary in (None, rules.vocabulary, Vocabulary.of(narrow)):
+        bits, given = Chunk(facts, vocabulary=vocabulary).present("signage", codes)
+        assert bits.tolist() == expected
+        assert given.tolist() == [f.lists["signage"] is not None for f in facts] and not given[5]
+
+
 def test_the_worker_task_gives_the_scalar_workers_outcomes(district):
     docs = _profiles("yinzhou")[:120]
     items = [(f"in.jsonl:{i + 1}", orjson.dumps(d), None) for i, d in enumerate(docs)]

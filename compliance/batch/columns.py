@@ -31,9 +31,9 @@ from .. import reading
 from ..checks import (CHECK_TYPES, CODE_OF_STATUS, S_FAIL, S_MISSING, S_NA, S_PARTIAL, ColumnCheck, Check, Facts, Scored,
                       condition_columns, getter)
 from ..evaluation import rescore
-from ..model import (SELF_CHECK, STATUS_LETTER, Clause, Profile, RuleSet, Status, Verdict, make_profile,
-                     plain_document)
-from ..profile import clean_facts
+from ..model import (SELF_CHECK, STATUS_LETTER, Clause, Profile, RuleSet, Status, Verdict, Vocabulary,
+                     make_profile, plain_document)
+from ..profile import CODE_LISTS, clean_facts
 from ..wording import remedy_sum
 from ..result import AuditResult, CategoryScore, Finding, fast_constructor
 from .lines import summary_tail
@@ -49,10 +49,12 @@ _NA = Status.NOT_APPLICABLE
 class Chunk:
     """The :class:`~compliance.checks.Columns` of some centres' facts, each column gathered when first asked for."""
 
-    def __init__(self, facts: Sequence[Facts], sections: Mapping[str, tuple[str, ...]] | None = None) -> None:
+    def __init__(self, facts: Sequence[Facts], sections: Mapping[str, tuple[str, ...]] | None = None,
+                 vocabulary: Vocabulary | None = None) -> None:
         self.facts = facts
         self.n = len(facts)
         self._sections = sections or {}     # section → the keys of it the rule set reads: gathered together
+        self._alphabets = {} if vocabulary is None else _alphabets(vocabulary)
         self._sets: dict[str, list[set[str] | None]] = {}
         self._values: dict[str, list[Any]] = {}
         self._numbers: dict[str, tuple[NDArray[np.float64], NDArray[np.bool_]]] = {}
@@ -67,8 +69,8 @@ class Chunk:
             keys = self._sections.get(section, ())
             if key in keys and "." not in key:          # every field the rules read of this section, in one pass
                 nothing = (None,) * len(keys)
-                rows = [nothing if part is None else tuple(map(part.get, keys))
-                        for part in (f.data.get(section) for f in self.facts)]
+                rows = [nothing if (part := f.data.get(section)) is None else tuple(map(part.get, keys))
+                        for f in self.facts]
                 for name, column in zip(keys, zip(*rows) if rows else [()] * len(keys)):
                     self._values[f"{section}.{name}"] = list(column)
                 return self._values[field]
@@ -142,15 +144,41 @@ class Chunk:
         if found is None:
             sets = self.sets(list_name)
             given = np.fromiter((s is not None for s in sets), bool, self.n)
-            held = sorted(set().union(*[s for s in sets if s is not None]))
-            if len(held) > 63:
-                found = ({}, None, given)
-            else:
-                get = {c: 1 << j for j, c in enumerate(held)}.__getitem__
-                found = ({c: j for j, c in enumerate(held)},
-                         np.fromiter((0 if s is None else sum(map(get, s)) for s in sets), np.int64, self.n), given)
+            alphabet = self._alphabets.get(list_name)       # the vocabulary's codes of the list, when at most 63
+            if alphabet is not None:
+                try:
+                    found = (alphabet[0], _masks_of(sets, alphabet[1], self.n), given)
+                except KeyError:                            # a code outside it (a profile checked elsewhere)
+                    found = None
+            if found is None:
+                held = sorted(set().union(*[s for s in sets if s is not None]))
+                if len(held) > 63:
+                    found = ({}, None, given)
+                else:
+                    found = ({c: j for j, c in enumerate(held)},
+                             _masks_of(sets, {c: 1 << j for j, c in enumerate(held)}, self.n), given)
             self._bits[list_name] = found
         return found
+
+
+def _masks_of(sets: Sequence[set[str] | None], bit: Mapping[str, int], n: int) -> NDArray[np.int64]:
+    get = bit.__getitem__
+    return np.fromiter((0 if s is None else sum(map(get, s)) for s in sets), np.int64, n)
+
+
+_ALPHABETS: dict[int, tuple[Vocabulary, dict[str, tuple[dict[str, int], dict[str, int]]]]] = {}
+
+
+def _alphabets(vocabulary: Vocabulary) -> dict[str, tuple[dict[str, int], dict[str, int]]]:
+    """For each profile list whose vocabulary has at most 63 codes: each code's place, and its bit."""
+    found = _ALPHABETS.get(id(vocabulary))
+    if found is None or found[0] is not vocabulary:
+        lists = {".".join(keys): vocabulary.codes[name] for keys, name in CODE_LISTS}
+        lists["zones"] = frozenset(vocabulary.zone_class)
+        found = _ALPHABETS[id(vocabulary)] = (vocabulary, {
+            name: ({c: j for j, c in enumerate(sorted(codes))}, {c: 1 << j for j, c in enumerate(sorted(codes))})
+            for name, codes in lists.items() if len(codes) <= 63})
+    return found[1]
 
 
 # --------------------------------------------------------------------------- a rule set, compiled to columns
@@ -246,7 +274,7 @@ def _measured(f: Finding) -> float:
 def score_chunk(rules: RuleSet, facts: Sequence[Facts]) -> ChunkScores:
     """Score a chunk of centres against ``rules``, column by column, exactly as :func:`~compliance.evaluate`."""
     _, forms, sections = _compiled(rules)
-    cols = Chunk(facts, sections)
+    cols = Chunk(facts, sections, rules.vocabulary)
     n, m, ncat = len(facts), len(forms), len(rules.categories)
     status = np.empty((m, n), np.int8)
     credit = np.empty((m, n), np.float64)

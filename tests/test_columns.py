@@ -727,32 +727,41 @@ def _parts_file(path, rules_name="yinzhou", chunks=(150, 150, 101)):
 
 
 def test_a_line_of_summary_csv_is_what_the_csv_module_writes_for_its_cells():
-    """summary.csv's lines are joined by hand when no cell needs quoting: text with commas, quotes, line ends and
-    formula starts, whole tenths and other numbers, and absent scores give what the csv module writes."""
+    """summary.csv's lines are joined by hand when no cell needs quoting, a row at a time (``summary_tail``) or a
+    chunk's rows at a time (``summary_lines``): text with commas, quotes, line ends and formula starts, whole
+    tenths and other numbers, and absent scores give what the csv module writes."""
     import csv
     import io
     import random
 
-    from compliance.batch.lines import FORMULA_START, csv_cell, summary_tail
+    from compliance.batch.lines import FORMULA_START, csv_cell, summary_lines, summary_tail
 
     rnd = random.Random(7)
-    pieces = ["a", "中", ",", '"', "\r", "\n", "=", "+", "-", "@", " ", "'", "1", ".", "\t", ";", "\u2028"]
-
-    def text():
-        return "".join(rnd.choice(pieces) for _ in range(rnd.randint(0, 5)))
-
+    awkward = ["a", "中", ",", '"', "\r", "\n", "=", "+", "-", "@", " ", "'", "1", ".", "\t", ";", "\u2028"]
+    plain = [p for p in awkward if p not in ',"\r\n']
     numbers = [None, 0.0, 0.1, 57.8, 100.0, 33.33333, 1e-7, 250.5, 3, 0]
-    for _ in range(20_000):
-        cells = [text() or "x", text(), *(text() for _ in range(4)), rnd.choice(numbers), "good", "conforming",
-                 *(rnd.choice(numbers) for _ in range(rnd.randint(0, 6))), [text() for _ in range(rnd.randint(0, 2))],
-                 rnd.randint(0, 40), text()]
-        *head, veto, actions, loc = cells
-        expected = io.StringIO()
-        written = [csv_cell(c) if i in (0, 1, 2, 3, 4, 5) and c[:1] in FORMULA_START else c
-                   for i, c in enumerate(head)] + [";".join(veto), actions, csv_cell(loc)]
-        csv.writer(expected, lineterminator="\r\n").writerow(written)
-        line = summary_tail(head[0], head[1], head[2:6], head[6], head[7], head[8], head[9:], veto, actions, loc)
-        assert line == expected.getvalue(), cells
+    for _ in range(4_000):                   # a chunk: its rows have as many categories, all plain text or not
+        pieces = rnd.choice([awkward, plain, plain])
+        categories = rnd.randint(0, 6)
+
+        def text():
+            return "".join(rnd.choice(pieces) for _ in range(rnd.randint(0, 5)))
+
+        rows, expected = [], []
+        for _ in range(rnd.randint(1, 8)):
+            cells = [text() or "x", text(), *(text() for _ in range(4)), rnd.choice(numbers), "good",
+                     rnd.choice(["conforming", "non_conforming"]), *(rnd.choice(numbers) for _ in range(categories)),
+                     [text() for _ in range(rnd.randint(0, 2))], rnd.randint(0, 40), text()]
+            *head, veto, actions, loc = cells
+            written = io.StringIO()
+            csv.writer(written, lineterminator="\r\n").writerow(
+                [csv_cell(c) if i in (0, 1, 2, 3, 4, 5) and c[:1] in FORMULA_START else c for i, c in enumerate(head)]
+                + [";".join(veto), actions, csv_cell(loc)])
+            rows.append((head[0], head[1], tuple(head[2:6]), head[6], head[7], head[8], head[9:], veto, actions, loc))
+            expected.append(written.getvalue())
+            assert summary_tail(*rows[-1]) == expected[-1], cells
+        assert summary_lines(*(list(column) for column in zip(*rows))) == expected, rows
+    assert summary_lines([], [], [], [], [], [], [], [], [], []) == []
 
 
 def test_results_parquet_is_written_in_row_groups_while_the_next_is_made(tmp_path):

@@ -36,7 +36,7 @@ from ..model import (SELF_CHECK, STATUS_LETTER, Clause, Profile, RuleSet, Status
 from ..profile import CODE_LISTS, clean_facts
 from ..wording import remedy_sum
 from ..result import AuditResult, CategoryScore, Finding, fast_constructor
-from .lines import summary_tail
+from .lines import summary_lines
 from .sources import PROFILE_SUFFIXES
 
 _result: Callable[..., AuditResult] = fast_constructor(AuditResult)
@@ -458,21 +458,18 @@ def chunk_rows(chunk: ChunkScores, profiles: Sequence[Profile],
     st = by_row.tobytes().translate(letters).decode("ascii")
     partial = by_row == S_PARTIAL
     actions = ((by_row == S_FAIL) | partial).sum(axis=1).tolist()
-    pc: list[list[float]] = [[] for _ in range(chunk.n)]
-    rows, cols = np.nonzero(partial)
-    for i, credit in zip(rows.tolist(), chunk.credit.T[rows, cols].tolist()):
-        pc[i].append(credit)
+    n = chunk.n
+    rows, cols = np.nonzero(partial)                         # row by row, each row's clauses in order
+    pc = _by_row(rows, chunk.credit.T[rows, cols].tolist(), n)
     clauses = [c.clause for c in rules.clauses]
     units = ["items" if c.check_type in _LISTED else c.shortfall_unit or "m2" for c in rules.clauses]
-    amt: list[list[tuple[str, str, float]]] = [[] for _ in range(chunk.n)]
     rows, cols = np.nonzero(~np.isnan(chunk.amount.T))
-    for i, j, amount in zip(rows.tolist(), cols.tolist(), chunk.amount.T[rows, cols].tolist()):
-        amt[i].append((clauses[j], units[j], amount))
-    veto: list[list[str]] = [[] for _ in range(chunk.n)]
+    picked = cols.tolist()
+    amt = _by_row(rows, list(zip(map(clauses.__getitem__, picked), map(units.__getitem__, picked),
+                                 chunk.amount.T[rows, cols].tolist())), n)
     vetoes = np.array([c.veto for c in rules.clauses])
     rows, cols = np.nonzero(vetoes & ((by_row == S_FAIL) | (by_row == S_MISSING)))
-    for i, j in zip(rows.tolist(), cols.tolist()):
-        veto[i].append(clauses[j])
+    veto = _by_row(rows, list(map(clauses.__getitem__, cols.tolist())), n)
     grades = [g.id for g in rules.grades]
     grade = chunk.grade.tolist()
     conforming = chunk.conforming.tolist()
@@ -480,25 +477,17 @@ def chunk_rows(chunk: ChunkScores, profiles: Sequence[Profile],
     categories = [[None if s != s else s for s in column] for column in chunk.categories.T.tolist()]
     verdicts = ["conforming" if c else "non_conforming" for c in conforming]
     grade_ids = [grades[g] for g in grade]
-    regions: list[tuple[str, str, str, str]] = []
-    dates: list[str] = []
-    out = []
-    for i, (profile, head) in enumerate(zip(profiles, heads)):
-        # the head's text as a valid profile gives it (each a string where given)
-        center_id, name, _, province, city, district, street, _, date, _, _ = head
-        where = (province or "", city or "", district or "", street or "")
-        date = date or ""
-        regions.append(where)
-        dates.append(date)
-        name = name or ""
-        out.append({
-            "loc": profile.source, "id": center_id, "name": name,
-            "region": where, "score": score[i], "grade": grade_ids[i], "verdict": verdicts[i],
-            "cats": categories[i], "veto": veto[i], "actions": actions[i], "st": st[i * m:(i + 1) * m],
-            "pc": pc[i], "amt": amt[i], "date": date,
-            "csv": summary_tail(center_id, name, where, score[i], grade_ids[i], verdicts[i], categories[i], veto[i],
-                                actions[i], profile.source),
-        })
+    # the head's text as a valid profile gives it (each a string where given)
+    ids = [h[0] for h in heads]
+    names = [h[1] or "" for h in heads]
+    regions = [(h[3] or "", h[4] or "", h[5] or "", h[6] or "") for h in heads]
+    dates = [h[8] or "" for h in heads]
+    sources = [p.source for p in profiles]
+    tails = summary_lines(ids, names, regions, score, grade_ids, verdicts, categories, veto, actions, sources)
+    out = [{"loc": sources[i], "id": ids[i], "name": names[i], "region": regions[i], "score": score[i],
+            "grade": grade_ids[i], "verdict": verdicts[i], "cats": categories[i], "veto": veto[i],
+            "actions": actions[i], "st": st[i * m:(i + 1) * m], "pc": pc[i], "amt": amt[i], "date": dates[i],
+            "csv": tails[i]} for i in range(n)]
     by_category = [[None if s != s else s for s in column] for column in chunk.categories.tolist()]
     remedies = {}
     for j, column in enumerate(chunk.amount):
@@ -565,6 +554,12 @@ def _result_schema(rules: RuleSet) -> Any:
                          "veto": c.veto, "unit": c.shortfall_unit, "title": dict(c.title)} for c in rules.clauses],
             "categories": [c.id for c in rules.categories], "grades": [g.id for g in rules.grades]}
     return pa.schema(fields, metadata={b"compliance": orjson.dumps(meta)})
+
+
+def _by_row(rows: NDArray[np.intp], values: list[Any], n: int) -> list[list[Any]]:
+    """``values`` (one for each of ``rows``, which ascend) as a list for each of ``n`` rows."""
+    bounds = np.searchsorted(rows, np.arange(n + 1)).tolist()
+    return [values[bounds[i]:bounds[i + 1]] for i in range(n)]
 
 
 def profile_heads(profiles: Sequence[Profile]) -> list[list[Any]]:

@@ -18,6 +18,17 @@ _QUOTE_OR_END = re.compile(r'["\r\n]').search
 _TENTHS = {k / 10: repr(k / 10) for k in range(1, 1001)}
 
 
+class _Cells(dict[Any, str]):
+    """A float's or None's cell, looked up: nothing for None, a whole tenth's text, else its ``repr``."""
+
+    def __missing__(self, key: Any) -> str:
+        return repr(key)
+
+
+_CELLS = _Cells(_TENTHS)
+_CELLS[None] = ""
+
+
 def csv_cell(value: Any) -> Any:
     """A cell Excel shows as text, never runs as a formula (a profile's text can start with =); not text: as it is."""
     if type(value) is str and value[:1] in FORMULA_START and not _numeric(value):
@@ -61,6 +72,38 @@ def summary_tail(center_id: str, name: str, region: Sequence[str], score: Any, g
     out = io.StringIO()
     csv.writer(out, lineterminator="\r\n").writerow(cells)
     return out.getvalue()
+
+
+def summary_lines(ids: Sequence[str], names: Sequence[str], regions: Sequence[Sequence[str]], scores: Sequence[float],
+                  grades: Sequence[str], verdicts: Sequence[str], cats: Sequence[Sequence[Any]],
+                  vetoes: Sequence[Sequence[str]], actions: Sequence[int], locs: Sequence[str]) -> list[str]:
+    """:func:`summary_tail` of many rows at once (a chunk's, column by column): where no text cell of any row needs
+    quoting, each line is its cells joined by commas; else each line is :func:`summary_tail`'s."""
+    if not ids:
+        return []
+    text = [list(ids), list(names), *map(list, zip(*regions)), list(locs)]
+    for column in text:
+        for i, value in enumerate(column):
+            if value[:1] in FORMULA_START:
+                column[i] = csv_cell(value)
+    veto = [";".join(v) for v in vetoes]
+    words = "".join(["".join(column) for column in text] + veto + list(grades) + list(verdicts))
+    if "," in words or _QUOTE_OR_END(words) is not None:
+        return [summary_tail(*row) for row in zip(ids, names, regions, scores, grades, verdicts, cats, vetoes,
+                                                  actions, locs)]
+    numbers = [_numbers(scores), *map(_numbers, zip(*cats))]
+    cells = [*text[:6], numbers[0], grades, verdicts, *numbers[1:], veto, list(map(_number, actions)), text[6]]
+    return [line + "\r\n" for line in map(",".join, zip(*cells))]
+
+
+def _numbers(column: Sequence[Any]) -> list[str]:
+    """:func:`_number` of each value; a column of floats and None only (a chunk's scores) is looked up whole."""
+    if set(map(type, column)) <= _FLOAT_OR_NONE:
+        return list(map(_CELLS.__getitem__, column))
+    return list(map(_number, column))
+
+
+_FLOAT_OR_NONE = {float, type(None)}
 
 
 def _number(value: Any) -> str:

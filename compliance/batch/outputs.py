@@ -9,18 +9,21 @@ lists individual centres up to :data:`LIST_LIMIT` and otherwise reports by regio
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime
 import functools
 import heapq
 import io
+import itertools
 import os
+import tempfile
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence, cast
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence, cast
 
 import orjson
 
@@ -543,40 +546,65 @@ def league_order(t: Tally) -> Sequence[int]:
 
 
 LEAGUE_PASS = 1 << 18                      # summary.csv lines held at a time (about 50 MB of them, the tables come
-                                           # after the workers are gone): each pass reads the whole rows file
+                                           # after the workers are gone)
 LEAGUE_PASS_BESIDE = 1 << 16               # the same, while results.parquet is written beside it (12 MB)
 ROWS_BLOCK = 1 << 20                       # bytes of the rows file read at a time for them
+LEAGUE_PARTS = 256                         # files of lines at most (a larger round holds more lines a part)
 
 
 def _league_lines(t: Tally, rows_path: Path, per_pass: int | None = None) -> Iterator[bytes]:
     """summary.csv's lines after its header when every line but its rank was made with its row (lines.py), in rank
-    order with their ranks. The lines of the next ``per_pass`` ranks (:data:`LEAGUE_PASS` unless given) are read
-    from the rows file in the file's order, a mebibyte at a time, then given in rank order: a national round's
-    117 MB of lines are never held at once, and no row is read by a call of its own."""
+    order with their ranks. The rows file is read once, in its order, a mebibyte at a time; each line goes to the
+    part of the table its rank falls in (``per_pass`` ranks a part, :data:`LEAGUE_PASS` unless given), a file of
+    its own while there are several; then each part is read back and put in rank order. A national round's 117 MB
+    of lines are never held at once, and no row is read by a call of its own."""
     import numpy as np
 
-    per_pass = per_pass or LEAGUE_PASS
     order = np.asarray(league_order(t), np.int64)
+    n = len(order)
+    per_pass = max(per_pass or LEAGUE_PASS, -(-n // LEAGUE_PARTS))
     scores, offsets = np.frombuffer(t.scores, np.float64), np.frombuffer(t.offsets, np.int64)
-    last = 0                                                    # the rank before this pass's first
-    with open(rows_path, "rb") as fh:
-        for lo in range(0, len(order), per_pass):
-            chosen = order[lo:lo + per_pass]
-            score = scores[chosen]
-            first = np.ones(len(chosen), bool)                  # a centre that does not share its predecessor's score
-            first[1:] = score[1:] != score[:-1]
-            first[0] = lo == 0 or score[0] != scores[order[lo - 1]]
-            rank = np.maximum.accumulate(np.where(first, np.arange(lo + 1, lo + len(chosen) + 1), last)).tolist()
-            last = rank[-1]
-            in_file = np.argsort(chosen, kind="stable")         # where each of them is in the rank order, by file
-            lines: list[bytes] = [b""] * len(chosen)
-            for slot, row in zip(in_file.tolist(), _rows_at(fh.fileno(), offsets[chosen[in_file]].tolist())):
-                lines[slot] = b"%d,%s" % (rank[slot], tail_of(row))
-            for k in range(0, len(lines), 1 << 14):
-                yield b"".join(lines[k:k + (1 << 14)])
+    ranked = scores[order]
+    first = np.ones(n, bool)                                   # a centre that does not share its predecessor's score
+    first[1:] = ranked[1:] != ranked[:-1]
+    rank = np.maximum.accumulate(np.where(first, np.arange(1, n + 1, dtype=np.int32), 0))
+    place = np.empty(n, np.int32)                              # each centre's place in rank order
+    place[order] = np.arange(n, dtype=np.int32)
+    del ranked, first, order
+    parts = (n + per_pass - 1) // per_pass
+    part = (place // per_pass).astype(np.uint8 if parts <= 256 else np.int32)
+    step = 1 << 14                                            # rows taken at a time (their offsets as ints)
+    with open(rows_path, "rb") as fh, contextlib.ExitStack() as stack:
+        files = [stack.enter_context(tempfile.TemporaryFile(dir=rows_path.parent)) for _ in range(parts)] \
+            if parts > 1 else []
+        sizes: list[array[int]] = [array("i") for _ in range(parts)]
+        waiting: list[list[bytes]] = [[] for _ in range(parts)]
+        rows = _rows_at(fh.fileno(), itertools.chain.from_iterable(
+            offsets[lo:lo + step].tolist() for lo in range(0, n, step)))
+        for lo in range(0, n, step):
+            for k, row in zip(part[lo:lo + step].tolist(), rows):
+                line = tail_of(row)
+                waiting[k].append(line)
+                sizes[k].append(len(line))
+            if files:
+                for k, some in enumerate(waiting):
+                    files[k].write(b"".join(some))
+                    some.clear()
+        for k in range(parts):
+            if files:
+                files[k].seek(0)
+                held: Iterable[bytes] = map(files[k].read, sizes[k])       # each line, read back in turn
+            else:
+                held = waiting[0]
+            mine = place[part == k] if files else place             # their places, in the file's order
+            lines: list[bytes] = [b""] * len(mine)
+            for slot, number, line in zip((mine - k * per_pass).tolist(), rank[mine].tolist(), held):
+                lines[slot] = b"%d,%s" % (number, line)
+            for start in range(0, len(lines), 1 << 14):
+                yield b"".join(lines[start:start + (1 << 14)])
 
 
-def _rows_at(fd: int, offsets: Sequence[int]) -> Iterator[bytes]:
+def _rows_at(fd: int, offsets: Iterable[int]) -> Iterator[bytes]:
     """The rows starting at ``offsets`` (increasing), read :data:`ROWS_BLOCK` bytes at a time."""
     block, start, size = b"", 0, ROWS_BLOCK
     for offset in offsets:

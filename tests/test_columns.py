@@ -726,6 +726,29 @@ def _parts_file(path, rules_name="yinzhou", chunks=(150, 150, 101)):
     return start
 
 
+def test_a_chunks_rows_of_results_parquet_carry_credits_and_remedies_sparse_and_read_back_dense(tmp_path):
+    """Workers send a partial credit and a remedy only where there is one; the table is the same as from the dense
+    matrices a round begun by an earlier version left in its parts file."""
+    from compliance.batch.columns import chunk_part, decode_part, encode_part
+
+    rules = compliance.load_ruleset("yinzhou")
+    profiles = [compliance.load_profile(d, rules=rules) for d in _profiles("yinzhou")[:300]]
+    chunk = score_chunk(rules, [facts_of(p) for p in profiles])
+    arrays = chunk_part(chunk, profiles)
+    assert "credit" not in arrays and "amount" not in arrays
+    assert 0 < len(arrays["amount:at"]) < chunk.amount.size / 2
+    assert len(arrays["credit:at"]) == np.count_nonzero(chunk.status == columns.S_PARTIAL)
+    dense = {**arrays, "credit": chunk.credit, "amount": chunk.amount}
+    sparse_table = decode_part(rules, encode_part(len(profiles), arrays).data)
+    dense_table = decode_part(rules, encode_part(len(profiles), dense).data)
+    assert sparse_table.equals(dense_table)
+    for j, clause in enumerate(rules.clauses):
+        got = sparse_table[f"{clause.clause}:amount"].to_numpy(zero_copy_only=False)
+        assert np.array_equal(got, chunk.amount[j], equal_nan=True), clause.clause
+        credits = sparse_table[f"{clause.clause}:credit"].to_pylist()
+        assert credits == [None if s == S_NA else c for s, c in zip(chunk.status[j], chunk.credit[j].tolist())]
+
+
 def test_a_line_of_summary_csv_is_what_the_csv_module_writes_for_its_cells():
     """summary.csv's lines are joined by hand when no cell needs quoting, a row at a time (``summary_tail``) or a
     chunk's rows at a time (``summary_lines``): text with commas, quotes, line ends and formula starts, whole

@@ -28,8 +28,8 @@ import orjson
 from numpy.typing import NDArray
 
 from .. import reading
-from ..checks import (CHECK_TYPES, CODE_OF_STATUS, S_FAIL, S_MISSING, S_NA, S_PARTIAL, ColumnCheck, Check, Facts, Scored,
-                      condition_columns, getter)
+from ..checks import (CHECK_TYPES, CODE_OF_STATUS, S_FAIL, S_MISSING, S_NA, S_PARTIAL, S_PASS, ColumnCheck, Check,
+                      Facts, Scored, condition_columns, getter)
 from ..evaluation import rescore
 from ..model import (SELF_CHECK, STATUS_LETTER, Clause, Profile, RuleSet, Status, Verdict, Vocabulary,
                      make_profile, plain_document)
@@ -588,9 +588,15 @@ def chunk_part(chunk: ChunkScores, profiles: Sequence[Profile],
         if c.veto:
             for i in np.flatnonzero((chunk.status[j] == S_FAIL) | (chunk.status[j] == S_MISSING)).tolist():
                 vetoed[i].append(c.clause)
+    # credits and remedies sent sparse: a credit where the status does not say it (a partial one), a remedy where
+    # there is one (a third of the clauses × centres)
+    credit, amount = chunk.credit.ravel(), chunk.amount.ravel()
+    odd = np.flatnonzero(credit != _implied_credit(chunk.status).ravel())
+    given = np.flatnonzero(~np.isnan(amount))
     arrays = {"score": chunk.score, "grade": chunk.grade.astype(np.int8), "conforming": chunk.conforming,
-              "categories": chunk.categories, "status": chunk.status, "credit": chunk.credit,
-              "measured": chunk.measured, "amount": chunk.amount}
+              "categories": chunk.categories, "status": chunk.status, "measured": chunk.measured,
+              "credit:at": odd.astype(np.int32), "credit:odd": credit[odd],
+              "amount:at": given.astype(np.int32), "amount:given": amount[given]}
     if heads is None:
         heads = profile_heads(profiles)
     for k in range(11):
@@ -735,14 +741,27 @@ def _columns_batch(rules: RuleSet, arrays: Mapping[str, Any]) -> Any:
     # each clause × centre matrix made one Arrow array, then cut clause by clause (slices share its buffers)
     status = arrays["status"].ravel()
     statuses = pa.DictionaryArray.from_arrays(pa.array(status), pa.array(list(STATUS_NAMES), pa.string()))
-    credits = pa.array(arrays["credit"].ravel(), pa.float64(), mask=status == S_NA)
+    credit = arrays.get("credit")                     # dense in the parts of a round begun before they were sparse
+    if credit is None:
+        credit = _implied_credit(status)
+        credit[arrays["credit:at"]] = arrays["credit:odd"]
+    amount = arrays.get("amount")
+    if amount is None:
+        amount = np.full(len(status), np.nan)
+        amount[arrays["amount:at"]] = arrays["amount:given"]
+    credits = pa.array(credit.ravel(), pa.float64(), mask=status == S_NA)
     measured = pa.array(arrays["measured"].ravel(), pa.float64(), from_pandas=True)
-    amounts = pa.array(arrays["amount"].ravel(), pa.float64(), from_pandas=True)
+    amounts = pa.array(amount.ravel(), pa.float64(), from_pandas=True)
     for j, c in enumerate(rules.clauses):
         columns += [statuses.slice(j * n, n), credits.slice(j * n, n), measured.slice(j * n, n), amounts.slice(j * n, n)]
         if c.check_type in _LISTED:
             columns.append(_texts_array(pa, arrays, f"missing{j}"))
     return pa.RecordBatch.from_arrays(columns, schema=result_schema(rules))
+
+
+def _implied_credit(status: NDArray[np.int8]) -> NDArray[np.float64]:
+    """The credit a status gives without saying more: 1 for a clause met, else 0 (a partial credit is sent)."""
+    return np.where(status == S_PASS, 1.0, 0.0)
 
 
 def _validity(pa: Any, valid: Any) -> tuple[Any, int]:

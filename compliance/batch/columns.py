@@ -138,8 +138,9 @@ class Chunk:
         return found
 
     def _masks(self, list_name: str) -> tuple[dict[str, int], NDArray[np.int64] | None, NDArray[np.bool_]]:
-        """Each row's codes of a list as the bits of one int64 (bit j for the j-th of the codes the chunk's rows
-        hold), once a list (no masks when the rows hold more than 63 different codes), and where the list is given."""
+        """Each row's codes of a list as the bits of one int64, once a list: bit j for the j-th code of the list's
+        vocabulary, else of the codes the chunk's rows hold (no masks when they are more than 63); and where the
+        list is given."""
         found = self._bits.get(list_name)
         if found is None:
             sets = self.sets(list_name)

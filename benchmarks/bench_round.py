@@ -3,6 +3,11 @@
     python benchmarks/bench_round.py                    # 600,000 centres, --jobs 2
     python benchmarks/bench_round.py --centres 20000 --jobs 1
     python benchmarks/bench_round.py --results parquet     # results.parquet instead of results.jsonl
+    python benchmarks/bench_round.py --results parquet --tables-only   # stop once the two tables are written
+
+``--tables-only`` stops the command once its two tables are written (summary.xlsx and the district report take
+minutes more and no target is about them): run it alternately from two checkouts (``PYTHONPATH=...``) to compare
+two versions of the code on a host whose speed drifts.
 
 Beside the round, the same run times the plain single-process loop (``json.loads``, ``load_profile``,
 ``evaluate``, ``to_dict``, ``json.dumps``) on the first ``--plain`` centres of the same input (20,000 by
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -98,13 +104,15 @@ def main() -> int:
     parser.add_argument("--rules", default="national")
     parser.add_argument("--results", choices=("jsonl", "parquet"), default="jsonl")
     parser.add_argument("--plain", type=int, default=20_000, help="centres of the plain loop (0: leave it out)")
+    parser.add_argument("--tables-only", action="store_true", help="stop the command once its two tables are written")
     args = parser.parse_args()
     source = make_input(args.centres)
     with tempfile.TemporaryDirectory(prefix="compliance-bench-") as out:
         command = [sys.executable, "-m", "compliance", "batch", str(source), "--rules", args.rules, "-o", out,
                    "--jobs", str(args.jobs), "--results", args.results]
         start = time.perf_counter()
-        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                start_new_session=args.tables_only)     # its workers stopped with it
         peak, peak_pss, seen = 0, 0, {}
         tables_peak = tables_pss = 0            # until results and summary.csv are written
         samples = 0
@@ -117,10 +125,14 @@ def main() -> int:
             for name in (f"results.{args.results}", "summary.csv"):
                 if name not in seen and (Path(out) / name).exists():
                     seen[name] = time.perf_counter() - start
+            if args.tables_only and len(seen) == 2:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                break
             time.sleep(0.05)
         wall = time.perf_counter() - start
         stderr = proc.stderr.read().decode() if proc.stderr else ""
-        if proc.returncode not in (0, 1):
+        if proc.returncode not in (0, 1) and not (args.tables_only and len(seen) == 2):
             print(stderr, file=sys.stderr)
             return 1
         if args.results == "parquet":
@@ -133,10 +145,12 @@ def main() -> int:
     print(f"{args.centres:,} centres, --jobs {args.jobs}, rules {args.rules}: {lines:,} results")
     print(f"  results.{args.results} and summary.csv written after {tables:.1f} s "
           f"({args.centres / tables:,.0f} centres/s)")
-    print(f"  whole command (summary.xlsx and the district report too): {wall:.1f} s")
+    if not args.tables_only:
+        print(f"  whole command (summary.xlsx and the district report too): {wall:.1f} s")
     print(f"  peak memory of all processes together until then: {tables_peak / 2**20:.0f} MB resident (RSS "
           f"summed), {tables_pss / 2**20:.0f} MB proportional (PSS: shared pages counted once)")
-    print(f"  and over the whole command: {peak / 2**20:.0f} MB (RSS summed), {peak_pss / 2**20:.0f} MB (PSS)")
+    if not args.tables_only:
+        print(f"  and over the whole command: {peak / 2**20:.0f} MB (RSS summed), {peak_pss / 2**20:.0f} MB (PSS)")
     if args.plain:
         rate = plain_loop(source, args.plain, args.rules)
         print(f"  the plain loop, one process: {rate:,.0f} centres/s; the round is "

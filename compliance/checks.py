@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from itertools import chain
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Mapping, Protocol, Sequence
 
 from .model import CODE_LISTS, TOL, ZONE_CLASSES, Clause, FrozenDict, Status, Vocabulary
@@ -69,7 +70,7 @@ class Facts:
     changes a ratio.
     """
 
-    __slots__ = ("data", "lists", "class_area", "total_area", "zone_class")
+    __slots__ = ("data", "lists", "class_area", "total_area", "zone_class", "zones_area")
 
     def __init__(self, data: Mapping[str, Any], zone_class: Mapping[str, str]) -> None:
         self.data = data
@@ -82,6 +83,7 @@ class Facts:
             kinds.add(kind)
             by_class.setdefault(zone_class.get(kind), []).append(zone["area_m2"])
         self.class_area: dict[str | None, float] = {cls: math.fsum(areas) for cls, areas in by_class.items()}
+        self.zones_area = math.fsum(chain.from_iterable(by_class.values()))    # every zone's, summed exactly
         self.total_area = space["total_area_m2"]
         services = data.get("services")
         signage = data.get("signage")

@@ -41,12 +41,13 @@ SCHEMA_VERSION = 1
 AREA_TOLERANCE_M2 = 0.5
 MAX_VALUES = 50_000         # a profile holds a few hundred values; a hostile one is refused at once
 MAX_DEPTH = 64
-CODE_LISTS = (
+_CODE_LISTS = (
     (("signage",), "signage"),
     (("amenities",), "amenities"),
     (("services", "feedback_loop"), "feedback_stages"),
     (("services", "key_group_register"), "key_groups"),
 )
+_LIST_NAMES = tuple((".".join(keys), keys, vocab) for keys, vocab in _CODE_LISTS)     # as Facts.lists names them
 MAX_EVIDENCE_ITEMS = 200   # evidence items in one profile (files and hashes together)
 _NUMBER_LIMIT = 1e12        # beyond the schema's ranges: such a value is reported by the schema, not summed
 _INT_LIMIT = 2 ** 63        # integers beyond 64 bits are refused before validation
@@ -306,7 +307,7 @@ def semantic_problems(data: Any, codes: Mapping[str, frozenset[str]], file: str,
                         msg("{value} is more than the {workers} full-time community workers: {field} counts some of "
                             "them", value=value, workers=workers, field=named(("staff", key))), ("staff", key), file))
     problems += audit_problems(data, file)
-    for keys, vocab in CODE_LISTS:
+    for keys, vocab in _CODE_LISTS:
         node: Any = data
         for key in keys:
             node = node.get(key) if isinstance(node, dict) else None
@@ -437,7 +438,7 @@ def _passes_semantics(facts: Facts, codes: Mapping[str, frozenset[str]]) -> bool
         return False
     if None in facts.class_area:
         return False
-    if math.fsum(z["area_m2"] for z in data["space"]["zones"]) > facts.total_area + AREA_TOLERANCE_M2 + 1e-9:
+    if facts.zones_area > facts.total_area + AREA_TOLERANCE_M2 + 1e-9:
         return False
     date = data["center"].get("assessed_on")
     if date is not None and not _real_date(date):
@@ -451,8 +452,8 @@ def _passes_semantics(facts: Facts, codes: Mapping[str, frozenset[str]]) -> bool
                 if value is not None and value > workers:
                     return False
     lists = facts.lists
-    for keys, vocab in CODE_LISTS:
-        present = lists[".".join(keys)]
+    for name, keys, vocab in _LIST_NAMES:
+        present = lists[name]
         if present is not None:
             raw = data[keys[0]] if len(keys) == 1 else data[keys[0]][keys[1]]
             if len(present) != len(raw) or not present <= codes[vocab]:

@@ -31,9 +31,9 @@ from .. import reading
 from ..checks import (CHECK_TYPES, CODE_OF_STATUS, S_FAIL, S_MISSING, S_NA, S_PARTIAL, S_PASS, ColumnCheck, Check,
                       Facts, Scored, condition_columns, getter)
 from ..evaluation import rescore
-from ..model import (SELF_CHECK, STATUS_LETTER, Clause, Profile, RuleSet, Status, Verdict, Vocabulary,
-                     make_profile, plain_document)
-from ..profile import CODE_LISTS, clean_facts
+from ..model import (CODE_LISTS, SELF_CHECK, STATUS_LETTER, Clause, Profile, RuleSet, Status, Verdict,
+                     Vocabulary, make_profile, plain_document)
+from ..profile import clean_facts
 from ..wording import remedy_sum
 from ..result import AuditResult, CategoryScore, Finding, fast_constructor
 from .lines import summary_lines
@@ -174,8 +174,7 @@ def _alphabets(vocabulary: Vocabulary) -> dict[str, tuple[dict[str, int], dict[s
     """For each profile list whose vocabulary has at most 63 codes: each code's place, and its bit."""
     found = _ALPHABETS.get(id(vocabulary))
     if found is None or found[0] is not vocabulary:
-        lists = {".".join(keys): vocabulary.codes[name] for keys, name in CODE_LISTS}
-        lists["zones"] = frozenset(vocabulary.zone_class)
+        lists = {name: vocabulary.codes[codes] for name, codes in CODE_LISTS.items()}
         found = _ALPHABETS[id(vocabulary)] = (vocabulary, {
             name: ({c: j for j, c in enumerate(sorted(codes))}, {c: 1 << j for j, c in enumerate(sorted(codes))})
             for name, codes in lists.items() if len(codes) <= 63})

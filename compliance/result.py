@@ -408,7 +408,6 @@ _NEAR_TIE = 1e-6
 
 
 @functools.lru_cache(maxsize=4096)
-@functools.lru_cache(maxsize=4096)
 def exact(value: float) -> Fraction:
     """The rational a weight or credit stands for: 0.5 → 1/2, 2/3 as a float → 2/3, 1.5 → 3/2.
 

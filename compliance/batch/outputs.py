@@ -430,20 +430,9 @@ class Counting:
         _add_counts(patterns, Counter(f.st))
         if len(patterns) >= PATTERNS_HELD:
             self._count_patterns()
-        regions, score, grade = t.regions, f.score, f.grade
-        for i, (key, verdict) in enumerate(zip(f.region, f.verdict)):
-            group = regions.get(key)
-            if group is None:
-                group = regions[key] = Group()
-            group.centres += 1
-            group.score_sum += score[i]
-            group.grades[grade[i]] = group.grades.get(grade[i], 0) + 1
-            if verdict == "conforming":
-                group.conforming += 1
-            else:
-                group.nonconforming += 1
-                if len(t.nonconforming) <= LIST_LIMIT:
-                    t.nonconforming.append(orjson.loads(rows[i]))
+        for i, key in enumerate(f.region):
+            if not _count_region(t, key, f.score[i], f.grade[i], f.verdict[i]) and len(t.nonconforming) <= LIST_LIMIT:
+                t.nonconforming.append(orjson.loads(rows[i]))
         for remedy, (centres, owed) in f.remedies.items():
             self._add_remedy(remedy, centres, owed)
         dates = [d for d in f.date if d]
@@ -572,7 +561,7 @@ def _league_lines(t: Tally, rows_path: Path, per_pass: int | None = None) -> Ite
     place[order] = np.arange(n, dtype=np.int32)
     del ranked, first, order
     parts = (n + per_pass - 1) // per_pass
-    part = (place // per_pass).astype(np.uint8 if parts <= 256 else np.int32)
+    part = place // per_pass
     step = 1 << 14                                            # rows taken at a time (their offsets as ints)
     with open(rows_path, "rb") as fh, contextlib.ExitStack() as stack:
         files = [stack.enter_context(tempfile.TemporaryFile(dir=rows_path.parent)) for _ in range(parts)] \

@@ -445,7 +445,7 @@ def chunk_rows(chunk: ChunkScores, profiles: Sequence[Profile],
                heads: Sequence[list[Any]] | None = None) -> tuple[list[bytes], Figures]:
     """Each row's line of the round's tables (``run.audited``'s ``row``), made from the columns: whole matrices
     are turned into Python values once, and each row only picks its own; and the same figures by column, which
-    the round's tally counts without reading the rows again. ``heads``: the profiles' :func:`heads`, if made."""
+    the round's tally counts without reading the rows again. ``heads``: the profiles' :func:`profile_heads`, if made."""
     import orjson
 
     if heads is None:
@@ -467,9 +467,7 @@ def chunk_rows(chunk: ChunkScores, profiles: Sequence[Profile],
     picked = cols.tolist()
     amt = _by_row(rows, list(zip(map(clauses.__getitem__, picked), map(units.__getitem__, picked),
                                  chunk.amount.T[rows, cols].tolist())), n)
-    vetoes = np.array([c.veto for c in rules.clauses])
-    rows, cols = np.nonzero(vetoes & ((by_row == S_FAIL) | (by_row == S_MISSING)))
-    veto = _by_row(rows, list(map(clauses.__getitem__, cols.tolist())), n)
+    veto = _vetoed(chunk)
     grades = [g.id for g in rules.grades]
     grade = chunk.grade.tolist()
     conforming = chunk.conforming.tolist()
@@ -562,6 +560,14 @@ def _by_row(rows: NDArray[np.intp], values: list[Any], n: int) -> list[list[Any]
     return [values[bounds[i]:bounds[i + 1]] for i in range(n)]
 
 
+def _vetoed(chunk: ChunkScores) -> list[list[str]]:
+    """Each row's veto clauses failed or missing, in the rule set's order."""
+    vetoes = np.array([c.veto for c in chunk.rules.clauses])
+    rows, cols = np.nonzero(vetoes[None, :] & ((chunk.status.T == S_FAIL) | (chunk.status.T == S_MISSING)))
+    clauses = [c.clause for c in chunk.rules.clauses]
+    return _by_row(rows, list(map(clauses.__getitem__, cols.tolist())), chunk.n)
+
+
 def profile_heads(profiles: Sequence[Profile]) -> list[list[Any]]:
     """The first eleven columns of each profile's row of results.parquet (:func:`_head_of`), which its row of the
     round's tables also reads."""
@@ -582,12 +588,7 @@ def chunk_part(chunk: ChunkScores, profiles: Sequence[Profile],
     """The rows of a scored chunk for results.parquet as NumPy arrays, without Arrow: the figures as they are, the
     text columns in Arrow's layout (:func:`_text_layout`), which the round's process wraps without copying."""
     rules = chunk.rules
-    n = chunk.n
-    vetoed: list[list[str]] = [[] for _ in range(n)]
-    for j, c in enumerate(rules.clauses):
-        if c.veto:
-            for i in np.flatnonzero((chunk.status[j] == S_FAIL) | (chunk.status[j] == S_MISSING)).tolist():
-                vetoed[i].append(c.clause)
+    vetoed = _vetoed(chunk)
     # credits and remedies sent sparse: a credit where the status does not say it (a partial one), a remedy where
     # there is one (a third of the clauses × centres)
     credit, amount = chunk.credit.ravel(), chunk.amount.ravel()
@@ -626,13 +627,14 @@ def _missing_layout(name: str, chunk: ChunkScores, j: int) -> dict[str, Any]:
         many.append(-1 if f.shortfall is None else len(f.shortfall.missing))
         codes += [] if f.shortfall is None else [code.encode("utf-8") for code in f.shortfall.missing]
     per = np.array(many, np.int64)
+    listed = np.maximum(per, 0)                     # codes in each set (none where there is no shortfall)
     count = np.zeros(n, np.int64)
     valid = np.zeros(n, bool)
-    count[rows], valid[rows] = np.maximum(per, 0)[inverse], (per >= 0)[inverse]
+    count[rows], valid[rows] = listed[inverse], (per >= 0)[inverse]
     offsets = np.zeros(n + 1, np.int32)
     np.cumsum(count, out=offsets[1:])
     # the codes of each row in turn: its set's run of the sets' codes, then the bytes of those codes
-    item = _runs(np.cumsum(np.maximum(per, 0)) - np.maximum(per, 0), np.maximum(per, 0), inverse)
+    item = _runs(np.cumsum(listed) - listed, listed, inverse)
     size = np.fromiter(map(len, codes), np.int64, len(codes))
     ends = np.zeros(len(item) + 1, np.int32)
     np.cumsum(size[item], out=ends[1:])

@@ -96,6 +96,9 @@ def summary_lines(ids: Sequence[str], names: Sequence[str], regions: Sequence[Se
     return [line + "\r\n" for line in map(",".join, zip(*cells))]
 
 
+_FLOAT_OR_NONE = {float, type(None)}
+
+
 def _numbers(column: Sequence[Any]) -> list[str]:
     """:func:`_number` of each value; a column of floats and None only (a chunk's scores) is looked up whole."""
     if set(map(type, column)) <= _FLOAT_OR_NONE:
@@ -103,14 +106,9 @@ def _numbers(column: Sequence[Any]) -> list[str]:
     return list(map(_number, column))
 
 
-_FLOAT_OR_NONE = {float, type(None)}
-
-
 def _number(value: Any) -> str:
     """A number's cell as the csv module writes it: ``repr`` (a whole tenth's looked up), nothing for None."""
-    if type(value) is float:
-        return _TENTHS.get(value) or repr(value)
-    return "" if value is None else repr(value)
+    return _CELLS[value] if type(value) is float or value is None else repr(value)
 
 
 def tail_of(row: bytes) -> bytes:

@@ -411,8 +411,11 @@ _SPACE_AFTER_QUOTE = re.compile(rb'"[ \t\r\n]').search
 def keys_end_in_quote_colon(raw: bytes) -> bool:
     """Whether every key of ``raw`` is written as itself and ends in ``":`` (no BOM before, no quote followed by a
     space, nothing escaped as ``\\u00..``), so that counting ``":`` counts its keys and the ``":`` in its strings."""
-    # a backslash (memchr) is looked for before \u00: most lines have none
-    return not (raw.startswith(b"\xef\xbb\xbf") or b"\\" in raw and b"\\u00" in raw or _SPACE_AFTER_QUOTE(raw))
+    # memchr first: a backslash before looking for \u00, and any white space before looking for a quote followed
+    # by one (compact JSON, most lines, has neither)
+    if raw.startswith(b"\xef\xbb\xbf") or b"\\" in raw and b"\\u00" in raw:
+        return False
+    return b" " not in raw and b"\t" not in raw and b"\r" not in raw and b"\n" not in raw or not _SPACE_AFTER_QUOTE(raw)
 
 
 def fast_json(raw: bytes) -> Any:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import json
 import math
 import os
 import sys
@@ -340,7 +341,8 @@ def test_the_engine_takes_a_json_line_only_when_the_careful_reader_reads_the_sam
              orjson.dumps(dict(doc, center=dict(doc["center"], name='海悦":中心'))),       # "\":" in a string
              orjson.dumps(dict(doc, center=dict(doc["center"], name='海悦\\'))),           # ends in a backslash
              orjson.dumps(dict(doc, center=dict(doc["center"], name='a\\":\\\\":b'))),
-             plain.replace(area, area + (b"" if b"." in area else b".") + b"0000000000000000000001", 1)]  # 22 digits
+             plain.replace(area, area + (b"" if b"." in area else b".") + b"0000000000000000000001", 1),  # 22 digits
+             json.dumps(doc, ensure_ascii=False).encode()]           # spaces after every colon and comma
     twice = [(b'{"schema_version":1,', b'{"schema_version":1,"schema_version":1,'),
              (b'"center":{', b'"center":{"setting":"rural",'),
              (b'"region":{', b'"region":{"city":"x",'),
@@ -353,6 +355,9 @@ def test_the_engine_takes_a_json_line_only_when_the_careful_reader_reads_the_sam
         refused.append(orjson.dumps(dict(doc, center=dict(doc["center"], name='a":b'))).replace(a, b, 1))
     refused += [
         plain.replace(b'"population":{', b'"population" :{"residents":1,', 1),       # a space before a colon
+        plain.replace(b'"population":{', b'"population"\t:{"residents":1,', 1),      # a tab, the only white space
+        plain.replace(b'"population":{', b'"population"\r\n:{"residents":1,', 1),    # a line end inside the line
+        json.dumps(doc, ensure_ascii=False).replace('"population": {', '"population" : {"residents": 1, ', 1).encode(),
         plain.replace(b'"population":{', b'"population":{"resid\\u0065nts":1,', 1),   # an escaped key
         plain.replace(b'"households":' + str(doc["population"]["households"]).encode(),
                       b'"households":12345678901234567890', 1),                      # beyond 64 bits

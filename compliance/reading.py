@@ -444,6 +444,39 @@ def parse(raw: bytes, name: str, error: type[ProblemsError], *, json_only: bool 
         if data is not None:
             return data
     text = decode(raw, name, error)
+    data = _parse_text(text, name, error, json_only)
+    if "\\u" in text or "\\U" in text:      # only an escape can write half a character (UTF-8 cannot)
+        found = _lone_surrogate(data)
+        if found is not None:
+            path, half = found
+            told = msg("holds {char}, a lone surrogate, which is not text", char=quote(half))
+            spot = text.lower().find(f"\\u{ord(half):04x}")
+            raise error(msg("cannot be read: {problem}", problem=told), file=name, problems=[
+                Problem(told, path, name, None if spot < 0 else text.count("\n", 0, spot) + 1)])
+    return data
+
+
+def _lone_surrogate(data: Any) -> tuple[tuple[PathItem, ...], str] | None:
+    """Where a key or text of ``data`` holds half of a character (a surrogate, U+D800 to U+DFFF), and that half:
+    an escape can write one, but it is not text (it cannot be written as UTF-8)."""
+    stack: list[tuple[Any, tuple[PathItem, ...]]] = [(data, ())]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, dict):
+            for key, value in reversed(node.items()):
+                stack.append((value, (*path, key)))
+                stack.append((key, path))
+        elif isinstance(node, list):
+            stack.extend((item, (*path, k)) for k, item in reversed(list(enumerate(node))))
+        elif isinstance(node, str) and not node.isascii():
+            try:
+                node.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                return path, node[exc.start]
+    return None
+
+
+def _parse_text(text: str, name: str, error: type[ProblemsError], json_only: bool) -> Any:
     if not text.strip():
         raise error(msg("is empty"), file=name, problems=[Problem(msg("is empty"), (), name)])
     try:

@@ -311,6 +311,27 @@ def test_json_lines_locations_are_physical_lines_counting_blank_ones(tmp_path):
 
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
+def test_lines_no_reader_may_take_are_refused_by_line_and_the_others_audited(tmp_path, jobs):
+    """A line nested 200,000 deep (orjson before 3.9.15 crashed the process on it) and texts holding half of a
+    character (an escape such as \\udfff: JSON allows it, UTF-8 cannot hold it) are refused where they are; the
+    centres around them are audited."""
+    good = [orjson.dumps(profile(center__id=f"G{i}")) for i in range(4)]
+    lone_id = good[0].replace(b'"id":"G0"', b'"id":"G\\udfff"')
+    lone_name = good[1].replace(b'"id":"G1"', b'"id":"H1"').replace(b'"name":"', b'"name":"\\ud800', 1)
+    deep = b"[" * 200_000 + b"]" * 200_000
+    source = tmp_path / "d.jsonl"
+    source.write_bytes(b"\n".join([good[0], lone_id, good[1], deep, lone_name, good[2], good[3]]) + b"\n")
+    status, _, err = cli("batch", source, "--rules", "national", "-o", tmp_path / "out", "--jobs", jobs)
+    assert status == 2, err
+    assert [d["center"]["id"] for d in result_lines(tmp_path / "out" / "results.jsonl")] == \
+        ["G0", "G1", "G2", "G3"]
+    _, _, errors = read_csv(tmp_path / "out" / "errors.csv")
+    assert [(e["location"], e["path"]) for e in errors] == [
+        (f"{source}:2", "$.center.id"), (f"{source}:4", ""), (f"{source}:5", "$.center.name")]
+    assert "a lone surrogate" in errors[0]["problem"] and "nested too deeply" in errors[1]["problem"]
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
 def test_a_round_reads_json_lines_in_blocks_as_it_reads_them_line_by_line(tmp_path, monkeypatch, jobs):
     """The round hands a JSON Lines file to its workers a block of bytes at a time (here 4,000, the limit of a line
     too): lines across blocks, a line longer than the limit (refused with its size, never held), blank and CRLF

@@ -135,6 +135,9 @@ def _write(tmp_path: Path, name: str, data: bytes | str) -> Path:
     ("nan.json", '{"a": NaN}', "'NaN' is not a number"),
     ("dupe.json", '{"a": 1, "a": 2}', "is written twice"),
     ("deep.json", "[" * 100000 + "]" * 100000, "nested too deeply"),
+    ("deeper.json", "[" * 200000 + "]" * 200000, "nested too deeply"),     # orjson before 3.9.15 crashed on it
+    ("half.json", '{"a": 1,\n "b": "x\\udfff"}', "holds '\\udfff', a lone surrogate"),
+    ("half-key.json", '{"\\ud800": 1}', "holds '\\ud800', a lone surrogate"),
     ("deep.yaml", "[" * 100000 + "]" * 100000, "nested more than 64 levels"),
     ("deep-block.yaml", "- " * 100000 + "x\n", "nested more than 64 levels"),
     ("bigint.yaml", "a: " + "9" * 5000 + "\n", "a number of 5,000 digits is too long"),

@@ -403,6 +403,19 @@ def _piped(path: Path) -> Path:
     return pipe
 
 
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_round_over_a_named_pipe_audits_every_line_it_gives(tmp_path, jobs):
+    """A pipe gives its lines once: the round reads them all (the checkpoint's hash of the inputs, made while the
+    round reads, took some from it), the next round over the same pipe too."""
+    source = tmp_path / "d.jsonl"
+    source.write_bytes(b"".join(orjson.dumps(profile(center__id=f"P{i}")) + b"\n" for i in range(700)))
+    expected = [f"P{i}" for i in range(700)]
+    for _ in range(2):
+        status, _, err = cli("batch", _piped(source), "--rules", "national", "-o", tmp_path / "out", "--jobs", jobs)
+        assert status in (0, 1), err
+        assert [d["center"]["id"] for d in result_lines(tmp_path / "out" / "results.jsonl")] == expected
+
+
 @pytest.mark.parametrize("kind", ["file", "pipe"])
 @pytest.mark.parametrize("seed", range(6))
 def test_json_lines_read_in_blocks_are_the_lines_one_by_one_at_every_boundary(tmp_path, monkeypatch, seed, kind):

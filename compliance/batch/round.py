@@ -19,6 +19,7 @@ import hashlib
 import os
 import re
 import shutil
+import stat
 import sys
 import threading
 import time
@@ -180,6 +181,11 @@ class Round:
             try:
                 # the content: an edit that keeps size and time still counts (SHA-256: processors compute it
                 # in hardware, three times as fast as BLAKE2 here)
+                if not stat.S_ISREG(p.stat().st_mode):
+                    # a pipe is read once, by the round: its lines are never the same again, so no checkpoint of
+                    # it is ever taken up (and hashing it here would take lines from the round)
+                    files.append([str(p), "once:" + os.urandom(16).hex()])
+                    continue
                 with open(p, "rb") as fh:
                     digest = hashlib.file_digest(fh, "sha256").hexdigest()
                 files.append([str(p.resolve()), digest, stamp])

@@ -507,6 +507,23 @@ def test_a_round_sends_its_workers_where_the_lines_are_and_they_check_the_lines_
     assert read_again(block).startswith(changed + "：") and "No such file" in read_again(block)
 
 
+@pytest.mark.parametrize("cut", ["at a line end", "inside a line"])
+def test_a_json_lines_file_cut_short_while_the_round_reads_it_is_refused(tmp_path, monkeypatch, cut):
+    """The lines after the cut were there when the round began: refused in words, never a shorter round."""
+    monkeypatch.setattr(sources, "MAX_LINE", 4000)
+    monkeypatch.setattr(sources, "BLOCK", 4000)
+    source = tmp_path / "d.jsonl"
+    source.write_bytes(b"".join(orjson.dumps(profile(center__id=f"C{i}")) + b"\n" for i in range(40)))
+    blocks = sources.blocks([source])
+    first = next(blocks)
+    at = first.at + first.size + (0 if cut == "at a line end" else 100)
+    with open(source, "r+b") as fh:
+        fh.truncate(at)
+    with pytest.raises(compliance.ComplianceError) as caught:
+        list(blocks)
+    assert caught.value.text.text("zh") == f"本轮审计读取 '{source}' 期间，该文件被改动了"
+
+
 @pytest.mark.parametrize("most", [1, 7, 100])
 def test_json_lines_read_a_few_bytes_at_a_time_are_the_same_lines(tmp_path, monkeypatch, most):
     """A read may give fewer bytes than asked before the end of a file (a network or FUSE file system): the round

@@ -201,7 +201,7 @@ class Lines:
 def read_lines(name: str, at: int, size: int, ends: int, path: str, device: int, inode: int) -> bytes:
     """A block of :class:`Lines` read again from its file, checked to be the same file and the lines that were
     there (a file moved, replaced, cut short or edited while the round reads it is refused, in words)."""
-    changed = msg("{file} changed while the round was reading it", file=quote(name, 200))
+    changed = _changed(name)
     try:
         with open(path, "rb") as stream:
             st = os.fstat(stream.fileno())
@@ -211,6 +211,10 @@ def read_lines(name: str, at: int, size: int, ends: int, path: str, device: int,
     if (st.st_dev, st.st_ino) != (device, inode) or len(data) != size or data.count(b"\n") != ends:
         raise ComplianceError(changed)
     return data
+
+
+def _changed(name: str) -> Message:
+    return msg("{file} changed while the round was reading it", file=quote(name, 200))
 
 
 def _read_at(fd: int, size: int, at: int) -> bytes:
@@ -257,14 +261,15 @@ def _jsonl(name: str) -> Iterator[Record | Lines]:
         except OSError:
             regular = False
         if regular:
-            yield from _jsonl_file(name, stream.fileno(), (os.path.abspath(name), st.st_dev, st.st_ino))
+            yield from _jsonl_file(name, stream.fileno(), (os.path.abspath(name), st.st_dev, st.st_ino), st.st_size)
         else:
             yield from _jsonl_stream(name, stream)
 
 
-def _jsonl_file(name: str, fd: int, place: tuple[str, int, int]) -> Iterator[Record | Lines]:
+def _jsonl_file(name: str, fd: int, place: tuple[str, int, int], length: int) -> Iterator[Record | Lines]:
     """:func:`_jsonl` of a file on disk: each block is where its lines are (the round's process reads the bytes
-    into one buffer, to count their line ends, and keeps none of them)."""
+    into one buffer, to count their line ends, and keeps none of them). A file that ends before the ``length`` it had
+    when opened was cut short while the round read it: refused, rather than its last lines lost without a word."""
     import numpy as np
 
     buffer = bytearray(BLOCK)
@@ -278,6 +283,8 @@ def _jsonl_file(name: str, fd: int, place: tuple[str, int, int]) -> Iterator[Rec
             at, number = at + end, number + ends
             continue
         if read < BLOCK or not _fill(fd, view[:1], at + read):    # the last line, without its end, within the limit
+            if at + read < length:
+                raise ComplianceError(_changed(name))
             yield Lines(name, number, at=at, size=read, place=place)
             return
         size = read                 # a line longer than the limit: its bytes counted to its end
@@ -289,6 +296,8 @@ def _jsonl_file(name: str, fd: int, place: tuple[str, int, int]) -> Iterator[Rec
             size += more
         yield _too_long(name, number, size)
         at, number = at + size, number + 1
+    if at < length:
+        raise ComplianceError(_changed(name))
 
 
 def _jsonl_stream(name: str, stream: IO[bytes]) -> Iterator[Record | Lines]:

@@ -1192,6 +1192,28 @@ def test_a_round_interrupted_after_moving_results_jsonl_resumes_cleanly(tmp_path
     _same_files(out, fresh)
 
 
+def test_a_round_takes_away_the_half_written_outputs_a_killed_round_left(tmp_path):
+    """A kill while an output is written leaves its temporary file (``kill -9`` runs no clean-up): the next round
+    in the folder takes it away, but not one written since it began (another writer's)."""
+    inputs = [EXAMPLES / "haiyue.yaml", EXAMPLES / "dandinghe-old-compound.yaml"]
+    out = tmp_path / "out"
+    out.mkdir()
+    left = out / ".compliance-x1y2z3.part"
+    left.write_bytes(b"half a workbook")
+    os.utime(left, (time.time() - 60, time.time() - 60))
+    other = out / ".compliance-a1b2c3.part"
+    real = round_module.Round.finish
+
+    def finish(self, *args):
+        other.write_bytes(b"being written")
+        return real(self, *args)
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(round_module.Round, "finish", finish)
+        assert cli("batch", *inputs, "-o", out, "--jobs", "1")[0] == 1
+    assert not left.exists() and other.exists()
+
+
 # --------------------------------------------------------------------------- 8. --previous
 
 def test_previous_round_trends_are_counted_from_both_results(xlsx_round, yinzhou):

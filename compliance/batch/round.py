@@ -133,6 +133,7 @@ class Round:
     _table: Any = field(default=None, repr=False)            # parquet: the chunk whose rows are being kept
     _counting: Any = field(default=None, repr=False)         # the tally, counted as the rows are written
     _kept: list[int] = field(default_factory=list, repr=False)
+    _began: float = field(default=0.0, repr=False)           # when run() began (time.time())
 
     def __post_init__(self) -> None:
         self.labels = table.field_labels(self.rules.vocabulary, self.lang)
@@ -221,6 +222,7 @@ class Round:
     # ------------------------------------------------------------------ the run
 
     def run(self) -> Tally:
+        self._began = time.time()
         self.check_paths()
         # a cluster that cannot be reached leaves nothing behind; with reports, local workers start with the
         # renderer already imported (once, in the process they are forked from)
@@ -490,7 +492,17 @@ class Round:
             self.written.append("summary.xlsx")
         outputs.write_district_report(out, tally, self.previous, self.lang)
         self.written += ["district-report.html", "district-report.pdf"]
+        _sweep(out, self._began)
         return tally
+
+
+def _sweep(folder: Path, began: float) -> None:
+    """Take away the half-written outputs (``.compliance-….part``) a round stopped while writing left in ``folder``
+    before this one began; any written since may be another writer's."""
+    for part in folder.glob(".compliance-*.part"):
+        with contextlib.suppress(OSError):
+            if part.is_file() and part.stat().st_mtime < began:
+                part.unlink()
 
 
 class NothingAudited(ComplianceError):

@@ -1001,6 +1001,56 @@ def test_jobs_1_and_jobs_2_give_byte_identical_outputs(big):
                                                             key=lambda s: int(s.rsplit(":", 1)[1]))
 
 
+def _descendants(pid: int) -> set[int]:
+    """The processes below ``pid`` now (read from /proc)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    found, todo = set(), [pid]
+    while todo:
+        here = todo.pop()
+        for child, parent in parents.items():
+            if parent == here and child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]) != "Z"
+    except OSError:
+        return False
+
+
+def test_the_workers_go_when_the_rounds_process_is_killed_alone(big):
+    """A supervisor or the kernel's out-of-memory killer stops the round's process alone (no clean-up runs): its
+    workers, each holding tens of megabytes, go too rather than wait on their queue for ever."""
+    command = [sys.executable, "-m", "compliance", "batch", str(big.source), "--rules", "yinzhou", "-o",
+               str(big.folder / "alone"), "--jobs", "2"]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    try:
+        deadline, below = time.monotonic() + 60, set()
+        while time.monotonic() < deadline and process.poll() is None and len(below) < 4:
+            below = _descendants(process.pid)       # the resource tracker, the fork server and two workers
+            time.sleep(0.05)
+        assert len(below) >= 4, f"the workers did not start ({below})"
+        process.kill()
+        process.wait(timeout=30)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and any(map(_alive, below)):
+            time.sleep(0.1)
+        assert not [pid for pid in below if _alive(pid)]
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+
 def test_a_killed_round_resumes_to_the_uninterrupted_outputs(big, monkeypatch):
     out = big.folder / "killed"
     command = [sys.executable, "-m", "compliance", "batch", str(big.source), "--rules", "yinzhou", "-o", str(out),

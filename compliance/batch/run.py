@@ -361,7 +361,27 @@ def executor(jobs: int, scheduler: str | None = None, preload: Sequence[str] = (
     context = multiprocessing.get_context("forkserver")
     if preload:
         context.set_forkserver_preload(["compliance.batch.run", *preload])
-    return ProcessPoolExecutor(max_workers=jobs, mp_context=context)
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=watch_parent, initargs=(os.getpid(),))
+
+
+def watch_parent(parent: int) -> None:
+    """A worker's watch on the round's process: when it is gone (killed by a supervisor or for memory, which runs
+    no clean-up), the worker goes too, rather than wait on its queue for ever."""
+    import select
+    import threading
+
+    try:
+        handle = os.pidfd_open(parent)
+    except ProcessLookupError:
+        os._exit(1)                     # gone already
+    except (OSError, AttributeError):   # not Linux 5.3 or later: no watch
+        return
+
+    def wait() -> None:
+        select.select([handle], [], [])     # readable once the process has ended
+        os._exit(1)
+
+    threading.Thread(target=wait, name="watch-parent", daemon=True).start()
 
 
 def chunks(records: Iterable[Record | Lines], size: int = CHUNK, blocks: bool = False) -> Iterator[list[Record] | Lines]:

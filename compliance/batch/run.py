@@ -368,18 +368,19 @@ def watch_parent(parent: int) -> None:
     """A worker's watch on the round's process: when it is gone (killed by a supervisor or for memory, which runs
     no clean-up), the worker goes too, rather than wait on its queue for ever."""
     import select
+    import signal
     import threading
 
     try:
         handle = os.pidfd_open(parent)
     except ProcessLookupError:
-        os._exit(1)                     # gone already
-    except (OSError, AttributeError):   # not Linux 5.3 or later: no watch
+        os.kill(os.getpid(), signal.SIGKILL)    # gone already
+    except (OSError, AttributeError):           # not Linux 5.3 or later: no watch
         return
 
     def wait() -> None:
-        select.select([handle], [], [])     # readable once the process has ended
-        os._exit(1)
+        select.select([handle], [], [])         # readable once the process has ended
+        os.kill(os.getpid(), signal.SIGKILL)
 
     threading.Thread(target=wait, name="watch-parent", daemon=True).start()
 

@@ -24,6 +24,7 @@ programming error and raises ``TypeError``, as Python's own functions do.
 """
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence, Union
 
@@ -204,8 +205,39 @@ def more_problems(count: int, complete: bool = True) -> Message:
     return plural("… and {count:,} more problem", "… and {count:,} more problems", count)
 
 
+# What the system says most often, in its own English words (glibc's), so that they can be put in Chinese.
+_SYSTEM_SAYS: dict[int, Message] = {
+    errno.ENOENT: msg("No such file or directory"),
+    errno.EACCES: msg("Permission denied"),
+    errno.EPERM: msg("Operation not permitted"),
+    errno.EISDIR: msg("Is a directory"),
+    errno.ENOTDIR: msg("Not a directory"),
+    errno.ENOSPC: msg("No space left on device"),
+    errno.EDQUOT: msg("Disk quota exceeded"),
+    errno.EROFS: msg("Read-only file system"),
+    errno.ENAMETOOLONG: msg("File name too long"),
+    errno.ELOOP: msg("Too many levels of symbolic links"),
+    errno.EMFILE: msg("Too many open files"),
+    errno.ENFILE: msg("Too many open files in system"),
+    errno.EIO: msg("Input/output error"),
+    errno.EEXIST: msg("File exists"),
+    errno.EBUSY: msg("Device or resource busy"),
+    errno.ETXTBSY: msg("Text file busy"),
+    errno.EFBIG: msg("File too large"),
+    errno.ENXIO: msg("No such device or address"),
+    errno.ENOMEM: msg("Cannot allocate memory"),
+    errno.ECONNREFUSED: msg("Connection refused"),
+    errno.ETIMEDOUT: msg("Connection timed out"),
+    errno.EHOSTUNREACH: msg("No route to host"),
+}
+
+
 def system_reason(exc: BaseException, what: Message) -> Message:
-    """``what`` failed, and why, as the system said it (its words quoted: the system speaks English)."""
+    """``what`` failed, and why, as the system said it: in the reader's language where its words are known
+    (:data:`_SYSTEM_SAYS`), else quoted as they are (the system speaks English)."""
+    known = _SYSTEM_SAYS.get(exc.errno) if isinstance(exc, OSError) and isinstance(exc.errno, int) else None
+    if known is not None:
+        return msg("{what}: {reason}", what=what, reason=known)
     reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
     return msg("{what}: {reason}", what=what, reason=quote(str(reason)[:200], 200))
 

@@ -351,7 +351,8 @@ _JSON_SAYS: dict[str, Message] = {
     "Expecting ',' delimiter": msg("a comma is missing"),
     "Expecting ':' delimiter": msg("a colon is missing after a key"),
     "Unterminated string starting at": msg("a text is not closed: a double quote is missing"),
-    "Invalid control character at": msg("a text holds a line break or tab: write it as an escape"),
+    "Invalid control character at": msg("a text holds a control character (a line break, a tab, a NUL…): write it "
+                                        "as an escape"),
     "Invalid \\escape": msg("a text holds a backslash that starts no escape (write two backslashes)"),
     "Invalid \\uXXXX escape": msg("a text holds an incomplete unicode escape"),
     "Extra data": msg("something follows the end of the document"),

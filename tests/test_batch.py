@@ -504,7 +504,7 @@ def test_a_round_sends_its_workers_where_the_lines_are_and_they_check_the_lines_
     other.replace(source)
     assert read_again(block) == changed
     source.unlink()                                                      # gone: said in words, not a crash
-    assert read_again(block).startswith(changed + "：") and "No such file" in read_again(block)
+    assert read_again(block) == changed + "：文件或文件夹不存在"
 
 
 @pytest.mark.parametrize("cut", ["at a line end", "inside a line"])
@@ -1240,6 +1240,21 @@ def test_a_round_interrupted_after_moving_results_jsonl_resumes_cleanly(tmp_path
     assert cli("batch", *inputs, "-o", fresh, "--jobs", "1")[0] == 1
     assert b"\x00" not in (out / "results.jsonl").read_bytes()
     _same_files(out, fresh)
+
+
+def test_the_console_lists_the_first_100_refused_centres_then_a_count(tmp_path):
+    """Every problem list gives up to 100, then a count; the district report, read at a meeting, the first 20."""
+    lines = [orjson.dumps(profile(center__id=f"R{i}", population__households="many")) for i in range(150)]
+    lines.append(orjson.dumps(profile(center__id="OK")))
+    source = tmp_path / "d.jsonl"
+    source.write_bytes(b"\n".join(lines) + b"\n")
+    status, _, err = cli("batch", source, "--rules", "national", "-o", tmp_path / "out", "--jobs", "1")
+    assert status == 2
+    listed = [line for line in err.splitlines() if "$.population.households" in line]
+    assert [line.split(": ", 1)[0] for line in listed] == [f"{source}:{i}" for i in range(1, 101)]
+    assert "… and 50 more refused centres: see 'errors.csv'" in err
+    report = (tmp_path / "out" / "district-report.html").read_text("utf-8")
+    assert f"{source}:20<" in report and f"{source}:21<" not in report
 
 
 def test_a_round_takes_away_the_half_written_outputs_a_killed_round_left(tmp_path):

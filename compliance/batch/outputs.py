@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 PATTERNS_HELD = 20_000              # patterns of status letters kept before they are counted into the clauses
 AMOUNTS_HELD = 100_000             # remedies' distinct amounts kept before they are summed
 LIST_LIMIT = 500                    # centres (or regions) listed one by one in the district report
+ERRORS_KEPT = 100                   # refused centres the console lists (then a count), as every problem list
+REPORT_ERRORS = 20                  # … and the district report (errors.csv lists them all)
 TOP_CLAUSES = 10
 TOP_MOVERS = 10
 REGION_KEYS = ("province", "city", "district", "street")
@@ -234,7 +236,7 @@ class Tally:
     nonconforming: list[dict[str, Any]] = field(default_factory=list)   # the first LIST_LIMIT + 1
     remedies: dict[tuple[str, str], list[Any]] = field(default_factory=dict)   # (clause, unit) → [centres, total]
     dates: list[str] = field(default_factory=list)                  # earliest and latest assessment date
-    errors: list[dict[str, Any]] = field(default_factory=list)      # the first few refused, for the report
+    errors: list[dict[str, Any]] = field(default_factory=list)      # the first refused, for the console and report
     warned: int = 0                   # warnings of audited centres (a key the contract does not know…)
     warning_rows: list[dict[str, Any]] = field(default_factory=list)     # the first few rows with warnings
     scores: array[float] = field(default_factory=lambda: array("d"))       # per audited centre, in input order
@@ -326,7 +328,7 @@ class Counting:
             t.refused += 1
             if row.get("id"):
                 t.refused_ids.add(row["id"])
-            if len(t.errors) < 20:
+            if len(t.errors) < ERRORS_KEPT:
                 t.errors.append(row)
             return
         t.audited += 1
@@ -1135,7 +1137,8 @@ def district_view(t: Tally, previous: Previous | None, lang: str = "zh") -> dict
         "remedies": remedy_totals(t, lang),
         "errors": [{"location": e["refused"][0][0] if e["refused"] else e["loc"],
                     "problem": (e["refused"][0][2] if e["refused"] else "")
-                    + (f" (+{len(e['refused']) - 1})" if len(e["refused"]) > 1 else "")} for e in t.errors],
+                    + (f" (+{len(e['refused']) - 1})" if len(e["refused"]) > 1 else "")}
+                   for e in t.errors[:REPORT_ERRORS]],
         "previous": None,
         "waivers": None if not t.waivers else {
             "centres": t.waived_centres,

@@ -449,7 +449,7 @@ class Round:
                 outputs.write_errors_csv(out / "errors.csv", rows_path)
             shutil.rmtree(results_path.parent, ignore_errors=True)
             problems = [f"{where}: {path + ': ' if path else ''}{message}"
-                        for row in tally.errors for where, path, message, *_ in row["refused"]][:20]
+                        for row in tally.errors for where, path, message, *_ in row["refused"]][:outputs.ERRORS_KEPT]
             more = tally.refused - len(tally.errors)
             if earlier:
                 why = msg("no centre could be audited: the earlier round's outputs in this folder are left as they were")

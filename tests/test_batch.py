@@ -795,6 +795,21 @@ def test_read_profiles_refuses_the_same_file_given_twice(tmp_path):
     items = list(compliance.read_profiles([source, source]))
     assert isinstance(items[0][1], compliance.Profile)
     assert isinstance(items[1][1], compliance.ProfileError), "the same centre twice in one round"
+    (problem,) = items[1][1].problems
+    assert problem.json_path == "$.center.id" and problem.text.text("zh") == (
+        f"中心编码 '{items[0][1].id}' 重复：这条记录已经在 {source} 读过（是否重复给出了同一个输入？）")
+
+
+def test_a_round_given_one_file_twice_names_where_each_repeat_was_first_read(tmp_path):
+    source = tmp_path / "d.jsonl"
+    source.write_bytes(b"".join(orjson.dumps(profile(center__id=f"T{i}")) + b"\n" for i in range(3)))
+    status, _, err = cli("batch", source, source, "--rules", "national", "-o", tmp_path / "out", "--jobs", "1")
+    assert status == 2, err
+    _, _, errors = read_csv(tmp_path / "out" / "errors.csv")
+    assert [(e["location"], e["center_id"]) for e in errors] == [(f"{source}:{i}", f"T{i - 1}") for i in (1, 2, 3)]
+    assert [e["problem"] for e in errors] == [
+        f"the centre id 'T{i - 1}' is repeated: this record was read before, at {source}:{i} (is an input given twice?)"
+        for i in (1, 2, 3)]
 
 
 # --------------------------------------------------------------------------- 5. batch outputs

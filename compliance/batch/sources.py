@@ -77,8 +77,8 @@ def count_records(path: Path) -> int | None:
 
 def repeat_message(center_id: str, first: str, here: str) -> Message:
     if first == here:
-        return msg("the centre id {id} is repeated: this record was read before (is an input given twice?)",
-                   id=quote(center_id))
+        return msg("the centre id {id} is repeated: this record was read before, at {first} (is an input given "
+                   "twice?)", id=quote(center_id), first=first)
     return msg("the centre id {id} is repeated: first at {first}", id=quote(center_id), first=first)
 
 

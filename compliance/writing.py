@@ -128,6 +128,19 @@ def atomic_stream(target: str | os.PathLike[str], failure: Message | None = None
         raise
 
 
+def put_in_place(made: Path, target: Path) -> None:
+    """A file ``made`` beside ``target`` (in the same file system) put in its place: renamed over it, so a reader
+    sees the old file or the new one, never half of it; a device or named pipe at ``target`` is written into."""
+    if _stream_target(target):
+        write_atomic(target, made.read_bytes())
+        made.unlink()
+        return
+    try:
+        os.replace(made, target)
+    except OSError as exc:
+        raise ReportError(system_reason(exc, msg("cannot write")), file=str(target)) from None
+
+
 def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
     """True when two paths name one file (after links), whether or not it exists yet."""
     if os.fspath(a) == STDOUT or os.fspath(b) == STDOUT:

@@ -1272,6 +1272,31 @@ def test_the_console_lists_the_first_100_refused_centres_then_a_count(tmp_path):
     assert f"{source}:20<" in report and f"{source}:21<" not in report
 
 
+@pytest.mark.parametrize("results", ["jsonl", "parquet"])
+def test_a_round_stopped_while_it_writes_its_outputs_leaves_the_earlier_ones_whole(tmp_path, monkeypatch, results):
+    """The outputs are put in place together at the end: a round stopped while making the district report (the last
+    of them) leaves the earlier round's set as it was, never its new tables beside the old report; run again, it
+    gives the whole new set."""
+    out = tmp_path / "out"
+    first = [EXAMPLES / "haiyue.yaml", EXAMPLES / "dandinghe-old-compound.yaml"]
+    assert cli("batch", *first, "-o", out, "--jobs", "1")[0] == 1
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    second = [EXAMPLES / "haiyue.yaml", EXAMPLES / "rural-village-centre.yaml"]
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(round_module.outputs, "write_district_report", stopped)
+        assert cli("batch", *second, "-o", out, "--jobs", "1", "--results", results)[0] == 130
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert cli("batch", *second, "-o", out, "--jobs", "1", "--results", results)[0] in (0, 1)
+    fresh = tmp_path / "fresh"
+    assert cli("batch", *second, "-o", fresh, "--jobs", "1", "--results", results)[0] in (0, 1)
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in fresh.iterdir())
+    assert (out / "summary.csv").read_bytes() == (fresh / "summary.csv").read_bytes()
+
+
 def test_a_round_takes_away_the_half_written_outputs_a_killed_round_left(tmp_path):
     """A kill while an output is written leaves its temporary file (``kill -9`` runs no clean-up): the next round
     in the folder takes it away, but not one written since it began (another writer's)."""

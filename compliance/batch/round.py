@@ -35,7 +35,7 @@ from ..errors import ComplianceError, Problem, ProfileError, json_path, system_r
 from ..i18n import Joined, Message, msg, quote, text
 from ..model import RuleSet
 from ..waivers import Waivers
-from ..writing import same_file, write_atomic
+from ..writing import put_in_place, same_file, write_atomic
 from . import outputs, sources, table
 from .outputs import Previous, SelfRound, Tally
 from .run import (CHUNK, RENDERER, Audited, Outcome, Plain, Refused, executor, in_process, rules_source, run_batches,
@@ -461,37 +461,42 @@ class Round:
             if more > 0:
                 lines.append(msg("  … and {count:,} more", count=more))
             raise NothingAudited(Joined(lines, "lines"), file=str(out))
+        # Every output is made in the work folder and put in place at the end, one rename each: a round stopped
+        # while it writes them (a kill, a full disk) leaves the earlier round's outputs as they were, not a mix.
+        work = results_path.parent
+        made = work / "outputs"
+        made.mkdir(exist_ok=True)
         if self.results == "parquet":
             from .columns import write_parquet
 
             # side by side: 4.1 s at 600,000 centres against 4.8 s one after the other (Arrow encodes and compresses
-            # without the interpreter's lock), summary.csv holding a quarter of the lines it holds alone. Both are
-            # made in the work folder and put in place once both are whole: a failure of either changes neither.
-            work = results_path.parent
-            with _beside(lambda: outputs.write_summary_csv(work / "summary.csv", tally, rows_path, self.previous,
+            # without the interpreter's lock), summary.csv holding a quarter of the lines it holds alone
+            with _beside(lambda: outputs.write_summary_csv(made / "summary.csv", tally, rows_path, self.previous,
                                                            outputs.LEAGUE_PASS_BESIDE)):
-                write_parquet(results_path, work / "results.parquet", self.rules)
-            os.replace(work / "summary.csv", out / "summary.csv")
-            os.replace(work / "results.parquet", out / "results.parquet")
-            name, stale = "results.parquet", out / "results.jsonl"
+                write_parquet(results_path, made / "results.parquet", self.rules)
+            name, stale = "results.parquet", "results.jsonl"
         else:
-            outputs.write_summary_csv(out / "summary.csv", tally, rows_path, self.previous)
+            outputs.write_summary_csv(made / "summary.csv", tally, rows_path, self.previous)
             with open(results_path, "rb+") as fh:
                 os.fsync(fh.fileno())
-            os.replace(results_path, out / "results.jsonl")
-            name, stale = "results.jsonl", out / "results.parquet"
-        if stale.is_file():
-            stale.unlink()                  # an earlier round's other results would mislead
-        self.written += [name, "summary.csv"]
+            name, stale = "results.jsonl", "results.parquet"
+        names = [name, "summary.csv"]
+        gone = [stale]                      # an earlier round's outputs this one has not: they would mislead
         if tally.refused or tally.warned:
-            outputs.write_errors_csv(out / "errors.csv", rows_path)
-            self.written.append("errors.csv")
-        elif (out / "errors.csv").is_file():
-            (out / "errors.csv").unlink()          # an earlier round's errors would mislead
-        if outputs.write_summary_xlsx(out / "summary.xlsx", tally, rows_path, self.previous, self.lang):
-            self.written.append("summary.xlsx")
-        outputs.write_district_report(out, tally, self.previous, self.lang)
-        self.written += ["district-report.html", "district-report.pdf"]
+            outputs.write_errors_csv(made / "errors.csv", rows_path)
+            names.append("errors.csv")
+        else:
+            gone.append("errors.csv")
+        if outputs.write_summary_xlsx(made / "summary.xlsx", tally, rows_path, self.previous, self.lang):
+            names.append("summary.xlsx")
+        outputs.write_district_report(made, tally, self.previous, self.lang)
+        names += ["district-report.html", "district-report.pdf"]
+        for each in names:      # results.jsonl from where the round wrote it (a resumed round reads it on)
+            put_in_place(results_path if each == "results.jsonl" else made / each, out / each)
+        for each in gone:
+            if (out / each).is_file():
+                (out / each).unlink()
+        self.written += names
         _sweep(out, self._began)
         return tally
 

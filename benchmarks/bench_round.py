@@ -97,6 +97,16 @@ def tree_memory(root: int, proportional: bool = False) -> tuple[int, int]:
     return rss, pss
 
 
+def made(out: str, name: str) -> Path:
+    """Where the round's output ``name`` is once written: its folder, or, until the workbook and the district report
+    are written too and all are put in place together, the round's work folder (results.jsonl is written there as
+    the round goes, and is whole once summary.csv, made after it, is)."""
+    for place in (Path(out) / name, Path(out) / ".round" / "outputs" / name):
+        if place.exists():
+            return place
+    return Path(out) / ".round" / name
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--centres", type=int, default=600_000)
@@ -123,7 +133,7 @@ def main() -> int:
             if len(seen) < 2:
                 tables_peak, tables_pss = peak, peak_pss
             for name in (f"results.{args.results}", "summary.csv"):
-                if name not in seen and (Path(out) / name).exists():
+                if name not in seen and made(out, name).exists():
                     seen[name] = time.perf_counter() - start
             if args.tables_only and len(seen) == 2:
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -138,9 +148,9 @@ def main() -> int:
         if args.results == "parquet":
             import pyarrow.parquet as pq
 
-            lines = pq.ParquetFile(Path(out) / "results.parquet").metadata.num_rows
+            lines = pq.ParquetFile(made(out, "results.parquet")).metadata.num_rows
         else:
-            lines = sum(1 for _ in open(Path(out) / "results.jsonl", "rb"))
+            lines = sum(1 for _ in open(made(out, "results.jsonl"), "rb"))
     tables = max(seen.values()) if len(seen) == 2 else wall
     print(f"{args.centres:,} centres, --jobs {args.jobs}, rules {args.rules}: {lines:,} results")
     print(f"  results.{args.results} and summary.csv written after {tables:.1f} s "

@@ -800,6 +800,13 @@ def test_read_profiles_refuses_the_same_file_given_twice(tmp_path):
         f"中心编码 '{items[0][1].id}' 重复：这条记录已经在 {source} 读过（是否重复给出了同一个输入？）")
 
 
+def test_a_round_over_an_empty_input_names_the_input(tmp_path):
+    source = tmp_path / "empty.jsonl"
+    source.write_bytes(b"")
+    status, _, err = cli("batch", source, "--rules", "national", "-o", tmp_path / "out", "--lang", "zh")
+    assert status == 2 and err.strip() == f"{source}: 没有一个中心能够审计：输入中没有中心"
+
+
 def test_a_round_given_one_file_twice_names_where_each_repeat_was_first_read(tmp_path):
     source = tmp_path / "d.jsonl"
     source.write_bytes(b"".join(orjson.dumps(profile(center__id=f"T{i}")) + b"\n" for i in range(3)))

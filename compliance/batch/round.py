@@ -460,7 +460,9 @@ class Round:
             lines: list[Message | str] = [why, *("  " + p for p in problems)]
             if more > 0:
                 lines.append(msg("  … and {count:,} more", count=more))
-            raise NothingAudited(Joined(lines, "lines"), file=str(out))
+            # named by the input when it held no centre at all (an empty file), else by the folder errors.csv is in
+            empty = not tally.refused and not earlier
+            raise NothingAudited(Joined(lines, "lines"), file=", ".join(map(str, self.inputs)) if empty else str(out))
         # Every output is made in the work folder and put in place at the end, one rename each: a round stopped
         # while it writes them (a kill, a full disk) leaves the earlier round's outputs as they were, not a mix.
         work = results_path.parent

@@ -446,7 +446,8 @@ def parse(raw: bytes, name: str, error: type[ProblemsError], *, json_only: bool 
             return data
     text = decode(raw, name, error)
     data = _parse_text(text, name, error, json_only)
-    if "\\u" in text or "\\U" in text:      # only an escape can write half a character (UTF-8 cannot)
+    # Only an escape can write half of a character (UTF-8 cannot), and only JSON's reader takes one (YAML's refuses it)
+    if (json_only or name.lower().endswith(".json")) and _SURROGATE_ESCAPE.search(text):
         found = _lone_surrogate(data)
         if found is not None:
             path, half = found
@@ -457,23 +458,46 @@ def parse(raw: bytes, name: str, error: type[ProblemsError], *, json_only: bool 
     return data
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
 def _lone_surrogate(data: Any) -> tuple[tuple[PathItem, ...], str] | None:
-    """Where a key or text of ``data`` holds half of a character (a surrogate, U+D800 to U+DFFF), and that half:
-    an escape can write one, but it is not text (it cannot be written as UTF-8)."""
-    stack: list[tuple[Any, tuple[PathItem, ...]]] = [(data, ())]
+    """Where a key or text of a JSON document holds half of a character (a surrogate, U+D800 to U+DFFF), and that
+    half. Each container is remembered once, by its parent and key, and a path is made only for what is found."""
+    trail: list[tuple[int, PathItem]] = []                          # a container's parent (its place here) and key
+    stack: list[tuple[Any, int, PathItem]] = [(data, -1, "")]
+
+    def path(at: int, *last: PathItem) -> tuple[PathItem, ...]:
+        keys: list[PathItem] = list(reversed(last))
+        while at > 0:
+            at, key = trail[at]
+            keys.append(key)
+        return tuple(reversed(keys))
+
     while stack:
-        node, path = stack.pop()
-        if isinstance(node, dict):
-            for key, value in reversed(node.items()):
-                stack.append((value, (*path, key)))
-                stack.append((key, path))
-        elif isinstance(node, list):
-            stack.extend((item, (*path, k)) for k, item in reversed(list(enumerate(node))))
+        node, parent, key = stack.pop()
+        if isinstance(node, (dict, list)):
+            here = len(trail)
+            trail.append((parent, key))
+            if isinstance(node, dict):
+                for k, v in node.items():
+                    if not k.isascii() and _half(k) is not None:
+                        return path(here), _half(k) or ""
+                    stack.append((v, here, k))
+            else:
+                stack.extend((v, here, i) for i, v in enumerate(node))
         elif isinstance(node, str) and not node.isascii():
-            try:
-                node.encode("utf-8")
-            except UnicodeEncodeError as exc:
-                return path, node[exc.start]
+            half = _half(node)
+            if half is not None:
+                return path(parent, key), half
+    return None
+
+
+def _half(text: str) -> str | None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return text[exc.start]
     return None
 
 

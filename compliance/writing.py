@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import sys
 import tempfile
@@ -131,12 +132,13 @@ def atomic_stream(target: str | os.PathLike[str], failure: Message | None = None
 def put_in_place(made: Path, target: Path) -> None:
     """A file ``made`` beside ``target`` (in the same file system) put in its place: renamed over it, so a reader
     sees the old file or the new one, never half of it; a device or named pipe at ``target`` is written into."""
-    if _stream_target(target):
-        write_atomic(target, made.read_bytes())
-        made.unlink()
-        return
     try:
-        os.replace(made, target)
+        if _stream_target(target):
+            with open(made, "rb") as source, open(target, "wb") as sink:    # a mebibyte at a time
+                shutil.copyfileobj(source, sink, 1 << 20)
+            made.unlink()
+        else:
+            os.replace(made, target)
     except OSError as exc:
         raise ReportError(system_reason(exc, msg("cannot write")), file=str(target)) from None
 

@@ -1304,6 +1304,47 @@ def test_a_round_stopped_while_it_writes_its_outputs_leaves_the_earlier_ones_who
     assert (out / "summary.csv").read_bytes() == (fresh / "summary.csv").read_bytes()
 
 
+def test_a_round_killed_while_it_puts_its_outputs_in_place_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+    """The results go in place last: a kill between two renames leaves the round's results and checkpoint in its
+    work folder, and the next run resumes (auditing nothing again) to the outputs of an uninterrupted round."""
+    inputs = [EXAMPLES / "haiyue.yaml", EXAMPLES / "dandinghe-old-compound.yaml"]
+    out = tmp_path / "out"
+    real = round_module.put_in_place
+    placed: list[str] = []
+
+    def killed(made, target):
+        if placed:
+            raise KeyboardInterrupt
+        placed.append(target.name)
+        return real(made, target)
+
+    with monkeypatch.context() as m:
+        m.setattr(round_module, "put_in_place", killed)
+        assert cli("batch", *inputs, "-o", out, "--jobs", "1")[0] == 130
+    assert placed == ["summary.csv"] and (out / ".round" / "results.jsonl").is_file()
+    audited: list[Any] = []
+    real_batches = round_module.run_batches
+    monkeypatch.setattr(round_module, "run_batches", lambda records, *a, **k: real_batches(
+        (audited.append(r) or r for r in records), *a, **k))
+    assert cli("batch", *inputs, "-o", out, "--jobs", "1")[0] == 1
+    assert audited == []
+    fresh = tmp_path / "fresh"
+    assert cli("batch", *inputs, "-o", fresh, "--jobs", "1")[0] == 1
+    _same_files(out, fresh)
+
+
+def test_a_round_writes_into_an_output_that_is_a_device_and_drops_a_workbook_it_cannot_write(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "summary.csv").symlink_to("/dev/null")
+    (out / "summary.xlsx").write_bytes(b"an earlier round's workbook")
+    monkeypatch.setattr(round_module.outputs, "XLSX_MAX_ROWS", 1)
+    inputs = [EXAMPLES / "haiyue.yaml", EXAMPLES / "dandinghe-old-compound.yaml"]
+    assert cli("batch", *inputs, "-o", out, "--jobs", "1")[0] == 1
+    assert (out / "summary.csv").is_symlink() and os.readlink(out / "summary.csv") == "/dev/null"
+    assert not (out / "summary.xlsx").exists() and (out / "results.jsonl").is_file()
+
+
 def test_a_round_takes_away_the_half_written_outputs_a_killed_round_left(tmp_path):
     """A kill while an output is written leaves its temporary file (``kill -9`` runs no clean-up): the next round
     in the folder takes it away, but not one written since it began (another writer's)."""

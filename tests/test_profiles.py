@@ -139,6 +139,7 @@ def _write(tmp_path: Path, name: str, data: bytes | str) -> Path:
     ("half.json", '{"a": 1,\n "b": "x\\udfff"}', "holds '\\udfff', a lone surrogate"),
     ("half-key.json", '{"\\ud800": 1}', "holds '\\ud800', a lone surrogate"),
     ("deep.yaml", "[" * 100000 + "]" * 100000, "nested more than 64 levels"),
+    ("loop.yaml", "# C:\\Users\\li\nx: &a [*a]\n", "nested more than 64 levels"),   # a list holding itself
     ("deep-block.yaml", "- " * 100000 + "x\n", "nested more than 64 levels"),
     ("bigint.yaml", "a: " + "9" * 5000 + "\n", "a number of 5,000 digits is too long"),
 ])

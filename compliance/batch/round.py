@@ -491,15 +491,21 @@ class Round:
             gone.append("errors.csv")
         if outputs.write_summary_xlsx(made / "summary.xlsx", tally, rows_path, self.previous, self.lang):
             names.append("summary.xlsx")
+        else:
+            gone.append("summary.xlsx")
         outputs.write_district_report(made, tally, self.previous, self.lang)
         names += ["district-report.html", "district-report.pdf"]
-        for each in names:      # results.jsonl from where the round wrote it (a resumed round reads it on)
+        # The results go last: a round killed before they are in place resumes from its checkpoint (results.jsonl
+        # is moved from where the round wrote it), and puts the rest in place again.
+        for each in [*names[1:], names[0]]:
             put_in_place(results_path if each == "results.jsonl" else made / each, out / each)
         for each in gone:
             if (out / each).is_file():
                 (out / each).unlink()
         self.written += names
         _sweep(out, self._began)
+        if self.reports:
+            _sweep(out / "reports", self._began)
         return tally
 
 

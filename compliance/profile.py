@@ -184,10 +184,9 @@ class _Copier:
         return self._scalar(value, path)
 
     def _text(self, text: str, path: tuple[PathItem, ...]) -> None:
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            self.problem(msg("holds {char}, a lone surrogate, which is not text", char=quote(text[exc.start])), path)
+        half = reading.half_character(text)
+        if half is not None:
+            self.problem(msg("holds {char}, a lone surrogate, which is not text", char=quote(half)), path)
 
     def _scalar(self, value: Any, path: tuple[PathItem, ...]) -> Any:
         """Numbers, dates, enum members and ids as database drivers and ORMs return them."""

@@ -481,19 +481,21 @@ def _lone_surrogate(data: Any) -> tuple[tuple[PathItem, ...], str] | None:
             trail.append((parent, key))
             if isinstance(node, dict):
                 for k, v in node.items():
-                    if not k.isascii() and _half(k) is not None:
-                        return path(here), _half(k) or ""
+                    half = None if k.isascii() else half_character(k)
+                    if half is not None:
+                        return path(here), half
                     stack.append((v, here, k))
             else:
                 stack.extend((v, here, i) for i, v in enumerate(node))
         elif isinstance(node, str) and not node.isascii():
-            half = _half(node)
+            half = half_character(node)
             if half is not None:
                 return path(parent, key), half
     return None
 
 
-def _half(text: str) -> str | None:
+def half_character(text: str) -> str | None:
+    """The first half of a character (a surrogate) in ``text``, which UTF-8 cannot write; None when there is none."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from decimal import Decimal
 from itertools import chain
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Mapping, Protocol, Sequence
 
@@ -129,15 +130,13 @@ def getter(field: str) -> Callable[[Mapping[str, Any]], Any]:
 
 # --------------------------------------------------------------------------- shared arithmetic
 
-def smallest_remedy(passes: Callable[[float], bool], estimate: float, unit: str,
-                    cap: float | None = None) -> float | int:
+def smallest_remedy(passes: Callable[[float], bool], estimate: float, unit: str) -> float | int:
     """The smallest amount, a multiple of the unit's step, for which ``passes(amount)`` holds.
 
     ``estimate`` is the closed-form answer (``0.8·(S+O) − S`` and the like); it
     can be off by a step either way in floating point, so the answer is checked
     with the evaluator's own comparison and moved a step at a time. A failing
-    clause never reports 0. ``cap`` bounds the answer (converting all office
-    area always meets 8:2).
+    clause never reports 0.
     """
     scale = _SCALE.get(unit, 1_000_000)
     guess = estimate * scale
@@ -155,10 +154,7 @@ def smallest_remedy(passes: Callable[[float], bool], estimate: float, unit: str,
             k += 1
             if passes(k if scale == 1 else k / scale):
                 break
-    amount: float | int = k if scale == 1 else k / scale
-    if cap is not None and amount > cap:
-        amount = cap
-    return amount
+    return k if scale == 1 else k / scale
 
 
 def banded(measured: float, bands: tuple[tuple[float, float], ...], higher_is_better: bool) -> tuple[Status, float]:
@@ -254,8 +250,8 @@ def bit_count(bits: Ints) -> Floats:
     return counted
 
 
-def remedy_columns(need: Bools, estimate: Floats, passes: Callable[[Floats], Bools], unit: str,
-                   cap: Floats | None = None) -> tuple[Floats, Bools]:
+def remedy_columns(need: Bools, estimate: Floats, passes: Callable[[Floats], Bools],
+                   unit: str) -> tuple[Floats, Bools]:
     """:func:`smallest_remedy` over a column: the amount where the closed form is the smallest that passes
     (it passes, and a step less does not), and the rows where it is not (settled one by one)."""
     np = _np()
@@ -268,8 +264,6 @@ def remedy_columns(need: Bools, estimate: Floats, passes: Callable[[Floats], Boo
         below = (k - 1) if scale == 1 else (k - 1) / scale
         good = ~(guess >= 1e15) & passes(a) & ((k == 1) | ~passes(below))
     amount = np.where(need & good, a, np.nan)
-    if cap is not None:
-        amount = np.where(amount > cap, cap, amount)
     settle: Bools = need & ~good
     return amount, settle
 
@@ -1102,9 +1096,9 @@ class AreaRatio(CheckType):
             if ratio >= threshold - TOL:
                 return _finding(clause, PASS, 1.0, shown, None, None)
             # Area turned over to the numerator's use; the whole (S + O, or T) stays the same.
-            cap = total - num if rest is None else _area(areas, rest)
-            amount = smallest_remedy(lambda a: (num + a) / total >= threshold - TOL, threshold * total - num,
-                                     unit, cap=cap)
+            amount = smallest_remedy(lambda a: (num + a) / total >= threshold - TOL, threshold * total - num, unit)
+            if amount >= (total - num if rest is None else _area(areas, rest)) * _NEAR_CAP:
+                amount = min(amount, _remedy_cap(facts, num_classes, rest))
             return _finding(clause, FAIL, 0.0, shown, _shortfall(amount, unit, ()), None)
 
         return check
@@ -1123,9 +1117,13 @@ class AreaRatio(CheckType):
                 shown = np.where(~none & np.isfinite(ratio), ratio, np.nan)
                 status = np.where(met, S_PASS, S_FAIL).astype(np.int8)
                 # Area turned over to the numerator's use; the whole (S + O, or T) stays the same.
-                cap = total - num if rest is None else cols.area(rest)
                 amount, settle = remedy_columns(~met & ~none, threshold * total - num,
-                                                lambda a: (num + a) / total >= threshold - TOL, unit, cap)
+                                                lambda a: (num + a) / total >= threshold - TOL, unit)
+                # where the cap may bind (a facility of a fraction of a m²) the scalar check takes the area written
+                capped = amount >= (total - num if rest is None else cols.area(rest)) * _NEAR_CAP
+                if capped.any():
+                    amount = np.where(capped, np.nan, amount)
+                    settle = settle | capped
 
             def finding(i: int) -> Finding:
                 if none[i]:
@@ -1144,6 +1142,23 @@ class AreaRatio(CheckType):
 
     def threshold_text(self, clause: Clause, lang: str) -> str:
         return f"≥ {fmt_pct(clause.threshold)}"
+
+
+_NEAR_CAP = 1 - 1e-9     # a remedy this close to its cap (a float's error away) is compared with the area written
+
+
+def _remedy_cap(facts: Facts, num_classes: tuple[str, ...], rest: tuple[str, ...] | None) -> float:
+    """The most area a ratio's remedy turns over (turning all of it always passes): the area not yet in the
+    numerator's use, ``T − S`` (5.3), or the denominator's other classes, ``O`` (5.2); taken and added as the
+    decimals the profile writes, as a person would: 0.15 − 0.05 m² is 0.1, not the float 0.09999999999999999."""
+    zones, class_of = facts.data["space"]["zones"], facts.zone_class
+
+    def written(classes: tuple[str, ...]) -> Decimal:
+        return sum((Decimal(repr(z["area_m2"])) for z in zones if class_of.get(z["kind"]) in classes), Decimal(0))
+
+    if rest is None:
+        return float(Decimal(repr(facts.total_area)) - written(num_classes))
+    return float(written(rest))
 
 
 def _area(areas: Mapping[str | None, float], classes: tuple[str, ...]) -> float:

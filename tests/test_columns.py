@@ -152,6 +152,28 @@ def test_the_independent_scorer_agrees_with_the_columnar_engine(name):
                 assert math.isclose(f["credit"], ref["credit"], rel_tol=1e-12), (d["center"]["id"], f["clause"])
 
 
+@pytest.mark.parametrize("total, zones, clause, amount", [
+    (0.15, [("service_hall", 0.05)], "5.3", 0.1),                    # T − S in floats: 0.09999999999999999
+    (0.03, [("activity", 0.01)], "5.3", 0.02),                        # 0.019999999999999997
+    (0.11, [("service_hall", 0.01), ("activity", 0.05)], "5.3", 0.05),  # S added in floats: 0.049999999999999996
+    (0.2, [("office", 0.01), ("archive", 0.06)], "5.2", 0.07),          # O added in floats: 0.06999999999999999
+])
+def test_a_capped_remedy_is_the_area_as_written_in_both_engines(total, zones, clause, amount):
+    """5.2's remedy never exceeds the office area, 5.3's the area not yet in resident use (spec): where the cap
+    binds, it is that area as the profile writes it, not the float a subtraction or a sum leaves."""
+    from conftest import profile
+
+    rules = compliance.load_ruleset("national")
+    doc = profile()
+    doc["space"]["total_area_m2"] = total
+    doc["space"]["zones"] = [{"kind": k, "area_m2": a} for k, a in zones]
+    scalar, columnar = _both(rules, [doc])
+    assert scalar == columnar
+    finding = next(f for f in orjson.loads(scalar[0])["findings"] if f["clause"] == clause)
+    assert finding["status"] == "fail" and finding["shortfall"]["amount"] == amount   # exactly
+    assert reference_scorer.score(doc, "national")["findings"][clause]["shortfall"]["amount"] == amount
+
+
 def test_rows_near_a_tie_or_beyond_a_closed_form_are_settled_exactly():
     rules = compliance.load_ruleset("national")
     tie = compliance.load_profile(generate.tie_56_25(), rules=rules)

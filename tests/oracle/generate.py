@@ -327,6 +327,21 @@ def e53_tenth_below(p, rng, rs):
     _share_60(p, rng, -1)
 
 
+def e53_cap_small_facility(p, rng, rs):
+    """A facility of a fraction of a m2 (T < 0.25): 5.3's remedy is capped at the area not yet in resident
+    use, T - S, as the decimals are written (0.15 - 0.05 is 0.1); its service area in one or two zones."""
+    t100 = rng.randint(2, 24)
+    s100 = rng.randint(0, (t100 * 3 - 1) // 5)           # S/T below 60 %
+    p["space"]["total_area_m2"] = _dec(Fraction(t100, 100))
+    kinds = rng.sample(CORE, 2)
+    if s100 >= 2 and rng.random() < 0.5:
+        first = rng.randint(1, s100 - 1)
+        parts = [first, s100 - first]
+    else:
+        parts = [s100] if s100 else []
+    p["space"]["zones"] = [{"kind": k, "area_m2": _dec(Fraction(a, 100))} for k, a in zip(kinds, parts)]
+
+
 def e54_core_subset(p, rng, rs):
     core = rng.sample(CORE, rng.randint(0, 3))
     _fill_zones(p, rng, service_kinds=_service_kinds(rng, core=core) or ["reading"])
@@ -686,7 +701,7 @@ def t_rounds_to_60(p, rng, rs):
 AREA_EDGES = [e51_exact, e51_tenth_below, e51_tenth_above, e51_hair_below,
               e51_within_tolerance, e51_no_households, e52_exact, e52_tenth_below,
               e52_cap_at_office, e52_no_service_or_office, e52_office_only, e53_exact,
-              e53_tenth_below, e54_core_subset, e57_x_count, e64_no_rest_station,
+              e53_tenth_below, e53_cap_small_facility, e54_core_subset, e57_x_count, e64_no_rest_station,
               e55_floor_and_plan]
 STAFF_EDGES = [e71_exact, e71_one_below, e71_no_residents, e72_band, e72_no_workers,
                e73_exact, e73_other_rule_set, e74_exact, e7_workers_absent,

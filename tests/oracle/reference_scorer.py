@@ -277,7 +277,8 @@ def check_5_2(profile, rule):
 
 def check_5_3(profile, rule):
     """Resident-use area S/T >= 0.6.  measured: the ratio as a fraction.
-    shortfall: smallest multiple of 0.1 m2 turned to resident use (T stays)."""
+    shortfall: smallest multiple of 0.1 m2 turned to resident use (T stays),
+    never more than the area not yet in resident use, T - S."""
     area = _num(profile, "space", "total_area_m2")
     if area is ABSENT:
         return _missing()
@@ -289,8 +290,8 @@ def check_5_3(profile, rule):
     if _at_least(measured, threshold):
         return _finding("pass", measured=float(measured))
     need = (threshold - TOL) * area - service
-    return _finding("fail", measured=float(measured),
-                    shortfall=_short(_area(_tenths_at_least(need)), "m2"))
+    amount = min(_tenths_at_least(need), area - service)
+    return _finding("fail", measured=float(measured), shortfall=_short(_area(amount), "m2"))
 
 
 def check_5_5(profile, rule):

@@ -378,6 +378,54 @@ def _json_value_line(text: str, key: str | None) -> int | None:
     return None if spot is None else text.count("\n", 0, spot) + 1
 
 
+class _Repeats(dict):  # type: ignore[type-arg]
+    """An object of a JSON document read again to find a repeated key: the first key it repeats."""
+
+    again: str
+
+
+_MARK = object()        # a value the JSON reader refuses, in its place in a document read again to find it
+
+
+def _refused_path(text: str, key: str | None) -> tuple[PathItem, ...]:
+    """The JSON path of what the reader refused in ``text``: the value (NaN, ``1e400``, a thousand digits), or the
+    key written twice when ``key`` is given; the document's root when it cannot be found. The document is read
+    again with each such value kept as a mark and each repeat noted, then walked in the order the reader met them
+    (an object's repeat when its braces close, after what it holds)."""
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        again = None
+        for k, v in items:
+            if k in out:
+                again = again if again is not None else k
+            else:
+                out[k] = v
+        if again is None:
+            return out
+        refused = _Repeats(out)
+        refused.again = again
+        return refused
+
+    try:
+        data = json.loads(text, object_pairs_hook=pairs, parse_constant=lambda _: _MARK,
+                          parse_float=lambda t: 0.0 if math.isfinite(float(t)) else _MARK,
+                          parse_int=lambda t: _MARK if len(t.lstrip("-")) > MAX_DIGITS else 0)
+    except (ValueError, RecursionError):
+        return ()
+    stack: list[tuple[Any, tuple[PathItem, ...], bool]] = [(data, (), False)]
+    while stack:
+        node, path, closed = stack.pop()
+        if isinstance(node, (dict, list)) and not closed:
+            stack.append((node, path, True))
+            items = node.items() if isinstance(node, dict) else enumerate(node)
+            stack.extend((v, (*path, k), False) for k, v in reversed(list(items)))
+        elif key is None and node is _MARK:
+            return path
+        elif key is not None and closed and isinstance(node, _Repeats) and node.again == key:
+            return (*path, key)
+    return ()
+
+
 def _reject_constant(value: str) -> Any:
     raise _JsonRefused(msg("{value} is not a number", value=quote(value)))
 
@@ -522,7 +570,7 @@ def _parse_text(text: str, name: str, error: type[ProblemsError], json_only: boo
             except _JsonRefused as exc:
                 line = _json_value_line(text, exc.key)
                 raise error(msg("cannot be read: {problem}", problem=exc.message), file=name,
-                            problems=[Problem(exc.message, file=name, line=line)]) from None
+                            problems=[Problem(exc.message, _refused_path(text, exc.key), name, line)]) from None
         _check_shape(text, name, error)
         return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - the strict safe loader above
     except yaml.YAMLError as exc:

@@ -153,6 +153,35 @@ def test_broken_and_hostile_files_are_refused_with_a_clear_error(tmp_path, name,
     assert "Traceback" not in text
 
 
+@pytest.mark.parametrize("written, path", [
+    ('"households": 1e400', ("population", "households")),
+    ('"households": NaN', ("population", "households")),
+    ('"households": ' + "9" * 1001, ("population", "households")),
+    ('"households": 1800, "households": 1800', ("population", "households")),
+])
+def test_a_value_or_key_the_json_reader_refuses_is_named_by_its_json_path(tmp_path, written, path):
+    """NaN, a number beyond a float or of a thousand digits, a key written twice: the reader refuses them before
+    the schema sees the document, and still says where (a district's table names the field by its label)."""
+    import shutil
+    import subprocess
+    import sys
+
+    doc = json.dumps(profile(), ensure_ascii=False)
+    assert '"households": 1800' in doc
+    text = doc.replace('"households": 1800', written)
+    with pytest.raises(ProfileError) as info:
+        compliance.load_profile(_write(tmp_path, "centre.json", text))
+    assert [p.path for p in info.value.problems] == [path]
+    lines = tmp_path / "district.jsonl"
+    lines.write_text(doc + "\n" + text + "\n", encoding="utf-8")
+    out = tmp_path / "round"
+    subprocess.run([sys.executable, "-m", "compliance", "batch", str(lines), "-o", str(out), "--jobs", "1"],
+                   capture_output=True, check=False)
+    errors = (out / "errors.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert len(errors) == 2 and errors[1].startswith(f"{lines}:2,") and ",$.population.households,户数," in errors[1]
+    shutil.rmtree(out)
+
+
 def test_a_billion_laughs_file_is_refused_quickly(tmp_path):
     lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
     for i in range(1, 10):

@@ -240,7 +240,8 @@ def _parser(lang: str = DEFAULT_LANG) -> argparse.ArgumentParser:
                     help=t(msg("whose vocabularies the drop-down lists offer (default: national)")))
     tp.add_argument("--force", action="store_true", help=t(msg("replace an existing file")))
 
-    inputs_help = t(msg("profile files, folders, .jsonl, .csv or .xlsx"))
+    inputs_help = t(msg("profile files, folders, .jsonl, .csv or .xlsx; {dash} reads JSON Lines from standard input",
+                        dash=quote("-")))
     ex = sub.add_parser("export", parents=[common],
                         help=t(msg("convert centres between YAML/JSON, JSON Lines, CSV and xlsx")))
     ex.add_argument("inputs", nargs="+", metavar="INPUT", help=inputs_help)

@@ -416,6 +416,40 @@ def test_a_round_over_a_named_pipe_audits_every_line_it_gives(tmp_path, jobs):
         assert [d["center"]["id"] for d in result_lines(tmp_path / "out" / "results.jsonl")] == expected
 
 
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_round_reads_json_lines_from_standard_input(tmp_path, jobs):
+    """``-`` is a pipeline's centres, one a line, as a .jsonl file's: each named by its line (``-:3``), a bad one
+    refused where it is, and the round never takes up a checkpoint of an earlier run over ``-``."""
+    lines = b"".join(orjson.dumps(profile(center__id=f"S{i}")) + b"\n" for i in range(300))
+    lines += b'{"schema_version": 1, "population": {"households": 1e400}}\n'
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "compliance", "batch", "-", "-o", str(out), "--jobs", jobs, "--lang", "en"]
+    for _ in range(2):
+        done = subprocess.run(command, input=lines, capture_output=True, timeout=300)
+        assert done.returncode == 2, done.stderr          # the last line refused
+        assert [d["center"]["id"] for d in result_lines(out / "results.jsonl")] == [f"S{i}" for i in range(300)]
+        errors = list(csv.reader(io.StringIO((out / "errors.csv").read_text(encoding="utf-8-sig"))))
+        assert [row[:3] for row in errors[1:]] == [["'-:301", "", "$.population.households"]]
+    job = round_module.Round(inputs=["-"], rules=compliance.load_ruleset("national"), outdir=out)
+    assert job.fingerprint() != job.fingerprint()         # read once: no checkpoint of it is ever taken up
+    exported = tmp_path / "centres.jsonl"
+    done = subprocess.run([sys.executable, "-m", "compliance", "export", "-", "-o", str(exported)], input=lines[:2000],
+                          capture_output=True, timeout=120)
+    assert exported.read_bytes().count(b"\n") == lines[:2000].count(b"\n")
+
+
+def test_reports_are_refused_for_an_input_that_can_be_read_only_once(tmp_path):
+    """--reports reads the centres again after the round: standard input or a pipe would give nothing the second
+    time, and the reports would be missing without a word."""
+    source = tmp_path / "d.jsonl"
+    source.write_bytes(orjson.dumps(profile()) + b"\n")
+    for given in ("-", _piped(source)):
+        status, _, err = cli("batch", given, "-o", tmp_path / "out", "--reports")
+        assert status == 2 and "'--reports' reads the centres a second time" in err and f"'{given}'" in err
+        assert not (tmp_path / "out").exists()
+    _piped(source).read_bytes()         # the pipe's writer is done
+
+
 @pytest.mark.parametrize("kind", ["file", "pipe"])
 @pytest.mark.parametrize("seed", range(6))
 def test_json_lines_read_in_blocks_are_the_lines_one_by_one_at_every_boundary(tmp_path, monkeypatch, seed, kind):

@@ -166,6 +166,12 @@ class Round:
             raise ComplianceError(msg("{o} is the folder of the round given as {previous}: writing there would replace "
                                       "the last round; choose another output folder", o=quote("-o"),
                                       previous=quote("--previous")), file=str(out))
+        if self.reports:
+            for source in self.inputs:
+                if sources.read_once(source):
+                    raise ComplianceError(msg("{option} reads the centres a second time to render their reports, and "
+                                              "{input} can be read only once: save its lines to a file and give that",
+                                              option=quote("--reports"), input=quote(str(source), 200)), file=str(source))
         protected = [*self.inputs, *self.rules.layer_files]
         for name in OUTPUT_NAMES:
             for source in protected:
@@ -182,7 +188,7 @@ class Round:
             try:
                 # the content: an edit that keeps size and time still counts (SHA-256: processors compute it
                 # in hardware, three times as fast as BLAKE2 here)
-                if not stat.S_ISREG(p.stat().st_mode):
+                if sources.read_once(p):
                     # a pipe is read once, by the round: its lines are never the same again, so no checkpoint of
                     # it is ever taken up (and hashing it here would take lines from the round)
                     files.append([str(p), "once:" + os.urandom(16).hex()])

@@ -17,6 +17,7 @@ import functools
 import io
 import os
 import stat
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Callable, Iterator, Mapping, Sequence
@@ -34,6 +35,7 @@ from . import archive, table
 PROFILE_SUFFIXES = (".yaml", ".yml", ".json")
 TABLE_SUFFIXES = (".jsonl", ".csv", ".xlsx")
 MAX_LINE = reading.MAX_BYTES              # one JSON Lines record, like one profile file
+STDIN = "-"                              # as an input of a round or an export: JSON Lines on standard input
 MAX_TABLE_BYTES = 200 << 20              # a CSV or workbook of a whole province is well below this
 
 
@@ -56,6 +58,18 @@ class Record:
 
 class SourceError(ProfileError):
     """A whole input cannot be read (a missing file, a workbook without its sheets)."""
+
+
+def read_once(source: str | os.PathLike[str]) -> bool:
+    """Whether an input can be read only once: standard input, or a pipe (a second reading finds nothing)."""
+    name = os.fspath(source)
+    if name == STDIN:
+        return True
+    try:
+        mode = os.stat(name).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
 def count_records(path: Path) -> int | None:
@@ -131,8 +145,11 @@ def blocks(inputs: Sequence[str | os.PathLike[str]], vocabulary: Vocabulary | No
 def _items(inputs: Sequence[str | os.PathLike[str]], vocab: Vocabulary) -> Iterator[Record | Lines]:
     for source in inputs:
         name = os.fspath(source)
+        if name == STDIN:               # a pipeline's centres: JSON Lines, read once
+            yield from _jsonl_stream(name, sys.stdin.buffer)
+            continue
         path = Path(name)
-        if name != "-" and path.is_dir():
+        if path.is_dir():
             for file in folder_inputs(path):
                 yield from _items([file], vocab)
             continue

@@ -1490,6 +1490,15 @@ def test_report_names_stay_inside_reports_and_are_distinct(tmp_path):
     assert report_name("ok-id") == "ok-id.pdf"          # a safe id is its own name
 
 
+@pytest.mark.parametrize("cid", ["CON", "con", "Nul", "aux.2026", "COM1", "lpt9.x", "PRN ", "COM0"])
+def test_a_report_is_never_named_as_a_windows_device(cid):
+    """A bureau copies reports/ to Windows, where CON.pdf (or aux.2026.pdf) names a device and cannot be made."""
+    name = report_name(cid)
+    assert re.fullmatch(r"[^.]+-[0-9a-f]{8}\.pdf|[^.]+\.[^.]+-[0-9a-f]{8}\.pdf", name), name
+    assert name.split(".")[0].split("-")[0].strip().upper() == cid.split(".")[0].strip().upper()
+    assert report_name("CONSOLE") == "CONSOLE.pdf" and report_name("COM10") == "COM10.pdf"
+
+
 def test_report_names_never_contain_dot_dot():
     """interfaces.md: report file names have no path separators and no `..`."""
     for cid in ("..", "../x", "a..b", "x/../y"):

@@ -54,6 +54,8 @@ _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
 
 
 _HASHED = re.compile(r"-[0-9a-f]{8}$")
+# names Windows keeps for devices, whatever follows their first dot: a folder of reports copied there would fail
+_DEVICES = frozenset({"CON", "PRN", "AUX", "NUL", *(f"{d}{i}" for d in ("COM", "LPT") for i in range(10))})
 NAME_BYTES = 120                     # well under the 255 bytes a file name may have
 
 
@@ -98,15 +100,16 @@ def report_name(center_id: str) -> str:
     """A centre's report file name: its id, where that is a safe file name.
 
     Otherwise (a path separator, ``..``, a control character, a leading dot, more than NAME_BYTES
-    bytes, or an id that itself ends like a hash) the cleaned id plus ``-`` and 8 hex digits of the
-    real id's SHA-256: no name leaves ``reports/``, and two ids share a name only if their hashes do.
+    bytes, a name Windows keeps for a device such as ``CON`` or ``lpt1.x``, or an id that itself ends like a
+    hash) the cleaned id plus ``-`` and 8 hex digits of the real id's SHA-256: no name leaves ``reports/``,
+    and two ids share a name only if their hashes do.
     """
     import hashlib
 
     clean = _UNSAFE.sub("_", center_id).replace("..", "_").strip(" .") or "centre"
     while len(clean.encode("utf-8")) > NAME_BYTES:
         clean = clean[:-1]
-    if clean != center_id or _HASHED.search(center_id):
+    if clean != center_id or _HASHED.search(center_id) or clean.split(".")[0].rstrip(" ").upper() in _DEVICES:
         clean = clean.rstrip(" .") + "-" + hashlib.sha256(center_id.encode("utf-8")).hexdigest()[:8]
     return clean + ".pdf"
 

@@ -404,7 +404,7 @@ class AuditResult(_Immutable):
 
 # --------------------------------------------------------------------------- rounding (GB/T 8170-2008)
 
-_NEAR_TIE = 1e-6
+NEAR_TIE = 1e-6
 
 
 @functools.lru_cache(maxsize=4096)
@@ -427,7 +427,7 @@ def round_score(value: float, exact_value: Callable[[], Fraction]) -> float:
     """
     tenths = value * 10
     frac = tenths - math.floor(tenths)
-    if abs(frac - 0.5) > _NEAR_TIE:
+    if abs(frac - 0.5) > NEAR_TIE:
         return math.floor(tenths + 0.5) / 10
     q = exact_value() * 10
     whole = math.floor(q)

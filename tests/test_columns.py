@@ -28,7 +28,7 @@ from compliance.batch.columns import Chunk, fast_profile, score_chunk
 from compliance.batch.run import Plain, audit_chunk, audit_chunk_columns, rules_source
 from compliance.checks import CHECK_TYPES, S_NA, remedy_columns, smallest_remedy
 from compliance.model import TOL
-from compliance.model import facts_of
+from compliance.model import Verdict, facts_of
 
 from conftest import ROOT
 
@@ -178,8 +178,49 @@ def test_rows_near_a_tie_or_beyond_a_closed_form_are_settled_exactly():
     rules = compliance.load_ruleset("national")
     tie = compliance.load_profile(generate.tie_56_25(), rules=rules)
     chunk = score_chunk(rules, [facts_of(tie)])
-    assert 0 in chunk.exact and chunk.exact[0][0] == 56.2         # 56.25 exactly: to the even digit
+    assert chunk.score[0] == 56.2                                  # 56.25 exactly: to the even digit
     assert chunk.result(0, tie).to_json("en") == compliance.evaluate(tie, rules).to_json("en")
+
+
+@pytest.mark.parametrize("limit", [columns.EXACT_LIMIT, 1])
+@pytest.mark.parametrize("name", FIVE)
+def test_scores_near_a_tie_are_settled_in_integers_as_the_evaluator_settles_them(monkeypatch, name, limit):
+    """Under Yinzhou two centres in five have a category score at a true tie (100 × 1/16 = 6.25): the chunk settles
+    them in integers over a common denominator, as ``rescore``'s fractions do, score and every category; where
+    that denominator would overflow (a limit of 1 forces it) the rows go to ``rescore`` itself."""
+    from compliance.evaluation import rescore
+
+    monkeypatch.setattr(columns, "EXACT_LIMIT", limit)
+    rules = compliance.load_ruleset(name)
+    docs = generate.make(400, seed=5, ruleset=name) + _profiles(name)[:200]
+    profiles = [compliance.load_profile(d, rules=rules) for d in docs]
+    chunk = score_chunk(rules, [facts_of(p) for p in profiles])
+    ties = 0
+    for i in range(chunk.n):
+        findings = chunk.findings(i)
+        score, grade, verdict, categories = rescore(rules, findings)
+        ties += any(_true_tie(findings, c.id) for c in rules.categories)
+        assert (chunk.score[i], rules.grades[chunk.grade[i]].id, bool(chunk.conforming[i])) == (
+            score, grade, verdict is Verdict.CONFORMING), docs[i]["center"]["id"]
+        assert [None if c != c else c for c in chunk.categories[:, i].tolist()] == [c.score for c in categories]
+    assert bool(chunk.exact) == (limit == 1)
+    if name == "yinzhou":
+        assert ties > chunk.n // 5
+
+
+def _true_tie(findings, category: str) -> bool:
+    """Whether a category's exact score lies half-way between two tenths."""
+    from fractions import Fraction
+
+    from compliance.result import exact
+
+    counted = [(exact(f.clause.weight), exact(f.credit)) for f in findings
+               if f.status.value != "not_applicable" and f.clause.category == category]
+    total = sum((w for w, _ in counted), Fraction(0))
+    if not total:
+        return False
+    tenths = 1000 * sum((w * c for w, c in counted), Fraction(0)) / total
+    return tenths - math.floor(tenths) == Fraction(1, 2)
 
 
 def test_a_remedy_the_closed_form_does_not_bracket_is_left_to_the_closure():

@@ -21,6 +21,7 @@ import math
 from collections import Counter
 from decimal import Decimal
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -35,7 +36,7 @@ from ..model import (CODE_LISTS, SELF_CHECK, STATUS_LETTER, Clause, Profile, Rul
                      Vocabulary, make_profile, plain_document)
 from ..profile import clean_facts
 from ..wording import remedy_sum
-from ..result import AuditResult, CategoryScore, Finding, fast_constructor
+from ..result import NEAR_TIE as _NEAR_TIE, AuditResult, CategoryScore, Finding, exact, fast_constructor
 from .lines import summary_lines
 from .sources import PROFILE_SUFFIXES
 
@@ -318,9 +319,13 @@ def score_chunk(rules: RuleSet, facts: Sequence[Facts]) -> ChunkScores:
             vetoed |= (status[j] == S_FAIL) | (status[j] == S_MISSING)
     score, near = _rounded(earned, total_weight)
     categories = np.empty((ncat, n))
+    near_in: list[NDArray[np.bool_]] = []
     for k in range(ncat):
         categories[k], near_k = _rounded(cat_earned[k], cat_weight[k])
-        near |= near_k
+        near_in.append(near_k)
+    # a score within a hair of a tie is decided on the exact value, in integers over the whole chunk
+    near = _settle_ties(forms, status, credit, (score, earned, total_weight, near),
+                        [(categories[k], cat_earned[k], cat_weight[k], near_in[k]) for k in range(ncat)])
     rounded = np.where(total_weight != 0, score, 0.0)
     conforming = ~vetoed & ~(rounded < rules.pass_score)
     last = len(rules.grades) - 1
@@ -331,7 +336,7 @@ def score_chunk(rules: RuleSet, facts: Sequence[Facts]) -> ChunkScores:
     chunk = ChunkScores(rules, n, status, credit, measured, amount, rounded, grade, conforming, categories, cat_weight,
                         scored, settled)
     grade_index = {g.id: k for k, g in enumerate(rules.grades)}
-    for i in np.flatnonzero(near).tolist():      # within a hair of a tie: the exact arithmetic decides
+    for i in np.flatnonzero(near).tolist():      # denominators beyond 64-bit integers: the evaluator's fractions
         figures = chunk.exact[i] = rescore(rules, chunk.findings(i))
         chunk.score[i], chunk.grade[i] = figures[0], grade_index[figures[1]]
         chunk.conforming[i] = figures[2] is Verdict.CONFORMING
@@ -354,6 +359,66 @@ def _shared(make: Callable[[int], Finding], alike: NDArray[Any]) -> Callable[[in
         return found
 
     return finding
+
+
+_EXACT: dict[float, Fraction] = {}
+EXACT_LIMIT = 1 << 50       # a chunk's integer sums, times 1,000, must stay within 63 bits
+
+
+def _exact(value: float) -> Fraction:
+    """:func:`~compliance.result.exact`, remembered: a rule set's credits and weights are few values."""
+    found = _EXACT.get(value)
+    if found is None:
+        if len(_EXACT) > 4096:
+            _EXACT.clear()
+        found = _EXACT[value] = exact(value)
+    return found
+
+
+Sums = tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]
+
+
+def _settle_ties(forms: Sequence[_Compiled], status: NDArray[np.int8], credit: NDArray[np.float64], whole: Sums,
+                 categories: Sequence[Sums]) -> NDArray[np.bool_]:
+    """The scores (``whole``: score, earned, weight, near a tie; and each category's) within a hair of a GB/T 8170
+    tie settled in place as :func:`~compliance.evaluation.rescore` settles them: the float where
+    ``round_score``'s own test finds no tie, else the exact quotient of ``exact`` weights and credits, rounded
+    half to even. The sums are made in integers, over a denominator common to the chunk's credits and weights;
+    the rows returned are those it would overflow 64 bits for (left to the evaluator's fractions)."""
+    rows = whole[3].copy()
+    for sums in categories:
+        rows |= sums[3]
+    at = np.flatnonzero(rows)
+    if not at.size:
+        return rows
+    counted = status[:, at] != S_NA
+    values, where = np.unique(np.where(counted, credit[:, at], 0.0), return_inverse=True)
+    credits = [_exact(float(v)) for v in values.tolist()]
+    weights = [_exact(f.weight) for f in forms]
+    dc = math.lcm(*(c.denominator for c in credits))
+    dw = math.lcm(*(w.denominator for w in weights))
+    wi = [int(w * dw) for w in weights]
+    ci = [int(c * dc) for c in credits]
+    if sum(map(abs, wi)) * max(dc, *map(abs, ci)) >= EXACT_LIMIT:
+        return rows
+    w = np.array(wi, np.int64)[:, None]
+    num = np.where(counted, w * np.array(ci, np.int64)[where.reshape(counted.shape)], 0)
+    den = np.where(counted, w * dc, 0)
+    in_category = np.array([f.category for f in forms])
+    for k, (score, earned, weight, near) in enumerate([whole, *categories]):
+        mine = near[at]
+        if not mine.any():
+            continue
+        chosen = slice(None) if k == 0 else in_category == k - 1
+        n_, d_ = num[chosen][:, mine].sum(axis=0), den[chosen][:, mine].sum(axis=0)
+        e_, w_ = earned[at[mine]], weight[at[mine]]
+        with np.errstate(all="ignore"):
+            tenths = 100.0 * e_ / w_ * 10                   # round_score's own test, on its own float
+            tie = ~(np.abs(tenths - np.floor(tenths) - 0.5) > _NEAR_TIE)
+            q, r = np.divmod(1000 * n_, d_)
+            q = q + ((2 * r > d_) | ((2 * r == d_) & (q % 2 == 1)))
+            score[at[mine]] = np.where(tie, q / 10, np.floor(tenths + 0.5) / 10)
+    return np.zeros_like(rows)
 
 
 def _rounded(earned: NDArray[np.float64], weight: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:

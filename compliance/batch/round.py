@@ -236,9 +236,12 @@ class Round:
         # a cluster that cannot be reached leaves nothing behind; with reports, local workers start with the
         # renderer already imported (once, in the process they are forked from)
         pool = executor(self.jobs, self.scheduler, preload=RENDERER if self.reports else ())
+        started: Callable[[], object] = lambda: None     # noqa: E731
         if self.reports and not in_process(pool) and not self.scheduler:
-            for _ in range(self.jobs):
-                pool.submit(warm_up, rules_source(self.rules))
+            # Handing the workers their first task waits for the fork server to import the renderer (a second):
+            # a thread waits, and this process audits the centres meanwhile.
+            source = rules_source(self.rules)
+            started = _later(lambda: [pool.submit(warm_up, source) for _ in range(self.jobs)])
         try:
             # With reports, the centres are audited in this process (a report costs a thousand audits) while the
             # workers start and warm up; they then render the reports.
@@ -252,6 +255,8 @@ class Round:
                 with _beside(lambda: self._render_reports(pool)):
                     tally = self.finish(results_path, rows_path, seen)
         finally:
+            with contextlib.suppress(Exception):    # a pool that could not start says so when the reports are handed out
+                started()
             pool.shutdown(wait=True, cancel_futures=True)   # the workers' memory is free for the tables
         if not self.reports:
             tally = self.finish(results_path, rows_path, seen)

@@ -6,8 +6,9 @@
     python benchmarks/bench_round.py --results parquet --tables-only   # stop once the two tables are written
 
 ``--tables-only`` stops the command once its two tables are written (summary.xlsx and the district report take
-minutes more and no target is about them): run it alternately from two checkouts (``PYTHONPATH=...``) to compare
-two versions of the code on a host whose speed drifts.
+minutes more and no target is about them): run it alternately with two checkouts (``PYTHONPATH=...``) to compare
+two versions of the code on a host whose speed drifts, from a folder that is neither checkout: the round's
+``python -m compliance`` finds the package in the current folder before it looks at ``PYTHONPATH``.
 
 Beside the round, the same run times the plain single-process loop (``json.loads``, ``load_profile``,
 ``evaluate``, ``to_dict``, ``json.dumps``) on the first ``--plain`` centres of the same input (20,000 by

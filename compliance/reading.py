@@ -379,8 +379,10 @@ def _json_value_line(text: str, key: str | None) -> int | None:
 
 
 class _Repeats(dict):  # type: ignore[type-arg]
-    """An object of a JSON document read again to find a repeated key: the first key it repeats."""
+    """An object of a JSON document read again to find a refused value or key: every pair it holds, repeats
+    included, and the first key it repeats."""
 
+    pairs: list[tuple[str, Any]]
     again: str
 
 
@@ -390,39 +392,48 @@ _MARK = object()        # a value the JSON reader refuses, in its place in a doc
 def _refused_path(text: str, key: str | None) -> tuple[PathItem, ...]:
     """The JSON path of what the reader refused in ``text``: the value (NaN, ``1e400``, a thousand digits), or the
     key written twice when ``key`` is given; the document's root when it cannot be found. The document is read
-    again with each such value kept as a mark and each repeat noted, then walked in the order the reader met them
-    (an object's repeat when its braces close, after what it holds)."""
+    again with each such value kept as a mark and each object's pairs kept (a repeat's value too), then walked in
+    the order the reader met them: a value where it stands, an object's repeat when its braces close, after what
+    it holds. Each container is remembered once, by its parent and key; a path is made only for what is found."""
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        again = None
-        for k, v in items:
-            if k in out:
-                again = again if again is not None else k
-            else:
-                out[k] = v
-        if again is None:
-            return out
-        refused = _Repeats(out)
-        refused.again = again
-        return refused
+        out = _Repeats(items)
+        out.pairs = items
+        seen: set[str] = set()
+        for k, _ in items:
+            if k in seen:
+                out.again = k
+                break
+            seen.add(k)
+        return out
 
     try:
         data = json.loads(text, object_pairs_hook=pairs, parse_constant=lambda _: _MARK,
                           parse_float=lambda t: 0.0 if math.isfinite(float(t)) else _MARK,
                           parse_int=lambda t: _MARK if len(t.lstrip("-")) > MAX_DIGITS else 0)
-    except (ValueError, RecursionError):
+    except (ValueError, RecursionError, MemoryError):
         return ()
-    stack: list[tuple[Any, tuple[PathItem, ...], bool]] = [(data, (), False)]
+    trail: list[tuple[int, PathItem]] = []              # a container's parent (its place here) and key
+
+    def path(at: int, *last: PathItem) -> tuple[PathItem, ...]:
+        keys: list[PathItem] = list(reversed(last))
+        while at > 0:
+            at, step = trail[at]
+            keys.append(step)
+        return tuple(reversed(keys))
+
+    stack: list[tuple[Any, int, PathItem, int]] = [(data, -1, "", -1)]     # node, parent, key, its place once open
     while stack:
-        node, path, closed = stack.pop()
-        if isinstance(node, (dict, list)) and not closed:
-            stack.append((node, path, True))
-            items = node.items() if isinstance(node, dict) else enumerate(node)
-            stack.extend((v, (*path, k), False) for k, v in reversed(list(items)))
+        node, parent, step, here = stack.pop()
+        if isinstance(node, (dict, list)) and here < 0:
+            here = len(trail)
+            trail.append((parent, step))
+            stack.append((node, parent, step, here))          # again once what it holds is walked
+            items = node.pairs if isinstance(node, _Repeats) else enumerate(node)
+            stack.extend((v, here, k, -1) for k, v in reversed(list(items)))
         elif key is None and node is _MARK:
-            return path
-        elif key is not None and closed and isinstance(node, _Repeats) and node.again == key:
-            return (*path, key)
+            return path(parent, step)
+        elif key is not None and here >= 0 and getattr(node, "again", None) == key:
+            return path(here, key)
     return ()
 
 

@@ -158,6 +158,7 @@ def test_broken_and_hostile_files_are_refused_with_a_clear_error(tmp_path, name,
     ('"households": NaN', ("population", "households")),
     ('"households": ' + "9" * 1001, ("population", "households")),
     ('"households": 1800, "households": 1800', ("population", "households")),
+    ('"households": 1800, "households": NaN', ("population", "households")),    # refused before the repeat is
 ])
 def test_a_value_or_key_the_json_reader_refuses_is_named_by_its_json_path(tmp_path, written, path):
     """NaN, a number beyond a float or of a thousand digits, a key written twice: the reader refuses them before

@@ -432,6 +432,14 @@ def test_a_round_reads_json_lines_from_standard_input(tmp_path, jobs):
         assert [row[:3] for row in errors[1:]] == [["'-:301", "", "$.population.households"]]
     job = round_module.Round(inputs=["-"], rules=compliance.load_ruleset("national"), outdir=out)
     assert job.fingerprint() != job.fingerprint()         # read once: no checkpoint of it is ever taken up
+    (tmp_path / "-").mkdir()                              # even beside a folder named "-"
+    (tmp_path / "-" / "a.jsonl").write_bytes(lines[:100])
+    here = os.getcwd()
+    try:
+        os.chdir(tmp_path)
+        assert job.fingerprint() != job.fingerprint()
+    finally:
+        os.chdir(here)
     exported = tmp_path / "centres.jsonl"
     done = subprocess.run([sys.executable, "-m", "compliance", "export", "-", "-o", str(exported)], input=lines[:2000],
                           capture_output=True, timeout=120)
@@ -1490,13 +1498,17 @@ def test_report_names_stay_inside_reports_and_are_distinct(tmp_path):
     assert report_name("ok-id") == "ok-id.pdf"          # a safe id is its own name
 
 
-@pytest.mark.parametrize("cid", ["CON", "con", "Nul", "aux.2026", "COM1", "lpt9.x", "PRN ", "COM0"])
+@pytest.mark.parametrize("cid", ["CON", "con", "Nul", "aux.2026", "COM1", "lpt9.x", "PRN ", "COM0", "CON .x", "COM¹",
+                                 "conin$"])
 def test_a_report_is_never_named_as_a_windows_device(cid):
-    """A bureau copies reports/ to Windows, where CON.pdf (or aux.2026.pdf) names a device and cannot be made."""
+    """A bureau copies reports/ to Windows, where CON.pdf (or aux.2026.pdf: Windows reads a name to its first dot,
+    and trims the spaces before it) names a device and cannot be made."""
     name = report_name(cid)
-    assert re.fullmatch(r"[^.]+-[0-9a-f]{8}\.pdf|[^.]+\.[^.]+-[0-9a-f]{8}\.pdf", name), name
-    assert name.split(".")[0].split("-")[0].strip().upper() == cid.split(".")[0].strip().upper()
+    stem = name.split(".")[0]
+    assert re.fullmatch(r"[^. ]+-[0-9a-f]{8}", stem), name
+    assert stem[:-9].upper() == cid.split(".")[0].strip().upper()
     assert report_name("CONSOLE") == "CONSOLE.pdf" and report_name("COM10") == "COM10.pdf"
+    assert len({report_name(c) for c in ("aux.2026", "aux.2027", "AUX.2026")}) == 3
 
 
 def test_report_names_never_contain_dot_dot():

@@ -55,7 +55,8 @@ _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
 
 _HASHED = re.compile(r"-[0-9a-f]{8}$")
 # names Windows keeps for devices, whatever follows their first dot: a folder of reports copied there would fail
-_DEVICES = frozenset({"CON", "PRN", "AUX", "NUL", *(f"{d}{i}" for d in ("COM", "LPT") for i in range(10))})
+_DEVICES = frozenset({"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$",
+                      *(f"{d}{i}" for d in ("COM", "LPT") for i in ("0123456789¹²³"))})
 NAME_BYTES = 120                     # well under the 255 bytes a file name may have
 
 
@@ -109,7 +110,10 @@ def report_name(center_id: str) -> str:
     clean = _UNSAFE.sub("_", center_id).replace("..", "_").strip(" .") or "centre"
     while len(clean.encode("utf-8")) > NAME_BYTES:
         clean = clean[:-1]
-    if clean != center_id or _HASHED.search(center_id) or clean.split(".")[0].rstrip(" ").upper() in _DEVICES:
+    stem, dot, rest = clean.partition(".")
+    if stem.rstrip(" ").upper() in _DEVICES:       # the hash goes before the first dot: Windows reads no further
+        return stem.rstrip(" ") + "-" + hashlib.sha256(center_id.encode("utf-8")).hexdigest()[:8] + dot + rest + ".pdf"
+    if clean != center_id or _HASHED.search(center_id):
         clean = clean.rstrip(" .") + "-" + hashlib.sha256(center_id.encode("utf-8")).hexdigest()[:8]
     return clean + ".pdf"
 
@@ -220,6 +224,9 @@ class Round:
         found: list[tuple[Path, list[int] | None]] = []
         for source in self.inputs:
             path = Path(source)
+            if os.fspath(source) == sources.STDIN:     # standard input, even beside a folder named "-"
+                found.append((path, None))
+                continue
             for p in sources.folder_inputs(path) if path.is_dir() else [path]:
                 try:
                     st = p.stat()
@@ -442,7 +449,7 @@ class Round:
         """How many records there are, for the time left: counted for JSON Lines and CSV, else unknown."""
         total = 0
         for source in self.inputs:
-            count = sources.count_records(Path(source))
+            count = None if os.fspath(source) == sources.STDIN else sources.count_records(Path(source))
             if count is None:
                 return None
             total += count

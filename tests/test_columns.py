@@ -174,6 +174,35 @@ def test_a_capped_remedy_is_the_area_as_written_in_both_engines(total, zones, cl
     assert reference_scorer.score(doc, "national")["findings"][clause]["shortfall"]["amount"] == amount
 
 
+def test_a_ratio_of_a_class_to_itself_does_not_hide_the_total_area(tmp_path):
+    """A district's ratio whose denominator is its numerator asks the chunk for the area of no other class, ``()``,
+    which shared its cache with the total area: 5.3 after it then found no area in any centre (no_zones)."""
+    layer = tmp_path / "degen.yaml"
+    layer.write_text("""ruleset: degen
+extends: national
+version: "1"
+title: {zh: 区, en: D}
+clauses:
+  - clause: "4.9"
+    category: zoning
+    level: should
+    weight: 1
+    title: {zh: 办公, en: office of office}
+    requirement: {zh: 办公, en: office of office}
+    source: ["NP"]
+    check: {type: area_ratio, numerator: [office], denominator: [office], min: 0.5}
+    shortfall: {unit: m2, text: {zh: "x {amount}", en: "x {amount}"}}
+""", encoding="utf-8")
+    rules = compliance.load_ruleset(layer)
+    assert [c.clause for c in rules.clauses].index("4.9") < [c.clause for c in rules.clauses].index("5.3")
+    docs = generate.make(40, seed=1)
+    for d in docs:
+        d.pop("evidence", None)         # evidence and an audit block are read the scalar way
+        d.pop("audit", None)
+    scalar, columnar = _both(rules, docs)
+    assert scalar == columnar
+
+
 def test_rows_near_a_tie_or_beyond_a_closed_form_are_settled_exactly():
     rules = compliance.load_ruleset("national")
     tie = compliance.load_profile(generate.tie_56_25(), rules=rules)

@@ -60,6 +60,7 @@ class Chunk:
         self._values: dict[str, list[Any]] = {}
         self._numbers: dict[str, tuple[NDArray[np.float64], NDArray[np.bool_]]] = {}
         self._areas: dict[tuple[str, ...], NDArray[np.float64]] = {}
+        self._total: NDArray[np.float64] | None = None
         self._present: dict[tuple[str, tuple[str, ...]], tuple[NDArray[Any], NDArray[np.bool_]]] = {}
         self._bits: dict[str, tuple[dict[str, int], NDArray[np.int64] | None, NDArray[np.bool_]]] = {}
 
@@ -107,9 +108,9 @@ class Chunk:
         return found
 
     def total(self) -> NDArray[np.float64]:
-        found = self._areas.get(())
-        if found is None:
-            found = self._areas[()] = np.array([f.total_area for f in self.facts], dtype=np.float64)
+        found = self._total
+        if found is None:           # kept apart from area(()), no class at all (a layer's ratio of a class to itself)
+            found = self._total = np.array([f.total_area for f in self.facts], dtype=np.float64)
         return found
 
     def sets(self, list_name: str) -> list[set[str] | None]:

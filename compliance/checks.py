@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext
 from itertools import chain
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Mapping, Protocol, Sequence
 
@@ -1156,9 +1156,10 @@ def _remedy_cap(facts: Facts, num_classes: tuple[str, ...], rest: tuple[str, ...
     def written(classes: tuple[str, ...]) -> Decimal:
         return sum((Decimal(repr(z["area_m2"])) for z in zones if class_of.get(z["kind"]) in classes), Decimal(0))
 
-    if rest is None:
-        return float(Decimal(repr(facts.total_area)) - written(num_classes))
-    return float(written(rest))
+    with localcontext(Context(prec=60)):      # not the caller's context: enough digits for any two floats
+        if rest is None:
+            return float(Decimal(repr(facts.total_area)) - written(num_classes))
+        return float(written(rest))
 
 
 def _area(areas: Mapping[str | None, float], classes: tuple[str, ...]) -> float:

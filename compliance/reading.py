@@ -378,6 +378,16 @@ def _json_value_line(text: str, key: str | None) -> int | None:
     return None if spot is None else text.count("\n", 0, spot) + 1
 
 
+def _path_in(trail: list[tuple[int, PathItem]], at: int, *last: PathItem) -> tuple[PathItem, ...]:
+    """The JSON path to the container at place ``at`` of a walk's ``trail`` (each container's parent's place and
+    its key there; the document itself is place 0), then ``last``."""
+    keys: list[PathItem] = list(reversed(last))
+    while at > 0:
+        at, key = trail[at]
+        keys.append(key)
+    return tuple(reversed(keys))
+
+
 class _Repeats(dict):  # type: ignore[type-arg]
     """An object of a JSON document read again to find a refused value or key: every pair it holds, repeats
     included, and the first key it repeats."""
@@ -413,14 +423,6 @@ def _refused_path(text: str, key: str | None) -> tuple[PathItem, ...]:
     except (ValueError, RecursionError, MemoryError):
         return ()
     trail: list[tuple[int, PathItem]] = []              # a container's parent (its place here) and key
-
-    def path(at: int, *last: PathItem) -> tuple[PathItem, ...]:
-        keys: list[PathItem] = list(reversed(last))
-        while at > 0:
-            at, step = trail[at]
-            keys.append(step)
-        return tuple(reversed(keys))
-
     stack: list[tuple[Any, int, PathItem, int]] = [(data, -1, "", -1)]     # node, parent, key, its place once open
     while stack:
         node, parent, step, here = stack.pop()
@@ -431,9 +433,9 @@ def _refused_path(text: str, key: str | None) -> tuple[PathItem, ...]:
             items = node.pairs if isinstance(node, _Repeats) else enumerate(node)
             stack.extend((v, here, k, -1) for k, v in reversed(list(items)))
         elif key is None and node is _MARK:
-            return path(parent, step)
+            return _path_in(trail, parent, step)
         elif key is not None and here >= 0 and getattr(node, "again", None) == key:
-            return path(here, key)
+            return _path_in(trail, here, key)
     return ()
 
 
@@ -525,14 +527,6 @@ def _lone_surrogate(data: Any) -> tuple[tuple[PathItem, ...], str] | None:
     half. Each container is remembered once, by its parent and key, and a path is made only for what is found."""
     trail: list[tuple[int, PathItem]] = []                          # a container's parent (its place here) and key
     stack: list[tuple[Any, int, PathItem]] = [(data, -1, "")]
-
-    def path(at: int, *last: PathItem) -> tuple[PathItem, ...]:
-        keys: list[PathItem] = list(reversed(last))
-        while at > 0:
-            at, key = trail[at]
-            keys.append(key)
-        return tuple(reversed(keys))
-
     while stack:
         node, parent, key = stack.pop()
         if isinstance(node, (dict, list)):
@@ -542,14 +536,14 @@ def _lone_surrogate(data: Any) -> tuple[tuple[PathItem, ...], str] | None:
                 for k, v in node.items():
                     half = None if k.isascii() else half_character(k)
                     if half is not None:
-                        return path(here), half
+                        return _path_in(trail, here), half
                     stack.append((v, here, k))
             else:
                 stack.extend((v, here, i) for i, v in enumerate(node))
         elif isinstance(node, str) and not node.isascii():
             half = half_character(node)
             if half is not None:
-                return path(parent, key), half
+                return _path_in(trail, parent, key), half
     return None
 
 

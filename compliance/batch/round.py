@@ -19,7 +19,6 @@ import hashlib
 import os
 import re
 import shutil
-import stat
 import sys
 import threading
 import time
@@ -111,10 +110,11 @@ def report_name(center_id: str) -> str:
     while len(clean.encode("utf-8")) > NAME_BYTES:
         clean = clean[:-1]
     stem, dot, rest = clean.partition(".")
-    if stem.rstrip(" ").upper() in _DEVICES:       # the hash goes before the first dot: Windows reads no further
-        return stem.rstrip(" ") + "-" + hashlib.sha256(center_id.encode("utf-8")).hexdigest()[:8] + dot + rest + ".pdf"
-    if clean != center_id or _HASHED.search(center_id):
-        clean = clean.rstrip(" .") + "-" + hashlib.sha256(center_id.encode("utf-8")).hexdigest()[:8]
+    device = stem.rstrip(" ").upper() in _DEVICES
+    if device or clean != center_id or _HASHED.search(center_id):
+        tag = "-" + hashlib.sha256(center_id.encode("utf-8")).hexdigest()[:8]
+        # a device's hash goes before the first dot: Windows reads no further
+        clean = stem.rstrip(" ") + tag + dot + rest if device else clean.rstrip(" .") + tag
     return clean + ".pdf"
 
 

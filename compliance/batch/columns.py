@@ -917,6 +917,9 @@ def write_parquet(parts: Any, target: Any, rules: RuleSet, row_group: int = 8_19
     import pyarrow.parquet as pq
 
     schema = result_schema(rules)
+    # the C library's allocator: Arrow's own (mimalloc) kept 40-50 MB more at its peak here for the same tables
+    pool, default = pa.system_memory_pool(), pa.default_memory_pool()
+    pa.set_memory_pool(pool)
     tmp = target.with_name(target.name + ".part")
     pending: list[Any] = []             # tables of the row group so far, in order
     count = 0
@@ -962,4 +965,5 @@ def write_parquet(parts: Any, target: Any, rules: RuleSet, row_group: int = 8_19
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        pa.default_memory_pool().release_unused()   # Arrow's allocator keeps what it freed: the tables come next
+        pa.set_memory_pool(default)
+        pool.release_unused()           # what the allocator keeps of what it freed: the tables come next

@@ -18,7 +18,7 @@ import sys
 import traceback
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 
 import orjson
 
@@ -34,6 +34,8 @@ from ..result import AuditResult
 from ..waivers import Waivers, as_waivers, expired_warning
 from .lines import summary_tails
 from .sources import PROFILE_SUFFIXES, Lines, Record, line_problem
+
+T = TypeVar("T")
 
 CHUNK = 256
 COLUMN_CHUNK = 512                   # centres a chunk on the columnar engine: its vector passes want long columns
@@ -362,6 +364,17 @@ def executor(jobs: int, scheduler: str | None = None, preload: Sequence[str] = (
     if preload:
         context.set_forkserver_preload(["compliance.batch.run", *preload])
     return ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=watch_parent, initargs=(os.getpid(),))
+
+
+def apart(work: Callable[..., T], *args: Any) -> T:
+    """``work(*args)`` in a process of its own, forked like the round's workers, and its answer (or its error) here:
+    for Python work that would otherwise share this process's interpreter lock with other work it runs beside."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=watch_parent,
+                             initargs=(os.getpid(),)) as pool:
+        return pool.submit(work, *args).result()
 
 
 def watch_parent(parent: int) -> None:

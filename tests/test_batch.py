@@ -190,6 +190,25 @@ def small_round(tmp_path_factory):
                            broken=broken)
 
 
+def test_with_workers_the_district_reports_pdf_is_rendered_by_a_worker(tmp_path, monkeypatch):
+    """A round that makes reports with workers hands the district report's PDF to a worker whose renderer is
+    already warm: this process never loads it (here it would fail), and the PDF is the same report."""
+    from compliance import pdf
+
+    def not_here(*args, **kwargs):
+        raise AssertionError("the round's own process rendered a PDF")
+
+    monkeypatch.setattr(pdf, "html_to_pdf", not_here)
+    out = tmp_path / "out"
+    status, _, err = cli("batch", EXAMPLES / "haiyue.yaml", EXAMPLES / "rural-village-centre.yaml", "-o", out,
+                         "--jobs", "2", "--reports")
+    assert status in (0, 1), err
+    district = (out / "district-report.pdf").read_bytes()
+    assert district.startswith(b"%PDF-") and district.rstrip().endswith(b"%%EOF")
+    reports = list((out / "reports").iterdir())
+    assert len(reports) == 2 and all(p.read_bytes().startswith(b"%PDF-") for p in reports)
+
+
 # --------------------------------------------------------------------------- 1. locations
 
 def test_the_example_workbooks_bad_rows_are_named_by_sheet_and_cell(xlsx_round):

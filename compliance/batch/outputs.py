@@ -23,7 +23,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence, cast
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence, cast
 
 import orjson
 
@@ -1232,12 +1232,17 @@ def _self_check_view(t: Tally, lang: str) -> dict[str, Any] | None:
     }
 
 
-def write_district_report(outdir: Path, t: Tally, previous: Previous | None, lang: str = "zh") -> None:
-    """``district-report.html`` (one file, stylesheet inlined) and ``district-report.pdf``."""
-    from .. import pdf
+def write_district_report(outdir: Path, t: Tally, previous: Previous | None, lang: str = "zh",
+                          to_pdf: Callable[[str, str], bytes] | None = None) -> None:
+    """``district-report.html`` (one file, stylesheet inlined) and ``district-report.pdf``; ``to_pdf(html, title)``
+    renders the PDF (in this process unless given: a round with reports hands it to a worker already warm)."""
     from ..rendering import standalone, environment
 
     view = district_view(t, previous, lang)
     html = str(environment("html").get_template("district.html.j2").render(**view))
     write_atomic(outdir / "district-report.html", standalone(html))
-    write_atomic(outdir / "district-report.pdf", pdf.html_to_pdf(html, title=f"{view['round']} · {UI.of(lang)['title']}"))
+    if to_pdf is None:
+        from .. import pdf
+
+        to_pdf = lambda html, title: pdf.html_to_pdf(html, title=title)     # noqa: E731
+    write_atomic(outdir / "district-report.pdf", to_pdf(html, f"{view['round']} · {UI.of(lang)['title']}"))

@@ -24,7 +24,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator, Sequence, TypeVar
+from typing import IO, Any, Callable, Iterator, Sequence, TypeVar, cast
 
 import orjson
 
@@ -37,8 +37,8 @@ from ..waivers import Waivers
 from ..writing import put_in_place, same_file, write_atomic
 from . import outputs, sources, table
 from .outputs import Previous, SelfRound, Tally
-from .run import (CHUNK, RENDERER, Audited, apart, Outcome, Plain, Refused, executor, in_process, rules_source, run_batches,
-                  run_chunks, warm_up)
+from .run import (CHUNK, RENDERER, Audited, Outcome, Plain, Refused, apart, executor, in_process, render_pdf,
+                  rules_source, run_batches, run_chunks, warm_up)
 from .seen import SeenIds
 
 WORK = ".round"
@@ -258,9 +258,14 @@ class Round:
                 tally = self.finish(results_path, rows_path, seen)
             elif self.reports:
                 # Every centre audited, the reports are rendered by the workers while this process writes the
-                # tables and the district report: the district report no longer waits for the last centre's.
+                # tables and the district report: the district report no longer waits for the last centre's. Its
+                # PDF is a worker's task too: this process never loads the renderer (a second of CPU the
+                # workers had to share, and a slower exit).
+                def to_pdf(html: str, title: str) -> bytes:
+                    return cast(bytes, pool.submit(render_pdf, html, title).result())
+
                 with _beside(lambda: self._render_reports(pool)):
-                    tally = self.finish(results_path, rows_path, seen)
+                    tally = self.finish(results_path, rows_path, seen, to_pdf)
         finally:
             with contextlib.suppress(Exception):    # a pool that could not start says so when the reports are handed out
                 started()
@@ -457,7 +462,8 @@ class Round:
 
     # ------------------------------------------------------------------ the outputs
 
-    def finish(self, results_path: Path, rows_path: Path, seen: SeenIds) -> Tally:
+    def finish(self, results_path: Path, rows_path: Path, seen: SeenIds,
+               to_pdf: Callable[[str, str], bytes] | None = None) -> Tally:
         """Count the rows, write the tables and the report, and put results.jsonl in place."""
         out = self.outdir
         tally: Tally = self._counting.done(seen)
@@ -522,7 +528,7 @@ class Round:
             names.append("summary.xlsx")
         else:
             gone.append("summary.xlsx")
-        outputs.write_district_report(made, tally, self.previous, self.lang)
+        outputs.write_district_report(made, tally, self.previous, self.lang, to_pdf)
         names += ["district-report.html", "district-report.pdf"]
         # The results go last: a round killed before they are in place resumes from its checkpoint (results.jsonl
         # is moved from where the round wrote it), and puts the rest in place again.

@@ -333,6 +333,13 @@ def warm_up(source: RulesSource) -> None:
     html_to_pdf("<html><body><h1>社区便民服务中心</h1><p>符合要求 100.0</p></body></html>")
 
 
+def render_pdf(html: str, title: str) -> bytes:
+    """A worker's task: report HTML as PDF (a round's district report, by a worker whose renderer is warm)."""
+    from ..pdf import html_to_pdf
+
+    return html_to_pdf(html, title=title)
+
+
 def in_process(pool: Any) -> bool:
     """Whether ``pool`` runs its tasks in this process (``--jobs 1``)."""
     return isinstance(pool, _Inline)

@@ -413,9 +413,13 @@ def exact(value: float) -> Fraction:
 
     Weights and partial credits are written as short decimals, and list credits
     are n-ths of a list of at most a few hundred codes; the nearest fraction with a
-    denominator up to 10⁹ is that value exactly. A rule set has few of them: each is worked out once.
+    denominator up to 10⁹ is that value exactly. A rule set has few of them: each is worked out once. A value
+    with no such fraction near it (a weight of 10⁻¹², which a layer may give: the nearest is 0) stands for
+    itself, as written.
     """
-    return Fraction(repr(value)).limit_denominator(10 ** 9)
+    written = Fraction(repr(value))
+    near = written.limit_denominator(10 ** 9)
+    return near if abs(near - written) <= abs(written) / 10 ** 9 else written
 
 
 def round_score(value: float, exact_value: Callable[[], Fraction]) -> float:

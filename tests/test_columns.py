@@ -122,6 +122,27 @@ def test_both_engines_give_the_same_result_documents(name, district):
         assert a == b, (d["center"]["id"], _first_difference(a, b))
 
 
+def test_a_category_whose_weights_are_all_far_below_a_billionth_scores_alike_in_both_engines(tmp_path):
+    """A layer may weigh clauses 10⁻¹² (the schema allows any weight from 0): the exact rational of such a weight
+    is itself, not the nearest fraction of denominator up to 10⁹ (0, which made the category's exact score 0/0 and
+    the evaluator fail near every tie, a third of these centres)."""
+    from fractions import Fraction
+
+    from compliance.result import exact
+
+    assert exact(1e-12) == Fraction(1, 10 ** 12) and exact(2 / 3) == Fraction(2, 3) and exact(0.1) == Fraction(1, 10)
+    layer = tmp_path / "tiny.yaml"
+    layer.write_text("ruleset: tiny\nextends: national\nversion: '2027.1'\ntitle: {zh: 微权, en: Tiny}\noverrides:\n"
+                     + "".join(f"  '{c}': {{weight: 1.0e-12, reason: test}}\n" for c in ("6.1", "6.2", "6.3", "6.4")),
+                     encoding="utf-8")
+    rules = compliance.load_ruleset(layer)
+    docs = _profiles("national")
+    scalar, columnar = _both(rules, docs)
+    assert scalar == columnar
+    amenities = [orjson.loads(a)["categories"][2] for a in scalar]
+    assert {c["id"] for c in amenities} == {"amenities"} and len({c["score"] for c in amenities}) > 3
+
+
 def _first_difference(a: bytes, b: bytes) -> str:
     x, y = orjson.loads(a), orjson.loads(b)
     for key in x:

@@ -633,6 +633,61 @@ def test_summary_csv_failing_in_its_own_process_leaves_the_earlier_tables(rounds
     assert not list((out / ".round" / "outputs").glob("summary.csv*"))
 
 
+def test_the_summary_csv_process_killed_is_said_of_summary_csv_and_leaves_the_earlier_tables(rounds, tmp_path,
+                                                                                              monkeypatch):
+    """The process ranking summary.csv dies (killed, or out of memory): not a defect of ours (exit 2, not 3), the
+    message names summary.csv and says to run the command again, and the earlier round's tables stay."""
+    import shutil
+
+    from compliance.batch import round as round_module
+
+    out = tmp_path / "out"
+    shutil.copytree(rounds["parquet"], out)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    real = round_module.apart
+    monkeypatch.setattr(round_module, "apart", lambda work, *args: real(os._exit, 9))
+    source = next(rounds["parquet"].parent.glob("*.jsonl"))
+    status, _, err = _cli("batch", source, "--rules", "yinzhou", "-o", out, "--jobs", "2", "--results", "parquet")
+    assert status == 2 and "summary.csv" in err and "未完成工作便已停止" in err and "再次运行同一命令" in err, err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    status, _, err = _cli("batch", source, "--rules", "yinzhou", "-o", out, "--jobs", "2", "--results", "parquet",
+                          "--lang", "en")
+    assert status == 2 and "run the same command again" in err, err
+
+
+def test_a_worker_gone_during_a_round_is_not_called_a_defect(tmp_path, monkeypatch):
+    from concurrent.futures.process import BrokenProcessPool
+
+    from compliance.batch import round as round_module
+
+    def broken(*args, **kwargs):
+        raise BrokenProcessPool("A process in the process pool was terminated abruptly")
+        yield
+
+    monkeypatch.setattr(round_module, "run_batches", broken)
+    source = tmp_path / "c.jsonl"
+    source.write_bytes(b"\n".join(orjson.dumps(d) for d in _profiles("national")[:3]) + b"\n")
+    status, _, err = _cli("batch", source, "-o", tmp_path / "out", "--jobs", "2", "--lang", "en")
+    assert status == 2 and "a process of the round stopped" in err and "internal" not in err, err
+
+
+def test_writing_results_parquet_puts_arrows_allocator_back_after_every_writer(tmp_path):
+    """results.parquet is written with the C library's allocator; Arrow's default is put back when the last writer
+    of a process is done, whether it failed or not, and overlapping writers do not leave the wrong one behind."""
+    pa = pytest.importorskip("pyarrow", reason="pyarrow is a test dependency (setup.cfg [test])")
+    before = pa.default_memory_pool()
+    with pytest.raises(OSError):
+        columns.write_parquet(tmp_path / "no parts", tmp_path / "results.parquet", compliance.load_ruleset("national"))
+    assert pa.default_memory_pool().backend_name == before.backend_name
+    with columns._system_pool(pa):
+        assert pa.default_memory_pool().backend_name == "system"
+        with columns._system_pool(pa):
+            pass
+        assert pa.default_memory_pool().backend_name == "system"
+    assert pa.default_memory_pool().backend_name == before.backend_name
+    assert not (tmp_path / "results.parquet").exists() and not list(tmp_path.iterdir())
+
+
 def test_apart_gives_the_answer_or_the_error_of_work_done_in_another_process(tmp_path):
     import os
 

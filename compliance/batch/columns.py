@@ -15,14 +15,16 @@ round's process at the end (:func:`decode_part`, :func:`write_parquet`).
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import math
+import threading
 from collections import Counter
 from decimal import Decimal
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import orjson
@@ -903,23 +905,39 @@ def write_frame(out: Any, table: RowsTable, kept: Sequence[int]) -> None:
     out.write(chosen)
 
 
+_POOL_LOCK = threading.Lock()
+_POOL_USERS: list[Any] = [0, None]      # writers using the C library's allocator now, and Arrow's default before
+
+
+@contextlib.contextmanager
+def _system_pool(pa: Any) -> Iterator[Any]:
+    """Arrow's default allocator made the C library's while results.parquet is written (Arrow's own, mimalloc, held
+    40-50 MB more at its peak for the same tables), and the one before put back when the last writer is done."""
+    with _POOL_LOCK:
+        if not _POOL_USERS[0]:
+            _POOL_USERS[1] = pa.default_memory_pool()
+            pa.set_memory_pool(pa.system_memory_pool())
+        _POOL_USERS[0] += 1
+    try:
+        yield pa.system_memory_pool()
+    finally:
+        with _POOL_LOCK:
+            _POOL_USERS[0] -= 1
+            if not _POOL_USERS[0]:
+                pa.set_memory_pool(_POOL_USERS[1])
+
+
 def write_parquet(parts: Any, target: Any, rules: RuleSet, row_group: int = 8_192) -> None:
     """A round's parts file → ``results.parquet`` (zstd), in row groups of about ``row_group`` centres, written
     beside the target and renamed into place. The parts are turned into Arrow tables in this thread while another
     encodes and compresses the row group before (Arrow does it without the interpreter's lock)."""
     import os
     import queue
-    import threading
-
-    import orjson
 
     pa = pyarrow_module()
     import pyarrow.parquet as pq
 
     schema = result_schema(rules)
-    # the C library's allocator: Arrow's own (mimalloc) kept 40-50 MB more at its peak here for the same tables
-    pool, default = pa.system_memory_pool(), pa.default_memory_pool()
-    pa.set_memory_pool(pool)
     tmp = target.with_name(target.name + ".part")
     pending: list[Any] = []             # tables of the row group so far, in order
     count = 0
@@ -935,7 +953,8 @@ def write_parquet(parts: Any, target: Any, rules: RuleSet, row_group: int = 8_19
                     failed.append(exc)
 
     try:
-        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer, open(parts, "rb") as fh:
+        with _system_pool(pa) as pool, pq.ParquetWriter(tmp, schema, compression="zstd", memory_pool=pool) as writer, \
+                open(parts, "rb") as fh:
             thread = threading.Thread(target=write, args=(writer,), daemon=True)
             thread.start()
             try:
@@ -965,5 +984,4 @@ def write_parquet(parts: Any, target: Any, rules: RuleSet, row_group: int = 8_19
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        pa.set_memory_pool(default)
-        pool.release_unused()           # what the allocator keeps of what it freed: the tables come next
+        pa.system_memory_pool().release_unused()    # what the allocator keeps of what it freed: the tables come next

@@ -22,6 +22,7 @@ import shutil
 import sys
 import threading
 import time
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Callable, Iterator, Sequence, TypeVar, cast
@@ -94,6 +95,24 @@ def _beside(work: Callable[[], None]) -> Iterator[None]:
             done()
         raise
     done()
+
+
+def _stopped(where: Path) -> ComplianceError:
+    """A process of the round gone before its work was done: not a defect, and nothing is lost."""
+    return ComplianceError(msg("a process of the round stopped before its work was done (killed, or out of memory); "
+                               "run the same command again: the round goes on from its last checkpoint"),
+                           file=str(where))
+
+
+def _stopped_names(work: Callable[[], None], target: Path) -> Callable[[], None]:
+    """``work``, whose process stopping (killed, out of memory) is said of the file it was writing."""
+    def run() -> None:
+        try:
+            work()
+        except BrokenProcessPool as exc:
+            raise _stopped(target) from exc
+
+    return run
 
 
 def report_name(center_id: str) -> str:
@@ -259,13 +278,15 @@ class Round:
             elif self.reports:
                 # Every centre audited, the reports are rendered by the workers while this process writes the
                 # tables and the district report: the district report no longer waits for the last centre's. Its
-                # PDF is a worker's task too: this process never loads the renderer (a second of CPU the
+                # PDF is a local worker's task too: this process never loads the renderer (a second of CPU the
                 # workers had to share, and a slower exit).
                 def to_pdf(html: str, title: str) -> bytes:
                     return cast(bytes, pool.submit(render_pdf, html, title).result())
 
                 with _beside(lambda: self._render_reports(pool)):
-                    tally = self.finish(results_path, rows_path, seen, to_pdf)
+                    tally = self.finish(results_path, rows_path, seen, None if self.scheduler else to_pdf)
+        except BrokenProcessPool as exc:
+            raise _stopped(self.outdir) from exc
         finally:
             with contextlib.suppress(Exception):    # a pool that could not start says so when the reports are handed out
                 started()
@@ -506,6 +527,7 @@ class Round:
             if self.jobs > 1 and not self.scheduler and outputs.league_ready(tally, self.previous):
                 csv = lambda: apart(outputs.write_league_csv, csv_target, header, league, rows_path,   # noqa: E731
                                     outputs.LEAGUE_PASS_APART)
+                csv = _stopped_names(csv, csv_target)
             else:
                 csv = lambda: outputs.write_summary_csv(csv_target, tally, rows_path, self.previous,   # noqa: E731
                                                         outputs.LEAGUE_PASS_BESIDE)

@@ -379,9 +379,17 @@ def apart(work: Callable[..., T], *args: Any) -> T:
     import multiprocessing
 
     context = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=watch_parent,
+    with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_apart_child,
                              initargs=(os.getpid(),)) as pool:
         return pool.submit(work, *args).result()
+
+
+def _apart_child(parent: int) -> None:
+    """:func:`apart`'s process: Ctrl-C is the round's to answer (this process goes when the round's does)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    watch_parent(parent)
 
 
 def watch_parent(parent: int) -> None:

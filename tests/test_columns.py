@@ -1041,6 +1041,35 @@ def test_results_parquet_is_written_in_row_groups_while_the_next_is_made(tmp_pat
     assert whole.read().column("center_id").to_pylist() == [f"C{i:05d}" for i in range(count)]
 
 
+def test_parts_joined_as_arrays_before_arrow_give_the_table_each_part_gives_alone(tmp_path):
+    """Plain parts are joined as NumPy arrays into one record batch a row group (their texts' and lists' offsets
+    moved on); a part with a row left out goes the way of a part on its own. The table is the one each part makes
+    alone, joined, whatever the row groups."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from compliance.batch.columns import decode_part, write_frame, write_parquet
+
+    rules = compliance.load_ruleset("yinzhou")
+    docs = _profiles("yinzhou")
+    items = [(f"d.jsonl:{i + 1}", orjson.dumps(d), None) for i, d in enumerate(docs)]
+    expected, start = [], 0
+    with open(tmp_path / "parts", "wb") as out:
+        for size, kept in ((37, None), (80, None), (5, None), (200, [0, 3, 4, 150, 199]), (79, None), (1, None)):
+            plain = audit_chunk_columns("yinzhou", items[start:start + size], "zh", results="parquet")
+            assert isinstance(plain, Plain)
+            write_frame(out, plain.table, range(size) if kept is None else kept)
+            table = decode_part(rules, plain.table.data)
+            expected.append(table if kept is None else table.take(pa.array(kept, pa.int64())))
+            start += size
+    whole = pa.concat_tables(expected).unify_dictionaries().combine_chunks()
+    for row_group in (8_192, 120, 50, 1):
+        write_parquet(tmp_path / "parts", tmp_path / f"{row_group}.parquet", rules, row_group=row_group)
+        got = pq.read_table(tmp_path / f"{row_group}.parquet")
+        assert got.num_rows == 37 + 80 + 5 + 5 + 79 + 1
+        assert got.equals(pq.read_table(tmp_path / "8192.parquet")) and got.to_pylist() == whole.to_pylist(), row_group
+
+
 @pytest.mark.parametrize("where", ["writing", "reading"])
 def test_a_results_parquet_that_cannot_be_written_leaves_nothing_and_says_why(tmp_path, monkeypatch, where):
     import pyarrow.parquet as pq

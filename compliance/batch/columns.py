@@ -829,6 +829,55 @@ def _columns_batch(rules: RuleSet, arrays: Mapping[str, Any]) -> Any:
     return pa.RecordBatch.from_arrays(columns, schema=result_schema(rules))
 
 
+def _dense(arrays: dict[str, Any]) -> dict[str, Any]:
+    """A part's arrays with its sparse credits and remedies made whole matrices (clauses × centres), as parts of
+    other sizes can be joined (a sparse position depends on the part's size)."""
+    out = dict(arrays)
+    status = arrays["status"]
+    if "credit" not in out:
+        credit = _implied_credit(status.ravel())
+        credit[out.pop("credit:at")] = out.pop("credit:odd")
+        out["credit"] = credit.reshape(status.shape)
+    if "amount" not in out:
+        amount = np.full(status.size, np.nan)
+        amount[out.pop("amount:at")] = out.pop("amount:given")
+        out["amount"] = amount.reshape(status.shape)
+    return out
+
+
+def _joined(parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Several parts' dense arrays (:func:`_dense`) as one part's: each column and matrix joined along its centres
+    (its last axis), each text's and list's offsets moved on by the bytes or items before them."""
+    if len(parts) == 1:
+        return dict(parts[0])
+    out: dict[str, Any] = {}
+    for name in parts[0]:
+        if name.endswith(":offsets"):
+            base = name[:-len(":offsets")]
+            inner = f"{base}:data" if f"{base}:data" in parts[0] else f"{base}:items:offsets"
+            pieces, at = [np.zeros(1, np.int32)], 0
+            for part in parts:
+                pieces.append(part[name][1:] + at)
+                at += len(part[inner]) - (1 if inner.endswith(":offsets") else 0)
+            out[name] = np.concatenate(pieces).astype(np.int32)
+        else:
+            out[name] = np.concatenate([part[name] for part in parts], axis=-1)
+    return out
+
+
+def _plain_table(rules: RuleSet, parts: Sequence[Mapping[str, Any]]) -> Any:
+    pa = pyarrow_module()
+    return pa.Table.from_batches([_columns_batch(rules, _joined(parts))], schema=result_schema(rules))
+
+
+def _group(pa: Any, rules: RuleSet, pending: list[Any], plain: Sequence[Mapping[str, Any]]) -> Any:
+    """One row group: the tables so far and the plain parts after them, joined."""
+    tables = [*pending, *([_plain_table(rules, plain)] if plain else [])]
+    if len(tables) == 1:
+        return tables[0]
+    return pa.concat_tables(tables).unify_dictionaries().combine_chunks()
+
+
 def _implied_credit(status: NDArray[np.int8]) -> NDArray[np.float64]:
     """The credit a status gives without saying more: 1 for a clause met, else 0 (a partial credit is sent)."""
     return np.where(status == S_PASS, 1.0, 0.0)
@@ -940,6 +989,7 @@ def write_parquet(parts: Any, target: Any, rules: RuleSet, row_group: int = 8_19
     schema = result_schema(rules)
     tmp = target.with_name(target.name + ".part")
     pending: list[Any] = []             # tables of the row group so far, in order
+    plain: list[dict[str, Any]] = []    # then the arrays of parts without a scalar result or a row left out
     count = 0
     groups: queue.Queue[Any] = queue.Queue(maxsize=1)          # row groups made, not yet written (None: no more)
     failed: list[BaseException] = []
@@ -962,17 +1012,26 @@ def write_parquet(parts: Any, target: Any, rules: RuleSet, row_group: int = 8_19
                     size = fh.read(8)
                     if len(size) < 8:
                         break
-                    rows = decode_part(rules, fh.read(int.from_bytes(size, "little")))
+                    data = fh.read(int.from_bytes(size, "little"))
                     chosen = fh.read(int.from_bytes(fh.read(8), "little"))
-                    if chosen:          # a repeated id left out
-                        rows = rows.take(pa.array(orjson.loads(chosen), pa.int64()))
-                    pending.append(rows)
-                    count += rows.num_rows
+                    arrays, documents, order = _decoded(data)
+                    if arrays and not documents and order is None and not chosen:
+                        plain.append(_dense(arrays))        # the common part: joined with the next as NumPy
+                        count += len(arrays["score"])
+                    else:
+                        if plain:
+                            pending.append(_plain_table(rules, plain))
+                            plain = []
+                        rows = decode_part(rules, data)
+                        if chosen:          # a repeated id left out
+                            rows = rows.take(pa.array(orjson.loads(chosen), pa.int64()))
+                        pending.append(rows)
+                        count += rows.num_rows
                     if count >= row_group:
-                        groups.put(pa.concat_tables(pending).unify_dictionaries().combine_chunks())
-                        pending, count = [], 0
-                if pending and not failed:
-                    groups.put(pa.concat_tables(pending).unify_dictionaries().combine_chunks())
+                        groups.put(_group(pa, rules, pending, plain))
+                        pending, plain, count = [], [], 0
+                if (pending or plain) and not failed:
+                    groups.put(_group(pa, rules, pending, plain))
             finally:
                 groups.put(None)
                 thread.join()

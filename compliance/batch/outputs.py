@@ -1241,8 +1241,7 @@ def write_district_report(outdir: Path, t: Tally, previous: Previous | None, lan
     view = district_view(t, previous, lang)
     html = str(environment("html").get_template("district.html.j2").render(**view))
     write_atomic(outdir / "district-report.html", standalone(html))
-    if to_pdf is None:
-        from .. import pdf
+    from .run import render_pdf
 
-        to_pdf = lambda html, title: pdf.html_to_pdf(html, title=title)     # noqa: E731
-    write_atomic(outdir / "district-report.pdf", to_pdf(html, f"{view['round']} · {UI.of(lang)['title']}"))
+    title = f"{view['round']} · {UI.of(lang)['title']}"
+    write_atomic(outdir / "district-report.pdf", (to_pdf or render_pdf)(html, title))

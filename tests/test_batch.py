@@ -1266,6 +1266,40 @@ def test_a_fresh_round_hashes_its_inputs_while_it_runs_and_saves_their_fingerpri
 
 
 
+def test_no_checkpoint_waits_for_the_hash_of_the_inputs(tmp_path, monkeypatch):
+    """Until the inputs' hash is done, a chunk passing a checkpoint's mark takes none: waiting for the hash there,
+    the round would hand the workers no chunk for the second a national round's takes. Here the hash is done only
+    once every chunk is audited; the round's one checkpoint is then its last."""
+    import threading
+
+    source = _small_district(tmp_path / "d.jsonl", hours=45)
+    every_chunk = threading.Event()
+    hashed: list[bool] = []
+    saved: list[int] = []
+    real_fingerprint, real_batches, real_save = (round_module.Round.fingerprint, round_module.run_batches,
+                                                 round_module._save)
+
+    def fingerprint(self, *args):
+        hashed.append(every_chunk.wait(20))
+        return real_fingerprint(self, *args)
+
+    def batches(*args, **kwargs):
+        yield from real_batches(*args, **{**kwargs, "size": 5})
+        every_chunk.set()
+
+    monkeypatch.setattr(round_module.Round, "fingerprint", fingerprint)
+    monkeypatch.setattr(round_module, "run_batches", batches)
+    monkeypatch.setattr(round_module, "_save", lambda state, fp, done, *a: (saved.append(done),
+                                                                            real_save(state, fp, done, *a)))
+    monkeypatch.setattr(round_module, "SAVE_EVERY", 5)
+    monkeypatch.setattr(round_module, "SAVE_GAP", 0)
+    _crash_in_finish(monkeypatch)
+    assert cli("batch", source, "--rules", "yinzhou", "-o", tmp_path / "out", "--jobs", "1")[0] == 130
+    assert hashed == [True]
+    assert saved == [30]
+    assert orjson.loads((tmp_path / "out" / ".round" / "state.json").read_bytes())["done"] == 30
+
+
 def test_an_input_edited_while_its_hash_is_taken_is_not_resumed(tmp_path, monkeypatch):
     """The hash is taken while the round runs: an edit in that while (here the same size, after the first chunk
     was audited) changes the file's time, which the checkpoint took when the round began, so the round starts

@@ -1041,6 +1041,34 @@ def test_results_parquet_is_written_in_row_groups_while_the_next_is_made(tmp_pat
     assert whole.read().column("center_id").to_pylist() == [f"C{i:05d}" for i in range(count)]
 
 
+def test_results_parquet_keeps_row_group_bounds_for_the_centre_and_its_score_not_for_each_clause(tmp_path):
+    """Each row group's smallest and largest values (what lets DuckDB or Polars skip it) for the columns a query
+    filters a round by: the centre's region, score, grade, verdict and categories; none for the clauses' columns or
+    the columns unique to each centre, which are not dictionary-encoded either."""
+    import pyarrow.parquet as pq
+
+    from compliance.batch.columns import UNIQUE_COLUMNS, write_parquet
+
+    rules = compliance.load_ruleset("yinzhou")
+    _parts_file(tmp_path / "parts")
+    write_parquet(tmp_path / "parts", tmp_path / "results.parquet", rules, row_group=100)
+    meta = pq.ParquetFile(tmp_path / "results.parquet").metadata
+    group = meta.row_group(1)
+    columns = {group.column(i).path_in_schema: group.column(i) for i in range(group.num_columns)}
+    for name in ("center_id", "province", "street", "score", "grade", "verdict", f"category:{rules.categories[0].id}"):
+        assert columns[name].is_stats_set == (name != "center_id"), name
+    for name in ("score", "grade", "verdict"):         # the region's names are not in these parts
+        assert columns[name].statistics.has_min_max, name
+    assert columns["score"].statistics.min <= columns["score"].statistics.max
+    clause = rules.clauses[0].clause
+    for name in (f"{clause}:status", f"{clause}:credit", f"{clause}:measured", *UNIQUE_COLUMNS):
+        assert not columns[name].is_stats_set, name     # the clause's findings: not one row group could be skipped
+    for name in UNIQUE_COLUMNS:
+        assert not any("DICTIONARY" in e for e in columns[name].encodings), name
+    assert any("DICTIONARY" in e for e in columns["street"].encodings)
+    assert any("DICTIONARY" in e for e in columns[f"{clause}:status"].encodings)
+
+
 def test_parts_joined_as_arrays_before_arrow_give_the_table_each_part_gives_alone(tmp_path):
     """Plain parts are joined as NumPy arrays into one record batch a row group (their texts' and lists' offsets
     moved on); a part with a row left out goes the way of a part on its own. The table is the one each part makes

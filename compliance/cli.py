@@ -720,12 +720,14 @@ def _export(args: argparse.Namespace, run: _Run) -> None:
 def _batch(args: argparse.Namespace, run: _Run) -> None:
     from .batch import outputs, round as rounds, run as runner
 
+    jobs = args.jobs or runner.default_jobs()
+    runner.start_early(jobs, args.scheduler, runner.RENDERER if args.reports else ())
     rules = load_ruleset(args.rules)
     waivers = _waivers(args, rules)
     previous = outputs.Previous.read(args.previous) if args.previous else None
     self_round = outputs.SelfRound.read(args.self_round) if args.self_round else None
     job = rounds.Round(inputs=args.inputs, rules=rules, outdir=Path(args.output),
-                       jobs=args.jobs or runner.default_jobs(), reports=args.reports, previous=previous,
+                       jobs=jobs, reports=args.reports, previous=previous,
                        self_round=self_round,
                        scheduler=args.scheduler, lang=language(), progress=runner.progress_wanted(), strict=args.strict,
                        waivers=waivers, results=args.results)

@@ -21,8 +21,10 @@ The input is made once and kept in the temporary folder: 10,000 varied profiles 
 repeated with fresh ids over 31 provinces × 10 cities × 10 districts × 20 streets, so region tables and
 id checks see national variety. Memory is the sum over the command's whole process tree, sampled
 every 50 ms, of the resident sizes (RSS: a library's pages that every worker maps count once per
-worker) and, every 0.5 s, of the proportional sizes (PSS: each shared page counted once in all); the times are when results.jsonl and summary.csv appeared (the
-figures the target is about) and when the command ended (summary.xlsx and the district report too).
+worker) and, every 0.5 s, of the proportional sizes (PSS: each shared page counted once in all), each with the
+chunks the workers left for the round in files of memory (/dev/shm) at that moment; the times are when
+results.jsonl and summary.csv appeared (the figures the target is about) and when the command ended
+(summary.xlsx and the district report too).
 """
 from __future__ import annotations
 
@@ -95,7 +97,24 @@ def tree_memory(root: int, proportional: bool = False) -> tuple[int, int]:
         except (OSError, IndexError, ValueError):
             pass
         stack.extend(children.get(pid, ()))
-    return rss, pss
+    spooled = spool_bytes(root)     # chunks the workers left in memory files for the round: memory too, counted in both
+    return rss + spooled, pss + spooled
+
+
+def spool_bytes(root: int) -> int:
+    """The bytes of the files in the round's spool folders (``/dev/shm/compliance-spool-<pid>-*``, of memory)."""
+    total = 0
+    try:
+        folders = [e.path for e in os.scandir("/dev/shm") if e.name.startswith(f"compliance-spool-{root}-")]
+        for folder in folders:
+            for entry in os.scandir(folder):
+                try:
+                    total += entry.stat().st_size
+                except OSError:          # read and removed meanwhile
+                    pass
+    except OSError:
+        pass
+    return total
 
 
 def made(out: str, name: str) -> Path:

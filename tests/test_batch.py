@@ -1229,6 +1229,42 @@ def test_a_round_with_workers_starts_their_fork_server_before_it_reads_the_rule_
     assert len(result_lines(tmp_path / "out" / "results.jsonl")) == 30
 
 
+def test_workers_hand_back_large_chunks_in_files_of_memory_and_the_round_leaves_none(tmp_path, monkeypatch):
+    """Local workers leave a chunk's answer in a file of the round's spool folder (in /dev/shm) rather than send it
+    through the pool's pipe; the round reads and removes each, removes its folder when done, and removes the folders
+    of rounds whose process was killed, not those of a round still running. The tables are those of one process."""
+    from compliance.batch import run as runner
+
+    root = tmp_path / "shm"
+    stale, running = root / f"{runner.SPOOL_PREFIX}999999999-x", root / f"{runner.SPOOL_PREFIX}{os.getpid()}-y"
+    for folder in (stale, running):
+        folder.mkdir(parents=True)
+        (folder / "left").write_bytes(b"x")
+    loaded = []
+    real_load = runner.Spooled.load
+    monkeypatch.setattr(runner, "SPOOL_ROOT", str(root))
+    monkeypatch.setattr(runner, "SPOOL_LEAST", 1)
+    monkeypatch.setattr(runner.Spooled, "load", lambda self: (loaded.append(self.path), real_load(self))[1])
+    source = _small_district(tmp_path / "d.jsonl")
+    assert cli("batch", source, "--rules", "yinzhou", "-o", tmp_path / "two", "--jobs", "2")[0] in (0, 1)
+    assert loaded and all(Path(path).parent.parent == root and not Path(path).exists() for path in loaded)
+    assert sorted(p.name for p in root.iterdir()) == [running.name]       # its own folder gone, and the stale one
+    assert cli("batch", source, "--rules", "yinzhou", "-o", tmp_path / "one", "--jobs", "1")[0] in (0, 1)
+    for name in ("results.jsonl", "summary.csv"):
+        assert (tmp_path / "two" / name).read_bytes() == (tmp_path / "one" / name).read_bytes(), name
+
+
+def test_a_chunk_that_cannot_be_left_in_a_file_comes_through_the_pipe(tmp_path):
+    from compliance.batch.run import Spooled, spooled
+
+    answer = list(range(1000))
+    assert spooled(str(tmp_path / "gone"), 1, lambda n: answer[:n], 1000) == answer      # the folder is gone
+    assert spooled(str(tmp_path), 1 << 20, lambda n: answer[:n], 1000) == answer         # small: as it is
+    left = spooled(str(tmp_path), 1, lambda n: answer[:n], 1000)
+    assert isinstance(left, Spooled) and Path(left.path).parent == tmp_path
+    assert left.load() == answer and not Path(left.path).exists()
+
+
 def test_a_changed_input_invalidates_the_checkpoint(tmp_path, monkeypatch):
     source = _small_district(tmp_path / "d.jsonl", hours=45)
     out = tmp_path / "out"

@@ -1214,7 +1214,8 @@ sys.exit(code)
 """
 
 
-@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads a process's children from Linux's /proc")
+@pytest.mark.skipif(not Path(f"/proc/self/task/{os.getpid()}/children").exists(),
+                    reason="reads a process's children from Linux's /proc (a kernel with CONFIG_PROC_CHILDREN)")
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_a_round_with_workers_starts_their_fork_server_before_it_reads_the_rule_set(tmp_path, jobs):
     """The fork server's start and imports run while the command reads the rule set and opens its inputs, not after
@@ -1231,24 +1232,36 @@ def test_a_round_with_workers_starts_their_fork_server_before_it_reads_the_rule_
 
 def test_workers_hand_back_large_chunks_in_files_of_memory_and_the_round_leaves_none(tmp_path, monkeypatch):
     """Local workers leave a chunk's answer in a file of the round's spool folder (in /dev/shm) rather than send it
-    through the pool's pipe; the round reads and removes each, removes its folder when done, and removes the folders
-    of rounds whose process was killed, not those of a round still running. The tables are those of one process."""
+    through the pool's pipe; the round reads and removes each (a chunk whose file is gone is audited again), removes
+    its folder when done, and removes the folders of rounds whose process was killed (whatever their name), not
+    those of a round still running (its lock held). The tables are those of one process."""
     from compliance.batch import run as runner
 
     root = tmp_path / "shm"
-    stale, running = root / f"{runner.SPOOL_PREFIX}999999999-x", root / f"{runner.SPOOL_PREFIX}{os.getpid()}-y"
-    for folder in (stale, running):
+    stale, running = root / f"{runner.SPOOL_PREFIX}1-x", root / f"{runner.SPOOL_PREFIX}2-y"
+    for folder in (stale, running, root / f"{runner.SPOOL_PREFIX}²-z"):
         folder.mkdir(parents=True)
         (folder / "left").write_bytes(b"x")
     loaded = []
     real_load = runner.Spooled.load
+
+    def load(self):
+        loaded.append(self.path)
+        if len(loaded) == 2:            # a file removed by someone else: the chunk is audited again
+            os.unlink(self.path)
+        return real_load(self)
+
     monkeypatch.setattr(runner, "SPOOL_ROOT", str(root))
     monkeypatch.setattr(runner, "SPOOL_LEAST", 1)
-    monkeypatch.setattr(runner.Spooled, "load", lambda self: (loaded.append(self.path), real_load(self))[1])
+    monkeypatch.setattr(runner.Spooled, "load", load)
+    real_batches = round_module.run_batches
+    monkeypatch.setattr(round_module, "run_batches", lambda *a, **k: real_batches(*a, **{**k, "size": 5}))
     source = _small_district(tmp_path / "d.jsonl")
-    assert cli("batch", source, "--rules", "yinzhou", "-o", tmp_path / "two", "--jobs", "2")[0] in (0, 1)
-    assert loaded and all(Path(path).parent.parent == root and not Path(path).exists() for path in loaded)
-    assert sorted(p.name for p in root.iterdir()) == [running.name]       # its own folder gone, and the stale one
+    with runner._held(str(running)) as held:    # a round still running holds its folder
+        assert held
+        assert cli("batch", source, "--rules", "yinzhou", "-o", tmp_path / "two", "--jobs", "2")[0] in (0, 1)
+    assert len(loaded) > 2 and all(Path(path).parent.parent == root and not Path(path).exists() for path in loaded)
+    assert sorted(p.name for p in root.iterdir()) == [running.name]       # its own folder gone, and the stale ones
     assert cli("batch", source, "--rules", "yinzhou", "-o", tmp_path / "one", "--jobs", "1")[0] in (0, 1)
     for name in ("results.jsonl", "summary.csv"):
         assert (tmp_path / "two" / name).read_bytes() == (tmp_path / "one" / name).read_bytes(), name

@@ -422,6 +422,12 @@ def test_the_worker_task_gives_the_scalar_workers_outcomes(district):
         assert type(a) is type(b)
         assert a.__dict__ == b.__dict__
     assert fast_profile("in.jsonl:201", orjson.dumps(bad), None, district) is None
+    # nested deeper than orjson writes back (254 levels) but not than it reads: the careful reader refuses it alone
+    deep = b'{"schema_version":1,"center":' + b"[" * 300 + b"]" * 300 + b"}"
+    assert fast_profile("in.jsonl:202", deep, None, district) is None
+    outcomes = audit_chunk_columns(source, [*items[:3], ("in.jsonl:202", deep, None)], "zh")
+    assert [type(o).__name__ for o in outcomes] == ["Audited"] * 3 + ["Refused"]
+    assert not outcomes[3].internal and "64" in str(outcomes[3].problems[0][1])
     plain = audit_chunk_columns(source, items[:120], "zh")        # every centre plain: the chunk comes as one
     assert isinstance(plain, Plain)
     assert [o.__dict__ for o in plain.outcomes()] == [o.__dict__ for o in scalar[:120]]
@@ -455,7 +461,8 @@ def test_the_engine_takes_a_json_line_only_when_the_careful_reader_reads_the_sam
              orjson.dumps(dict(doc, center=dict(doc["center"], name='海悦\\'))),           # ends in a backslash
              orjson.dumps(dict(doc, center=dict(doc["center"], name='a\\":\\\\":b'))),
              plain.replace(area, area + (b"" if b"." in area else b".") + b"0000000000000000000001", 1),  # 22 digits
-             json.dumps(doc, ensure_ascii=False).encode()]           # spaces after every colon and comma
+             json.dumps(doc, ensure_ascii=False).encode(),           # spaces after every colon and comma
+             orjson.dumps(dict(doc, center=dict(doc["center"], name=" 海悦")))]   # a text begun by a space
     twice = [(b'{"schema_version":1,', b'{"schema_version":1,"schema_version":1,'),
              (b'"center":{', b'"center":{"setting":"rural",'),
              (b'"region":{', b'"region":{"city":"x",'),
@@ -1043,8 +1050,9 @@ def test_results_parquet_is_written_in_row_groups_while_the_next_is_made(tmp_pat
 
 def test_results_parquet_keeps_row_group_bounds_for_the_centre_and_its_score_not_for_each_clause(tmp_path):
     """Each row group's smallest and largest values (what lets DuckDB or Polars skip it) for the columns a query
-    filters a round by: the centre's region, score, grade, verdict and categories; none for the clauses' columns or
-    the columns unique to each centre, which are not dictionary-encoded either."""
+    filters a round by: the centre's id and region, score, grade, verdict and categories; none for the clauses'
+    columns, nor the centre's name, source and hash; the four columns unique to each centre are not
+    dictionary-encoded, every other column is, lists included."""
     import pyarrow.parquet as pq
 
     from compliance.batch.columns import UNIQUE_COLUMNS, write_parquet
@@ -1055,18 +1063,20 @@ def test_results_parquet_keeps_row_group_bounds_for_the_centre_and_its_score_not
     meta = pq.ParquetFile(tmp_path / "results.parquet").metadata
     group = meta.row_group(1)
     columns = {group.column(i).path_in_schema: group.column(i) for i in range(group.num_columns)}
-    for name in ("center_id", "province", "street", "score", "grade", "verdict", f"category:{rules.categories[0].id}"):
-        assert columns[name].is_stats_set == (name != "center_id"), name
+    for name in ("center_id", "province", "street", "score", "grade", "verdict", f"category:{rules.categories[0].id}",
+                 "vetoed.list.element"):
+        assert columns[name].is_stats_set, name
     for name in ("score", "grade", "verdict"):         # the region's names are not in these parts
         assert columns[name].statistics.has_min_max, name
     assert columns["score"].statistics.min <= columns["score"].statistics.max
     clause = rules.clauses[0].clause
-    for name in (f"{clause}:status", f"{clause}:credit", f"{clause}:measured", *UNIQUE_COLUMNS):
+    listed = next(f"{c.clause}:missing.list.element" for c in rules.clauses if f"{c.clause}:missing.list.element" in columns)
+    for name in (f"{clause}:status", f"{clause}:credit", f"{clause}:measured", listed, "name", "source", "sha256"):
         assert not columns[name].is_stats_set, name     # the clause's findings: not one row group could be skipped
     for name in UNIQUE_COLUMNS:
         assert not any("DICTIONARY" in e for e in columns[name].encodings), name
-    assert any("DICTIONARY" in e for e in columns["street"].encodings)
-    assert any("DICTIONARY" in e for e in columns[f"{clause}:status"].encodings)
+    for name in ("street", f"{clause}:status", "vetoed.list.element", listed):     # a list's values named as Arrow does
+        assert any("DICTIONARY" in e for e in columns[name].encodings), name
 
 
 def test_parts_joined_as_arrays_before_arrow_give_the_table_each_part_gives_alone(tmp_path):

@@ -483,11 +483,14 @@ class Spooled:
         self.path = path
 
     def load(self) -> Any:
+        """The answer, its file removed; OSError when the file is gone (removed by the system: the chunk is then
+        audited again)."""
         import pickle
 
         with open(self.path, "rb", buffering=0) as fh:
             data = fh.readall()
-        os.unlink(self.path)
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
         return pickle.loads(data)
 
 
@@ -503,6 +506,9 @@ def spooled(folder: str, least: int, work: Callable[..., T], *args: Any) -> T | 
         return answer
     path = os.path.join(folder, secrets.token_hex(8))
     try:
+        room = os.statvfs(folder)
+        if room.f_bavail * room.f_frsize < 4 * len(data):     # a small /dev/shm (a container's 64 MB) left to others
+            return answer
         with open(path, "xb") as fh:
             fh.write(data)
     except OSError:
@@ -515,8 +521,8 @@ def spooled(folder: str, least: int, work: Callable[..., T], *args: Any) -> T | 
 @contextlib.contextmanager
 def spool_folder(pool: Any) -> Iterator[str | None]:
     """A folder of memory for local workers to leave their answers in, removed when the round is done; None for
-    this process, a Dask cluster, or a system without /dev/shm. Folders left by a round whose process was killed
-    are removed first."""
+    this process, a Dask cluster, or a system without /dev/shm. The round holds a lock on it while it runs; folders
+    whose lock is free were left by a round whose process was killed, and are removed first."""
     if not isinstance(pool, ProcessPoolExecutor) or not os.path.isdir(SPOOL_ROOT):
         yield None
         return
@@ -525,28 +531,37 @@ def spool_folder(pool: Any) -> Iterator[str | None]:
 
     with contextlib.suppress(OSError):
         for entry in os.scandir(SPOOL_ROOT):
-            owner = entry.name[len(SPOOL_PREFIX):].split("-", 1)[0]
-            if entry.name.startswith(SPOOL_PREFIX) and owner.isdigit() and not _alive(int(owner)):
-                shutil.rmtree(entry.path, ignore_errors=True)
+            if entry.name.startswith(SPOOL_PREFIX) and entry.is_dir(follow_symlinks=False):
+                with contextlib.suppress(OSError), _held(entry.path) as free:
+                    if free:
+                        shutil.rmtree(entry.path, ignore_errors=True)
     try:
         folder = tempfile.mkdtemp(prefix=f"{SPOOL_PREFIX}{os.getpid()}-", dir=SPOOL_ROOT)
     except OSError:
         yield None
         return
     try:
-        yield folder
+        with _held(folder) as mine:
+            yield folder if mine else None
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _alive(pid: int) -> bool:
+@contextlib.contextmanager
+def _held(folder: str) -> Iterator[bool]:
+    """An exclusive lock on ``folder`` while the block runs, if no other process holds it: whether it was had."""
+    import fcntl
+
+    handle = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(handle)
 
 
 def run_batches(records: Iterable[Record | Lines], rules: RuleSet, pool: Any, lang: str = "zh", reports: bool = False,
@@ -558,7 +573,7 @@ def run_batches(records: Iterable[Record | Lines], rules: RuleSet, pool: Any, la
     unless ``columns`` is False or the round makes reports. A block of JSON Lines is a chunk of its own, sent as
     its bytes, unless a ``size`` is asked for."""
     source = rules_source(rules)
-    inflight: list[tuple[list[Record] | Lines, Any]] = []
+    inflight: list[tuple[list[Record] | Lines, Any, Callable[[], Any]]] = []
     task: Callable[..., list[Outcome] | Plain] = audit_chunk
     blocks = size == CHUNK and not reports
     if results != "jsonl" or (columns and not reports):
@@ -570,16 +585,17 @@ def run_batches(records: Iterable[Record | Lines], rules: RuleSet, pool: Any, la
     limit = window * max(1, _workers(pool))
     extra = (lang, reports, strict, waivers, *([results] if results != "jsonl" else []))
     with spool_folder(pool) as spool:
-        def submit(*work: Any) -> Any:
-            return pool.submit(spooled, spool, SPOOL_LEAST, *work) if spool else pool.submit(*work)
+        def submit(batch: list[Record] | Lines, *work: Any) -> None:
+            # the chunk, and how to audit it again through the pipe should its answer's file be gone
+            again: Callable[[], Any] = lambda: pool.submit(*work)     # noqa: E731
+            inflight.append((batch, pool.submit(spooled, spool, SPOOL_LEAST, *work) if spool else again(), again))
 
         for batch in chunks(records, size, blocks):
             if isinstance(batch, Lines):     # where its lines are, unless a worker may not see this machine's files
                 where = batch.data if batch.given is not None or isinstance(pool, _Dask) else batch.where
-                inflight.append((batch, submit(audit_lines, task, source, batch.name, batch.first, where, *extra)))
+                submit(batch, audit_lines, task, source, batch.name, batch.first, where, *extra)
             else:
-                work = [(r.location, r.raw, r.document) for r in batch if not r.problems]
-                inflight.append((batch, submit(task, source, work, *extra)))
+                submit(batch, task, source, [(r.location, r.raw, r.document) for r in batch if not r.problems], *extra)
             if len(inflight) >= limit:
                 yield _done(inflight.pop(0))
         while inflight:
@@ -603,13 +619,17 @@ def _workers(pool: Any) -> int:
     return int(getattr(pool, "_max_workers", 1) or 1)
 
 
-def _done(item: tuple[list[Record] | Lines, Any]) -> tuple[list[Record] | Lines, list[Outcome] | Plain]:
+def _done(item: tuple[list[Record] | Lines, Any, Callable[[], Any]],
+          ) -> tuple[list[Record] | Lines, list[Outcome] | Plain]:
     """A chunk's outcomes, when they are back: the records refused as they were read have theirs here (a block of
     JSON Lines holds none: each of its records was sent)."""
-    batch, future = item
+    batch, future, again = item
     result = future.result()
     if isinstance(result, Spooled):
-        result = result.load()
+        try:
+            result = result.load()
+        except OSError:         # its file removed by someone else (a logout's clean-up of /dev/shm): audited again
+            result = again().result()
     if isinstance(batch, Lines):
         return batch, result
     if isinstance(result, Plain) and len(result.ids) == len(batch):

@@ -1135,3 +1135,28 @@ def test_a_results_parquet_that_cannot_be_written_leaves_nothing_and_says_why(tm
         assert isinstance(caught.value, OSError) and caught.value.errno == 28
         assert len(calls) == 2                 # nothing more written after the failure
     assert sorted(p.name for p in tmp_path.iterdir()) == ["parts"]      # no results.parquet, no .part left
+
+
+def test_summary_lines_are_cut_from_the_rows_file_as_each_row_gives_its_own(tmp_path, monkeypatch):
+    """summary.csv's lines are cut straight from the rows file's blocks; each is the line its row gives
+    (``lines.tail_of``): common rows, a line with quotes and backslashes escaped in the row, a row whose warnings
+    follow its line, a line of one cell, a row longer than a block, rows left out between them."""
+    from compliance.batch import outputs
+    from compliance.batch.lines import tail_of
+
+    monkeypatch.setattr(outputs, "ROWS_BLOCK", 4096)
+    lines = ["C1,海悦,浙江省\r\n", 'C2,"海悦 ""新"" 中心",a\\b\r\n', "C3,x\r\n", "\r\n", "C5," + "长" * 3000 + "\r\n",
+             "C6,y\r\n"]
+    rows = [orjson.dumps({"loc": f"in.jsonl:{i}", "id": f"C{i}", "csv": line}) for i, line in enumerate(lines)]
+    rows[2] = orjson.dumps({"loc": "in.jsonl:2", "id": "C3", "csv": lines[2], "warnings": [["a", "$.b", "c", "d"]]})
+    refused = orjson.dumps({"loc": "in.jsonl:9", "id": "X", "refused": [["in.jsonl:9", "$", "bad", ""]]})
+    written, offsets = b"", []
+    for row in rows:
+        written += refused + b"\n"
+        offsets.append(len(written))
+        written += row + b"\n"
+    (tmp_path / "rows.jsonl").write_bytes(written)
+    assert len(rows[4]) > 4096
+    with open(tmp_path / "rows.jsonl", "rb") as fh:
+        cut = list(outputs._tails_at(fh.fileno(), offsets))
+    assert cut == [tail_of(row) for row in rows] == [line.encode("utf-8") for line in lines]

@@ -592,11 +592,10 @@ def _league_lines(t: Tally | League, rows_path: Path, per_pass: int | None = Non
             if parts > 1 else []
         sizes: list[array[int]] = [array("i") for _ in range(parts)]
         waiting: list[list[bytes]] = [[] for _ in range(parts)]
-        rows = _rows_at(fh.fileno(), itertools.chain.from_iterable(
+        tails = _tails_at(fh.fileno(), itertools.chain.from_iterable(
             offsets[lo:lo + step].tolist() for lo in range(0, n, step)))
         for lo in range(0, n, step):
-            for k, row in zip(part[lo:lo + step].tolist(), rows):
-                line = tail_of(row)
+            for k, line in zip(part[lo:lo + step].tolist(), tails):
                 waiting[k].append(line)
                 sizes[k].append(len(line))
             if files:
@@ -617,8 +616,13 @@ def _league_lines(t: Tally | League, rows_path: Path, per_pass: int | None = Non
                 yield b"".join(lines[start:start + (1 << 14)])
 
 
-def _rows_at(fd: int, offsets: Iterable[int]) -> Iterator[bytes]:
-    """The rows starting at ``offsets`` (increasing), read :data:`ROWS_BLOCK` bytes at a time."""
+_CSV_KEY = b',"csv":"'
+_CSV_END = b'\\r\\n"}'             # the line's CR LF as the row writes it, the string and the row closed
+
+
+def _tails_at(fd: int, offsets: Iterable[int]) -> Iterator[bytes]:
+    """:func:`~.lines.tail_of` of the rows starting at ``offsets`` (increasing), read :data:`ROWS_BLOCK` bytes at a
+    time: a common row's line is cut from the block where it lies, without a copy of the row first."""
     block, start, size = b"", 0, ROWS_BLOCK
     for offset in offsets:
         at = offset - start
@@ -629,9 +633,13 @@ def _rows_at(fd: int, offsets: Iterable[int]) -> Iterator[bytes]:
             if end < 0:                       # a row longer than a block
                 row = row_at(fd, offset)
                 block, start = b"", 0
-                yield row
+                yield tail_of(row)
                 continue
-        yield block[at:end]
+        cut = block.rfind(_CSV_KEY, at, end)
+        if cut >= 0 and block.startswith(_CSV_END, end - 6) and block.find(b"\\", cut + 8, end - 6) < 0:
+            yield block[cut + 8:end - 6] + b"\r\n"
+        else:
+            yield tail_of(block[at:end])
 
 
 # --------------------------------------------------------------------------- tables

@@ -111,18 +111,20 @@ def _number(value: Any) -> str:
     return _CELLS[value] if type(value) is float or value is None else repr(value)
 
 
-def tail_of(row: bytes) -> bytes:
+def tail_of(data: bytes, start: int = 0, end: int | None = None) -> bytes:
     """The line a row of the round's tables carries (its last key, ``csv``) as UTF-8, read without reading the row's
-    figures: taken from the row as it is when nothing in it is escaped (orjson writes every character but quotes,
-    backslashes and controls as itself: the line's CR LF is the only escape of a common line), else decoded; the
-    whole row is read when something follows the line (the warnings of a centre audited all the same)."""
+    figures: the row is ``data[start:end]`` (a block of the rows file, or the row alone). The line is cut from it as
+    it is when nothing in it is escaped (orjson writes every character but quotes, backslashes and controls as
+    itself: the line's CR LF is the only escape of a common line), with no copy of the row; else decoded; the whole
+    row is read when something follows the line (the warnings of a centre audited all the same)."""
     import orjson
 
-    at = row.rfind(b',"csv":"')
-    if at >= 0 and row.endswith(b'"}'):
-        inner = row[at + 8:-2]
-        if inner.endswith(b"\\r\\n") and b"\\" not in inner[:-4]:
-            return inner[:-4] + b"\r\n"
-        return str(orjson.loads(row[at + 7:-1])).encode("utf-8")
-    found = orjson.loads(row)
+    if end is None:
+        end = len(data)
+    at = data.rfind(b',"csv":"', start, end)
+    if at >= 0 and data.startswith(b'"}', end - 2):
+        if end - 6 >= at + 8 and data.startswith(b"\\r\\n", end - 6) and data.find(b"\\", at + 8, end - 6) < 0:
+            return data[at + 8:end - 6] + b"\r\n"
+        return str(orjson.loads(data[at + 7:end - 1])).encode("utf-8")
+    found = orjson.loads(data[start:end])
     return (str(found["csv"]) if "csv" in found else summary_tails([found])[0]).encode("utf-8")

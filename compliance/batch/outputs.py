@@ -616,13 +616,9 @@ def _league_lines(t: Tally | League, rows_path: Path, per_pass: int | None = Non
                 yield b"".join(lines[start:start + (1 << 14)])
 
 
-_CSV_KEY = b',"csv":"'
-_CSV_END = b'\\r\\n"}'             # the line's CR LF as the row writes it, the string and the row closed
-
-
 def _tails_at(fd: int, offsets: Iterable[int]) -> Iterator[bytes]:
     """:func:`~.lines.tail_of` of the rows starting at ``offsets`` (increasing), read :data:`ROWS_BLOCK` bytes at a
-    time: a common row's line is cut from the block where it lies, without a copy of the row first."""
+    time: each row's line taken from the block where the row lies, without a copy of the row first."""
     block, start, size = b"", 0, ROWS_BLOCK
     for offset in offsets:
         at = offset - start
@@ -635,11 +631,7 @@ def _tails_at(fd: int, offsets: Iterable[int]) -> Iterator[bytes]:
                 block, start = b"", 0
                 yield tail_of(row)
                 continue
-        cut = block.rfind(_CSV_KEY, at, end)
-        if cut >= 0 and block.startswith(_CSV_END, end - 6) and block.find(b"\\", cut + 8, end - 6) < 0:
-            yield block[cut + 8:end - 6] + b"\r\n"
-        else:
-            yield tail_of(block[at:end])
+        yield tail_of(block, at, end)
 
 
 # --------------------------------------------------------------------------- tables

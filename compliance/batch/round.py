@@ -86,14 +86,11 @@ class _Later(Generic[T]):
         return self._answer[0]
 
 
-_later = _Later
-
-
 @contextlib.contextmanager
 def _beside(work: Callable[[], None]) -> Iterator[None]:
     """``work`` in a thread of its own while the block runs; once both are done, its error is raised here (the
     block's own error first)."""
-    done = _later(work)
+    done = _Later(work)
     try:
         yield
     except BaseException:
@@ -273,7 +270,7 @@ class Round:
             # Handing the workers their first task waits for the fork server to import the renderer (a second):
             # a thread waits, and this process audits the centres meanwhile.
             source = rules_source(self.rules)
-            started = _later(lambda: [pool.submit(warm_up, source) for _ in range(self.jobs)])
+            started = _Later(lambda: [pool.submit(warm_up, source) for _ in range(self.jobs)])
         try:
             # With reports, the centres are audited in this process (a report costs a thousand audits) while the
             # workers start and warm up; they then render the reports.
@@ -331,7 +328,7 @@ class Round:
         stamps = self.stamps()
         hashed: Callable[[], bool] = lambda: True   # noqa: E731
         if saved is None:       # a round begun afresh: its inputs are hashed (0.85 s at 600,000 centres) as it runs
-            hashing = _later(lambda: self.fingerprint(stamps))
+            hashing = _Later(lambda: self.fingerprint(stamps))
             # no checkpoint is taken until the hash is done: waiting for it, this process would hand the workers
             # no chunk for the second it takes
             fingerprint: Callable[[], bytes] = hashing

@@ -395,10 +395,7 @@ def start_early(jobs: int, scheduler: str | None = None, preload: Sequence[str] 
 def apart(work: Callable[..., T], *args: Any) -> T:
     """``work(*args)`` in a process of its own, forked like the round's workers, and its answer (or its error) here:
     for Python work that would otherwise share this process's interpreter lock with other work it runs beside."""
-    import multiprocessing
-
-    context = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_apart_child,
+    with ProcessPoolExecutor(max_workers=1, mp_context=_fork_server(), initializer=_apart_child,
                              initargs=(os.getpid(),)) as pool:
         return pool.submit(work, *args).result()
 

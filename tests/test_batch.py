@@ -1195,15 +1195,25 @@ def _small_district(path: Path, count: int = 30, hours: int | None = None) -> Pa
 
 
 START_EARLY = """
-import os, sys
+import os, sys, time
 from pathlib import Path
 import compliance.cli as cli
+
+def command(pid):
+    # a child just started is this process's copy until it runs its own program: wait for it (5 s at most)
+    mine = Path("/proc/self/cmdline").read_bytes()
+    for _ in range(500):
+        line = Path(f"/proc/{pid}/cmdline").read_bytes()
+        if line and line != mine:           # (empty while the new program is loaded)
+            return line
+        time.sleep(0.01)
+    return line
 
 def children():
     found = set()
     for task in Path("/proc/self/task").iterdir():
         found.update((task / "children").read_text().split())
-    return [pid for pid in found if b"forkserver" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    return [pid for pid in found if b"forkserver" in command(pid)]
 
 real = cli.load_ruleset
 seen = []

@@ -103,9 +103,11 @@ def tree_memory(root: int, proportional: bool = False) -> tuple[int, int]:
 
 def spool_bytes(root: int) -> int:
     """The bytes of the files in the round's spool folders (``/dev/shm/compliance-spool-<pid>-*``, of memory)."""
+    from compliance.batch.run import SPOOL_PREFIX, SPOOL_ROOT
+
     total = 0
     try:
-        folders = [e.path for e in os.scandir("/dev/shm") if e.name.startswith(f"compliance-spool-{root}-")]
+        folders = [e.path for e in os.scandir(SPOOL_ROOT) if e.name.startswith(f"{SPOOL_PREFIX}{root}-")]
         for folder in folders:
             for entry in os.scandir(folder):
                 try:
